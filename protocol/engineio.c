@@ -1,0 +1,232 @@
+/* engineio.c: Engine.IO v4 packets, polling payloads and the base64 they carry.
+ *
+ * A payload is read one record at a time without copying: a record is the bytes between
+ * two separators (or an end of the body), and every record must hold a packet, so an empty
+ * one (leading, doubled or trailing separator) is an error rather than something to skip.
+ * A text record has exactly the form of a WebSocket text frame, so both go through
+ * eio_packet_decode_frame(); a 'b' record is base64 decoded into the reader's scratch.
+ */
+#include "engineio.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EIO_PACKET_TYPE_COUNT 7
+#define EIO_BINARY_PREFIX 'b'
+#define EIO_BASE64_PAD '='
+#define EIO_BASE64_MAX_PAD 2
+/* OpenSSL's block functions take int lengths, so large buffers go through in chunks. A
+ * chunk is a whole number of 3-byte groups (4 characters), so encoded chunks concatenate
+ * into one valid encoding and decoded chunks never split a group. */
+#define EIO_BASE64_CHUNK_GROUPS 16384
+#define EIO_BASE64_CHUNK_BYTES (3 * EIO_BASE64_CHUNK_GROUPS)
+#define EIO_BASE64_CHUNK_CHARS (4 * EIO_BASE64_CHUNK_GROUPS)
+/* Handshake numbers are read by JavaScript, where integers above 2^53 - 1 lose precision. */
+#define EIO_JSON_SAFE_INTEGER_MAX 9007199254740991ULL
+
+static const char *const EIO_PACKET_TYPE_NAMES[EIO_PACKET_TYPE_COUNT] = {
+    "open", "close", "ping", "pong", "message", "upgrade", "noop"};
+
+/* What a zero-length binary packet points at: data is never NULL, so consumers can pass it
+ * to memcpy and friends without a special case. */
+static const uint8_t EIO_EMPTY_DATA[1];
+
+int eio_packet_decode_frame(const uint8_t *frame, size_t len, int is_text, eio_packet *out,
+                            const char **errstr)
+{
+    const char *why = NULL;
+    if (!is_text) {
+        *out = (eio_packet){EIO_PACKET_MESSAGE, 1, len > 0 ? frame : EIO_EMPTY_DATA, len};
+    } else if (len == 0) {
+        why = "text frame without a packet type";
+    } else if (frame[0] < '0' || frame[0] >= '0' + EIO_PACKET_TYPE_COUNT) {
+        why = "unknown packet type";
+    } else {
+        *out = (eio_packet){(eio_packet_type)(frame[0] - '0'), 0, frame + 1, len - 1};
+    }
+    if (errstr != NULL)
+        *errstr = why;
+    return why == NULL ? EIO_OK : EIO_ERR;
+}
+
+void eio_payload_reader_init(eio_payload_reader *r, const uint8_t *buf, size_t len)
+{
+    r->buf = buf;
+    r->len = len;
+    r->pos = 0;
+    sb_buf_init(&r->scratch);
+    r->err = 0;
+    r->errstr[0] = '\0';
+}
+
+__attribute__((format(printf, 2, 3)))
+static int eio_reader_fail(eio_payload_reader *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->errstr, sizeof r->errstr, fmt, ap);
+    va_end(ap);
+    r->err = 1;
+    return EIO_ERR;
+}
+
+/* Decodes one non-empty record that starts at offset at of the body. */
+static int eio_record_decode(eio_payload_reader *r, const uint8_t *rec, size_t n, size_t at,
+                             eio_packet *out)
+{
+    if (rec[0] != EIO_BINARY_PREFIX) {
+        const char *why;
+        if (eio_packet_decode_frame(rec, n, 1, out, &why) != EIO_OK)
+            return eio_reader_fail(r, "%s (0x%02x) at offset %zu", why, rec[0], at);
+        return EIO_OK;
+    }
+    sb_buf_reset(&r->scratch);
+    if (eio_base64_decode(&r->scratch, rec + 1, n - 1) != EIO_OK)
+        return eio_reader_fail(r, "invalid base64 in binary packet at offset %zu", at);
+    return eio_packet_decode_frame(r->scratch.data, r->scratch.len, 0, out, NULL);
+}
+
+int eio_payload_reader_next(eio_payload_reader *r, eio_packet *out)
+{
+    if (r->err)
+        return EIO_ERR;
+    if (r->len == 0)
+        return eio_reader_fail(r, "empty payload");
+    if (r->pos == r->len) {
+        /* Past the last record: if a separator ended the body, an empty record follows it. */
+        if (r->buf[r->len - 1] != EIO_RECORD_SEPARATOR)
+            return EIO_DONE;
+        return eio_reader_fail(r, "empty packet at offset %zu (trailing separator)", r->pos);
+    }
+    const uint8_t *rec = r->buf + r->pos;
+    const uint8_t *sep = memchr(rec, EIO_RECORD_SEPARATOR, r->len - r->pos);
+    size_t n = sep != NULL ? (size_t)(sep - rec) : r->len - r->pos;
+    size_t at = r->pos;
+    r->pos += n + (sep != NULL);
+    if (n == 0)
+        return eio_reader_fail(r, "empty packet at offset %zu", at);
+    return eio_record_decode(r, rec, n, at, out);
+}
+
+void eio_payload_reader_free(eio_payload_reader *r)
+{
+    sb_buf_free(&r->scratch);
+}
+
+void eio_payload_append(sb_buf *out, const eio_packet *p)
+{
+    if (out->len > 0)
+        sb_buf_append_byte(out, EIO_RECORD_SEPARATOR);
+    if (!p->binary) {
+        eio_packet_encode_text(out, p->type, p->data, p->len);
+        return;
+    }
+    sb_buf_append_byte(out, EIO_BINARY_PREFIX);
+    eio_base64_encode(out, p->data, p->len);
+}
+
+void eio_packet_encode_text(sb_buf *out, eio_packet_type type, const uint8_t *data, size_t len)
+{
+    sb_buf_reserve(out, 1 + len);
+    sb_buf_append_byte(out, (uint8_t)('0' + type));
+    sb_buf_append(out, data, len);
+}
+
+static json_int_t eio_json_count(uint64_t v)
+{
+    return (json_int_t)(v < EIO_JSON_SAFE_INTEGER_MAX ? v : EIO_JSON_SAFE_INTEGER_MAX);
+}
+
+/* The names come from the server, not the peer: one that is not UTF-8 is a programming
+ * error, reported like out-of-memory (which is the other way jansson fails here). */
+static void eio_handshake_fail(const char *what)
+{
+    fprintf(stderr, "eio_handshake_encode: %s (not UTF-8, or out of memory)\n", what);
+    abort();
+}
+
+void eio_handshake_encode(sb_buf *out, const char *sid, const char *const *upgrades, size_t n,
+                          uint64_t ping_interval_ms, uint64_t ping_timeout_ms, uint64_t max_payload)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (names == NULL || json_array_append_new(names, json_string(upgrades[i])) != 0)
+            eio_handshake_fail("upgrade name");
+    /* json_pack keeps the keys in this order, the order the Node server sends them in. */
+    json_t *open = json_pack("{s:s, s:o, s:I, s:I, s:I}", "sid", sid, "upgrades", names,
+                             "pingInterval", eio_json_count(ping_interval_ms),
+                             "pingTimeout", eio_json_count(ping_timeout_ms),
+                             "maxPayload", eio_json_count(max_payload));
+    char *text = open != NULL ? json_dumps(open, JSON_COMPACT) : NULL;
+    if (text == NULL)
+        eio_handshake_fail("sid");
+    sb_buf_append_byte(out, '0' + EIO_PACKET_OPEN);
+    sb_buf_append_str(out, text);
+    free(text);
+    json_decref(open);
+}
+
+void eio_base64_encode(sb_buf *out, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        size_t n = len < EIO_BASE64_CHUNK_BYTES ? len : EIO_BASE64_CHUNK_BYTES;
+        /* + 1: EVP_EncodeBlock NUL-terminates what it writes. */
+        sb_buf_reserve(out, 4 * ((n + 2) / 3) + 1);
+        out->len += (size_t)EVP_EncodeBlock(out->data + out->len, data, (int)n);
+        data += n;
+        len -= n;
+    }
+}
+
+static int eio_base64_alphabet(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/';
+}
+
+/* EVP_DecodeBlock skips whitespace and does not insist on padding, so the strict checks
+ * are done here. Returns how many padding characters end text, or -1 if it is not base64. */
+static int eio_base64_padding(const uint8_t *text, size_t len)
+{
+    if (len % 4 != 0)
+        return -1;
+    size_t pad = 0;
+    while (pad < EIO_BASE64_MAX_PAD && pad < len && text[len - 1 - pad] == EIO_BASE64_PAD)
+        pad++;
+    for (size_t i = 0; i < len - pad; i++)
+        if (!eio_base64_alphabet(text[i]))
+            return -1;
+    return (int)pad;
+}
+
+int eio_base64_decode(sb_buf *out, const uint8_t *text, size_t len)
+{
+    int pad = eio_base64_padding(text, len);
+    if (pad < 0)
+        return EIO_ERR;
+    size_t mark = out->len;
+    while (len > 0) {
+        size_t n = len < EIO_BASE64_CHUNK_CHARS ? len : EIO_BASE64_CHUNK_CHARS;
+        sb_buf_reserve(out, n / 4 * 3);
+        int got = EVP_DecodeBlock(out->data + out->len, text, (int)n);
+        if (got < 0) {
+            out->len = mark;
+            return EIO_ERR;
+        }
+        out->len += (size_t)got;
+        text += n;
+        len -= n;
+    }
+    /* EVP_DecodeBlock counts the zero bytes that stand for the padding. */
+    out->len -= (size_t)pad;
+    return EIO_OK;
+}
+
+const char *eio_packet_type_name(eio_packet_type t)
+{
+    return (unsigned)t < EIO_PACKET_TYPE_COUNT ? EIO_PACKET_TYPE_NAMES[t] : "unknown";
+}

@@ -1,0 +1,469 @@
+/* socketio.c: Socket.IO v5 packets in text form, with binary attachments kept aside.
+ *
+ * The decoder reads the header fields left to right in socket.io-parser's order (type,
+ * attachment count, namespace, ack id), hands the rest to jansson, then checks the packet
+ * with sio_packet_invalid(). The encoders check what they are given with that same
+ * function, so this side never writes a packet that a peer's parser (or ours) would refuse.
+ */
+#include "socketio.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIO_MAIN_NAMESPACE "/"
+#define SIO_NAMESPACE_START '/'
+#define SIO_NAMESPACE_END ','
+#define SIO_ATTACHMENTS_END '-'
+#define SIO_PLACEHOLDER_KEY "_placeholder"
+#define SIO_PLACEHOLDER_NUM_KEY "num"
+#define SIO_PACKET_TYPE_COUNT 7
+/* JavaScript's Number.MAX_SAFE_INTEGER (2^53 - 1), the bound SIO_MAX_ACK_ID also is. */
+#define SIO_SAFE_INTEGER_MAX ((double)SIO_MAX_ACK_ID)
+#define SIO_JSON_DECODE_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
+/* Compact like JSON.stringify; jansson leaves '/' unescaped unless asked to escape it. */
+#define SIO_JSON_ENCODE_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
+
+static const char *const SIO_PACKET_TYPE_NAMES[SIO_PACKET_TYPE_COUNT] = {
+    "CONNECT", "DISCONNECT", "EVENT", "ACK", "CONNECT_ERROR", "BINARY_EVENT", "BINARY_ACK"};
+
+/* Event names with a meaning of their own on one side or the other (socket.io-parser). */
+static const char *const SIO_RESERVED_EVENTS[] = {
+    "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"};
+
+/* Parsing a decimal field: the outcomes the callers report differently. */
+typedef enum sio_number_status {
+    SIO_NUMBER_OK,
+    SIO_NUMBER_NONE,     /* no digit where the number should start */
+    SIO_NUMBER_TOO_BIG   /* more than the caller's maximum */
+} sio_number_status;
+
+/* Allocation failure aborts, as in buffer.h. */
+static void *sio_alloc(size_t n)
+{
+    void *p = malloc(n > 0 ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "socketio: out of memory allocating %zu bytes\n", n);
+        abort();
+    }
+    return p;
+}
+
+static char *sio_strndup(const char *s, size_t n)
+{
+    char *copy = sio_alloc(n + 1);
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    return copy;
+}
+
+void sio_packet_init(sio_packet *p)
+{
+    p->type = SIO_PACKET_CONNECT;
+    p->nsp = NULL;
+    p->id = SIO_NO_ACK;
+    p->data = NULL;
+    p->n_attachments = 0;
+    p->attachments = NULL;
+}
+
+void sio_packet_clear(sio_packet *p)
+{
+    free(p->nsp);
+    json_decref(p->data);
+    /* A packet still collecting attachments has NULL slots for the missing ones. */
+    if (p->attachments != NULL)
+        for (size_t i = 0; i < p->n_attachments; i++)
+            free(p->attachments[i].data);
+    free(p->attachments);
+    sio_packet_init(p);
+}
+
+const char *sio_packet_type_name(sio_packet_type t)
+{
+    return (unsigned)t < SIO_PACKET_TYPE_COUNT ? SIO_PACKET_TYPE_NAMES[t] : "UNKNOWN";
+}
+
+static int sio_type_is_binary(sio_packet_type t)
+{
+    return t == SIO_PACKET_BINARY_EVENT || t == SIO_PACKET_BINARY_ACK;
+}
+
+static int sio_type_takes_ack(sio_packet_type t)
+{
+    return t == SIO_PACKET_EVENT || t == SIO_PACKET_ACK || sio_type_is_binary(t);
+}
+
+/* ---- placeholders ------------------------------------------------------------------- */
+
+json_t *sio_placeholder_new(size_t num)
+{
+    return json_pack("{s:b, s:I}", SIO_PLACEHOLDER_KEY, 1, SIO_PLACEHOLDER_NUM_KEY,
+                     (json_int_t)num);
+}
+
+int sio_placeholder_num(const json_t *v, size_t *num)
+{
+    if (!json_is_true(json_object_get(v, SIO_PLACEHOLDER_KEY)))
+        return 0;
+    const json_t *n = json_object_get(v, SIO_PLACEHOLDER_NUM_KEY);
+    if (!json_is_integer(n) || json_integer_value(n) < 0)
+        return 0;
+    *num = (size_t)json_integer_value(n);
+    return 1;
+}
+
+/* Counts the well-formed placeholders in v, and sets *bad when an object claims to be one
+ * ("_placeholder": true, which is all socket.io-parser looks at) but is malformed or names
+ * attachment n or beyond. */
+static size_t sio_placeholder_scan(const json_t *v, size_t n, int *bad)
+{
+    size_t count = 0, i, num;
+    json_t *child;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+            count += sio_placeholder_scan(child, n, bad);
+    } else if (json_is_true(json_object_get(v, SIO_PLACEHOLDER_KEY))) {
+        if (sio_placeholder_num(v, &num) && num < n)
+            count++;
+        else
+            *bad = 1;
+    } else if (json_is_object(v)) {
+        /* jansson's iteration API is not const-qualified; nothing here writes. */
+        json_t *obj = (json_t *)v;
+        for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it))
+            count += sio_placeholder_scan(json_object_iter_value(it), n, bad);
+    }
+    return count;
+}
+
+size_t sio_placeholder_count(const json_t *v)
+{
+    int bad = 0;
+    return sio_placeholder_scan(v, SIZE_MAX, &bad);
+}
+
+/* ---- validation (shared by the decoder and the encoders) ----------------------------- */
+
+static int sio_event_name_reserved(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof SIO_RESERVED_EVENTS / sizeof SIO_RESERVED_EVENTS[0]; i++)
+        if (strlen(SIO_RESERVED_EVENTS[i]) == len && memcmp(SIO_RESERVED_EVENTS[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+static int sio_event_name_valid(const json_t *name)
+{
+    if (json_is_number(name))
+        return 1;
+    return json_is_string(name) &&
+           !sio_event_name_reserved(json_string_value(name), json_string_length(name));
+}
+
+/* socket.io-parser's isPayloadValid, except that EVENT and ACK data is also required when
+ * absent (the protocol makes it mandatory; the JavaScript parser only checks what is there). */
+static int sio_data_valid(sio_packet_type type, const json_t *data)
+{
+    switch (type) {
+    case SIO_PACKET_CONNECT:
+        return data == NULL || json_is_object(data);
+    case SIO_PACKET_DISCONNECT:
+        return data == NULL;
+    case SIO_PACKET_CONNECT_ERROR:
+        return json_is_string(data) || json_is_object(data);
+    case SIO_PACKET_EVENT:
+    case SIO_PACKET_BINARY_EVENT:
+        return json_is_array(data) && sio_event_name_valid(json_array_get(data, 0));
+    case SIO_PACKET_ACK:
+    case SIO_PACKET_BINARY_ACK:
+        return json_is_array(data);
+    }
+    return 0;
+}
+
+/* NULL when the packet is acceptable, else the reason it is not. n_attachments is the
+ * number of attachments the packet carries (0 for the non-binary types). */
+static const char *sio_packet_invalid(sio_packet_type type, int64_t id, const json_t *data,
+                                      size_t n_attachments)
+{
+    if ((unsigned)type >= SIO_PACKET_TYPE_COUNT)
+        return "unknown packet type";
+    if (id != SIO_NO_ACK && (!sio_type_takes_ack(type) || id < 0 || id > SIO_MAX_ACK_ID))
+        return "invalid ack id";
+    if (!sio_data_valid(type, data))
+        return "invalid payload";
+    int bad = 0;
+    sio_placeholder_scan(data, n_attachments, &bad);
+    return bad ? "illegal attachments" : NULL;
+}
+
+/* ---- decoding ----------------------------------------------------------------------- */
+
+__attribute__((format(printf, 2, 3)))
+static int sio_fail(sio_decoder *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->errstr, sizeof d->errstr, fmt, ap);
+    va_end(ap);
+    return SIO_ERR;
+}
+
+static int sio_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Reads the decimal number at s[*pos] (at least one digit), stopping as soon as it exceeds
+ * max so that no digit string, however long, can overflow. */
+static sio_number_status sio_parse_number(const char *s, size_t len, size_t *pos, uint64_t max,
+                                          uint64_t *out)
+{
+    size_t i = *pos;
+    uint64_t v = 0;
+    if (i >= len || !sio_is_digit(s[i]))
+        return SIO_NUMBER_NONE;
+    for (; i < len && sio_is_digit(s[i]); i++) {
+        unsigned digit = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - digit) / 10 || (v = v * 10 + digit) > max)
+            return SIO_NUMBER_TOO_BIG;
+    }
+    *pos = i;
+    *out = v;
+    return SIO_NUMBER_OK;
+}
+
+static int sio_parse_attachments(sio_decoder *d, const char *s, size_t len, size_t *pos,
+                                 sio_packet *p)
+{
+    uint64_t n;
+    sio_number_status st = sio_parse_number(s, len, pos, d->max_attachments, &n);
+    if (st == SIO_NUMBER_TOO_BIG)
+        return sio_fail(d, "too many attachments (at most %zu)", d->max_attachments);
+    if (st != SIO_NUMBER_OK || *pos >= len || s[*pos] != SIO_ATTACHMENTS_END)
+        return sio_fail(d, "illegal attachments count");
+    (*pos)++;
+    p->n_attachments = (size_t)n;
+    return SIO_OK;
+}
+
+/* A namespace starts with '/' and runs to the next ',' or to the end of the text. */
+static int sio_parse_namespace(sio_decoder *d, const char *s, size_t len, size_t *pos,
+                               sio_packet *p)
+{
+    if (*pos >= len || s[*pos] != SIO_NAMESPACE_START) {
+        p->nsp = sio_strndup(SIO_MAIN_NAMESPACE, strlen(SIO_MAIN_NAMESPACE));
+        return SIO_OK;
+    }
+    const char *start = s + *pos;
+    const char *end = memchr(start, SIO_NAMESPACE_END, len - *pos);
+    size_t n = end != NULL ? (size_t)(end - start) : len - *pos;
+    /* nsp is handed out as a C string: an embedded NUL would silently shorten it. */
+    if (memchr(start, '\0', n) != NULL)
+        return sio_fail(d, "invalid namespace");
+    p->nsp = sio_strndup(start, n);
+    *pos += n + (end != NULL);
+    return SIO_OK;
+}
+
+/* Reads type, attachment count, namespace and ack id; *pos ends where the JSON starts. */
+static int sio_parse_header(sio_decoder *d, const char *s, size_t len, size_t *pos, sio_packet *p)
+{
+    if (len == 0)
+        return sio_fail(d, "empty packet");
+    if (s[0] < '0' || s[0] >= '0' + SIO_PACKET_TYPE_COUNT)
+        return sio_fail(d, "unknown packet type");
+    p->type = (sio_packet_type)(s[0] - '0');
+    *pos = 1;
+    if (sio_type_is_binary(p->type) && sio_parse_attachments(d, s, len, pos, p) != SIO_OK)
+        return SIO_ERR;
+    if (sio_parse_namespace(d, s, len, pos, p) != SIO_OK)
+        return SIO_ERR;
+    uint64_t id;
+    sio_number_status st = sio_parse_number(s, len, pos, SIO_MAX_ACK_ID, &id);
+    if (st == SIO_NUMBER_TOO_BIG)
+        return sio_fail(d, "invalid ack id");
+    if (st == SIO_NUMBER_OK)
+        p->id = (int64_t)id;
+    return SIO_OK;
+}
+
+/* Turns the reals in v that JavaScript would print as integers (integral, within
+ * Number.MAX_SAFE_INTEGER) into json integers. Steals v and returns what replaces it. */
+static json_t *sio_json_restore_ints(json_t *v)
+{
+    size_t i;
+    json_t *child;
+    if (json_is_real(v)) {
+        double r = json_real_value(v);
+        if (r < -SIO_SAFE_INTEGER_MAX || r > SIO_SAFE_INTEGER_MAX || r != (double)(json_int_t)r)
+            return v;
+        json_decref(v);
+        return json_integer((json_int_t)r);
+    }
+    /* Replacing a value in place neither moves array elements nor rehashes the object, so
+     * the iterations stay valid. */
+    if (json_is_array(v))
+        json_array_foreach(v, i, child)
+            json_array_set_new(v, i, sio_json_restore_ints(json_incref(child)));
+    else if (json_is_object(v))
+        for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
+            child = json_incref(json_object_iter_value(it));
+            json_object_iter_set_new(v, it, sio_json_restore_ints(child));
+        }
+    return v;
+}
+
+/* jansson refuses integers beyond json_int_t, which JavaScript sends as plain digits
+ * (JSON.stringify(1e20) is "100000000000000000000"). Such a text is parsed again with
+ * every number as a double, as JavaScript reads it, and the integers that fit put back. */
+static json_t *sio_json_parse(const char *s, size_t len, json_error_t *err)
+{
+    json_t *v = json_loadb(s, len, SIO_JSON_DECODE_FLAGS, err);
+    if (v != NULL || json_error_code(err) != json_error_numeric_overflow)
+        return v;
+    v = json_loadb(s, len, SIO_JSON_DECODE_FLAGS | JSON_DECODE_INT_AS_REAL, err);
+    return v != NULL ? sio_json_restore_ints(v) : NULL;
+}
+
+/* Decodes one text message into p (initialised by the caller, cleared on error by it). */
+static int sio_parse(sio_decoder *d, const char *s, size_t len, sio_packet *p)
+{
+    size_t pos;
+    if (sio_parse_header(d, s, len, &pos, p) != SIO_OK)
+        return SIO_ERR;
+    if (pos < len) {
+        json_error_t err;
+        p->data = sio_json_parse(s + pos, len - pos, &err);
+        if (p->data == NULL)
+            return sio_fail(d, "invalid payload: %s", err.text);
+    }
+    const char *why = sio_packet_invalid(p->type, p->id, p->data, p->n_attachments);
+    return why != NULL ? sio_fail(d, "%s", why) : SIO_OK;
+}
+
+void sio_decoder_init(sio_decoder *d, size_t max_attachments)
+{
+    sio_packet_init(&d->pending);
+    d->received = 0;
+    d->has_pending = 0;
+    d->max_attachments = max_attachments;
+    d->errstr[0] = '\0';
+}
+
+void sio_decoder_free(sio_decoder *d)
+{
+    sio_packet_clear(&d->pending);
+    d->received = 0;
+    d->has_pending = 0;
+}
+
+/* After any error the decoder holds nothing: a half-received binary packet is dropped, so
+ * the decoder can be fed again (though the peer has broken the protocol, and the usual
+ * answer is to close the connection). */
+int sio_decoder_feed_text(sio_decoder *d, const char *text, size_t len, sio_packet *out)
+{
+    if (d->has_pending) {
+        size_t missing = d->pending.n_attachments - d->received;
+        sio_decoder_free(d);
+        return sio_fail(d, "text message while %zu attachment(s) are still expected", missing);
+    }
+    sio_packet p;
+    sio_packet_init(&p);
+    if (sio_parse(d, text, len, &p) != SIO_OK) {
+        sio_packet_clear(&p);
+        return SIO_ERR;
+    }
+    if (p.n_attachments == 0) {
+        *out = p;
+        return SIO_OK;
+    }
+    p.attachments = sio_alloc(p.n_attachments * sizeof *p.attachments);
+    memset(p.attachments, 0, p.n_attachments * sizeof *p.attachments);
+    d->pending = p;
+    d->has_pending = 1;
+    return SIO_MORE;
+}
+
+int sio_decoder_feed_binary(sio_decoder *d, const uint8_t *data, size_t len, sio_packet *out)
+{
+    if (!d->has_pending)
+        return sio_fail(d, "binary message while no packet expects attachments");
+    sio_attachment *a = &d->pending.attachments[d->received++];
+    a->data = sio_alloc(len);
+    if (len > 0)
+        memcpy(a->data, data, len);
+    a->len = len;
+    if (d->received < d->pending.n_attachments)
+        return SIO_MORE;
+    *out = d->pending;
+    sio_packet_init(&d->pending);
+    d->received = 0;
+    d->has_pending = 0;
+    return SIO_OK;
+}
+
+/* ---- encoding ----------------------------------------------------------------------- */
+
+static int sio_buf_write(const char *buffer, size_t size, void *data)
+{
+    sb_buf_append(data, buffer, size);
+    return 0;
+}
+
+/* A namespace that the decoder would read back as itself. */
+static int sio_namespace_encodable(const char *nsp)
+{
+    return nsp[0] == SIO_NAMESPACE_START && strchr(nsp, SIO_NAMESPACE_END) == NULL;
+}
+
+static int sio_encode(sb_buf *out, sio_packet_type type, const char *nsp, int64_t id,
+                      const json_t *data, size_t n_attachments)
+{
+    if (nsp == NULL)
+        nsp = SIO_MAIN_NAMESPACE;
+    if (!sio_type_is_binary(type))
+        n_attachments = 0;
+    if (sio_packet_invalid(type, id, data, n_attachments) != NULL || !sio_namespace_encodable(nsp))
+        return SIO_ERR;
+    size_t mark = out->len;
+    sb_buf_append_byte(out, (uint8_t)('0' + type));
+    if (sio_type_is_binary(type)) {
+        sb_buf_append_u64(out, n_attachments);
+        sb_buf_append_byte(out, SIO_ATTACHMENTS_END);
+    }
+    if (strcmp(nsp, SIO_MAIN_NAMESPACE) != 0) {
+        sb_buf_append_str(out, nsp);
+        sb_buf_append_byte(out, SIO_NAMESPACE_END);
+    }
+    if (id != SIO_NO_ACK)
+        sb_buf_append_u64(out, (uint64_t)id);
+    if (data != NULL && json_dump_callback(data, sio_buf_write, out, SIO_JSON_ENCODE_FLAGS) != 0) {
+        out->len = mark;
+        return SIO_ERR;
+    }
+    return SIO_OK;
+}
+
+int sio_packet_encode(const sio_packet *p, sb_buf *out)
+{
+    return sio_encode(out, p->type, p->nsp, p->id, p->data, p->n_attachments);
+}
+
+int sio_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *event, json_t *args,
+                     size_t n_attachments)
+{
+    if (event == NULL)
+        return SIO_ERR;
+    /* One array per broadcast, not per recipient: its elements are args' own, shared. */
+    json_t *data = json_array();
+    int rc = SIO_ERR;
+    if (json_array_append_new(data, json_string(event)) == 0 &&
+        (args == NULL || json_array_extend(data, args) == 0))
+        rc = sio_encode(out, n_attachments > 0 ? SIO_PACKET_BINARY_EVENT : SIO_PACKET_EVENT, nsp,
+                        id, data, n_attachments);
+    json_decref(data);
+    return rc;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# setup.sh: installs what building (and, with "test", testing) needs, only when missing.
+# Sourced by run.sh and test.sh; safe to run again. Debian 12 packages only, plus the
+# Node test dependencies from tests/integration/package-lock.json (npm ci).
+set -euo pipefail
+
+SB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SB_BUILD_PACKAGES=(cmake make clang libclang-rt-14-dev pkg-config libwebsockets-dev libuv1-dev
+                   libjansson-dev libssl-dev uthash-dev)
+SB_TEST_PACKAGES=(nodejs npm)
+
+sb_missing_packages() {
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+    done
+}
+
+sb_apt_install() {
+    local missing
+    missing=$(sb_missing_packages "$@")
+    [ -z "$missing" ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing Debian packages:" $missing >&2
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >&2
+}
+
+sb_setup_build() {
+    sb_apt_install "${SB_BUILD_PACKAGES[@]}"
+}
+
+sb_setup_test() {
+    sb_setup_build
+    # A Node.js that did not come from Debian (already on PATH) is used as it is.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        sb_apt_install "${SB_TEST_PACKAGES[@]}"
+    fi
+    local dir="$SB_ROOT/tests/integration"
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        echo "setup: npm ci in tests/integration" >&2
+        (cd "$dir" && npm ci --no-audit --no-fund >&2)
+    fi
+}
+
+# Configures and builds one build type into build/<type> (lower case).
+sb_build() {
+    local type="$1" dir
+    dir="$SB_ROOT/build/$(echo "$type" | tr '[:upper:]' '[:lower:]')"
+    CC=clang cmake -S "$SB_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" >&2
+    cmake --build "$dir" -j"$(nproc)" >&2
+    echo "$dir"
+}

@@ -1,0 +1,319 @@
+/* adapter_local.c: the in-memory adapter (Node's Adapter, plus SessionAwareAdapter when
+ * recovery is on).
+ *
+ * Membership is one node per (room, socket) pair, linked into the room's list and into the
+ * socket's entry, so joining, leaving and leaving everything never search more than the
+ * socket's own rooms. A broadcast first collects its recipients, then delivers: collection
+ * marks each visited entry with the broadcast's epoch, which skips excepted sockets and
+ * deduplicates the union of rooms without any per-broadcast set. Recipients are held by
+ * reference during delivery, so a handler that disconnects sockets meanwhile is harmless.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter.h"
+#include "map.h"
+#include "recovery.h"
+
+typedef struct local_room local_room;
+typedef struct local_entry local_entry;
+
+typedef struct local_member {
+    local_room *room;
+    local_entry *entry;
+    struct local_member *room_prev, *room_next; /* in room->members */
+    struct local_member *entry_next;            /* in entry->rooms */
+} local_member;
+
+struct local_room {
+    local_member *members;
+    size_t size;
+    char name[]; /* the map key */
+};
+
+struct local_entry {
+    sio_socket *sock;
+    local_member *rooms;
+    local_entry *prev, *next; /* in the adapter's list of sockets */
+    uint64_t mark;            /* epoch of the last broadcast that visited it */
+    uint64_t first_sent;      /* sequence of the first logged packet sent to it; 0: none */
+};
+
+typedef struct local_adapter {
+    sio_adapter base;
+    sio_map rooms;            /* name → local_room */
+    local_entry *entries;
+    uint64_t epoch;
+    sio_socket **scratch;     /* recipient vector reused by broadcasts */
+    size_t scratch_cap;
+    int scratch_busy;         /* a broadcast from a delivery callback gets its own vector */
+    sio_recovery *rec;        /* NULL when recovery is off */
+} local_adapter;
+
+typedef struct recipients {
+    sio_socket **v;
+    size_t n, cap;
+    int scratch; /* v is the adapter's scratch vector */
+} recipients;
+
+/* ---- rooms ------------------------------------------------------------------------- */
+
+static local_entry *entry_of(local_adapter *a, sio_socket *s) {
+    local_entry *e = sio_socket_adapter_data(s);
+    if (e) return e;
+    e = calloc(1, sizeof(*e));
+    if (!e) abort();
+    e->sock = s;
+    e->next = a->entries;
+    if (a->entries) a->entries->prev = e;
+    a->entries = e;
+    sio_socket_set_adapter_data(s, e);
+    return e;
+}
+
+static local_room *room_of(local_adapter *a, const char *name) {
+    local_room *r = sio_map_get(&a->rooms, name);
+    if (r) return r;
+    size_t len = strlen(name);
+    r = calloc(1, sizeof(*r) + len + 1);
+    if (!r) abort();
+    memcpy(r->name, name, len + 1);
+    sio_map_put(&a->rooms, r->name, r);
+    return r;
+}
+
+static void member_unlink_room(local_adapter *a, local_member *m) {
+    local_room *r = m->room;
+    if (m->room_prev) m->room_prev->room_next = m->room_next;
+    else r->members = m->room_next;
+    if (m->room_next) m->room_next->room_prev = m->room_prev;
+    if (--r->size == 0) {
+        sio_map_del(&a->rooms, r->name);
+        free(r);
+    }
+    free(m);
+}
+
+static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n) {
+    local_adapter *a = (local_adapter *)base;
+    local_entry *e = entry_of(a, s);
+    for (size_t i = 0; i < n; i++) {
+        local_member *m = e->rooms;
+        while (m && strcmp(m->room->name, rooms[i]) != 0) m = m->entry_next;
+        if (m) continue;
+        local_room *r = room_of(a, rooms[i]);
+        m = calloc(1, sizeof(*m));
+        if (!m) abort();
+        m->room = r;
+        m->entry = e;
+        m->room_next = r->members;
+        if (r->members) r->members->room_prev = m;
+        r->members = m;
+        r->size++;
+        m->entry_next = e->rooms;
+        e->rooms = m;
+    }
+}
+
+static void local_del(sio_adapter *base, sio_socket *s, const char *room) {
+    local_entry *e = sio_socket_adapter_data(s);
+    if (!e) return;
+    for (local_member **pm = &e->rooms; *pm; pm = &(*pm)->entry_next) {
+        if (strcmp((*pm)->room->name, room) != 0) continue;
+        local_member *m = *pm;
+        *pm = m->entry_next;
+        member_unlink_room((local_adapter *)base, m);
+        return;
+    }
+}
+
+static void local_del_all(sio_adapter *base, sio_socket *s) {
+    local_adapter *a = (local_adapter *)base;
+    local_entry *e = sio_socket_adapter_data(s);
+    if (!e) return;
+    while (e->rooms) {
+        local_member *m = e->rooms;
+        e->rooms = m->entry_next;
+        member_unlink_room(a, m);
+    }
+    if (e->prev) e->prev->next = e->next;
+    else a->entries = e->next;
+    if (e->next) e->next->prev = e->prev;
+    sio_socket_set_adapter_data(s, NULL);
+    free(e);
+}
+
+/* ---- recipients -------------------------------------------------------------------- */
+
+static void recipients_push(local_adapter *a, recipients *r, local_entry *e) {
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->v = realloc(r->v, r->cap * sizeof(*r->v));
+        if (!r->v) abort();
+        if (r->scratch) {
+            a->scratch = r->v;
+            a->scratch_cap = r->cap;
+        }
+    }
+    r->v[r->n++] = sio_socket_ref(e->sock);
+}
+
+static void room_mark(local_room *r, uint64_t epoch) {
+    for (local_member *m = r ? r->members : NULL; m; m = m->room_next) m->entry->mark = epoch;
+}
+
+static void recipients_collect(local_adapter *a, const sio_target *to, recipients *r) {
+    uint64_t epoch = ++a->epoch;
+    memset(r, 0, sizeof(*r));
+    if (!a->scratch_busy) {
+        a->scratch_busy = r->scratch = 1;
+        r->v = a->scratch;
+        r->cap = a->scratch_cap;
+    }
+    for (size_t i = 0; i < to->n_except; i++) room_mark(sio_map_get(&a->rooms, to->except[i]), epoch);
+    if (to->n_rooms == 0) {
+        for (local_entry *e = a->entries; e; e = e->next)
+            if (e->mark != epoch) recipients_push(a, r, e);
+        return;
+    }
+    for (size_t i = 0; i < to->n_rooms; i++) {
+        local_room *room = sio_map_get(&a->rooms, to->rooms[i]);
+        for (local_member *m = room ? room->members : NULL; m; m = m->room_next) {
+            if (m->entry->mark == epoch) continue;
+            m->entry->mark = epoch;
+            recipients_push(a, r, m->entry);
+        }
+    }
+}
+
+static void recipients_release(local_adapter *a, recipients *r) {
+    for (size_t i = 0; i < r->n; i++) sio_socket_unref(r->v[i]);
+    if (r->scratch) a->scratch_busy = 0;
+    else free(r->v);
+}
+
+/* ---- broadcasts -------------------------------------------------------------------- */
+
+/* Encodes b; with recovery on, a loggable packet (not volatile) gets its offset appended
+ * as last argument and is logged; *seq is then its sequence number, else 0. */
+static int local_encode(local_adapter *a, const sio_broadcast *b, sio_frame *f, uint64_t *seq) {
+    *seq = 0;
+    if (!a->rec || (b->flags & SIO_EMIT_VOLATILE))
+        return sio_frame_encode(f, a->base.nsp, SIO_NO_ACK, b->event, b->args);
+    char offset[SIO_OFFSET_LEN];
+    sio_recovery_next_offset(a->rec, offset);
+    json_t *json = b->args->json ? json_copy(b->args->json) : json_array();
+    json_array_append_new(json, json_string(offset));
+    sio_args args = {json, b->args->attachments, b->args->n_attachments};
+    int rc = sio_frame_encode(f, a->base.nsp, SIO_NO_ACK, b->event, &args);
+    json_decref(json);
+    if (rc != SIO_OK) return rc;
+    sio_recovery_log(a->rec, b->to, f);
+    *seq = sio_recovery_position(a->rec);
+    return SIO_OK;
+}
+
+static void local_broadcast(sio_adapter *base, const sio_broadcast *b) {
+    local_adapter *a = (local_adapter *)base;
+    sio_frame f;
+    uint64_t seq;
+    recipients r;
+    if (local_encode(a, b, &f, &seq) != SIO_OK) return;
+    recipients_collect(a, b->to, &r);
+    for (size_t i = 0; i < r.n; i++) {
+        local_entry *e = sio_socket_adapter_data(r.v[i]);
+        if (seq && e && !e->first_sent) e->first_sent = seq;
+        sio_socket_send_frame(r.v[i], &f, b->flags);
+    }
+    recipients_release(a, &r);
+    sio_frame_release(&f);
+}
+
+static void local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op) {
+    local_adapter *a = (local_adapter *)base;
+    sio_frame f;
+    recipients r;
+    size_t count = 0;
+    if (sio_frame_encode(&f, base->nsp, sio_ack_op_id(op), b->event, b->args) != SIO_OK) {
+        sio_ack_op_expect(op, 0);
+        return;
+    }
+    recipients_collect(a, b->to, &r);
+    for (size_t i = 0; i < r.n; i++) {
+        if (sio_socket_track_ack(r.v[i], op) != SIO_OK) continue; /* skipped: over its limit */
+        count++;
+        sio_socket_send_frame(r.v[i], &f, b->flags);
+    }
+    recipients_release(a, &r);
+    sio_frame_release(&f);
+    sio_ack_op_expect(op, count);
+}
+
+static void local_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud) {
+    local_adapter *a = (local_adapter *)base;
+    recipients r;
+    json_t *ids = json_array();
+    recipients_collect(a, to, &r);
+    for (size_t i = 0; i < r.n; i++) json_array_append_new(ids, json_string(sio_socket_id(r.v[i])));
+    recipients_release(a, &r);
+    cb(ids, ud);
+    json_decref(ids);
+}
+
+/* ---- recovery ---------------------------------------------------------------------- */
+
+static void local_persist_session(sio_adapter *base, sio_socket *s) {
+    local_adapter *a = (local_adapter *)base;
+    local_entry *e = sio_socket_adapter_data(s);
+    if (!a->rec || !e) return;
+    size_t n = 0;
+    for (local_member *m = e->rooms; m; m = m->entry_next) n++;
+    const char **rooms = malloc((n ? n : 1) * sizeof(*rooms));
+    if (!rooms) abort();
+    n = 0;
+    for (local_member *m = e->rooms; m; m = m->entry_next) rooms[n++] = m->room->name;
+    uint64_t position = e->first_sent ? e->first_sent - 1 : sio_recovery_position(a->rec);
+    sio_recovery_persist(a->rec, sio_socket_id(s), sio_socket_pid(s), rooms, n,
+                         sio_socket_data(s), position);
+    free(rooms);
+}
+
+static void local_restore_session(sio_adapter *base, const char *pid, const char *offset,
+                                  sio_restore_cb cb, void *ud) {
+    local_adapter *a = (local_adapter *)base;
+    cb(a->rec ? sio_recovery_restore(a->rec, pid, offset) : NULL, ud);
+}
+
+static void local_free(sio_adapter *base) {
+    local_adapter *a = (local_adapter *)base;
+    while (a->entries) local_del_all(base, a->entries->sock);
+    sio_map_free(&a->rooms);
+    free(a->scratch);
+    if (a->rec) sio_recovery_free(a->rec);
+    free(a);
+}
+
+static const sio_adapter_ops local_ops = {
+    .name = "local",
+    .add = local_add,
+    .del = local_del,
+    .del_all = local_del_all,
+    .broadcast = local_broadcast,
+    .broadcast_ack = local_broadcast_ack,
+    .sockets = local_sockets,
+    .persist_session = local_persist_session,
+    .restore_session = local_restore_session,
+    .free = local_free,
+};
+
+sio_adapter *sio_adapter_local_new(sio_namespace *nsp, void *ud) {
+    local_adapter *a = calloc(1, sizeof(*a));
+    if (!a) abort();
+    a->base.ops = &local_ops;
+    a->base.nsp = nsp;
+    sio_map_init(&a->rooms);
+    const sio_options *opts = sio_server_options(sio_namespace_server(nsp));
+    if (opts->recovery_window_ms > 0)
+        a->rec = sio_recovery_new(sio_server_loop(sio_namespace_server(nsp)), opts);
+    return &a->base;
+}

@@ -1,0 +1,181 @@
+/* client.c: one Engine.IO session seen by the Socket.IO layer (Node's Client).
+ *
+ * The client decodes the session's messages into packets and routes each to the socket of
+ * its namespace; a CONNECT creates that socket. The routing rules are Node's
+ * (client.ts ondecoded), except that packets for a namespace without a connected socket
+ * are ignored rather than closing the session: a malformed packet closes the session, and
+ * so does a second CONNECT to a namespace already joined or being joined.
+ *
+ * Connect timeout: every new client joins the server's waiting list, oldest first. As the
+ * timeout is the same for all, the list is ordered by deadline and one uv timer serves it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio_internal.h"
+
+void sio_client_ref(sio_client *c) { c->refs++; }
+
+void sio_client_unref(sio_client *c) {
+    if (--c->refs > 0) return;
+    sio_decoder_free(&c->decoder);
+    free(c);
+}
+
+static void waiting_remove(sio_client *c) {
+    sio_server *srv = c->srv;
+    if (!c->waiting) return;
+    if (c->wait_prev) c->wait_prev->wait_next = c->wait_next;
+    else srv->waiting_head = c->wait_next;
+    if (c->wait_next) c->wait_next->wait_prev = c->wait_prev;
+    else srv->waiting_tail = c->wait_prev;
+    c->wait_prev = c->wait_next = NULL;
+    c->waiting = 0;
+}
+
+static void on_connect_timer(uv_timer_t *t) {
+    sio_server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    while (srv->waiting_head && srv->waiting_head->deadline <= now) {
+        sio_client *c = srv->waiting_head;
+        waiting_remove(c);
+        sio_client_close(c);
+    }
+    sio_connect_timer_start(srv);
+}
+
+void sio_connect_timer_start(sio_server *srv) {
+    if (srv->shutting_down || !srv->waiting_head || uv_is_active((uv_handle_t *)&srv->connect_timer))
+        return;
+    uint64_t now = uv_now(srv->loop), deadline = srv->waiting_head->deadline;
+    uv_timer_start(&srv->connect_timer, on_connect_timer, deadline > now ? deadline - now : 0, 0);
+}
+
+void sio_client_open(sio_server *srv, eio_session *session) {
+    sio_client *c = calloc(1, sizeof(*c));
+    if (!c) abort();
+    c->refs = 1;
+    c->srv = srv;
+    c->session = session;
+    sio_decoder_init(&c->decoder, srv->opts.max_attachments);
+    eio_session_set_data(session, c);
+    c->deadline = uv_now(srv->loop) + srv->opts.connect_timeout_ms;
+    c->waiting = 1;
+    c->wait_prev = srv->waiting_tail;
+    if (srv->waiting_tail) srv->waiting_tail->wait_next = c;
+    else srv->waiting_head = c;
+    srv->waiting_tail = c;
+    sio_connect_timer_start(srv);
+}
+
+void sio_client_joined(sio_client *c) { waiting_remove(c); }
+
+void sio_client_attach(sio_client *c, sio_socket *s) {
+    s->client = c;
+    s->client_prev = NULL;
+    s->client_next = c->sockets;
+    if (c->sockets) c->sockets->client_prev = s;
+    c->sockets = s;
+    sio_socket_ref(s);
+}
+
+void sio_client_detach(sio_client *c, sio_socket *s) {
+    if (s->client != c) return;
+    if (s->client_prev) s->client_prev->client_next = s->client_next;
+    else c->sockets = s->client_next;
+    if (s->client_next) s->client_next->client_prev = s->client_prev;
+    s->client_prev = s->client_next = NULL;
+    s->client = NULL;
+    sio_socket_unref(s);
+}
+
+int sio_client_send_packet(sio_client *c, const sio_packet *p) {
+    sb_buf *b = &c->srv->scratch;
+    if (!c->session || c->closing) return SIO_ECLOSED;
+    sb_buf_reset(b);
+    if (sio_packet_encode(p, b) != SIO_OK) return SIO_EINVAL;
+    eio_session *session = c->session;
+    if (eio_session_send(session, b->data, b->len, 0) != 0) return SIO_ECLOSED;
+    for (size_t i = 0; i < p->n_attachments; i++)
+        if (eio_session_send(session, p->attachments[i].data, p->attachments[i].len, 1) != 0)
+            return SIO_ECLOSED;
+    return SIO_OK;
+}
+
+/* Detaches every socket, each leaving with reason (sockets that never connected are only
+ * detached). Pops from the head: a disconnect handler may disconnect other sockets. */
+static void client_close_sockets(sio_client *c, const char *reason) {
+    while (c->sockets) sio_socket_close(c->sockets, reason);
+}
+
+void sio_client_closed(sio_client *c, const char *reason) {
+    c->session = NULL;
+    c->closing = 1;
+    waiting_remove(c);
+    client_close_sockets(c, reason);
+    sio_client_unref(c);
+}
+
+void sio_client_close(sio_client *c) {
+    if (c->closing) return;
+    sio_client_ref(c);
+    c->closing = 1;
+    waiting_remove(c);
+    client_close_sockets(c, SIO_REASON_SERVER_CLOSE);
+    if (c->session) eio_session_close(c->session);
+    sio_client_unref(c);
+}
+
+static sio_socket *client_socket_of(sio_client *c, const char *nsp) {
+    for (sio_socket *s = c->sockets; s; s = s->client_next)
+        if (strcmp(s->nsp->name, nsp) == 0) return s;
+    return NULL;
+}
+
+static void client_refuse_namespace(sio_client *c, const char *name) {
+    sio_packet p;
+    sio_packet_init(&p);
+    p.type = SIO_PACKET_CONNECT_ERROR;
+    p.nsp = (char *)name;
+    p.data = json_pack("{s:s}", "message", "Invalid namespace");
+    sio_client_send_packet(c, &p);
+    json_decref(p.data);
+}
+
+static void client_dispatch(sio_client *c, sio_packet *p) {
+    sio_socket *s = client_socket_of(c, p->nsp);
+    if (p->type == SIO_PACKET_CONNECT) {
+        sio_namespace *nsp = sio_namespace_find(c->srv, p->nsp);
+        if (s) sio_client_close(c); /* Node: "invalid state" */
+        else if (!nsp) client_refuse_namespace(c, p->nsp);
+        else sio_namespace_connect(nsp, c, p->data);
+        return;
+    }
+    if (!s || s->state != SIO_SOCKET_CONNECTED) return;
+    if (p->type == SIO_PACKET_CONNECT_ERROR) {
+        sio_client_close(c); /* a client never sends one: Node's "invalid state" */
+        return;
+    }
+    sio_socket_on_packet(s, p);
+}
+
+void sio_client_message(sio_client *c, const uint8_t *data, size_t len, int binary) {
+    sio_packet p;
+    int rc;
+    if (c->closing) return;
+    sio_packet_init(&p);
+    if (binary) rc = sio_decoder_feed_binary(&c->decoder, data, len, &p);
+    else rc = sio_decoder_feed_text(&c->decoder, (const char *)data, len, &p);
+    if (rc == SIO_MORE) return;
+    if (rc != SIO_OK) {
+        /* Node closes the engine session on a parse error; sockets see "forced close". */
+        c->closing = 1;
+        sio_packet_clear(&p);
+        eio_session_close(c->session);
+        return;
+    }
+    sio_client_ref(c);
+    client_dispatch(c, &p);
+    sio_packet_clear(&p);
+    sio_client_unref(c);
+}

@@ -1,0 +1,598 @@
+/* engine.c: Engine.IO sessions: lifecycle, heartbeat, outbound queue, packet dispatch.
+ *
+ * A session outlives the connections that carry it (a polling session is a series of
+ * HTTP requests; an upgrade swaps one transport for another), so the session holds the
+ * state and the transports only move bytes. One uv timer per session serves every
+ * deadline in turn (next PING, PONG due, upgrade due, close flushed), which keeps a 300 ms
+ * heartbeat on time no matter what else the loop does: uv runs due timers first.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "engine_internal.h"
+
+void eio_config_defaults(eio_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->host = "127.0.0.1";
+    cfg->port = 3000;
+    cfg->path = "/socket.io/";
+    cfg->ping_interval_ms = 25000;
+    cfg->ping_timeout_ms = 20000;
+    cfg->upgrade_timeout_ms = 10000;
+    cfg->max_payload = 1000000;
+    cfg->max_outbound = 4u << 20;
+    cfg->allow_polling = 1;
+    cfg->allow_websocket = 1;
+}
+
+/* ---- messages ---- */
+
+eio_msg *eio_msg_new(eio_packet_type type, const void *data, size_t len, int binary)
+{
+    eio_msg *m = malloc(sizeof(*m) + LWS_PRE + 1 + len);
+    if (!m)
+        abort();
+    m->refs = 1;
+    m->type = type;
+    m->binary = binary;
+    m->len = len;
+    *EIO_MSG_TYPE_AT(m) = (uint8_t)('0' + type);
+    if (len)
+        memcpy(EIO_MSG_DATA(m), data, len);
+    return m;
+}
+
+eio_msg *eio_msg_ref(eio_msg *m)
+{
+    m->refs++;
+    return m;
+}
+
+void eio_msg_unref(eio_msg *m)
+{
+    if (m && --m->refs == 0)
+        free(m);
+}
+
+/* ---- outbound queue (a ring of references) ---- */
+
+static void queue_grow(eio_session *s)
+{
+    size_t cap = s->q_cap ? s->q_cap * 2 : EIO_QUEUE_INITIAL;
+    eio_msg **q = malloc(cap * sizeof(*q));
+    if (!q)
+        abort();
+    for (size_t i = 0; i < s->q_len; i++)
+        q[i] = s->q[(s->q_head + i) % s->q_cap];
+    free(s->q);
+    s->q = q;
+    s->q_cap = cap;
+    s->q_head = 0;
+}
+
+int session_enqueue(eio_session *s, eio_msg *m)
+{
+    if (s->q_len == s->q_cap)
+        queue_grow(s);
+    s->q[(s->q_head + s->q_len) % s->q_cap] = eio_msg_ref(m);
+    s->q_len++;
+    s->q_bytes += m->len + 1;
+    return 0;
+}
+
+eio_msg *session_dequeue(eio_session *s)
+{
+    if (!s->q_len)
+        return NULL;
+    eio_msg *m = s->q[s->q_head];
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_len--;
+    s->q_bytes -= m->len + 1;
+    return m;
+}
+
+static void queue_drop(eio_session *s);
+
+static void queue_clear(eio_session *s)
+{
+    queue_drop(s);
+    free(s->q);
+    s->q = NULL;
+    s->q_cap = s->q_head = 0;
+}
+
+/* Asks whichever transport carries the session to write what is queued. */
+void session_flush(eio_session *s)
+{
+    if (!s->q_len)
+        return;
+    if (s->transport == EIO_TRANSPORT_WEBSOCKET && s->ws)
+        lws_callback_on_writable(s->ws->wsi);
+    else if (s->transport == EIO_TRANSPORT_POLLING && s->get)
+        polling_wake_get(s);
+}
+
+void session_send_packet(eio_session *s, eio_packet_type type, const void *data, size_t len)
+{
+    eio_msg *m = eio_msg_new(type, data, len, 0);
+    eio_session_send_msg(s, m);
+    eio_msg_unref(m);
+}
+
+int eio_session_send_msg(eio_session *s, eio_msg *m)
+{
+    if (s->state != EIO_SESSION_OPEN)
+        return -1;
+    if (s->q_bytes + m->len + 1 > s->srv->cfg.max_outbound) {
+        session_close(s, EIO_REASON_SLOW_CONSUMER, EIO_CLOSE_ABORT);
+        return -1;
+    }
+    session_enqueue(s, m);
+    session_flush(s);
+    return 0;
+}
+
+int eio_session_send(eio_session *s, const void *data, size_t len, int binary)
+{
+    eio_msg *m = eio_msg_new(EIO_PACKET_MESSAGE, data, len, binary);
+    int rc = eio_session_send_msg(s, m);
+    eio_msg_unref(m);
+    return rc;
+}
+
+int eio_session_writable(const eio_session *s)
+{
+    if (s->state != EIO_SESSION_OPEN)
+        return 0;
+    if (s->transport == EIO_TRANSPORT_WEBSOCKET)
+        return s->ws && s->q_len == 0 && !lws_send_pipe_choked(s->ws->wsi);
+    return s->get != NULL && s->q_len == 0;
+}
+
+/* ---- lifecycle ---- */
+
+eio_server *eio_server_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+eio_session *session_find(eio_server *srv, const char *sid)
+{
+    eio_session *s = NULL;
+    HASH_FIND_STR(srv->sessions, sid, s);
+    return s;
+}
+
+static void sid_generate(char out[EIO_SID_LEN + 1])
+{
+    uint8_t raw[EIO_SID_BYTES];
+    sb_buf b;
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        abort();
+    sb_buf_init(&b);
+    eio_base64_encode(&b, raw, sizeof(raw));
+    for (size_t i = 0; i < EIO_SID_LEN; i++) {
+        char c = (char)b.data[i];
+        out[i] = c == '+' ? '-' : c == '/' ? '_' : c;
+    }
+    out[EIO_SID_LEN] = '\0';
+    sb_buf_free(&b);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+static void timer_schedule(eio_session *s, eio_timer_phase phase, uint64_t ms)
+{
+    s->phase = phase;
+    uv_timer_start(&s->timer, timer_cb, ms, 0);
+}
+
+void session_heartbeat_start(eio_session *s)
+{
+    timer_schedule(s, EIO_PHASE_PING, s->srv->cfg.ping_interval_ms);
+}
+
+static void session_send_handshake(eio_session *s)
+{
+    static const char *const upgrades[] = {"websocket"};
+    const eio_config *cfg = &s->srv->cfg;
+    int offer = s->transport == EIO_TRANSPORT_POLLING && cfg->allow_websocket;
+    sb_buf b;
+    sb_buf_init(&b);
+    eio_handshake_encode(&b, s->sid, upgrades, offer ? 1 : 0, cfg->ping_interval_ms,
+                         cfg->ping_timeout_ms, cfg->max_payload);
+    /* The encoder wrote the type digit too: the message holds only what follows it. */
+    session_send_packet(s, EIO_PACKET_OPEN, b.data + 1, b.len - 1);
+    sb_buf_free(&b);
+}
+
+eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
+{
+    eio_session *s = calloc(1, sizeof(*s));
+    if (!s)
+        abort();
+    s->srv = srv;
+    s->transport = t;
+    do
+        sid_generate(s->sid);
+    while (session_find(srv, s->sid));
+    s->query = http_query_string(c->wsi);
+    lws_get_peer_simple(c->wsi, s->remote, sizeof(s->remote));
+    uv_timer_init(srv->loop, &s->timer);
+    s->timer.data = s;
+    HASH_ADD_STR(srv->sessions, sid, s);
+    srv->n_sessions++;
+    c->session = s;
+    if (t == EIO_TRANSPORT_WEBSOCKET)
+        s->ws = c;
+    session_send_handshake(s);
+    session_heartbeat_start(s);
+    if (srv->cb.on_open)
+        srv->cb.on_open(s, srv->ud);
+    return s;
+}
+
+static void session_free_cb(uv_handle_t *h)
+{
+    eio_session *s = h->data;
+    free(s->query);
+    free(s);
+}
+
+void conn_detach(eio_conn *c)
+{
+    eio_session *s = c->session;
+    if (!s)
+        return;
+    if (s->get == c)
+        s->get = NULL;
+    if (s->post == c)
+        s->post = NULL;
+    if (s->ws == c)
+        s->ws = NULL;
+    if (s->probe == c)
+        s->probe = NULL;
+    c->session = NULL;
+}
+
+/* Drops the session for good. Connections still attached are told to end: a parked GET
+ * gets what is queued (the CLOSE or NOOP packet among it), websockets are closed. */
+static void session_destroy(eio_session *s)
+{
+    eio_server *srv = s->srv;
+    s->state = EIO_SESSION_CLOSED;
+    if (s->get)
+        polling_answer_get(s);
+    eio_conn *ws[2] = {s->ws, s->probe};
+    for (int i = 0; i < 2; i++)
+        if (ws[i])
+            websocket_release(ws[i]);
+    if (s->post)
+        conn_detach(s->post);
+    queue_clear(s);
+    HASH_DEL(srv->sessions, s);
+    srv->n_sessions--;
+    uv_close((uv_handle_t *)&s->timer, session_free_cb);
+}
+
+/* A closing session is destroyed once its transport has taken the last packets. */
+void session_maybe_destroy(eio_session *s)
+{
+    if (s->state == EIO_SESSION_CLOSING && s->q_len == 0)
+        session_destroy(s);
+}
+
+static void queue_drop(eio_session *s)
+{
+    eio_msg *m;
+    while ((m = session_dequeue(s)))
+        eio_msg_unref(m);
+}
+
+static void queue_push_packet(eio_session *s, eio_packet_type type)
+{
+    eio_msg *m = eio_msg_new(type, NULL, 0, 0);
+    session_enqueue(s, m);
+    eio_msg_unref(m);
+}
+
+/* Ends the session for the application at once (on_close runs now); what the transport is
+ * still told depends on mode (see eio_close_mode). Only a flushing close outlives this
+ * call, until the transport took the last packets or EIO_CLOSE_TIMEOUT_MS passed. */
+void session_close(eio_session *s, const char *reason, eio_close_mode mode)
+{
+    if (s->state != EIO_SESSION_OPEN)
+        return;
+    eio_server *srv = s->srv;
+    s->state = EIO_SESSION_CLOSING;
+    if (srv->cb.on_close)
+        srv->cb.on_close(s, reason, srv->ud);
+    s->data = NULL;
+    if (mode != EIO_CLOSE_FLUSH) {
+        queue_drop(s);
+        if (s->get && s->transport == EIO_TRANSPORT_POLLING)
+            queue_push_packet(s, mode == EIO_CLOSE_BY_CLIENT ? EIO_PACKET_NOOP : EIO_PACKET_CLOSE);
+        session_destroy(s);
+        return;
+    }
+    queue_push_packet(s, EIO_PACKET_CLOSE);
+    if (s->transport == EIO_TRANSPORT_POLLING && s->get) {
+        session_destroy(s);
+        return;
+    }
+    if (s->transport == EIO_TRANSPORT_WEBSOCKET && !s->ws) {
+        session_destroy(s);
+        return;
+    }
+    timer_schedule(s, EIO_PHASE_CLOSE,
+                   srv->shutting_down ? EIO_SHUTDOWN_GRACE_MS : EIO_CLOSE_TIMEOUT_MS);
+    session_flush(s);
+}
+
+void eio_session_close(eio_session *s)
+{
+    session_close(s, EIO_REASON_FORCED_CLOSE, EIO_CLOSE_FLUSH);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    eio_session *s = t->data;
+    const eio_config *cfg = &s->srv->cfg;
+    switch (s->phase) {
+    case EIO_PHASE_PING:
+        timer_schedule(s, EIO_PHASE_PONG, cfg->ping_timeout_ms);
+        session_send_packet(s, EIO_PACKET_PING, NULL, 0);
+        break;
+    case EIO_PHASE_PONG:
+        session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT);
+        break;
+    case EIO_PHASE_CLOSE:
+        session_destroy(s);
+        break;
+    }
+}
+
+/* A request may arrive in the same loop turn as the PONG deadline, before the timer ran:
+ * the deadline is checked against the clock, so a late client is never served. */
+int session_check_deadline(eio_session *s)
+{
+    if (s->state != EIO_SESSION_OPEN || s->phase != EIO_PHASE_PONG)
+        return 0;
+    uv_update_time(s->srv->loop);
+    if (uv_timer_get_due_in(&s->timer) > 0)
+        return 0;
+    session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT);
+    return 1;
+}
+
+/* The probe sent "5": it becomes the transport. A parked polling GET leaves with a NOOP
+ * and everything else queued goes over the websocket. */
+void session_upgrade_done(eio_session *s)
+{
+    eio_conn *ws = s->probe;
+    s->probe = NULL;
+    ws->is_probe = 0;
+    s->ws = ws;
+    s->upgrading = 0;
+    lws_set_timeout(ws->wsi, NO_PENDING_TIMEOUT, 0);
+    if (s->get) {
+        eio_conn *get = s->get;
+        static const uint8_t noop = '0' + EIO_PACKET_NOOP;
+        conn_detach(get);
+        http_respond(get, 200, "text/plain; charset=UTF-8", &noop, 1, NULL);
+    }
+    s->transport = EIO_TRANSPORT_WEBSOCKET;
+    if (s->q_len)
+        lws_callback_on_writable(ws->wsi);
+}
+
+/* ---- incoming packets, from either transport ---- */
+
+void session_on_packet(eio_session *s, const eio_packet *p)
+{
+    eio_server *srv = s->srv;
+    if (s->state != EIO_SESSION_OPEN)
+        return;
+    switch (p->type) {
+    case EIO_PACKET_PING:
+        session_send_packet(s, EIO_PACKET_PONG, p->data, p->len);
+        break;
+    case EIO_PACKET_PONG:
+        if (s->phase == EIO_PHASE_PONG)
+            session_heartbeat_start(s);
+        break;
+    case EIO_PACKET_MESSAGE:
+        if (srv->cb.on_message)
+            srv->cb.on_message(s, p->data, p->len, p->binary, srv->ud);
+        break;
+    case EIO_PACKET_CLOSE:
+        session_close(s, EIO_REASON_TRANSPORT_CLOSE, EIO_CLOSE_BY_CLIENT);
+        break;
+    default:
+        /* OPEN, UPGRADE and NOOP mean nothing from a client on an open transport. */
+        break;
+    }
+}
+
+/* ---- accessors ---- */
+
+const char *eio_session_id(const eio_session *s) { return s->sid; }
+eio_transport_kind eio_session_transport(const eio_session *s) { return s->transport; }
+const char *eio_session_query(const eio_session *s) { return s->query ? s->query : ""; }
+const char *eio_session_remote_addr(const eio_session *s) { return s->remote; }
+void eio_session_set_data(eio_session *s, void *data) { s->data = data; }
+void *eio_session_data(const eio_session *s) { return s->data; }
+eio_server *eio_session_server(const eio_session *s) { return s->srv; }
+
+int eio_session_query_param(const eio_session *s, const char *name, char *buf, size_t len)
+{
+    size_t nlen = strlen(name);
+    const char *q = eio_session_query(s);
+    while (*q) {
+        const char *end = strchr(q, '&');
+        size_t flen = end ? (size_t)(end - q) : strlen(q);
+        if (flen > nlen && !strncmp(q, name, nlen) && q[nlen] == '=') {
+            size_t vlen = flen - nlen - 1;
+            if (vlen >= len)
+                return -1;
+            memcpy(buf, q + nlen + 1, vlen);
+            buf[vlen] = '\0';
+            return (int)vlen;
+        }
+        q += flen + (end ? 1 : 0);
+    }
+    return -1;
+}
+
+/* ---- server ---- */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void server_copy_config(eio_server *srv, const eio_config *cfg)
+{
+    srv->cfg = *cfg;
+    srv->host = dup_or_null(cfg->host);
+    srv->path = dup_or_null(cfg->path ? cfg->path : "/socket.io/");
+    srv->cors_origin = dup_or_null(cfg->cors_origin);
+    srv->cookie = dup_or_null(cfg->cookie);
+    srv->cfg.host = srv->host;
+    srv->cfg.path = srv->path;
+    srv->cfg.cors_origin = srv->cors_origin;
+    srv->cfg.cookie = srv->cookie;
+}
+
+static void server_free(eio_server *srv)
+{
+    free(srv->host);
+    free(srv->path);
+    free(srv->cors_origin);
+    free(srv->cookie);
+    free(srv);
+}
+
+static int server_start_lws(eio_server *srv, char *err, size_t errlen)
+{
+    struct lws_context_creation_info info;
+    void *foreign[1] = {srv->loop};
+    memset(&info, 0, sizeof(info));
+    srv->protocols[0] = (struct lws_protocols){"eio", eio_http_callback, sizeof(eio_conn),
+                                               EIO_RX_BUFFER_SIZE, 0, NULL, 0};
+    info.port = srv->cfg.port ? srv->cfg.port : CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.iface = srv->host;
+    info.protocols = srv->protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (srv->host && !strchr(srv->host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.foreign_loops = foreign;
+    info.user = srv;
+    srv->lws = lws_create_context(&info);
+    if (!srv->lws) {
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)",
+                 srv->host ? srv->host : "*", srv->cfg.port);
+        return -1;
+    }
+    srv->port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv->lws, "default"));
+    if (srv->port <= 0)
+        srv->port = srv->cfg.port;
+    return 0;
+}
+
+static int config_check(const eio_config *cfg, char *err, size_t errlen)
+{
+    const char *path = cfg->path ? cfg->path : "/socket.io/";
+    if (path[0] != '/') {
+        snprintf(err, errlen, "path must start with '/': %s", path);
+        return -1;
+    }
+    if (!cfg->allow_polling && !cfg->allow_websocket) {
+        snprintf(err, errlen, "no transport enabled");
+        return -1;
+    }
+    if (!cfg->ping_interval_ms || !cfg->ping_timeout_ms || !cfg->max_payload) {
+        snprintf(err, errlen, "ping interval, ping timeout and max payload must be positive");
+        return -1;
+    }
+    return 0;
+}
+
+eio_server *eio_server_new(uv_loop_t *loop, const eio_config *cfg, const eio_callbacks *cb,
+                           void *ud, char *err, size_t errlen)
+{
+    if (config_check(cfg, err, errlen))
+        return NULL;
+    eio_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        abort();
+    srv->loop = loop;
+    server_copy_config(srv, cfg);
+    if (cb)
+        srv->cb = *cb;
+    srv->ud = ud;
+    lws_set_log_level(LLL_ERR, NULL);
+    if (server_start_lws(srv, err, errlen)) {
+        server_free(srv);
+        return NULL;
+    }
+    uv_timer_init(loop, &srv->shutdown_timer);
+    srv->shutdown_timer.data = srv;
+    return srv;
+}
+
+int eio_server_port(const eio_server *srv) { return srv->port; }
+uv_loop_t *eio_server_loop(const eio_server *srv) { return srv->loop; }
+const eio_config *eio_server_config(const eio_server *srv) { return &srv->cfg; }
+size_t eio_server_session_count(const eio_server *srv) { return srv->n_sessions; }
+
+void eio_server_set_http_handler(eio_server *srv, eio_http_handler h, void *ud)
+{
+    srv->http_handler = h;
+    srv->http_ud = ud;
+}
+
+static void shutdown_timer_closed(uv_handle_t *h)
+{
+    eio_server *srv = h->data;
+    if (srv->shutdown_done)
+        srv->shutdown_done(srv->shutdown_ud);
+}
+
+/* Grace period over: whatever did not leave yet is dropped, then lws starts its own
+ * teardown, which finishes in the loop's remaining turns (see eio_server_free). */
+static void shutdown_finish(uv_timer_t *t)
+{
+    eio_server *srv = t->data;
+    eio_session *s, *tmp;
+    HASH_ITER(hh, srv->sessions, s, tmp)
+        session_destroy(s);
+    lws_context_destroy(srv->lws);
+    uv_close((uv_handle_t *)&srv->shutdown_timer, shutdown_timer_closed);
+}
+
+void eio_server_free(eio_server *srv)
+{
+    /* On a foreign loop lws frees its context only when destroyed again once the loop
+     * has run its handles' close callbacks. */
+    if (srv->lws)
+        lws_context_destroy(srv->lws);
+    server_free(srv);
+}
+
+void eio_server_shutdown(eio_server *srv, void (*done)(void *ud), void *ud)
+{
+    eio_session *s, *tmp;
+    if (srv->shutting_down)
+        return;
+    srv->shutting_down = 1;
+    srv->shutdown_done = done;
+    srv->shutdown_ud = ud;
+    HASH_ITER(hh, srv->sessions, s, tmp)
+        session_close(s, EIO_REASON_SHUTDOWN, EIO_CLOSE_FLUSH);
+    uv_timer_start(&srv->shutdown_timer, shutdown_finish,
+                   srv->n_sessions ? EIO_SHUTDOWN_GRACE_MS : 0, 0);
+}

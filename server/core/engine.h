@@ -1,0 +1,129 @@
+/* engine.h: the Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
+ *
+ * One eio_server listens on one host:port through libwebsockets running on the caller's
+ * libuv loop, and serves the Engine.IO endpoint at cfg.path on both transports (with the
+ * polling-to-websocket upgrade). It owns sessions: an application learns of one through
+ * on_open, receives its messages through on_message and its end through on_close, after
+ * which the session is freed. Everything runs on the loop's thread; nothing here blocks.
+ *
+ * Outbound data is queued per session as refcounted eio_msg, so one encoded broadcast is
+ * shared by every recipient. The queue is bounded (max_outbound bytes): a session whose
+ * client stops reading is closed with reason "slow consumer" instead of growing memory.
+ */
+#ifndef EIO_ENGINE_H
+#define EIO_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../../protocol/engineio.h"
+
+typedef struct eio_server eio_server;
+typedef struct eio_session eio_session;
+typedef struct eio_msg eio_msg;
+
+typedef enum eio_transport_kind {
+    EIO_TRANSPORT_POLLING = 0,
+    EIO_TRANSPORT_WEBSOCKET = 1
+} eio_transport_kind;
+
+/* Close reasons passed to on_close, the same strings the Node server uses. */
+#define EIO_REASON_TRANSPORT_CLOSE "transport close"   /* client closed (close packet or socket) */
+#define EIO_REASON_TRANSPORT_ERROR "transport error"   /* malformed input, oversize payload */
+#define EIO_REASON_PING_TIMEOUT "ping timeout"         /* no pong within pingInterval + pingTimeout */
+#define EIO_REASON_FORCED_CLOSE "forced close"         /* eio_session_close() */
+#define EIO_REASON_SHUTDOWN "server shutting down"     /* eio_server_shutdown() */
+#define EIO_REASON_SLOW_CONSUMER "slow consumer"       /* outbound queue over max_outbound */
+
+typedef struct eio_config {
+    const char *host;             /* interface to bind ("127.0.0.1", "::1", "0.0.0.0") */
+    int port;                     /* TCP port; 0 picks a free one (see eio_server_port) */
+    const char *path;             /* endpoint path with trailing slash, e.g. "/socket.io/" */
+    uint32_t ping_interval_ms;    /* server PING every this often */
+    uint32_t ping_timeout_ms;     /* how long a PONG may take before the session closes */
+    uint32_t upgrade_timeout_ms;  /* how long an upgrade may take before the probe is dropped */
+    size_t max_payload;           /* largest accepted message / POST body, in bytes */
+    size_t max_outbound;          /* queued outbound bytes per session before "slow consumer" */
+    const char *cors_origin;      /* NULL: no CORS; "*": echo any Origin; else comma-separated list */
+    int cors_credentials;         /* 1: Access-Control-Allow-Credentials: true */
+    const char *cookie;           /* NULL: no cookie; else the sticky-session cookie name ("io") */
+    int allow_polling;            /* 1: the polling transport is offered */
+    int allow_websocket;          /* 1: the websocket transport (and upgrade) is offered */
+} eio_config;
+
+/* Fills cfg with the Node server's defaults on 127.0.0.1:3000 at "/socket.io/". */
+void eio_config_defaults(eio_config *cfg);
+
+typedef struct eio_callbacks {
+    /* A client completed the handshake; the OPEN packet is already queued. */
+    void (*on_open)(eio_session *s, void *ud);
+    /* One MESSAGE packet (data borrowed for the call; binary says which kind). */
+    void (*on_message)(eio_session *s, const uint8_t *data, size_t len, int binary, void *ud);
+    /* The session ended (reason is one of EIO_REASON_*); s is freed when this returns. */
+    void (*on_close)(eio_session *s, const char *reason, void *ud);
+} eio_callbacks;
+
+/* Handler for HTTP requests outside cfg.path (health checks, REST). It writes a complete
+ * response with eio_http_respond() and returns 0, or returns 1 to answer 404. */
+typedef struct eio_http_request eio_http_request;
+typedef int (*eio_http_handler)(eio_http_request *req, void *ud);
+
+/* Creates a server on loop and starts listening. Returns NULL and writes a reason into
+ * err (errlen bytes) when it cannot (bad config, port in use). cfg strings are copied. */
+eio_server *eio_server_new(uv_loop_t *loop, const eio_config *cfg, const eio_callbacks *cb,
+                           void *ud, char *err, size_t errlen);
+/* The port actually bound (useful with port 0). */
+int eio_server_port(const eio_server *srv);
+uv_loop_t *eio_server_loop(const eio_server *srv);
+const eio_config *eio_server_config(const eio_server *srv);
+size_t eio_server_session_count(const eio_server *srv);
+void eio_server_set_http_handler(eio_server *srv, eio_http_handler h, void *ud);
+
+/* Graceful stop: stop accepting, send CLOSE to every session (on_close runs with
+ * EIO_REASON_SHUTDOWN), wait up to a second for polling clients to collect it, then start
+ * releasing libwebsockets. done (may be NULL) runs when the server has closed its last
+ * handle; the loop ends once the caller has closed its own handles too. */
+void eio_server_shutdown(eio_server *srv, void (*done)(void *ud), void *ud);
+/* Frees the server after uv_run() returned (libwebsockets finishes its teardown here). */
+void eio_server_free(eio_server *srv);
+
+/* Outbound messages: refcounted, immutable once built, shareable between sessions. */
+eio_msg *eio_msg_new(eio_packet_type type, const void *data, size_t len, int binary);
+eio_msg *eio_msg_ref(eio_msg *m);
+void eio_msg_unref(eio_msg *m);
+
+/* Queues a packet; takes its own reference to m. Returns 0, or -1 when the session is
+ * closing or when the queue limit was hit (the session is then being closed). */
+int eio_session_send_msg(eio_session *s, eio_msg *m);
+/* Convenience: a MESSAGE with a copy of data. */
+int eio_session_send(eio_session *s, const void *data, size_t len, int binary);
+/* 1 when a packet sent now would go out at once (for volatile emits): a polling GET is
+ * parked, or the websocket has nothing queued. */
+int eio_session_writable(const eio_session *s);
+/* Closes the session from the server side: queued packets are flushed, a CLOSE packet is
+ * sent, on_close runs with EIO_REASON_FORCED_CLOSE. */
+void eio_session_close(eio_session *s);
+
+const char *eio_session_id(const eio_session *s);          /* the sid (NUL-terminated) */
+eio_transport_kind eio_session_transport(const eio_session *s);
+/* Query string of the handshake request, without '?' (may be ""), and a lookup in it:
+ * copies the url-decoded value of name into buf and returns its length, or -1. */
+const char *eio_session_query(const eio_session *s);
+int eio_session_query_param(const eio_session *s, const char *name, char *buf, size_t len);
+const char *eio_session_remote_addr(const eio_session *s); /* peer address, e.g. "127.0.0.1" */
+void eio_session_set_data(eio_session *s, void *data);     /* application pointer */
+void *eio_session_data(const eio_session *s);
+eio_server *eio_session_server(const eio_session *s);
+
+/* For eio_http_handler. */
+const char *eio_http_method(const eio_http_request *req);  /* "GET", "POST", … */
+const char *eio_http_path(const eio_http_request *req);    /* path without query */
+const uint8_t *eio_http_body(const eio_http_request *req, size_t *len); /* POST/PUT body */
+int eio_http_query_param(const eio_http_request *req, const char *name, char *buf, size_t len);
+int eio_http_header(const eio_http_request *req, const char *name, char *buf, size_t len);
+/* Sends status, content type and body (copied); call once per request. */
+void eio_http_respond(eio_http_request *req, int status, const char *content_type,
+                      const void *body, size_t len);
+
+#endif

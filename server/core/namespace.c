@@ -1,0 +1,239 @@
+/* namespace.c: namespaces: the CONNECT flow, event handlers, broadcasts.
+ *
+ * A CONNECT goes through up to three steps, each of which may finish later than it
+ * started: restore (the adapter looks the recovery session up), authorize (the
+ * application's auth hook), accept. The socket exists from the first step, attached to its
+ * client, so a client that goes away meanwhile detaches it and the later steps see a
+ * closed socket and only release their references. Order as in Node's namespace.ts:
+ * restore, then middleware, then connect.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio_internal.h"
+
+#define SIO_EVENT_NAME_LEN 32 /* room for a numeric event name in text form */
+
+static sio_namespace *namespace_new(sio_server *srv, const char *name) {
+    sio_namespace *nsp = calloc(1, sizeof(*nsp));
+    if (!nsp) abort();
+    nsp->srv = srv;
+    nsp->name = strdup(name);
+    if (!nsp->name) abort();
+    sio_map_init(&nsp->sockets);
+    sio_map_init(&nsp->handlers);
+    sio_map_put(&srv->namespaces, nsp->name, nsp);
+    nsp->adapter = srv->adapter_new(nsp, srv->adapter_ud);
+    return nsp;
+}
+
+sio_namespace *sio_namespace_find(sio_server *srv, const char *name) {
+    return sio_map_get(&srv->namespaces, name);
+}
+
+sio_namespace *sio_server_of(sio_server *srv, const char *name) {
+    if (!name || name[0] != '/') return NULL;
+    sio_namespace *nsp = sio_namespace_find(srv, name);
+    return nsp ? nsp : namespace_new(srv, name);
+}
+
+void sio_namespace_free(sio_namespace *nsp) {
+    size_t pos = 0;
+    sio_handler *h;
+    while ((h = sio_map_next(&nsp->handlers, &pos)) != NULL) free(h);
+    sio_map_free(&nsp->handlers);
+    sio_map_free(&nsp->sockets);
+    nsp->adapter->ops->free(nsp->adapter);
+    free(nsp->name);
+    free(nsp);
+}
+
+const char *sio_namespace_name(const sio_namespace *nsp) { return nsp->name; }
+sio_server *sio_namespace_server(const sio_namespace *nsp) { return nsp->srv; }
+size_t sio_namespace_socket_count(const sio_namespace *nsp) { return nsp->sockets.count; }
+
+sio_socket *sio_namespace_socket(sio_namespace *nsp, const char *id) {
+    return sio_map_get(&nsp->sockets, id);
+}
+
+void sio_namespace_set_auth(sio_namespace *nsp, sio_auth_cb cb, void *ud) {
+    nsp->auth_cb = cb;
+    nsp->auth_ud = ud;
+}
+
+void sio_namespace_on_connection(sio_namespace *nsp, sio_connection_cb cb, void *ud) {
+    nsp->connection_cb = cb;
+    nsp->connection_ud = ud;
+}
+
+void sio_namespace_on_disconnect(sio_namespace *nsp, sio_disconnect_cb cb, void *ud) {
+    nsp->disconnect_cb = cb;
+    nsp->disconnect_ud = ud;
+}
+
+void sio_namespace_on(sio_namespace *nsp, const char *event, sio_event_cb cb, void *ud) {
+    free(sio_map_del(&nsp->handlers, event));
+    if (!cb) return;
+    size_t len = strlen(event);
+    sio_handler *h = malloc(sizeof(*h) + len + 1);
+    if (!h) abort();
+    h->cb = cb;
+    h->ud = ud;
+    memcpy(h->event, event, len + 1);
+    sio_map_put(&nsp->handlers, h->event, h);
+}
+
+void sio_namespace_on_any(sio_namespace *nsp, sio_event_cb cb, void *ud) {
+    nsp->any_cb = cb;
+    nsp->any_ud = ud;
+}
+
+/* ---- CONNECT ----------------------------------------------------------------------- */
+
+static void namespace_authorize(sio_socket *s) {
+    sio_namespace *nsp = s->nsp;
+    s->state = SIO_SOCKET_AUTHORIZING;
+    s->auth_pending = 1;
+    sio_socket_ref(s); /* released by sio_socket_accept / sio_socket_refuse */
+    if (nsp->auth_cb) nsp->auth_cb(s, nsp->auth_ud);
+    else sio_socket_accept(s);
+}
+
+static void on_restored(sio_session *sess, void *ud) {
+    sio_socket *s = ud;
+    if (sess && (s->state != SIO_SOCKET_RESTORING || sio_map_get(&s->nsp->sockets, sess->sid))) {
+        /* the client left meanwhile, or that id is in use again: start afresh */
+        sio_session_free(sess);
+        sess = NULL;
+    }
+    if (sess) {
+        memcpy(s->id, sess->sid, sizeof(s->id));
+        memcpy(s->pid, sess->pid, sizeof(s->pid));
+        json_decref(s->data);
+        s->data = sess->data;
+        sess->data = NULL;
+        s->restored = sess;
+        s->recovered = 1;
+    }
+    if (s->state == SIO_SOCKET_RESTORING) namespace_authorize(s);
+    sio_socket_unref(s);
+}
+
+/* Recovery applies when the CONNECT payload carries a string pid, and an offset that is
+ * a string or absent (Node refuses the latter; we then recover from the session's
+ * position at its connect time). */
+static int namespace_restore(sio_namespace *nsp, sio_socket *s) {
+    const char *pid = json_string_value(json_object_get(s->auth, "pid"));
+    json_t *offset = json_object_get(s->auth, "offset");
+    if (nsp->srv->opts.recovery_window_ms == 0 || !pid) return 0;
+    if (offset && !json_is_string(offset)) return 0;
+    sio_socket_ref(s);
+    nsp->adapter->ops->restore_session(nsp->adapter, pid, json_string_value(offset),
+                                       on_restored, s);
+    return 1;
+}
+
+void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth) {
+    sio_socket *s = sio_socket_new(nsp, c, auth);
+    if (!namespace_restore(nsp, s)) namespace_authorize(s);
+    sio_socket_unref(s); /* the client's reference keeps it */
+}
+
+int sio_socket_accept(sio_socket *s) {
+    if (!s->auth_pending) return SIO_EINVAL;
+    s->auth_pending = 0;
+    int rc = SIO_ECLOSED;
+    if (s->state == SIO_SOCKET_AUTHORIZING && s->client && !s->client->closing) {
+        sio_socket_connect(s);
+        rc = SIO_OK;
+    }
+    sio_socket_unref(s);
+    return rc;
+}
+
+int sio_socket_refuse(sio_socket *s, const char *message, json_t *data) {
+    if (!s->auth_pending) return SIO_EINVAL;
+    s->auth_pending = 0;
+    int rc = SIO_ECLOSED;
+    if (s->state == SIO_SOCKET_AUTHORIZING && s->client && !s->client->closing) {
+        sio_packet p;
+        sio_packet_init(&p);
+        p.type = SIO_PACKET_CONNECT_ERROR;
+        p.nsp = s->nsp->name;
+        p.data = json_pack("{s:s}", "message", message ? message : "");
+        if (data) json_object_set(p.data, "data", data);
+        sio_client_send_packet(s->client, &p);
+        json_decref(p.data);
+        sio_socket_close(s, NULL);
+        rc = SIO_OK;
+    }
+    sio_socket_unref(s);
+    return rc;
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+/* The event name as text: Node accepts a number in its place. */
+static const char *event_name(json_t *v, char *buf, size_t len) {
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_integer(v)) snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else snprintf(buf, len, "%.17g", json_number_value(v));
+    return buf;
+}
+
+void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p) {
+    char buf[SIO_EVENT_NAME_LEN];
+    json_t *name = json_incref(json_array_get(p->data, 0));
+    const char *event = event_name(name, buf, sizeof(buf));
+    json_array_remove(p->data, 0);
+    sio_args args = {p->data, p->attachments, p->n_attachments};
+    sio_ack *ack = p->id != SIO_NO_ACK ? sio_ack_new(s, p->id) : NULL;
+    sio_handler *h = sio_map_get(&nsp->handlers, event);
+    if (h) h->cb(s, event, &args, ack, h->ud);
+    else if (nsp->any_cb) nsp->any_cb(s, event, &args, ack, nsp->any_ud);
+    else if (ack) sio_ack_free(ack);
+    json_decref(name);
+}
+
+/* ---- broadcasts -------------------------------------------------------------------- */
+
+static const sio_target everyone = {NULL, 0, NULL, 0};
+
+static int broadcast_prepare(sio_broadcast *b, const sio_target *to, const char *event,
+                             const sio_args *args, int flags) {
+    static const sio_args none = {NULL, NULL, 0};
+    if (!sio_event_name_valid(event)) return SIO_EINVAL;
+    if (args && args->json && !json_is_array(args->json)) return SIO_EINVAL;
+    b->event = event;
+    b->args = args ? args : &none;
+    b->to = to ? to : &everyone;
+    b->flags = flags;
+    return SIO_OK;
+}
+
+int sio_namespace_emit(sio_namespace *nsp, const sio_target *to, const char *event,
+                       const sio_args *args, int flags) {
+    sio_broadcast b;
+    int rc = broadcast_prepare(&b, to, event, args, flags);
+    if (rc != SIO_OK) return rc;
+    nsp->adapter->ops->broadcast(nsp->adapter, &b);
+    return SIO_OK;
+}
+
+int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char *event,
+                           const sio_args *args, uint32_t timeout_ms,
+                           sio_broadcast_ack_cb cb, void *ud) {
+    sio_broadcast b;
+    int rc = broadcast_prepare(&b, to, event, args, 0);
+    if (rc != SIO_OK) return rc;
+    if (timeout_ms == 0 || !cb) return SIO_EINVAL;
+    sio_ack_op *op = sio_ack_op_new_broadcast(nsp, cb, ud);
+    nsp->adapter->ops->broadcast_ack(nsp->adapter, &b, op);
+    sio_ack_op_arm(op, timeout_ms);
+    return SIO_OK;
+}
+
+void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets_cb cb,
+                           void *ud) {
+    nsp->adapter->ops->sockets(nsp->adapter, to ? to : &everyone, cb, ud);
+}

@@ -1,0 +1,55 @@
+/* options.h: command-line and environment configuration shared by the binaries.
+ *
+ * Every option is a flag (--port 3000 or --port=3000) and an environment variable named
+ * SWITCHBOARD_ plus the flag in capitals with '-' as '_' (SWITCHBOARD_PORT); the flag wins.
+ * A binary adds its own options (echo's --engine-io) through the same table, so they get
+ * the same syntax, environment variable, validation and --help line.
+ */
+#ifndef SB_OPTIONS_H
+#define SB_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "socketio.h"
+
+#define SB_OPTIONS_PATH_MAX 256 /* longest endpoint path accepted */
+#define SB_EXIT_USAGE 2         /* exit status for invalid options */
+
+typedef enum sb_option_kind {
+    SB_OPT_FLAG = 0,    /* int: 1 when given (env: 1/0, true/false, yes/no, on/off) */
+    SB_OPT_STRING = 1,  /* const char *, pointing into argv or the environment */
+    SB_OPT_U32 = 2,     /* uint32_t within [min, max] */
+    SB_OPT_SIZE = 3,    /* size_t within [min, max] */
+    SB_OPT_INT = 4      /* int within [min, max] */
+} sb_option_kind;
+
+typedef struct sb_option {
+    const char *name;   /* flag without "--", e.g. "engine-io" */
+    sb_option_kind kind;
+    void *target;       /* where the value goes (type per kind) */
+    uint64_t min, max;  /* bounds of numeric kinds */
+    const char *help;   /* one line for --help */
+} sb_option;
+
+typedef struct sb_options {
+    eio_config eio;     /* host, port, path, heartbeat, payload and queue limits, CORS, cookie */
+    sio_options sio;    /* connect timeout, recovery window */
+    char path[SB_OPTIONS_PATH_MAX]; /* eio.path normalised to "/name/" */
+} sb_options;
+
+typedef enum sb_options_status {
+    SB_OPTIONS_OK = 0,    /* parsed: run */
+    SB_OPTIONS_HELP = 1,  /* --help was printed: exit 0 */
+    SB_OPTIONS_ERR = 2    /* a message is on stderr: exit SB_EXIT_USAGE */
+} sb_options_status;
+
+/* The documented defaults (127.0.0.1:3000, path /socket.io/, Node's timings, 4 MiB queue). */
+void sb_options_defaults(sb_options *o);
+/* Reads the environment, then argv. extra (n_extra entries, may be NULL) are the binary's
+ * own options. prog names the binary in messages. */
+int sb_options_parse(sb_options *o, const char *prog, int argc, char **argv,
+                     const sb_option *extra, size_t n_extra);
+
+#endif

@@ -1,0 +1,29 @@
+/* signals.h: SIGTERM / SIGINT handling shared by the binaries.
+ *
+ * The first signal asks the application to stop gracefully (its stop callback starts the
+ * shutdown); a second one, while that shutdown runs, exits at once. The handles stay
+ * active until sb_signals_close(), which the application calls when its shutdown is done
+ * so that the loop can end.
+ */
+#ifndef SB_SIGNALS_H
+#define SB_SIGNALS_H
+
+#include <uv.h>
+
+#define SB_EXIT_FORCED 1 /* exit status when a second signal cuts the shutdown short */
+
+typedef void (*sb_stop_cb)(void *ud);
+
+typedef struct sb_signals {
+    uv_signal_t term;   /* SIGTERM */
+    uv_signal_t intr;   /* SIGINT */
+    int received;       /* signals seen so far */
+    const char *prog;   /* for the log lines */
+    sb_stop_cb stop;
+    void *ud;
+} sb_signals;
+
+void sb_signals_start(sb_signals *s, uv_loop_t *loop, const char *prog, sb_stop_cb stop, void *ud);
+void sb_signals_close(sb_signals *s);
+
+#endif

@@ -1,0 +1,160 @@
+/* sio_internal.h: the structures the files of the Socket.IO layer share, and nothing else.
+ *
+ * socketio.c  server lifecycle and the engine's callbacks
+ * client.c    one engine session: decoding, routing packets to sockets, connect timeout
+ * namespace.c namespaces, the CONNECT flow (recovery, auth hook), event handlers, broadcast
+ * socket.c    sockets: ids, emit, rooms, disconnect, frames
+ * ack.c       acknowledgements in both directions
+ *
+ * Lifetimes: a client lives from the engine's on_open to its on_close (plus references
+ * held while a packet is being dispatched). A socket is refcounted: its client holds one
+ * reference while it is attached, and so does each pending step (restore, auth hook), each
+ * sio_ack the application owns, and each application sio_socket_ref().
+ */
+#ifndef SIO_INTERNAL_H
+#define SIO_INTERNAL_H
+
+#include "adapter.h"
+#include "map.h"
+#include "socketio.h"
+
+#define SIO_ADDR_LEN 64 /* room for an IPv6 address in text form */
+
+typedef struct sio_client sio_client;
+typedef struct sio_ack_entry sio_ack_entry;
+
+struct sio_server {
+    uv_loop_t *loop;
+    eio_server *engine;
+    sio_options opts;
+    sio_map namespaces;             /* name → sio_namespace */
+    sio_adapter_factory adapter_new;
+    void *adapter_ud;
+    sb_buf scratch;                 /* encoding buffer reused by every packet sent */
+    uv_timer_t connect_timer;       /* fires for the oldest client without a namespace */
+    sio_client *waiting_head;       /* clients awaiting a namespace, oldest first */
+    sio_client *waiting_tail;
+    unsigned handles_open;          /* uv handles (ours) whose close callback is pending */
+    int engine_gone;                /* eio_server_shutdown() has finished */
+    int shutting_down;
+    int finished;                   /* namespaces released, done called */
+    void (*done)(void *ud);         /* sio_server_shutdown()'s callback */
+    void *done_ud;
+};
+
+typedef struct sio_handler {
+    sio_event_cb cb;
+    void *ud;
+    char event[]; /* the map key */
+} sio_handler;
+
+struct sio_namespace {
+    sio_server *srv;
+    char *name;
+    sio_adapter *adapter;
+    sio_map sockets;                /* id → connected sio_socket of this node */
+    sio_map handlers;               /* event name → sio_handler */
+    sio_event_cb any_cb;
+    void *any_ud;
+    sio_auth_cb auth_cb;
+    void *auth_ud;
+    sio_connection_cb connection_cb;
+    void *connection_ud;
+    sio_disconnect_cb disconnect_cb;
+    void *disconnect_ud;
+    int64_t next_ack_id;            /* shared by the namespace's sockets, as in Node */
+};
+
+typedef enum sio_socket_state {
+    SIO_SOCKET_RESTORING = 0,    /* the adapter is looking its recovery session up */
+    SIO_SOCKET_AUTHORIZING = 1,  /* the auth hook has not decided yet */
+    SIO_SOCKET_CONNECTED = 2,
+    SIO_SOCKET_CLOSED = 3
+} sio_socket_state;
+
+struct sio_socket {
+    int refs;
+    sio_socket_state state;
+    int auth_pending;               /* the hook holds a reference and owes a decision */
+    int recovered;
+    char id[SIO_ID_LEN + 1];
+    char pid[SIO_ID_LEN + 1];       /* "" when recovery is off */
+    sio_namespace *nsp;
+    sio_client *client;             /* NULL once detached */
+    sio_socket *client_prev;        /* in client->sockets */
+    sio_socket *client_next;
+    json_t *auth;                   /* the CONNECT payload (an object) */
+    json_t *data;                   /* sio_socket_data() */
+    void *userdata;
+    void *adapter_data;
+    sio_session *restored;          /* recovery result, consumed when accepted */
+    sio_ack_entry *acks;            /* server emits awaiting this client's ack, oldest first */
+    sio_ack_entry *acks_tail;
+    size_t n_acks;
+    char remote_addr[SIO_ADDR_LEN];
+};
+
+struct sio_client {
+    int refs;                       /* the session's, plus one per dispatch in progress */
+    int closing;                    /* input is ignored: the session is being closed */
+    sio_server *srv;
+    eio_session *session;           /* NULL once the engine closed it */
+    sio_decoder decoder;
+    sio_socket *sockets;            /* attached sockets, pending or connected */
+    int waiting;                    /* on the connect-timeout list */
+    uint64_t deadline;              /* loop time when the connect timeout fires */
+    sio_client *wait_prev;
+    sio_client *wait_next;
+};
+
+/* socketio.c */
+void sio_server_handle_closed(uv_handle_t *h); /* close callback for handles owned by srv */
+void sio_server_handle_opened(sio_server *srv);
+void sio_server_maybe_finish(sio_server *srv);
+int sio_event_name_valid(const char *event);
+
+/* client.c */
+void sio_client_open(sio_server *srv, eio_session *session);
+void sio_client_message(sio_client *c, const uint8_t *data, size_t len, int binary);
+void sio_client_closed(sio_client *c, const char *reason);
+/* Server-side close: sockets leave with "forced server close", the session closes. */
+void sio_client_close(sio_client *c);
+void sio_client_attach(sio_client *c, sio_socket *s);
+void sio_client_detach(sio_client *c, sio_socket *s);
+/* A socket of c was accepted: c no longer risks the connect timeout. */
+void sio_client_joined(sio_client *c);
+/* Encodes p into srv->scratch and sends it with its attachments. */
+int sio_client_send_packet(sio_client *c, const sio_packet *p);
+void sio_client_ref(sio_client *c);
+void sio_client_unref(sio_client *c);
+void sio_connect_timer_start(sio_server *srv);
+
+/* namespace.c */
+sio_namespace *sio_namespace_find(sio_server *srv, const char *name);
+void sio_namespace_free(sio_namespace *nsp);
+void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth);
+void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p);
+
+/* socket.c */
+sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth);
+void sio_socket_on_packet(sio_socket *s, sio_packet *p);
+/* Node's Socket._onclose: leaves rooms, persists for recovery, runs the disconnect
+ * handler. A socket that never connected is only detached. */
+void sio_socket_close(sio_socket *s, const char *reason);
+/* Sends CONNECT (with the socket's ids), replays recovered packets. */
+void sio_socket_connect(sio_socket *s);
+int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]);
+
+/* ack.c */
+sio_ack_op *sio_ack_op_new_single(sio_socket *s, sio_ack_cb cb, void *ud);
+sio_ack_op *sio_ack_op_new_broadcast(sio_namespace *nsp, sio_broadcast_ack_cb cb, void *ud);
+/* Ends the emit: from now on the op completes on its own (never inside this call);
+ * timeout_ms 0 waits for every answer or disconnection. */
+void sio_ack_op_arm(sio_ack_op *op, uint32_t timeout_ms);
+/* Frees an op that was never armed, without running its callback. */
+void sio_ack_op_cancel(sio_ack_op *op);
+void sio_socket_on_ack(sio_socket *s, int64_t id, const sio_args *args);
+void sio_socket_drop_acks(sio_socket *s);
+sio_ack *sio_ack_new(sio_socket *s, int64_t id);
+
+#endif

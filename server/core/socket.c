@@ -1,0 +1,319 @@
+/* socket.c: one client's presence in one namespace (Node's Socket).
+ *
+ * A socket is refcounted (see sio_internal.h) and outlives its connection: once closed,
+ * every operation on it is a no-op returning SIO_ECLOSED, so the application can keep a
+ * reference across asynchronous work without checking first. Room bookkeeping goes through
+ * the namespace's adapter; packets for this socket alone are encoded into the server's
+ * scratch buffer and copied into the session's queue.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio_internal.h"
+
+#define SIO_ID_RANDOM_BYTES 15 /* base64 of 15 bytes is SIO_ID_LEN characters, no padding */
+
+/* Node's base64id.generateId(): random bytes in URL-safe base64. */
+int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]) {
+    uint8_t raw[SIO_ID_RANDOM_BYTES];
+    sb_buf *b = &srv->scratch;
+    if (uv_random(NULL, NULL, raw, sizeof(raw), 0, NULL) != 0) return SIO_ERR;
+    sb_buf_reset(b);
+    eio_base64_encode(b, raw, sizeof(raw));
+    if (b->len != SIO_ID_LEN) return SIO_ERR;
+    for (size_t i = 0; i < SIO_ID_LEN; i++) {
+        char ch = (char)b->data[i];
+        out[i] = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+    }
+    out[SIO_ID_LEN] = '\0';
+    return SIO_OK;
+}
+
+static void socket_new_ids(sio_socket *s) {
+    sio_server *srv = s->nsp->srv;
+    do {
+        if (sio_socket_new_id(srv, s->id) != SIO_OK) abort(); /* no entropy: cannot serve */
+    } while (sio_map_get(&s->nsp->sockets, s->id));
+    if (srv->opts.recovery_window_ms > 0 && sio_socket_new_id(srv, s->pid) != SIO_OK) abort();
+}
+
+sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
+    sio_socket *s = calloc(1, sizeof(*s));
+    if (!s) abort();
+    s->refs = 1;
+    s->state = SIO_SOCKET_RESTORING;
+    s->nsp = nsp;
+    s->auth = json_is_object(auth) ? json_incref(auth) : json_object();
+    s->data = json_object();
+    const char *addr = c->session ? eio_session_remote_addr(c->session) : NULL;
+    snprintf(s->remote_addr, sizeof(s->remote_addr), "%s", addr ? addr : "");
+    socket_new_ids(s);
+    sio_client_attach(c, s);
+    return s;
+}
+
+sio_socket *sio_socket_ref(sio_socket *s) {
+    s->refs++;
+    return s;
+}
+
+void sio_socket_unref(sio_socket *s) {
+    if (--s->refs > 0) return;
+    sio_session_free(s->restored);
+    json_decref(s->auth);
+    json_decref(s->data);
+    free(s);
+}
+
+const char *sio_socket_id(const sio_socket *s) { return s->id; }
+const char *sio_socket_pid(const sio_socket *s) { return s->pid; }
+sio_namespace *sio_socket_namespace(const sio_socket *s) { return s->nsp; }
+int sio_socket_connected(const sio_socket *s) { return s->state == SIO_SOCKET_CONNECTED; }
+int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
+json_t *sio_socket_auth(const sio_socket *s) { return s->auth; }
+json_t *sio_socket_data(const sio_socket *s) { return s->data; }
+const char *sio_socket_remote_addr(const sio_socket *s) { return s->remote_addr; }
+void sio_socket_set_userdata(sio_socket *s, void *p) { s->userdata = p; }
+void *sio_socket_userdata(const sio_socket *s) { return s->userdata; }
+void *sio_socket_adapter_data(const sio_socket *s) { return s->adapter_data; }
+void sio_socket_set_adapter_data(sio_socket *s, void *p) { s->adapter_data = p; }
+
+eio_session *sio_socket_session(const sio_socket *s) {
+    return s->state == SIO_SOCKET_CONNECTED && s->client ? s->client->session : NULL;
+}
+
+int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, size_t len) {
+    eio_session *session = s->client ? s->client->session : NULL;
+    return session ? eio_session_query_param(session, name, buf, len) : -1;
+}
+
+/* ---- frames ------------------------------------------------------------------------ */
+
+int sio_frame_encode(sio_frame *f, sio_namespace *nsp, int64_t ack_id, const char *event,
+                     const sio_args *args) {
+    sb_buf *b = &nsp->srv->scratch;
+    size_t n = args ? args->n_attachments : 0;
+    memset(f, 0, sizeof(*f));
+    sb_buf_reset(b);
+    if (sio_event_encode(b, nsp->name, ack_id, event, args ? args->json : NULL, n) != SIO_OK)
+        return SIO_EINVAL;
+    f->text = eio_msg_new(EIO_PACKET_MESSAGE, b->data, b->len, 0);
+    f->bytes = b->len;
+    if (n == 0) return SIO_OK;
+    f->attachments = malloc(n * sizeof(*f->attachments));
+    if (!f->attachments) abort();
+    for (size_t i = 0; i < n; i++) {
+        const sio_attachment *a = &args->attachments[i];
+        f->attachments[i] = eio_msg_new(EIO_PACKET_MESSAGE, a->data, a->len, 1);
+        f->bytes += a->len;
+    }
+    f->n_attachments = n;
+    return SIO_OK;
+}
+
+void sio_frame_retain(sio_frame *dst, const sio_frame *src) {
+    *dst = *src;
+    dst->text = eio_msg_ref(src->text);
+    if (src->n_attachments == 0) return;
+    dst->attachments = malloc(src->n_attachments * sizeof(*dst->attachments));
+    if (!dst->attachments) abort();
+    for (size_t i = 0; i < src->n_attachments; i++)
+        dst->attachments[i] = eio_msg_ref(src->attachments[i]);
+}
+
+void sio_frame_release(sio_frame *f) {
+    if (f->text) eio_msg_unref(f->text);
+    for (size_t i = 0; i < f->n_attachments; i++) eio_msg_unref(f->attachments[i]);
+    free(f->attachments);
+    memset(f, 0, sizeof(*f));
+}
+
+int sio_socket_send_frame(sio_socket *s, const sio_frame *f, int flags) {
+    eio_session *session = sio_socket_session(s);
+    if (!session || s->client->closing) return SIO_ECLOSED;
+    if ((flags & SIO_EMIT_VOLATILE) && !eio_session_writable(session)) return SIO_OK;
+    if (eio_session_send_msg(session, f->text) != 0) return SIO_ECLOSED;
+    for (size_t i = 0; i < f->n_attachments; i++)
+        if (eio_session_send_msg(session, f->attachments[i]) != 0) return SIO_ECLOSED;
+    return SIO_OK;
+}
+
+/* ---- connect / disconnect ---------------------------------------------------------- */
+
+static void socket_send_control(sio_socket *s, sio_packet_type type, json_t *data) {
+    sio_packet p;
+    sio_packet_init(&p);
+    p.type = type;
+    p.nsp = s->nsp->name;
+    p.data = data;
+    sio_client_send_packet(s->client, &p);
+}
+
+static void socket_join_initial(sio_socket *s) {
+    sio_adapter *a = s->nsp->adapter;
+    const char *own = s->id;
+    a->ops->add(a, s, &own, 1);
+    if (s->restored && s->restored->n_rooms > 0)
+        a->ops->add(a, s, (const char *const *)s->restored->rooms, s->restored->n_rooms);
+}
+
+void sio_socket_connect(sio_socket *s) {
+    sio_namespace *nsp = s->nsp;
+    sio_client *c = s->client;
+    s->state = SIO_SOCKET_CONNECTED;
+    sio_map_put(&nsp->sockets, s->id, s);
+    socket_join_initial(s);
+    json_t *hello = json_pack("{s:s}", "sid", s->id);
+    if (s->pid[0]) json_object_set_new(hello, "pid", json_string(s->pid));
+    socket_send_control(s, SIO_PACKET_CONNECT, hello);
+    json_decref(hello);
+    if (s->restored) {
+        for (size_t i = 0; i < s->restored->n_missed; i++)
+            sio_socket_send_frame(s, &s->restored->missed[i], 0);
+        sio_session_free(s->restored);
+        s->restored = NULL;
+    }
+    sio_client_joined(c);
+    if (nsp->connection_cb && s->state == SIO_SOCKET_CONNECTED)
+        nsp->connection_cb(s, nsp->connection_ud);
+}
+
+/* Node's RECOVERABLE_DISCONNECT_REASONS (socket.ts). */
+static int reason_recoverable(const char *reason) {
+    static const char *const recoverable[] = {
+        EIO_REASON_TRANSPORT_ERROR, EIO_REASON_TRANSPORT_CLOSE, EIO_REASON_FORCED_CLOSE,
+        EIO_REASON_PING_TIMEOUT,    EIO_REASON_SHUTDOWN,        SIO_REASON_SERVER_CLOSE};
+    for (size_t i = 0; i < sizeof(recoverable) / sizeof(recoverable[0]); i++)
+        if (strcmp(reason, recoverable[i]) == 0) return 1;
+    return 0;
+}
+
+void sio_socket_close(sio_socket *s, const char *reason) {
+    sio_namespace *nsp = s->nsp;
+    sio_adapter *a = nsp->adapter;
+    int was_connected = s->state == SIO_SOCKET_CONNECTED;
+    sio_socket_ref(s);
+    s->state = SIO_SOCKET_CLOSED;
+    if (was_connected) {
+        if (nsp->srv->opts.recovery_window_ms > 0 && reason_recoverable(reason))
+            a->ops->persist_session(a, s);
+        a->ops->del_all(a, s);
+        if (sio_map_get(&nsp->sockets, s->id) == s) sio_map_del(&nsp->sockets, s->id);
+    }
+    sio_session_free(s->restored);
+    s->restored = NULL;
+    if (s->client) sio_client_detach(s->client, s);
+    if (was_connected) {
+        sio_socket_drop_acks(s);
+        if (nsp->disconnect_cb) nsp->disconnect_cb(s, reason, nsp->disconnect_ud);
+    }
+    sio_socket_unref(s);
+}
+
+static sio_socket *client_first_connected(sio_client *c) {
+    for (sio_socket *t = c->sockets; t; t = t->client_next)
+        if (t->state == SIO_SOCKET_CONNECTED) return t;
+    return NULL;
+}
+
+void sio_socket_disconnect(sio_socket *s, int close_session) {
+    if (s->state != SIO_SOCKET_CONNECTED) return;
+    sio_client *c = s->client;
+    if (!close_session) {
+        socket_send_control(s, SIO_PACKET_DISCONNECT, NULL);
+        sio_socket_close(s, SIO_REASON_SERVER_DISCONNECT);
+        return;
+    }
+    /* Node's Client._disconnect: every connected socket says goodbye, then the session
+     * closes. Rescan each time: a disconnect handler may change the list. */
+    sio_client_ref(c);
+    sio_socket *t;
+    while ((t = client_first_connected(c)) != NULL) {
+        socket_send_control(t, SIO_PACKET_DISCONNECT, NULL);
+        sio_socket_close(t, SIO_REASON_SERVER_DISCONNECT);
+    }
+    sio_client_close(c);
+    sio_client_unref(c);
+}
+
+/* ---- incoming packets -------------------------------------------------------------- */
+
+void sio_socket_on_packet(sio_socket *s, sio_packet *p) {
+    sio_args args = {p->data, p->attachments, p->n_attachments};
+    switch (p->type) {
+    case SIO_PACKET_EVENT:
+    case SIO_PACKET_BINARY_EVENT:
+        sio_namespace_dispatch(s->nsp, s, p);
+        break;
+    case SIO_PACKET_ACK:
+    case SIO_PACKET_BINARY_ACK:
+        if (p->id != SIO_NO_ACK) sio_socket_on_ack(s, p->id, &args);
+        break;
+    case SIO_PACKET_DISCONNECT:
+        sio_socket_close(s, SIO_REASON_CLIENT_DISCONNECT);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- emit and rooms ---------------------------------------------------------------- */
+
+static int socket_check_emit(const sio_socket *s, const char *event, const sio_args *args) {
+    if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
+    if (!sio_event_name_valid(event)) return SIO_EINVAL;
+    if (args && args->json && !json_is_array(args->json)) return SIO_EINVAL;
+    return SIO_OK;
+}
+
+int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int flags) {
+    int rc = socket_check_emit(s, event, args);
+    if (rc != SIO_OK) return rc;
+    if (s->nsp->srv->opts.recovery_window_ms > 0 && !(flags & SIO_EMIT_VOLATILE)) {
+        /* As Node: through the adapter to the socket's own room, so the packet is logged
+         * (with its offset) and replayed if the connection drops. */
+        const char *own = s->id;
+        sio_target to = {&own, 1, NULL, 0};
+        return sio_namespace_emit(s->nsp, &to, event, args, flags);
+    }
+    sio_frame f;
+    rc = sio_frame_encode(&f, s->nsp, SIO_NO_ACK, event, args);
+    if (rc != SIO_OK) return rc;
+    rc = sio_socket_send_frame(s, &f, flags);
+    sio_frame_release(&f);
+    return rc;
+}
+
+int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,
+                        uint32_t timeout_ms, sio_ack_cb cb, void *ud) {
+    int rc = socket_check_emit(s, event, args);
+    if (rc != SIO_OK) return rc;
+    if (!cb) return SIO_EINVAL;
+    if (s->n_acks >= s->nsp->srv->opts.max_pending_acks) return SIO_ELIMIT;
+    sio_ack_op *op = sio_ack_op_new_single(s, cb, ud);
+    sio_frame f;
+    if (sio_frame_encode(&f, s->nsp, sio_ack_op_id(op), event, args) != SIO_OK) {
+        sio_ack_op_cancel(op);
+        return SIO_EINVAL;
+    }
+    sio_socket_track_ack(s, op); /* cannot fail: n_acks was checked */
+    sio_ack_op_expect(op, 1);
+    sio_socket_send_frame(s, &f, 0);
+    sio_frame_release(&f);
+    sio_ack_op_arm(op, timeout_ms);
+    return SIO_OK;
+}
+
+int sio_socket_join(sio_socket *s, const char *room) {
+    if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
+    if (!room) return SIO_EINVAL;
+    s->nsp->adapter->ops->add(s->nsp->adapter, s, &room, 1);
+    return SIO_OK;
+}
+
+int sio_socket_leave(sio_socket *s, const char *room) {
+    if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
+    if (!room) return SIO_EINVAL;
+    s->nsp->adapter->ops->del(s->nsp->adapter, s, room);
+    return SIO_OK;
+}

@@ -1,0 +1,652 @@
+// helpers.mjs: start the real switchboard binaries and talk to them the way clients do.
+//
+// Every test file starts its own server process on a free 127.0.0.1 port and stops it
+// with SIGTERM at the end; stop() is also the sanitizer gate: the process must exit 0
+// quickly and its stderr must hold no ASan/LSan/UBSan report, since the same suite runs
+// against the Asan build. Clients (socket.io-client, raw Engine.IO over HTTP, raw ws,
+// raw TCP) are created here so that each test closes what it opened.
+
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { io, Manager } from "socket.io-client";
+import WebSocket from "ws";
+
+export { sleep, io, Manager, WebSocket };
+
+// The Asan build runs ~3x slower: every deadline goes through ms().
+export const TIME_SCALE = Number(process.env.SWITCHBOARD_TIME_SCALE || 1);
+export const ms = (n) => Math.round(n * TIME_SCALE);
+// node:test options for one test bounded by n (scaled) milliseconds.
+export const bounded = (n) => ({ timeout: ms(n) });
+
+export const HOST = "127.0.0.1";
+export const SIO_PATH = "/socket.io/";
+export const EIO_PATH = "/engine.io/";
+export const RS = "\x1e"; // Engine.IO record separator in polling payloads
+
+// A timer for races: resolves with value after n ms without keeping the process alive.
+export const deadline = (n, value = null) => sleep(n, value, { ref: false });
+
+const VERBOSE = process.env.SWITCHBOARD_TEST_VERBOSE === "1";
+const SANITIZER_PATTERNS = [
+  /ERROR: AddressSanitizer/,
+  /ERROR: LeakSanitizer/,
+  /runtime error:/,
+  /SUMMARY: UndefinedBehaviorSanitizer/,
+];
+
+export function binary(kind) {
+  const name = kind === "server" ? "SWITCHBOARD_BIN" : "SWITCHBOARD_ECHO_BIN";
+  const path = process.env[name];
+  if (!path) throw new Error(`${name} is not set (ctest sets it from the CMake target)`);
+  return path;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function sanitizerReport(text) {
+  const hit = SANITIZER_PATTERNS.find((re) => re.test(text));
+  if (!hit) return null;
+  const at = text.search(hit);
+  return text.slice(Math.max(0, at - 200), at + 4000);
+}
+
+const liveProcesses = new Set();
+process.on("exit", () => {
+  for (const p of liveProcesses) p.kill("SIGKILL");
+});
+
+// One running binary. stop() asserts the clean exit; stderr holds everything it logged.
+export class ServerProcess {
+  constructor(proc, port, path, argv) {
+    this.proc = proc;
+    this.pid = proc.pid;
+    this.port = port;
+    this.path = path;
+    this.argv = argv;
+    this.url = `http://${HOST}:${port}`;
+    this.wsUrl = `ws://${HOST}:${port}`;
+    this._stderr = [];
+    this.exitInfo = null;
+    proc.stderr.on("data", (d) => {
+      this._stderr.push(d);
+      if (VERBOSE) process.stderr.write(d);
+    });
+    proc.stdout.on("data", (d) => {
+      if (VERBOSE) process.stderr.write(d);
+    });
+    this.exited = new Promise((resolve) => {
+      proc.on("exit", (code, signal) => {
+        this.exitInfo = { code, signal };
+        liveProcesses.delete(proc);
+        resolve(this.exitInfo);
+      });
+    });
+    liveProcesses.add(proc);
+  }
+
+  get stderr() {
+    return Buffer.concat(this._stderr).toString("utf8");
+  }
+
+  stderrTail(n = 3000) {
+    const s = this.stderr;
+    return s.length > n ? "…" + s.slice(-n) : s;
+  }
+
+  alive() {
+    return this.exitInfo === null;
+  }
+
+  // Fails when the process died by itself (crash, sanitizer abort).
+  assertAlive() {
+    assert.ok(
+      this.alive(),
+      `server exited unexpectedly (${JSON.stringify(this.exitInfo)})\n--- stderr ---\n${this.stderrTail()}`
+    );
+  }
+
+  rssKb() {
+    const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
+  }
+
+  // SIGTERM, then: exit code 0 within timeoutMs and no sanitizer report.
+  async stop({ timeoutMs = ms(5000) } = {}) {
+    const diedEarly = this.exitInfo;
+    if (!diedEarly) this.proc.kill("SIGTERM");
+    const info = await Promise.race([this.exited, deadline(timeoutMs)]);
+    if (!info) {
+      this.proc.kill("SIGKILL");
+      await this.exited;
+      assert.fail(`server did not exit within ${timeoutMs} ms of SIGTERM\n--- stderr ---\n${this.stderrTail()}`);
+    }
+    const report = sanitizerReport(this.stderr);
+    assert.equal(report, null, `sanitizer report in server stderr:\n${report}`);
+    assert.ok(!diedEarly, `server had already exited before SIGTERM: ${JSON.stringify(diedEarly)}\n${this.stderrTail()}`);
+    assert.deepEqual(info, { code: 0, signal: null },
+      `server exit after SIGTERM: ${JSON.stringify(info)}\n--- stderr ---\n${this.stderrTail()}`);
+  }
+
+  kill() {
+    if (this.alive()) this.proc.kill("SIGKILL");
+    return this.exited;
+  }
+}
+
+function endpointPath(args) {
+  if (args.includes("--engine-io")) return EIO_PATH;
+  const i = args.indexOf("--path");
+  return i >= 0 ? args[i + 1] : SIO_PATH;
+}
+
+// Answers true once a polling handshake succeeds; the probe session is closed at once.
+async function probe(port, path) {
+  try {
+    const res = await request(port, { path: `${path}?EIO=4&transport=polling`, timeoutMs: 1000 });
+    if (res.status !== 200 || !res.text.startsWith("0")) return false;
+    const { sid } = JSON.parse(res.text.slice(1));
+    await request(port, { method: "POST", path: `${path}?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`, body: "1", timeoutMs: 1000 }).catch(() => {});
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Starts a binary ("echo" or "server") with flags, on a free port (or the given one),
+// and resolves once it answers a handshake. Retries on a new port if another process
+// took the free port in between.
+export async function startServer({ kind = "echo", args = [], port, env = {}, readyTimeoutMs = ms(10000) } = {}) {
+  const fixedPort = port !== undefined;
+  for (let attempt = 0; ; attempt++) {
+    const p = fixedPort ? port : await freePort();
+    const argv = ["--host", HOST, "--port", String(p), ...args];
+    const proc = spawn(binary(kind), argv, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const srv = new ServerProcess(proc, p, endpointPath(args), argv);
+    const spawnError = new Promise((resolve) => proc.on("error", resolve));
+    const deadline = Date.now() + readyTimeoutMs;
+    let ready = false;
+    while (!ready && srv.alive() && Date.now() < deadline) {
+      const err = await Promise.race([spawnError, sleep(0).then(() => null)]);
+      if (err) throw new Error(`cannot start ${binary(kind)}: ${err.message}`);
+      ready = await probe(p, srv.path);
+      if (!ready) await sleep(50);
+    }
+    if (ready) return srv;
+    if (srv.alive()) {
+      await srv.kill();
+      throw new Error(`${kind} ${argv.join(" ")} did not accept connections within ${readyTimeoutMs} ms\n${srv.stderrTail()}`);
+    }
+    const busy = /in use|EADDRINUSE|bind/i.test(srv.stderr);
+    if (busy && attempt < 3 && !fixedPort) continue;
+    if (busy && fixedPort && Date.now() < deadline) {
+      await sleep(200); // the previous process on this port may still be releasing it
+      continue;
+    }
+    throw new Error(`${kind} ${argv.join(" ")} exited before serving: ${JSON.stringify(srv.exitInfo)}\n${srv.stderrTail()}`);
+  }
+}
+
+// ---------- plain HTTP (node:http, one connection per request, nothing added) ----------
+
+export function request(port, { method = "GET", path, headers = {}, body, timeoutMs = ms(5000) } = {}) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8");
+    const hdrs = { ...headers };
+    if (data !== undefined && hdrs["content-length"] === undefined) hdrs["content-length"] = data.length;
+    if (data !== undefined && hdrs["content-type"] === undefined) hdrs["content-type"] = "text/plain;charset=UTF-8";
+    const req = http.request({ host: HOST, port, method, path, headers: hdrs, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        clearTimeout(timer);
+        const buf = Buffer.concat(chunks);
+        resolve({ status: res.statusCode, headers: res.headers, body: buf, text: buf.toString("utf8") });
+      });
+      res.on("error", (e) => { clearTimeout(timer); reject(e); });
+    });
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`${method} ${path}: no response within ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on("error", (e) => { clearTimeout(timer); reject(e); });
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
+}
+
+export function jsonBody(res) {
+  try {
+    return JSON.parse(res.text);
+  } catch {
+    assert.fail(`expected a JSON body, got status ${res.status} body ${JSON.stringify(res.text.slice(0, 200))}`);
+  }
+}
+
+// ---------- raw Engine.IO over HTTP long-polling ----------
+
+export function eioQuery(path, { sid, transport = "polling", eio = "4", extra = "" } = {}) {
+  let q = `${path}?EIO=${eio}&transport=${transport}`;
+  if (sid) q += `&sid=${encodeURIComponent(sid)}`;
+  return q + extra;
+}
+
+// GET handshake; returns { sid, open, res } where open is the parsed OPEN packet.
+export async function eioOpen(srv, { path = srv.path, headers, extra } = {}) {
+  const res = await request(srv.port, { path: eioQuery(path, { extra }), headers });
+  assert.equal(res.status, 200, `handshake status ${res.status}: ${res.text}`);
+  assert.ok(res.text.startsWith("0"), `handshake body must be an OPEN packet, got ${JSON.stringify(res.text)}`);
+  const open = JSON.parse(res.text.slice(1));
+  return { sid: open.sid, open, res };
+}
+
+export function eioGet(srv, sid, { path = srv.path, timeoutMs = ms(5000), headers } = {}) {
+  return request(srv.port, { path: eioQuery(path, { sid }), timeoutMs, headers });
+}
+
+export function eioPost(srv, sid, body, { path = srv.path, headers, timeoutMs } = {}) {
+  return request(srv.port, { method: "POST", path: eioQuery(path, { sid }), body, headers, timeoutMs });
+}
+
+export function splitPayload(text) {
+  return text.length === 0 ? [] : text.split(RS);
+}
+
+// Polls until `want` records (pings answered, noops skipped) arrived or the deadline.
+export async function eioCollect(srv, sid, want, { path = srv.path, deadlineMs = ms(5000) } = {}) {
+  const got = [];
+  const end = Date.now() + deadlineMs;
+  while (got.length < want) {
+    const left = end - Date.now();
+    assert.ok(left > 0, `expected ${want} packets, got ${JSON.stringify(got)}`);
+    const res = await eioGet(srv, sid, { path, timeoutMs: left });
+    assert.equal(res.status, 200, `poll status ${res.status}: ${res.text}`);
+    for (const rec of splitPayload(res.text)) {
+      if (rec === "2") await eioPost(srv, sid, "3", { path });
+      else if (rec !== "6") got.push(rec);
+    }
+  }
+  return got;
+}
+
+// The session must be gone: a poll answers 400 {"code":1,"message":"Session ID unknown"}.
+// A poll may first drain what was queued before the close (it must then end with a
+// CLOSE packet, or carry only NOOPs); a session still alive makes the poll hang, which
+// fails this check once the deadline passes.
+export async function expectSessionClosed(srv, sid, { path = srv.path, deadlineMs = ms(3000) } = {}) {
+  const end = Date.now() + deadlineMs;
+  const seen = [];
+  for (;;) {
+    const left = end - Date.now();
+    assert.ok(left > 0, `session ${sid} still open after ${deadlineMs} ms (polls: ${JSON.stringify(seen)})`);
+    let res;
+    try {
+      res = await eioGet(srv, sid, { path, timeoutMs: left });
+    } catch (e) {
+      assert.fail(`session ${sid} still open: poll got no answer within ${deadlineMs} ms (${e.message})`);
+    }
+    if (res.status === 400) {
+      assert.deepEqual(jsonBody(res), { code: 1, message: "Session ID unknown" });
+      return seen;
+    }
+    assert.equal(res.status, 200, `poll on a closing session: status ${res.status} ${res.text}`);
+    const recs = splitPayload(res.text);
+    seen.push(...recs);
+    const closing = recs.at(-1) === "1" || recs.every((r) => r === "6");
+    assert.ok(closing, `session ${sid} still delivering packets: ${JSON.stringify(recs).slice(0, 300)}`);
+  }
+}
+
+// ---------- raw WebSocket (ws) ----------
+
+// A ws connection with a message queue. autoPong answers Engine.IO pings and hides them.
+export class WsConn {
+  constructor(ws, { autoPong = true } = {}) {
+    this.ws = ws;
+    this.autoPong = autoPong;
+    this.queue = [];
+    this.waiters = [];
+    this.pings = 0;
+    this.closeInfo = null;
+    this.closed = new Promise((resolve) => {
+      ws.on("close", (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        resolve(this.closeInfo);
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`websocket closed (${code}) while waiting for a message`));
+      });
+    });
+    ws.on("error", (e) => { this.error = e; });
+    ws.on("message", (data, isBinary) => {
+      const msg = isBinary ? Buffer.from(data) : data.toString("utf8");
+      if (msg === "2") {
+        this.pings++;
+        if (this.autoPong) { ws.send("3"); return; }
+      }
+      const w = this.waiters.shift();
+      if (w) w.resolve(msg); else this.queue.push(msg);
+    });
+  }
+
+  next(timeoutMs = ms(5000)) {
+    if (this.queue.length) return Promise.resolve(this.queue.shift());
+    if (this.closeInfo) return Promise.reject(new Error(`websocket already closed (${this.closeInfo.code})`));
+    return new Promise((resolve, reject) => {
+      const w = {
+        resolve: (m) => { clearTimeout(t); resolve(m); },
+        reject: (e) => { clearTimeout(t); reject(e); },
+      };
+      const t = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        reject(new Error(`no websocket message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  send(data) {
+    this.ws.send(data);
+  }
+
+  // Resolves with the close info, or fails if the server keeps the socket open.
+  async expectClosed(timeoutMs = ms(3000), what = "server should close the websocket") {
+    const r = await Promise.race([this.closed, deadline(timeoutMs)]);
+    assert.ok(r, `${what} (still open after ${timeoutMs} ms)`);
+    return r;
+  }
+
+  close() {
+    if (!this.closeInfo) this.ws.terminate();
+  }
+}
+
+const liveWs = new Set();
+
+export function wsConnect(url, { autoPong = true, headers } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, headers, handshakeTimeout: ms(5000) });
+    const conn = new WsConn(ws, { autoPong });
+    liveWs.add(conn);
+    ws.once("open", () => resolve(conn));
+    ws.once("unexpected-response", (req, res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const err = new Error(`websocket upgrade refused: HTTP ${res.statusCode}`);
+        err.statusCode = res.statusCode;
+        err.body = Buffer.concat(chunks).toString();
+        reject(err);
+      });
+      req.destroy();
+    });
+    ws.once("error", reject);
+  });
+}
+
+// Engine.IO over websocket only: returns { conn, open } after the OPEN packet.
+export async function eioWsOpen(srv, { path = srv.path, autoPong = true, extra = "" } = {}) {
+  const conn = await wsConnect(srv.wsUrl + eioQuery(path, { transport: "websocket", extra }), { autoPong });
+  const first = await conn.next();
+  assert.equal(typeof first, "string");
+  assert.ok(first.startsWith("0"), `first websocket message must be OPEN, got ${JSON.stringify(first)}`);
+  return { conn, open: JSON.parse(first.slice(1)) };
+}
+
+// Socket.IO CONNECT over a raw websocket; returns { conn, sid } with the `auth` event consumed.
+export async function sioWsConnect(srv, { nsp = "/", auth } = {}) {
+  const { conn } = await eioWsOpen(srv);
+  const prefix = nsp === "/" ? "" : `${nsp},`;
+  conn.send(`40${prefix}${auth ? JSON.stringify(auth) : ""}`);
+  const reply = await conn.next();
+  assert.ok(reply.startsWith(`40${prefix}{`), `CONNECT reply: ${reply}`);
+  const { sid } = JSON.parse(reply.slice(2 + prefix.length));
+  const authEvent = await conn.next();
+  assert.ok(authEvent.startsWith(`42${prefix}["auth"`), `expected the auth event, got ${authEvent}`);
+  return { conn, sid };
+}
+
+// ---------- raw TCP WebSocket (hand-made frames) ----------
+
+// Sends an upgrade request on a plain TCP socket; resolves after the 101 response with
+// { sock, rest } (rest: bytes after the response headers).
+export function tcpUpgrade(srv, pathQuery) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(srv.port, HOST);
+    liveTcp.add(sock);
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error("no 101 response")); }, ms(5000));
+    sock.on("error", (e) => { clearTimeout(timer); reject(e); });
+    sock.on("connect", () => {
+      sock.write(
+        `GET ${pathQuery} HTTP/1.1\r\nHost: ${HOST}:${srv.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`
+      );
+    });
+    const onData = (d) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      clearTimeout(timer);
+      sock.off("data", onData);
+      const head = buf.subarray(0, end).toString();
+      if (!/^HTTP\/1\.1 101/.test(head)) { sock.destroy(); reject(new Error(`upgrade refused: ${head.split("\r\n")[0]}`)); return; }
+      sock.pause();
+      resolve({ sock, rest: buf.subarray(end + 4) });
+    };
+    sock.on("data", onData);
+  });
+}
+
+const liveTcp = new Set();
+
+// One client→server frame (masked unless told otherwise). lengthOverride writes a
+// header length that differs from the payload actually sent.
+export function wsFrame({ opcode = 1, payload = Buffer.alloc(0), fin = true, rsv = 0, mask = true, lengthOverride } = {}) {
+  const data = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+  const len = lengthOverride ?? BigInt(data.length);
+  const n = BigInt(len);
+  const parts = [Buffer.from([(fin ? 0x80 : 0) | (rsv << 4) | opcode])];
+  const maskBit = mask ? 0x80 : 0;
+  if (n < 126n) parts.push(Buffer.from([maskBit | Number(n)]));
+  else if (n < 65536n) { const b = Buffer.alloc(3); b[0] = maskBit | 126; b.writeUInt16BE(Number(n), 1); parts.push(b); }
+  else { const b = Buffer.alloc(9); b[0] = maskBit | 127; b.writeBigUInt64BE(n, 1); parts.push(b); }
+  if (mask) {
+    const key = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+    parts.push(key);
+    parts.push(Buffer.from(data.map((b, i) => b ^ key[i & 3])));
+  } else {
+    parts.push(data);
+  }
+  return Buffer.concat(parts);
+}
+
+// Parses server→client (unmasked) frames from buf; returns { frames, rest }.
+export function parseFrames(buf) {
+  const frames = [];
+  let off = 0;
+  for (;;) {
+    if (buf.length - off < 2) break;
+    const b0 = buf[off], b1 = buf[off + 1];
+    let len = b1 & 0x7f, hdr = 2;
+    if (len === 126) { if (buf.length - off < 4) break; len = buf.readUInt16BE(off + 2); hdr = 4; }
+    else if (len === 127) { if (buf.length - off < 10) break; len = Number(buf.readBigUInt64BE(off + 2)); hdr = 10; }
+    if (buf.length - off < hdr + len) break;
+    frames.push({ fin: !!(b0 & 0x80), opcode: b0 & 0x0f, payload: buf.subarray(off + hdr, off + hdr + len) });
+    off += hdr + len;
+  }
+  return { frames, rest: buf.subarray(off) };
+}
+
+// Resolves true once the peer closed (end or error) the TCP socket, false at the deadline.
+export function tcpClosedWithin(sock, timeoutMs) {
+  return new Promise((resolve) => {
+    if (sock.destroyed || sock.readableEnded) { resolve(true); return; }
+    const done = (v) => { clearTimeout(t); resolve(v); };
+    const t = setTimeout(() => done(false), timeoutMs);
+    sock.on("end", () => done(true));
+    sock.on("close", () => done(true));
+    sock.on("error", () => done(true));
+    sock.resume(); // drain whatever the server sends (a close frame) so "end" can fire
+  });
+}
+
+// ---------- socket.io-client ----------
+
+const liveSockets = new Set();
+const liveManagers = new Set();
+
+// A socket.io-client socket on srv, never sharing a Manager, reconnection off unless told.
+export function client(srv, nsp = "/", opts = {}) {
+  const s = io(srv.url + nsp, { forceNew: true, reconnection: false, timeout: ms(10000), path: srv.path, ...opts });
+  liveSockets.add(s);
+  return s;
+}
+
+// A Manager for several namespaces over one Engine.IO connection.
+export function manager(srv, opts = {}) {
+  const m = new Manager(srv.url, { reconnection: false, timeout: ms(10000), path: srv.path, autoConnect: true, ...opts });
+  liveManagers.add(m);
+  return m;
+}
+
+// Closes every client, ws and TCP socket opened through these helpers.
+export function closeClients() {
+  for (const s of liveSockets) { s.disconnect(); s.io.disconnect(); }
+  liveSockets.clear();
+  for (const m of liveManagers) m.disconnect();
+  liveManagers.clear();
+  for (const c of liveWs) c.close();
+  liveWs.clear();
+  for (const s of liveTcp) s.destroy();
+  liveTcp.clear();
+}
+
+// Resolves with the event's arguments (array), rejects after timeoutMs.
+export function waitEvent(emitter, event, timeoutMs = ms(5000)) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      emitter.off(event, h);
+      reject(new Error(`no "${event}" event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const h = (...args) => {
+      clearTimeout(t);
+      emitter.off(event, h);
+      resolve(args);
+    };
+    emitter.on(event, h);
+  });
+}
+
+// Collects `count` occurrences of event (each an args array).
+export function collectEvents(emitter, event, count, timeoutMs = ms(5000)) {
+  return new Promise((resolve, reject) => {
+    const got = [];
+    const t = setTimeout(() => {
+      emitter.off(event, h);
+      reject(new Error(`got ${got.length}/${count} "${event}" events within ${timeoutMs} ms: ${JSON.stringify(got).slice(0, 300)}`));
+    }, timeoutMs);
+    const h = (...args) => {
+      got.push(args);
+      if (got.length === count) {
+        clearTimeout(t);
+        emitter.off(event, h);
+        resolve(got);
+      }
+    };
+    emitter.on(event, h);
+  });
+}
+
+// Fails if event fires within windowMs.
+export async function expectNoEvent(emitter, event, windowMs = ms(300)) {
+  const seen = [];
+  const h = (...args) => seen.push(args);
+  emitter.on(event, h);
+  await sleep(windowMs);
+  emitter.off(event, h);
+  assert.deepEqual(seen, [], `unexpected "${event}" event(s)`);
+}
+
+// Resolves once the socket is connected; a connect_error rejects with the server's error.
+export function connected(socket, timeoutMs = ms(10000)) {
+  if (socket.connected) return Promise.resolve(socket);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { cleanup(); reject(new Error(`socket ${socket.nsp} not connected within ${timeoutMs} ms`)); }, timeoutMs);
+    const ok = () => { cleanup(); resolve(socket); };
+    const ko = (err) => { cleanup(); reject(err); };
+    const cleanup = () => { clearTimeout(t); socket.off("connect", ok); socket.off("connect_error", ko); };
+    socket.on("connect", ok);
+    socket.on("connect_error", ko);
+  });
+}
+
+// Emits with an ack callback; resolves with every argument the ack carried.
+export function emitAck(socket, event, ...args) {
+  return emitAckWithin(ms(5000), socket, event, ...args);
+}
+
+export function emitAckWithin(timeoutMs, socket, event, ...args) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ack for "${event}" within ${timeoutMs} ms`)), timeoutMs);
+    socket.emit(event, ...args, (...reply) => {
+      clearTimeout(t);
+      resolve(reply);
+    });
+  });
+}
+
+// Sends `message` and expects `message-back` with the same args (the echo's contract).
+export async function echoRoundTrip(socket, ...args) {
+  const back = waitEvent(socket, "message-back");
+  socket.emit("message", ...args);
+  const got = await back;
+  assert.deepEqual(got, args);
+  return got;
+}
+
+// A fresh websocket client on `/` still gets its echo: the server serves everyone else.
+export async function assertEchoHealthy(srv, { transports = ["websocket"] } = {}) {
+  srv.assertAlive();
+  const s = client(srv, "/", { transports });
+  try {
+    await connected(s);
+    const token = `healthy-${Math.random().toString(36).slice(2)}`;
+    await echoRoundTrip(s, token);
+  } finally {
+    s.disconnect();
+    liveSockets.delete(s);
+  }
+}
+
+// Same check for `switchboard-echo --engine-io`.
+export async function assertEngineEchoHealthy(srv) {
+  srv.assertAlive();
+  const { conn } = await eioWsOpen(srv);
+  try {
+    conn.send("4healthy");
+    assert.equal(await conn.next(), "4healthy");
+  } finally {
+    conn.close();
+  }
+}
+
+export function randomBytes(n, seed = 1) {
+  const b = Buffer.alloc(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
