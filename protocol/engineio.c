@@ -164,8 +164,7 @@ void eio_handshake_encode(sb_buf *out, const char *sid, const char *const *upgra
     char *text = open != NULL ? json_dumps(open, JSON_COMPACT) : NULL;
     if (text == NULL)
         eio_handshake_fail("sid");
-    sb_buf_append_byte(out, '0' + EIO_PACKET_OPEN);
-    sb_buf_append_str(out, text);
+    eio_packet_encode_text(out, EIO_PACKET_OPEN, (const uint8_t *)text, strlen(text));
     free(text);
     json_decref(open);
 }

@@ -380,8 +380,13 @@ int sio_decoder_feed_text(sio_decoder *d, const char *text, size_t len, sio_pack
         *out = p;
         return SIO_OK;
     }
-    p.attachments = sio_alloc(p.n_attachments * sizeof *p.attachments);
-    memset(p.attachments, 0, p.n_attachments * sizeof *p.attachments);
+    /* The count comes from the peer: with a generous max_attachments, failing to allocate
+     * is the peer's error, not a reason to abort. */
+    p.attachments = calloc(p.n_attachments, sizeof *p.attachments);
+    if (p.attachments == NULL) {
+        sio_packet_clear(&p);
+        return sio_fail(d, "too many attachments (no memory for them)");
+    }
     d->pending = p;
     d->has_pending = 1;
     return SIO_MORE;
