@@ -3,8 +3,9 @@
  * The client decodes the session's messages into packets and routes each to the socket of
  * its namespace; a CONNECT creates that socket. The routing rules are Node's
  * (client.ts ondecoded), except that packets for a namespace without a connected socket
- * are ignored rather than closing the session: a malformed packet closes the session, and
- * so does a second CONNECT to a namespace already joined or being joined.
+ * are ignored rather than closing the session. A malformed packet closes the session, and
+ * so does a CONNECT to a namespace already joined; one to a namespace being joined (its
+ * auth hook has not decided yet) is ignored, as it will be answered.
  *
  * Connect timeout: every new client joins the server's waiting list, oldest first. As the
  * timeout is the same for all, the list is ordered by deadline and one uv timer serves it.
@@ -146,7 +147,8 @@ static void client_dispatch(sio_client *c, sio_packet *p) {
     sio_socket *s = client_socket_of(c, p->nsp);
     if (p->type == SIO_PACKET_CONNECT) {
         sio_namespace *nsp = sio_namespace_find(c->srv, p->nsp);
-        if (s) sio_client_close(c); /* Node: "invalid state" */
+        if (s && s->state == SIO_SOCKET_CONNECTED) sio_client_close(c); /* Node: "invalid state" */
+        else if (s) return; /* being joined: that CONNECT will be answered */
         else if (!nsp) client_refuse_namespace(c, p->nsp);
         else sio_namespace_connect(nsp, c, p->data);
         return;

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
   startServer, binary, client, connected, closeClients, echoRoundTrip, request, sanitizerReport,
-  freePort, waitEvent, ms, bounded, HOST,
+  freePort, waitEvent, eioOpen, ms, bounded, HOST,
 } from "./helpers.mjs";
 
 let srv;
@@ -66,7 +66,8 @@ test("a port already in use is reported and exits non-zero", bounded(10000), asy
   srv = await startServer();
   const r = await run("echo", ["--host", HOST, "--port", String(srv.port)]);
   assert.notEqual(r.code, 0);
-  assert.equal(r.signal, null);
+  assert.equal(r.signal, null, `crashed:\n${r.stderr}`);
+  assert.equal(sanitizerReport(r.stderr), null);
   assert.ok(r.stderr.length > 0);
 });
 
@@ -87,4 +88,15 @@ test("the daemon serves the default namespace", bounded(15000), async () => {
   const bad = client(srv, "/custom", { transports: ["websocket"] });
   const [err] = await waitEvent(bad, "connect_error");
   assert.equal(err.message, "Invalid namespace");
+});
+
+test("settings come from SWITCHBOARD_* environment variables, and a flag wins", bounded(15000), async () => {
+  srv = await startServer({ env: { SWITCHBOARD_PING_INTERVAL: "1234", SWITCHBOARD_MAX_PAYLOAD: "4321" } });
+  let { open } = await eioOpen(srv);
+  assert.equal(open.pingInterval, 1234);
+  assert.equal(open.maxPayload, 4321);
+  await srv.stop();
+  srv = await startServer({ env: { SWITCHBOARD_PING_INTERVAL: "1234" }, args: ["--ping-interval", "5678"] });
+  ({ open } = await eioOpen(srv));
+  assert.equal(open.pingInterval, 5678);
 });

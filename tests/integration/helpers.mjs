@@ -124,8 +124,14 @@ export class ServerProcess {
     return Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
   }
 
-  // SIGTERM, then: exit code 0 within timeoutMs and no sanitizer report.
-  async stop({ timeoutMs = ms(5000) } = {}) {
+  // SIGTERM, then: exit code 0 within timeoutMs and no sanitizer report. Calling it
+  // again returns the same outcome (a second SIGTERM would change what is tested).
+  stop(opts) {
+    if (!this._stopping) this._stopping = this._stop(opts);
+    return this._stopping;
+  }
+
+  async _stop({ timeoutMs = ms(5000) } = {}) {
     const diedEarly = this.exitInfo;
     if (!diedEarly) this.proc.kill("SIGTERM");
     const info = await Promise.race([this.exited, deadline(timeoutMs)]);
@@ -533,8 +539,10 @@ export function closeClients() {
 }
 
 // Resolves with the event's arguments (array), rejects after timeoutMs.
+// (Rejections are marked handled so that a test failing on an earlier await does not
+// also report this one as unhandled; awaiting it still throws.)
 export function waitEvent(emitter, event, timeoutMs = ms(5000)) {
-  return new Promise((resolve, reject) => {
+  return handled(new Promise((resolve, reject) => {
     const t = setTimeout(() => {
       emitter.off(event, h);
       reject(new Error(`no "${event}" event within ${timeoutMs} ms`));
@@ -545,12 +553,17 @@ export function waitEvent(emitter, event, timeoutMs = ms(5000)) {
       resolve(args);
     };
     emitter.on(event, h);
-  });
+  }));
+}
+
+function handled(p) {
+  p.catch(() => {});
+  return p;
 }
 
 // Collects `count` occurrences of event (each an args array).
 export function collectEvents(emitter, event, count, timeoutMs = ms(5000)) {
-  return new Promise((resolve, reject) => {
+  return handled(new Promise((resolve, reject) => {
     const got = [];
     const t = setTimeout(() => {
       emitter.off(event, h);
@@ -565,7 +578,7 @@ export function collectEvents(emitter, event, count, timeoutMs = ms(5000)) {
       }
     };
     emitter.on(event, h);
-  });
+  }));
 }
 
 // Fails if event fires within windowMs.
@@ -609,8 +622,13 @@ export function emitAckWithin(timeoutMs, socket, event, ...args) {
 // Sends `message` and expects `message-back` with the same args (the echo's contract).
 export async function echoRoundTrip(socket, ...args) {
   const back = waitEvent(socket, "message-back");
+  let onLost;
+  const lost = new Promise((_, reject) => {
+    onLost = (reason) => reject(new Error(`disconnected (${reason}) instead of echoing`));
+    socket.on("disconnect", onLost);
+  });
   socket.emit("message", ...args);
-  const got = await back;
+  const got = await Promise.race([back, lost]).finally(() => socket.off("disconnect", onLost));
   assert.deepEqual(got, args);
   return got;
 }

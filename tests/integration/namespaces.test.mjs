@@ -72,9 +72,8 @@ test("leaving one namespace keeps the connection and the other namespace", bound
   custom.disconnect();
   await echoRoundTrip(root, "root after custom left");
   assert.equal(m.engine.id, engineId);
-  // and joining it again works over the same engine
+  // and joining it again works over the same engine (Manager.socket() reconnects it)
   const again = m.socket("/custom");
-  again.connect();
   await connected(again);
   await echoRoundTrip(again, "custom again");
   assert.equal(m.engine.id, engineId);

@@ -50,12 +50,25 @@ test("switchboard: every connected client is disconnected with 'transport close'
   assert.deepEqual(got, sockets.map(() => "transport close"));
 });
 
+for (const transports of [["polling"], ["websocket"]]) {
+  test(`switchboard: a lone ${transports[0]} client is disconnected with 'transport close'`, bounded(15000), async () => {
+    srv = await startServer({ kind: "server" });
+    const s = client(srv, "/", { transports });
+    await connected(s);
+    const down = waitEvent(s, "disconnect", ms(10000));
+    await sleep(ms(300));
+    await srv.stop();
+    assert.deepEqual(await down.then(([r]) => r), "transport close");
+  });
+}
+
 test("echo: a parked polling GET is answered with a CLOSE packet", bounded(15000), async () => {
   srv = await startServer();
   const { sid } = await eioOpen(srv);
   const parked = eioGet(srv, sid, { timeoutMs: ms(5000) });
   await sleep(ms(200));
   const stopping = srv.stop();
+  stopping.catch(() => {}); // reported by afterEach if the assertions below fail first
   const res = await parked;
   assert.equal(res.status, 200);
   assert.equal(splitPayload(res.text).at(-1), "1", `the poll must end with a CLOSE packet, got ${JSON.stringify(res.text)}`);
@@ -67,6 +80,7 @@ test("echo: a raw websocket session gets a proper close (not a reset)", bounded(
   const { conn } = await eioWsOpen(srv);
   await sleep(ms(100));
   const stopping = srv.stop();
+  stopping.catch(() => {}); // reported by afterEach if the assertions below fail first
   const info = await conn.expectClosed(ms(5000));
   assert.notEqual(info.code, 1006, "the server must send a close frame, not drop the TCP connection");
   await stopping;
