@@ -5,6 +5,11 @@
  * on connection; "message" is answered with "message-back" and the same arguments
  * (binary included); "message-with-ack" is acknowledged with its arguments.
  *
+ * Beyond the suites, for the project's own tests: "request-ack" (...args) makes the server
+ * emit "ack-me" (...args) expecting an ack, and the client's answer comes back as
+ * "ack-result"; "join" (room) joins a room and acks; "to-room" (room, ...args) broadcasts
+ * "room-message" (...args) to that room; namespace "/refuse" refuses every CONNECT.
+ *
  * --engine-io mode (path /engine.io/): the raw Engine.IO echo of the engine.io-protocol
  * test-suite, every message sent back as it came, with no Socket.IO layer at all.
  */
@@ -21,6 +26,7 @@
 #define ECHO_EIO_PATH "/engine.io/"
 #define ECHO_SIO_PATH "/socket.io/"
 #define SB_EXIT_FAILURE 1
+#define ECHO_ACK_TIMEOUT_MS 10000
 
 typedef struct echo_ctx {
     sio_server *sio;     /* Socket.IO mode */
@@ -48,11 +54,56 @@ static void on_message_with_ack(sio_socket *s, const char *event, const sio_args
     if (ack) sio_ack_send(ack, args);
 }
 
+static void on_ack_reply(sio_socket *s, int status, const sio_args *reply, void *ud) {
+    if (status == SIO_ACK_OK) sio_socket_emit(s, "ack-result", reply, 0);
+}
+
+static void on_request_ack(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
+                           void *ud) {
+    sio_socket_emit_ack(s, "ack-me", args, ECHO_ACK_TIMEOUT_MS, on_ack_reply, NULL);
+    sio_ack_free(ack);
+}
+
+/* The first argument as a room name, or NULL. */
+static const char *room_arg(const sio_args *args) {
+    return json_string_value(json_array_get(args->json, 0));
+}
+
+static void on_join(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
+                    void *ud) {
+    const char *room = room_arg(args);
+    if (room) sio_socket_join(s, room);
+    if (ack) sio_ack_send(ack, NULL);
+}
+
+static void on_to_room(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
+                       void *ud) {
+    const char *room = room_arg(args);
+    sio_ack_free(ack);
+    if (!room) return;
+    json_t *rest = json_array();
+    for (size_t i = 1; i < json_array_size(args->json); i++)
+        json_array_append(rest, json_array_get(args->json, i));
+    sio_args out = {rest, args->attachments, args->n_attachments};
+    sio_target to = {&room, 1, NULL, 0};
+    sio_namespace_emit(sio_socket_namespace(s), &to, "room-message", &out, 0);
+    json_decref(rest);
+}
+
+static void on_refuse_auth(sio_socket *s, void *ud) {
+    json_t *data = json_pack("{s:s}", "reason", "test");
+    sio_socket_refuse(s, "refused", data);
+    json_decref(data);
+}
+
 static void echo_namespace(sio_server *srv, const char *name) {
     sio_namespace *nsp = sio_server_of(srv, name);
     sio_namespace_on_connection(nsp, on_connection, NULL);
     sio_namespace_on(nsp, "message", on_message, NULL);
     sio_namespace_on(nsp, "message-with-ack", on_message_with_ack, NULL);
+    sio_namespace_on(nsp, "request-ack", on_request_ack, NULL);
+    sio_namespace_on(nsp, "join", on_join, NULL);
+    sio_namespace_on(nsp, "to-room", on_to_room, NULL);
 }
 
 /* ---- Engine.IO mode ---------------------------------------------------------------- */
@@ -90,6 +141,7 @@ static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sb_options *o, int e
     if (ctx->sio) {
         echo_namespace(ctx->sio, "/");
         echo_namespace(ctx->sio, "/custom");
+        sio_namespace_set_auth(sio_server_of(ctx->sio, "/refuse"), on_refuse_auth, NULL);
     }
     eio_server *engine = ctx->sio ? sio_server_engine(ctx->sio) : ctx->eio;
     printf("%s: %s echo listening on %s:%d%s\n", PROG, engine_io ? "Engine.IO" : "Socket.IO",

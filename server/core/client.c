@@ -2,10 +2,11 @@
  *
  * The client decodes the session's messages into packets and routes each to the socket of
  * its namespace; a CONNECT creates that socket. The routing rules are Node's
- * (client.ts ondecoded), except that packets for a namespace without a connected socket
- * are ignored rather than closing the session. A malformed packet closes the session, and
- * so does a CONNECT to a namespace already joined; one to a namespace being joined (its
- * auth hook has not decided yet) is ignored, as it will be answered.
+ * (client.ts ondecoded): a malformed packet closes the session, and so does any other
+ * packet that does not fit the namespace's state ("invalid state"): a CONNECT to a
+ * namespace already joined, or anything else to one not joined. One exception: a CONNECT
+ * to a namespace being joined (its auth hook has not decided yet) is ignored, as it will
+ * be answered (Node, whose auth is always asynchronous, would build a second socket).
  *
  * Connect timeout: every new client joins the server's waiting list, oldest first. As the
  * timeout is the same for all, the list is ordered by deadline and one uv timer serves it.
@@ -147,18 +148,21 @@ static void client_dispatch(sio_client *c, sio_packet *p) {
     sio_socket *s = client_socket_of(c, p->nsp);
     if (p->type == SIO_PACKET_CONNECT) {
         sio_namespace *nsp = sio_namespace_find(c->srv, p->nsp);
-        if (s && s->state == SIO_SOCKET_CONNECTED) sio_client_close(c); /* Node: "invalid state" */
-        else if (s) return; /* being joined: that CONNECT will be answered */
+        if (s && s->state == SIO_SOCKET_CONNECTED) sio_client_close(c);
+        else if (s) return;
         else if (!nsp) client_refuse_namespace(c, p->nsp);
         else sio_namespace_connect(nsp, c, p->data);
         return;
     }
-    if (!s || s->state != SIO_SOCKET_CONNECTED) return;
-    if (p->type == SIO_PACKET_CONNECT_ERROR) {
-        sio_client_close(c); /* a client never sends one: Node's "invalid state" */
+    if (!s || s->state != SIO_SOCKET_CONNECTED || p->type == SIO_PACKET_CONNECT_ERROR) {
+        sio_client_close(c);
         return;
     }
+    /* Handlers may end the socket (a broadcast can close its session as a slow consumer):
+     * it stays valid until they return. */
+    sio_socket_ref(s);
     sio_socket_on_packet(s, p);
+    sio_socket_unref(s);
 }
 
 void sio_client_message(sio_client *c, const uint8_t *data, size_t len, int binary) {

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <openssl/rand.h>
 
 #include "engine_internal.h"
@@ -258,6 +262,23 @@ void conn_detach(eio_conn *c)
     c->session = NULL;
 }
 
+/* Shutdown waits for connections that still have bytes to write (see shutdown_check). */
+void conn_drain_begin(eio_conn *c)
+{
+    if (!c->draining) {
+        c->draining = 1;
+        eio_server_of(c->wsi)->draining++;
+    }
+}
+
+void conn_drain_end(eio_conn *c)
+{
+    if (c->draining) {
+        c->draining = 0;
+        eio_server_of(c->wsi)->draining--;
+    }
+}
+
 /* Drops the session for good. Connections still attached are told to end: a parked GET
  * gets what is queued (the CLOSE or NOOP packet among it), websockets are closed. */
 static void session_destroy(eio_session *s)
@@ -476,6 +497,29 @@ static void server_free(eio_server *srv)
     free(srv);
 }
 
+/* lws cannot undo a context whose listening socket failed without leaking, so the address
+ * is tried first (with SO_REUSEADDR, as lws binds) and a busy port is reported cleanly. */
+static int address_available(const char *host, int port)
+{
+    struct addrinfo hints, *res = NULL;
+    char service[16];
+    int ok = 0, one = 1;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(service, sizeof(service), "%d", port);
+    if (getaddrinfo(host, service, &hints, &res) || !res)
+        return 0;
+    int fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        ok = bind(fd, res->ai_addr, res->ai_addrlen) == 0;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
 static int server_start_lws(eio_server *srv, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
@@ -491,13 +535,23 @@ static int server_start_lws(eio_server *srv, char *err, size_t errlen)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.foreign_loops = foreign;
     info.user = srv;
-    srv->lws = lws_create_context(&info);
-    if (!srv->lws) {
+    if (srv->cfg.port && !address_available(srv->host, srv->cfg.port)) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)",
                  srv->host ? srv->host : "*", srv->cfg.port);
         return -1;
     }
-    srv->port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv->lws, "default"));
+    srv->lws = lws_create_context(&info);
+    /* lws hands back a context even when its listening vhost could not bind. */
+    struct lws_vhost *vh = srv->lws ? lws_get_vhost_by_name(srv->lws, "default") : NULL;
+    if (!vh) {
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)",
+                 srv->host ? srv->host : "*", srv->cfg.port);
+        if (srv->lws)
+            lws_context_destroy(srv->lws);
+        srv->lws = NULL;
+        return -1;
+    }
+    srv->port = lws_get_vhost_listen_port(vh);
     if (srv->port <= 0)
         srv->port = srv->cfg.port;
     return 0;
@@ -562,14 +616,18 @@ static void shutdown_timer_closed(uv_handle_t *h)
         srv->shutdown_done(srv->shutdown_ud);
 }
 
-/* Grace period over: whatever did not leave yet is dropped, then lws starts its own
- * teardown, which finishes in the loop's remaining turns (see eio_server_free). */
-static void shutdown_finish(uv_timer_t *t)
+/* Shutdown ends once every session is gone and every last response or close frame is
+ * written, or when the grace period is over: then whatever is left is dropped and lws
+ * starts its own teardown, which finishes in the loop's remaining turns (eio_server_free). */
+static void shutdown_check(uv_timer_t *t)
 {
     eio_server *srv = t->data;
     eio_session *s, *tmp;
+    if ((srv->n_sessions || srv->draining) && uv_now(srv->loop) < srv->shutdown_deadline)
+        return;
     HASH_ITER(hh, srv->sessions, s, tmp)
         session_destroy(s);
+    uv_timer_stop(t);
     lws_context_destroy(srv->lws);
     uv_close((uv_handle_t *)&srv->shutdown_timer, shutdown_timer_closed);
 }
@@ -593,6 +651,6 @@ void eio_server_shutdown(eio_server *srv, void (*done)(void *ud), void *ud)
     srv->shutdown_ud = ud;
     HASH_ITER(hh, srv->sessions, s, tmp)
         session_close(s, EIO_REASON_SHUTDOWN, EIO_CLOSE_FLUSH);
-    uv_timer_start(&srv->shutdown_timer, shutdown_finish,
-                   srv->n_sessions ? EIO_SHUTDOWN_GRACE_MS : 0, 0);
+    srv->shutdown_deadline = uv_now(srv->loop) + EIO_SHUTDOWN_GRACE_MS;
+    uv_timer_start(&srv->shutdown_timer, shutdown_check, 0, EIO_SHUTDOWN_CHECK_MS);
 }

@@ -23,6 +23,7 @@
 #define EIO_SID_LEN 20
 #define EIO_CLOSE_TIMEOUT_MS 30000       /* a closing polling session waits this long for its GET */
 #define EIO_SHUTDOWN_GRACE_MS 1000       /* shutdown waits this long for polling GETs to collect "1" */
+#define EIO_SHUTDOWN_CHECK_MS 10         /* how often shutdown looks whether everyone has left */
 #define EIO_RX_BUFFER_SIZE 512           /* lws rx chunk per websocket: dominates idle memory */
 #define EIO_HTTP_HEADERS_MAX 1024        /* room for response headers we write ourselves */
 #define EIO_QUEUE_INITIAL 8              /* first allocation of a session's outbound ring */
@@ -65,6 +66,7 @@ typedef struct eio_conn {
     uint8_t *resp;         /* complete HTTP response with LWS_PRE headroom (owned) */
     size_t resp_len;       /* bytes after the headroom */
     int resp_close;        /* close the connection after writing resp */
+    int draining;          /* counted in srv->draining until its last bytes are written */
 } eio_conn;
 
 typedef enum eio_session_state {
@@ -120,6 +122,8 @@ struct eio_server {
     eio_http_handler http_handler;
     void *http_ud;
     int shutting_down;
+    size_t draining;               /* connections with a response or close frame still to write */
+    uint64_t shutdown_deadline;    /* loop time after which shutdown stops waiting for them */
     uv_timer_t shutdown_timer;
     void (*shutdown_done)(void *);
     void *shutdown_ud;
@@ -141,6 +145,8 @@ void session_upgrade_done(eio_session *s);
 int session_check_deadline(eio_session *s);
 void session_send_packet(eio_session *s, eio_packet_type type, const void *data, size_t len);
 void conn_detach(eio_conn *c);
+void conn_drain_begin(eio_conn *c);
+void conn_drain_end(eio_conn *c);
 
 /* http.c */
 int eio_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -148,6 +148,7 @@ static void conn_set_response(eio_conn *c, uint8_t *buf, size_t len)
     c->resp_len = len;
     if (c->kind != EIO_CONN_WEBSOCKET)
         c->kind = EIO_CONN_RESPONSE;
+    conn_drain_begin(c);
     lws_rx_flow_control(c->wsi, 1); /* a flow-controlled h1 wsi never becomes writeable */
     lws_callback_on_writable(c->wsi);
 }
@@ -214,8 +215,8 @@ static void http_preflight(eio_conn *c)
         abort();
     unsigned char *start = buf + LWS_PRE, *p = start, *end = start + EIO_HTTP_HEADERS_MAX;
     int ok = !lws_add_http_header_status(c->wsi, 204, &p, end) && !cors_headers(c, 1, &p, end);
-    if (ok && lws_hdr_custom_copy(c->wsi, req_headers, sizeof(req_headers),
-                                  "access-control-request-headers:", 31) > 0)
+    if (ok && lws_hdr_copy(c->wsi, req_headers, sizeof(req_headers),
+                           WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) > 0)
         ok = !add_header(c->wsi, "access-control-allow-headers:", req_headers, &p, end) &&
              !add_header(c->wsi, "vary:", "Access-Control-Request-Headers", &p, end);
     ok = ok && !lws_add_http_header_content_length(c->wsi, 0, &p, end) &&
@@ -235,6 +236,7 @@ static int http_write_response(eio_conn *c)
     free(c->resp);
     c->resp = NULL;
     c->kind = EIO_CONN_REJECTED;
+    conn_drain_end(c);
     if (n < 0 || close)
         return -1;
     /* On keep-alive lws frees this connection's eio_conn now: do not touch c after. */
@@ -243,6 +245,7 @@ static int http_write_response(eio_conn *c)
 
 void http_conn_reset(eio_conn *c)
 {
+    conn_drain_end(c);
     conn_detach(c);
     sb_buf_free(&c->body);
     free(c->resp);

@@ -120,8 +120,8 @@ static void on_restored(sio_session *sess, void *ud) {
 }
 
 /* Recovery applies when the CONNECT payload carries a string pid, and an offset that is
- * a string or absent (Node refuses the latter; we then recover from the session's
- * position at its connect time). */
+ * a string or absent: a client that received no broadcast before dropping has none. Node
+ * refuses the latter; the adapter replays from the session's own position instead. */
 static int namespace_restore(sio_namespace *nsp, sio_socket *s) {
     const char *pid = json_string_value(json_object_get(s->auth, "pid"));
     json_t *offset = json_object_get(s->auth, "offset");
@@ -199,10 +199,21 @@ void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p) {
 
 static const sio_target everyone = {NULL, 0, NULL, 0};
 
+static int names_valid(const char *const *names, size_t n) {
+    if (n > 0 && !names) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!names[i]) return 0;
+    return 1;
+}
+
+static int target_valid(const sio_target *to) {
+    return !to || (names_valid(to->rooms, to->n_rooms) && names_valid(to->except, to->n_except));
+}
+
 static int broadcast_prepare(sio_broadcast *b, const sio_target *to, const char *event,
                              const sio_args *args, int flags) {
     static const sio_args none = {NULL, NULL, 0};
-    if (!sio_event_name_valid(event)) return SIO_EINVAL;
+    if (!sio_event_name_valid(event) || !target_valid(to)) return SIO_EINVAL;
     if (args && args->json && !json_is_array(args->json)) return SIO_EINVAL;
     b->event = event;
     b->args = args ? args : &none;

@@ -96,10 +96,12 @@ static void env_name(const sb_option *opt, char *buf, size_t len) {
     buf[i] = '\0';
 }
 
+static int option_from_env(const sb_option *opt) { return strcmp(opt->name, "help") != 0; }
+
 static int parse_env(const char *prog, const sb_option *t, int n) {
     char name[SB_ENV_NAME_MAX];
     for (int i = 0; i < n; i++) {
-        if (t[i].kind == SB_OPT_FLAG && strcmp(t[i].name, "help") == 0) continue;
+        if (!option_from_env(&t[i])) continue;
         env_name(&t[i], name, sizeof(name));
         const char *v = getenv(name);
         if (v && option_set(prog, &t[i], v, name) != 0) return -1;
@@ -147,7 +149,7 @@ static void print_help(const char *prog, const sb_option *t, int n) {
     printf("usage: %s [options]\n\noptions (each also read from its environment variable; the flag wins):\n", prog);
     for (int i = 0; i < n; i++) {
         env_name(&t[i], name, sizeof(name));
-        printf("  --%-18s %-30s %s\n", t[i].name, name, t[i].help);
+        printf("  --%-18s %-30s %s\n", t[i].name, option_from_env(&t[i]) ? name : "", t[i].help);
     }
 }
 

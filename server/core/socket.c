@@ -160,6 +160,7 @@ static void socket_join_initial(sio_socket *s) {
 void sio_socket_connect(sio_socket *s) {
     sio_namespace *nsp = s->nsp;
     sio_client *c = s->client;
+    sio_client_ref(c); /* a send below may close the session at once */
     s->state = SIO_SOCKET_CONNECTED;
     sio_map_put(&nsp->sockets, s->id, s);
     socket_join_initial(s);
@@ -174,6 +175,7 @@ void sio_socket_connect(sio_socket *s) {
         s->restored = NULL;
     }
     sio_client_joined(c);
+    sio_client_unref(c);
     if (nsp->connection_cb && s->state == SIO_SOCKET_CONNECTED)
         nsp->connection_cb(s, nsp->connection_ud);
 }

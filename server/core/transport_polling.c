@@ -90,7 +90,6 @@ void polling_handle_post(eio_conn *c, eio_session *s)
         return;
     }
     if (declared > srv->cfg.max_payload) {
-        c->resp_close = 1;
         http_respond(c, 413, "text/plain", "", 0, NULL);
         c->resp_close = 1;
         session_close(s, EIO_REASON_TRANSPORT_ERROR, EIO_CLOSE_ABORT);
@@ -103,21 +102,34 @@ void polling_handle_post(eio_conn *c, eio_session *s)
         polling_handle_post_done(c); /* lws sends no body callbacks for an empty body */
 }
 
-static void post_decode(eio_conn *c, eio_session *s)
+/* Returns EIO_DONE when the whole body is well-formed, EIO_ERR otherwise. A body is
+ * checked whole before any packet is acted on, so a malformed POST changes nothing. */
+static int post_validate(const eio_conn *c)
 {
     eio_payload_reader r;
     eio_packet p;
     int rc;
     eio_payload_reader_init(&r, c->body.data, c->body.len);
-    while (s->state == EIO_SESSION_OPEN && (rc = eio_payload_reader_next(&r, &p)) == EIO_OK)
-        session_on_packet(s, &p);
-    if (s->state == EIO_SESSION_OPEN && rc == EIO_ERR) {
+    while ((rc = eio_payload_reader_next(&r, &p)) == EIO_OK)
+        ;
+    eio_payload_reader_free(&r);
+    return rc;
+}
+
+static void post_decode(eio_conn *c, eio_session *s)
+{
+    eio_payload_reader r;
+    eio_packet p;
+    if (post_validate(c) != EIO_DONE) {
         http_respond_error(c, EIO_ERR_BAD_REQUEST);
         session_close(s, EIO_REASON_TRANSPORT_ERROR, EIO_CLOSE_ABORT);
-    } else {
-        http_respond(c, 200, "text/html", "ok", 2, NULL);
+        return;
     }
+    eio_payload_reader_init(&r, c->body.data, c->body.len);
+    while (s->state == EIO_SESSION_OPEN && eio_payload_reader_next(&r, &p) == EIO_OK)
+        session_on_packet(s, &p);
     eio_payload_reader_free(&r);
+    http_respond(c, 200, "text/html", "ok", 2, NULL);
 }
 
 void polling_handle_post_done(eio_conn *c)
@@ -130,7 +142,6 @@ void polling_handle_post_done(eio_conn *c)
         return;
     }
     if (c->too_large) {
-        c->resp_close = 1;
         http_respond(c, 413, "text/plain", "", 0, NULL);
         c->resp_close = 1;
         session_close(s, EIO_REASON_TRANSPORT_ERROR, EIO_CLOSE_ABORT);

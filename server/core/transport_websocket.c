@@ -162,6 +162,7 @@ static int write_msg(struct lws *wsi, eio_msg *m)
 void websocket_release(eio_conn *c)
 {
     conn_detach(c);
+    conn_drain_begin(c);
     lws_callback_on_writable(c->wsi);
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, EIO_WS_CLOSE_GRACE_S);
 }
@@ -222,6 +223,7 @@ void websocket_closed(eio_conn *c)
 {
     eio_session *s = c->session;
     int was_probe = c->is_probe;
+    conn_drain_end(c);
     conn_detach(c);
     sb_buf_free(&c->body);
     if (s && !was_probe)

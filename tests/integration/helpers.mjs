@@ -507,6 +507,28 @@ export function tcpClosedWithin(sock, timeoutMs) {
   });
 }
 
+// After a websocket upgrade on sock: resolves "close-frame" as soon as the server sends a
+// close frame (it starts the closing handshake, RFC 6455 §7.1.7 "fail the connection"),
+// "closed" if it drops the TCP connection, or null at the deadline.
+export function wsRejectedWithin(sock, rest, timeoutMs) {
+  return new Promise((resolve) => {
+    let buf = rest ?? Buffer.alloc(0);
+    const done = (v) => { clearTimeout(t); sock.removeAllListeners("data"); resolve(v); };
+    const t = setTimeout(() => done(null), timeoutMs);
+    const scan = () => {
+      const { frames, rest: left } = parseFrames(buf);
+      buf = left;
+      if (frames.some((f) => f.opcode === 0x8)) done("close-frame");
+    };
+    sock.on("data", (d) => { buf = Buffer.concat([buf, d]); scan(); });
+    sock.on("end", () => done("closed"));
+    sock.on("close", () => done("closed"));
+    sock.on("error", () => done("closed"));
+    scan();
+    sock.resume();
+  });
+}
+
 // ---------- socket.io-client ----------
 
 const liveSockets = new Set();

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import {
   startServer, client, connected, closeClients, echoRoundTrip, assertEchoHealthy, request,
   jsonBody, eioQuery, eioOpen, eioGet, eioPost, expectSessionClosed, eioWsOpen, sioWsConnect,
-  wsConnect, tcpUpgrade, wsFrame, tcpClosedWithin, waitEvent, sleep, io, ms, bounded, HOST,
+  wsConnect, tcpUpgrade, wsFrame, tcpClosedWithin, wsRejectedWithin, waitEvent, sleep, io, ms, bounded, HOST,
 } from "./helpers.mjs";
 import net from "node:net";
 
@@ -220,10 +220,11 @@ describe("raw websocket frames on the TCP socket", () => {
   ];
 
   for (const [what, bytes] of cases) {
-    test(`${what}: the server closes the connection`, bounded(10000), async () => {
-      const { sock } = await tcpUpgrade(srv, upgradePath);
+    test(`${what}: the server fails the connection at once`, bounded(10000), async () => {
+      const { sock, rest } = await tcpUpgrade(srv, upgradePath);
       sock.write(bytes());
-      assert.ok(await tcpClosedWithin(sock, ms(3000)), "the server must close the connection");
+      const how = await wsRejectedWithin(sock, rest, ms(2000));
+      assert.ok(how, "the server must send a close frame or drop the connection");
       sock.destroy();
       await assertEchoHealthy(srv);
     });
@@ -249,10 +250,11 @@ describe("raw websocket frames on the TCP socket", () => {
   });
 
   test("a close frame from the client is answered and the connection ends", bounded(10000), async () => {
-    const { sock } = await tcpUpgrade(srv, upgradePath);
+    const { sock, rest } = await tcpUpgrade(srv, upgradePath);
     const payload = Buffer.from([0x03, 0xe8]); // 1000, normal closure
     sock.write(wsFrame({ opcode: 0x8, payload }));
-    assert.ok(await tcpClosedWithin(sock, ms(3000)));
+    assert.equal(await wsRejectedWithin(sock, rest, ms(2000)), "close-frame", "the server answers with its close frame");
+    assert.ok(await tcpClosedWithin(sock, ms(3000)), "then closes the TCP connection");
     await assertEchoHealthy(srv);
   });
 
@@ -277,7 +279,10 @@ describe("garbage HTTP", () => {
       const chunks = [];
       const done = (closed) => { clearTimeout(t); sock.destroy(); resolve({ closed, text: Buffer.concat(chunks).toString("latin1") }); };
       const t = setTimeout(() => done(false), timeoutMs);
-      sock.on("data", (d) => chunks.push(d));
+      sock.on("data", (d) => {
+        chunks.push(d);
+        if (/^HTTP\/1\.[01] \d{3}/.test(Buffer.concat(chunks).toString("latin1"))) done(false);
+      });
       sock.on("end", () => done(true));
       sock.on("close", () => done(true));
       sock.on("error", () => done(true));
