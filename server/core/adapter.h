@@ -55,10 +55,12 @@ typedef struct sio_adapter_ops {
     void (*add)(sio_adapter *a, sio_socket *s, const char *const *rooms, size_t n);
     void (*del)(sio_adapter *a, sio_socket *s, const char *room);
     void (*del_all)(sio_adapter *a, sio_socket *s);
-    void (*broadcast)(sio_adapter *a, const sio_broadcast *b);
+    /* SIO_OK, or SIO_EINVAL when b cannot be encoded (nothing was sent). */
+    int (*broadcast)(sio_adapter *a, const sio_broadcast *b);
     /* Like broadcast, with ack id sio_ack_op_id(op): each local recipient is registered
-     * with sio_socket_track_ack(); every node reports its count with sio_ack_op_expect(). */
-    void (*broadcast_ack)(sio_adapter *a, const sio_broadcast *b, sio_ack_op *op);
+     * with sio_socket_track_ack(); every node reports its count with sio_ack_op_expect().
+     * On SIO_EINVAL op must be left untouched (the caller cancels it). */
+    int (*broadcast_ack)(sio_adapter *a, const sio_broadcast *b, sio_ack_op *op);
     void (*sockets)(sio_adapter *a, const sio_target *to, sio_sockets_cb cb, void *ud);
     /* Recovery hooks: persist runs when s leaves for a recoverable reason (before
      * del_all); restore looks a session up by pid and the packets missed since offset
@@ -77,14 +79,16 @@ struct sio_adapter {
 
 /* Creates the adapter of a new namespace. */
 typedef sio_adapter *(*sio_adapter_factory)(sio_namespace *nsp, void *ud);
-/* Chooses the adapter for namespaces created from now on (default: the local one). */
+/* Chooses the adapter of every namespace, existing ones included (default: the local
+ * one). Call it before the loop runs, while no client is connected. */
 void sio_server_set_adapter(sio_server *srv, sio_adapter_factory f, void *ud);
 sio_adapter *sio_adapter_local_new(sio_namespace *nsp, void *ud);
 
 /* ---- helpers for implementations ------------------------------------------------------ */
 
-/* Encodes an EVENT of nsp (ack_id SIO_NO_ACK for none) into f. Returns SIO_OK or
- * SIO_EINVAL. */
+/* Encodes an EVENT of nsp (ack_id SIO_NO_ACK for none) into f. Returns SIO_OK, or
+ * SIO_EINVAL (f empty) when args cannot be encoded: not serialisable, or placeholders
+ * that do not match the attachments. */
 int sio_frame_encode(sio_frame *f, sio_namespace *nsp, int64_t ack_id, const char *event,
                      const sio_args *args);
 void sio_frame_retain(sio_frame *dst, const sio_frame *src); /* dst shares src's messages */

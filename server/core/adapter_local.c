@@ -213,12 +213,12 @@ static int local_encode(local_adapter *a, const sio_broadcast *b, sio_frame *f, 
     return SIO_OK;
 }
 
-static void local_broadcast(sio_adapter *base, const sio_broadcast *b) {
+static int local_broadcast(sio_adapter *base, const sio_broadcast *b) {
     local_adapter *a = (local_adapter *)base;
     sio_frame f;
     uint64_t seq;
     recipients r;
-    if (local_encode(a, b, &f, &seq) != SIO_OK) return;
+    if (local_encode(a, b, &f, &seq) != SIO_OK) return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
     for (size_t i = 0; i < r.n; i++) {
         local_entry *e = sio_socket_adapter_data(r.v[i]);
@@ -227,17 +227,16 @@ static void local_broadcast(sio_adapter *base, const sio_broadcast *b) {
     }
     recipients_release(a, &r);
     sio_frame_release(&f);
+    return SIO_OK;
 }
 
-static void local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op) {
+static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op) {
     local_adapter *a = (local_adapter *)base;
     sio_frame f;
     recipients r;
     size_t count = 0;
-    if (sio_frame_encode(&f, base->nsp, sio_ack_op_id(op), b->event, b->args) != SIO_OK) {
-        sio_ack_op_expect(op, 0);
-        return;
-    }
+    if (sio_frame_encode(&f, base->nsp, sio_ack_op_id(op), b->event, b->args) != SIO_OK)
+        return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
     for (size_t i = 0; i < r.n; i++) {
         if (sio_socket_track_ack(r.v[i], op) != SIO_OK) continue; /* skipped: over its limit */
@@ -247,6 +246,7 @@ static void local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_a
     recipients_release(a, &r);
     sio_frame_release(&f);
     sio_ack_op_expect(op, count);
+    return SIO_OK;
 }
 
 static void local_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud) {

@@ -227,8 +227,7 @@ int sio_namespace_emit(sio_namespace *nsp, const sio_target *to, const char *eve
     sio_broadcast b;
     int rc = broadcast_prepare(&b, to, event, args, flags);
     if (rc != SIO_OK) return rc;
-    nsp->adapter->ops->broadcast(nsp->adapter, &b);
-    return SIO_OK;
+    return nsp->adapter->ops->broadcast(nsp->adapter, &b);
 }
 
 int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char *event,
@@ -239,7 +238,10 @@ int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char 
     if (rc != SIO_OK) return rc;
     if (timeout_ms == 0 || !cb) return SIO_EINVAL;
     sio_ack_op *op = sio_ack_op_new_broadcast(nsp, cb, ud);
-    nsp->adapter->ops->broadcast_ack(nsp->adapter, &b, op);
+    if (nsp->adapter->ops->broadcast_ack(nsp->adapter, &b, op) != SIO_OK) {
+        sio_ack_op_cancel(op);
+        return SIO_EINVAL;
+    }
     sio_ack_op_arm(op, timeout_ms);
     return SIO_OK;
 }

@@ -5,6 +5,7 @@
  * namespace.c namespaces, the CONNECT flow (recovery, auth hook), event handlers, broadcast
  * socket.c    sockets: ids, emit, rooms, disconnect, frames
  * ack.c       acknowledgements in both directions
+ * adapter_local.c, recovery.c: the default adapter (adapter.h), which needs none of this
  *
  * Lifetimes: a client lives from the engine's on_open to its on_close (plus references
  * held while a packet is being dispatched). A socket is refcounted: its client holds one

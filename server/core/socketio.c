@@ -100,9 +100,17 @@ eio_server *sio_server_engine(sio_server *srv) { return srv->engine; }
 uv_loop_t *sio_server_loop(const sio_server *srv) { return srv->loop; }
 const sio_options *sio_server_options(const sio_server *srv) { return &srv->opts; }
 
+/* As Node's io.adapter(): existing namespaces ("/" at least) get the new adapter too,
+ * which is why this must run before any client connects. */
 void sio_server_set_adapter(sio_server *srv, sio_adapter_factory f, void *ud) {
+    size_t pos = 0;
+    sio_namespace *nsp;
     srv->adapter_new = f ? f : sio_adapter_local_new;
     srv->adapter_ud = f ? ud : NULL;
+    while ((nsp = sio_map_next(&srv->namespaces, &pos)) != NULL) {
+        nsp->adapter->ops->free(nsp->adapter);
+        nsp->adapter = srv->adapter_new(nsp, srv->adapter_ud);
+    }
 }
 
 void sio_server_handle_opened(sio_server *srv) { srv->handles_open++; }

@@ -14,7 +14,8 @@
  *
  * Arguments travel as a JSON array plus binary attachments, in Socket.IO's "deconstructed"
  * form: a buffer is a {"_placeholder":true,"num":N} object inside the JSON (build it with
- * sio_placeholder_new) and attachments[N] holds its bytes.
+ * sio_placeholder_new) and attachments[N] holds its bytes. Emits whose placeholders do not
+ * match their attachments fail with SIO_EINVAL.
  *
  * Sockets are refcounted: a handler may keep one across asynchronous work with
  * sio_socket_ref() and release it with sio_socket_unref(); operations on a socket that has
@@ -155,8 +156,9 @@ void sio_namespace_on_any(sio_namespace *nsp, sio_event_cb cb, void *ud);
  * (everyone). flags: SIO_EMIT_VOLATILE. Returns SIO_OK or SIO_EINVAL. */
 int sio_namespace_emit(sio_namespace *nsp, const sio_target *to, const char *event,
                        const sio_args *args, int flags);
-/* Broadcast expecting an ack from every recipient within timeout_ms (> 0). On SIO_OK, cb
- * runs exactly once, never before this call returns; on error it never runs. */
+/* Broadcast expecting an ack from every recipient within timeout_ms (> 0), as Node's
+ * io.timeout(ms).emit(…, cb). On SIO_OK, cb runs exactly once, never before this call
+ * returns; on error it never runs. A recipient already at max_pending_acks is skipped. */
 int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char *event,
                            const sio_args *args, uint32_t timeout_ms,
                            sio_broadcast_ack_cb cb, void *ud);
@@ -183,7 +185,7 @@ json_t *sio_socket_auth(const sio_socket *s);
  * session is gone. */
 int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, size_t len);
 const char *sio_socket_remote_addr(const sio_socket *s);
-eio_session *sio_socket_session(const sio_socket *s); /* NULL once disconnected */
+eio_session *sio_socket_session(const sio_socket *s); /* NULL unless connected */
 /* Application JSON object of the socket (Node's socket.data): modify it in place. With
  * recovery on it is kept with the session and restored. Borrowed, never NULL. */
 json_t *sio_socket_data(const sio_socket *s);

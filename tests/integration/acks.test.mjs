@@ -4,16 +4,13 @@
 // server → client: on `request-ack` (...args) the echo emits `ack-me` (...args) with an
 // ack callback; when the client acks with (...reply), it emits `ack-result` (...reply).
 
-import { test, before, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, emitAck, waitEvent, ms, bounded,
+  useServer, client, connected, emitAck, waitEvent, ms, bounded,
 } from "./helpers.mjs";
 
-let srv;
-before(async () => { srv = await startServer(); });
-afterEach(() => closeClients());
-after(async () => { closeClients(); await srv.stop(); });
+const srv = useServer();
 
 for (const transport of ["polling", "websocket"]) {
   test(`${transport}: the server acks with the event's arguments`, bounded(15000), async () => {

@@ -5,17 +5,14 @@
 // message "refused" and data {"reason":"test"}; an unknown namespace is refused with
 // "Invalid namespace".
 
-import { test, before, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, manager, connected, closeClients, waitEvent, echoRoundTrip,
-  eioWsOpen, assertEchoHealthy, ms, bounded,
+  useServer, client, manager, connected, waitEvent, echoRoundTrip, eioWsOpen, assertEchoHealthy,
+  ms, bounded,
 } from "./helpers.mjs";
 
-let srv;
-before(async () => { srv = await startServer(); });
-afterEach(() => closeClients());
-after(async () => { closeClients(); await srv.stop(); });
+const srv = useServer();
 
 for (const transport of ["polling", "websocket"]) {
   test(`${transport}: the auth payload reaches the namespace`, bounded(15000), async () => {

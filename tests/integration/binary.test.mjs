@@ -2,17 +2,14 @@
 // directions over both transports: polling carries them as base64 records, websocket
 // as binary frames. The echo returns `message` as `message-back` with the same args.
 
-import { test, before, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, emitAck, waitEvent, collectEvents,
-  randomBytes, sioWsConnect, ms, bounded,
+  useServer, client, connected, emitAck, waitEvent, collectEvents, randomBytes, sioWsConnect, ms,
+  bounded,
 } from "./helpers.mjs";
 
-let srv;
-before(async () => { srv = await startServer(); });
-afterEach(() => closeClients());
-after(async () => { closeClients(); await srv.stop(); });
+const srv = useServer();
 
 // Deep equality that also insists every Buffer came back as a Buffer (not an array
 // of numbers or a placeholder object).

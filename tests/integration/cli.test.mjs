@@ -1,19 +1,15 @@
 // Command line of both binaries: --help, --path, and refusal of bad flags.
 
-import { test, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
-  startServer, binary, client, connected, closeClients, echoRoundTrip, request, sanitizerReport,
-  freePort, waitEvent, eioOpen, ms, bounded, HOST,
+  serversPerTest, binary, client, connected, echoRoundTrip, request, sanitizerReport, freePort,
+  waitEvent, eioOpen, ms, bounded, HOST,
 } from "./helpers.mjs";
 
+const servers = serversPerTest();
 let srv;
-afterEach(async () => {
-  closeClients();
-  if (srv && srv.alive()) await srv.stop();
-  srv = null;
-});
 
 // Runs a binary to completion (bounded); resolves { code, signal, stdout, stderr }.
 function run(kind, args, timeoutMs = ms(5000)) {
@@ -63,7 +59,7 @@ for (const kind of ["server", "echo"]) {
 }
 
 test("a port already in use is reported and exits non-zero", bounded(10000), async () => {
-  srv = await startServer();
+  srv = await servers.start();
   const r = await run("echo", ["--host", HOST, "--port", String(srv.port)]);
   assert.notEqual(r.code, 0);
   assert.equal(r.signal, null, `crashed:\n${r.stderr}`);
@@ -72,7 +68,7 @@ test("a port already in use is reported and exits non-zero", bounded(10000), asy
 });
 
 test("--path moves the endpoint", bounded(15000), async () => {
-  srv = await startServer({ args: ["--path", "/realtime/"] });
+  srv = await servers.start({ args: ["--path", "/realtime/"] });
   const s = client(srv, "/", { path: "/realtime/", transports: ["polling", "websocket"] });
   await connected(s);
   await echoRoundTrip(s, "on a custom path");
@@ -82,7 +78,7 @@ test("--path moves the endpoint", bounded(15000), async () => {
 });
 
 test("the daemon serves the default namespace", bounded(15000), async () => {
-  srv = await startServer({ kind: "server" });
+  srv = await servers.start({ kind: "server" });
   const s = client(srv, "/", { transports: ["websocket"] });
   await connected(s);
   const bad = client(srv, "/custom", { transports: ["websocket"] });
@@ -91,12 +87,12 @@ test("the daemon serves the default namespace", bounded(15000), async () => {
 });
 
 test("settings come from SWITCHBOARD_* environment variables, and a flag wins", bounded(15000), async () => {
-  srv = await startServer({ env: { SWITCHBOARD_PING_INTERVAL: "1234", SWITCHBOARD_MAX_PAYLOAD: "4321" } });
+  srv = await servers.start({ env: { SWITCHBOARD_PING_INTERVAL: "1234", SWITCHBOARD_MAX_PAYLOAD: "4321" } });
   let { open } = await eioOpen(srv);
   assert.equal(open.pingInterval, 1234);
   assert.equal(open.maxPayload, 4321);
   await srv.stop();
-  srv = await startServer({ env: { SWITCHBOARD_PING_INTERVAL: "1234" }, args: ["--ping-interval", "5678"] });
+  srv = await servers.start({ env: { SWITCHBOARD_PING_INTERVAL: "1234" }, args: ["--ping-interval", "5678"] });
   ({ open } = await eioOpen(srv));
   assert.equal(open.pingInterval, 5678);
 });

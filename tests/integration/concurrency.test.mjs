@@ -1,17 +1,13 @@
 // Many clients at once: 1,000 concurrent websocket clients each complete an ack round
 // trip while all of them are connected, plus a crowd of polling clients.
 
-import { test, before, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, emitAckWithin, waitEvent, assertEchoHealthy,
-  ms, bounded,
+  useServer, client, connected, emitAckWithin, waitEvent, assertEchoHealthy, ms, bounded,
 } from "./helpers.mjs";
 
-let srv;
-before(async () => { srv = await startServer(); });
-afterEach(() => closeClients());
-after(async () => { closeClients(); await srv.stop({ timeoutMs: ms(10000) }); });
+const srv = useServer({ stopTimeoutMs: ms(10000) });
 
 // Runs fn(i) for i in [0, n) with at most `width` in flight.
 async function inBatches(n, width, fn) {

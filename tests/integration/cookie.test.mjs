@@ -2,10 +2,10 @@
 // the Node server's defaults (Path=/; HttpOnly; SameSite=Lax) so a load balancer can
 // route the session's later requests; later requests do not set it again; off by default.
 
-import { test, describe, before, after, afterEach } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, echoRoundTrip, eioOpen, eioGet, eioPost, bounded,
+  useServer, client, connected, echoRoundTrip, eioOpen, eioGet, eioPost, bounded,
 } from "./helpers.mjs";
 
 function parseSetCookie(res) {
@@ -21,10 +21,7 @@ function parseSetCookie(res) {
 }
 
 describe("--cookie io", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--cookie", "io"] }); });
-  afterEach(() => closeClients());
-  after(async () => { closeClients(); await srv.stop(); });
+  const srv = useServer({ args: ["--cookie", "io"] });
 
   test("the handshake sets io=<sid>; Path=/; HttpOnly; SameSite=Lax", bounded(10000), async () => {
     const { sid, res } = await eioOpen(srv);
@@ -53,9 +50,7 @@ describe("--cookie io", () => {
 });
 
 describe("--cookie with another name", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--cookie", "lb_sticky"] }); });
-  after(async () => { await srv.stop(); });
+  const srv = useServer({ args: ["--cookie", "lb_sticky"] });
 
   test("the cookie carries the configured name", bounded(10000), async () => {
     const { sid, res } = await eioOpen(srv);
@@ -66,9 +61,7 @@ describe("--cookie with another name", () => {
 });
 
 describe("no --cookie", () => {
-  let srv;
-  before(async () => { srv = await startServer(); });
-  after(async () => { await srv.stop(); });
+  const srv = useServer();
 
   test("no Set-Cookie by default", bounded(10000), async () => {
     const { res } = await eioOpen(srv);

@@ -7,10 +7,10 @@
 //    Access-Control-Request-Headers;
 //  - no --cors-origin: no CORS headers.
 
-import { test, describe, before, after } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, request, eioQuery, eioOpen, eioPost, eioGet, bounded, SIO_PATH,
+  useServer, request, eioQuery, eioOpen, eioPost, eioGet, bounded, SIO_PATH,
 } from "./helpers.mjs";
 
 const ORIGIN = "http://app.example";
@@ -37,9 +37,7 @@ function allowedMethods(res) {
 }
 
 describe("--cors-origin '*'", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--cors-origin", "*"] }); });
-  after(async () => { await srv.stop(); });
+  const srv = useServer({ args: ["--cors-origin", "*"] });
 
   test("handshake GET carries Access-Control-Allow-Origin: *", bounded(10000), async () => {
     const { res } = await eioOpen(srv, { headers: { origin: ORIGIN } });
@@ -78,9 +76,7 @@ describe("--cors-origin '*'", () => {
 });
 
 describe("--cors-origin with a list", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--cors-origin", `${ORIGIN},http://second.example`] }); });
-  after(async () => { await srv.stop(); });
+  const srv = useServer({ args: ["--cors-origin", `${ORIGIN},http://second.example`] });
 
   test("a listed origin is echoed back, with Vary: Origin", bounded(10000), async () => {
     for (const origin of [ORIGIN, "http://second.example"]) {
@@ -118,9 +114,7 @@ describe("--cors-origin with a list", () => {
 });
 
 describe("no --cors-origin", () => {
-  let srv;
-  before(async () => { srv = await startServer(); });
-  after(async () => { await srv.stop(); });
+  const srv = useServer();
 
   test("no CORS headers on a request with an Origin", bounded(10000), async () => {
     const { res } = await eioOpen(srv, { headers: { origin: ORIGIN } });

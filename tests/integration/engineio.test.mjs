@@ -2,18 +2,14 @@
 // received): handshake, polling payloads, websocket frames, close and upgrade, as the
 // engine.io-protocol specification and its test suite describe them.
 
-import { test, before, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, closeClients, eioQuery, eioOpen, eioGet, eioPost, eioCollect,
-  expectSessionClosed, eioWsOpen, wsConnect, splitPayload, assertEngineEchoHealthy,
-  randomBytes, sleep, ms, bounded, EIO_PATH,
+  useServer, eioQuery, eioOpen, eioGet, eioPost, eioCollect, expectSessionClosed, eioWsOpen,
+  wsConnect, splitPayload, assertEngineEchoHealthy, randomBytes, sleep, ms, bounded, EIO_PATH,
 } from "./helpers.mjs";
 
-let srv;
-before(async () => { srv = await startServer({ args: ["--engine-io"] }); });
-afterEach(() => closeClients());
-after(async () => { closeClients(); await srv.stop(); });
+const srv = useServer({ args: ["--engine-io"] });
 
 test("polling handshake: OPEN packet with the default settings", bounded(10000), async () => {
   const { open, res } = await eioOpen(srv);

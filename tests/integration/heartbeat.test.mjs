@@ -2,11 +2,11 @@
 // and closes a session whose PONG is more than 200 ms late (so a silent client is gone
 // after ~500 ms), while a client that answers — socket.io-client does — stays.
 
-import { test, describe, before, after, afterEach } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, echoRoundTrip, eioOpen, eioGet, eioPost,
-  expectSessionClosed, eioWsOpen, splitPayload, assertEngineEchoHealthy, sleep, ms, bounded,
+  useServer, client, connected, echoRoundTrip, eioOpen, eioGet, eioPost, expectSessionClosed,
+  eioWsOpen, splitPayload, assertEngineEchoHealthy, sleep, ms, bounded,
 } from "./helpers.mjs";
 
 const INTERVAL = 300;
@@ -14,10 +14,7 @@ const TIMEOUT = 200;
 const flags = ["--ping-interval", String(INTERVAL), "--ping-timeout", String(TIMEOUT)];
 
 describe("raw Engine.IO (switchboard-echo --engine-io)", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--engine-io", ...flags] }); });
-  afterEach(() => closeClients());
-  after(async () => { closeClients(); await srv.stop(); });
+  const srv = useServer({ args: ["--engine-io", ...flags] });
 
   test("the handshake advertises the interval and timeout", bounded(10000), async () => {
     const { open } = await eioOpen(srv);
@@ -98,10 +95,7 @@ describe("raw Engine.IO (switchboard-echo --engine-io)", () => {
 });
 
 describe("socket.io-client (switchboard-echo)", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: flags }); });
-  afterEach(() => closeClients());
-  after(async () => { closeClients(); await srv.stop(); });
+  const srv = useServer({ args: flags });
 
   for (const transports of [["websocket"], ["polling"], ["polling", "websocket"]]) {
     test(`${transports.join("+")}: stays connected over several ping intervals`, bounded(15000), async () => {

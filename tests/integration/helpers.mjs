@@ -6,6 +6,7 @@
 // against the Asan build. Clients (socket.io-client, raw Engine.IO over HTTP, raw ws,
 // raw TCP) are created here so that each test closes what it opened.
 
+import { before, after, afterEach } from "node:test";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -131,7 +132,8 @@ export class ServerProcess {
     return this._stopping;
   }
 
-  async _stop({ timeoutMs = ms(5000) } = {}) {
+  async _stop({ timeoutMs } = {}) {
+    timeoutMs ??= ms(5000);
     const diedEarly = this.exitInfo;
     if (!diedEarly) this.proc.kill("SIGTERM");
     const info = await Promise.race([this.exited, deadline(timeoutMs)]);
@@ -204,6 +206,43 @@ export async function startServer({ kind = "echo", args = [], port, env = {}, re
     }
     throw new Error(`${kind} ${argv.join(" ")} exited before serving: ${JSON.stringify(srv.exitInfo)}\n${srv.stderrTail()}`);
   }
+}
+
+// One server for the enclosing file or describe block: started before its tests, its
+// clients closed after each test, stopped (and checked) after the last one. The returned
+// object stands for the ServerProcess once it runs.
+export function useServer({ stopTimeoutMs, ...options } = {}) {
+  let srv = null;
+  before(async () => { srv = await startServer(options); });
+  afterEach(() => closeClients());
+  after(async () => {
+    closeClients();
+    if (srv) await srv.stop({ timeoutMs: stopTimeoutMs });
+  });
+  return new Proxy({}, {
+    get(_, key) {
+      if (!srv) throw new Error("the server is not started yet");
+      const v = srv[key];
+      return typeof v === "function" ? v.bind(srv) : v;
+    },
+  });
+}
+
+// Servers started by each test itself (restarts, shutdowns): whatever is still running
+// after a test is stopped and checked then.
+export function serversPerTest() {
+  const running = [];
+  afterEach(async () => {
+    closeClients();
+    for (const s of running.splice(0)) if (s.alive() || s._stopping) await s.stop();
+  });
+  return {
+    start: async (options) => {
+      const s = await startServer(options);
+      running.push(s);
+      return s;
+    },
+  };
 }
 
 // ---------- plain HTTP (node:http, one connection per request, nothing added) ----------

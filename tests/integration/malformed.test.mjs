@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import {
   startServer, client, connected, closeClients, echoRoundTrip, assertEchoHealthy, request,
   jsonBody, eioQuery, eioOpen, eioGet, eioPost, expectSessionClosed, eioWsOpen, sioWsConnect,
-  wsConnect, tcpUpgrade, wsFrame, tcpClosedWithin, wsRejectedWithin, waitEvent, sleep, io, ms, bounded, HOST,
+  wsConnect, tcpUpgrade, wsFrame, tcpClosedWithin, wsRejectedWithin, waitEvent, sleep, io, ms,
+  bounded, HOST,
 } from "./helpers.mjs";
 import net from "node:net";
 

@@ -2,12 +2,12 @@
 // accepted; one byte more closes that session (polling: HTTP 413), and the server keeps
 // serving everybody else.
 
-import { test, before, after, afterEach, describe } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, waitEvent, collectEvents, echoRoundTrip,
-  eioOpen, eioPost, eioCollect, expectSessionClosed, eioWsOpen, assertEchoHealthy,
-  assertEngineEchoHealthy, randomBytes, ms, bounded,
+  useServer, client, connected, waitEvent, collectEvents, echoRoundTrip, eioOpen, eioPost,
+  eioCollect, expectSessionClosed, eioWsOpen, assertEchoHealthy, assertEngineEchoHealthy,
+  randomBytes, ms, bounded,
 } from "./helpers.mjs";
 
 const MAX = 10000;
@@ -18,10 +18,7 @@ const messagePacketLength = (n) => Buffer.byteLength("42" + JSON.stringify(["mes
 const textForPacket = (len) => "x".repeat(len - messagePacketLength(0));
 
 describe("raw Engine.IO (switchboard-echo --engine-io)", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--engine-io", "--max-payload", String(MAX)] }); });
-  afterEach(() => closeClients());
-  after(async () => { closeClients(); await srv.stop(); });
+  const srv = useServer({ args: ["--engine-io", "--max-payload", String(MAX)] });
 
   test("the handshake advertises maxPayload on both transports", bounded(10000), async () => {
     const { open } = await eioOpen(srv);
@@ -108,10 +105,7 @@ describe("raw Engine.IO (switchboard-echo --engine-io)", () => {
 });
 
 describe("Socket.IO (switchboard-echo)", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--max-payload", String(MAX)] }); });
-  afterEach(() => closeClients());
-  after(async () => { closeClients(); await srv.stop(); });
+  const srv = useServer({ args: ["--max-payload", String(MAX)] });
 
   for (const transport of ["polling", "websocket"]) {
     test(`${transport}: an event whose packet is exactly maxPayload bytes is echoed`, bounded(10000), async () => {

@@ -2,17 +2,14 @@
 // engine, events stay in their namespace, and an unknown namespace is refused without
 // harming the others.
 
-import { test, before, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, manager, client, connected, closeClients, echoRoundTrip, emitAck, waitEvent,
-  expectNoEvent, eioWsOpen, assertEchoHealthy, ms, bounded,
+  useServer, manager, client, connected, echoRoundTrip, emitAck, waitEvent, expectNoEvent,
+  eioWsOpen, assertEchoHealthy, ms, bounded,
 } from "./helpers.mjs";
 
-let srv;
-before(async () => { srv = await startServer(); });
-afterEach(() => closeClients());
-after(async () => { closeClients(); await srv.stop(); });
+const srv = useServer();
 
 for (const transport of ["polling", "websocket"]) {
   test(`${transport}: "/" and "/custom" share one engine and keep their events apart`, bounded(15000), async () => {

@@ -1,20 +1,14 @@
 // Reconnection after a server restart: the server is stopped (SIGTERM, clean exit) and
 // started again on the same port; the stock client reconnects by itself and can emit.
 
-import { test, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, echoRoundTrip, emitAck, waitEvent,
-  sleep, ms, bounded,
+  serversPerTest, client, connected, echoRoundTrip, emitAck, waitEvent, sleep, ms, bounded,
 } from "./helpers.mjs";
 
+const servers = serversPerTest();
 let srv;
-afterEach(async () => {
-  closeClients();
-  if (srv && srv.alive()) await srv.stop();
-  srv = null;
-});
-after(() => closeClients());
 
 const reconnecting = {
   reconnection: true,
@@ -25,7 +19,7 @@ const reconnecting = {
 
 for (const transports of [["websocket"], ["polling"], ["polling", "websocket"]]) {
   test(`${transports.join("+")}: the client reconnects by itself after a restart`, bounded(30000), async () => {
-    srv = await startServer();
+    srv = await servers.start();
     const port = srv.port;
     const s = client(srv, "/", { transports, ...reconnecting });
     await connected(s);
@@ -40,7 +34,7 @@ for (const transports of [["websocket"], ["polling"], ["polling", "websocket"]])
 
     const reconnected = waitEvent(s.io, "reconnect", ms(20000));
     const connectedAgain = waitEvent(s, "connect", ms(20000));
-    srv = await startServer({ port });
+    srv = await servers.start({ port });
     await connectedAgain;
     await reconnected;
     assert.notEqual(s.id, firstId, "a restarted server knows nothing of the old session");
@@ -51,7 +45,7 @@ for (const transports of [["websocket"], ["polling"], ["polling", "websocket"]])
 }
 
 test("emits buffered while the server is down are delivered after reconnection", bounded(30000), async () => {
-  srv = await startServer();
+  srv = await servers.start();
   const port = srv.port;
   const s = client(srv, "/", { transports: ["websocket"], ...reconnecting });
   await connected(s);
@@ -61,12 +55,12 @@ test("emits buffered while the server is down are delivered after reconnection",
   // socket.io-client buffers emits made while disconnected and flushes them on connect
   const back = waitEvent(s, "message-back", ms(10000));
   s.emit("message", "sent while down");
-  srv = await startServer({ port });
+  srv = await servers.start({ port });
   assert.deepEqual(await back, ["sent while down"]);
 });
 
 test("a custom namespace and the main one both reconnect over one new engine", bounded(30000), async () => {
-  srv = await startServer();
+  srv = await servers.start();
   const port = srv.port;
   const root = client(srv, "/", { transports: ["websocket"], ...reconnecting });
   const custom = root.io.socket("/custom");
@@ -76,7 +70,7 @@ test("a custom namespace and the main one both reconnect over one new engine", b
   await srv.stop();
   await Promise.all(downs);
   const ups = [waitEvent(root, "connect", ms(20000)), waitEvent(custom, "connect", ms(20000))];
-  srv = await startServer({ port });
+  srv = await servers.start({ port });
   await Promise.all(ups);
   assert.equal(root.io.engine.id, custom.io.engine.id);
   await echoRoundTrip(root, "root back");

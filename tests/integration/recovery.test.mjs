@@ -8,11 +8,10 @@
 // offset as an extra last argument of every packet it emits (broadcast or not), so only
 // the leading arguments are compared here.
 
-import { test, describe, before, after, afterEach } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, emitAck, waitEvent, collectEvents,
-  eioWsOpen, sleep, ms, bounded,
+  useServer, client, connected, emitAck, waitEvent, collectEvents, eioWsOpen, sleep, ms, bounded,
 } from "./helpers.mjs";
 
 const AWAY_MS = 1500; // how long the recovering client stays away before reconnecting
@@ -37,10 +36,7 @@ async function broadcastAndConfirm(b, room, ...args) {
 }
 
 describe("with --recovery-window 60000", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--recovery-window", "60000"] }); });
-  afterEach(() => closeClients());
-  after(async () => { closeClients(); await srv.stop(); });
+  const srv = useServer({ args: ["--recovery-window", "60000"] });
 
   test("wire format: the CONNECT reply carries a pid", bounded(10000), async () => {
     const { conn } = await eioWsOpen(srv);
@@ -117,10 +113,7 @@ describe("with --recovery-window 60000", () => {
 });
 
 describe("with --recovery-window 1000", () => {
-  let srv;
-  before(async () => { srv = await startServer({ args: ["--recovery-window", "1000"] }); });
-  afterEach(() => closeClients());
-  after(async () => { closeClients(); await srv.stop(); });
+  const srv = useServer({ args: ["--recovery-window", "1000"] });
 
   test("a client that comes back after the window gets a fresh session", bounded(30000), async () => {
     const a = recoveringClient(srv, ["websocket"], 2500);
@@ -146,10 +139,7 @@ describe("with --recovery-window 1000", () => {
 });
 
 describe("without --recovery-window (default 0)", () => {
-  let srv;
-  before(async () => { srv = await startServer(); });
-  afterEach(() => closeClients());
-  after(async () => { closeClients(); await srv.stop(); });
+  const srv = useServer();
 
   test("the CONNECT reply has no pid and a reconnect is never a recovery", bounded(30000), async () => {
     const { conn } = await eioWsOpen(srv);

@@ -3,17 +3,14 @@
 //   `to-room` (room, ...args)   emits `room-message` (...args) to every socket in the room
 //                               of that namespace, the sender included if it is a member
 
-import { test, before, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, emitAck, waitEvent, expectNoEvent,
-  collectEvents, sleep, ms, bounded,
+  useServer, client, connected, emitAck, waitEvent, expectNoEvent, collectEvents, sleep, ms,
+  bounded,
 } from "./helpers.mjs";
 
-let srv;
-before(async () => { srv = await startServer(); });
-afterEach(() => closeClients());
-after(async () => { closeClients(); await srv.stop(); });
+const srv = useServer();
 
 async function member(nsp, transport, ...rooms) {
   const s = client(srv, nsp, { transports: [transport] });

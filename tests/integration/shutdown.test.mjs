@@ -3,20 +3,16 @@
 // Engine.IO close as "transport close", so its reconnection logic would retry — which is
 // what a rolling restart needs.
 
-import { test, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import {
-  startServer, client, connected, closeClients, waitEvent, eioOpen, eioGet, eioWsOpen,
-  splitPayload, sleep, ms, bounded, HOST,
+  serversPerTest, client, connected, waitEvent, eioOpen, eioGet, eioWsOpen, splitPayload, sleep,
+  ms, bounded, HOST,
 } from "./helpers.mjs";
 
+const servers = serversPerTest();
 let srv;
-afterEach(async () => {
-  closeClients();
-  if (srv && srv.alive()) await srv.stop();
-  srv = null;
-});
 
 function portRefuses(port) {
   return new Promise((resolve) => {
@@ -27,7 +23,7 @@ function portRefuses(port) {
 }
 
 test("switchboard with no clients exits 0 on SIGTERM, promptly", bounded(15000), async () => {
-  srv = await startServer({ kind: "server" });
+  srv = await servers.start({ kind: "server" });
   const t0 = Date.now();
   await srv.stop({ timeoutMs: ms(3000) });
   console.log(`# idle shutdown took ${Date.now() - t0} ms`);
@@ -35,7 +31,7 @@ test("switchboard with no clients exits 0 on SIGTERM, promptly", bounded(15000),
 });
 
 test("switchboard: every connected client is disconnected with 'transport close', exit 0", bounded(30000), async () => {
-  srv = await startServer({ kind: "server" });
+  srv = await servers.start({ kind: "server" });
   const sockets = [
     client(srv, "/", { transports: ["websocket"] }),
     client(srv, "/", { transports: ["polling"] }),
@@ -52,7 +48,7 @@ test("switchboard: every connected client is disconnected with 'transport close'
 
 for (const transports of [["polling"], ["websocket"]]) {
   test(`switchboard: a lone ${transports[0]} client is disconnected with 'transport close'`, bounded(15000), async () => {
-    srv = await startServer({ kind: "server" });
+    srv = await servers.start({ kind: "server" });
     const s = client(srv, "/", { transports });
     await connected(s);
     const down = waitEvent(s, "disconnect", ms(10000));
@@ -63,7 +59,7 @@ for (const transports of [["polling"], ["websocket"]]) {
 }
 
 test("echo: a parked polling GET is answered with a CLOSE packet", bounded(15000), async () => {
-  srv = await startServer();
+  srv = await servers.start();
   const { sid } = await eioOpen(srv);
   const parked = eioGet(srv, sid, { timeoutMs: ms(5000) });
   await sleep(ms(200));
@@ -76,7 +72,7 @@ test("echo: a parked polling GET is answered with a CLOSE packet", bounded(15000
 });
 
 test("echo: a raw websocket session gets a proper close (not a reset)", bounded(15000), async () => {
-  srv = await startServer();
+  srv = await servers.start();
   const { conn } = await eioWsOpen(srv);
   await sleep(ms(100));
   const stopping = srv.stop();
@@ -87,7 +83,7 @@ test("echo: a raw websocket session gets a proper close (not a reset)", bounded(
 });
 
 test("echo: shutdown with 300 clients on both transports finishes in bounded time", bounded(60000), async () => {
-  srv = await startServer();
+  srv = await servers.start();
   const sockets = Array.from({ length: 300 }, (_, i) => client(srv, i % 3 === 0 ? "/custom" : "/", { transports: [i % 4 === 0 ? "polling" : "websocket"] }));
   await Promise.all(sockets.map((s) => connected(s, ms(20000))));
   const reasons = Promise.all(sockets.map((s) => waitEvent(s, "disconnect", ms(15000)).then(([r]) => r)));
@@ -100,7 +96,7 @@ test("echo: shutdown with 300 clients on both transports finishes in bounded tim
 });
 
 test("switchboard: new connections are refused once shutdown has begun", bounded(15000), async () => {
-  srv = await startServer({ kind: "server" });
+  srv = await servers.start({ kind: "server" });
   const s = client(srv, "/", { transports: ["websocket"] });
   await connected(s);
   await srv.stop();

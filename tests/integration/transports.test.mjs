@@ -1,17 +1,14 @@
 // The stock socket.io-client over each transport: polling only, websocket only, and
 // polling upgraded to websocket, with messages flowing before, during and after.
 
-import { test, before, after, afterEach } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, client, connected, closeClients, echoRoundTrip, emitAck, waitEvent,
-  collectEvents, sleep, ms, bounded,
+  useServer, client, connected, echoRoundTrip, emitAck, waitEvent, collectEvents, sleep, ms,
+  bounded,
 } from "./helpers.mjs";
 
-let srv;
-before(async () => { srv = await startServer(); });
-afterEach(() => closeClients());
-after(async () => { closeClients(); await srv.stop(); });
+const srv = useServer();
 
 test("polling only: connects, echoes and acks, and never upgrades", bounded(15000), async () => {
   const s = client(srv, "/", { transports: ["polling"] });
