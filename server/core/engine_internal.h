@@ -28,6 +28,7 @@
 #define EIO_HTTP_HEADERS_MAX 1024        /* room for response headers we write ourselves */
 #define EIO_QUEUE_INITIAL 8              /* first allocation of a session's outbound ring */
 #define EIO_ADDR_LEN 64
+#define EIO_ERROR_BODY_MAX 96           /* {"code":N,"message":"…"} */
 #define EIO_WS_CLOSE_GRACE_S 2           /* a released websocket that cannot take its close frame */
 
 struct eio_msg {
@@ -154,6 +155,7 @@ int eio_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 void http_respond(eio_conn *c, int status, const char *ctype, const void *body, size_t len,
                   const char *extra_headers);
 void http_respond_error(eio_conn *c, int code);
+int http_error_body(int code, char *buf, size_t len);
 int http_query_param(struct lws *wsi, const char *name, char *buf, size_t len);
 char *http_query_string(struct lws *wsi);
 void http_conn_reset(eio_conn *c);

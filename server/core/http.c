@@ -199,11 +199,16 @@ void http_respond(eio_conn *c, int status, const char *ctype, const void *body, 
     conn_set_response(c, buf, (size_t)(p - start) + len);
 }
 
+int http_error_body(int code, char *buf, size_t len)
+{
+    return snprintf(buf, len, "{\"code\":%d,\"message\":\"%s\"}", code,
+                    http_error_messages[code]);
+}
+
 void http_respond_error(eio_conn *c, int code)
 {
-    char body[96];
-    int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code,
-                     http_error_messages[code]);
+    char body[EIO_ERROR_BODY_MAX];
+    int n = http_error_body(code, body, sizeof(body));
     http_respond(c, 400, "application/json", body, (size_t)n, NULL);
 }
 

@@ -20,12 +20,9 @@
 /* Writes the Node server's JSON error on the upgrade request and hangs up. */
 static int reject_upgrade(struct lws *wsi, int code)
 {
-    static const char *const messages[] = {
-        "Transport unknown", "Session ID unknown", "Bad handshake method",
-        "Bad request",       "Forbidden",          "Unsupported protocol version"};
     uint8_t buf[LWS_PRE + EIO_HTTP_HEADERS_MAX];
-    char body[96];
-    int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code, messages[code]);
+    char body[EIO_ERROR_BODY_MAX];
+    int n = http_error_body(code, body, sizeof(body));
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - sizeof(body);
     if (lws_add_http_common_headers(wsi, 400, "application/json", (lws_filepos_t)n, &p, end) ||
         lws_finalize_http_header(wsi, &p, end))
