@@ -682,14 +682,20 @@ export function emitAckWithin(timeoutMs, socket, event, ...args) {
 
 // Sends `message` and expects `message-back` with the same args (the echo's contract).
 export async function echoRoundTrip(socket, ...args) {
-  const back = waitEvent(socket, "message-back");
-  let onLost;
-  const lost = new Promise((_, reject) => {
-    onLost = (reason) => reject(new Error(`disconnected (${reason}) instead of echoing`));
+  const got = await new Promise((resolve, reject) => {
+    const finish = (fn, v) => {
+      clearTimeout(t);
+      socket.off("message-back", onBack);
+      socket.off("disconnect", onLost);
+      fn(v);
+    };
+    const onBack = (...back) => finish(resolve, back);
+    const onLost = (reason) => finish(reject, new Error(`disconnected (${reason}) instead of echoing`));
+    const t = setTimeout(() => finish(reject, new Error(`no "message-back" within ${ms(5000)} ms`)), ms(5000));
+    socket.on("message-back", onBack);
     socket.on("disconnect", onLost);
+    socket.emit("message", ...args);
   });
-  socket.emit("message", ...args);
-  const got = await Promise.race([back, lost]).finally(() => socket.off("disconnect", onLost));
   assert.deepEqual(got, args);
   return got;
 }

@@ -14,14 +14,16 @@ import {
   useServer, client, connected, emitAck, waitEvent, collectEvents, eioWsOpen, sleep, ms, bounded,
 } from "./helpers.mjs";
 
-const AWAY_MS = 1500; // how long the recovering client stays away before reconnecting
+// How long the recovering client stays away before reconnecting: long enough for two
+// broadcasts to be confirmed meanwhile.
+const AWAY_MS = ms(1000);
 
 function recoveringClient(srv, transports, delay = AWAY_MS) {
   return client(srv, "/", {
     transports,
     reconnection: true,
-    reconnectionDelay: ms(delay),
-    reconnectionDelayMax: ms(delay),
+    reconnectionDelay: delay,
+    reconnectionDelayMax: delay,
     randomizationFactor: 0,
   });
 }
@@ -116,7 +118,7 @@ describe("with --recovery-window 1000", () => {
   const srv = useServer({ args: ["--recovery-window", "1000"] });
 
   test("a client that comes back after the window gets a fresh session", bounded(30000), async () => {
-    const a = recoveringClient(srv, ["websocket"], 2500);
+    const a = recoveringClient(srv, ["websocket"], 2500); // 1.5 s past the 1 s window
     await connected(a);
     await emitAck(a, "join", "expired-room");
     const id = a.id;
