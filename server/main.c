@@ -1,7 +1,8 @@
 /* main.c: the switchboard daemon.
  *
  * Wires the configuration (flags and environment, options.h) to a Socket.IO server whose
- * default namespace "/" accepts every connection, and stops gracefully on SIGTERM/SIGINT:
+ * default namespace "/" accepts every connection, answers GET /healthz and /readyz for load
+ * balancers, and stops gracefully on SIGTERM/SIGINT:
  * every client gets a CLOSE (so it reconnects elsewhere), the loop ends, exit status 0.
  */
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "health.h"
 #include "options.h"
 #include "signals.h"
 #include "socketio.h"
@@ -19,6 +21,7 @@
 typedef struct daemon_ctx {
     sio_server *srv;
     sb_signals signals;
+    eio_health health;
 } daemon_ctx;
 
 static void on_shutdown_done(void *ud) {
@@ -59,6 +62,8 @@ int main(int argc, char **argv) {
         uv_loop_close(&loop);
         return SB_EXIT_FAILURE;
     }
+    ctx.health = (eio_health){NULL, NULL};
+    eio_health_attach(sio_server_engine(ctx.srv), &ctx.health);
     log_listening(&o, eio_server_port(sio_server_engine(ctx.srv)));
     sb_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -1,0 +1,24 @@
+/* health.h: the load balancer's view of a node: GET /healthz and GET /readyz.
+ *
+ * /healthz answers 200 while the process serves (the event loop turns); /readyz answers
+ * 200 only when the node can do its whole job, as the readiness callback says (in cluster
+ * mode: Redis connected and every subscription in place), else 503 with the reason, so a
+ * load balancer sends new clients elsewhere while a node is cut off.
+ */
+#ifndef EIO_HEALTH_H
+#define EIO_HEALTH_H
+
+#include "engine.h"
+
+/* Returns 1 when ready; otherwise 0 and may point *reason at a static string. */
+typedef int (*eio_ready_cb)(const char **reason, void *ud);
+
+typedef struct eio_health {
+    eio_ready_cb ready; /* NULL: always ready */
+    void *ud;
+} eio_health;
+
+/* Serves the two endpoints on srv (other paths answer 404). h must outlive srv. */
+void eio_health_attach(eio_server *srv, eio_health *h);
+
+#endif
