@@ -319,7 +319,7 @@ static json_t *sio_json_restore_ints(json_t *v)
 /* jansson refuses integers beyond json_int_t, which JavaScript sends as plain digits
  * (JSON.stringify(1e20) is "100000000000000000000"). Such a text is parsed again with
  * every number as a double, as JavaScript reads it, and the integers that fit put back. */
-static json_t *sio_json_parse(const char *s, size_t len, json_error_t *err)
+json_t *sio_json_loadb(const char *s, size_t len, json_error_t *err)
 {
     json_t *v = json_loadb(s, len, SIO_JSON_DECODE_FLAGS, err);
     if (v != NULL || json_error_code(err) != json_error_numeric_overflow)
@@ -336,7 +336,7 @@ static int sio_parse(sio_decoder *d, const char *s, size_t len, sio_packet *p)
         return SIO_ERR;
     if (pos < len) {
         json_error_t err;
-        p->data = sio_json_parse(s + pos, len - pos, &err);
+        p->data = sio_json_loadb(s + pos, len - pos, &err);
         if (p->data == NULL)
             return sio_fail(d, "invalid payload: %s", err.text);
     }

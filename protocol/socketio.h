@@ -105,6 +105,11 @@ int sio_placeholder_num(const json_t *v, size_t *num);
 /* Counts placeholders anywhere inside v (recursively). */
 size_t sio_placeholder_count(const json_t *v);
 
+/* Parses one JSON value (any type, NULs allowed in strings) the way JavaScript reads it:
+ * integers beyond json_int_t become reals instead of an error. New reference, or NULL with
+ * err filled. Other codecs reading JSON from Node use it too. */
+json_t *sio_json_loadb(const char *s, size_t len, json_error_t *err);
+
 const char *sio_packet_type_name(sio_packet_type t); /* "CONNECT", "EVENT", … for logs */
 
 #endif

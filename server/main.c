@@ -4,6 +4,8 @@
  * default namespace "/" accepts every connection, answers GET /healthz and /readyz for load
  * balancers, and stops gracefully on SIGTERM/SIGINT:
  * every client gets a CLOSE (so it reconnects elsewhere), the loop ends, exit status 0.
+ * With --redis the node joins a cluster (server/cluster/redis_adapter.h): /readyz then
+ * follows Redis, and the Redis connection closes after the clients.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "health.h"
 #include "options.h"
+#include "redis_adapter.h"
 #include "signals.h"
 #include "socketio.h"
 
@@ -20,13 +23,20 @@
 
 typedef struct daemon_ctx {
     sio_server *srv;
+    rca_cluster *cluster; /* NULL: embedded mode */
     sb_signals signals;
     eio_health health;
 } daemon_ctx;
 
-static void on_shutdown_done(void *ud) {
+static void on_cluster_closed(void *ud) {
     daemon_ctx *ctx = ud;
     sb_signals_close(&ctx->signals);
+}
+
+static void on_shutdown_done(void *ud) {
+    daemon_ctx *ctx = ud;
+    if (ctx->cluster) rca_cluster_close(ctx->cluster, on_cluster_closed, ctx);
+    else sb_signals_close(&ctx->signals);
 }
 
 static void on_stop(void *ud) {
@@ -56,13 +66,26 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
+    ctx.cluster = NULL;
+    if (o.redis) {
+        rca_config cfg = {o.redis, o.redis_prefix, o.node_id, 0, o.redis_psubscribe};
+        ctx.cluster = rca_cluster_new(&loop, &cfg, err, sizeof(err));
+        if (!ctx.cluster) {
+            fprintf(stderr, "%s: --redis: %s\n", PROG, err);
+            uv_loop_close(&loop);
+            return SB_EXIT_USAGE;
+        }
+    }
     ctx.srv = sio_server_new(&loop, &o.eio, &o.sio, err, sizeof(err));
     if (!ctx.srv) {
         fprintf(stderr, "%s: %s\n", PROG, err);
+        if (ctx.cluster) rca_cluster_close(ctx.cluster, NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         return SB_EXIT_FAILURE;
     }
-    ctx.health = (eio_health){NULL, NULL};
+    if (ctx.cluster) sio_server_set_adapter(ctx.srv, rca_adapter_new, ctx.cluster);
+    ctx.health = (eio_health){ctx.cluster ? rca_cluster_ready : NULL, ctx.cluster};
     eio_health_attach(sio_server_engine(ctx.srv), &ctx.health);
     log_listening(&o, eio_server_port(sio_server_engine(ctx.srv)));
     sb_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);

@@ -20,8 +20,11 @@ struct sio_ack_op {
     int64_t id;
     sio_socket *single;              /* the recipient of a single emit (ref); NULL: broadcast */
     sio_ack_cb single_cb;
-    sio_broadcast_ack_cb broadcast_cb;
+    sio_broadcast_ack_cb broadcast_cb; /* NULL for a relay op */
+    sio_ack_relay_cb relay;          /* relay op: each answer of a client of this node */
     void *ud;
+    void (*on_done)(void *ud);       /* sio_ack_op_on_done() */
+    void *on_done_ud;
     json_t *responses;               /* broadcast: first argument of each answer */
     size_t expected;                 /* recipients reported by the nodes so far */
     size_t answered;
@@ -79,6 +82,17 @@ sio_ack_op *sio_ack_op_new_broadcast(sio_namespace *nsp, sio_broadcast_ack_cb cb
     return op;
 }
 
+sio_ack_op *sio_ack_op_new_relay(sio_namespace *nsp, sio_ack_relay_cb relay, void *ud) {
+    sio_ack_op *op = op_new(nsp, ud);
+    op->relay = relay;
+    return op;
+}
+
+void sio_ack_op_on_done(sio_ack_op *op, void (*done)(void *ud), void *ud) {
+    op->on_done = done;
+    op->on_done_ud = ud;
+}
+
 int64_t sio_ack_op_id(const sio_ack_op *op) { return op->id; }
 
 static void entry_unlink(sio_ack_entry *e) {
@@ -113,7 +127,15 @@ int sio_socket_track_ack(sio_socket *s, sio_ack_op *op) {
     return SIO_OK;
 }
 
+/* Runs the on_done hook once, at completion or, for a cancelled op, when it is freed. */
+static void op_notify_done(sio_ack_op *op) {
+    void (*done)(void *ud) = op->on_done;
+    op->on_done = NULL;
+    if (done) done(op->on_done_ud);
+}
+
 static void op_free(sio_ack_op *op) {
+    op_notify_done(op);
     while (op->entries) entry_unlink(op->entries);
     json_decref(op->responses);
     if (op->single) sio_socket_unref(op->single);
@@ -138,7 +160,8 @@ static void op_complete(sio_ack_op *op, int status, const sio_args *args) {
     while (op->entries) entry_unlink(op->entries);
     if (op->has_timer) uv_timer_stop(&op->timer);
     if (op->single) op->single_cb(op->single, status, status == SIO_ACK_OK ? args : NULL, op->ud);
-    else op->broadcast_cb(status, op->responses, op->ud);
+    else if (op->broadcast_cb) op->broadcast_cb(status, op->responses, op->ud);
+    op_notify_done(op);
     if (op->has_timer) uv_close((uv_handle_t *)&op->timer, on_op_timer_closed);
     else op_free(op);
 }
@@ -184,6 +207,8 @@ void sio_ack_op_expect(sio_ack_op *op, size_t clients) {
     op_check(op);
 }
 
+size_t sio_ack_op_clients(const sio_ack_op *op) { return op->expected; }
+
 void sio_ack_op_response(sio_ack_op *op, json_t *first_arg) {
     if (op->done) return;
     json_array_append_new(op->responses, first_arg ? json_incref(first_arg) : json_null());
@@ -202,6 +227,7 @@ void sio_socket_on_ack(sio_socket *s, int64_t id, const sio_args *args) {
         op->answered++;
         op_complete(op, SIO_ACK_OK, args);
     } else {
+        if (op->relay && !op->done) op->relay(args, op->ud);
         sio_ack_op_response(op, json_array_get(args->json, 0));
     }
 }

@@ -7,6 +7,8 @@
  * marks each visited entry with the broadcast's epoch, which skips excepted sockets and
  * deduplicates the union of rooms without any per-broadcast set. Recipients are held by
  * reference during delivery, so a handler that disconnects sockets meanwhile is harmless.
+ * The cluster-wide operations on sockets (join, leave, disconnect, fetch) collect their
+ * sockets the same way; there is no other node, so a server-side emit goes nowhere.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,8 @@ typedef struct local_adapter {
     size_t scratch_cap;
     int scratch_busy;         /* a broadcast from a delivery callback gets its own vector */
     sio_recovery *rec;        /* NULL when recovery is off */
+    sio_room_cb room_cb;      /* sio_adapter_local_on_room() */
+    void *room_ud;
 } local_adapter;
 
 typedef struct recipients {
@@ -79,6 +83,7 @@ static local_room *room_of(local_adapter *a, const char *name) {
     if (!r) abort();
     memcpy(r->name, name, len + 1);
     sio_map_put(&a->rooms, r->name, r);
+    if (a->room_cb) a->room_cb(r->name, 1, a->room_ud);
     return r;
 }
 
@@ -89,6 +94,7 @@ static void member_unlink_room(local_adapter *a, local_member *m) {
     if (m->room_next) m->room_next->room_prev = m->room_prev;
     if (--r->size == 0) {
         sio_map_del(&a->rooms, r->name);
+        if (a->room_cb) a->room_cb(r->name, 0, a->room_ud);
         free(r);
     }
     free(m);
@@ -249,6 +255,19 @@ static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ac
     return SIO_OK;
 }
 
+/* The names of e's rooms in joining order (the list is newest first), borrowed from the
+ * rooms; the caller frees the array. */
+static const char **entry_room_names(const local_entry *e, size_t *n) {
+    size_t count = 0;
+    for (const local_member *m = e->rooms; m; m = m->entry_next) count++;
+    const char **names = malloc((count ? count : 1) * sizeof(*names));
+    if (!names) abort();
+    size_t i = count;
+    for (const local_member *m = e->rooms; m; m = m->entry_next) names[--i] = m->room->name;
+    *n = count;
+    return names;
+}
+
 static void local_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud) {
     local_adapter *a = (local_adapter *)base;
     recipients r;
@@ -260,18 +279,72 @@ static void local_sockets(sio_adapter *base, const sio_target *to, sio_sockets_c
     json_decref(ids);
 }
 
+/* ---- cluster-wide operations on sockets -------------------------------------------- */
+
+static void local_add_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
+                              size_t n) {
+    local_adapter *a = (local_adapter *)base;
+    recipients r;
+    recipients_collect(a, to, &r);
+    for (size_t i = 0; i < r.n; i++) local_add(base, r.v[i], rooms, n);
+    recipients_release(a, &r);
+}
+
+static void local_del_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
+                              size_t n) {
+    local_adapter *a = (local_adapter *)base;
+    recipients r;
+    recipients_collect(a, to, &r);
+    for (size_t i = 0; i < r.n; i++)
+        for (size_t j = 0; j < n; j++) local_del(base, r.v[i], rooms[j]);
+    recipients_release(a, &r);
+}
+
+/* Disconnect handlers run in the loop: the references recipients hold keep every socket
+ * valid, and one that is already gone (a sibling with close_session) is a no-op. */
+static void local_disconnect_sockets(sio_adapter *base, const sio_target *to, int close_session) {
+    local_adapter *a = (local_adapter *)base;
+    recipients r;
+    recipients_collect(a, to, &r);
+    for (size_t i = 0; i < r.n; i++) sio_socket_disconnect(r.v[i], close_session);
+    recipients_release(a, &r);
+}
+
+static void local_fetch_sockets(sio_adapter *base, const sio_target *to, sio_fetch_sockets_cb cb,
+                                void *ud) {
+    local_adapter *a = (local_adapter *)base;
+    recipients r;
+    json_t *sockets = json_array();
+    recipients_collect(a, to, &r);
+    for (size_t i = 0; i < r.n; i++) {
+        size_t n;
+        const char **names = entry_room_names(sio_socket_adapter_data(r.v[i]), &n);
+        json_array_append_new(sockets, sio_socket_describe(r.v[i], names, n));
+        free(names);
+    }
+    recipients_release(a, &r);
+    cb(SIO_ACK_OK, sockets, ud);
+    json_decref(sockets);
+}
+
+/* No other node: nothing to send and no answer to wait for. */
+static int local_server_side_emit(sio_adapter *base, const char *event, const sio_args *args,
+                                  uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud) {
+    if (!cb) return SIO_OK;
+    json_t *responses = json_array();
+    cb(SIO_ACK_OK, responses, ud);
+    json_decref(responses);
+    return SIO_OK;
+}
+
 /* ---- recovery ---------------------------------------------------------------------- */
 
 static void local_persist_session(sio_adapter *base, sio_socket *s) {
     local_adapter *a = (local_adapter *)base;
     local_entry *e = sio_socket_adapter_data(s);
     if (!a->rec || !e) return;
-    size_t n = 0;
-    for (local_member *m = e->rooms; m; m = m->entry_next) n++;
-    const char **rooms = malloc((n ? n : 1) * sizeof(*rooms));
-    if (!rooms) abort();
-    n = 0;
-    for (local_member *m = e->rooms; m; m = m->entry_next) rooms[n++] = m->room->name;
+    size_t n;
+    const char **rooms = entry_room_names(e, &n);
     uint64_t position = e->first_sent ? e->first_sent - 1 : sio_recovery_position(a->rec);
     sio_recovery_persist(a->rec, sio_socket_id(s), sio_socket_pid(s), rooms, n,
                          sio_socket_data(s), position);
@@ -282,6 +355,12 @@ static void local_restore_session(sio_adapter *base, const char *pid, const char
                                   sio_restore_cb cb, void *ud) {
     local_adapter *a = (local_adapter *)base;
     cb(a->rec ? sio_recovery_restore(a->rec, pid, offset) : NULL, ud);
+}
+
+void sio_adapter_local_on_room(sio_adapter *base, sio_room_cb cb, void *ud) {
+    local_adapter *a = (local_adapter *)base;
+    a->room_cb = cb;
+    a->room_ud = ud;
 }
 
 static void local_free(sio_adapter *base) {
@@ -301,6 +380,11 @@ static const sio_adapter_ops local_ops = {
     .broadcast = local_broadcast,
     .broadcast_ack = local_broadcast_ack,
     .sockets = local_sockets,
+    .add_sockets = local_add_sockets,
+    .del_sockets = local_del_sockets,
+    .disconnect_sockets = local_disconnect_sockets,
+    .fetch_sockets = local_fetch_sockets,
+    .server_side_emit = local_server_side_emit,
     .persist_session = local_persist_session,
     .restore_session = local_restore_session,
     .free = local_free,

@@ -299,13 +299,6 @@ static void session_destroy(eio_session *s)
     uv_close((uv_handle_t *)&s->timer, session_free_cb);
 }
 
-/* A closing session is destroyed once its transport has taken the last packets. */
-void session_maybe_destroy(eio_session *s)
-{
-    if (s->state == EIO_SESSION_CLOSING && s->q_len == 0)
-        session_destroy(s);
-}
-
 static void queue_drop(eio_session *s)
 {
     eio_msg *m;
@@ -318,6 +311,19 @@ static void queue_push_packet(eio_session *s, eio_packet_type type)
     eio_msg *m = eio_msg_new(type, NULL, 0, 0);
     session_enqueue(s, m);
     eio_msg_unref(m);
+}
+
+/* A closing session is destroyed once its transport has taken the last packets. */
+void session_maybe_destroy(eio_session *s)
+{
+    if (s->state != EIO_SESSION_CLOSING || s->q_len != 0)
+        return;
+    if (s->close_deferred && s->transport == EIO_TRANSPORT_POLLING) {
+        s->close_deferred = 0;
+        queue_push_packet(s, EIO_PACKET_CLOSE); /* for the next GET */
+        return;
+    }
+    session_destroy(s);
 }
 
 /* Ends the session for the application at once (on_close runs now); what the transport is
@@ -339,10 +345,19 @@ void session_close(eio_session *s, const char *reason, eio_close_mode mode)
         session_destroy(s);
         return;
     }
-    queue_push_packet(s, EIO_PACKET_CLOSE);
-    if (s->transport == EIO_TRANSPORT_POLLING && s->get) {
-        session_destroy(s);
-        return;
+    if (s->transport == EIO_TRANSPORT_POLLING && s->q_len > 0 && !srv->shutting_down) {
+        /* As Node's polling transport: the queued packets go out first, the CLOSE with the
+         * next GET. socket.io-client handles decoded packets a tick late but a CLOSE at
+         * once, so in one payload the CLOSE would overtake a DISCONNECT before it (the
+         * client would see "transport close", then "io server disconnect" too). Not while
+         * shutting down: the listener is closed, the next GET may find no server. */
+        s->close_deferred = 1;
+    } else {
+        queue_push_packet(s, EIO_PACKET_CLOSE);
+        if (s->transport == EIO_TRANSPORT_POLLING && s->get) {
+            session_destroy(s);
+            return;
+        }
     }
     if (s->transport == EIO_TRANSPORT_WEBSOCKET && !s->ws) {
         session_destroy(s);

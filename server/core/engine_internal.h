@@ -96,6 +96,7 @@ struct eio_session {
     eio_transport_kind transport;
     eio_session_state state;
     int upgrading;                 /* a probe websocket answered "3probe" */
+    int close_deferred;            /* closing polling: CLOSE goes out after the queue, alone */
     eio_conn *get;                 /* parked polling GET, or NULL */
     eio_conn *post;                /* polling POST in progress, or NULL */
     eio_conn *ws;                  /* websocket transport, or NULL */

@@ -1,4 +1,5 @@
-/* namespace.c: namespaces: the CONNECT flow, event handlers, broadcasts.
+/* namespace.c: namespaces: the CONNECT flow, event handlers, broadcasts and the other
+ * operations on the sockets a target designates.
  *
  * A CONNECT goes through up to three steps, each of which may finish later than it
  * started: restore (the adapter looks the recovery session up), authorize (the
@@ -22,6 +23,7 @@ static sio_namespace *namespace_new(sio_server *srv, const char *name) {
     if (!nsp->name) abort();
     sio_map_init(&nsp->sockets);
     sio_map_init(&nsp->handlers);
+    sio_map_init(&nsp->server_handlers);
     sio_map_put(&srv->namespaces, nsp->name, nsp);
     nsp->adapter = srv->adapter_new(nsp, srv->adapter_ud);
     return nsp;
@@ -37,12 +39,18 @@ sio_namespace *sio_server_of(sio_server *srv, const char *name) {
     return nsp ? nsp : namespace_new(srv, name);
 }
 
-void sio_namespace_free(sio_namespace *nsp) {
+static void handlers_free(sio_map *handlers) {
     size_t pos = 0;
     sio_handler *h;
-    while ((h = sio_map_next(&nsp->handlers, &pos)) != NULL) free(h);
-    sio_map_free(&nsp->handlers);
+    while ((h = sio_map_next(handlers, &pos)) != NULL) free(h);
+    sio_map_free(handlers);
+}
+
+void sio_namespace_free(sio_namespace *nsp) {
+    handlers_free(&nsp->handlers);
+    handlers_free(&nsp->server_handlers);
     sio_map_free(&nsp->sockets);
+    sio_node_acks_orphan(nsp);
     nsp->adapter->ops->free(nsp->adapter);
     free(nsp->name);
     free(nsp);
@@ -71,16 +79,29 @@ void sio_namespace_on_disconnect(sio_namespace *nsp, sio_disconnect_cb cb, void 
     nsp->disconnect_ud = ud;
 }
 
-void sio_namespace_on(sio_namespace *nsp, const char *event, sio_event_cb cb, void *ud) {
-    free(sio_map_del(&nsp->handlers, event));
-    if (!cb) return;
+/* Replaces the handler of event in handlers: returns the new entry for the caller to set
+ * its callback, or NULL (the handler removed) when set is 0. */
+static sio_handler *handler_replace(sio_map *handlers, const char *event, int set, void *ud) {
+    free(sio_map_del(handlers, event));
+    if (!set) return NULL;
     size_t len = strlen(event);
     sio_handler *h = malloc(sizeof(*h) + len + 1);
     if (!h) abort();
-    h->cb = cb;
     h->ud = ud;
     memcpy(h->event, event, len + 1);
-    sio_map_put(&nsp->handlers, h->event, h);
+    sio_map_put(handlers, h->event, h);
+    return h;
+}
+
+void sio_namespace_on(sio_namespace *nsp, const char *event, sio_event_cb cb, void *ud) {
+    sio_handler *h = handler_replace(&nsp->handlers, event, cb != NULL, ud);
+    if (h) h->cb.client = cb;
+}
+
+void sio_namespace_on_server_event(sio_namespace *nsp, const char *event, sio_server_event_cb cb,
+                                   void *ud) {
+    sio_handler *h = handler_replace(&nsp->server_handlers, event, cb != NULL, ud);
+    if (h) h->cb.server = cb;
 }
 
 void sio_namespace_on_any(sio_namespace *nsp, sio_event_cb cb, void *ud) {
@@ -189,7 +210,7 @@ void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p) {
     sio_args args = {p->data, p->attachments, p->n_attachments};
     sio_ack *ack = p->id != SIO_NO_ACK ? sio_ack_new(s, p->id) : NULL;
     sio_handler *h = sio_map_get(&nsp->handlers, event);
-    if (h) h->cb(s, event, &args, ack, h->ud);
+    if (h) h->cb.client(s, event, &args, ack, h->ud);
     else if (nsp->any_cb) nsp->any_cb(s, event, &args, ack, nsp->any_ud);
     else if (ack) sio_ack_free(ack);
     json_decref(name);
@@ -249,4 +270,50 @@ int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char 
 void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets_cb cb,
                            void *ud) {
     nsp->adapter->ops->sockets(nsp->adapter, to ? to : &everyone, cb, ud);
+}
+
+/* ---- cluster-wide operations on sockets ---------------------------------------------- */
+
+/* SIO_OK when to and rooms are usable and the adapter offers the operation. */
+static int socket_op_check(int offered, const sio_target *to, const char *const *rooms,
+                           size_t n) {
+    if (!target_valid(to) || !names_valid(rooms, n)) return SIO_EINVAL;
+    return offered ? SIO_OK : SIO_ERR;
+}
+
+typedef void (*rooms_op)(sio_adapter *a, const sio_target *to, const char *const *rooms,
+                         size_t n);
+
+static int namespace_rooms_op(sio_namespace *nsp, rooms_op op, const sio_target *to,
+                              const char *const *rooms, size_t n) {
+    int rc = socket_op_check(op != NULL, to, rooms, n);
+    if (rc == SIO_OK && n > 0) op(nsp->adapter, to ? to : &everyone, rooms, n);
+    return rc;
+}
+
+int sio_namespace_sockets_join(sio_namespace *nsp, const sio_target *to,
+                               const char *const *rooms, size_t n) {
+    return namespace_rooms_op(nsp, nsp->adapter->ops->add_sockets, to, rooms, n);
+}
+
+int sio_namespace_sockets_leave(sio_namespace *nsp, const sio_target *to,
+                                const char *const *rooms, size_t n) {
+    return namespace_rooms_op(nsp, nsp->adapter->ops->del_sockets, to, rooms, n);
+}
+
+int sio_namespace_disconnect_sockets(sio_namespace *nsp, const sio_target *to,
+                                     int close_session) {
+    sio_adapter *a = nsp->adapter;
+    int rc = socket_op_check(a->ops->disconnect_sockets != NULL, to, NULL, 0);
+    if (rc == SIO_OK) a->ops->disconnect_sockets(a, to ? to : &everyone, close_session);
+    return rc;
+}
+
+int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to,
+                                sio_fetch_sockets_cb cb, void *ud) {
+    sio_adapter *a = nsp->adapter;
+    int rc = socket_op_check(a->ops->fetch_sockets != NULL, to, NULL, 0);
+    if (rc == SIO_OK && !cb) rc = SIO_EINVAL;
+    if (rc == SIO_OK) a->ops->fetch_sockets(a, to ? to : &everyone, cb, ud);
+    return rc;
 }

@@ -16,7 +16,7 @@
 #define SB_ENV_PREFIX "SWITCHBOARD_"
 #define SB_ENV_NAME_MAX 64
 #define SB_MAX_PORT 65535
-#define SB_SHARED_OPTIONS 12
+#define SB_SHARED_OPTIONS 16
 #define SB_MAX_OPTIONS 32
 
 void sb_options_defaults(sb_options *o) {
@@ -38,6 +38,10 @@ static int shared_options(sb_options *o, sb_option *t, int *help) {
         {"cors-origin", SB_OPT_STRING, &o->eio.cors_origin, 0, 0, "allowed CORS origins: '*' or a comma-separated list (default none)"},
         {"cookie", SB_OPT_STRING, &o->eio.cookie, 0, 0, "sticky-session cookie name (default none)"},
         {"recovery-window", SB_OPT_U32, &o->sio.recovery_window_ms, 0, UINT32_MAX, "connection state recovery window in ms, 0 = off (default 0)"},
+        {"redis", SB_OPT_STRING, &o->redis, 0, 0, "cluster mode: redis://[user:password@]host[:port][/db] (default none: one node)"},
+        {"redis-prefix", SB_OPT_STRING, &o->redis_prefix, 0, 0, "channel prefix of the cluster (default socket.io)"},
+        {"redis-psubscribe", SB_OPT_FLAG, &o->redis_psubscribe, 0, 1, "subscribe to key#nsp#* as Node does, not one channel per local room"},
+        {"node-id", SB_OPT_STRING, &o->node_id, 0, 0, "this node's name in logs (default random)"},
         {"help", SB_OPT_FLAG, help, 0, 1, "print this help and exit"},
     };
     memcpy(t, shared, sizeof(shared));
@@ -185,6 +189,7 @@ static int finish(const char *prog, sb_options *o) {
     }
     if (o->eio.cors_origin && !*o->eio.cors_origin) o->eio.cors_origin = NULL;
     if (o->eio.cookie && !*o->eio.cookie) o->eio.cookie = NULL;
+    if (o->redis && !*o->redis) o->redis = NULL;
     if (o->eio.cookie && !cookie_name_valid(o->eio.cookie)) {
         fprintf(stderr, "%s: invalid value for --cookie: '%s' (not a cookie name)\n", prog, o->eio.cookie);
         return -1;

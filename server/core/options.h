@@ -37,6 +37,10 @@ typedef struct sb_options {
     eio_config eio;     /* host, port, path, heartbeat, payload and queue limits, CORS, cookie */
     sio_options sio;    /* connect timeout, recovery window */
     char path[SB_OPTIONS_PATH_MAX]; /* eio.path normalised to "/name/" */
+    const char *redis;        /* cluster mode: redis://[user:password@]host[:port][/db]; NULL: embedded */
+    const char *redis_prefix; /* channel key of the cluster (default "socket.io") */
+    const char *node_id;      /* this node's name in logs and answers; NULL: random */
+    int redis_psubscribe;     /* 1: one pattern per namespace (Node's way), not a channel per room */
 } sb_options;
 
 typedef enum sb_options_status {

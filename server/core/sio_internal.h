@@ -3,6 +3,8 @@
  * socketio.c  server lifecycle and the engine's callbacks
  * client.c    one engine session: decoding, routing packets to sockets, connect timeout
  * namespace.c namespaces, the CONNECT flow (recovery, auth hook), event handlers, broadcast
+ *             and the cluster-wide operations on sockets
+ * server_event.c events between the nodes of a cluster (Node's serverSideEmit)
  * socket.c    sockets: ids, emit, rooms, disconnect, frames
  * ack.c       acknowledgements in both directions
  * adapter_local.c, recovery.c: the default adapter (adapter.h), which needs none of this
@@ -44,7 +46,10 @@ struct sio_server {
 };
 
 typedef struct sio_handler {
-    sio_event_cb cb;
+    union {
+        sio_event_cb client;        /* in nsp->handlers */
+        sio_server_event_cb server; /* in nsp->server_handlers */
+    } cb;
     void *ud;
     char event[]; /* the map key */
 } sio_handler;
@@ -55,6 +60,8 @@ struct sio_namespace {
     sio_adapter *adapter;
     sio_map sockets;                /* id → connected sio_socket of this node */
     sio_map handlers;               /* event name → sio_handler */
+    sio_map server_handlers;        /* event name → sio_handler, for other nodes' events */
+    sio_node_ack *node_acks;        /* answers owed to other nodes, not given yet */
     sio_event_cb any_cb;
     void *any_ud;
     sio_auth_cb auth_cb;
@@ -93,6 +100,7 @@ struct sio_socket {
     sio_ack_entry *acks_tail;
     size_t n_acks;
     char remote_addr[SIO_ADDR_LEN];
+    uint64_t issued_ms;             /* creation time, ms since the Unix epoch (handshake) */
 };
 
 struct sio_client {
@@ -136,6 +144,11 @@ void sio_namespace_free(sio_namespace *nsp);
 void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth);
 void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p);
 
+/* server_event.c */
+/* Runs every pending reply with NULL (the adapter is about to be freed): the acks the
+ * application still holds become inert. */
+void sio_node_acks_orphan(sio_namespace *nsp);
+
 /* socket.c */
 sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth);
 void sio_socket_on_packet(sio_socket *s, sio_packet *p);
@@ -149,9 +162,6 @@ int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]);
 /* ack.c */
 sio_ack_op *sio_ack_op_new_single(sio_socket *s, sio_ack_cb cb, void *ud);
 sio_ack_op *sio_ack_op_new_broadcast(sio_namespace *nsp, sio_broadcast_ack_cb cb, void *ud);
-/* Ends the emit: from now on the op completes on its own (never inside this call);
- * timeout_ms 0 waits for every answer or disconnection. */
-void sio_ack_op_arm(sio_ack_op *op, uint32_t timeout_ms);
 /* Frees an op that was never armed, without running its callback. */
 void sio_ack_op_cancel(sio_ack_op *op);
 void sio_socket_on_ack(sio_socket *s, int64_t id, const sio_args *args);

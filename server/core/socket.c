@@ -8,10 +8,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sio_internal.h"
 
 #define SIO_ID_RANDOM_BYTES 15 /* base64 of 15 bytes is SIO_ID_LEN characters, no padding */
+#define SIO_TIME_TEXT_LEN 64   /* room for the handshake's "time" text */
+#define SIO_MS_PER_S 1000
+#define SIO_US_PER_MS 1000
 
 /* Node's base64id.generateId(): random bytes in URL-safe base64. */
 int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]) {
@@ -47,6 +51,9 @@ sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
     s->data = json_object();
     const char *addr = c->session ? eio_session_remote_addr(c->session) : NULL;
     snprintf(s->remote_addr, sizeof(s->remote_addr), "%s", addr ? addr : "");
+    uv_timeval64_t now;
+    if (uv_gettimeofday(&now) == 0)
+        s->issued_ms = (uint64_t)now.tv_sec * SIO_MS_PER_S + (uint64_t)now.tv_usec / SIO_US_PER_MS;
     socket_new_ids(s);
     sio_client_attach(c, s);
     return s;
@@ -85,6 +92,50 @@ eio_session *sio_socket_session(const sio_socket *s) {
 int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, size_t len) {
     eio_session *session = s->client ? s->client->session : NULL;
     return session ? eio_session_query_param(session, name, buf, len) : -1;
+}
+
+/* ---- handshake --------------------------------------------------------------------- */
+
+/* The handshake query (url-decoded name=value pairs joined by '&', as the engine keeps
+ * it) as an object; of repeated names the first wins, as in sio_socket_query_param(). */
+static json_t *query_object(const char *q) {
+    json_t *o = json_object();
+    while (*q) {
+        size_t field = strcspn(q, "&");
+        size_t name = strcspn(q, "=&");
+        const char *value = name < field ? q + name + 1 : q + field;
+        if (name > 0 && !json_object_getn(o, q, name))
+            json_object_setn_new(o, q, name, json_stringn(value, (size_t)(q + field - value)));
+        q += field + (q[field] == '&');
+    }
+    return o;
+}
+
+/* Node's `new Date() + ""`, without the zone's name in parentheses. */
+static json_t *time_text(uint64_t ms) {
+    char buf[SIO_TIME_TEXT_LEN];
+    time_t t = (time_t)(ms / SIO_MS_PER_S);
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%a %b %d %Y %H:%M:%S GMT%z", &tm) == 0)
+        buf[0] = '\0';
+    return json_string(buf);
+}
+
+json_t *sio_socket_handshake(const sio_socket *s) {
+    eio_session *session = s->client ? s->client->session : NULL;
+    const char *query = session ? eio_session_query(session) : "";
+    const char *path = session ? eio_server_config(eio_session_server(session))->path : NULL;
+    json_t *url = path ? json_sprintf("%s?%s", path, query) : json_string("");
+    return json_pack("{s:O, s:s, s:o, s:o?, s:o, s:I}", "auth", s->auth, "address", s->remote_addr,
+                     "query", query_object(query), "url", url, "time", time_text(s->issued_ms),
+                     "issued", (json_int_t)s->issued_ms);
+}
+
+json_t *sio_socket_describe(const sio_socket *s, const char *const *rooms, size_t n) {
+    json_t *names = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(names, json_string(rooms[i]));
+    return json_pack("{s:s, s:o, s:o, s:o}", "id", s->id, "handshake", sio_socket_handshake(s),
+                     "rooms", names, "data", json_deep_copy(s->data));
 }
 
 /* ---- frames ------------------------------------------------------------------------ */

@@ -36,6 +36,7 @@ typedef struct sio_server sio_server;
 typedef struct sio_namespace sio_namespace;
 typedef struct sio_socket sio_socket;
 typedef struct sio_ack sio_ack; /* an acknowledgement the server owes a client */
+typedef struct sio_node_ack sio_node_ack; /* an answer owed to another node's server-side emit */
 
 #define SIO_ID_LEN 20 /* socket ids and private session ids: 20 URL-safe characters */
 
@@ -57,6 +58,7 @@ const char *sio_ack_status_message(int status);
 
 /* Flags for emits. */
 #define SIO_EMIT_VOLATILE 0x1 /* drop for a session that cannot send at once */
+#define SIO_EMIT_LOCAL 0x2    /* broadcasts: this node's sockets only (Node's io.local) */
 
 /* Disconnect reasons produced by this layer (engine close reasons are EIO_REASON_*). */
 #define SIO_REASON_CLIENT_DISCONNECT "client namespace disconnect"
@@ -112,11 +114,24 @@ typedef void (*sio_event_cb)(sio_socket *s, const char *event, const sio_args *a
 /* Answer to sio_socket_emit_ack(): args is the client's answer when status is
  * SIO_ACK_OK, else NULL. s is borrowed (it may have disconnected). */
 typedef void (*sio_ack_cb)(sio_socket *s, int status, const sio_args *args, void *ud);
-/* Answer to sio_namespace_emit_ack(): responses is an array with the first argument of
- * each answer received (in arrival order), also when status is not SIO_ACK_OK. */
+/* Answer to sio_namespace_emit_ack() and sio_namespace_server_side_emit(): responses is
+ * an array with the first argument of each answer received (in arrival order), also when
+ * status is not SIO_ACK_OK. */
 typedef void (*sio_broadcast_ack_cb)(int status, json_t *responses, void *ud);
 /* Result of sio_namespace_sockets(): an array of socket id strings. */
 typedef void (*sio_sockets_cb)(json_t *ids, void *ud);
+/* Result of sio_namespace_fetch_sockets(): an array with one object per socket, Node's
+ * RemoteSocket {"id", "handshake", "rooms", "data"} (see sio_socket_handshake; rooms in
+ * joining order, the socket's own id first; data a copy of sio_socket_data). status is
+ * SIO_ACK_OK, or SIO_ACK_TIMEOUT when some node did not answer in time: sockets then holds
+ * those of the nodes that did. */
+typedef void (*sio_fetch_sockets_cb)(int status, json_t *sockets, void *ud);
+/* A server-side event another node sent with sio_namespace_server_side_emit(). args->json
+ * is the array without the event name. ack is NULL when the sender expects no answer;
+ * otherwise the handler OWNS it and must end it once, now or later, with
+ * sio_node_ack_send() or sio_node_ack_free(). */
+typedef void (*sio_server_event_cb)(sio_namespace *nsp, const char *event, const sio_args *args,
+                                    sio_node_ack *ack, void *ud);
 
 /* ---- server ------------------------------------------------------------------------- */
 
@@ -169,6 +184,42 @@ void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets
 sio_socket *sio_namespace_socket(sio_namespace *nsp, const char *id);
 size_t sio_namespace_socket_count(const sio_namespace *nsp);
 
+/* ---- cluster-wide operations ----------------------------------------------------------
+ * Node's io.in(room).socketsJoin() and its siblings: they apply to the sockets a target
+ * designates (to may be NULL: everyone) on every node, through the adapter. This node's
+ * sockets are handled before the call returns; other nodes apply the operation when the
+ * adapter's message reaches them, and nothing reports when they have (as in Node).
+ * Results: SIO_OK, SIO_EINVAL (a NULL name, bad arguments), or SIO_ERR when the adapter
+ * does not offer the operation. */
+
+/* Every designated socket joins the n rooms / leaves those of them it is in. */
+int sio_namespace_sockets_join(sio_namespace *nsp, const sio_target *to,
+                               const char *const *rooms, size_t n);
+int sio_namespace_sockets_leave(sio_namespace *nsp, const sio_target *to,
+                                const char *const *rooms, size_t n);
+/* Every designated socket disconnects as with sio_socket_disconnect(s, close_session):
+ * the client sees "io server disconnect"; with close_session its other namespaces go too
+ * and the connection closes. */
+int sio_namespace_disconnect_sockets(sio_namespace *nsp, const sio_target *to,
+                                     int close_session);
+/* Node's fetchSockets(): describes the designated sockets of every node. On SIO_OK, cb
+ * runs exactly once, possibly before this call returns (always, with the local adapter);
+ * otherwise never. */
+int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to,
+                                sio_fetch_sockets_cb cb, void *ud);
+/* Node's serverSideEmit(): event and args go to the handlers registered with
+ * sio_namespace_on_server_event() on every OTHER node of the cluster; this node's own
+ * handlers do not run. cb NULL: no answer expected. Otherwise
+ * timeout_ms must be > 0 and, on SIO_OK, cb runs exactly once, possibly before this call
+ * returns: SIO_ACK_OK with one answer per other node (the local adapter has none: at once,
+ * with []), or SIO_ACK_TIMEOUT with those that came in time. On error it never runs. */
+int sio_namespace_server_side_emit(sio_namespace *nsp, const char *event, const sio_args *args,
+                                   uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud);
+/* Handler for server-side events of that name from other nodes (replaces a previous one;
+ * cb NULL removes it). */
+void sio_namespace_on_server_event(sio_namespace *nsp, const char *event, sio_server_event_cb cb,
+                                   void *ud);
+
 /* ---- sockets ------------------------------------------------------------------------ */
 
 sio_socket *sio_socket_ref(sio_socket *s);
@@ -185,6 +236,11 @@ json_t *sio_socket_auth(const sio_socket *s);
  * session is gone. */
 int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, size_t len);
 const char *sio_socket_remote_addr(const sio_socket *s);
+/* New reference to Node's socket.handshake as far as this server keeps it: {"auth" (the
+ * CONNECT payload), "address", "query" (object of the handshake request's parameters),
+ * "url" (its path and query), "time" (text), "issued" (ms since the Unix epoch)}. Request
+ * headers are not kept, so "headers", "xdomain" and "secure" are absent. */
+json_t *sio_socket_handshake(const sio_socket *s);
 eio_session *sio_socket_session(const sio_socket *s); /* NULL unless connected */
 /* Application JSON object of the socket (Node's socket.data): modify it in place. With
  * recovery on it is kept with the session and restored. Borrowed, never NULL. */
@@ -221,5 +277,15 @@ int sio_ack_send(sio_ack *ack, const sio_args *args);
 /* Frees ack without answering. */
 void sio_ack_free(sio_ack *ack);
 sio_socket *sio_ack_socket(const sio_ack *ack);
+
+/* ---- answers owed to other nodes ------------------------------------------------------ */
+
+/* Answers the node that sent the server-side event and frees ack. args may be NULL (no
+ * arguments); as in Node, that node receives the first argument, JSON only. SIO_EINVAL
+ * when args->json is not an array, SIO_ECLOSED when the namespace's adapter has gone
+ * meanwhile: ack is freed all the same, and the answer counts as missing. */
+int sio_node_ack_send(sio_node_ack *ack, const sio_args *args);
+/* Frees ack without answering: that node's emit counts this one as missing. */
+void sio_node_ack_free(sio_node_ack *ack);
 
 #endif

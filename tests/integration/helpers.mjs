@@ -176,20 +176,22 @@ async function probe(port, path) {
 
 // Starts a binary ("echo" or "server") with flags, on a free port (or the given one),
 // and resolves once it answers a handshake. Retries on a new port if another process
-// took the free port in between.
-export async function startServer({ kind = "echo", args = [], port, env = {}, readyTimeoutMs = ms(10000) } = {}) {
+// took the free port in between. `command` ([program, ...leading args]) runs something
+// else that takes the same flags instead: the Node.js reference node of the cluster tests.
+export async function startServer({ kind = "echo", command, args = [], port, env = {}, readyTimeoutMs = ms(10000) } = {}) {
   const fixedPort = port !== undefined;
+  const [program, ...lead] = command ?? [binary(kind)];
   for (let attempt = 0; ; attempt++) {
     const p = fixedPort ? port : await freePort();
     const argv = ["--host", HOST, "--port", String(p), ...args];
-    const proc = spawn(binary(kind), argv, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(program, [...lead, ...argv], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     const srv = new ServerProcess(proc, p, endpointPath(args), argv);
     const spawnError = new Promise((resolve) => proc.on("error", resolve));
     const deadline = Date.now() + readyTimeoutMs;
     let ready = false;
     while (!ready && srv.alive() && Date.now() < deadline) {
       const err = await Promise.race([spawnError, sleep(0).then(() => null)]);
-      if (err) throw new Error(`cannot start ${binary(kind)}: ${err.message}`);
+      if (err) throw new Error(`cannot start ${program}: ${err.message}`);
       ready = await probe(p, srv.path);
       if (!ready) await sleep(50);
     }
@@ -678,6 +680,15 @@ export function emitAckWithin(timeoutMs, socket, event, ...args) {
       resolve(reply);
     });
   });
+}
+
+// A connected client on nsp over one transport, member of rooms through the echo's acked
+// `join`: the membership holds once this resolves.
+export async function roomMember(srv, nsp, transport, ...rooms) {
+  const s = client(srv, nsp, { transports: [transport] });
+  await connected(s);
+  for (const r of rooms) await emitAck(s, "join", r);
+  return s;
 }
 
 // Sends `message` and expects `message-back` with the same args (the echo's contract).

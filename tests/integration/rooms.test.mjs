@@ -6,18 +6,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  useServer, client, connected, emitAck, waitEvent, expectNoEvent, collectEvents, sleep, ms,
+  useServer, roomMember, waitEvent, expectNoEvent, collectEvents, sleep, ms,
   bounded,
 } from "./helpers.mjs";
 
 const srv = useServer();
 
-async function member(nsp, transport, ...rooms) {
-  const s = client(srv, nsp, { transports: [transport] });
-  await connected(s);
-  for (const r of rooms) await emitAck(s, "join", r);
-  return s;
-}
+const member = (nsp, transport, ...rooms) => roomMember(srv, nsp, transport, ...rooms);
 
 test("a room broadcast reaches every member and nobody else", bounded(15000), async () => {
   const a = await member("/", "websocket", "r1");

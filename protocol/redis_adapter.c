@@ -1,0 +1,885 @@
+/* redis_adapter.c: the Redis messages of @socket.io/redis-adapter and its emitter.
+ *
+ * Every message goes through one intermediate form, a jansson tree in Node's key order:
+ * decoding turns the bytes (JSON text, or msgpack through redis_adapter_msgpack.c) into that
+ * tree and then picks the fields out of it; encoding builds the tree from the struct and
+ * writes it as JSON or packs it. Binary only travels on a message's binary path (a packet's
+ * data, a BROADCAST_ACK's argument), as placeholders in the tree.
+ */
+#include "redis_adapter.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis_adapter_msgpack.h"
+
+#define RDA_JSON_START '{'
+#define RDA_CHANNEL_SEP "#"
+#define RDA_REQUEST_SUFFIX "-request"
+#define RDA_RESPONSE_SUFFIX "-response"
+#define RDA_MAIN_NAMESPACE "/"
+#define RDA_TYPE_COUNT 10
+#define RDA_PACKET_TYPE_COUNT 7
+#define RDA_BROADCAST_LEN 3  /* [uid, packet, opts] */
+#define RDA_JSON_ENCODE_FLAGS JSON_COMPACT
+/* 2^63 as a double: the bound of the integers read as json_int_t. */
+#define RDA_TWO_POW_63 9223372036854775808.0
+#define RDA_DECIMAL_LEN 24
+
+static const char *const RDA_TYPE_NAMES[RDA_TYPE_COUNT] = {
+    "SOCKETS",          "ALL_ROOMS",        "REMOTE_JOIN", "REMOTE_LEAVE",
+    "REMOTE_DISCONNECT", "REMOTE_FETCH",    "SERVER_SIDE_EMIT", "BROADCAST",
+    "BROADCAST_CLIENT_COUNT", "BROADCAST_ACK"};
+
+/* The binary paths (redis_adapter_msgpack.h): a broadcast's packet is element 1. */
+static const char *const RDA_BROADCAST_BINARY_PATH[] = {"1", "data", NULL};
+static const char *const RDA_REQUEST_BINARY_PATH[] = {"packet", "data", NULL};
+static const char *const RDA_RESPONSE_BINARY_PATH[] = {"packet", NULL};
+
+static char *rda_strndup(const char *s, size_t n)
+{
+    char *copy = rda_alloc(n + 1);
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    return copy;
+}
+
+/* ---- lifetimes ---------------------------------------------------------------------- */
+
+void rda_rooms_init(rda_rooms *r)
+{
+    r->names = NULL;
+    r->n = 0;
+}
+
+void rda_rooms_clear(rda_rooms *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->names[i]);
+    free(r->names);
+    rda_rooms_init(r);
+}
+
+static void rda_rooms_push(rda_rooms *r, char *owned)
+{
+    char **grown = realloc(r->names, (r->n + 1) * sizeof *r->names);
+    if (grown == NULL) {
+        fprintf(stderr, "redis_adapter: out of memory growing a room list\n");
+        abort();
+    }
+    r->names = grown;
+    r->names[r->n++] = owned;
+}
+
+void rda_rooms_add(rda_rooms *r, const char *name)
+{
+    rda_rooms_push(r, rda_strndup(name, strlen(name)));
+}
+
+void rda_opts_init(rda_opts *o)
+{
+    rda_rooms_init(&o->rooms);
+    rda_rooms_init(&o->except);
+    o->flags = NULL;
+}
+
+void rda_opts_clear(rda_opts *o)
+{
+    rda_rooms_clear(&o->rooms);
+    rda_rooms_clear(&o->except);
+    json_decref(o->flags);
+    o->flags = NULL;
+}
+
+/* What clearing and failed decodes leave: nothing allocated, so nothing left to free. */
+static void rda_broadcast_zero(rda_broadcast *b)
+{
+    b->uid = NULL;
+    sio_packet_init(&b->packet);
+    rda_opts_init(&b->opts);
+}
+
+void rda_broadcast_init(rda_broadcast *b)
+{
+    rda_broadcast_zero(b);
+    b->packet.type = SIO_PACKET_EVENT;
+    b->opts.flags = json_object();
+}
+
+void rda_broadcast_clear(rda_broadcast *b)
+{
+    free(b->uid);
+    sio_packet_clear(&b->packet);
+    rda_opts_clear(&b->opts);
+    rda_broadcast_zero(b);
+}
+
+static void rda_request_zero(rda_request *r, rda_type t)
+{
+    memset(r, 0, sizeof *r);
+    r->type = t;
+    sio_packet_init(&r->packet);
+    rda_opts_init(&r->opts);
+    rda_rooms_init(&r->rooms);
+    r->close = RDA_UNSET;
+}
+
+void rda_request_init(rda_request *r, rda_type t)
+{
+    rda_request_zero(r, t);
+    switch (t) {
+    case RDA_SOCKETS:
+        r->has_rooms = 1;
+        break;
+    case RDA_REMOTE_JOIN:
+    case RDA_REMOTE_LEAVE:
+        r->has_opts = r->has_rooms = 1;
+        break;
+    case RDA_REMOTE_DISCONNECT:
+        r->has_opts = 1;
+        r->close = 0;
+        break;
+    case RDA_REMOTE_FETCH:
+        r->has_opts = 1;
+        break;
+    case RDA_SERVER_SIDE_EMIT:
+        r->data = json_array();
+        break;
+    case RDA_BROADCAST:
+        r->has_packet = r->has_opts = 1;
+        r->packet.type = SIO_PACKET_EVENT;
+        r->opts.flags = json_object();
+        break;
+    default:
+        break;
+    }
+}
+
+void rda_request_clear(rda_request *r)
+{
+    free(r->uid);
+    free(r->request_id);
+    free(r->sid);
+    free(r->room);
+    sio_packet_clear(&r->packet);
+    rda_opts_clear(&r->opts);
+    rda_rooms_clear(&r->rooms);
+    json_decref(r->data);
+    rda_request_zero(r, RDA_TYPE_NONE);
+}
+
+static void rda_response_zero(rda_response *r)
+{
+    memset(r, 0, sizeof *r);
+    r->type = RDA_TYPE_NONE;
+    rda_rooms_init(&r->rooms);
+    r->client_count = RDA_UNSET;
+}
+
+void rda_response_init(rda_response *r, rda_type t)
+{
+    rda_response_zero(r);
+    switch (t) {
+    case RDA_SOCKETS:
+    case RDA_REMOTE_FETCH:
+        r->sockets = json_array();
+        break;
+    case RDA_ALL_ROOMS:
+        r->has_rooms = 1;
+        break;
+    case RDA_BROADCAST_CLIENT_COUNT:
+        r->client_count = 0;
+        r->type = t;
+        break;
+    case RDA_SERVER_SIDE_EMIT:
+    case RDA_BROADCAST_ACK:
+        r->type = t;
+        break;
+    default:
+        break;
+    }
+}
+
+static void rda_attachments_free(sio_attachment *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(a[i].data);
+    free(a);
+}
+
+void rda_response_clear(rda_response *r)
+{
+    free(r->request_id);
+    json_decref(r->sockets);
+    rda_rooms_clear(&r->rooms);
+    json_decref(r->data);
+    json_decref(r->ack);
+    rda_attachments_free(r->ack_attachments, r->n_ack_attachments);
+    rda_response_zero(r);
+}
+
+void rda_decoder_init(rda_decoder *d)
+{
+    d->errstr[0] = '\0';
+}
+
+const char *rda_type_name(rda_type t)
+{
+    return t >= 0 && t < RDA_TYPE_COUNT ? RDA_TYPE_NAMES[t] : "NONE";
+}
+
+int rda_opts_volatile(const rda_opts *o)
+{
+    return json_is_true(json_object_get(o->flags, RDA_FLAG_VOLATILE));
+}
+
+int rda_opts_compress(const rda_opts *o)
+{
+    return !json_is_false(json_object_get(o->flags, RDA_FLAG_COMPRESS));
+}
+
+/* ---- reading a message into JSON ------------------------------------------------------ */
+
+/* A request or response: JSON when it starts with '{', msgpack otherwise (as Node reads). */
+static json_t *rda_message_load(rda_reader *r, const uint8_t *msg, size_t len,
+                                const char *const *path)
+{
+    json_t *root;
+    if (len > 0 && msg[0] == RDA_JSON_START) {
+        json_error_t err;
+        root = sio_json_loadb((const char *)msg, len, &err);
+        if (root == NULL) {
+            rda_fail(r->d, "invalid JSON: %s", err.text);
+            return NULL;
+        }
+    } else if ((root = rda_msgpack_read(r, msg, len, path)) == NULL) {
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        rda_fail(r->d, "the message is not an object");
+        return NULL;
+    }
+    return root;
+}
+
+/* ---- fields out of the JSON ------------------------------------------------------------ */
+
+/* An integer, also when it arrived as an integral real (JavaScript does not tell them apart). */
+static int rda_json_int(const json_t *v, json_int_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 1;
+    }
+    double r = json_real_value(v);
+    if (!json_is_real(v) || r != trunc(r) || r < -RDA_TWO_POW_63 || r >= RDA_TWO_POW_63)
+        return 0;
+    *out = (json_int_t)r;
+    return 1;
+}
+
+/* Copies a name (uid, id, room…): a string without NUL, handed out as a C string. */
+static int rda_name_copy(rda_decoder *d, const json_t *v, const char *what, char **out)
+{
+    if (!json_is_string(v))
+        return rda_fail(d, "%s is not a string", what);
+    size_t n = json_string_length(v);
+    if (memchr(json_string_value(v), '\0', n) != NULL)
+        return rda_fail(d, "%s holds a NUL byte", what);
+    *out = rda_strndup(json_string_value(v), n);
+    return RDA_OK;
+}
+
+/* Copies the name under key when the object has one (*out stays NULL otherwise). */
+static int rda_take_name(rda_decoder *d, const json_t *obj, const char *key, char **out)
+{
+    const json_t *v = json_object_get(obj, key);
+    return v == NULL ? RDA_OK : rda_name_copy(d, v, key, out);
+}
+
+/* Rooms are strings, or integers in Node (socket.join(42)), which become their decimal text
+ * as in the channel name Node builds for them. */
+static int rda_room_copy(rda_decoder *d, const json_t *v, const char *what, char **out)
+{
+    if (!json_is_integer(v))
+        return rda_name_copy(d, v, what, out);
+    char text[RDA_DECIMAL_LEN];
+    int n = snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    *out = rda_strndup(text, (size_t)n);
+    return RDA_OK;
+}
+
+/* Reads the room list under key, if any, into out (and sets *has). */
+static int rda_take_rooms(rda_decoder *d, const json_t *obj, const char *key, rda_rooms *out,
+                          int *has)
+{
+    const json_t *arr = json_object_get(obj, key);
+    if (arr == NULL)
+        return RDA_OK;
+    if (!json_is_array(arr))
+        return rda_fail(d, "%s is not an array", key);
+    *has = 1;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        char *name;
+        if (rda_room_copy(d, json_array_get(arr, i), key, &name) != RDA_OK)
+            return RDA_ERR;
+        rda_rooms_push(out, name);
+    }
+    return RDA_OK;
+}
+
+static int rda_opts_from_json(rda_decoder *d, const json_t *v, rda_opts *out)
+{
+    int has;
+    if (!json_is_object(v))
+        return rda_fail(d, "opts is not an object");
+    if (rda_take_rooms(d, v, "rooms", &out->rooms, &has) != RDA_OK ||
+        rda_take_rooms(d, v, "except", &out->except, &has) != RDA_OK)
+        return RDA_ERR;
+    json_t *flags = json_object_get(v, "flags");
+    if (flags != NULL && !json_is_object(flags))
+        return rda_fail(d, "opts.flags is not an object");
+    out->flags = json_incref(flags);
+    return RDA_OK;
+}
+
+/* Counts the objects in v that claim to be placeholders ("_placeholder": true is all
+ * socket.io-parser looks at), without looking inside them. */
+static size_t rda_count_claims(const json_t *v)
+{
+    size_t count = 0, i;
+    json_t *child;
+    if (rda_claims_placeholder(v))
+        return 1;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+            count += rda_count_claims(child);
+    } else if (json_is_object(v)) {
+        /* jansson's iteration API is not const-qualified; nothing here writes. */
+        json_t *obj = (json_t *)v;
+        for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it))
+            count += rda_count_claims(json_object_iter_value(it));
+    }
+    return count;
+}
+
+/* Gives the bins met on the binary path to the value found there. Every placeholder in
+ * value must be one the reader made: a JSON message has none, and a msgpack one has exactly
+ * one per bin unless a key was repeated (the bins of the replaced value are then left over). */
+static int rda_attach_bins(rda_reader *r, const json_t *value, sio_attachment **att, size_t *n)
+{
+    size_t claims = rda_count_claims(value);
+    if (claims > r->n_bins)
+        return rda_fail(r->d, "data holds an object that looks like a placeholder");
+    if (claims < r->n_bins)
+        return rda_fail(r->d, "binary data outside a packet's data");
+    *att = rda_reader_take_bins(r, n);
+    return RDA_OK;
+}
+
+static int rda_type_is_binary(sio_packet_type t)
+{
+    return t == SIO_PACKET_BINARY_EVENT || t == SIO_PACKET_BINARY_ACK;
+}
+
+/* BINARY_EVENT and EVENT differ by 3 in Socket.IO's numbering, as BINARY_ACK and ACK do. */
+#define RDA_BINARY_TYPE_OFFSET (SIO_PACKET_BINARY_EVENT - SIO_PACKET_EVENT)
+
+static int rda_packet_header(rda_decoder *d, const json_t *v, sio_packet *p)
+{
+    json_int_t type, id;
+    if (!json_is_object(v))
+        return rda_fail(d, "packet is not an object");
+    if (!rda_json_int(json_object_get(v, "type"), &type) || type < 0 ||
+        type >= RDA_PACKET_TYPE_COUNT)
+        return rda_fail(d, "packet.type is not a Socket.IO packet type");
+    p->type = (sio_packet_type)type;
+    if (rda_type_is_binary(p->type))
+        p->type -= RDA_BINARY_TYPE_OFFSET;
+    const json_t *jid = json_object_get(v, "id");
+    if (jid != NULL) {
+        if (!rda_json_int(jid, &id) || id < 0 || id > SIO_MAX_ACK_ID)
+            return rda_fail(d, "packet.id is not an ack id");
+        p->id = id;
+    }
+    if (json_object_get(v, "nsp") == NULL)
+        p->nsp = rda_strndup(RDA_MAIN_NAMESPACE, strlen(RDA_MAIN_NAMESPACE));
+    else if (rda_name_copy(d, json_object_get(v, "nsp"), "packet.nsp", &p->nsp) != RDA_OK)
+        return RDA_ERR;
+    return RDA_OK;
+}
+
+/* A packet on the Redis wire: {type, data, id?, nsp} with Node's EVENT/ACK types; the
+ * attachments make it BINARY_EVENT/BINARY_ACK (see the header). */
+static int rda_packet_from_json(rda_reader *r, const json_t *v, sio_packet *p)
+{
+    if (rda_packet_header(r->d, v, p) != RDA_OK)
+        return RDA_ERR;
+    p->data = json_incref(json_object_get(v, "data"));
+    if (rda_attach_bins(r, p->data, &p->attachments, &p->n_attachments) != RDA_OK)
+        return RDA_ERR;
+    if (p->n_attachments == 0)
+        return RDA_OK;
+    if (p->type != SIO_PACKET_EVENT && p->type != SIO_PACKET_ACK)
+        return rda_fail(r->d, "binary data in a %s packet", sio_packet_type_name(p->type));
+    p->type += RDA_BINARY_TYPE_OFFSET;
+    return RDA_OK;
+}
+
+/* ---- decoding ------------------------------------------------------------------------- */
+
+/* Picks a message's fields out of its JSON root into out, a struct holding nothing yet. */
+typedef int (*rda_fields_fn)(rda_reader *r, const json_t *root, void *out);
+
+/* Reads msg (msgpack, or also JSON when json is set) and hands its root to fields. */
+static int rda_read_fields(rda_decoder *d, const uint8_t *msg, size_t len, int json,
+                           const char *const *path, rda_fields_fn fields, void *out)
+{
+    rda_reader r;
+    rda_reader_init(&r, d);
+    json_t *root = json ? rda_message_load(&r, msg, len, path)
+                        : rda_msgpack_read(&r, msg, len, path);
+    int rc = root != NULL ? fields(&r, root, out) : RDA_ERR;
+    json_decref(root);
+    rda_reader_free(&r);
+    return rc;
+}
+
+static int rda_broadcast_fields(rda_reader *r, const json_t *root, void *out)
+{
+    rda_broadcast *b = out;
+    if (!json_is_array(root) || json_array_size(root) != RDA_BROADCAST_LEN)
+        return rda_fail(r->d, "a broadcast is an array [uid, packet, opts]");
+    if (rda_name_copy(r->d, json_array_get(root, 0), "uid", &b->uid) != RDA_OK ||
+        rda_packet_from_json(r, json_array_get(root, 1), &b->packet) != RDA_OK)
+        return RDA_ERR;
+    return rda_opts_from_json(r->d, json_array_get(root, 2), &b->opts);
+}
+
+int rda_broadcast_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_broadcast *out)
+{
+    rda_broadcast b;
+    rda_broadcast_zero(&b);
+    int rc = rda_read_fields(d, msg, len, 0, RDA_BROADCAST_BINARY_PATH, rda_broadcast_fields, &b);
+    if (rc != RDA_OK)
+        rda_broadcast_clear(&b);
+    *out = b;
+    return rc;
+}
+
+/* close is a boolean (Node's socket.disconnect(close)). */
+static int rda_take_close(rda_decoder *d, const json_t *obj, int *close)
+{
+    const json_t *v = json_object_get(obj, "close");
+    if (v == NULL)
+        return RDA_OK;
+    if (!json_is_boolean(v))
+        return rda_fail(d, "close is not a boolean");
+    *close = json_is_true(v);
+    return RDA_OK;
+}
+
+static int rda_take_type(rda_decoder *d, const json_t *obj, rda_type *type)
+{
+    const json_t *v = json_object_get(obj, "type");
+    json_int_t t;
+    if (v == NULL)
+        return RDA_OK;
+    if (!rda_json_int(v, &t) || t < 0 || t >= RDA_TYPE_COUNT)
+        return rda_fail(d, "unknown request type");
+    *type = (rda_type)t;
+    return RDA_OK;
+}
+
+/* Whether v nests more than limit containers (counting v itself). */
+static int rda_json_deeper(const json_t *v, int limit)
+{
+    size_t i;
+    json_t *child;
+    if (!json_is_array(v) && !json_is_object(v))
+        return 0;
+    if (limit == 0)
+        return 1;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+            if (rda_json_deeper(child, limit - 1))
+                return 1;
+        return 0;
+    }
+    json_t *obj = (json_t *)v; /* iteration only reads */
+    for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it))
+        if (rda_json_deeper(json_object_iter_value(it), limit - 1))
+            return 1;
+    return 0;
+}
+
+/* A message of a type Node packs may have come as JSON, which nests deeper than msgpack-c
+ * reads: refuse what could not be encoded again. */
+static int rda_check_packable(rda_decoder *d, const json_t *root)
+{
+    if (rda_json_deeper(root, RDA_MAX_DEPTH))
+        return rda_fail(d, "nested deeper than %d", RDA_MAX_DEPTH);
+    return RDA_OK;
+}
+
+static int rda_request_fields(rda_reader *r, const json_t *root, void *out)
+{
+    rda_request *q = out;
+    rda_decoder *d = r->d;
+    const json_t *v;
+    if (rda_take_type(d, root, &q->type) != RDA_OK)
+        return RDA_ERR;
+    if (q->type == RDA_TYPE_NONE)
+        return rda_fail(d, "request without a type");
+    if (q->type == RDA_BROADCAST && rda_check_packable(d, root) != RDA_OK)
+        return RDA_ERR;
+    if (rda_take_name(d, root, "uid", &q->uid) != RDA_OK ||
+        rda_take_name(d, root, "requestId", &q->request_id) != RDA_OK ||
+        rda_take_name(d, root, "sid", &q->sid) != RDA_OK ||
+        rda_take_name(d, root, "room", &q->room) != RDA_OK ||
+        rda_take_rooms(d, root, "rooms", &q->rooms, &q->has_rooms) != RDA_OK ||
+        rda_take_close(d, root, &q->close) != RDA_OK)
+        return RDA_ERR;
+    v = json_object_get(root, "packet");
+    q->has_packet = v != NULL;
+    if (v != NULL && rda_packet_from_json(r, v, &q->packet) != RDA_OK)
+        return RDA_ERR;
+    v = json_object_get(root, "opts");
+    q->has_opts = v != NULL;
+    if (v != NULL && rda_opts_from_json(d, v, &q->opts) != RDA_OK)
+        return RDA_ERR;
+    q->data = json_incref(json_object_get(root, "data"));
+    /* Node applies the event to the data array: anything else would throw there. */
+    if (q->type == RDA_SERVER_SIDE_EMIT && q->data != NULL && !json_is_array(q->data))
+        return rda_fail(d, "SERVER_SIDE_EMIT data is not an array");
+    return RDA_OK;
+}
+
+int rda_request_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_request *out)
+{
+    rda_request q;
+    rda_request_zero(&q, RDA_TYPE_NONE);
+    int rc = rda_read_fields(d, msg, len, 1, RDA_REQUEST_BINARY_PATH, rda_request_fields, &q);
+    if (rc != RDA_OK)
+        rda_request_clear(&q);
+    *out = q;
+    return rc;
+}
+
+static int rda_take_client_count(rda_decoder *d, const json_t *obj, int64_t *count)
+{
+    const json_t *v = json_object_get(obj, "clientCount");
+    json_int_t n;
+    if (v == NULL)
+        return RDA_OK;
+    if (!rda_json_int(v, &n) || n < 0)
+        return rda_fail(d, "clientCount is not a count");
+    *count = n;
+    return RDA_OK;
+}
+
+static int rda_response_fields(rda_reader *r, const json_t *root, void *out)
+{
+    rda_response *p = out;
+    rda_decoder *d = r->d;
+    if (rda_take_type(d, root, &p->type) != RDA_OK ||
+        rda_take_name(d, root, "requestId", &p->request_id) != RDA_OK ||
+        rda_take_rooms(d, root, "rooms", &p->rooms, &p->has_rooms) != RDA_OK ||
+        rda_take_client_count(d, root, &p->client_count) != RDA_OK ||
+        (p->type == RDA_BROADCAST_ACK && rda_check_packable(d, root) != RDA_OK))
+        return RDA_ERR;
+    p->sockets = json_incref(json_object_get(root, "sockets"));
+    if (p->sockets != NULL && !json_is_array(p->sockets))
+        return rda_fail(d, "sockets is not an array");
+    p->data = json_incref(json_object_get(root, "data"));
+    p->ack = json_incref(json_object_get(root, "packet"));
+    return rda_attach_bins(r, p->ack, &p->ack_attachments, &p->n_ack_attachments);
+}
+
+int rda_response_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_response *out)
+{
+    rda_response p;
+    rda_response_zero(&p);
+    int rc = rda_read_fields(d, msg, len, 1, RDA_RESPONSE_BINARY_PATH, rda_response_fields, &p);
+    if (rc != RDA_OK)
+        rda_response_clear(&p);
+    *out = p;
+    return rc;
+}
+
+/* ---- struct to JSON ------------------------------------------------------------------- */
+
+/* Adds v (stolen) under key; fails when v is NULL, i.e. could not be built. */
+static int rda_set(json_t *obj, const char *key, json_t *v)
+{
+    return v != NULL && json_object_set_new(obj, key, v) == 0 ? RDA_OK : RDA_ERR;
+}
+
+static json_t *rda_name_json(const char *name)
+{
+    return name != NULL ? json_string(name) : NULL;
+}
+
+static json_t *rda_rooms_json(const rda_rooms *r)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < r->n; i++) {
+        json_t *name = rda_name_json(r->names[i]);
+        if (name == NULL || json_array_append_new(arr, name) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static int rda_set_flags(json_t *obj, const rda_opts *o)
+{
+    return o->flags == NULL || rda_set(obj, "flags", json_incref(o->flags)) == RDA_OK ? RDA_OK
+                                                                                   : RDA_ERR;
+}
+
+/* {rooms, except, flags?} as the adapter writes it, or {rooms, flags, except} as the
+ * emitter does. */
+static json_t *rda_opts_json(const rda_opts *o, int emitter)
+{
+    json_t *obj = json_object();
+    if ((o->flags != NULL && !json_is_object(o->flags)) ||
+        rda_set(obj, "rooms", rda_rooms_json(&o->rooms)) != RDA_OK ||
+        (emitter && rda_set_flags(obj, o) != RDA_OK) ||
+        rda_set(obj, "except", rda_rooms_json(&o->except)) != RDA_OK ||
+        (!emitter && rda_set_flags(obj, o) != RDA_OK)) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* Whether every placeholder claim in v is a placeholder of one of n attachments. */
+static int rda_placeholders_valid(const json_t *v, size_t n)
+{
+    size_t i, num;
+    json_t *child;
+    if (rda_claims_placeholder(v))
+        return sio_placeholder_num(v, &num) && num < n;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+            if (!rda_placeholders_valid(child, n))
+                return 0;
+    } else if (json_is_object(v)) {
+        json_t *obj = (json_t *)v; /* iteration only reads */
+        for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it))
+            if (!rda_placeholders_valid(json_object_iter_value(it), n))
+                return 0;
+    }
+    return 1;
+}
+
+/* {type, data?, id?, nsp} with the type Node writes: EVENT/ACK for the binary ones. */
+static json_t *rda_packet_json(const sio_packet *p)
+{
+    sio_packet_type wire = p->type;
+    if ((unsigned)p->type >= RDA_PACKET_TYPE_COUNT ||
+        (p->id != SIO_NO_ACK && (p->id < 0 || p->id > SIO_MAX_ACK_ID)) ||
+        !rda_placeholders_valid(p->data, p->n_attachments))
+        return NULL;
+    if (rda_type_is_binary(wire))
+        wire -= RDA_BINARY_TYPE_OFFSET;
+    if (p->n_attachments > 0 && wire != SIO_PACKET_EVENT && wire != SIO_PACKET_ACK)
+        return NULL;
+    json_t *obj = json_object();
+    if (rda_set(obj, "type", json_integer(wire)) != RDA_OK ||
+        (p->data != NULL && rda_set(obj, "data", json_incref(p->data)) != RDA_OK) ||
+        (p->id != SIO_NO_ACK && rda_set(obj, "id", json_integer(p->id)) != RDA_OK) ||
+        rda_set(obj, "nsp", rda_name_json(p->nsp != NULL ? p->nsp : RDA_MAIN_NAMESPACE)) !=
+            RDA_OK) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static int rda_type_valid(rda_type t)
+{
+    return t >= 0 && t < RDA_TYPE_COUNT;
+}
+
+/* Node's key order: uid, requestId, type, sid, room, packet, opts, rooms, close, data. */
+static json_t *rda_request_json(const rda_request *q)
+{
+    if (!rda_type_valid(q->type))
+        return NULL;
+    json_t *obj = json_object();
+    if ((q->uid != NULL && rda_set(obj, "uid", rda_name_json(q->uid)) != RDA_OK) ||
+        (q->request_id != NULL &&
+         rda_set(obj, "requestId", rda_name_json(q->request_id)) != RDA_OK) ||
+        rda_set(obj, "type", json_integer(q->type)) != RDA_OK ||
+        (q->sid != NULL && rda_set(obj, "sid", rda_name_json(q->sid)) != RDA_OK) ||
+        (q->room != NULL && rda_set(obj, "room", rda_name_json(q->room)) != RDA_OK) ||
+        (q->has_packet && rda_set(obj, "packet", rda_packet_json(&q->packet)) != RDA_OK) ||
+        (q->has_opts && rda_set(obj, "opts", rda_opts_json(&q->opts, 0)) != RDA_OK) ||
+        (q->has_rooms && rda_set(obj, "rooms", rda_rooms_json(&q->rooms)) != RDA_OK) ||
+        (q->close != RDA_UNSET && rda_set(obj, "close", json_boolean(q->close)) != RDA_OK) ||
+        (q->data != NULL && rda_set(obj, "data", json_incref(q->data)) != RDA_OK)) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* Node's key order: type, requestId, sockets, rooms, data, clientCount, packet. */
+static json_t *rda_response_json(const rda_response *p)
+{
+    if ((p->type != RDA_TYPE_NONE && !rda_type_valid(p->type)) ||
+        (p->client_count != RDA_UNSET && p->client_count < 0) ||
+        !rda_placeholders_valid(p->ack, p->n_ack_attachments))
+        return NULL;
+    json_t *obj = json_object();
+    if ((p->type != RDA_TYPE_NONE && rda_set(obj, "type", json_integer(p->type)) != RDA_OK) ||
+        (p->request_id != NULL &&
+         rda_set(obj, "requestId", rda_name_json(p->request_id)) != RDA_OK) ||
+        (p->sockets != NULL && rda_set(obj, "sockets", json_incref(p->sockets)) != RDA_OK) ||
+        (p->has_rooms && rda_set(obj, "rooms", rda_rooms_json(&p->rooms)) != RDA_OK) ||
+        (p->data != NULL && rda_set(obj, "data", json_incref(p->data)) != RDA_OK) ||
+        (p->client_count != RDA_UNSET &&
+         rda_set(obj, "clientCount", json_integer(p->client_count)) != RDA_OK) ||
+        (p->ack != NULL && rda_set(obj, "packet", json_incref(p->ack)) != RDA_OK)) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* ---- encoding ------------------------------------------------------------------------- */
+
+static int rda_json_write(const char *buffer, size_t size, void *data)
+{
+    sb_buf_append(data, buffer, size);
+    return 0;
+}
+
+/* Appends root (stolen; NULL when it could not be built) as msgpack, with att going where
+ * its placeholders are on path, or as JSON. Leaves out as it was on failure. */
+static int rda_write(sb_buf *out, json_t *root, int msgpack, const char *const *path,
+                     const sio_attachment *att, size_t n_att)
+{
+    size_t mark = out->len;
+    int rc = RDA_ERR;
+    if (root != NULL && msgpack) {
+        rc = rda_msgpack_write(out, root, path, att, n_att);
+    } else if (root != NULL) {
+        rc = json_dump_callback(root, rda_json_write, out, RDA_JSON_ENCODE_FLAGS) == 0
+                 ? RDA_OK : RDA_ERR;
+    }
+    json_decref(root);
+    if (rc != RDA_OK)
+        out->len = mark;
+    return rc;
+}
+
+int rda_broadcast_encode(const rda_broadcast *b, sb_buf *out)
+{
+    int emitter = b->uid != NULL && strcmp(b->uid, RDA_EMITTER_UID) == 0;
+    json_t *root = json_array();
+    if (json_array_append_new(root, rda_name_json(b->uid)) != 0 ||
+        json_array_append_new(root, rda_packet_json(&b->packet)) != 0 ||
+        json_array_append_new(root, rda_opts_json(&b->opts, emitter)) != 0) {
+        json_decref(root);
+        root = NULL;
+    }
+    return rda_write(out, root, 1, RDA_BROADCAST_BINARY_PATH, b->packet.attachments,
+                     b->packet.n_attachments);
+}
+
+/* Node packs BROADCAST requests and BROADCAST_ACK responses, and JSON cannot hold binary. */
+int rda_request_encode(const rda_request *q, sb_buf *out)
+{
+    int binary = q->has_packet && q->packet.n_attachments > 0;
+    return rda_write(out, rda_request_json(q), q->type == RDA_BROADCAST || binary,
+                     RDA_REQUEST_BINARY_PATH, q->packet.attachments, q->packet.n_attachments);
+}
+
+int rda_response_encode(const rda_response *p, sb_buf *out)
+{
+    return rda_write(out, rda_response_json(p),
+                     p->type == RDA_BROADCAST_ACK || p->n_ack_attachments > 0,
+                     RDA_RESPONSE_BINARY_PATH, p->ack_attachments, p->n_ack_attachments);
+}
+
+/* ---- channels ------------------------------------------------------------------------- */
+
+static void rda_channel_start(sb_buf *out, const char *key, const char *suffix, const char *nsp)
+{
+    sb_buf_append_str(out, key != NULL ? key : RDA_DEFAULT_KEY);
+    sb_buf_append_str(out, suffix);
+    sb_buf_append_str(out, RDA_CHANNEL_SEP);
+    sb_buf_append_str(out, nsp != NULL ? nsp : RDA_MAIN_NAMESPACE);
+    sb_buf_append_str(out, RDA_CHANNEL_SEP);
+}
+
+void rda_channel_broadcast(sb_buf *out, const char *key, const char *nsp, const char *room)
+{
+    rda_channel_start(out, key, "", nsp);
+    if (room != NULL) {
+        sb_buf_append_str(out, room);
+        sb_buf_append_str(out, RDA_CHANNEL_SEP);
+    }
+}
+
+void rda_channel_broadcast_for(sb_buf *out, const char *key, const char *nsp,
+                               const rda_opts *opts)
+{
+    rda_channel_broadcast(out, key, nsp, opts->rooms.n == 1 ? opts->rooms.names[0] : NULL);
+}
+
+/* Redis glob patterns give a meaning to these; a backslash makes them plain. */
+static void rda_glob_escaped(sb_buf *out, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (strchr("*?[]\\", *s) != NULL)
+            sb_buf_append_byte(out, '\\');
+        sb_buf_append_byte(out, (uint8_t)*s);
+    }
+}
+
+void rda_channel_broadcast_pattern(sb_buf *out, const char *key, const char *nsp)
+{
+    rda_glob_escaped(out, key != NULL ? key : RDA_DEFAULT_KEY);
+    sb_buf_append_str(out, RDA_CHANNEL_SEP);
+    rda_glob_escaped(out, nsp != NULL ? nsp : RDA_MAIN_NAMESPACE);
+    sb_buf_append_str(out, RDA_CHANNEL_SEP "*");
+}
+
+void rda_channel_request(sb_buf *out, const char *key, const char *nsp)
+{
+    rda_channel_start(out, key, RDA_REQUEST_SUFFIX, nsp);
+}
+
+void rda_channel_response(sb_buf *out, const char *key, const char *nsp, const char *uid)
+{
+    rda_channel_start(out, key, RDA_RESPONSE_SUFFIX, nsp);
+    if (uid != NULL) {
+        sb_buf_append_str(out, uid);
+        sb_buf_append_str(out, RDA_CHANNEL_SEP);
+    }
+}
+
+int rda_channel_broadcast_room(const char *channel, size_t len, const char *key,
+                               const char *nsp, const char **room, size_t *room_len)
+{
+    sb_buf prefix;
+    sb_buf_init(&prefix);
+    rda_channel_broadcast(&prefix, key, nsp, NULL);
+    int match = len >= prefix.len && memcmp(channel, prefix.data, prefix.len) == 0;
+    size_t rest = match ? len - prefix.len : 0;
+    sb_buf_free(&prefix);
+    /* Nothing after the prefix, or a room (which may be "") and its closing '#'. */
+    if (!match || (rest > 0 && channel[len - 1] != RDA_CHANNEL_SEP[0]))
+        return 0;
+    *room = channel + (len - rest);
+    *room_len = rest > 0 ? rest - 1 : 0;
+    return 1;
+}

@@ -1,0 +1,57 @@
+/* redis_adapter_msgpack.h: msgpack as notepack.io and JavaScript see it, for
+ * redis_adapter.c (internal to protocol/; other layers use redis_adapter.h).
+ *
+ * A message is read into a jansson tree and a tree is packed into a message. Binary (msgpack
+ * bin) may only sit below one value of a message, its "binary path": the keys from the root
+ * (array elements named by their decimal index), e.g. {"1", "data", NULL} for a broadcast's
+ * packet data. There bins become placeholders on the way in, numbered depth-first, and
+ * placeholders become bins on the way out; everywhere else a placeholder-looking object is
+ * plain data, and a bin is refused.
+ */
+#ifndef RDA_REDIS_ADAPTER_MSGPACK_H
+#define RDA_REDIS_ADAPTER_MSGPACK_H
+
+#include "redis_adapter.h"
+
+/* A bin met on the binary path, pointing into the message. */
+typedef struct rda_bin {
+    const char *ptr;
+    size_t len;
+} rda_bin;
+
+/* One read: where errors go and the bins met so far, in order. */
+typedef struct rda_reader {
+    rda_decoder *d;
+    rda_bin *bins;     /* owned array */
+    size_t n_bins;
+    size_t cap_bins;
+} rda_reader;
+
+void rda_reader_init(rda_reader *r, rda_decoder *d);
+void rda_reader_free(rda_reader *r);
+/* Hands the bins over as an owned array of owned copies (NULL when there are none). */
+sio_attachment *rda_reader_take_bins(rda_reader *r, size_t *n);
+
+/* Reads one msgpack value that is the whole message. New reference, or NULL with errstr set:
+ * malformed or truncated msgpack, trailing bytes, nesting beyond RDA_MAX_DEPTH, strings or
+ * keys that are not UTF-8, keys that are not strings or hold NUL, binary off the path,
+ * placeholder-looking objects on it, ext types other than timestamps (which become
+ * ISO-8601 strings). Numbers come as JavaScript holds them: integral ones as integers. */
+json_t *rda_msgpack_read(rda_reader *r, const uint8_t *msg, size_t len, const char *const *path);
+
+/* Appends root packed as notepack.io packs it, with att[num] where placeholder num is on
+ * the path. RDA_ERR (and out partly written: the caller rolls back) for a placeholder with
+ * no attachment, nesting beyond RDA_MAX_DEPTH, or sizes beyond msgpack's 32 bits. */
+int rda_msgpack_write(sb_buf *out, const json_t *root, const char *const *path,
+                      const sio_attachment *att, size_t n_att);
+
+/* Whether v is an object with "_placeholder": true (all socket.io-parser looks at). */
+int rda_claims_placeholder(const json_t *v);
+
+/* Sets d->errstr and returns RDA_ERR. */
+__attribute__((format(printf, 2, 3))) int rda_fail(rda_decoder *d, const char *fmt, ...);
+
+/* malloc that aborts on failure, as buffer.h does. */
+void *rda_alloc(size_t n);
+
+#endif

@@ -1,0 +1,103 @@
+/* server_event.c: events between the server nodes of a cluster (Node's serverSideEmit).
+ *
+ * Only the adapter knows the other nodes: sending goes through it, and what they send
+ * comes back from it through sio_namespace_receive_server_event(). An answer the
+ * application owes another node is a sio_node_ack holding the adapter's reply callback.
+ * The namespace lists the unanswered ones so that, when its adapter goes away first, each
+ * reply still runs exactly once (with no answer) before the adapter is freed; the
+ * application's later send or free then finds an inert ack.
+ */
+#include <stdlib.h>
+
+#include "sio_internal.h"
+
+struct sio_node_ack {
+    sio_namespace *nsp;        /* NULL once the reply has run */
+    sio_node_reply_cb reply;
+    void *ud;
+    sio_node_ack *prev, *next; /* in nsp->node_acks */
+};
+
+static sio_node_ack *node_ack_new(sio_namespace *nsp, sio_node_reply_cb reply, void *ud) {
+    sio_node_ack *ack = calloc(1, sizeof(*ack));
+    if (!ack) abort();
+    ack->nsp = nsp;
+    ack->reply = reply;
+    ack->ud = ud;
+    ack->next = nsp->node_acks;
+    if (nsp->node_acks) nsp->node_acks->prev = ack;
+    nsp->node_acks = ack;
+    return ack;
+}
+
+/* Runs the reply once (answer NULL: none will come) and leaves ack inert. */
+static void node_ack_finish(sio_node_ack *ack, const sio_args *answer) {
+    sio_namespace *nsp = ack->nsp;
+    if (!nsp) return;
+    if (ack->prev) ack->prev->next = ack->next;
+    else nsp->node_acks = ack->next;
+    if (ack->next) ack->next->prev = ack->prev;
+    ack->nsp = NULL;
+    ack->reply(answer, ack->ud);
+}
+
+void sio_node_acks_orphan(sio_namespace *nsp) {
+    while (nsp->node_acks) node_ack_finish(nsp->node_acks, NULL);
+}
+
+int sio_node_ack_send(sio_node_ack *ack, const sio_args *args) {
+    int rc = ack->nsp ? SIO_OK : SIO_ECLOSED;
+    if (rc == SIO_OK && args && args->json && !json_is_array(args->json)) rc = SIO_EINVAL;
+    if (rc == SIO_OK) {
+        /* the adapter always gets an array, empty for an answer without arguments */
+        json_t *json = args && args->json ? json_incref(args->json) : json_array();
+        sio_args answer = {json, args ? args->attachments : NULL, args ? args->n_attachments : 0};
+        node_ack_finish(ack, &answer);
+        json_decref(json);
+    } else {
+        node_ack_finish(ack, NULL);
+    }
+    free(ack);
+    return rc;
+}
+
+void sio_node_ack_free(sio_node_ack *ack) {
+    if (!ack) return;
+    node_ack_finish(ack, NULL);
+    free(ack);
+}
+
+void sio_namespace_receive_server_event(sio_namespace *nsp, const char *event,
+                                        const sio_args *args, sio_node_reply_cb reply,
+                                        void *ud) {
+    sio_handler *h = event ? sio_map_get(&nsp->server_handlers, event) : NULL;
+    sio_node_ack *ack = reply ? node_ack_new(nsp, reply, ud) : NULL;
+    if (!h) {
+        sio_node_ack_free(ack);
+        return;
+    }
+    json_t *json = args && args->json ? json_incref(args->json) : json_array();
+    sio_args in = {json, args ? args->attachments : NULL, args ? args->n_attachments : 0};
+    h->cb.server(nsp, event, &in, ack, h->ud);
+    json_decref(json);
+}
+
+/* The checks an emit to clients gets: an encodable event with matching attachments. */
+static int server_event_encodable(sio_namespace *nsp, const char *event, const sio_args *args) {
+    sb_buf *b = &nsp->srv->scratch;
+    sb_buf_reset(b);
+    return sio_event_encode(b, nsp->name, SIO_NO_ACK, event, args->json, args->n_attachments) ==
+           SIO_OK;
+}
+
+int sio_namespace_server_side_emit(sio_namespace *nsp, const char *event, const sio_args *args,
+                                   uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud) {
+    static const sio_args none = {NULL, NULL, 0};
+    sio_adapter *a = nsp->adapter;
+    if (!args) args = &none;
+    if (!sio_event_name_valid(event) || (cb && timeout_ms == 0)) return SIO_EINVAL;
+    if (args->json && !json_is_array(args->json)) return SIO_EINVAL;
+    if (!server_event_encodable(nsp, event, args)) return SIO_EINVAL;
+    if (!a->ops->server_side_emit) return SIO_ERR;
+    return a->ops->server_side_emit(a, event, args, timeout_ms, cb, ud);
+}
