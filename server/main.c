@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
     uv_loop_init(&loop);
     ctx.cluster = NULL;
     if (o.redis) {
-        rca_config cfg = {o.redis, o.redis_prefix, o.node_id, 0, o.redis_psubscribe};
+        rca_config cfg = {o.redis, o.redis_prefix, o.node_id, 0, !o.redis_room_channels};
         ctx.cluster = rca_cluster_new(&loop, &cfg, err, sizeof(err));
         if (!ctx.cluster) {
             fprintf(stderr, "%s: --redis: %s\n", PROG, err);

@@ -40,7 +40,7 @@ static int shared_options(sb_options *o, sb_option *t, int *help) {
         {"recovery-window", SB_OPT_U32, &o->sio.recovery_window_ms, 0, UINT32_MAX, "connection state recovery window in ms, 0 = off (default 0)"},
         {"redis", SB_OPT_STRING, &o->redis, 0, 0, "cluster mode: redis://[user:password@]host[:port][/db] (default none: one node)"},
         {"redis-prefix", SB_OPT_STRING, &o->redis_prefix, 0, 0, "channel prefix of the cluster (default socket.io)"},
-        {"redis-psubscribe", SB_OPT_FLAG, &o->redis_psubscribe, 0, 1, "subscribe to key#nsp#* as Node does, not one channel per local room"},
+        {"redis-room-channels", SB_OPT_FLAG, &o->redis_room_channels, 0, 1, "subscribe one channel per local room instead of key#nsp#* (less traffic, but a broadcast right after a remote join can miss the new member)"},
         {"node-id", SB_OPT_STRING, &o->node_id, 0, 0, "this node's name in logs (default random)"},
         {"help", SB_OPT_FLAG, help, 0, 1, "print this help and exit"},
     };

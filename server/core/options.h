@@ -40,7 +40,7 @@ typedef struct sb_options {
     const char *redis;        /* cluster mode: redis://[user:password@]host[:port][/db]; NULL: embedded */
     const char *redis_prefix; /* channel key of the cluster (default "socket.io") */
     const char *node_id;      /* this node's name in logs and answers; NULL: random */
-    int redis_psubscribe;     /* 1: one pattern per namespace (Node's way), not a channel per room */
+    int redis_room_channels;  /* 1: a channel per local room instead of one pattern per namespace */
 } sb_options;
 
 typedef enum sb_options_status {

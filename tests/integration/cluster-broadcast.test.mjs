@@ -11,7 +11,8 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { emitAck, collectEvents, expectNoEvent, sleep, ms, bounded } from "./helpers.mjs";
 import {
-  useCluster, nodeKinds, member, tally, startNodes, stopNodes, waitPeers,
+  useCluster, nodeKinds, member, tally, eventWith, startNodes, stopNodes, waitPeers, clientsOnEveryNode,
+  onNode,
 } from "./cluster-helpers.mjs";
 
 const KINDS = nodeKinds(["echo", "echo", "echo", "node"]);
@@ -20,19 +21,7 @@ const QUIET_MS = ms(400); // after the last expected delivery: time for a duplic
 const cluster = useCluster({ kinds: KINDS });
 const route = (a, b) => `${a.nodeId} (${a.kind}) → ${b.nodeId} (${b.kind})`;
 
-// Per node: a websocket and a polling member of `room`, and a websocket client outside it.
-async function populate(room, { nsp = "/" } = {}) {
-  const members = [];
-  const outsiders = [];
-  for (const node of cluster.nodes) {
-    members.push(await member(node, { nsp, transport: "websocket", rooms: [room] }));
-    members.push(await member(node, { nsp, transport: "polling", rooms: [room] }));
-    outsiders.push(await member(node, { nsp, transport: "websocket" }));
-  }
-  return { members, outsiders };
-}
-
-const onNode = (sockets, node) => sockets.filter((s) => s.node === node);
+const populate = (room, opts) => clientsOnEveryNode(cluster.nodes, [room], opts);
 
 test("a to-room on any node reaches the room's members on every node exactly once", bounded(60000), async () => {
   const { members, outsiders } = await populate("everywhere");
@@ -56,32 +45,27 @@ test("the payload arrives intact across nodes, and our nodes and the Node.js nod
   const { members } = await populate("payload");
   const node = cluster.nodes.find((n) => n.kind !== "echo") ?? cluster.nodes[cluster.nodes.length - 1];
   const ours = cluster.nodes.filter((n) => n !== node);
-  const payload = ["text", 42, 1.5, true, null, { nested: { list: [1, "two", { three: 3 }] } }, "ünïcødé ✓"];
+  const payload = [42, 1.5, -7, true, false, null, { nested: { list: [1, "two", { three: 3 }] } }, "ünïcødé ✓", ""];
   for (const [from, to] of [[ours[0], node], [node, ours[0]], [ours[0], ours[1]]]) {
-    const receiver = onNode(members, to)[0];
-    const got = waitEventFrom(receiver, "room-message", `${route(from, to)}`);
-    onNode(members, from)[0].emit("to-room", "payload", ...payload);
-    const args = await got;
-    assert.deepEqual(args.slice(0, payload.length), payload, route(from, to));
+    const token = route(from, to);
+    const got = eventWith(onNode(members, to)[0], "room-message", token);
+    onNode(members, from)[0].emit("to-room", "payload", token, ...payload);
+    assert.deepEqual((await got).slice(1, 1 + payload.length), payload, token);
   }
 });
-
-function waitEventFrom(socket, event, what) {
-  return collectEvents(socket, event, 1, ms(5000)).then(([args]) => args, (e) => { throw new Error(`${what}: ${e.message}`); });
-}
 
 test("binary payloads cross nodes as binary (top level and nested)", bounded(30000), async () => {
   const { members } = await populate("binary");
   const bytes = Buffer.from([0, 1, 2, 0x1e, 0xff, 0x7b]);
   for (const from of cluster.nodes) {
-    const all = members.map((s) => collectEvents(s, "room-message", 1, ms(5000)).then(([args]) => [s, args]));
-    onNode(members, from)[0].emit("to-room", "binary", bytes, { inner: bytes, list: [bytes] }, `from ${from.nodeId}`);
-    for (const [s, args] of await Promise.all(all)) {
+    const token = `binary from ${from.nodeId}`;
+    const all = members.map((s) => eventWith(s, "room-message", token).then((args) => [s, args]));
+    onNode(members, from)[0].emit("to-room", "binary", token, bytes, { inner: bytes, list: [bytes] });
+    for (const [s, [, top, nested]] of await Promise.all(all)) {
       const what = `${from.nodeId} → ${s.label}`;
-      assert.ok(Buffer.isBuffer(args[0]) && args[0].equals(bytes), `${what}: top-level buffer ${JSON.stringify(args[0])}`);
-      assert.ok(Buffer.isBuffer(args[1].inner) && args[1].inner.equals(bytes), `${what}: nested buffer`);
-      assert.ok(Buffer.isBuffer(args[1].list[0]) && args[1].list[0].equals(bytes), `${what}: buffer in an array`);
-      assert.equal(args[2], `from ${from.nodeId}`, what);
+      assert.ok(Buffer.isBuffer(top) && top.equals(bytes), `${what}: top-level buffer ${JSON.stringify(top)}`);
+      assert.ok(Buffer.isBuffer(nested.inner) && nested.inner.equals(bytes), `${what}: nested buffer`);
+      assert.ok(Buffer.isBuffer(nested.list[0]) && nested.list[0].equals(bytes), `${what}: buffer in an array`);
     }
   }
 });

@@ -13,24 +13,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { collectEvents, waitEvent, expectNoEvent, sleep, ms, bounded } from "./helpers.mjs";
-import { useCluster, nodeKinds, member, tally } from "./cluster-helpers.mjs";
+import { useCluster, nodeKinds, tally, clientsOnEveryNode } from "./cluster-helpers.mjs";
 
 const KINDS = nodeKinds(["echo", "echo", "node"]);
 const QUIET_MS = ms(400);
 
 const cluster = useCluster({ kinds: KINDS, emitter: true });
 
-// Per node: a websocket and a polling client in `rooms`, one websocket client in none.
-async function clients(rooms, { nsp = "/" } = {}) {
-  const members = [];
-  const outsiders = [];
-  for (const node of cluster.nodes) {
-    members.push(await member(node, { nsp, transport: "websocket", rooms }));
-    members.push(await member(node, { nsp, transport: "polling", rooms }));
-    outsiders.push(await member(node, { nsp }));
-  }
-  return { members, outsiders };
-}
+const clients = (rooms, opts) => clientsOnEveryNode(cluster.nodes, rooms, opts);
 
 test("to a room with members on every node: each member once, nobody else", bounded(30000), async () => {
   const { members, outsiders } = await clients(["r1"]);

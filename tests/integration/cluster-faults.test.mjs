@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { client, connected, echoRoundTrip, emitAck, waitEvent, sleep, ms, bounded } from "./helpers.mjs";
 import {
   useCluster, nodeKinds, member, tally, untilDelivered, waitStatus, waitPeers, killNode,
-  failoverClient, whoami,
+  failoverClient, whoami, clientsOnEveryNode, onNode,
 } from "./cluster-helpers.mjs";
 
 const KINDS = nodeKinds(["echo", "echo", "echo", "node"]);
@@ -26,16 +26,7 @@ const QUIET_MS = ms(500);
 
 const cluster = useCluster({ kinds: KINDS });
 
-// Per node: a websocket and a polling member of `room`.
-async function roomMembers(room) {
-  const members = [];
-  for (const node of cluster.nodes) {
-    for (const transport of ["websocket", "polling"]) members.push(await member(node, { transport, rooms: [room] }));
-  }
-  return members;
-}
-
-const onNode = (sockets, node) => sockets.filter((s) => s.node === node);
+const roomMembers = async (room) => (await clientsOnEveryNode(cluster.nodes, [room])).members;
 
 // A broadcast to `room` every TRAFFIC_EVERY_MS from each node in turn, until stop().
 function steadyTraffic(members, room) {

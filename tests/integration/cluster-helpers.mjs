@@ -353,6 +353,21 @@ export async function member(node, { nsp = "/", transport = "websocket", rooms =
   return s;
 }
 
+// On every node: a websocket and a polling client that joined `rooms` (members), and a
+// websocket client in no room (outsiders).
+export async function clientsOnEveryNode(nodes, rooms, { nsp = "/" } = {}) {
+  const members = [];
+  const outsiders = [];
+  for (const node of nodes) {
+    for (const transport of ["websocket", "polling"]) members.push(await member(node, { nsp, transport, rooms }));
+    outsiders.push(await member(node, { nsp }));
+  }
+  return { members, outsiders };
+}
+
+// The sockets (from member()) connected to node.
+export const onNode = (sockets, node) => sockets.filter((s) => s.node === node);
+
 // A client that reconnects by itself, trying the next URL of `nodes` on every attempt:
 // what an app given two addresses does when its node goes away.
 export function failoverClient(nodes, nsp = "/", opts = {}) {
@@ -421,6 +436,24 @@ export function tally(sockets, event) {
       }
     },
   };
+}
+
+// The arguments of the first `event` on socket whose first argument is token: a wait that
+// a late copy of an earlier broadcast cannot satisfy.
+export function eventWith(socket, event, token, timeoutMs = ms(5000)) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      socket.off(event, h);
+      reject(new Error(`${socket.label}: no "${event}" ${JSON.stringify(token)} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const h = (...args) => {
+      if (args[0] !== token) return;
+      clearTimeout(t);
+      socket.off(event, h);
+      resolve(args);
+    };
+    socket.on(event, h);
+  });
 }
 
 // Sends fresh tokens (send(token)) every intervalMs until one of them reached every socket
