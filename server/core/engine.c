@@ -340,9 +340,15 @@ void session_close(eio_session *s, const char *reason, eio_close_mode mode)
     s->data = NULL;
     if (mode != EIO_CLOSE_FLUSH) {
         queue_drop(s);
-        if (s->get && s->transport == EIO_TRANSPORT_POLLING)
+        if (s->transport == EIO_TRANSPORT_POLLING && (s->get || mode == EIO_CLOSE_BY_CLIENT))
             queue_push_packet(s, mode == EIO_CLOSE_BY_CLIENT ? EIO_PACKET_NOOP : EIO_PACKET_CLOSE);
-        session_destroy(s);
+        if (s->get || mode != EIO_CLOSE_BY_CLIENT || s->transport != EIO_TRANSPORT_POLLING) {
+            session_destroy(s);
+            return;
+        }
+        /* The client POSTed CLOSE with no GET parked: its last GET may be on its way on
+         * another connection (they race), and gets the NOOP instead of "unknown sid". */
+        timer_schedule(s, EIO_PHASE_CLOSE, EIO_CLIENT_CLOSE_LINGER_MS);
         return;
     }
     if (s->transport == EIO_TRANSPORT_POLLING && s->q_len > 0 && !srv->shutting_down) {

@@ -22,6 +22,7 @@
 #define EIO_SID_BYTES 15                 /* 20 base64url characters */
 #define EIO_SID_LEN 20
 #define EIO_CLOSE_TIMEOUT_MS 30000       /* a closing polling session waits this long for its GET */
+#define EIO_CLIENT_CLOSE_LINGER_MS 1000  /* a client-closed polling session waits for a racing GET */
 #define EIO_SHUTDOWN_GRACE_MS 1000       /* shutdown waits this long for polling GETs to collect "1" */
 #define EIO_SHUTDOWN_CHECK_MS 10         /* how often shutdown looks whether everyone has left */
 #define EIO_RX_BUFFER_SIZE 512           /* lws rx chunk per websocket: dominates idle memory */
