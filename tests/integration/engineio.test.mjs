@@ -197,3 +197,16 @@ test("a probe on a sid that never existed is refused", bounded(10000), async () 
   assert.ok(r === 400 || r === "closed");
   await assertEngineEchoHealthy(srv);
 });
+
+test("polling: a GET that loses the race to the client's CLOSE POST still gets the NOOP", bounded(10000), async () => {
+  // A client sends its last GET and the CLOSE POST on two connections; when the POST is
+  // handled first the GET must not meet "Session ID unknown" (the official suite's race).
+  const { sid } = await eioOpen(srv);
+  const post = await eioPost(srv, sid, "1");
+  assert.equal(post.status, 200);
+  const get = await eioGet(srv, sid);
+  assert.equal(get.status, 200);
+  assert.equal(get.text, "6");
+  const after = await eioGet(srv, sid);
+  assert.equal(after.status, 400);
+});
