@@ -8,7 +8,7 @@ SB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SB_BUILD_PACKAGES=(cmake make clang libclang-rt-14-dev pkg-config libwebsockets-dev libuv1-dev
                    libjansson-dev libssl-dev uthash-dev libhiredis-dev libmsgpack-dev)
 SB_TEST_PACKAGES=(nodejs npm)
-SB_REDIS_PACKAGES=(redis-server haproxy)
+SB_CLUSTER_TEST_PACKAGES=(redis-server haproxy)
 
 sb_missing_packages() {
     local pkg
@@ -35,7 +35,7 @@ sb_setup_build() {
 
 sb_setup_test() {
     sb_setup_build
-    sb_apt_install "${SB_REDIS_PACKAGES[@]}"
+    sb_apt_install "${SB_CLUSTER_TEST_PACKAGES[@]}"
     # A Node.js that did not come from Debian (already on PATH) is used as it is.
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         sb_apt_install "${SB_TEST_PACKAGES[@]}"
