@@ -13,6 +13,18 @@
  * answers that arrive before the count are kept and checked when it comes. A request ends
  * exactly once: all answers in, its timer, a Redis failure (at once: nothing will come),
  * or the adapter going away.
+ *
+ * Connection state recovery (--recovery-window) lives in Redis so that any node can
+ * restore a socket that dropped from another: a dropped socket's session is a key
+ * (key-session#nsp#pid) that expires with the window and is consumed by its restore, and
+ * every recoverable broadcast is appended to a stream per namespace (key-stream#nsp#)
+ * before it is delivered anywhere. Its stream id is the offset appended as the last
+ * argument, so an offset means the same thing on every node; the sending node learns it
+ * from the XADD reply, then delivers and publishes the packet with it (one more round trip
+ * per broadcast, in recovery mode only; XADD replies come in order, so broadcasts keep
+ * theirs). A restore is one script: take the session, check that the client's offset is
+ * still in the stream, read what follows it (bounded); the node then keeps the packets
+ * for the session's rooms.
  */
 #include "redis_adapter.h"
 
@@ -30,11 +42,24 @@
 #define RCA_RELAY_DEFAULT_MS 60000 /* how long answers to another node's broadcast are relayed */
 #define RCA_NODES_UNKNOWN 0xffffffffu        /* a broadcast with acks before NUMSUB answers */
 #define RCA_LOG_MAX 512
+#define RCA_NUMBER_MAX 24                    /* a uint64 in decimal, plus NUL */
+#define RCA_STREAM_FIELD "b"                 /* the field of a stream entry: the broadcast */
+
+/* KEYS: session, stream; ARGV: offset, COUNT. Nil when the session is unknown or the
+ * offset is no longer in the stream (packets after it may be gone); else {session, the
+ * entries after offset}. */
+static const char RCA_RESTORE_SCRIPT[] =
+    "local s = redis.call('GETDEL', KEYS[1]) "
+    "if not s then return nil end "
+    "if #redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1]) == 0 then return nil end "
+    "return {s, redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}";
 
 static const char RCA_UID_CHARS[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 
 typedef struct rca_adapter rca_adapter;
 typedef struct rca_request rca_request;
+typedef struct rca_pending rca_pending;
+typedef struct rca_restore rca_restore;
 
 struct rca_cluster {
     uv_loop_t *loop;
@@ -49,6 +74,7 @@ struct rca_cluster {
     rda_decoder dec;
     int psubscribe;             /* rca_config.psubscribe */
     int publish_failed_logged;  /* one log line per outage, not one per message */
+    int xadd_failed_logged;     /* the same for the recovery stream */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -71,6 +97,30 @@ struct rca_adapter {
     char *ch_response_own;      /* key-response#nsp#uid# */
     sio_map rooms;              /* name → rca_room */
     sio_map requests;           /* request id → rca_request (ours, awaiting answers) */
+    /* recovery in Redis; stream NULL when --recovery-window is 0 */
+    char *stream;               /* key-stream#nsp#: the recoverable broadcasts */
+    char *session_prefix;       /* key-session#nsp#, followed by a pid */
+    size_t max_packets;         /* the stream's MAXLEN, and the most a restore replays */
+    char max_len[RCA_NUMBER_MAX];    /* max_packets in decimal */
+    char max_replay[RCA_NUMBER_MAX]; /* max_packets + 1: more means some are gone */
+    char window[RCA_NUMBER_MAX];     /* the window in ms: a session's expiry */
+    rca_pending *pending;       /* broadcasts waiting for their stream id */
+    rca_restore *restores;      /* restores waiting for Redis */
+};
+
+/* A recoverable broadcast waiting for its stream id. */
+struct rca_pending {
+    rca_pending *prev, *next;
+    rca_adapter *a;             /* NULL once the adapter is gone: nothing to deliver to */
+    rda_broadcast m;            /* owned, attachments included; no offset yet */
+};
+
+/* A restore waiting for Redis. */
+struct rca_restore {
+    rca_restore *prev, *next;
+    rca_adapter *a;             /* NULL once the adapter is gone (cb has run) */
+    sio_restore_cb cb;
+    void *ud;
 };
 
 /* A request of ours awaiting answers from the other nodes. */
@@ -257,44 +307,145 @@ static void packet_unborrow(sio_packet *p) {
     p->n_attachments = 0;
 }
 
-static int rca_broadcast(sio_adapter *base, const sio_broadcast *b) {
-    rca_adapter *a = (rca_adapter *)base;
-    rca_cluster *c = a->cluster;
-    int rc = a->local->ops->broadcast(a->local, b);
-    if (rc != SIO_OK || (b->flags & SIO_EMIT_LOCAL)) return rc;
-    rda_broadcast m;
-    rda_broadcast_init(&m);
-    m.uid = xstrdup(c->uid);
-    packet_fill(&m.packet, base->nsp, b);
-    opts_from_target(&m.opts, b->to);
-    if (b->flags & SIO_EMIT_VOLATILE) json_object_set_new(m.opts.flags, RDA_FLAG_VOLATILE, json_true());
-    sb_buf_reset(&c->out);
-    sb_buf channel;
-    sb_buf_init(&channel);
-    if (rda_broadcast_encode(&m, &c->out) == RDA_OK) {
-        rda_channel_broadcast_for(&channel, c->key, sio_namespace_name(base->nsp), &m.opts);
-        sb_buf_append_byte(&channel, 0);
-        publish_out(c, (const char *)channel.data);
-    }
-    sb_buf_free(&channel);
-    packet_unborrow(&m.packet);
-    rda_broadcast_clear(&m);
-    return SIO_OK;
+/* The event name of p's [event, ...args], or NULL; *rest gets a new array of the args. */
+static const char *packet_event(const sio_packet *p, json_t **rest) {
+    json_t *name = json_array_get(p->data, 0);
+    if (!json_is_string(name)) return NULL;
+    *rest = json_array();
+    for (size_t i = 1; i < json_array_size(p->data); i++)
+        json_array_append(*rest, json_array_get(p->data, i));
+    return json_string_value(name);
 }
 
 /* A packet another node or the emitter broadcast: to this node's sockets it designates. */
 static void deliver(rca_adapter *a, const sio_packet *p, const rda_opts *opts) {
-    json_t *name = json_array_get(p->data, 0);
-    if (!json_is_string(name)) return;
-    json_t *rest = json_array();
-    for (size_t i = 1; i < json_array_size(p->data); i++)
-        json_array_append(rest, json_array_get(p->data, i));
+    json_t *rest;
+    const char *event = packet_event(p, &rest);
+    if (!event) return;
     sio_args args = {rest, p->attachments, p->n_attachments};
     sio_target to = target_from_opts(opts);
-    sio_broadcast b = {json_string_value(name), &args, &to,
-                       rda_opts_volatile(opts) ? SIO_EMIT_VOLATILE : 0};
+    sio_broadcast b = {event, &args, &to, rda_opts_volatile(opts) ? SIO_EMIT_VOLATILE : 0};
     a->local->ops->broadcast(a->local, &b);
     json_decref(rest);
+}
+
+/* PUBLISHes m for the other nodes on the channel of its rooms. */
+static void publish_broadcast(rca_adapter *a, const rda_broadcast *m) {
+    rca_cluster *c = a->cluster;
+    sb_buf_reset(&c->out);
+    sb_buf channel;
+    sb_buf_init(&channel);
+    if (rda_broadcast_encode(m, &c->out) == RDA_OK) {
+        rda_channel_broadcast_for(&channel, c->key, sio_namespace_name(a->base.nsp), &m->opts);
+        sb_buf_append_byte(&channel, 0);
+        publish_out(c, (const char *)channel.data);
+    }
+    sb_buf_free(&channel);
+}
+
+static void broadcast_fill(rca_adapter *a, rda_broadcast *m, const sio_broadcast *b) {
+    rda_broadcast_init(m);
+    m->uid = xstrdup(a->cluster->uid);
+    packet_fill(&m->packet, a->base.nsp, b);
+    opts_from_target(&m->opts, b->to);
+}
+
+/* ---- recoverable broadcasts (see the file comment) ---------------------------------- */
+
+/* Gives p copies of the attachments it borrows, so that it can outlive the call. */
+static void packet_own_attachments(sio_packet *p) {
+    sio_attachment *v = calloc(p->n_attachments ? p->n_attachments : 1, sizeof(*v));
+    if (!v) abort();
+    for (size_t i = 0; i < p->n_attachments; i++) {
+        v[i].data = malloc(p->attachments[i].len ? p->attachments[i].len : 1);
+        if (!v[i].data) abort();
+        if (p->attachments[i].len) memcpy(v[i].data, p->attachments[i].data, p->attachments[i].len);
+        v[i].len = p->attachments[i].len;
+    }
+    p->attachments = v;
+}
+
+static void pending_free(rca_pending *p) {
+    rda_broadcast_clear(&p->m);
+    free(p);
+}
+
+static void pending_unlink(rca_pending *p) {
+    if (p->prev) p->prev->next = p->next;
+    else p->a->pending = p->next;
+    if (p->next) p->next->prev = p->prev;
+}
+
+/* Delivers p here and to the other nodes, with offset as last argument (NULL: none, the
+ * stream could not take it; the packet is then not recoverable). */
+static void pending_send(rca_adapter *a, rca_pending *p, const char *offset) {
+    if (offset) json_array_append_new(p->m.packet.data, json_string(offset));
+    deliver(a, &p->m.packet, &p->m.opts);
+    publish_broadcast(a, &p->m);
+}
+
+static void on_xadd(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                    void *ud) {
+    rca_pending *p = ud;
+    rca_adapter *a = p->a;
+    if (a) {
+        rca_cluster *c = a->cluster;
+        pending_unlink(p);
+        int ok = status == RC_OK && reply->type == REDIS_REPLY_STRING;
+        if (ok) {
+            c->xadd_failed_logged = 0;
+        } else if (!c->xadd_failed_logged) {
+            c->xadd_failed_logged = 1;
+            rca_log(c, "recovery stream unavailable (%s): broadcasts go out without offsets",
+                    errstr ? errstr : rc_strerror(status));
+        }
+        pending_send(a, p, ok ? reply->str : NULL);
+    }
+    pending_free(p);
+}
+
+/* Appends b to the stream; delivery waits for the stream id (on_xadd). */
+static int broadcast_recoverable(rca_adapter *a, const sio_broadcast *b) {
+    rca_cluster *c = a->cluster;
+    sio_frame f;
+    if (sio_frame_encode(&f, a->base.nsp, SIO_NO_ACK, b->event, b->args) != SIO_OK)
+        return SIO_EINVAL;
+    sio_frame_release(&f);
+    rca_pending *p = calloc(1, sizeof(*p));
+    if (!p) abort();
+    broadcast_fill(a, &p->m, b);
+    packet_own_attachments(&p->m.packet);
+    sb_buf_reset(&c->out);
+    if (rda_broadcast_encode(&p->m, &c->out) != RDA_OK) {
+        pending_free(p);
+        return SIO_EINVAL;
+    }
+    if (rc_command(c->conn, on_xadd, p, "XADD %s MAXLEN ~ %s * " RCA_STREAM_FIELD " %b",
+                   a->stream, a->max_len, (const char *)c->out.data, c->out.len) != RC_OK) {
+        pending_send(a, p, NULL);
+        pending_free(p);
+        return SIO_OK;
+    }
+    p->a = a;
+    p->next = a->pending;
+    if (a->pending) a->pending->prev = p;
+    a->pending = p;
+    return SIO_OK;
+}
+
+static int rca_broadcast(sio_adapter *base, const sio_broadcast *b) {
+    rca_adapter *a = (rca_adapter *)base;
+    if (a->stream && !(b->flags & (SIO_EMIT_VOLATILE | SIO_EMIT_LOCAL)))
+        return broadcast_recoverable(a, b);
+    int rc = a->local->ops->broadcast(a->local, b);
+    if (rc != SIO_OK || (b->flags & SIO_EMIT_LOCAL)) return rc;
+    rda_broadcast m;
+    broadcast_fill(a, &m, b);
+    if (b->flags & SIO_EMIT_VOLATILE) json_object_set_new(m.opts.flags, RDA_FLAG_VOLATILE, json_true());
+    publish_broadcast(a, &m);
+    packet_unborrow(&m.packet);
+    rda_broadcast_clear(&m);
+    return SIO_OK;
 }
 
 static void on_broadcast_message(rca_adapter *a, const uint8_t *data, size_t len) {
@@ -757,18 +908,255 @@ static void on_state(rc_conn *conn, int ready, void *ud) {
                      : "not ready: Redis unavailable, serving local clients only");
 }
 
-/* ---- adapter lifecycle ------------------------------------------------------------- */
+/* ---- sessions in Redis (see the file comment) ---------------------------------------- */
+
+static char *session_key(const rca_adapter *a, const char *pid) {
+    sb_buf b;
+    sb_buf_init(&b);
+    sb_buf_append_str(&b, a->session_prefix);
+    sb_buf_append_str(&b, pid);
+    char *s = buf_string(&b);
+    sb_buf_free(&b);
+    return s;
+}
+
+static void take_description(int status, json_t *sockets, void *ud) {
+    json_t **out = ud;
+    json_t *d = json_array_get(sockets, 0);
+    if (d) *out = json_incref(d);
+}
+
+/* {sid, pid, rooms, data} of s, from the local adapter's description of it. */
+static json_t *session_json(rca_adapter *a, sio_socket *s) {
+    const char *sid = sio_socket_id(s);
+    sio_target to = {&sid, 1, NULL, 0};
+    json_t *desc = NULL;
+    a->local->ops->fetch_sockets(a->local, &to, take_description, &desc);
+    json_t *rooms = desc ? json_object_get(desc, "rooms") : NULL;
+    json_t *data = desc ? json_object_get(desc, "data") : NULL;
+    json_t *sess = json_object();
+    json_object_set_new(sess, "sid", json_string(sid));
+    json_object_set_new(sess, "pid", json_string(sio_socket_pid(s)));
+    json_object_set_new(sess, "rooms", json_is_array(rooms) ? json_incref(rooms) : json_array());
+    json_object_set_new(sess, "data", data ? json_incref(data) : json_object());
+    json_decref(desc);
+    return sess;
+}
+
+static void on_session_stored(rc_conn *conn, int status, const redisReply *reply,
+                              const char *errstr, void *ud) {
+    rca_cluster *c = ud;
+    if (status != RC_OK && status != RC_ERR_CLOSED)
+        rca_log(c, "a session could not be kept for recovery (%s)",
+                errstr ? errstr : rc_strerror(status));
+}
 
 static void rca_persist_session(sio_adapter *base, sio_socket *s) {
     rca_adapter *a = (rca_adapter *)base;
-    a->local->ops->persist_session(a->local, s);
+    if (!a->stream) {
+        a->local->ops->persist_session(a->local, s);
+        return;
+    }
+    json_t *sess = session_json(a, s);
+    char *text = json_dumps(sess, JSON_COMPACT);
+    char *key = session_key(a, sio_socket_pid(s));
+    if (text)
+        rc_command(a->cluster->conn, on_session_stored, a->cluster, "SET %s %s PX %s", key, text,
+                   a->window);
+    free(key);
+    free(text);
+    json_decref(sess);
 }
 
+static int names_intersect(const rda_rooms *r, char *const *names, size_t n) {
+    for (size_t i = 0; i < r->n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(r->names[i], names[j]) == 0) return 1;
+    return 0;
+}
+
+/* Node's shouldIncludePacket: sent to everyone or to one of the session's rooms, and none
+ * of the session's rooms excluded. */
+static int packet_for(const rda_opts *o, const sio_session *sess) {
+    int included = o->rooms.n == 0 || names_intersect(&o->rooms, sess->rooms, sess->n_rooms);
+    return included && !names_intersect(&o->except, sess->rooms, sess->n_rooms);
+}
+
+static int copy_id(char out[SIO_ID_LEN + 1], const json_t *v) {
+    const char *s = json_string_value(v);
+    if (!s || strlen(s) > SIO_ID_LEN) return 0;
+    memcpy(out, s, strlen(s) + 1);
+    return 1;
+}
+
+/* The session stored by rca_persist_session, without packets; NULL when malformed. */
+static sio_session *session_parse(const char *text, size_t len) {
+    json_t *j = json_loadb(text, len, 0, NULL);
+    json_t *rooms = json_object_get(j, "rooms");
+    sio_session *sess = calloc(1, sizeof(*sess));
+    if (!sess) abort();
+    sess->rooms = calloc(json_array_size(rooms) + 1, sizeof(char *));
+    if (!sess->rooms) abort();
+    int ok = j && json_is_array(rooms) && copy_id(sess->sid, json_object_get(j, "sid")) &&
+             copy_id(sess->pid, json_object_get(j, "pid"));
+    for (size_t i = 0; ok && i < json_array_size(rooms); i++) {
+        const char *name = json_string_value(json_array_get(rooms, i));
+        if (!name) ok = 0;
+        else if (!(sess->rooms[sess->n_rooms++] = strdup(name))) abort();
+    }
+    json_t *data = json_object_get(j, "data");
+    sess->data = data ? json_incref(data) : json_object();
+    json_decref(j);
+    if (ok) return sess;
+    sio_session_free(sess);
+    return NULL;
+}
+
+/* Adds the packet of stream entry [id, [field, value, ...]] to sess->missed when it was
+ * for the session's rooms. 0 when the entry is malformed. */
+static int replay_entry(rca_adapter *a, sio_session *sess, const redisReply *e) {
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+        return 0;
+    const redisReply *fields = e->element[1], *value = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(fields->element[i]->str, RCA_STREAM_FIELD) == 0)
+            value = fields->element[i + 1];
+    rda_broadcast m;
+    if (!value || value->type != REDIS_REPLY_STRING ||
+        rda_broadcast_decode(&a->cluster->dec, (const uint8_t *)value->str, value->len, &m) != RDA_OK)
+        return 0;
+    int ok = 1;
+    if (packet_for(&m.opts, sess)) {
+        json_array_append_new(m.packet.data, json_string(e->element[0]->str));
+        json_t *rest;
+        const char *event = packet_event(&m.packet, &rest);
+        sio_args args = {rest, m.packet.attachments, m.packet.n_attachments};
+        ok = event && sio_frame_encode(&sess->missed[sess->n_missed], a->base.nsp, SIO_NO_ACK,
+                                       event, &args) == SIO_OK;
+        if (event) json_decref(rest);
+        if (ok) sess->n_missed++;
+    }
+    rda_broadcast_clear(&m);
+    return ok;
+}
+
+/* The answer of RCA_RESTORE_SCRIPT as a session with its packets, or NULL. */
+static sio_session *session_from_reply(rca_adapter *a, const redisReply *reply) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    const redisReply *entries = reply->element[1];
+    if (entries->elements > a->max_packets) return NULL; /* more followed: not all are there */
+    sio_session *sess = session_parse(reply->element[0]->str, reply->element[0]->len);
+    if (!sess) return NULL;
+    sess->missed = calloc(entries->elements ? entries->elements : 1, sizeof(sio_frame));
+    if (!sess->missed) abort();
+    for (size_t i = 0; i < entries->elements; i++) {
+        if (!replay_entry(a, sess, entries->element[i])) {
+            sio_session_free(sess);
+            return NULL;
+        }
+    }
+    return sess;
+}
+
+static void restore_unlink(rca_restore *r) {
+    if (r->prev) r->prev->next = r->next;
+    else r->a->restores = r->next;
+    if (r->next) r->next->prev = r->prev;
+}
+
+static void on_restore_reply(rc_conn *conn, int status, const redisReply *reply,
+                             const char *errstr, void *ud) {
+    rca_restore *r = ud;
+    rca_adapter *a = r->a;
+    if (!a) { /* answered when the adapter went away */
+        free(r);
+        return;
+    }
+    restore_unlink(r);
+    sio_session *sess = status == RC_OK ? session_from_reply(a, reply) : NULL;
+    sio_restore_cb cb = r->cb;
+    void *cb_ud = r->ud;
+    free(r);
+    cb(sess, cb_ud);
+}
+
+/* Like Node's redis-streams-adapter, a client without an offset is not restored: where it
+ * stood in the stream is unknown. */
 static void rca_restore_session(sio_adapter *base, const char *pid, const char *offset,
                                 sio_restore_cb cb, void *ud) {
     rca_adapter *a = (rca_adapter *)base;
-    a->local->ops->restore_session(a->local, pid, offset, cb, ud);
+    if (!a->stream) {
+        a->local->ops->restore_session(a->local, pid, offset, cb, ud);
+        return;
+    }
+    if (!offset) {
+        cb(NULL, ud);
+        return;
+    }
+    rca_restore *r = calloc(1, sizeof(*r));
+    if (!r) abort();
+    r->cb = cb;
+    r->ud = ud;
+    char *key = session_key(a, pid);
+    int rc = rc_command(a->cluster->conn, on_restore_reply, r, "EVAL %s 2 %s %s %s %s",
+                        RCA_RESTORE_SCRIPT, key, a->stream, offset, a->max_replay);
+    free(key);
+    if (rc != RC_OK) {
+        free(r);
+        cb(NULL, ud);
+        return;
+    }
+    r->a = a;
+    r->next = a->restores;
+    if (a->restores) a->restores->prev = r;
+    a->restores = r;
 }
+
+/* Pending broadcasts are dropped (their callbacks free them); pending restores end now. */
+static void recovery_detach(rca_adapter *a) {
+    for (rca_pending *p = a->pending; p; p = p->next) p->a = NULL;
+    a->pending = NULL;
+    while (a->restores) {
+        rca_restore *r = a->restores;
+        a->restores = r->next;
+        r->a = NULL;
+        r->cb(NULL, r->ud);
+    }
+    free(a->stream);
+    free(a->session_prefix);
+}
+
+/* key, kind, nsp, then '#': named like the channels, so --redis-prefix covers them. */
+static char *recovery_key(const char *key, const char *kind, const char *nsp) {
+    sb_buf b;
+    sb_buf_init(&b);
+    sb_buf_append_str(&b, key);
+    sb_buf_append_str(&b, kind);
+    sb_buf_append_str(&b, nsp);
+    sb_buf_append_byte(&b, '#');
+    char *s = buf_string(&b);
+    sb_buf_free(&b);
+    return s;
+}
+
+/* Sets up recovery in Redis when the window is on. */
+static void recovery_init(rca_adapter *a, const char *name) {
+    const sio_options *opts = sio_server_options(sio_namespace_server(a->base.nsp));
+    if (opts->recovery_window_ms == 0) return;
+    a->stream = recovery_key(a->cluster->key, "-stream#", name);
+    a->session_prefix = recovery_key(a->cluster->key, "-session#", name);
+    a->max_packets = opts->recovery_max_packets;
+    snprintf(a->max_len, sizeof(a->max_len), "%zu", a->max_packets);
+    snprintf(a->max_replay, sizeof(a->max_replay), "%zu", a->max_packets + 1);
+    snprintf(a->window, sizeof(a->window), "%" PRIu32, opts->recovery_window_ms);
+}
+
+/* ---- adapter lifecycle ------------------------------------------------------------- */
 
 static void rca_free(sio_adapter *base) {
     rca_adapter *a = (rca_adapter *)base;
@@ -787,6 +1175,7 @@ static void rca_free(sio_adapter *base) {
         pos = 0;
     }
     sio_map_free(&a->requests);
+    recovery_detach(a);
     sio_adapter_local_on_room(a->local, NULL, NULL);
     a->local->ops->free(a->local);
     rca_room *room;
@@ -877,7 +1266,8 @@ sio_adapter *rca_adapter_new(sio_namespace *nsp, void *ud) {
     rc_subscribe(c->conn, a->ch_request);
     rc_subscribe(c->conn, a->ch_response);
     rc_subscribe(c->conn, a->ch_response_own);
-    a->local = sio_adapter_local_new(nsp, NULL);
+    recovery_init(a, name);
+    a->local = a->stream ? sio_adapter_local_new_unlogged(nsp) : sio_adapter_local_new(nsp, NULL);
     sio_adapter_local_on_room(a->local, on_room, a);
     return &a->base;
 }

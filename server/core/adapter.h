@@ -128,6 +128,10 @@ typedef sio_adapter *(*sio_adapter_factory)(sio_namespace *nsp, void *ud);
  * one). Call it before the loop runs, while no client is connected. */
 void sio_server_set_adapter(sio_server *srv, sio_adapter_factory f, void *ud);
 sio_adapter *sio_adapter_local_new(sio_namespace *nsp, void *ud);
+/* The local adapter without a recovery log whatever the options say: broadcasts go out as
+ * given, with no offset appended, and it keeps no sessions. For a cluster adapter that
+ * keeps recovery state where every node finds it. */
+sio_adapter *sio_adapter_local_new_unlogged(sio_namespace *nsp);
 /* A room of the local adapter got its first member (exists 1) or lost its last (0). */
 typedef void (*sio_room_cb)(const char *room, int exists, void *ud);
 /* Reports room creations and deletions of local (made by sio_adapter_local_new) to cb

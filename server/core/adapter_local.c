@@ -390,14 +390,18 @@ static const sio_adapter_ops local_ops = {
     .free = local_free,
 };
 
-sio_adapter *sio_adapter_local_new(sio_namespace *nsp, void *ud) {
+static sio_adapter *local_new(sio_namespace *nsp, int logged) {
     local_adapter *a = calloc(1, sizeof(*a));
     if (!a) abort();
     a->base.ops = &local_ops;
     a->base.nsp = nsp;
     sio_map_init(&a->rooms);
     const sio_options *opts = sio_server_options(sio_namespace_server(nsp));
-    if (opts->recovery_window_ms > 0)
+    if (logged && opts->recovery_window_ms > 0)
         a->rec = sio_recovery_new(sio_server_loop(sio_namespace_server(nsp)), opts);
     return &a->base;
 }
+
+sio_adapter *sio_adapter_local_new(sio_namespace *nsp, void *ud) { return local_new(nsp, 1); }
+
+sio_adapter *sio_adapter_local_new_unlogged(sio_namespace *nsp) { return local_new(nsp, 0); }
