@@ -97,3 +97,13 @@ uint8_t *sb_buf_release(sb_buf *b, size_t *len)
     sb_buf_init(b);
     return data;
 }
+
+char *sb_strndup(const char *s, size_t n)
+{
+    char *copy = malloc(n + 1);
+    if (!copy)
+        abort();
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    return copy;
+}

@@ -25,6 +25,8 @@ void sb_buf_append(sb_buf *b, const void *p, size_t n);
 void sb_buf_append_byte(sb_buf *b, uint8_t c);
 void sb_buf_append_str(sb_buf *b, const char *s);
 void sb_buf_append_u64(sb_buf *b, uint64_t v);  /* decimal digits, no sign */
+/* A NUL-terminated copy of the n bytes at s (malloc; the caller frees it). */
+char *sb_strndup(const char *s, size_t n);
 /* Hands the allocation to the caller (who frees it with free()); b is left empty. */
 uint8_t *sb_buf_release(sb_buf *b, size_t *len);
 

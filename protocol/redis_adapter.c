@@ -38,14 +38,6 @@ static const char *const RDA_BROADCAST_BINARY_PATH[] = {"1", "data", NULL};
 static const char *const RDA_REQUEST_BINARY_PATH[] = {"packet", "data", NULL};
 static const char *const RDA_RESPONSE_BINARY_PATH[] = {"packet", NULL};
 
-static char *rda_strndup(const char *s, size_t n)
-{
-    char *copy = rda_alloc(n + 1);
-    memcpy(copy, s, n);
-    copy[n] = '\0';
-    return copy;
-}
-
 /* ---- lifetimes ---------------------------------------------------------------------- */
 
 void rda_rooms_init(rda_rooms *r)
@@ -75,7 +67,7 @@ static void rda_rooms_push(rda_rooms *r, char *owned)
 
 void rda_rooms_add(rda_rooms *r, const char *name)
 {
-    rda_rooms_push(r, rda_strndup(name, strlen(name)));
+    rda_rooms_push(r, sb_strndup(name, strlen(name)));
 }
 
 void rda_opts_init(rda_opts *o)
@@ -289,7 +281,7 @@ static int rda_name_copy(rda_decoder *d, const json_t *v, const char *what, char
     size_t n = json_string_length(v);
     if (memchr(json_string_value(v), '\0', n) != NULL)
         return rda_fail(d, "%s holds a NUL byte", what);
-    *out = rda_strndup(json_string_value(v), n);
+    *out = sb_strndup(json_string_value(v), n);
     return RDA_OK;
 }
 
@@ -308,7 +300,7 @@ static int rda_room_copy(rda_decoder *d, const json_t *v, const char *what, char
         return rda_name_copy(d, v, what, out);
     char text[RDA_DECIMAL_LEN];
     int n = snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    *out = rda_strndup(text, (size_t)n);
+    *out = sb_strndup(text, (size_t)n);
     return RDA_OK;
 }
 
@@ -406,7 +398,7 @@ static int rda_packet_header(rda_decoder *d, const json_t *v, sio_packet *p)
         p->id = id;
     }
     if (json_object_get(v, "nsp") == NULL)
-        p->nsp = rda_strndup(RDA_MAIN_NAMESPACE, strlen(RDA_MAIN_NAMESPACE));
+        p->nsp = sb_strndup(RDA_MAIN_NAMESPACE, strlen(RDA_MAIN_NAMESPACE));
     else if (rda_name_copy(d, json_object_get(v, "nsp"), "packet.nsp", &p->nsp) != RDA_OK)
         return RDA_ERR;
     return RDA_OK;

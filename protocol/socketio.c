@@ -50,14 +50,6 @@ static void *sio_alloc(size_t n)
     return p;
 }
 
-static char *sio_strndup(const char *s, size_t n)
-{
-    char *copy = sio_alloc(n + 1);
-    memcpy(copy, s, n);
-    copy[n] = '\0';
-    return copy;
-}
-
 void sio_packet_init(sio_packet *p)
 {
     p->type = SIO_PACKET_CONNECT;
@@ -254,7 +246,7 @@ static int sio_parse_namespace(sio_decoder *d, const char *s, size_t len, size_t
                                sio_packet *p)
 {
     if (*pos >= len || s[*pos] != SIO_NAMESPACE_START) {
-        p->nsp = sio_strndup(SIO_MAIN_NAMESPACE, strlen(SIO_MAIN_NAMESPACE));
+        p->nsp = sb_strndup(SIO_MAIN_NAMESPACE, strlen(SIO_MAIN_NAMESPACE));
         return SIO_OK;
     }
     const char *start = s + *pos;
@@ -263,7 +255,7 @@ static int sio_parse_namespace(sio_decoder *d, const char *s, size_t len, size_t
     /* nsp is handed out as a C string: an embedded NUL would silently shorten it. */
     if (memchr(start, '\0', n) != NULL)
         return sio_fail(d, "invalid namespace");
-    p->nsp = sio_strndup(start, n);
+    p->nsp = sb_strndup(start, n);
     *pos += n + (end != NULL);
     return SIO_OK;
 }
