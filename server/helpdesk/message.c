@@ -1,0 +1,70 @@
+/* message.c: ids, timestamps and the message object (see message.h). */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "message.h"
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+int64_t hd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hd_time_iso(int64_t ms, char *out)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, HD_TIME_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+void hd_ulid(int64_t ms, char *out)
+{
+    unsigned char rnd[10];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        abort(); /* no CSPRNG: ids would collide across nodes */
+    uint64_t t = (uint64_t)ms;
+    for (int i = 9; i >= 0; i--) {
+        out[i] = crockford[t & 31];
+        t >>= 5;
+    }
+    /* 80 random bits as 16 characters of 5 bits. */
+    for (int i = 0; i < 16; i++) {
+        int bit = i * 5, byte = bit / 8, shift = bit % 8;
+        unsigned v = (unsigned)rnd[byte] << 8 | (byte + 1 < 10 ? rnd[byte + 1] : 0);
+        out[10 + i] = crockford[(v >> (11 - shift)) & 31];
+    }
+    out[HD_ULID_LEN] = '\0';
+}
+
+void hd_chat_id(int64_t ms, char *out)
+{
+    out[0] = 'c';
+    out[1] = '_';
+    hd_ulid(ms, out + 2);
+}
+
+static json_t *string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *hd_message_build(const hd_post *p, const char *chat_id, const char *session_id,
+                         int64_t seq)
+{
+    char created[HD_TIME_LEN + 1];
+    hd_time_iso(p->now_ms, created);
+    json_t *sender = json_pack("{s:s,s:s,s:o}", "type", p->sender_type, "id", p->sender_id,
+                               "name", string_or_null(p->sender_name));
+    return json_pack("{s:s,s:s,s:o,s:I,s:o,s:s,s:O,s:o,s:s}", "id", p->msg_id,
+                     "ticket_chat_id", chat_id, "session_id", string_or_null(session_id),
+                     "seq", (json_int_t)seq, "sender", sender, "message", p->message,
+                     "attachment", p->attachment ? p->attachment : json_false(),
+                     "client_msg_id", string_or_null(p->client_msg_id), "created_at", created);
+}
