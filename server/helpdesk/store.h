@@ -135,8 +135,10 @@ typedef struct hd_store_ops {
      * "inactive"; list = the conversations closed by this call (each exactly once across a
      * cluster). */
     void (*sweep)(hd_store *st, int64_t now_ms, int64_t timeout_ms, hd_result_cb cb, void *ud);
-    /* Frees the store; pending callbacks have run (with 503 when they could not finish). */
-    void (*free)(hd_store *st);
+    /* Closes and frees the store: every pending callback runs first (503 when it could not
+     * finish), then done(ud) once every handle is closed (done may be NULL; the memory
+     * store calls it at once). */
+    void (*close)(hd_store *st, void (*done)(void *ud), void *ud);
 } hd_store_ops;
 
 struct hd_store {
