@@ -20,6 +20,10 @@ struct eio_http_request {
     char path[EIO_QUERY_PARAM_MAX * 2];
 };
 
+struct eio_http_deferred {
+    eio_conn *conn; /* NULL once the connection is gone */
+};
+
 static const char *const http_error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method",
     "Bad request",       "Forbidden",          "Unsupported protocol version"};
@@ -250,6 +254,10 @@ static int http_write_response(eio_conn *c)
 
 void http_conn_reset(eio_conn *c)
 {
+    if (c->deferred) {
+        c->deferred->conn = NULL;
+        c->deferred = NULL;
+    }
     conn_drain_end(c);
     conn_detach(c);
     sb_buf_free(&c->body);
@@ -300,6 +308,32 @@ void eio_http_respond(eio_http_request *req, int status, const char *content_typ
                       const void *body, size_t len)
 {
     http_respond(req->conn, status, content_type, body, len, NULL);
+}
+
+eio_http_deferred *eio_http_defer(eio_http_request *req)
+{
+    eio_conn *c = req->conn;
+    eio_http_deferred *d = malloc(sizeof(*d));
+    if (!d)
+        abort();
+    d->conn = c;
+    c->deferred = d;
+    /* lws's default 5 s timeout would kill the request, and an idle h1 connection that is
+     * not flow-controlled spins the loop (notes/libwebsockets.md, G1 and G2). */
+    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+    lws_rx_flow_control(c->wsi, 0);
+    return d;
+}
+
+void eio_http_deferred_respond(eio_http_deferred *d, int status, const char *content_type,
+                               const void *body, size_t len)
+{
+    eio_conn *c = d->conn;
+    free(d);
+    if (!c)
+        return;
+    c->deferred = NULL;
+    http_respond(c, status, content_type, body, len, NULL);
 }
 
 static void app_http_dispatch(eio_conn *c, const char *method, const char *path)
