@@ -301,6 +301,13 @@ int eio_http_header(const eio_http_request *req, const char *name, char *buf, si
     for (int i = 0; i < n; i++)
         if (key[i] >= 'A' && key[i] <= 'Z')
             key[i] = (char)(key[i] - 'A' + 'a');
+    /* lws parses the headers it knows (authorization, content-type...) into tokens of
+     * their own; only the others are custom headers. */
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const char *known = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+        if (known && !strcmp(known, key))
+            return lws_hdr_copy(req->conn->wsi, buf, (int)len, (enum lws_token_indexes)t);
+    }
     return lws_hdr_custom_copy(req->conn->wsi, buf, (int)len, key, n);
 }
 
