@@ -97,8 +97,9 @@ static const char *credentials(sio_socket *s, char *buf, size_t len, int *api_so
     json_t *tok = json_object_get(sio_socket_auth(s), "token");
     *api_source = sio_socket_query_param(s, "token_source", source, sizeof(source)) >= 0 &&
                   !strcmp(source, "api");
-    if (json_is_string(tok))
-        return json_string_value(tok);
+    if (json_is_string(tok)) /* a NUL inside would cut the token short: refuse it whole */
+        return strlen(json_string_value(tok)) == json_string_length(tok) ? json_string_value(tok)
+                                                                          : "";
     if (sio_socket_query_param(s, "token", buf, len) > 0)
         return buf;
     return NULL;

@@ -95,7 +95,7 @@ static int rate_ok(const hd_app *app, hd_client *c)
 
 static int precheck(hd_app *app, hd_client *c)
 {
-    if (c->exp && c->exp + app->cfg.auth.skew_s < hd_now_ms() / 1000)
+    if (c->exp && c->exp < hd_now_ms() / 1000 - app->cfg.auth.skew_s)
         return HD_EEXPIRED;
     if (!rate_ok(app, c))
         return HD_ERATE;

@@ -86,6 +86,11 @@ const char *hd_error_code(int status);
  * *why set. */
 int hd_parse_message(const hd_app *app, json_t *payload, hd_post *p, const char **why);
 
+/* backend.c: a backend message (REST body or hd:commands data) as a post into chat;
+ * msg_id holds HD_ULID_LEN + 1 bytes. 0 or an HD_E* status with *why set. */
+int hd_backend_post(const hd_app *app, json_t *body, const char *chat, hd_post *p, char *msg_id,
+                    const char **why);
+
 /* rest.c */
 void hd_rest_attach(hd_app *app);
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "commands.h"
 #include "socketio.h"
 #include "store.h"
 
@@ -45,6 +46,9 @@ hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
                    int (*ready)(const char **reason, void *ud), void *ready_ud);
 /* Stops the app's timers; call before sio_server_shutdown(). */
 void hd_app_stop(hd_app *app);
+/* The hd_command_cb (commands.h) that carries out the backend's hd:commands entries:
+ * message, close, transfer. ud is the app. */
+void hd_backend_command(hd_command *cmd, const char *type, json_t *data, void *ud);
 /* Frees the app once the server has shut down. */
 void hd_app_free(hd_app *app);
 

@@ -99,17 +99,6 @@ static hd_access access_of(const hd_identity *id)
 
 /* ---- endpoints ---------------------------------------------------------------------------------- */
 
-static int sender_valid(json_t *sender)
-{
-    const char *type = json_string_value(json_object_get(sender, "type"));
-    json_t *id = json_object_get(sender, "id"), *name = json_object_get(sender, "name");
-    if (!type || (strcmp(type, "bot") && strcmp(type, "agent") && strcmp(type, "system")))
-        return 0;
-    if (!json_is_string(id) || !json_string_length(id) || json_string_length(id) > HD_ID_MAX)
-        return 0;
-    return !name || json_is_null(name) || json_is_string(name);
-}
-
 static void post_message(hd_app *app, eio_http_request *req, const hd_identity *id,
                          const char *chat)
 {
@@ -117,32 +106,20 @@ static void post_message(hd_app *app, eio_http_request *req, const hd_identity *
     const uint8_t *raw = eio_http_body(req, &len);
     json_error_t jerr;
     json_t *body = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *sender = json_object_get(body, "sender");
     hd_post p;
+    char msg_id[HD_ULID_LEN + 1];
     const char *why = NULL;
-    memset(&p, 0, sizeof(p));
     int st = id->role == HD_ROLE_API ? 0 : HD_EFORBIDDEN;
     if (!st && !body)
         st = HD_EBADREQ, why = "the body is not JSON";
     if (!st)
-        st = hd_parse_message(app, body, &p, &why);
-    if (!st && !sender_valid(sender))
-        st = HD_EBADREQ, why = "sender must be {type: bot|agent|system, id, name}";
+        st = hd_backend_post(app, body, chat, &p, msg_id, &why);
     if (st) {
         app->metrics.refused++;
         respond_error(req, st, why);
         json_decref(body);
         return;
     }
-    char msg_id[HD_ULID_LEN + 1];
-    p.ticket_chat_id = chat;
-    p.sender_type = json_string_value(json_object_get(sender, "type"));
-    p.sender_id = json_string_value(json_object_get(sender, "id"));
-    p.sender_name = json_string_value(json_object_get(sender, "name"));
-    p.now_ms = hd_now_ms();
-    hd_ulid(p.now_ms, msg_id);
-    p.msg_id = msg_id;
-    p.new_chat_id = chat; /* never used: a post with a chat id creates nothing */
     hd_deliver_post(app, &p, on_store_answer, defer(app, req, 201));
     json_decref(body);
 }
