@@ -3,7 +3,37 @@
 
 import crypto from "node:crypto";
 import assert from "node:assert/strict";
-import { io, request, jsonBody, waitEvent, ms, HOST, TEST_JWT_SECRET, TEST_API_KEY } from "./helpers.mjs";
+import { before, after, afterEach } from "node:test";
+import { io, request, jsonBody, waitEvent, startServer, ms, HOST, TEST_JWT_SECRET, TEST_API_KEY } from "./helpers.mjs";
+import { startRedis, waitStatus } from "./cluster-helpers.mjs";
+
+// The same files run in the embedded mode and, with SWITCHBOARD_HELPDESK_REDIS=1 (the
+// ".redis" ctest entries), against a real redis-server: the Redis store must behave alike.
+export const WITH_REDIS = !!process.env.SWITCHBOARD_HELPDESK_REDIS;
+
+// One helpdesk server (and its redis-server, in the Redis variant) for the enclosing
+// describe block, like useServer.
+export function useHelpdesk({ args = [], ...opts } = {}) {
+  let srv = null, redis = null;
+  before(async () => {
+    if (WITH_REDIS) redis = await startRedis();
+    srv = await startServer({ kind: "server", args: redis ? [...args, "--redis", redis.url] : args, ...opts });
+    if (redis) await waitStatus(srv, "/readyz", 200, { what: "the helpdesk node on Redis" });
+  });
+  afterEach(() => closeHdClients());
+  after(async () => {
+    closeHdClients();
+    if (srv) await srv.stop();
+    if (redis) await redis.dispose();
+  });
+  return new Proxy({}, {
+    get(_, key) {
+      if (!srv) throw new Error("the server is not started yet");
+      const v = srv[key];
+      return typeof v === "function" ? v.bind(srv) : v;
+    },
+  });
+}
 
 export const NSP = "/helpdesk";
 export const API = "/api/v1/helpdesk";

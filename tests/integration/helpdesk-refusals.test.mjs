@@ -3,9 +3,9 @@
 
 import { describe, test, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { useServer, waitEvent, expectNoEvent, request, sleep, ms, bounded } from "./helpers.mjs";
+import { waitEvent, expectNoEvent, request, sleep, ms, bounded } from "./helpers.mjs";
 import {
-  customer, agent, closeHdClients, ack, send, rest, refusal, hdClient, jwt, TEST_API_KEY, API,
+  useHelpdesk, customer, agent, closeHdClients, ack, send, rest, refusal, hdClient, jwt, TEST_API_KEY, API,
 } from "./helpdesk-helpers.mjs";
 
 afterEach(() => closeHdClients());
@@ -16,7 +16,7 @@ const unauthorized = (err, code) => {
 };
 
 describe("tokens", () => {
-  const srv = useServer({ kind: "server" });
+  const srv = useHelpdesk();
 
   test("missing, malformed, wrongly signed, alg none, HS512, expired and future tokens are refused", bounded(20000), async () => {
     unauthorized(await refusal(srv, undefined), "missing_token");
@@ -43,7 +43,7 @@ describe("tokens", () => {
 });
 
 describe("conversations that are not yours", () => {
-  const srv = useServer({ kind: "server" });
+  const srv = useHelpdesk();
 
   test("customers and agents are kept to their own; nothing is stored", bounded(20000), async () => {
     const a1 = await agent(srv, "own-a1", { max_chats: 1 });
@@ -94,7 +94,7 @@ describe("conversations that are not yours", () => {
 });
 
 describe("limits", () => {
-  const srv = useServer({ kind: "server", args: ["--max-message-bytes", "100", "--rate-limit", "5", "--rate-burst", "5"] });
+  const srv = useHelpdesk({ args: ["--max-message-bytes", "100", "--rate-limit", "5", "--rate-burst", "5"] });
 
   test("oversize and malformed messages", bounded(15000), async () => {
     const c = await customer(srv, "lim-s");
@@ -128,7 +128,7 @@ describe("limits", () => {
 });
 
 describe("REST input", () => {
-  const srv = useServer({ kind: "server" });
+  const srv = useHelpdesk();
 
   test("malformed bodies and parameters on every endpoint are 400, unknown ids 404, wrong methods 405", bounded(15000), async () => {
     const c = await customer(srv, "rest-s");

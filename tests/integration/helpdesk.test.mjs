@@ -3,15 +3,15 @@
 
 import { describe, test, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { useServer, waitEvent, expectNoEvent, collectEvents, sleep, ms, bounded } from "./helpers.mjs";
+import { waitEvent, expectNoEvent, sleep, ms, bounded } from "./helpers.mjs";
 import {
-  customer, agent, supervisor, closeHdClients, ack, send, rest, assertMessage, TEST_API_KEY, jwt,
+  useHelpdesk, customer, agent, supervisor, closeHdClients, ack, send, rest, assertMessage, TEST_API_KEY, jwt,
 } from "./helpdesk-helpers.mjs";
 
 afterEach(() => closeHdClients());
 
 describe("auto routing: the whole flow", () => {
-  const srv = useServer({ kind: "server" });
+  const srv = useHelpdesk();
 
   test("customer, agent, bot, transfer, close, history and REST, with the contract's shapes", bounded(30000), async () => {
     const a1 = await agent(srv, "flow-a1");
@@ -184,7 +184,7 @@ describe("auto routing: the whole flow", () => {
 });
 
 describe("manual routing", () => {
-  const srv = useServer({ kind: "server", args: ["--routing", "manual"] });
+  const srv = useHelpdesk({ args: ["--routing", "manual"] });
 
   test("agents take from the queue; the second gets 409", bounded(15000), async () => {
     const a = await agent(srv, "m-a"), b = await agent(srv, "m-b");
@@ -206,7 +206,7 @@ describe("manual routing", () => {
 });
 
 describe("inactivity", () => {
-  const srv = useServer({ kind: "server", args: ["--inactivity-timeout", "1"] });
+  const srv = useHelpdesk({ args: ["--inactivity-timeout", "1"] });
 
   test("a conversation with no message for the timeout closes as inactive", bounded(15000), async () => {
     const c = await customer(srv, "idle-s");
@@ -217,7 +217,7 @@ describe("inactivity", () => {
 });
 
 describe("supervisor and API key", () => {
-  const srv = useServer({ kind: "server" });
+  const srv = useHelpdesk();
 
   test("a supervisor writes to any conversation; an API key acts for a named session", bounded(15000), async () => {
     const { hdClient, online } = await import("./helpdesk-helpers.mjs");
