@@ -27,6 +27,16 @@ void hd_config_defaults(hd_config *cfg)
     cfg->burst = HD_DEFAULT_BURST;
 }
 
+hd_access hd_access_of(hd_role role, const char *id)
+{
+    hd_access a = {NULL, NULL};
+    if (role == HD_ROLE_CUSTOMER)
+        a.session_id = id;
+    else if (role == HD_ROLE_AGENT)
+        a.agent_id = id;
+    return a;
+}
+
 void hd_room(char *buf, const char *kind, const char *id)
 {
     snprintf(buf, HD_ROOM_MAX, "%s:%s", kind, id);

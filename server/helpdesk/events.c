@@ -185,17 +185,6 @@ static int post_identity(const hd_client *c, json_t *payload, hd_post *p, const 
     return 0;
 }
 
-/* What a customer or an agent may touch; supervisors and API keys may touch anything. */
-static hd_access access_of(const hd_client *c)
-{
-    hd_access a = {NULL, NULL};
-    if (c->role == HD_ROLE_CUSTOMER)
-        a.session_id = c->id;
-    else if (c->role == HD_ROLE_AGENT)
-        a.agent_id = c->id;
-    return a;
-}
-
 /* ---- async context ---------------------------------------------------------------------------- */
 
 typedef struct ev_ctx {
@@ -442,7 +431,7 @@ static void on_transfer(sio_socket *s, const char *event, const sio_args *args, 
         refuse(app, ack, st);
         return;
     }
-    hd_access access = access_of(c);
+    hd_access access = hd_access_of(c->role, c->id);
     hd_deliver_transfer(app, chat, &access, agent_id, dept, on_op_done, ctx_new(app, s, ack));
 }
 
@@ -459,7 +448,7 @@ static void on_close(sio_socket *s, const char *event, const sio_args *args, sio
         refuse(app, ack, st);
         return;
     }
-    hd_access access = access_of(c);
+    hd_access access = hd_access_of(c->role, c->id);
     hd_deliver_close(app, chat, &access, by[c->role], reason[c->role], on_op_done,
                      ctx_new(app, s, ack));
 }
@@ -481,7 +470,7 @@ static void on_history(sio_socket *s, const char *event, const sio_args *args, s
         return;
     }
     json_int_t n = json_is_integer(limit) ? json_integer_value(limit) : HD_HISTORY_DEFAULT;
-    hd_access access = access_of(c);
+    hd_access access = hd_access_of(c->role, c->id);
     app->store->ops->history(app->store, chat, &access,
                              json_is_integer(after) ? json_integer_value(after) : 0,
                              (size_t)(n > HD_HISTORY_MAX ? HD_HISTORY_MAX : n), on_op_done,

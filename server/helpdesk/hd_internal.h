@@ -63,6 +63,9 @@ struct hd_app {
 hd_client *hd_client_of(sio_socket *s);
 void hd_agent_of(const hd_client *c, hd_agent *out);
 void hd_room(char *buf, const char *kind, const char *id); /* "kind:id" into HD_ROOM_MAX */
+/* What a customer (its session) or an agent (its conversations) may touch; supervisors
+ * and API keys may touch anything. */
+hd_access hd_access_of(hd_role role, const char *id);
 
 /* routing.c: each wraps a store operation and, on success, does what the contract says
  * follows (emits, joins, routing); cb (may be NULL) gets the store's result after that. */

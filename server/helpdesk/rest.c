@@ -87,16 +87,6 @@ static int bearer(hd_app *app, eio_http_request *req, hd_identity *id)
     return -1;
 }
 
-static hd_access access_of(const hd_identity *id)
-{
-    hd_access a = {NULL, NULL};
-    if (id->role == HD_ROLE_CUSTOMER)
-        a.session_id = id->id;
-    else if (id->role == HD_ROLE_AGENT)
-        a.agent_id = id->id;
-    return a;
-}
-
 /* ---- endpoints ---------------------------------------------------------------------------------- */
 
 static void post_message(hd_app *app, eio_http_request *req, const hd_identity *id,
@@ -148,7 +138,7 @@ static void get_messages(hd_app *app, eio_http_request *req, const hd_identity *
         respond_error(req, HD_EBADREQ, "after_seq and limit must be integers");
         return;
     }
-    hd_access access = access_of(id);
+    hd_access access = hd_access_of(id->role, id->id);
     app->store->ops->history(app->store, chat, &access, after,
                              (size_t)(limit > HD_HISTORY_MAX ? HD_HISTORY_MAX : limit),
                              on_store_answer, defer(app, req, HD_OK));
