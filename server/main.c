@@ -1,11 +1,13 @@
 /* main.c: the switchboard daemon.
  *
- * Wires the configuration (flags and environment, options.h) to a Socket.IO server whose
- * default namespace "/" accepts every connection, answers GET /healthz and /readyz for load
- * balancers, and stops gracefully on SIGTERM/SIGINT:
- * every client gets a CLOSE (so it reconnects elsewhere), the loop ends, exit status 0.
- * With --redis the node joins a cluster (server/cluster/redis_adapter.h): /readyz then
- * follows Redis, and the Redis connection closes after the clients.
+ * Wires the configuration (flags and environment, options.h) to a Socket.IO server that
+ * serves the helpdesk (server/helpdesk: namespace /helpdesk, REST, /metrics), relays plain
+ * Socket.IO on the default namespace "/", answers GET /healthz and /readyz for load
+ * balancers, and stops gracefully on SIGTERM/SIGINT: every client gets a CLOSE (so it
+ * reconnects elsewhere), the loop ends, exit status 0.
+ * Without --redis everything lives in this process (the embedded mode, one node). With
+ * --redis the node joins a cluster (server/cluster) and the helpdesk keeps its state in
+ * Redis (store_redis.h); /readyz then follows Redis.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,84 +15,193 @@
 #include <uv.h>
 
 #include "health.h"
+#include "helpdesk.h"
 #include "options.h"
 #include "redis_adapter.h"
 #include "signals.h"
 #include "socketio.h"
+#include "store_redis.h"
 
 #define PROG "switchboard"
 #define SB_EXIT_FAILURE 1
+#define SB_MIN_SECRET 16 /* bytes: shorter HS256 secrets can be brute-forced */
 
 typedef struct daemon_ctx {
     sio_server *srv;
     rca_cluster *cluster; /* NULL: embedded mode */
+    hd_store *store;
+    hd_commands *commands; /* hd:commands consumer; NULL: embedded mode */
+    hd_app *app;
     sb_signals signals;
-    eio_health health;
 } daemon_ctx;
+
+typedef struct hd_flags {
+    const char *jwt_secret;
+    sb_option_list api_keys;
+    const char *routing;
+    hd_config cfg;
+} hd_flags;
 
 static void on_cluster_closed(void *ud) {
     daemon_ctx *ctx = ud;
     sb_signals_close(&ctx->signals);
 }
 
-static void on_shutdown_done(void *ud) {
+static void on_store_closed(void *ud) {
     daemon_ctx *ctx = ud;
     if (ctx->cluster) rca_cluster_close(ctx->cluster, on_cluster_closed, ctx);
     else sb_signals_close(&ctx->signals);
 }
 
+static void on_commands_closed(void *ud) {
+    daemon_ctx *ctx = ud;
+    ctx->store->ops->close(ctx->store, on_store_closed, ctx);
+}
+
+static void on_shutdown_done(void *ud) {
+    daemon_ctx *ctx = ud;
+    if (ctx->commands) hd_commands_close(ctx->commands, on_commands_closed, ctx);
+    else on_commands_closed(ctx);
+}
+
 static void on_stop(void *ud) {
     daemon_ctx *ctx = ud;
+    hd_app_stop(ctx->app);
     sio_server_shutdown(ctx->srv, on_shutdown_done, ctx);
 }
 
 static void log_listening(const sb_options *o, int port) {
     const char *host = o->eio.host;
     int v6 = strchr(host, ':') != NULL;
-    printf("%s: listening on http://%s%s%s:%d%s\n", PROG, v6 ? "[" : "", host, v6 ? "]" : "", port,
-           o->eio.path);
+    printf("%s: listening on http://%s%s%s:%d%s (helpdesk namespace %s, %s)\n", PROG, v6 ? "[" : "",
+           host, v6 ? "]" : "", port, o->eio.path, HD_NAMESPACE,
+           o->redis ? "state in Redis" : "embedded: state in memory, lost on restart");
     fflush(stdout);
 }
 
-int main(int argc, char **argv) {
-    sb_options o;
-    daemon_ctx ctx;
-    uv_loop_t loop;
-    char err[256];
+static size_t helpdesk_options(hd_flags *f, sb_option *t) {
+    const sb_option opts[] = {
+        {"jwt-secret", SB_OPT_STRING, &f->jwt_secret, 0, 0, "HS256 secret shared with the backend (signed tokens)"},
+        {"api-key", SB_OPT_LIST, &f->api_keys, 0, 0, "an API key of a trusted integration (repeatable; env: comma-separated)"},
+        {"routing", SB_OPT_STRING, &f->routing, 0, 0, "auto (default) or manual: agents take from the queue"},
+        {"max-chats", SB_OPT_INT, &f->cfg.max_chats, 1, HD_MAX_CHATS_LIMIT, "an agent's concurrent conversations when its token says none (default 5)"},
+        {"inactivity-timeout", SB_OPT_U32, &f->cfg.inactivity_s, 0, UINT32_MAX, "seconds without a message before a conversation closes, 0 = never (default 1800)"},
+        {"max-message-bytes", SB_OPT_SIZE, &f->cfg.max_message, 1, SIZE_MAX, "longest message text (default 16384)"},
+        {"rate-limit", SB_OPT_U32, &f->cfg.rate, 0, UINT32_MAX, "events per second per socket, 0 = unlimited (default 10)"},
+        {"rate-burst", SB_OPT_U32, &f->cfg.burst, 1, UINT32_MAX, "events a socket may send at once (default 20)"},
+        {"jwt-skew", SB_OPT_INT, &f->cfg.auth.skew_s, 0, 3600, "clock skew tolerated on exp and nbf, in seconds (default 30)"},
+    };
+    memcpy(t, opts, sizeof(opts));
+    return sizeof(opts) / sizeof(opts[0]);
+}
 
-    sb_options_defaults(&o);
-    switch (sb_options_parse(&o, PROG, argc, argv, NULL, 0)) {
+/* Checks what the options cannot check alone; prints why and returns -1 when the helpdesk
+ * cannot run as configured. Never prints a secret. */
+static int helpdesk_finish(hd_flags *f) {
+    if (f->jwt_secret && !*f->jwt_secret) f->jwt_secret = NULL;
+    if (!f->jwt_secret && f->api_keys.n == 0) {
+        fprintf(stderr, "%s: no credentials configured: set --jwt-secret (SWITCHBOARD_JWT_SECRET) for "
+                        "customer and agent tokens, or --api-key (SWITCHBOARD_API_KEY) for integrations\n", PROG);
+        return -1;
+    }
+    if (f->jwt_secret && strlen(f->jwt_secret) < SB_MIN_SECRET) {
+        fprintf(stderr, "%s: --jwt-secret is too short (at least %d bytes)\n", PROG, SB_MIN_SECRET);
+        return -1;
+    }
+    for (size_t i = 0; i < f->api_keys.n; i++)
+        if (strlen(f->api_keys.items[i]) < SB_MIN_SECRET) {
+            fprintf(stderr, "%s: API key #%zu is too short (at least %d bytes)\n", PROG, i + 1, SB_MIN_SECRET);
+            return -1;
+        }
+    if (f->routing && strcmp(f->routing, "auto") && strcmp(f->routing, "manual")) {
+        fprintf(stderr, "%s: invalid value for --routing: '%s' (expected auto or manual)\n", PROG, f->routing);
+        return -1;
+    }
+    f->cfg.manual_routing = f->routing && !strcmp(f->routing, "manual");
+    f->cfg.auth.jwt_secret = (const unsigned char *)f->jwt_secret;
+    f->cfg.auth.jwt_secret_len = f->jwt_secret ? strlen(f->jwt_secret) : 0;
+    f->cfg.auth.api_keys = f->api_keys.items;
+    f->cfg.auth.n_api_keys = f->api_keys.n;
+    return 0;
+}
+
+static int parse(sb_options *o, hd_flags *f, int argc, char **argv) {
+    sb_option extra[16];
+    memset(f, 0, sizeof(*f));
+    hd_config_defaults(&f->cfg);
+    sb_options_defaults(o);
+    switch (sb_options_parse(o, PROG, argc, argv, extra, helpdesk_options(f, extra))) {
     case SB_OPTIONS_HELP: return 0;
     case SB_OPTIONS_ERR: return SB_EXIT_USAGE;
     default: break;
     }
+    return helpdesk_finish(f) ? SB_EXIT_USAGE : -1;
+}
+
+/* The store and the cluster adapter of the configured mode; 0, or -1 with err set. */
+static int open_state(daemon_ctx *ctx, uv_loop_t *loop, const sb_options *o, char *err, size_t errlen) {
+    if (!o->redis) {
+        ctx->store = hd_store_memory_new();
+        return 0;
+    }
+    rca_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels};
+    ctx->cluster = rca_cluster_new(loop, &cfg, err, errlen);
+    if (!ctx->cluster) return -1;
+    hd_redis_config rcfg = {o->redis, NULL, rca_cluster_uid(ctx->cluster), 0, 0};
+    ctx->store = hd_store_redis_new(loop, &rcfg, err, errlen);
+    return ctx->store ? 0 : -1;
+}
+
+static int ready(const char **reason, void *ud) {
+    daemon_ctx *ctx = ud;
+    if (!ctx->cluster) return 1;
+    return rca_cluster_ready(reason, ctx->cluster) && hd_store_redis_ready(reason, ctx->store) &&
+           (!ctx->commands || hd_commands_ready(reason, ctx->commands));
+}
+
+static int fail(daemon_ctx *ctx, uv_loop_t *loop, int status) {
+    if (ctx->store) ctx->store->ops->close(ctx->store, NULL, NULL);
+    if (ctx->cluster) rca_cluster_close(ctx->cluster, NULL, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    sb_options o;
+    hd_flags flags;
+    daemon_ctx ctx;
+    uv_loop_t loop;
+    char err[256];
+
+    int rc = parse(&o, &flags, argc, argv);
+    if (rc >= 0) return rc;
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
-    ctx.cluster = NULL;
-    if (o.redis) {
-        rca_config cfg = {o.redis, o.redis_prefix, o.node_id, 0, !o.redis_room_channels};
-        ctx.cluster = rca_cluster_new(&loop, &cfg, err, sizeof(err));
-        if (!ctx.cluster) {
-            fprintf(stderr, "%s: --redis: %s\n", PROG, err);
-            uv_loop_close(&loop);
-            return SB_EXIT_USAGE;
-        }
+    memset(&ctx, 0, sizeof(ctx));
+    if (open_state(&ctx, &loop, &o, err, sizeof(err))) {
+        fprintf(stderr, "%s: --redis: %s\n", PROG, err);
+        return fail(&ctx, &loop, SB_EXIT_USAGE);
     }
     ctx.srv = sio_server_new(&loop, &o.eio, &o.sio, err, sizeof(err));
     if (!ctx.srv) {
         fprintf(stderr, "%s: %s\n", PROG, err);
-        if (ctx.cluster) rca_cluster_close(ctx.cluster, NULL, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
-        return SB_EXIT_FAILURE;
+        return fail(&ctx, &loop, SB_EXIT_FAILURE);
     }
     if (ctx.cluster) sio_server_set_adapter(ctx.srv, rca_adapter_new, ctx.cluster);
-    ctx.health = (eio_health){ctx.cluster ? rca_cluster_ready : NULL, ctx.cluster};
-    eio_health_attach(sio_server_engine(ctx.srv), &ctx.health);
+    ctx.app = hd_app_new(ctx.srv, ctx.store, &flags.cfg, ready, &ctx);
+    if (o.redis) {
+        hd_commands_config ccfg = {o.redis, NULL, rca_cluster_uid(ctx.cluster), 0, 0, hd_backend_command, ctx.app};
+        ctx.commands = hd_commands_new(&loop, &ccfg, err, sizeof(err));
+        if (!ctx.commands) fprintf(stderr, "%s: hd:commands: %s (the backend's commands are not read)\n", PROG, err);
+    }
+    if (!o.redis)
+        fprintf(stderr, "%s: embedded mode: conversations are kept in memory and lost on restart (--redis keeps them)\n", PROG);
     log_listening(&o, eio_server_port(sio_server_engine(ctx.srv)));
     sb_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);
     uv_run(&loop, UV_RUN_DEFAULT);
     sio_server_free(ctx.srv);
+    hd_app_free(ctx.app);
     if (uv_loop_close(&loop) != 0) {
         fprintf(stderr, "%s: handles left open at exit\n", PROG);
         return SB_EXIT_FAILURE;

@@ -285,6 +285,11 @@ static void rca_del_all(sio_adapter *base, sio_socket *s) {
     a->local->ops->del_all(a->local, s);
 }
 
+static int rca_has(sio_adapter *base, const sio_socket *s, const char *room) {
+    rca_adapter *a = (rca_adapter *)base;
+    return a->local->ops->has(a->local, s, room);
+}
+
 static void rca_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud) {
     rca_adapter *a = (rca_adapter *)base;
     a->local->ops->sockets(a->local, to, cb, ud);
@@ -1209,6 +1214,7 @@ static const sio_adapter_ops rca_ops = {
     .add = rca_add,
     .del = rca_del,
     .del_all = rca_del_all,
+    .has = rca_has,
     .broadcast = rca_broadcast,
     .broadcast_ack = rca_broadcast_ack,
     .sockets = rca_sockets,

@@ -61,6 +61,8 @@ typedef struct sio_adapter_ops {
     void (*add)(sio_adapter *a, sio_socket *s, const char *const *rooms, size_t n);
     void (*del)(sio_adapter *a, sio_socket *s, const char *room);
     void (*del_all)(sio_adapter *a, sio_socket *s);
+    /* 1 when s is in room (on this node, where s lives). */
+    int (*has)(sio_adapter *a, const sio_socket *s, const char *room);
     /* SIO_OK, or SIO_EINVAL when b cannot be encoded (nothing was sent). */
     int (*broadcast)(sio_adapter *a, const sio_broadcast *b);
     /* Like broadcast, with ack id sio_ack_op_id(op): each local recipient is registered

@@ -133,6 +133,13 @@ static void local_del(sio_adapter *base, sio_socket *s, const char *room) {
     }
 }
 
+static int local_has(sio_adapter *base, const sio_socket *s, const char *room) {
+    const local_entry *e = sio_socket_adapter_data(s);
+    for (const local_member *m = e ? e->rooms : NULL; m; m = m->entry_next)
+        if (strcmp(m->room->name, room) == 0) return 1;
+    return 0;
+}
+
 static void local_del_all(sio_adapter *base, sio_socket *s) {
     local_adapter *a = (local_adapter *)base;
     local_entry *e = sio_socket_adapter_data(s);
@@ -377,6 +384,7 @@ static const sio_adapter_ops local_ops = {
     .add = local_add,
     .del = local_del,
     .del_all = local_del_all,
+    .has = local_has,
     .broadcast = local_broadcast,
     .broadcast_ack = local_broadcast_ack,
     .sockets = local_sockets,

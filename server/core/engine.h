@@ -126,4 +126,15 @@ int eio_http_header(const eio_http_request *req, const char *name, char *buf, si
 void eio_http_respond(eio_http_request *req, int status, const char *content_type,
                       const void *body, size_t len);
 
+/* A request answered after the handler returns (the answer needs Redis, say). The handler
+ * calls eio_http_defer() instead of eio_http_respond() and returns 0; req and what it
+ * points to are gone after that, so copy the method, path, body and headers you need
+ * first. The connection waits without a timeout of its own. */
+typedef struct eio_http_deferred eio_http_deferred;
+eio_http_deferred *eio_http_defer(eio_http_request *req);
+/* Answers a deferred request and frees d; exactly once per eio_http_defer(). When the
+ * client has gone meanwhile (or the server shut down) nothing is sent. */
+void eio_http_deferred_respond(eio_http_deferred *d, int status, const char *content_type,
+                               const void *body, size_t len);
+
 #endif

@@ -69,6 +69,7 @@ typedef struct eio_conn {
     size_t resp_len;       /* bytes after the headroom */
     int resp_close;        /* close the connection after writing resp */
     int draining;          /* counted in srv->draining until its last bytes are written */
+    eio_http_deferred *deferred; /* an application request answered later, or NULL */
 } eio_conn;
 
 typedef enum eio_session_state {

@@ -7,7 +7,7 @@
 #define EIO_HEALTH_BODY_MAX 160
 #define EIO_JSON "application/json"
 
-static int health_handler(eio_http_request *req, void *ud)
+int eio_health_handle(eio_http_request *req, void *ud)
 {
     eio_health *h = ud;
     const char *path = eio_http_path(req);
@@ -32,5 +32,5 @@ static int health_handler(eio_http_request *req, void *ud)
 
 void eio_health_attach(eio_server *srv, eio_health *h)
 {
-    eio_server_set_http_handler(srv, health_handler, h);
+    eio_server_set_http_handler(srv, eio_health_handle, h);
 }

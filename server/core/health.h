@@ -20,5 +20,8 @@ typedef struct eio_health {
 
 /* Serves the two endpoints on srv (other paths answer 404). h must outlive srv. */
 void eio_health_attach(eio_server *srv, eio_health *h);
+/* The same as an eio_http_handler for an application that routes requests itself:
+ * answers /healthz and /readyz and returns 0, or returns 1 for any other request. */
+int eio_health_handle(eio_http_request *req, void *h);
 
 #endif

@@ -20,6 +20,10 @@ struct eio_http_request {
     char path[EIO_QUERY_PARAM_MAX * 2];
 };
 
+struct eio_http_deferred {
+    eio_conn *conn; /* NULL once the connection is gone */
+};
+
 static const char *const http_error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method",
     "Bad request",       "Forbidden",          "Unsupported protocol version"};
@@ -250,6 +254,10 @@ static int http_write_response(eio_conn *c)
 
 void http_conn_reset(eio_conn *c)
 {
+    if (c->deferred) {
+        c->deferred->conn = NULL;
+        c->deferred = NULL;
+    }
     conn_drain_end(c);
     conn_detach(c);
     sb_buf_free(&c->body);
@@ -293,6 +301,13 @@ int eio_http_header(const eio_http_request *req, const char *name, char *buf, si
     for (int i = 0; i < n; i++)
         if (key[i] >= 'A' && key[i] <= 'Z')
             key[i] = (char)(key[i] - 'A' + 'a');
+    /* lws parses the headers it knows (authorization, content-type...) into tokens of
+     * their own; only the others are custom headers. */
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const char *known = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+        if (known && !strcmp(known, key))
+            return lws_hdr_copy(req->conn->wsi, buf, (int)len, (enum lws_token_indexes)t);
+    }
     return lws_hdr_custom_copy(req->conn->wsi, buf, (int)len, key, n);
 }
 
@@ -300,6 +315,32 @@ void eio_http_respond(eio_http_request *req, int status, const char *content_typ
                       const void *body, size_t len)
 {
     http_respond(req->conn, status, content_type, body, len, NULL);
+}
+
+eio_http_deferred *eio_http_defer(eio_http_request *req)
+{
+    eio_conn *c = req->conn;
+    eio_http_deferred *d = malloc(sizeof(*d));
+    if (!d)
+        abort();
+    d->conn = c;
+    c->deferred = d;
+    /* lws's default 5 s timeout would kill the request, and an idle h1 connection that is
+     * not flow-controlled spins the loop (notes/libwebsockets.md, G1 and G2). */
+    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+    lws_rx_flow_control(c->wsi, 0);
+    return d;
+}
+
+void eio_http_deferred_respond(eio_http_deferred *d, int status, const char *content_type,
+                               const void *body, size_t len)
+{
+    eio_conn *c = d->conn;
+    free(d);
+    if (!c)
+        return;
+    c->deferred = NULL;
+    http_respond(c, status, content_type, body, len, NULL);
 }
 
 static void app_http_dispatch(eio_conn *c, const char *method, const char *path)

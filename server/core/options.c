@@ -67,6 +67,32 @@ static int parse_number(const char *v, uint64_t min, uint64_t max, uint64_t *out
     return 0;
 }
 
+/* A repeatable option: each flag adds one value (the first flag replaces what the
+ * environment gave); the environment variable holds them all, comma-separated. */
+static int list_add(const char *prog, sb_option_list *l, const char *value, const char *origin) {
+    int env = strncmp(origin, SB_ENV_PREFIX, strlen(SB_ENV_PREFIX)) == 0;
+    if (!env && l->from_env) l->n = 0, l->from_env = 0;
+    if (env) {
+        if (strlen(value) >= sizeof(l->storage)) {
+            fprintf(stderr, "%s: %s is too long\n", prog, origin);
+            return -1;
+        }
+        strcpy(l->storage, value);
+        l->from_env = 1;
+        for (char *save = NULL, *tok = strtok_r(l->storage, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (l->n == SB_OPTION_LIST_MAX) goto too_many;
+            l->items[l->n++] = tok;
+        }
+        return 0;
+    }
+    if (l->n == SB_OPTION_LIST_MAX) goto too_many;
+    l->items[l->n++] = value;
+    return 0;
+too_many:
+    fprintf(stderr, "%s: too many values for %s (at most %d)\n", prog, origin, SB_OPTION_LIST_MAX);
+    return -1;
+}
+
 /* Stores value into opt's target; prints why not and returns -1 when it is invalid.
  * origin names where the value came from ("--port", "SWITCHBOARD_PORT"). */
 static int option_set(const char *prog, const sb_option *opt, const char *value, const char *origin) {
@@ -80,6 +106,8 @@ static int option_set(const char *prog, const sb_option *opt, const char *value,
     case SB_OPT_STRING:
         *(const char **)opt->target = value;
         return 0;
+    case SB_OPT_LIST:
+        return list_add(prog, opt->target, value, origin);
     default:
         if (parse_number(value, opt->min, opt->max, &n) != 0) {
             fprintf(stderr, "%s: invalid value for %s: '%s' (expected an integer from %" PRIu64 " to %" PRIu64 ")\n",

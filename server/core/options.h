@@ -22,8 +22,19 @@ typedef enum sb_option_kind {
     SB_OPT_STRING = 1,  /* const char *, pointing into argv or the environment */
     SB_OPT_U32 = 2,     /* uint32_t within [min, max] */
     SB_OPT_SIZE = 3,    /* size_t within [min, max] */
-    SB_OPT_INT = 4      /* int within [min, max] */
+    SB_OPT_INT = 4,     /* int within [min, max] */
+    SB_OPT_LIST = 5     /* sb_option_list: the flag repeated, or the variable comma-separated */
 } sb_option_kind;
+
+#define SB_OPTION_LIST_MAX 16       /* values of one repeatable option */
+#define SB_OPTION_LIST_STORAGE 2048 /* bytes of the environment value, split */
+
+typedef struct sb_option_list {
+    const char *items[SB_OPTION_LIST_MAX]; /* into argv, or into storage */
+    size_t n;
+    int from_env;                          /* items came from the environment */
+    char storage[SB_OPTION_LIST_STORAGE];
+} sb_option_list;
 
 typedef struct sb_option {
     const char *name;   /* flag without "--", e.g. "engine-io" */

@@ -364,6 +364,11 @@ int sio_socket_join(sio_socket *s, const char *room) {
     return SIO_OK;
 }
 
+int sio_socket_in_room(const sio_socket *s, const char *room) {
+    if (s->state != SIO_SOCKET_CONNECTED || !room) return 0;
+    return s->nsp->adapter->ops->has(s->nsp->adapter, s, room);
+}
+
 int sio_socket_leave(sio_socket *s, const char *room) {
     if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
     if (!room) return SIO_EINVAL;

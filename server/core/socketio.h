@@ -264,6 +264,8 @@ int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int 
 int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,
                         uint32_t timeout_ms, sio_ack_cb cb, void *ud);
 int sio_socket_join(sio_socket *s, const char *room);
+/* 1 when the connected socket s is in room, else 0. */
+int sio_socket_in_room(const sio_socket *s, const char *room);
 int sio_socket_leave(sio_socket *s, const char *room);
 /* Server-side disconnect: sends DISCONNECT (reason "server namespace disconnect"); with
  * close_session, every socket of the session disconnects and the session closes. */

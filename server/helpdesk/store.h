@@ -114,9 +114,11 @@ typedef struct hd_store_ops {
                      const char *agent_id, const char *dept, int64_t now_ms, hd_result_cb cb,
                      void *ud);
     /* Closes a conversation (by: "customer|agent|backend|system", reason: the contract's
-     * reason). 409 when already closed. */
-    void (*close)(hd_store *st, const char *chat_id, const hd_access *access, const char *by,
-                  const char *reason, int64_t now_ms, hd_result_cb cb, void *ud);
+     * reason). 409 when already closed. Named close_chat because close (below) is the
+     * store's own handle close. */
+    void (*close_chat)(hd_store *st, const char *chat_id, const hd_access *access,
+                       const char *by, const char *reason, int64_t now_ms, hd_result_cb cb,
+                       void *ud);
     /* Messages with seq > after_seq, at most limit, in seq order; conversation set too. */
     void (*history)(hd_store *st, const char *chat_id, const hd_access *access,
                     int64_t after_seq, size_t limit, hd_result_cb cb, void *ud);

@@ -178,7 +178,14 @@ async function probe(port, path) {
 // and resolves once it answers a handshake. Retries on a new port if another process
 // took the free port in between. `command` ([program, ...leading args]) runs something
 // else that takes the same flags instead: the Node.js reference node of the cluster tests.
+// Credentials the daemon is started with unless a test gives its own: it refuses to start
+// without any (see cli.test.mjs and helpdesk-cli.test.mjs).
+export const TEST_JWT_SECRET = "integration-test-secret-0123456789";
+export const TEST_API_KEY = "integration-test-api-key-0123456789";
+const SERVER_ENV = { SWITCHBOARD_JWT_SECRET: TEST_JWT_SECRET, SWITCHBOARD_API_KEY: TEST_API_KEY };
+
 export async function startServer({ kind = "echo", command, args = [], port, env = {}, readyTimeoutMs = ms(10000) } = {}) {
+  if (kind === "server" && !command) env = { ...SERVER_ENV, ...env };
   const fixedPort = port !== undefined;
   const [program, ...lead] = command ?? [binary(kind)];
   for (let attempt = 0; ; attempt++) {

@@ -1,0 +1,271 @@
+/* app.c: the helpdesk application's lifecycle, the auth hook and connections.
+ *
+ * A CONNECT to /helpdesk is checked before the namespace accepts it (spec §1): the token
+ * comes from the auth payload, or from ?token=…&token_source=api for clients that cannot
+ * send one. What the token says is kept per socket as a small hd_client; nothing of a
+ * refused socket is kept. A connected socket joins the rooms of its role (spec §2) and
+ * the chat rooms of its open conversations; an agent's sockets count as its presence.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hd_internal.h"
+
+#define HD_ROUTE_PERIOD_MS 5000  /* catch slots freed where no event reached this node */
+#define HD_SWEEP_MIN_MS 1000
+#define HD_SWEEP_MAX_MS 30000
+
+void hd_config_defaults(hd_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->auth.skew_s = HD_AUTH_DEFAULT_SKEW_S;
+    cfg->max_chats = HD_DEFAULT_MAX_CHATS;
+    cfg->inactivity_s = HD_DEFAULT_INACTIVITY_S;
+    cfg->max_message = HD_DEFAULT_MAX_MESSAGE;
+    cfg->rate = HD_DEFAULT_RATE;
+    cfg->burst = HD_DEFAULT_BURST;
+}
+
+void hd_room(char *buf, const char *kind, const char *id)
+{
+    snprintf(buf, HD_ROOM_MAX, "%s:%s", kind, id);
+}
+
+hd_client *hd_client_of(sio_socket *s)
+{
+    return sio_socket_userdata(s);
+}
+
+void hd_agent_of(const hd_client *c, hd_agent *out)
+{
+    out->id = c->id;
+    out->name = c->name;
+    out->depts = (const char *const *)c->depts;
+    out->n_depts = c->n_depts;
+    out->max_chats = c->max_chats;
+}
+
+static char *dup_or_null(const char *s)
+{
+    if (!s || !*s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+static hd_client *client_new(const hd_app *app, const hd_identity *id)
+{
+    hd_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    c->role = id->role;
+    c->id = dup_or_null(id->id);
+    c->name = dup_or_null(id->name);
+    c->max_chats = id->max_chats > 0 ? id->max_chats : app->cfg.max_chats;
+    c->exp = id->exp;
+    c->tokens = app->cfg.burst;
+    c->refill_ms = hd_now_ms();
+    if (id->n_depts) {
+        c->depts = calloc(id->n_depts, sizeof(*c->depts));
+        if (!c->depts)
+            abort();
+        for (size_t i = 0; i < id->n_depts; i++)
+            c->depts[i] = dup_or_null(id->depts[i]);
+        c->n_depts = id->n_depts;
+    }
+    return c;
+}
+
+static void client_free(hd_client *c)
+{
+    for (size_t i = 0; i < c->n_depts; i++)
+        free(c->depts[i]);
+    free(c->depts);
+    free(c->id);
+    free(c->name);
+    free(c);
+}
+
+/* ---- the auth hook ---------------------------------------------------------------------- */
+
+static const char *credentials(sio_socket *s, char *buf, size_t len, int *api_source)
+{
+    char source[8];
+    json_t *tok = json_object_get(sio_socket_auth(s), "token");
+    *api_source = sio_socket_query_param(s, "token_source", source, sizeof(source)) >= 0 &&
+                  !strcmp(source, "api");
+    if (json_is_string(tok)) /* a NUL inside would cut the token short: refuse it whole */
+        return strlen(json_string_value(tok)) == json_string_length(tok) ? json_string_value(tok)
+                                                                          : "";
+    if (sio_socket_query_param(s, "token", buf, len) > 0)
+        return buf;
+    return NULL;
+}
+
+static void on_auth(sio_socket *s, void *ud)
+{
+    hd_app *app = ud;
+    char buf[HD_TOKEN_MAX + 2];
+    int api_source;
+    hd_identity id;
+    const char *token = credentials(s, buf, sizeof(buf), &api_source);
+    const char *why = hd_auth_verify(&app->cfg.auth, token, api_source, hd_now_ms() / 1000, &id);
+    if (why) {
+        app->metrics.auth_failures++;
+        json_t *data = json_pack("{s:s}", "code", why);
+        sio_socket_refuse(s, "unauthorized", data);
+        json_decref(data);
+        return;
+    }
+    sio_socket_set_userdata(s, client_new(app, &id));
+    sio_socket_accept(s);
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void on_presence(const hd_result *r, void *ud)
+{
+    hd_app *app = ud;
+    if (r->status == HD_OK)
+        hd_route_kick(app);
+}
+
+/* A departing socket's presence update: nothing waits for it, and a failure only means
+ * the node's heartbeat expiry will take the agent off instead. */
+static void on_presence_gone(const hd_result *r, void *ud)
+{
+}
+
+static void join_role_rooms(sio_socket *s, const hd_client *c)
+{
+    char room[HD_ROOM_MAX];
+    if (c->role == HD_ROLE_CUSTOMER) {
+        hd_room(room, "session", c->id);
+        sio_socket_join(s, room);
+        return;
+    }
+    if (c->role != HD_ROLE_AGENT && c->role != HD_ROLE_SUPERVISOR)
+        return;
+    hd_room(room, "agent", c->id);
+    sio_socket_join(s, room);
+    sio_socket_join(s, "agents");
+    for (size_t i = 0; i < c->n_depts; i++) {
+        hd_room(room, "dept", c->depts[i]);
+        sio_socket_join(s, room);
+    }
+}
+
+static void on_connection(sio_socket *s, void *ud)
+{
+    hd_app *app = ud;
+    hd_client *c = hd_client_of(s);
+    join_role_rooms(s, c);
+    if (c->role == HD_ROLE_CUSTOMER) {
+        hd_access who = {c->id, NULL};
+        hd_join_open_conversations(app, s, &who);
+    } else if (c->role == HD_ROLE_AGENT || c->role == HD_ROLE_SUPERVISOR) {
+        hd_access who = {NULL, c->id};
+        hd_join_open_conversations(app, s, &who);
+    }
+    if (c->role == HD_ROLE_AGENT) {
+        hd_agent agent;
+        hd_agent_of(c, &agent);
+        c->present = 1;
+        app->store->ops->agent_presence(app->store, &agent, +1, -1, hd_now_ms(), on_presence,
+                                        app);
+    }
+}
+
+static void on_disconnect(sio_socket *s, const char *reason, void *ud)
+{
+    hd_app *app = ud;
+    hd_client *c = hd_client_of(s);
+    if (!c)
+        return;
+    sio_socket_set_userdata(s, NULL);
+    if (c->present && !app->stopped) {
+        hd_agent agent;
+        hd_agent_of(c, &agent);
+        app->store->ops->agent_presence(app->store, &agent, -1, -1, hd_now_ms(), on_presence_gone,
+                                        NULL);
+    }
+    client_free(c);
+}
+
+/* ---- timers ----------------------------------------------------------------------------- */
+
+static void on_route_timer(uv_timer_t *t)
+{
+    hd_route_kick(t->data);
+}
+
+static void on_sweep_timer(uv_timer_t *t)
+{
+    hd_deliver_sweep(t->data);
+}
+
+static uint64_t sweep_period_ms(const hd_config *cfg)
+{
+    uint64_t ms = (uint64_t)cfg->inactivity_s * 1000 / 4;
+    return ms < HD_SWEEP_MIN_MS ? HD_SWEEP_MIN_MS : ms > HD_SWEEP_MAX_MS ? HD_SWEEP_MAX_MS : ms;
+}
+
+static void start_timers(hd_app *app)
+{
+    uv_loop_t *loop = sio_server_loop(app->srv);
+    uv_timer_init(loop, &app->route_timer);
+    uv_timer_init(loop, &app->sweep_timer);
+    app->route_timer.data = app->sweep_timer.data = app;
+    app->handles_open = 2;
+    if (!app->cfg.manual_routing)
+        uv_timer_start(&app->route_timer, on_route_timer, HD_ROUTE_PERIOD_MS, HD_ROUTE_PERIOD_MS);
+    if (app->cfg.inactivity_s) {
+        uint64_t period = sweep_period_ms(&app->cfg);
+        uv_timer_start(&app->sweep_timer, on_sweep_timer, period, period);
+    }
+}
+
+hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
+                   int (*ready)(const char **reason, void *ud), void *ready_ud)
+{
+    hd_app *app = calloc(1, sizeof(*app));
+    if (!app)
+        abort();
+    app->srv = srv;
+    app->store = store;
+    app->cfg = *cfg;
+    app->health.ready = ready;
+    app->health.ud = ready_ud;
+    app->nsp = sio_server_of(srv, HD_NAMESPACE);
+    sio_namespace_set_auth(app->nsp, on_auth, app);
+    sio_namespace_on_connection(app->nsp, on_connection, app);
+    sio_namespace_on_disconnect(app->nsp, on_disconnect, app);
+    hd_events_register(app);
+    hd_rest_attach(app);
+    start_timers(app);
+    return app;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    hd_app *app = h->data;
+    app->handles_open--;
+}
+
+void hd_app_stop(hd_app *app)
+{
+    if (app->stopped)
+        return;
+    app->stopped = 1;
+    uv_close((uv_handle_t *)&app->route_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&app->sweep_timer, on_timer_closed);
+}
+
+void hd_app_free(hd_app *app)
+{
+    if (app)
+        free(app);
+}

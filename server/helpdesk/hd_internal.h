@@ -1,0 +1,101 @@
+/* hd_internal.h: what the files of the helpdesk application share, and nothing else.
+ *
+ * app.c      lifecycle, the auth hook, connections, timers
+ * routing.c  carrying out the store's decisions: assignments, inquiries, closes, deliveries
+ * events.c   the client events of the namespace (support, typing, read, take, ...)
+ * rest.c     the REST endpoints, /metrics, health
+ * metrics.c  counters and the latency histogram, in Prometheus text
+ */
+#ifndef HD_INTERNAL_H
+#define HD_INTERNAL_H
+
+#include <uv.h>
+
+#include "health.h"
+#include "helpdesk.h"
+#include "message.h"
+
+#define HD_ROOM_MAX (HD_ID_MAX + 16) /* "session:" + id */
+#define HD_LATENCY_BUCKETS 12
+
+/* Per socket, from its token: small, because idle connections are most connections. */
+typedef struct hd_client {
+    hd_role role;
+    char *id;            /* sub (owned); NULL for an API key */
+    char *name;          /* owned, NULL when absent */
+    char **depts;        /* owned */
+    size_t n_depts;
+    int max_chats;
+    int64_t exp;         /* seconds; 0: never (API key) */
+    double tokens;       /* rate limit bucket */
+    int64_t refill_ms;   /* when tokens was last topped up */
+    int present;         /* counted in the agent's presence */
+} hd_client;
+
+typedef struct hd_metrics {
+    uint64_t messages_in;      /* support messages received (any source) */
+    uint64_t messages_stored;  /* stored by this node */
+    uint64_t messages_out;     /* support deliveries emitted by this node */
+    uint64_t store_errors;     /* store answers 503 */
+    uint64_t refused;          /* events answered with a 4xx */
+    uint64_t auth_failures;    /* CONNECTs refused */
+    uint64_t latency_buckets[HD_LATENCY_BUCKETS]; /* support: receipt to ack, cumulative le */
+    uint64_t latency_count;
+    double latency_sum_s;
+} hd_metrics;
+
+struct hd_app {
+    sio_server *srv;
+    sio_namespace *nsp;
+    hd_store *store;
+    hd_config cfg;
+    hd_metrics metrics;
+    eio_health health;           /* /healthz, /readyz: ready when the store is */
+    uv_timer_t route_timer;      /* periodic auto routing (another node's freed slot...) */
+    uv_timer_t sweep_timer;      /* inactivity closes */
+    int routing;                 /* a route call is in flight */
+    int route_again;             /* something changed meanwhile: route once more */
+    int stopped;
+    int handles_open;
+};
+
+/* app.c */
+hd_client *hd_client_of(sio_socket *s);
+void hd_agent_of(const hd_client *c, hd_agent *out);
+void hd_room(char *buf, const char *kind, const char *id); /* "kind:id" into HD_ROOM_MAX */
+
+/* routing.c: each wraps a store operation and, on success, does what the contract says
+ * follows (emits, joins, routing); cb (may be NULL) gets the store's result after that. */
+void hd_route_kick(hd_app *app);
+void hd_deliver_post(hd_app *app, const hd_post *p, hd_result_cb cb, void *ud);
+void hd_deliver_take(hd_app *app, const char *chat_id, const hd_agent *agent, hd_result_cb cb,
+                     void *ud);
+void hd_deliver_transfer(hd_app *app, const char *chat_id, const hd_access *access,
+                         const char *agent_id, const char *dept, hd_result_cb cb, void *ud);
+void hd_deliver_close(hd_app *app, const char *chat_id, const hd_access *access, const char *by,
+                      const char *reason, hd_result_cb cb, void *ud);
+void hd_deliver_sweep(hd_app *app);
+void hd_join_open_conversations(hd_app *app, sio_socket *s, const hd_access *who);
+
+/* events.c */
+void hd_events_register(hd_app *app);
+/* The contract's error body {"status_code","error":{"code","message"}} (new reference). */
+json_t *hd_error_body(int status, const char *detail);
+const char *hd_error_code(int status);
+/* A post's text, attachment and client_msg_id from a payload; 0 or an HD_E* status with
+ * *why set. */
+int hd_parse_message(const hd_app *app, json_t *payload, hd_post *p, const char **why);
+
+/* backend.c: a backend message (REST body or hd:commands data) as a post into chat;
+ * msg_id holds HD_ULID_LEN + 1 bytes. 0 or an HD_E* status with *why set. */
+int hd_backend_post(const hd_app *app, json_t *body, const char *chat, hd_post *p, char *msg_id,
+                    const char **why);
+
+/* rest.c */
+void hd_rest_attach(hd_app *app);
+
+/* metrics.c */
+void hd_metrics_latency(hd_metrics *m, int64_t us);
+char *hd_metrics_render(hd_app *app, size_t *len, size_t queue_length); /* malloc'd */
+
+#endif

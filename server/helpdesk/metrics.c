@@ -1,0 +1,90 @@
+/* metrics.c: the node's counters in the Prometheus text format (GET /metrics). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "hd_internal.h"
+#include "buffer.h"
+
+/* Upper bounds of the latency buckets, in microseconds (the last is +Inf). */
+static const int64_t bucket_us[HD_LATENCY_BUCKETS - 1] = {250,   500,    1000,   2000,  5000,
+                                                          10000, 25000,  50000,  100000, 250000,
+                                                          1000000};
+
+void hd_metrics_latency(hd_metrics *m, int64_t us)
+{
+    for (int i = 0; i < HD_LATENCY_BUCKETS - 1; i++)
+        if (us <= bucket_us[i])
+            m->latency_buckets[i]++;
+    m->latency_buckets[HD_LATENCY_BUCKETS - 1]++;
+    m->latency_count++;
+    m->latency_sum_s += (double)us / 1e6;
+}
+
+static void line(sb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(sb_buf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sb_buf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void counter(sb_buf *b, const char *name, const char *help, uint64_t v)
+{
+    line(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+         (unsigned long long)v);
+}
+
+static void gauge(sb_buf *b, const char *name, const char *help, uint64_t v)
+{
+    line(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+         (unsigned long long)v);
+}
+
+static void histogram(sb_buf *b, const hd_metrics *m)
+{
+    const char *name = "switchboard_support_ack_seconds";
+    line(b, "# HELP %s From a support event's arrival to its acknowledgement.\n", name);
+    line(b, "# TYPE %s histogram\n", name);
+    for (int i = 0; i < HD_LATENCY_BUCKETS - 1; i++)
+        line(b, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bucket_us[i] / 1e6,
+             (unsigned long long)m->latency_buckets[i]);
+    line(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+         (unsigned long long)m->latency_buckets[HD_LATENCY_BUCKETS - 1]);
+    line(b, "%s_sum %.6f\n%s_count %llu\n", name, m->latency_sum_s, name,
+         (unsigned long long)m->latency_count);
+}
+
+char *hd_metrics_render(hd_app *app, size_t *len, size_t queue_length)
+{
+    const hd_metrics *m = &app->metrics;
+    sb_buf b;
+    sb_buf_init(&b);
+    gauge(&b, "switchboard_connections", "Open Engine.IO sessions.",
+          eio_server_session_count(sio_server_engine(app->srv)));
+    line(&b, "# HELP switchboard_sockets Connected Socket.IO sockets per namespace.\n"
+             "# TYPE switchboard_sockets gauge\n");
+    line(&b, "switchboard_sockets{namespace=\"/\"} %zu\n",
+         sio_namespace_socket_count(sio_server_of(app->srv, "/")));
+    line(&b, "switchboard_sockets{namespace=\"%s\"} %zu\n", HD_NAMESPACE,
+         sio_namespace_socket_count(app->nsp));
+    counter(&b, "switchboard_messages_in_total", "Support messages received.", m->messages_in);
+    counter(&b, "switchboard_messages_stored_total", "Support messages stored by this node.",
+            m->messages_stored);
+    counter(&b, "switchboard_messages_out_total", "Support messages delivered to chat rooms.",
+            m->messages_out);
+    counter(&b, "switchboard_store_errors_total", "Store operations that failed (503).",
+            m->store_errors);
+    counter(&b, "switchboard_refused_total", "Events and requests refused with a 4xx.",
+            m->refused);
+    counter(&b, "switchboard_auth_failures_total", "Connections refused by the token check.",
+            m->auth_failures);
+    gauge(&b, "switchboard_routing_queue_length", "Conversations waiting for an agent.",
+          queue_length);
+    histogram(&b, m);
+    return (char *)sb_buf_release(&b, len);
+}

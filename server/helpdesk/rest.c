@@ -1,0 +1,252 @@
+/* rest.c: the HTTP side of the helpdesk (spec §5): messages in from the backend, the read
+ * endpoints, /metrics, and the health endpoints.
+ *
+ * Every endpoint takes "Authorization: Bearer <token>": an API key may do everything; a
+ * customer token may read its own session only; agents and supervisors may read what
+ * they may read on the socket. Answers are JSON in the socket contract's shapes
+ * ({"status_code","data"} or {"status_code","error":{code,message}}). Store operations
+ * answer later, so such requests are deferred (eio_http_defer) until the store has.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hd_internal.h"
+
+#define REST_PREFIX "/api/v1/helpdesk/"
+#define REST_JSON "application/json"
+#define REST_PATH_MAX 512
+#define REST_PARAM_MAX 32
+
+typedef struct rest_req {
+    hd_app *app;
+    eio_http_deferred *d;
+    int created_status; /* HTTP status for a 200 of the store (201 for a new message) */
+} rest_req;
+
+static void respond_json(eio_http_request *req, eio_http_deferred *d, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    size_t len = text ? strlen(text) : 0;
+    if (d)
+        eio_http_deferred_respond(d, status, REST_JSON, text, len);
+    else
+        eio_http_respond(req, status, REST_JSON, text, len);
+    free(text);
+    json_decref(body);
+}
+
+static void respond_error(eio_http_request *req, int status, const char *detail)
+{
+    respond_json(req, NULL, status, hd_error_body(status, detail));
+}
+
+static void on_store_answer(const hd_result *r, void *ud)
+{
+    rest_req *x = ud;
+    json_t *data = r->message ? r->message : r->list ? r->list : r->conversation;
+    if (r->status != HD_OK) {
+        if (r->status != HD_EUNAVAILABLE)
+            x->app->metrics.refused++;
+        respond_json(NULL, x->d, r->status, hd_error_body(r->status, NULL));
+    } else {
+        int http = r->duplicate ? HD_OK : x->created_status;
+        respond_json(NULL, x->d, http, json_pack("{s:i,s:O?}", "status_code", HD_OK, "data", data));
+    }
+    free(x);
+}
+
+static rest_req *defer(hd_app *app, eio_http_request *req, int created_status)
+{
+    rest_req *x = malloc(sizeof(*x));
+    if (!x)
+        abort();
+    x->app = app;
+    x->created_status = created_status;
+    x->d = eio_http_defer(req);
+    return x;
+}
+
+/* ---- who is asking -------------------------------------------------------------------------- */
+
+static int bearer(hd_app *app, eio_http_request *req, hd_identity *id)
+{
+    char header[HD_TOKEN_MAX + 16];
+    int n = eio_http_header(req, "authorization", header, sizeof(header));
+    const char *why = NULL;
+    if (n <= 7 || strncasecmp(header, "Bearer ", 7))
+        why = HD_AUTH_MISSING_TOKEN;
+    else
+        why = hd_auth_verify(&app->cfg.auth, header + 7, 0, hd_now_ms() / 1000, id);
+    if (!why)
+        return 0;
+    app->metrics.auth_failures++;
+    json_t *body = json_pack("{s:i,s:{s:s,s:s}}", "status_code", 401, "error", "code",
+                             "unauthorized", "message", why);
+    respond_json(req, NULL, 401, body);
+    return -1;
+}
+
+static hd_access access_of(const hd_identity *id)
+{
+    hd_access a = {NULL, NULL};
+    if (id->role == HD_ROLE_CUSTOMER)
+        a.session_id = id->id;
+    else if (id->role == HD_ROLE_AGENT)
+        a.agent_id = id->id;
+    return a;
+}
+
+/* ---- endpoints ---------------------------------------------------------------------------------- */
+
+static void post_message(hd_app *app, eio_http_request *req, const hd_identity *id,
+                         const char *chat)
+{
+    size_t len;
+    const uint8_t *raw = eio_http_body(req, &len);
+    json_error_t jerr;
+    json_t *body = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, &jerr);
+    hd_post p;
+    char msg_id[HD_ULID_LEN + 1];
+    const char *why = NULL;
+    int st = id->role == HD_ROLE_API ? 0 : HD_EFORBIDDEN;
+    if (!st && !body)
+        st = HD_EBADREQ, why = "the body is not JSON";
+    if (!st)
+        st = hd_backend_post(app, body, chat, &p, msg_id, &why);
+    if (st) {
+        app->metrics.refused++;
+        respond_error(req, st, why);
+        json_decref(body);
+        return;
+    }
+    hd_deliver_post(app, &p, on_store_answer, defer(app, req, 201));
+    json_decref(body);
+}
+
+static int query_int(eio_http_request *req, const char *name, long long dflt, long long min,
+                     long long *out)
+{
+    char buf[REST_PARAM_MAX];
+    *out = dflt;
+    int n = eio_http_query_param(req, name, buf, sizeof(buf));
+    if (n < 0 || (n == 0 && dflt >= 0))
+        return 0;
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    if (n == 0 || *end || v < min)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void get_messages(hd_app *app, eio_http_request *req, const hd_identity *id,
+                         const char *chat)
+{
+    long long after, limit;
+    if (query_int(req, "after_seq", 0, 0, &after) || query_int(req, "limit", HD_HISTORY_DEFAULT, 1, &limit)) {
+        respond_error(req, HD_EBADREQ, "after_seq and limit must be integers");
+        return;
+    }
+    hd_access access = access_of(id);
+    app->store->ops->history(app->store, chat, &access, after,
+                             (size_t)(limit > HD_HISTORY_MAX ? HD_HISTORY_MAX : limit),
+                             on_store_answer, defer(app, req, HD_OK));
+}
+
+static void get_conversations(hd_app *app, eio_http_request *req, const hd_identity *id,
+                              const char *session)
+{
+    if ((id->role == HD_ROLE_CUSTOMER && strcmp(id->id, session)) || id->role == HD_ROLE_AGENT) {
+        respond_error(req, HD_EFORBIDDEN, NULL);
+        return;
+    }
+    hd_access who = {session, NULL};
+    app->store->ops->conversations(app->store, &who, 0, on_store_answer, defer(app, req, HD_OK));
+}
+
+static void get_inquiries(hd_app *app, eio_http_request *req, const hd_identity *id)
+{
+    if (id->role == HD_ROLE_CUSTOMER) {
+        respond_error(req, HD_EFORBIDDEN, NULL);
+        return;
+    }
+    app->store->ops->inquiries(app->store, on_store_answer, defer(app, req, HD_OK));
+}
+
+/* ---- /metrics ------------------------------------------------------------------------------------ */
+
+static void on_metrics_queue(const hd_result *r, void *ud)
+{
+    rest_req *x = ud;
+    size_t len;
+    char *text = hd_metrics_render(x->app, &len, r->status == HD_OK ? json_array_size(r->list) : 0);
+    eio_http_deferred_respond(x->d, 200, "text/plain; version=0.0.4", text, len);
+    free(text);
+    free(x);
+}
+
+/* ---- routing ---------------------------------------------------------------------------------------- */
+
+/* Splits "a/b/c/" (REST_PREFIX removed) into at most n segments; returns the count, or -1
+ * when a segment is empty or too long. */
+static int split_path(const char *path, char seg[][HD_ID_MAX + 1], int n)
+{
+    int count = 0;
+    while (*path) {
+        const char *slash = strchr(path, '/');
+        size_t len = slash ? (size_t)(slash - path) : strlen(path);
+        if (!len || len > HD_ID_MAX || count == n)
+            return -1;
+        memcpy(seg[count], path, len);
+        seg[count++][len] = '\0';
+        path += len + (slash ? 1 : 0);
+    }
+    return count;
+}
+
+static int rest_api(hd_app *app, eio_http_request *req, const char *method, const char *path)
+{
+    char seg[3][HD_ID_MAX + 1];
+    hd_identity id;
+    int n = split_path(path + strlen(REST_PREFIX), seg, 3);
+    int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    int messages = n == 3 && !strcmp(seg[0], "conversations") && !strcmp(seg[2], "messages");
+    int convs = n == 3 && !strcmp(seg[0], "customer") && !strcmp(seg[2], "conversations");
+    int inquiries = n == 1 && !strcmp(seg[0], "inquiries");
+    if (!messages && !convs && !inquiries)
+        return 1;
+    if (!(get || (post && messages))) {
+        respond_error(req, 405, "method not allowed");
+        return 0;
+    }
+    if (bearer(app, req, &id))
+        return 0;
+    if (messages && post)
+        post_message(app, req, &id, seg[1]);
+    else if (messages)
+        get_messages(app, req, &id, seg[1]);
+    else if (convs)
+        get_conversations(app, req, &id, seg[1]);
+    else
+        get_inquiries(app, req, &id);
+    return 0;
+}
+
+static int rest_handler(eio_http_request *req, void *ud)
+{
+    hd_app *app = ud;
+    const char *path = eio_http_path(req);
+    if (!strncmp(path, REST_PREFIX, strlen(REST_PREFIX)))
+        return rest_api(app, req, eio_http_method(req), path);
+    if (!strcmp(path, "/metrics") && !strcmp(eio_http_method(req), "GET")) {
+        app->store->ops->inquiries(app->store, on_metrics_queue, defer(app, req, HD_OK));
+        return 0;
+    }
+    return eio_health_handle(req, &app->health);
+}
+
+void hd_rest_attach(hd_app *app)
+{
+    eio_server_set_http_handler(sio_server_engine(app->srv), rest_handler, app);
+}

@@ -1,0 +1,313 @@
+/* routing.c: carrying out what the store decided.
+ *
+ * The store takes every decision atomically (store.h); this file makes the decision
+ * visible: sockets join and leave chat rooms cluster-wide (through the adapter, so the
+ * sockets of other nodes follow too), and the contract's events go out: support, inquiry,
+ * assigned, closed. Nothing is emitted or acknowledged before the store has answered 200.
+ * Every wrapper hands the store's result to its caller last, so an ack never overtakes
+ * the delivery it confirms.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hd_internal.h"
+
+typedef struct hd_op {
+    hd_app *app;
+    hd_result_cb cb;
+    void *ud;
+    sio_socket *socket;  /* hd_join_open_conversations: the socket to join (referenced) */
+} hd_op;
+
+static hd_op *op_new(hd_app *app, hd_result_cb cb, void *ud)
+{
+    hd_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        abort();
+    op->app = app;
+    op->cb = cb;
+    op->ud = ud;
+    return op;
+}
+
+static void op_finish(hd_op *op, const hd_result *r)
+{
+    if (r->status == HD_EUNAVAILABLE)
+        op->app->metrics.store_errors++;
+    if (op->cb)
+        op->cb(r, op->ud);
+    if (op->socket)
+        sio_socket_unref(op->socket);
+    free(op);
+}
+
+static const char *str_field(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static void emit_json(hd_app *app, const char *const *rooms, size_t n, const char *event,
+                      json_t *payload, int flags)
+{
+    if (!payload)
+        return;
+    sio_target to = {rooms, n, NULL, 0};
+    json_t *args = json_pack("[O]", payload);
+    sio_args a = {args, NULL, 0};
+    sio_namespace_emit(app->nsp, &to, event, &a, flags);
+    json_decref(args);
+}
+
+/* Every socket in room `who` joins (or leaves) room `chat`, on every node. */
+static void room_follow(hd_app *app, const char *who, const char *chat, int join)
+{
+    const char *from[1] = {who};
+    const char *rooms[1] = {chat};
+    sio_target to = {from, 1, NULL, 0};
+    if (join)
+        sio_namespace_sockets_join(app->nsp, &to, rooms, 1);
+    else
+        sio_namespace_sockets_leave(app->nsp, &to, rooms, 1);
+}
+
+/* ---- announcements ------------------------------------------------------------------------ */
+
+static void announce_inquiry(hd_app *app, json_t *conv)
+{
+    char room[HD_ROOM_MAX];
+    const char *dept = str_field(conv, "dept");
+    const char *rooms[1] = {"agents"};
+    if (dept) {
+        hd_room(room, "dept", dept);
+        rooms[0] = room;
+    }
+    json_t *inq = json_pack("{s:O,s:O,s:O,s:O,s:O}", "ticket_chat_id",
+                            json_object_get(conv, "ticket_chat_id"), "session_id",
+                            json_object_get(conv, "session_id"), "dept",
+                            json_object_get(conv, "dept"), "first_message",
+                            json_object_get(conv, "first_message"), "queued_at",
+                            json_object_get(conv, "queued_at"));
+    if (inq)
+        emit_json(app, rooms, 1, "inquiry", inq, 0);
+    json_decref(inq);
+}
+
+/* A conversation the store just assigned: its agent's sockets join the chat room, and the
+ * chat room and the agent hear "assigned". */
+static void apply_assignment(hd_app *app, json_t *conv)
+{
+    char chat[HD_ROOM_MAX], agent_room[HD_ROOM_MAX], session[HD_ROOM_MAX];
+    const char *chat_id = str_field(conv, "ticket_chat_id");
+    const char *session_id = str_field(conv, "session_id");
+    json_t *agent = json_object_get(conv, "agent");
+    const char *agent_id = str_field(agent, "id");
+    if (!chat_id || !agent_id)
+        return;
+    hd_room(chat, "chat", chat_id);
+    hd_room(agent_room, "agent", agent_id);
+    room_follow(app, agent_room, chat, 1);
+    if (session_id) {
+        hd_room(session, "session", session_id);
+        room_follow(app, session, chat, 1);
+    }
+    const char *rooms[2] = {chat, agent_room};
+    json_t *body = json_pack("{s:s,s:O}", "ticket_chat_id", chat_id, "agent", agent);
+    emit_json(app, rooms, 2, "assigned", body, 0);
+    json_decref(body);
+}
+
+/* ---- auto routing ------------------------------------------------------------------------- */
+
+static void on_routed(const hd_result *r, void *ud)
+{
+    hd_app *app = ud;
+    size_t i;
+    json_t *conv;
+    app->routing = 0;
+    if (r->status != HD_OK)
+        return;
+    json_array_foreach(r->list, i, conv) apply_assignment(app, conv);
+    if (app->route_again || json_array_size(r->list) > 0)
+        hd_route_kick(app);
+}
+
+void hd_route_kick(hd_app *app)
+{
+    if (app->cfg.manual_routing || app->stopped)
+        return;
+    if (app->routing) {
+        app->route_again = 1;
+        return;
+    }
+    app->routing = 1;
+    app->route_again = 0;
+    app->store->ops->route(app->store, hd_now_ms(), on_routed, app);
+}
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
+static void on_posted(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    hd_app *app = op->app;
+    if (r->status == HD_OK && !r->duplicate) {
+        char chat[HD_ROOM_MAX], session[HD_ROOM_MAX];
+        const char *chat_id = str_field(r->message, "ticket_chat_id");
+        const char *session_id = str_field(r->conversation, "session_id");
+        hd_room(chat, "chat", chat_id);
+        app->metrics.messages_stored++;
+        if (r->created && session_id) {
+            hd_room(session, "session", session_id);
+            room_follow(app, session, chat, 1);
+        }
+        const char *rooms[1] = {chat};
+        json_t *body = json_pack("{s:i,s:O}", "status_code", HD_OK, "data", r->message);
+        emit_json(app, rooms, 1, "support", body, 0);
+        json_decref(body);
+        app->metrics.messages_out++;
+    }
+    op_finish(op, r);
+    if (r->status == HD_OK && r->created) {
+        announce_inquiry(app, r->conversation);
+        hd_route_kick(app);
+    }
+}
+
+void hd_deliver_post(hd_app *app, const hd_post *p, hd_result_cb cb, void *ud)
+{
+    app->metrics.messages_in++;
+    app->store->ops->post(app->store, p, on_posted, op_new(app, cb, ud));
+}
+
+/* ---- take, transfer, close -------------------------------------------------------------------- */
+
+static void on_taken(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    if (r->status == HD_OK)
+        apply_assignment(op->app, r->conversation);
+    op_finish(op, r);
+}
+
+void hd_deliver_take(hd_app *app, const char *chat_id, const hd_agent *agent, hd_result_cb cb,
+                     void *ud)
+{
+    app->store->ops->take(app->store, chat_id, agent, hd_now_ms(), on_taken,
+                          op_new(app, cb, ud));
+}
+
+static void leave_previous_agent(hd_app *app, const hd_result *r)
+{
+    char chat[HD_ROOM_MAX], agent_room[HD_ROOM_MAX];
+    const char *chat_id = str_field(r->conversation, "ticket_chat_id");
+    if (!r->previous_agent || !chat_id)
+        return;
+    hd_room(chat, "chat", chat_id);
+    hd_room(agent_room, "agent", r->previous_agent);
+    room_follow(app, agent_room, chat, 0);
+}
+
+static void on_transferred(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    hd_app *app = op->app;
+    if (r->status == HD_OK) {
+        leave_previous_agent(app, r);
+        if (json_is_object(json_object_get(r->conversation, "agent")))
+            apply_assignment(app, r->conversation);
+        else
+            announce_inquiry(app, r->conversation);
+    }
+    op_finish(op, r);
+    if (r->status == HD_OK)
+        hd_route_kick(app);
+}
+
+void hd_deliver_transfer(hd_app *app, const char *chat_id, const hd_access *access,
+                         const char *agent_id, const char *dept, hd_result_cb cb, void *ud)
+{
+    app->store->ops->transfer(app->store, chat_id, access, agent_id, dept, hd_now_ms(),
+                              on_transferred, op_new(app, cb, ud));
+}
+
+/* "closed" to the chat room, then everyone leaves it. */
+static void announce_closed(hd_app *app, json_t *conv)
+{
+    char chat[HD_ROOM_MAX];
+    const char *chat_id = str_field(conv, "ticket_chat_id");
+    if (!chat_id)
+        return;
+    hd_room(chat, "chat", chat_id);
+    const char *rooms[1] = {chat};
+    json_t *body = json_pack("{s:s,s:O,s:O}", "ticket_chat_id", chat_id, "by",
+                             json_object_get(conv, "closed_by"), "reason",
+                             json_object_get(conv, "reason"));
+    emit_json(app, rooms, 1, "closed", body, 0);
+    json_decref(body);
+    room_follow(app, chat, chat, 0);
+}
+
+static void on_closed(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    hd_app *app = op->app;
+    if (r->status == HD_OK)
+        announce_closed(app, r->conversation);
+    op_finish(op, r);
+    if (r->status == HD_OK)
+        hd_route_kick(app);
+}
+
+void hd_deliver_close(hd_app *app, const char *chat_id, const hd_access *access, const char *by,
+                      const char *reason, hd_result_cb cb, void *ud)
+{
+    app->store->ops->close_chat(app->store, chat_id, access, by, reason, hd_now_ms(), on_closed,
+                                op_new(app, cb, ud));
+}
+
+static void on_swept(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    hd_app *app = op->app;
+    size_t i;
+    json_t *conv;
+    if (r->status == HD_OK) {
+        json_array_foreach(r->list, i, conv) announce_closed(app, conv);
+    }
+    op_finish(op, r);
+    if (r->status == HD_OK && json_array_size(r->list))
+        hd_route_kick(app);
+}
+
+void hd_deliver_sweep(hd_app *app)
+{
+    app->store->ops->sweep(app->store, hd_now_ms(), (int64_t)app->cfg.inactivity_s * 1000,
+                           on_swept, op_new(app, NULL, NULL));
+}
+
+/* ---- a socket's conversations --------------------------------------------------------------- */
+
+static void on_open_conversations(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    size_t i;
+    json_t *conv;
+    char chat[HD_ROOM_MAX];
+    if (r->status == HD_OK) {
+        json_array_foreach(r->list, i, conv) {
+            const char *chat_id = str_field(conv, "ticket_chat_id");
+            if (!chat_id)
+                continue;
+            hd_room(chat, "chat", chat_id);
+            sio_socket_join(op->socket, chat);
+        }
+    }
+    op_finish(op, r);
+}
+
+void hd_join_open_conversations(hd_app *app, sio_socket *s, const hd_access *who)
+{
+    hd_op *op = op_new(app, NULL, NULL);
+    op->socket = sio_socket_ref(s);
+    app->store->ops->conversations(app->store, who, 1, on_open_conversations, op);
+}

@@ -1,0 +1,801 @@
+/* store_memory.c: the store of the embedded mode, plain C on the loop's thread.
+ *
+ * Every operation runs to its end before it returns, so each is atomic for free and its
+ * callback runs synchronously. A conversation is one struct linked into up to four lists
+ * at once (the queue, the open conversations by last activity, its session's, its
+ * agent's), so routing, sweeping and listing walk only what they may return. Maps give
+ * O(1) lookup by conversation, session and agent id, and per conversation by
+ * client_msg_id; a conversation's messages are an array indexed by seq - 1.
+ *
+ * Nothing is forgotten before the store closes: closed conversations stay readable
+ * (history, conversations), so memory grows with the conversations of the process's
+ * lifetime. That is the embedded mode's bargain (one node, lost on restart); a deployment
+ * that needs bounded memory or durability configures Redis.
+ *
+ * Results share the stored message objects (no copy per delivery): callers must treat a
+ * result's JSON as read-only, which store.h already implies by lending it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "map.h"
+#include "message.h"
+#include "store.h"
+
+#define MEM_MSGS_FIRST_CAP 8 /* messages a conversation holds before its array grows */
+
+typedef enum { CONV_QUEUED, CONV_ASSIGNED, CONV_CLOSED } conv_status;
+
+static const char *const STATUS_NAMES[] = {"queued", "assigned", "closed"};
+
+/* The lists a conversation can be in, each through its own links. */
+enum { IN_QUEUE, IN_OPEN, IN_SESSION, IN_AGENT, IN_LISTS };
+
+typedef struct mem_conv mem_conv;
+
+typedef struct conv_list {
+    mem_conv *head, *tail;
+} conv_list;
+
+typedef struct conv_link {
+    mem_conv *prev, *next;
+} conv_link;
+
+typedef struct mem_agent {
+    char *id;           /* the map key */
+    char *name;         /* NULL: none */
+    char **depts;       /* n_depts 0: every department */
+    size_t n_depts;
+    int max_chats;
+    int sockets;        /* connected sockets: the sum of presence deltas, never below 0 */
+    int online;         /* 1 online, 0 away */
+    int open;           /* assigned conversations not closed */
+    int assigned_ever;
+    int64_t idle_since; /* last assignment; if none, when it last became available */
+    conv_list convs;    /* conversations it has, closed ones included */
+} mem_agent;
+
+typedef struct mem_session {
+    char *id;        /* the map key */
+    mem_conv *open;  /* its queued or assigned conversation, or NULL */
+    conv_list convs; /* every conversation it had, oldest first */
+} mem_session;
+
+struct mem_conv {
+    char *id; /* the map key */
+    mem_session *session;
+    char *dept; /* NULL: none */
+    conv_status status;
+    mem_agent *agent; /* kept when closed, so that the agent may still read it */
+    int64_t created_at, queued_at, last_activity;
+    uint64_t serial;          /* creation order: breaks created_at ties */
+    char *closed_by, *reason; /* NULL until closed */
+    json_t **msgs;            /* msgs[seq - 1] */
+    size_t n_msgs, cap_msgs;
+    sio_map by_client_msg_id; /* client_msg_id → message; the key lives in the message */
+    conv_link links[IN_LISTS];
+};
+
+typedef struct mem_store {
+    hd_store base;
+    sio_map convs;    /* id → mem_conv */
+    sio_map sessions; /* id → mem_session */
+    sio_map agents;   /* id → mem_agent */
+    conv_list queue;  /* queued: by queued_at, then enqueue order */
+    conv_list open;   /* queued or assigned: by last_activity */
+    uint64_t serial;
+} mem_store;
+
+/* ---- memory: the project treats running out of it as fatal ---- */
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* Strings reach results only after text_ok() accepted them, so a NULL from jansson here
+ * can only be memory exhaustion. */
+static json_t *must(json_t *j)
+{
+    if (!j)
+        abort();
+    return j;
+}
+
+/* ---- input checks, before anything changes ---- */
+
+/* Valid UTF-8: jansson refuses anything else, and results are JSON. */
+static int text_ok(const char *s)
+{
+    json_t *j = s ? json_string(s) : NULL;
+    json_decref(j);
+    return j != NULL;
+}
+
+static int id_ok(const char *s)
+{
+    return s && s[0] && strnlen(s, HD_ID_MAX + 1) <= HD_ID_MAX && text_ok(s);
+}
+
+static int agent_ok(const hd_agent *a)
+{
+    if (!a || !id_ok(a->id) || (a->name && !text_ok(a->name)) || a->max_chats < 1)
+        return 0;
+    for (size_t i = 0; i < a->n_depts; i++)
+        if (!id_ok(a->depts[i]))
+            return 0;
+    return 1;
+}
+
+/* ---- intrusive lists ---- */
+
+/* The order a sorted list keeps; 0 for the lists that only append. */
+static int64_t list_key(const mem_conv *c, int k)
+{
+    return k == IN_QUEUE ? c->queued_at : k == IN_OPEN ? c->last_activity : 0;
+}
+
+/* Inserts c after the last element whose key is not greater. Keys are normally "now", the
+ * greatest yet, so this stops at the tail unless the callers' clocks disagree. */
+static void list_insert(conv_list *l, mem_conv *c, int k)
+{
+    mem_conv *after = l->tail;
+    while (after && list_key(after, k) > list_key(c, k))
+        after = after->links[k].prev;
+    conv_link *ln = &c->links[k];
+    ln->prev = after;
+    ln->next = after ? after->links[k].next : l->head;
+    if (ln->next)
+        ln->next->links[k].prev = c;
+    else
+        l->tail = c;
+    if (after)
+        after->links[k].next = c;
+    else
+        l->head = c;
+}
+
+static void list_unlink(conv_list *l, mem_conv *c, int k)
+{
+    conv_link *ln = &c->links[k];
+    if (ln->prev)
+        ln->prev->links[k].next = ln->next;
+    else
+        l->head = ln->next;
+    if (ln->next)
+        ln->next->links[k].prev = ln->prev;
+    else
+        l->tail = ln->prev;
+    ln->prev = ln->next = NULL;
+}
+
+/* ---- results ---- */
+
+static json_t *agent_json(const mem_agent *a)
+{
+    return a ? must(json_pack("{s:s,s:s?}", "id", a->id, "name", a->name)) : json_null();
+}
+
+static json_t *conv_json(const mem_conv *c)
+{
+    char created[HD_TIME_LEN + 1], queued[HD_TIME_LEN + 1];
+    hd_time_iso(c->created_at, created);
+    hd_time_iso(c->queued_at, queued);
+    json_t *first = c->n_msgs ? c->msgs[0] : NULL;
+    json_t *last = c->n_msgs ? c->msgs[c->n_msgs - 1] : NULL;
+    return must(json_pack("{s:s,s:s,s:s?,s:s,s:o,s:s,s:s,s:I,s:O?,s:O?,s:s?,s:s?}",
+                          "ticket_chat_id", c->id, "session_id", c->session->id, "dept",
+                          c->dept, "status", STATUS_NAMES[c->status], "agent",
+                          agent_json(c->agent), "created_at", created, "queued_at", queued,
+                          "last_seq", (json_int_t)c->n_msgs, "last_message", last,
+                          "first_message", first, "closed_by", c->closed_by, "reason",
+                          c->reason));
+}
+
+static json_t *inquiry_json(const mem_conv *c)
+{
+    char queued[HD_TIME_LEN + 1];
+    hd_time_iso(c->queued_at, queued);
+    return must(json_pack("{s:s,s:s,s:s?,s:O?,s:s}", "ticket_chat_id", c->id, "session_id",
+                          c->session->id, "dept", c->dept, "first_message",
+                          c->n_msgs ? c->msgs[0] : NULL, "queued_at", queued));
+}
+
+/* Calls back, then drops the result's references (the callback borrowed them). */
+static void reply(hd_result *r, hd_result_cb cb, void *ud)
+{
+    cb(r, ud);
+    json_decref(r->message);
+    json_decref(r->conversation);
+    json_decref(r->list);
+}
+
+static void reply_status(int status, hd_result_cb cb, void *ud)
+{
+    hd_result r = {.status = status};
+    reply(&r, cb, ud);
+}
+
+static void reply_conv(int status, const mem_conv *c, const char *previous_agent,
+                       hd_result_cb cb, void *ud)
+{
+    hd_result r = {.status = status, .conversation = conv_json(c),
+                   .previous_agent = previous_agent};
+    reply(&r, cb, ud);
+}
+
+/* ---- conversations ---- */
+
+/* who NULL, or both its fields NULL: no restriction. A closed conversation keeps its
+ * agent, so the agent passes and then meets the 409 (or reads the history). */
+static int access_ok(const mem_conv *c, const hd_access *who)
+{
+    if (who && who->session_id && strcmp(who->session_id, c->session->id) != 0)
+        return 0;
+    if (who && who->agent_id && (!c->agent || strcmp(who->agent_id, c->agent->id) != 0))
+        return 0;
+    return 1;
+}
+
+/* The conversation chat_id if who may touch it; else NULL, *status saying why. */
+static mem_conv *conv_for(mem_store *st, const char *chat_id, const hd_access *who,
+                          int *status)
+{
+    mem_conv *c = chat_id ? sio_map_get(&st->convs, chat_id) : NULL;
+    *status = !c ? HD_ENOTFOUND : !access_ok(c, who) ? HD_EFORBIDDEN : HD_OK;
+    return *status == HD_OK ? c : NULL;
+}
+
+static mem_session *session_get(mem_store *st, const char *id)
+{
+    mem_session *s = sio_map_get(&st->sessions, id);
+    if (!s) {
+        s = xcalloc(1, sizeof(*s));
+        s->id = xstrdup(id);
+        sio_map_put(&st->sessions, s->id, s);
+    }
+    return s;
+}
+
+static mem_conv *conv_create(mem_store *st, const hd_post *p)
+{
+    mem_conv *c = xcalloc(1, sizeof(*c));
+    c->id = xstrdup(p->new_chat_id);
+    c->session = session_get(st, p->session_id);
+    c->dept = xstrdup(p->dept);
+    c->status = CONV_QUEUED;
+    c->created_at = c->queued_at = c->last_activity = p->now_ms;
+    c->serial = ++st->serial;
+    sio_map_init(&c->by_client_msg_id);
+    sio_map_put(&st->convs, c->id, c);
+    c->session->open = c;
+    list_insert(&c->session->convs, c, IN_SESSION);
+    list_insert(&st->queue, c, IN_QUEUE);
+    list_insert(&st->open, c, IN_OPEN);
+    return c;
+}
+
+/* Something happened in c: the inactivity clock restarts. */
+static void conv_touch(mem_store *st, mem_conv *c, int64_t now_ms)
+{
+    list_unlink(&st->open, c, IN_OPEN);
+    c->last_activity = now_ms;
+    list_insert(&st->open, c, IN_OPEN);
+}
+
+/* Stores msg (its reference is taken) as the next seq of c. */
+static void conv_append(mem_store *st, mem_conv *c, json_t *msg, int64_t now_ms)
+{
+    if (c->n_msgs == c->cap_msgs) {
+        size_t cap = c->cap_msgs ? c->cap_msgs * 2 : MEM_MSGS_FIRST_CAP;
+        json_t **grown = realloc(c->msgs, cap * sizeof(*grown));
+        if (!grown)
+            abort();
+        c->msgs = grown;
+        c->cap_msgs = cap;
+    }
+    c->msgs[c->n_msgs++] = msg;
+    const char *cmid = json_string_value(json_object_get(msg, "client_msg_id"));
+    if (cmid)
+        sio_map_put(&c->by_client_msg_id, cmid, msg);
+    conv_touch(st, c, now_ms);
+}
+
+static void conv_set_dept(mem_conv *c, const char *dept)
+{
+    if (!dept)
+        return;
+    free(c->dept);
+    c->dept = xstrdup(dept);
+}
+
+/* Takes c away from its agent, if it has one (c is open). */
+static void conv_unassign(mem_conv *c)
+{
+    if (!c->agent)
+        return;
+    c->agent->open--;
+    list_unlink(&c->agent->convs, c, IN_AGENT);
+    c->agent = NULL;
+}
+
+static void conv_leave_queue(mem_store *st, mem_conv *c)
+{
+    if (c->status == CONV_QUEUED)
+        list_unlink(&st->queue, c, IN_QUEUE);
+}
+
+static void conv_assign(mem_store *st, mem_conv *c, mem_agent *a, int64_t now_ms)
+{
+    conv_unassign(c);
+    conv_leave_queue(st, c);
+    c->status = CONV_ASSIGNED;
+    c->agent = a;
+    a->open++;
+    a->assigned_ever = 1;
+    a->idle_since = now_ms;
+    list_insert(&a->convs, c, IN_AGENT);
+    conv_touch(st, c, now_ms);
+}
+
+static void conv_requeue(mem_store *st, mem_conv *c, const char *dept, int64_t now_ms)
+{
+    conv_unassign(c);
+    conv_leave_queue(st, c);
+    conv_set_dept(c, dept);
+    c->status = CONV_QUEUED;
+    c->queued_at = now_ms;
+    list_insert(&st->queue, c, IN_QUEUE);
+    conv_touch(st, c, now_ms);
+}
+
+/* The agent keeps c in its list (it may read it), but the slot is free again. */
+static void conv_close(mem_store *st, mem_conv *c, const char *by, const char *reason)
+{
+    conv_leave_queue(st, c);
+    if (c->agent)
+        c->agent->open--;
+    list_unlink(&st->open, c, IN_OPEN);
+    if (c->session->open == c)
+        c->session->open = NULL;
+    c->status = CONV_CLOSED;
+    c->closed_by = xstrdup(by);
+    c->reason = xstrdup(reason);
+}
+
+static void conv_free(mem_conv *c)
+{
+    for (size_t i = 0; i < c->n_msgs; i++)
+        json_decref(c->msgs[i]);
+    free(c->msgs);
+    sio_map_free(&c->by_client_msg_id);
+    free(c->id);
+    free(c->dept);
+    free(c->closed_by);
+    free(c->reason);
+    free(c);
+}
+
+/* ---- agents ---- */
+
+static int agent_available(const mem_agent *a)
+{
+    return a->sockets > 0 && a->online;
+}
+
+static int agent_serves(const mem_agent *a, const char *dept)
+{
+    if (a->n_depts == 0 || !dept)
+        return 1;
+    for (size_t i = 0; i < a->n_depts; i++)
+        if (strcmp(a->depts[i], dept) == 0)
+            return 1;
+    return 0;
+}
+
+static int agent_has_room(const mem_agent *a)
+{
+    return a->open < a->max_chats;
+}
+
+static void agent_free_depts(mem_agent *a)
+{
+    for (size_t i = 0; i < a->n_depts; i++)
+        free(a->depts[i]);
+    free(a->depts);
+    a->depts = NULL;
+    a->n_depts = 0;
+}
+
+/* The token is the authority on who the agent is: every op that is given one stores it. */
+static void agent_set_profile(mem_agent *a, const hd_agent *in)
+{
+    free(a->name);
+    a->name = xstrdup(in->name);
+    agent_free_depts(a);
+    a->depts = xcalloc(in->n_depts, sizeof(*a->depts));
+    for (size_t i = 0; i < in->n_depts; i++)
+        a->depts[i] = xstrdup(in->depts[i]);
+    a->n_depts = in->n_depts;
+    a->max_chats = in->max_chats;
+}
+
+/* A new agent is online (away is something an agent says) with no socket yet. */
+static mem_agent *agent_upsert(mem_store *st, const hd_agent *in, int64_t now_ms)
+{
+    mem_agent *a = sio_map_get(&st->agents, in->id);
+    if (!a) {
+        a = xcalloc(1, sizeof(*a));
+        a->id = xstrdup(in->id);
+        a->online = 1;
+        a->idle_since = now_ms;
+        sio_map_put(&st->agents, a->id, a);
+    }
+    agent_set_profile(a, in);
+    return a;
+}
+
+static void agent_free(mem_agent *a)
+{
+    agent_free_depts(a);
+    free(a->id);
+    free(a->name);
+    free(a);
+}
+
+/* Is a a better pick than b: fewer open, then idle longer, then the smaller id (so that
+ * every store decides the same). */
+static int agent_better(const mem_agent *a, const mem_agent *b)
+{
+    if (a->open != b->open)
+        return a->open < b->open;
+    if (a->idle_since != b->idle_since)
+        return a->idle_since < b->idle_since;
+    return strcmp(a->id, b->id) < 0;
+}
+
+/* ---- operations ---- */
+
+/* A post without a conversation id opens one for its session: it needs a session and an
+ * id to give, and agents must always name the conversation (spec §3). */
+static int post_new_check(mem_store *st, const hd_post *p)
+{
+    if (!id_ok(p->session_id) || !id_ok(p->new_chat_id) || (p->dept && !id_ok(p->dept)))
+        return HD_EBADREQ;
+    if (p->access.agent_id || sio_map_get(&st->convs, p->new_chat_id))
+        return HD_EBADREQ;
+    if (p->access.session_id && strcmp(p->access.session_id, p->session_id) != 0)
+        return HD_EFORBIDDEN;
+    return HD_OK;
+}
+
+/* The conversation p goes to; NULL with HD_OK: the session has none open, create it. */
+static mem_conv *post_target(mem_store *st, const hd_post *p, int *status)
+{
+    if (p->ticket_chat_id)
+        return conv_for(st, p->ticket_chat_id, &p->access, status);
+    *status = post_new_check(st, p);
+    mem_session *s = *status == HD_OK ? sio_map_get(&st->sessions, p->session_id) : NULL;
+    return s ? s->open : NULL;
+}
+
+static void reply_post(const mem_conv *c, json_t *msg, int duplicate, int created,
+                       hd_result_cb cb, void *ud)
+{
+    hd_result r = {.status = HD_OK, .message = json_incref(msg),
+                   .conversation = conv_json(c), .duplicate = duplicate, .created = created};
+    reply(&r, cb, ud);
+}
+
+/* A retry is answered before the closed check: its message was stored before the close. */
+static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    int status;
+    mem_conv *c = post_target(st, p, &status);
+    if (status != HD_OK)
+        return reply_status(status, cb, ud);
+    json_t *dup = c && p->client_msg_id ? sio_map_get(&c->by_client_msg_id, p->client_msg_id)
+                                        : NULL;
+    if (dup)
+        return reply_post(c, dup, 1, 0, cb, ud);
+    if (c && c->status == CONV_CLOSED)
+        return reply_status(HD_ECONFLICT, cb, ud);
+    if (p->client_msg_id && !id_ok(p->client_msg_id))
+        return reply_status(HD_EBADREQ, cb, ud);
+    json_t *msg = c ? hd_message_build(p, c->id, c->session->id, (int64_t)c->n_msgs + 1)
+                    : hd_message_build(p, p->new_chat_id, p->session_id, 1);
+    if (!msg) /* a missing field or text that is not UTF-8 */
+        return reply_status(HD_EBADREQ, cb, ud);
+    int created = c == NULL;
+    if (created)
+        c = conv_create(st, p);
+    conv_append(st, c, msg, p->now_ms);
+    reply_post(c, msg, 0, created, cb, ud);
+}
+
+/* The agents that could take one more conversation now (a new array, *n long). */
+static mem_agent **agents_with_room(mem_store *st, size_t *n)
+{
+    mem_agent **v = xcalloc(st->agents.count, sizeof(*v)), *a;
+    size_t pos = 0;
+    *n = 0;
+    while ((a = sio_map_next(&st->agents, &pos)) != NULL)
+        if (agent_available(a) && agent_has_room(a))
+            v[(*n)++] = a;
+    return v;
+}
+
+/* The index in v of the agent c should go to, or n when none serves its department. */
+static size_t agent_pick(mem_agent *const *v, size_t n, const mem_conv *c)
+{
+    size_t best = n;
+    for (size_t i = 0; i < n; i++)
+        if (agent_serves(v[i], c->dept) && (best == n || agent_better(v[i], v[best])))
+            best = i;
+    return best;
+}
+
+/* One pass suffices: an assignment only ever takes room away, so a conversation skipped
+ * for want of an agent cannot become assignable later in the same call. */
+static void mem_route(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    hd_result r = {.status = HD_OK, .list = must(json_array())};
+    size_t n;
+    mem_agent **v = agents_with_room(st, &n);
+    mem_conv *next;
+    for (mem_conv *c = st->queue.head; c && n > 0; c = next) {
+        next = c->links[IN_QUEUE].next;
+        size_t i = agent_pick(v, n, c);
+        if (i == n)
+            continue;
+        conv_assign(st, c, v[i], now_ms);
+        json_array_append_new(r.list, conv_json(c));
+        if (!agent_has_room(v[i]))
+            v[i] = v[--n];
+    }
+    free(v);
+    reply(&r, cb, ud);
+}
+
+/* Manual taking ignores away/offline: the agent asked for this conversation itself. */
+static void mem_take(hd_store *base, const char *chat_id, const hd_agent *agent,
+                     int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    int status;
+    mem_conv *c = conv_for(st, chat_id, NULL, &status);
+    if (c && !agent_ok(agent))
+        status = HD_EBADREQ;
+    if (status != HD_OK)
+        return reply_status(status, cb, ud);
+    if (c->status != CONV_QUEUED)
+        return reply_conv(HD_ECONFLICT, c, NULL, cb, ud);
+    mem_agent *a = agent_upsert(st, agent, now_ms);
+    if (!agent_serves(a, c->dept) || !agent_has_room(a))
+        return reply_status(HD_EFORBIDDEN, cb, ud);
+    conv_assign(st, c, a, now_ms);
+    reply_conv(HD_OK, c, NULL, cb, ud);
+}
+
+/* May c go to agent_id (NULL: back to the queue)? *to: the agent, when named. An agent
+ * "transferring" to itself keeps its slot, so only another agent's room is checked. */
+static int transfer_check(mem_store *st, const mem_conv *c, const char *agent_id,
+                          const char *dept, mem_agent **to)
+{
+    if (c->status == CONV_CLOSED)
+        return HD_ECONFLICT;
+    if (dept && !id_ok(dept))
+        return HD_EBADREQ;
+    *to = agent_id ? sio_map_get(&st->agents, agent_id) : NULL;
+    if (agent_id && (!*to || !agent_available(*to)))
+        return HD_EFORBIDDEN;
+    if (*to && *to != c->agent && !agent_has_room(*to))
+        return HD_EFORBIDDEN;
+    return HD_OK;
+}
+
+static void mem_transfer(hd_store *base, const char *chat_id, const hd_access *access,
+                         const char *agent_id, const char *dept, int64_t now_ms,
+                         hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    int status;
+    mem_agent *to = NULL;
+    mem_conv *c = conv_for(st, chat_id, access, &status);
+    if (c)
+        status = transfer_check(st, c, agent_id, dept, &to);
+    if (status != HD_OK)
+        return reply_status(status, cb, ud);
+    const char *previous = c->agent ? c->agent->id : NULL; /* agents live as long as st */
+    if (to) {
+        conv_set_dept(c, dept);
+        conv_assign(st, c, to, now_ms);
+    } else {
+        conv_requeue(st, c, dept, now_ms);
+    }
+    reply_conv(HD_OK, c, previous, cb, ud);
+}
+
+static void mem_close_chat(hd_store *base, const char *chat_id, const hd_access *access,
+                           const char *by, const char *reason, int64_t now_ms,
+                           hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    int status;
+    mem_conv *c = conv_for(st, chat_id, access, &status);
+    if (c && c->status == CONV_CLOSED)
+        status = HD_ECONFLICT;
+    else if (c && (!id_ok(by) || (reason && !id_ok(reason))))
+        status = HD_EBADREQ;
+    if (status != HD_OK)
+        return reply_status(status, cb, ud);
+    const char *previous = c->agent ? c->agent->id : NULL;
+    conv_close(st, c, by, reason);
+    reply_conv(HD_OK, c, previous, cb, ud);
+}
+
+static void mem_history(hd_store *base, const char *chat_id, const hd_access *access,
+                        int64_t after_seq, size_t limit, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    int status;
+    mem_conv *c = conv_for(st, chat_id, access, &status);
+    if (!c)
+        return reply_status(status, cb, ud);
+    size_t from = after_seq <= 0 ? 0 : (uint64_t)after_seq >= c->n_msgs ? c->n_msgs
+                                                                         : (size_t)after_seq;
+    size_t count = c->n_msgs - from < limit ? c->n_msgs - from : limit;
+    hd_result r = {.status = HD_OK, .list = must(json_array()), .conversation = conv_json(c)};
+    for (size_t i = from; i < from + count; i++)
+        json_array_append(r.list, c->msgs[i]);
+    reply(&r, cb, ud);
+}
+
+static int newest_first(const void *x, const void *y)
+{
+    const mem_conv *a = *(const mem_conv *const *)x, *b = *(const mem_conv *const *)y;
+    if (a->created_at != b->created_at)
+        return a->created_at > b->created_at ? -1 : 1;
+    return a->serial > b->serial ? -1 : a->serial < b->serial;
+}
+
+/* The list to look through for who: its session's, else its agent's (NULL: none). */
+static const conv_list *conversations_of(mem_store *st, const hd_access *who)
+{
+    if (who->session_id) {
+        mem_session *s = sio_map_get(&st->sessions, who->session_id);
+        return s ? &s->convs : NULL;
+    }
+    mem_agent *a = sio_map_get(&st->agents, who->agent_id);
+    return a ? &a->convs : NULL;
+}
+
+static json_t *conversations_json(const conv_list *l, int k, const hd_access *who,
+                                  int open_only)
+{
+    size_t n = 0, cap = 0;
+    for (const mem_conv *c = l ? l->head : NULL; c; c = c->links[k].next)
+        cap++;
+    const mem_conv **v = xcalloc(cap, sizeof(*v));
+    for (const mem_conv *c = l ? l->head : NULL; c; c = c->links[k].next)
+        if (access_ok(c, who) && !(open_only && c->status == CONV_CLOSED))
+            v[n++] = c;
+    qsort(v, n, sizeof(*v), newest_first);
+    json_t *list = must(json_array());
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, conv_json(v[i]));
+    free(v);
+    return list;
+}
+
+/* Both fields set: the session's conversations that agent has. */
+static void mem_conversations(hd_store *base, const hd_access *who, int open_only,
+                              hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    if (!who || (!who->session_id && !who->agent_id))
+        return reply_status(HD_EBADREQ, cb, ud);
+    int k = who->session_id ? IN_SESSION : IN_AGENT;
+    hd_result r = {.status = HD_OK,
+                   .list = conversations_json(conversations_of(st, who), k, who, open_only)};
+    reply(&r, cb, ud);
+}
+
+static void mem_inquiries(hd_store *base, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    hd_result r = {.status = HD_OK, .list = must(json_array())};
+    for (mem_conv *c = st->queue.head; c; c = c->links[IN_QUEUE].next)
+        json_array_append_new(r.list, inquiry_json(c));
+    reply(&r, cb, ud);
+}
+
+static void mem_agent_presence(hd_store *base, const hd_agent *agent, int delta, int online,
+                               int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    if (!agent_ok(agent))
+        return reply_status(HD_EBADREQ, cb, ud);
+    mem_agent *a = agent_upsert(st, agent, now_ms);
+    int was_available = agent_available(a);
+    a->sockets = a->sockets + delta > 0 ? a->sockets + delta : 0;
+    if (online >= 0)
+        a->online = online != 0;
+    if (!was_available && agent_available(a) && !a->assigned_ever)
+        a->idle_since = now_ms;
+    reply_status(HD_OK, cb, ud);
+}
+
+/* The open list is ordered by last activity, so this walks only what it closes. */
+static void mem_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_result_cb cb,
+                      void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    hd_result r = {.status = HD_OK, .list = must(json_array())};
+    mem_conv *c;
+    while ((c = st->open.head) != NULL && c->last_activity < now_ms - timeout_ms) {
+        conv_close(st, c, "system", "inactive");
+        json_array_append_new(r.list, conv_json(c));
+    }
+    reply(&r, cb, ud);
+}
+
+static void mem_close(hd_store *base, void (*done)(void *ud), void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    size_t pos = 0;
+    void *v;
+    while ((v = sio_map_next(&st->convs, &pos)) != NULL)
+        conv_free(v);
+    for (pos = 0; (v = sio_map_next(&st->agents, &pos)) != NULL;)
+        agent_free(v);
+    for (pos = 0; (v = sio_map_next(&st->sessions, &pos)) != NULL;) {
+        free(((mem_session *)v)->id);
+        free(v);
+    }
+    sio_map_free(&st->convs);
+    sio_map_free(&st->agents);
+    sio_map_free(&st->sessions);
+    free(st);
+    if (done)
+        done(ud);
+}
+
+static const hd_store_ops MEM_OPS = {
+    .post = mem_post,
+    .route = mem_route,
+    .take = mem_take,
+    .transfer = mem_transfer,
+    .close_chat = mem_close_chat,
+    .history = mem_history,
+    .conversations = mem_conversations,
+    .inquiries = mem_inquiries,
+    .agent_presence = mem_agent_presence,
+    .sweep = mem_sweep,
+    .close = mem_close,
+};
+
+hd_store *hd_store_memory_new(void)
+{
+    mem_store *st = xcalloc(1, sizeof(*st));
+    st->base.ops = &MEM_OPS;
+    sio_map_init(&st->convs);
+    sio_map_init(&st->sessions);
+    sio_map_init(&st->agents);
+    return &st->base;
+}

@@ -1,0 +1,638 @@
+/* store_redis.c: the Redis hd_store (see store_redis.h).
+ *
+ * The one idea: C only packs arguments and unpacks answers. Each operation becomes an
+ * hd_op holding the script's arguments, sent as EVALSHA and, when Redis has not seen the
+ * script yet (NOSCRIPT: first use, or a restarted Redis), sent again as EVAL, which also
+ * caches it. The script's JSON answer becomes the hd_result; anything else is 503.
+ *
+ * Callbacks never run inside the call that started an operation: failures found before
+ * anything is sent (bad input, out of memory) wait in a queue for the next loop turn.
+ */
+#include "store_redis.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "message.h"
+#include "redis_conn.h"
+#include "store_redis_scripts.h"
+
+#define HD_REDIS_ARGS_MAX 16        /* EVALSHA, sha, numkeys and the script's ARGV */
+#define HD_REDIS_HEAD_ARGS 3        /* EVALSHA|EVAL, sha|body, numkeys: not owned by the op */
+#define HD_REDIS_SHA_HEX 40
+#define HD_REDIS_INT_LEN 24         /* an int64 in decimal, with sign and NUL */
+#define HD_REDIS_HEARTBEATS_PER_TTL 3 /* liveness refreshes per presence ttl */
+#define HD_REDIS_DEFAULT_NODE "node"
+
+typedef struct hd_redis_store hd_redis_store;
+
+/* One operation in flight: the script's arguments (kept for the EVAL fallback). */
+typedef struct hd_op {
+    hd_redis_store *st;
+    hd_script_id script;
+    hd_result_cb cb;
+    void *ud;
+    int evaled;                           /* sent as EVAL after NOSCRIPT */
+    int status;                           /* failed queue: the status to answer */
+    int argc;
+    const char *argv[HD_REDIS_ARGS_MAX];  /* owned from HD_REDIS_HEAD_ARGS on */
+    size_t lens[HD_REDIS_ARGS_MAX];
+    struct hd_op *next;                   /* failed queue */
+} hd_op;
+
+struct hd_redis_store {
+    hd_store base;                        /* first: an hd_store * is an hd_redis_store * */
+    rc_conn *conn;
+    char *prefix;
+    char *node;                           /* "<node_id>:<ULID>": this instance in presence */
+    char *node_key;                       /* prefix "node:" node: its liveness key */
+    uint32_t ttl_ms;
+    char sha[HD_SCRIPT_COUNT][HD_REDIS_SHA_HEX + 1];
+    uv_timer_t heartbeat;
+    uv_idle_t fail_idle;                  /* answers the failed queue on the next turn */
+    hd_op *failed_head, *failed_tail;
+    int closing;
+    int close_pending;                    /* handles and the connection still closing */
+    void (*done)(void *ud);
+    void *done_ud;
+};
+
+static const hd_store_ops redis_ops;
+
+/* ---- the failed queue ---- */
+
+static void op_free(hd_op *op)
+{
+    for (int i = HD_REDIS_HEAD_ARGS; i < op->argc; i++)
+        free((char *)op->argv[i]);
+    free(op);
+}
+
+static void op_answer_status(hd_op *op, int status)
+{
+    hd_result r;
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    op->cb(&r, op->ud);
+    op_free(op);
+}
+
+static void failed_run(hd_redis_store *st)
+{
+    hd_op *op;
+    while ((op = st->failed_head) != NULL) {
+        st->failed_head = op->next;
+        if (st->failed_head == NULL)
+            st->failed_tail = NULL;
+        op_answer_status(op, op->status);
+    }
+    uv_idle_stop(&st->fail_idle);
+}
+
+static void on_fail_idle(uv_idle_t *h)
+{
+    failed_run(h->data);
+}
+
+static void op_fail_later(hd_op *op, int status)
+{
+    hd_redis_store *st = op->st;
+    op->status = status;
+    op->next = NULL;
+    if (st->failed_tail != NULL)
+        st->failed_tail->next = op;
+    else
+        st->failed_head = op;
+    st->failed_tail = op;
+    uv_idle_start(&st->fail_idle, on_fail_idle);
+}
+
+/* ---- building and sending an operation ---- */
+
+/* Copies len bytes of s as the next argument; the status says out of memory. */
+static void op_add(hd_op *op, const char *s, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy == NULL || op->argc >= HD_REDIS_ARGS_MAX) {
+        free(copy);
+        op->status = HD_EUNAVAILABLE;
+        return;
+    }
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    op->argv[op->argc] = copy;
+    op->lens[op->argc++] = len;
+}
+
+/* NULL travels as '' (the scripts' arg() reads it back as nil). */
+static void op_add_str(hd_op *op, const char *s)
+{
+    op_add(op, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+}
+
+static void op_add_int(hd_op *op, int64_t v)
+{
+    char buf[HD_REDIS_INT_LEN];
+    op_add(op, buf, (size_t)snprintf(buf, sizeof buf, "%" PRId64, v));
+}
+
+/* A new operation with the arguments every script starts with; NULL only when out of
+ * memory, after answering 503 (the one answer that cannot wait for the next turn). */
+static hd_op *op_start(hd_redis_store *st, hd_script_id script, int64_t now_ms,
+                       hd_result_cb cb, void *ud)
+{
+    hd_op *op = calloc(1, sizeof *op);
+    if (op == NULL) {
+        hd_result r = {.status = HD_EUNAVAILABLE};
+        cb(&r, ud);
+        return NULL;
+    }
+    char iso[HD_TIME_LEN + 1] = "";
+    if (now_ms > 0)
+        hd_time_iso(now_ms, iso);
+    op->st = st;
+    op->script = script;
+    op->cb = cb;
+    op->ud = ud;
+    op->status = HD_OK;
+    op->argc = HD_REDIS_HEAD_ARGS;
+    op->argv[2] = "0"; /* numkeys: keys come from the prefix (see the header) */
+    op->lens[2] = 1;
+    op_add_str(op, st->prefix);
+    op_add_int(op, now_ms);
+    op_add_str(op, iso);
+    return op;
+}
+
+static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                        void *ud);
+
+static int op_issue(hd_op *op)
+{
+    hd_redis_store *st = op->st;
+    op->argv[0] = op->evaled ? "EVAL" : "EVALSHA";
+    op->argv[1] = op->evaled ? hd_scripts[op->script].body : st->sha[op->script];
+    op->lens[0] = strlen(op->argv[0]);
+    op->lens[1] = strlen(op->argv[1]);
+    return rc_command_argv(st->conn, on_op_reply, op, op->argc, op->argv, op->lens);
+}
+
+/* Sends op, or queues its failure: a status set while building, or a closing store. */
+static void op_send(hd_op *op)
+{
+    if (op->status == HD_OK && (op->st->closing || op_issue(op) != RC_OK))
+        op->status = HD_EUNAVAILABLE;
+    if (op->status != HD_OK)
+        op_fail_later(op, op->status);
+}
+
+/* ---- answers ---- */
+
+static json_t *non_null(json_t *v)
+{
+    return json_is_null(v) ? NULL : v;
+}
+
+/* The script's answer as r, borrowing from root. -1 when it is not one. */
+static int result_from_json(json_t *root, hd_result *r)
+{
+    json_t *status = json_object_get(root, "status");
+    if (!json_is_integer(status))
+        return -1;
+    r->status = (int)json_integer_value(status);
+    r->message = non_null(json_object_get(root, "message"));
+    r->conversation = non_null(json_object_get(root, "conversation"));
+    r->list = non_null(json_object_get(root, "list"));
+    r->duplicate = (int)json_integer_value(json_object_get(root, "duplicate"));
+    r->created = (int)json_integer_value(json_object_get(root, "created"));
+    r->previous_agent = json_string_value(json_object_get(root, "previous_agent"));
+    return 0;
+}
+
+static void op_answer_reply(hd_op *op, int status, const redisReply *reply, const char *errstr)
+{
+    hd_result r;
+    memset(&r, 0, sizeof r);
+    r.status = HD_EUNAVAILABLE;
+    json_t *root = NULL;
+    if (status == RC_OK && reply->type == REDIS_REPLY_STRING)
+        root = json_loadb(reply->str, reply->len, 0, NULL);
+    if (root == NULL || result_from_json(root, &r) != 0) {
+        r.status = HD_EUNAVAILABLE;
+        /* A script error or a malformed answer is a bug or Redis out of memory, not an
+         * outage (those are the connection's to log). */
+        if (status == RC_ERR_REPLY || status == RC_OK)
+            fprintf(stderr, "helpdesk store: %s script failed: %s\n", hd_scripts[op->script].name,
+                    status == RC_OK ? "unexpected answer" : errstr);
+    }
+    op->cb(&r, op->ud);
+    json_decref(root);
+    op_free(op);
+}
+
+static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                        void *ud)
+{
+    hd_op *op = ud;
+    (void)conn;
+    if (status == RC_ERR_REPLY && !op->evaled && strncmp(errstr, "NOSCRIPT", 8) == 0 &&
+        !op->st->closing) {
+        op->evaled = 1;
+        if (op_issue(op) == RC_OK)
+            return;
+        status = RC_ERR_CLOSED;
+    }
+    op_answer_reply(op, status, reply, errstr);
+}
+
+/* ---- input checks (400), before anything is sent ---- */
+
+/* Valid UTF-8: results are JSON, and jansson refuses anything else. */
+static int text_ok(const char *s)
+{
+    json_t *j = s != NULL ? json_string(s) : NULL;
+    json_decref(j);
+    return j != NULL;
+}
+
+static int id_ok(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strnlen(s, HD_ID_MAX + 1) <= HD_ID_MAX && text_ok(s);
+}
+
+static int optional_id_ok(const char *s)
+{
+    return s == NULL || id_ok(s);
+}
+
+static int agent_ok(const hd_agent *a)
+{
+    if (a == NULL || !id_ok(a->id) || (a->name != NULL && !text_ok(a->name)) || a->max_chats < 1)
+        return 0;
+    for (size_t i = 0; i < a->n_depts; i++)
+        if (!id_ok(a->depts[i]))
+            return 0;
+    return 1;
+}
+
+/* A post without a conversation id may create one: it needs a session and an id to give. */
+static int post_ok(const hd_post *p)
+{
+    if (p->ticket_chat_id == NULL &&
+        (!id_ok(p->session_id) || !id_ok(p->new_chat_id) || !optional_id_ok(p->dept)))
+        return 0;
+    return optional_id_ok(p->client_msg_id);
+}
+
+/* ---- the operations ---- */
+
+static hd_redis_store *store_of(hd_store *base)
+{
+    return (hd_redis_store *)base;
+}
+
+static void op_add_access(hd_op *op, const hd_access *a)
+{
+    op_add_str(op, a != NULL ? a->session_id : NULL);
+    op_add_str(op, a != NULL ? a->agent_id : NULL);
+}
+
+/* The message without ticket_chat_id, session_id and seq, which only the script knows
+ * for sure (a customer's first message creates the conversation; an agent's names it by
+ * id only). NULL when the post cannot make a message. */
+static char *post_body(const hd_post *p)
+{
+    json_t *m = hd_message_build(p, "", NULL, 0);
+    if (m == NULL)
+        return NULL;
+    json_object_del(m, "ticket_chat_id");
+    json_object_del(m, "session_id");
+    json_object_del(m, "seq");
+    char *body = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    return body;
+}
+
+static void redis_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_POST, p->now_ms, cb, ud);
+    if (op == NULL)
+        return;
+    char *body = post_body(p);
+    op_add_str(op, p->ticket_chat_id);
+    op_add_str(op, p->session_id);
+    op_add_str(op, p->dept);
+    op_add_access(op, &p->access);
+    op_add_str(op, p->client_msg_id);
+    op_add_str(op, p->new_chat_id);
+    op_add_str(op, body);
+    if (body == NULL || !post_ok(p))
+        op->status = HD_EBADREQ;
+    free(body);
+    op_send(op);
+}
+
+static void redis_route(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_ROUTE, now_ms, cb, ud);
+    if (op == NULL)
+        return;
+    op_add_int(op, HD_REDIS_ROUTE_MAX);
+    op_send(op);
+}
+
+/* The agent's departments as a JSON array. */
+static void op_add_depts(hd_op *op, const hd_agent *agent)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < agent->n_depts; i++)
+        json_array_append_new(a, json_string(agent->depts[i]));
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    if (s == NULL)
+        op->status = HD_EBADREQ;
+    op_add_str(op, s);
+    free(s);
+}
+
+/* The agent's profile, as the script takes it: id, name, departments, max_chats. */
+static void op_add_agent(hd_op *op, const hd_agent *agent)
+{
+    if (!agent_ok(agent)) {
+        op->status = HD_EBADREQ;
+        return;
+    }
+    op_add_str(op, agent->id);
+    op_add_str(op, agent->name);
+    op_add_depts(op, agent);
+    op_add_int(op, agent->max_chats);
+}
+
+static void redis_take(hd_store *base, const char *chat_id, const hd_agent *agent, int64_t now_ms,
+                       hd_result_cb cb, void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_TAKE, now_ms, cb, ud);
+    if (op == NULL)
+        return;
+    op_add_str(op, chat_id);
+    op_add_agent(op, agent);
+    op_send(op);
+}
+
+static void redis_transfer(hd_store *base, const char *chat_id, const hd_access *access,
+                           const char *agent_id, const char *dept, int64_t now_ms,
+                           hd_result_cb cb, void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_TRANSFER, now_ms, cb, ud);
+    if (op == NULL)
+        return;
+    op_add_str(op, chat_id);
+    op_add_access(op, access);
+    op_add_str(op, agent_id);
+    op_add_str(op, dept);
+    if (!optional_id_ok(dept))
+        op->status = HD_EBADREQ;
+    op_send(op);
+}
+
+static void redis_close_chat(hd_store *base, const char *chat_id, const hd_access *access,
+                             const char *by, const char *reason, int64_t now_ms,
+                             hd_result_cb cb, void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_CLOSE, now_ms, cb, ud);
+    if (op == NULL)
+        return;
+    op_add_str(op, chat_id);
+    op_add_access(op, access);
+    op_add_str(op, by);
+    op_add_str(op, reason);
+    if (!id_ok(by) || !optional_id_ok(reason))
+        op->status = HD_EBADREQ;
+    op_send(op);
+}
+
+static void redis_history(hd_store *base, const char *chat_id, const hd_access *access,
+                          int64_t after_seq, size_t limit, hd_result_cb cb, void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_HISTORY, 0, cb, ud);
+    if (op == NULL)
+        return;
+    op_add_str(op, chat_id);
+    op_add_access(op, access);
+    op_add_int(op, after_seq);
+    op_add_int(op, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    op_send(op);
+}
+
+static void redis_conversations(hd_store *base, const hd_access *who, int open_only,
+                                hd_result_cb cb, void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_CONVERSATIONS, 0, cb, ud);
+    if (op == NULL)
+        return;
+    op_add_access(op, who);
+    op_add_int(op, open_only != 0);
+    op_send(op);
+}
+
+static void redis_inquiries(hd_store *base, hd_result_cb cb, void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_INQUIRIES, 0, cb, ud);
+    if (op != NULL)
+        op_send(op);
+}
+
+static void redis_agent_presence(hd_store *base, const hd_agent *agent, int delta, int online,
+                                 int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    hd_redis_store *st = store_of(base);
+    hd_op *op = op_start(st, HD_SCRIPT_PRESENCE, now_ms, cb, ud);
+    if (op == NULL)
+        return;
+    op_add_agent(op, agent);
+    op_add_int(op, delta);
+    op_add_int(op, online);
+    op_add_str(op, st->node);
+    op_add_int(op, st->ttl_ms);
+    op_send(op);
+}
+
+static void redis_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_result_cb cb,
+                        void *ud)
+{
+    hd_op *op = op_start(store_of(base), HD_SCRIPT_SWEEP, now_ms, cb, ud);
+    if (op == NULL)
+        return;
+    op_add_int(op, timeout_ms);
+    op_add_int(op, HD_REDIS_SWEEP_MAX);
+    op_send(op);
+}
+
+/* ---- liveness ---- */
+
+static void heartbeat_send(hd_redis_store *st)
+{
+    char ttl[HD_REDIS_INT_LEN];
+    snprintf(ttl, sizeof ttl, "%" PRIu32, st->ttl_ms);
+    rc_command(st->conn, NULL, NULL, "SET %s 1 PX %s", st->node_key, ttl);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+    heartbeat_send(t->data);
+}
+
+/* A (re)connected Redis hears from this instance at once, not a third of a ttl later. */
+static void on_conn_state(rc_conn *conn, int ready, void *ud)
+{
+    (void)conn;
+    if (ready)
+        heartbeat_send(ud);
+}
+
+/* ---- life cycle ---- */
+
+static void store_free(hd_redis_store *st)
+{
+    free(st->prefix);
+    free(st->node);
+    free(st->node_key);
+    free(st);
+}
+
+static void close_step(hd_redis_store *st)
+{
+    if (--st->close_pending > 0)
+        return;
+    void (*done)(void *) = st->done;
+    void *done_ud = st->done_ud;
+    store_free(st);
+    if (done != NULL)
+        done(done_ud);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    close_step(h->data);
+}
+
+static void on_conn_closed(void *ud)
+{
+    close_step(ud);
+}
+
+/* Every operation sent before it has been answered: the connection can go. */
+static void on_goodbye(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                       void *ud)
+{
+    hd_redis_store *st = ud;
+    (void)status, (void)reply, (void)errstr;
+    rc_close(conn, on_conn_closed, st); /* answers what came after (EVAL fallbacks): 503 */
+    failed_run(st);
+    uv_close((uv_handle_t *)&st->fail_idle, on_handle_closed);
+}
+
+static void redis_close(hd_store *base, void (*done)(void *ud), void *ud)
+{
+    hd_redis_store *st = store_of(base);
+    if (st->closing)
+        return;
+    st->closing = 1;
+    st->done = done;
+    st->done_ud = ud;
+    st->close_pending = 3; /* heartbeat, fail_idle, conn */
+    uv_close((uv_handle_t *)&st->heartbeat, on_handle_closed);
+    /* Deleting the liveness key takes this node's agents out of routing now rather than
+     * a ttl later; its reply also says every earlier operation has been answered. */
+    if (rc_command(st->conn, on_goodbye, st, "DEL %s", st->node_key) != RC_OK)
+        on_goodbye(st->conn, RC_ERR_CLOSED, NULL, NULL, st);
+}
+
+static const hd_store_ops redis_ops = {
+    .post = redis_post,
+    .route = redis_route,
+    .take = redis_take,
+    .transfer = redis_transfer,
+    .close_chat = redis_close_chat,
+    .history = redis_history,
+    .conversations = redis_conversations,
+    .inquiries = redis_inquiries,
+    .agent_presence = redis_agent_presence,
+    .sweep = redis_sweep,
+    .close = redis_close,
+};
+
+static void sha1_hex(const char *s, char out[HD_REDIS_SHA_HEX + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(s, strlen(s), md, &n, EVP_sha1(), NULL);
+    for (unsigned int i = 0; i < n && 2 * i < HD_REDIS_SHA_HEX; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* This instance's presence name: the node id plus a ULID, so that a node restarted under
+ * the same id never inherits the socket counts of its previous life. */
+static int store_names(hd_redis_store *st, const hd_redis_config *cfg)
+{
+    const char *node_id = cfg->node_id != NULL ? cfg->node_id : HD_REDIS_DEFAULT_NODE;
+    char ulid[HD_ULID_LEN + 1];
+    hd_ulid(hd_now_ms(), ulid);
+    st->prefix = strdup(cfg->prefix != NULL ? cfg->prefix : HD_REDIS_DEFAULT_PREFIX);
+    size_t node_len = strlen(node_id) + 1 + HD_ULID_LEN + 1;
+    st->node = malloc(node_len);
+    if (st->prefix == NULL || st->node == NULL)
+        return -1;
+    snprintf(st->node, node_len, "%s:%s", node_id, ulid);
+    size_t key_len = strlen(st->prefix) + strlen("node:") + node_len;
+    st->node_key = malloc(key_len);
+    if (st->node_key == NULL)
+        return -1;
+    snprintf(st->node_key, key_len, "%snode:%s", st->prefix, st->node);
+    return 0;
+}
+
+hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *err,
+                             size_t errlen)
+{
+    hd_redis_store *st = calloc(1, sizeof *st);
+    if (st == NULL || store_names(st, cfg) != 0) {
+        if (st != NULL)
+            store_free(st);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    st->base.ops = &redis_ops;
+    st->ttl_ms = cfg->presence_ttl_ms != 0 ? cfg->presence_ttl_ms : HD_REDIS_DEFAULT_PRESENCE_TTL_MS;
+    for (int i = 0; i < HD_SCRIPT_COUNT; i++)
+        sha1_hex(hd_scripts[i].body, st->sha[i]);
+    rc_config rc;
+    rc_config_init(&rc, cfg->url);
+    rc.command_timeout_ms = cfg->command_timeout_ms;
+    rc.on_state = on_conn_state;
+    rc.ud = st;
+    st->conn = rc_conn_new(loop, &rc, err, errlen);
+    if (st->conn == NULL) {
+        store_free(st);
+        return NULL;
+    }
+    uv_idle_init(loop, &st->fail_idle);
+    st->fail_idle.data = st;
+    uv_timer_init(loop, &st->heartbeat);
+    st->heartbeat.data = st;
+    uint64_t period = st->ttl_ms / HD_REDIS_HEARTBEATS_PER_TTL;
+    uv_timer_start(&st->heartbeat, on_heartbeat, period > 0 ? period : 1, period > 0 ? period : 1);
+    return &st->base;
+}
+
+int hd_store_redis_ready(const char **reason, void *ud)
+{
+    hd_redis_store *st = ud;
+    if (!st->closing && rc_ready(st->conn))
+        return 1;
+    *reason = "redis unavailable";
+    return 0;
+}

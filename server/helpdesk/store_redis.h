@@ -1,0 +1,69 @@
+/* store_redis.h: the hd_store of store.h kept in Redis, shared by every node of a cluster.
+ *
+ * The one idea: every operation is ONE Lua script (EVALSHA, EVAL when Redis answers
+ * NOSCRIPT), so Redis runs it as one atomic step whatever the number of nodes: a
+ * conversation is never assigned twice, no agent goes above max_chats, no seq is given
+ * twice, no message is half stored, and the hd:events entry of a change is appended in the
+ * same step as the change. Any Redis failure answers HD_EUNAVAILABLE (503): a script is
+ * all or nothing, but a reply lost with the connection may belong to a script that ran,
+ * which is why a retry with the same client_msg_id answers duplicate = 1.
+ *
+ * Keys (prefix "hd:"; scripts build keys from their arguments, so this needs one Redis or
+ * a primary with replicas, not Redis Cluster):
+ *   hd:conv:<id>          HASH session_id, dept, status, agent_id, agent_name, created_at,
+ *                         queued_at, last_seq, last_activity, closed_by, reason, order,
+ *                         first_message, last_message (message JSON)
+ *   hd:conv:<id>:msgs     LIST of message JSON, index seq - 1 (history is one LRANGE)
+ *   hd:conv:<id>:cmid     HASH client_msg_id -> seq
+ *   hd:session:<sid>:open STRING the session's open conversation
+ *   hd:session:<sid>:convs ZSET its conversations by creation order
+ *   hd:agent:<id>         HASH name, depts (JSON array), max_chats, status, idle_since
+ *   hd:agent:<id>:convs   SET its open conversations (their count is its load)
+ *   hd:agent:<id>:all     ZSET every conversation ever assigned to it, by creation order
+ *   hd:agent:<id>:nodes   HASH presence key -> sockets of the agent on that node
+ *   hd:agents             SET every agent seen
+ *   hd:queue              ZSET queued conversations by hd:order at queueing (FIFO)
+ *   hd:open               ZSET conversations not closed, by last message time (the sweep)
+ *   hd:order              STRING counter behind every insertion order
+ *   hd:node:<node>:<ulid> STRING liveness of one store instance, PX presence_ttl_ms,
+ *                         refreshed every presence_ttl_ms / 3: an agent is available only
+ *                         while online and counted on at least one live instance, so the
+ *                         agents of a killed node stop getting conversations
+ *   hd:events             STREAM (type, data), never trimmed here: the backend's feed
+ *
+ * hd:events data: "message": the message; "assigned", "closed": the conversation;
+ * "transferred": the conversation plus "previous_agent" (id or null).
+ */
+#ifndef HD_STORE_REDIS_H
+#define HD_STORE_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store.h"
+
+#define HD_REDIS_DEFAULT_PREFIX "hd:"
+#define HD_REDIS_DEFAULT_PRESENCE_TTL_MS 15000
+#define HD_REDIS_ROUTE_MAX 256 /* assignments per route call: a full list means call again */
+#define HD_REDIS_SWEEP_MAX 256 /* conversations closed per sweep call: likewise */
+
+typedef struct hd_redis_config {
+    const char *url;             /* redis://[user:password@]host[:port][/db] (copied) */
+    const char *prefix;          /* key prefix (copied); NULL: HD_REDIS_DEFAULT_PREFIX */
+    const char *node_id;         /* this node's name in presence keys (copied); NULL: "node" */
+    uint32_t presence_ttl_ms;    /* agents of a node that stops refreshing expire after
+                                    this; 0: HD_REDIS_DEFAULT_PRESENCE_TTL_MS */
+    uint32_t command_timeout_ms; /* longest wait for Redis before 503; 0: redis_conn's default */
+} hd_redis_config;
+
+/* Creates the store and starts connecting in the background (operations answer 503 until
+ * connected). NULL with a reason in err when the URL is invalid or memory runs out. The
+ * loop must run until the store's close callback. */
+hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *err,
+                             size_t errlen);
+
+/* An eio_ready_cb for /readyz: 1 when Redis is connected; ud is the store. */
+int hd_store_redis_ready(const char **reason, void *ud);
+
+#endif

@@ -1,0 +1,457 @@
+/* store_redis_scripts.h: the Lua scripts of store_redis.c, one per store operation
+ * (included by store_redis.c only).
+ *
+ * The one idea: a script is the whole operation, checks and writes and the hd:events
+ * entry together, because Redis runs a script atomically; nothing is decided in C.
+ *
+ * Every script is the shared prelude plus its body, and takes no KEYS (keys are built
+ * from the prefix: one Redis, not Redis Cluster). ARGV[1] is the key prefix, ARGV[2] now
+ * in ms since the epoch, ARGV[3] now as hd_time_iso() writes it; an optional argument is
+ * '' for NULL. A script answers one JSON object, {"status":<code>, ...} with the
+ * hd_result fields it sets (message, conversation, list, duplicate, created,
+ * previous_agent), assembled as text: stored messages are spliced as they were stored,
+ * never decoded and encoded again. The Lua holds no double quote and no backslash
+ * (DQ is the quote), so it sits in C strings as it is.
+ */
+#ifndef HD_STORE_REDIS_SCRIPTS_H
+#define HD_STORE_REDIS_SCRIPTS_H
+
+#define HD_LUA_PRELUDE \
+    "local P = ARGV[1]\n" \
+    "local NOW = tonumber(ARGV[2])\n" \
+    "local NOW_ISO = ARGV[3]\n" \
+    "local DQ = string.char(34)\n" \
+    /* An optional argument: the C side sends '' for NULL. */ \
+    "local function arg(i)\n" \
+    "  local v = ARGV[i]\n" \
+    "  if v == nil or v == '' then return nil end\n" \
+    "  return v\n" \
+    "end\n" \
+    "local function enc(v)\n" \
+    "  if v == nil or v == false then return 'null' end\n" \
+    "  return cjson.encode(v)\n" \
+    "end\n" \
+    /* Stored JSON, spliced as it is (never decoded: what was stored is what is returned). */ \
+    "local function raw(v)\n" \
+    "  if v == nil or v == false or v == '' then return 'null' end\n" \
+    "  return v\n" \
+    "end\n" \
+    /* A JSON object from a flat list of key, encoded value. */ \
+    "local function obj(kv)\n" \
+    "  local parts = {}\n" \
+    "  for i = 1, #kv, 2 do\n" \
+    "    parts[#parts + 1] = DQ .. kv[i] .. DQ .. ':' .. kv[i + 1]\n" \
+    "  end\n" \
+    "  return '{' .. table.concat(parts, ',') .. '}'\n" \
+    "end\n" \
+    "local function arr(items)\n" \
+    "  return '[' .. table.concat(items, ',') .. ']'\n" \
+    "end\n" \
+    "local function reply(status, kv)\n" \
+    "  kv = kv or {}\n" \
+    "  table.insert(kv, 1, tostring(status))\n" \
+    "  table.insert(kv, 1, 'status')\n" \
+    "  return obj(kv)\n" \
+    "end\n" \
+    "local function hash(key)\n" \
+    "  local flat = redis.call('HGETALL', key)\n" \
+    "  if #flat == 0 then return nil end\n" \
+    "  local t = {}\n" \
+    "  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end\n" \
+    "  return t\n" \
+    "end\n" \
+    "local function ckey(id) return P .. 'conv:' .. id end\n" \
+    "local function akey(id) return P .. 'agent:' .. id end\n" \
+    "local function skey(sid) return P .. 'session:' .. sid end\n" \
+    "local function conv_json(id, c)\n" \
+    "  local agent = 'null'\n" \
+    "  if c.agent_id then agent = obj({'id', enc(c.agent_id), 'name', enc(c.agent_name)}) end\n" \
+    "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id), 'dept', enc(c.dept),\n" \
+    "    'status', enc(c.status), 'agent', agent, 'created_at', enc(c.created_at),\n" \
+    "    'queued_at', enc(c.queued_at), 'last_seq', c.last_seq,\n" \
+    "    'last_message', raw(c.last_message), 'first_message', raw(c.first_message),\n" \
+    "    'closed_by', enc(c.closed_by), 'reason', enc(c.reason)})\n" \
+    "end\n" \
+    "local function inquiry_json(id, c)\n" \
+    "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id), 'dept', enc(c.dept),\n" \
+    "    'first_message', raw(c.first_message), 'queued_at', enc(c.queued_at)})\n" \
+    "end\n" \
+    /* A conversation event carries the conversation, plus what the change alone knows. */ \
+    "local function with_previous(conv, prev)\n" \
+    "  return string.sub(conv, 1, -2) .. ',' .. DQ .. 'previous_agent' .. DQ .. ':' .. enc(prev) .. '}'\n" \
+    "end\n" \
+    "local function event(kind, data)\n" \
+    "  redis.call('XADD', P .. 'events', '*', 'type', kind, 'data', data)\n" \
+    "end\n" \
+    "local function forbidden(c, sess, agent)\n" \
+    "  return (sess ~= nil and c.session_id ~= sess) or (agent ~= nil and c.agent_id ~= agent)\n" \
+    "end\n" \
+    /* Insertion order: FIFO queue ties and newest-first lists, whatever the callers' clocks say. */ \
+    "local function next_order()\n" \
+    "  return redis.call('INCR', P .. 'order')\n" \
+    "end\n" \
+    /* An agent counts on a node only while that node refreshes its liveness key. Read only: \
+     * a node that stalled past its ttl counts again once it refreshes, its agents' sockets \
+     * may well still be there (presence.lua prunes instances that are gone). */ \
+    "local function agent_alive(aid)\n" \
+    "  local nodes = redis.call('HGETALL', akey(aid) .. ':nodes')\n" \
+    "  for i = 1, #nodes, 2 do\n" \
+    "    if tonumber(nodes[i + 1]) > 0 and redis.call('EXISTS', P .. 'node:' .. nodes[i]) == 1 then\n" \
+    "      return true\n" \
+    "    end\n" \
+    "  end\n" \
+    "  return false\n" \
+    "end\n" \
+    "local function agent_available(aid, a)\n" \
+    "  return a ~= nil and a.status == 'online' and agent_alive(aid)\n" \
+    "end\n" \
+    "local function agent_load(aid)\n" \
+    "  return redis.call('SCARD', akey(aid) .. ':convs')\n" \
+    "end\n" \
+    /* No departments on the agent: every department; no department on the conversation: any agent. */ \
+    "local function dept_match(depts, dept)\n" \
+    "  if dept == nil or #depts == 0 then return true end\n" \
+    "  for _, d in ipairs(depts) do\n" \
+    "    if d == dept then return true end\n" \
+    "  end\n" \
+    "  return false\n" \
+    "end\n" \
+    /* The token is the authority on who the agent is: every op given one stores it. A new \
+     * agent is online (away is something an agent says) and idle since now. */ \
+    "local function agent_upsert(aid, name, depts, max)\n" \
+    "  local k = akey(aid)\n" \
+    "  if redis.call('EXISTS', k) == 0 then redis.call('HSET', k, 'status', 'online', 'idle_since', NOW) end\n" \
+    "  redis.call('HSET', k, 'depts', depts, 'max_chats', max)\n" \
+    "  if name then redis.call('HSET', k, 'name', name) else redis.call('HDEL', k, 'name') end\n" \
+    "  redis.call('SADD', P .. 'agents', aid)\n" \
+    "end\n" \
+    /* Something happened in the conversation: the inactivity clock restarts. */ \
+    "local function touch(id)\n" \
+    "  redis.call('HSET', ckey(id), 'last_activity', NOW)\n" \
+    "  redis.call('ZADD', P .. 'open', NOW, id)\n" \
+    "end\n" \
+    "local function assign(id, c, aid, aname)\n" \
+    "  local k = ckey(id)\n" \
+    "  redis.call('ZREM', P .. 'queue', id)\n" \
+    "  redis.call('HSET', k, 'status', 'assigned', 'agent_id', aid)\n" \
+    "  if aname then redis.call('HSET', k, 'agent_name', aname) else redis.call('HDEL', k, 'agent_name') end\n" \
+    "  redis.call('SADD', akey(aid) .. ':convs', id)\n" \
+    "  redis.call('ZADD', akey(aid) .. ':all', c.order, id)\n" \
+    "  redis.call('HSET', akey(aid), 'idle_since', NOW, 'assigned_ever', '1')\n" \
+    "  touch(id)\n" \
+    "  c.status, c.agent_id, c.agent_name = 'assigned', aid, aname\n" \
+    "  return conv_json(id, c)\n" \
+    "end\n" \
+    "local function unassign(id, c)\n" \
+    "  if c.agent_id then redis.call('SREM', akey(c.agent_id) .. ':convs', id) end\n" \
+    "end\n" \
+    "local function enqueue(id, c)\n" \
+    "  local k = ckey(id)\n" \
+    "  redis.call('ZADD', P .. 'queue', next_order(), id)\n" \
+    "  redis.call('HSET', k, 'status', 'queued', 'queued_at', NOW_ISO)\n" \
+    "  redis.call('HDEL', k, 'agent_id', 'agent_name')\n" \
+    "  touch(id)\n" \
+    "  c.status, c.queued_at, c.agent_id, c.agent_name = 'queued', NOW_ISO, nil, nil\n" \
+    "end\n" \
+    "local function set_dept(id, c, dept)\n" \
+    "  if dept then\n" \
+    "    redis.call('HSET', ckey(id), 'dept', dept)\n" \
+    "    c.dept = dept\n" \
+    "  end\n" \
+    "end\n" \
+    "local function close_conv(id, c, by, reason)\n" \
+    "  redis.call('HSET', ckey(id), 'status', 'closed', 'closed_by', by)\n" \
+    "  if reason then redis.call('HSET', ckey(id), 'reason', reason) end\n" \
+    "  redis.call('ZREM', P .. 'queue', id)\n" \
+    "  redis.call('ZREM', P .. 'open', id)\n" \
+    "  unassign(id, c)\n" \
+    "  local open_key = skey(c.session_id) .. ':open'\n" \
+    "  if redis.call('GET', open_key) == id then redis.call('DEL', open_key) end\n" \
+    "  c.status, c.closed_by, c.reason = 'closed', by, reason\n" \
+    "  local j = conv_json(id, c)\n" \
+    "  event('closed', j)\n" \
+    "  return j\n" \
+    "end\n" \
+    /* The conversation an operation names, checked: nil and the error reply when it cannot go on. */ \
+    "local function load_checked(id, sess, agent)\n" \
+    "  local c = hash(ckey(id))\n" \
+    "  if not c then return nil, reply(404) end\n" \
+    "  if forbidden(c, sess, agent) then return nil, reply(403) end\n" \
+    "  return c\n" \
+    "end\n"
+
+static const char hd_lua_post[] = HD_LUA_PRELUDE
+    /* post: 4 chat id, 5 session id, 6 dept, 7 access session, 8 access agent,
+     * 9 client_msg_id, 10 id of a conversation created now, 11 the message as a JSON object
+     * without ticket_chat_id, session_id and seq (known only here). */
+    "local chat, sess, acc_s, acc_a, cmid = arg(4), arg(5), arg(7), arg(8), arg(9)\n"
+    "local function create(id)\n"
+    "  local order = next_order()\n"
+    "  local h = {'session_id', sess, 'status', 'queued', 'created_at', NOW_ISO,\n"
+    "    'queued_at', NOW_ISO, 'last_seq', 0, 'last_activity', NOW, 'order', order}\n"
+    "  if arg(6) then\n"
+    "    h[#h + 1] = 'dept'\n"
+    "    h[#h + 1] = arg(6)\n"
+    "  end\n"
+    "  redis.call('HSET', ckey(id), unpack(h))\n"
+    "  redis.call('SET', skey(sess) .. ':open', id)\n"
+    "  redis.call('ZADD', skey(sess) .. ':convs', order, id)\n"
+    "  redis.call('ZADD', P .. 'queue', order, id)\n"
+    "  redis.call('ZADD', P .. 'open', NOW, id)\n"
+    "  return hash(ckey(id))\n"
+    "end\n"
+    /* Without an id: the session's open conversation, or a new one. Agents must name the
+     * conversation (spec §3). */
+    "local c, created = nil, 0\n"
+    "if chat then\n"
+    "  c = hash(ckey(chat))\n"
+    "  if not c then return reply(404) end\n"
+    "else\n"
+    "  if not sess or acc_a then return reply(400) end\n"
+    "  if acc_s and acc_s ~= sess then return reply(403) end\n"
+    "  chat = redis.call('GET', skey(sess) .. ':open')\n"
+    "  if chat then c = hash(ckey(chat)) end\n"
+    "  if not c then\n"
+    "    chat = ARGV[10]\n"
+    "    if redis.call('EXISTS', ckey(chat)) == 1 then return reply(400) end\n"
+    "    c, created = create(chat), 1\n"
+    "  end\n"
+    "end\n"
+    "if forbidden(c, acc_s, acc_a) then return reply(403) end\n"
+    /* A retry is answered before the closed check: its message was stored before the close. */
+    "local k = ckey(chat)\n"
+    "if cmid then\n"
+    "  local seq = redis.call('HGET', k .. ':cmid', cmid)\n"
+    "  if seq then\n"
+    "    local m = redis.call('LINDEX', k .. ':msgs', tonumber(seq) - 1)\n"
+    "    return reply(200, {'message', m, 'conversation', conv_json(chat, c), 'duplicate', '1'})\n"
+    "  end\n"
+    "end\n"
+    "if c.status == 'closed' then return reply(409) end\n"
+    "local seq = tonumber(c.last_seq) + 1\n"
+    "local head = obj({'ticket_chat_id', enc(chat), 'session_id', enc(c.session_id), 'seq', tostring(seq)})\n"
+    "local msg = string.sub(head, 1, -2) .. ',' .. string.sub(ARGV[11], 2)\n"
+    "redis.call('RPUSH', k .. ':msgs', msg)\n"
+    "if cmid then redis.call('HSET', k .. ':cmid', cmid, seq) end\n"
+    "redis.call('HSET', k, 'last_seq', seq, 'last_message', msg)\n"
+    "if seq == 1 then\n"
+    "  redis.call('HSET', k, 'first_message', msg)\n"
+    "  c.first_message = msg\n"
+    "end\n"
+    "touch(chat)\n"
+    "event('message', msg)\n"
+    "c.last_seq, c.last_message = tostring(seq), msg\n"
+    "return reply(200, {'message', msg, 'conversation', conv_json(chat, c), 'created', tostring(created)})\n";
+
+static const char hd_lua_route[] = HD_LUA_PRELUDE
+    /* route: 4 most assignments to make. */
+    "local MAX = tonumber(ARGV[4])\n"
+    "local PAGE = 64\n"
+    "if redis.call('ZCARD', P .. 'queue') == 0 then return reply(200, {'list', '[]'}) end\n"
+    "local free = {}\n"
+    "for _, aid in ipairs(redis.call('SMEMBERS', P .. 'agents')) do\n"
+    "  local a = hash(akey(aid))\n"
+    "  if agent_available(aid, a) then\n"
+    "    local open, max = agent_load(aid), tonumber(a.max_chats)\n"
+    "    if open < max then\n"
+    "      free[#free + 1] = {id = aid, name = a.name, depts = cjson.decode(a.depts or '[]'), open = open,\n"
+    "        max = max, idle = tonumber(a.idle_since or '0')}\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    /* Fewest open conversations, then idle the longest, then the id (a stable order). */
+    "local function better(x, y)\n"
+    "  if x.open ~= y.open then return x.open < y.open end\n"
+    "  if x.idle ~= y.idle then return x.idle < y.idle end\n"
+    "  return x.id < y.id\n"
+    "end\n"
+    "local function pick(dept)\n"
+    "  local best\n"
+    "  for i, a in ipairs(free) do\n"
+    "    if dept_match(a.depts, dept) and (best == nil or better(a, free[best])) then best = i end\n"
+    "  end\n"
+    "  return best\n"
+    "end\n"
+    "local out = {}\n"
+    "local after = '-inf'\n"
+    "while #free > 0 and #out < MAX do\n"
+    "  local page = redis.call('ZRANGEBYSCORE', P .. 'queue', after, '+inf', 'WITHSCORES', 'LIMIT', 0, PAGE)\n"
+    "  if #page == 0 then break end\n"
+    "  for i = 1, #page, 2 do\n"
+    "    local id = page[i]\n"
+    "    after = '(' .. page[i + 1]\n"
+    "    local c = hash(ckey(id))\n"
+    "    local k = c and pick(c.dept)\n"
+    "    if not c then\n"
+    "      redis.call('ZREM', P .. 'queue', id)\n"
+    "    elseif k then\n"
+    "      local a = free[k]\n"
+    "      local j = assign(id, c, a.id, a.name)\n"
+    "      event('assigned', j)\n"
+    "      out[#out + 1] = j\n"
+    "      a.open, a.idle = a.open + 1, NOW\n"
+    "      if a.open >= a.max then table.remove(free, k) end\n"
+    "      if #free == 0 or #out >= MAX then break end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return reply(200, {'list', arr(out)})\n";
+
+static const char hd_lua_take[] = HD_LUA_PRELUDE
+    /* take: 4 chat id, 5 agent id, 6 agent name, 7 agent departments (JSON array), 8 max_chats.
+     * Manual taking ignores away and offline: the agent asked for this conversation itself. */
+    "local id, aid, aname, depts, max = ARGV[4], ARGV[5], arg(6), ARGV[7], tonumber(ARGV[8])\n"
+    "local c = hash(ckey(id))\n"
+    "if not c then return reply(404) end\n"
+    "if c.status ~= 'queued' then return reply(409, {'conversation', conv_json(id, c)}) end\n"
+    "agent_upsert(aid, aname, depts, max)\n"
+    "if not dept_match(cjson.decode(depts), c.dept) or agent_load(aid) >= max then return reply(403) end\n"
+    "local j = assign(id, c, aid, aname)\n"
+    "event('assigned', j)\n"
+    "return reply(200, {'conversation', j})\n";
+
+static const char hd_lua_transfer[] = HD_LUA_PRELUDE
+    /* transfer: 4 chat id, 5 access session, 6 access agent, 7 target agent, 8 dept.
+     * A queued conversation moves too (to an agent, or to the back of the queue). An agent
+     * transferring to itself keeps its slot, so only another agent's room is checked. */
+    "local id, to, dept = ARGV[4], arg(7), arg(8)\n"
+    "local c, err = load_checked(id, arg(5), arg(6))\n"
+    "if not c then return err end\n"
+    "if c.status == 'closed' then return reply(409) end\n"
+    "local prev = c.agent_id\n"
+    "local a = to and hash(akey(to))\n"
+    "if to and not agent_available(to, a) then return reply(403) end\n"
+    "if to and to ~= prev and agent_load(to) >= tonumber(a.max_chats) then return reply(403) end\n"
+    "unassign(id, c)\n"
+    "set_dept(id, c, dept)\n"
+    "if to then assign(id, c, to, a.name) else enqueue(id, c) end\n"
+    "local j = conv_json(id, c)\n"
+    "event('transferred', with_previous(j, prev))\n"
+    "return reply(200, {'conversation', j, 'previous_agent', enc(prev)})\n";
+
+static const char hd_lua_close[] = HD_LUA_PRELUDE
+    /* close: 4 chat id, 5 access session, 6 access agent, 7 by, 8 reason. */
+    "local id = ARGV[4]\n"
+    "local c, err = load_checked(id, arg(5), arg(6))\n"
+    "if not c then return err end\n"
+    "if c.status == 'closed' then return reply(409) end\n"
+    "local prev = c.agent_id\n"
+    "local j = close_conv(id, c, ARGV[7], arg(8))\n"
+    "return reply(200, {'conversation', j, 'previous_agent', enc(prev)})\n";
+
+static const char hd_lua_history[] = HD_LUA_PRELUDE
+    /* history: 4 chat id, 5 access session, 6 access agent, 7 after_seq, 8 limit. */
+    "local id = ARGV[4]\n"
+    "local c, err = load_checked(id, arg(5), arg(6))\n"
+    "if not c then return err end\n"
+    "local last = tonumber(c.last_seq)\n"
+    "local after = math.max(0, math.min(tonumber(ARGV[7]), last))\n"
+    "local limit = math.min(tonumber(ARGV[8]), last - after)\n"
+    "local list = {}\n"
+    "if limit > 0 then list = redis.call('LRANGE', ckey(id) .. ':msgs', after, after + limit - 1) end\n"
+    "return reply(200, {'list', arr(list), 'conversation', conv_json(id, c)})\n";
+
+static const char hd_lua_conversations[] = HD_LUA_PRELUDE
+    /* conversations: 4 session id, 5 agent id, 6 open_only ('1' or '0'). */
+    "local sess, aid, open_only = arg(4), arg(5), ARGV[6] == '1'\n"
+    "local ids\n"
+    "if sess then\n"
+    "  ids = redis.call('ZREVRANGE', skey(sess) .. ':convs', 0, -1)\n"
+    "elseif aid then\n"
+    "  ids = redis.call('ZREVRANGE', akey(aid) .. ':all', 0, -1)\n"
+    "else\n"
+    "  return reply(400)\n"
+    "end\n"
+    "local out = {}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local c = hash(ckey(id))\n"
+    "  if c and not (open_only and c.status == 'closed') and (aid == nil or c.agent_id == aid) then\n"
+    "    out[#out + 1] = conv_json(id, c)\n"
+    "  end\n"
+    "end\n"
+    "return reply(200, {'list', arr(out)})\n";
+
+static const char hd_lua_inquiries[] = HD_LUA_PRELUDE
+    /* inquiries: no arguments. */
+    "local out = {}\n"
+    "for _, id in ipairs(redis.call('ZRANGE', P .. 'queue', 0, -1)) do\n"
+    "  local c = hash(ckey(id))\n"
+    "  if c then out[#out + 1] = inquiry_json(id, c) end\n"
+    "end\n"
+    "return reply(200, {'list', arr(out)})\n";
+
+static const char hd_lua_presence[] = HD_LUA_PRELUDE
+    /* presence: 4 agent id, 5 name, 6 departments (JSON array), 7 max_chats, 8 delta,
+     * 9 online (1, 0 or -1: unchanged), 10 this node's presence key, 11 its ttl (ms).
+     * Idle time counts from becoming available until the agent's first assignment. */
+    "local aid, delta, online, node = ARGV[4], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]\n"
+    "local k = akey(aid)\n"
+    /* The counts of instances gone silent (a node killed, or restarted: a new instance) go
+     * when the agent's presence changes, so that they do not pile up. */
+    "local function prune_nodes()\n"
+    "  local nodes = redis.call('HKEYS', k .. ':nodes')\n"
+    "  for _, n in ipairs(nodes) do\n"
+    "    if redis.call('EXISTS', P .. 'node:' .. n) == 0 then redis.call('HDEL', k .. ':nodes', n) end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SET', P .. 'node:' .. node, '1', 'PX', ARGV[11])\n"
+    "local was = agent_available(aid, hash(k))\n"
+    "agent_upsert(aid, arg(5), ARGV[6], ARGV[7])\n"
+    "if online == 1 then redis.call('HSET', k, 'status', 'online') end\n"
+    "if online == 0 then redis.call('HSET', k, 'status', 'away') end\n"
+    "prune_nodes()\n"
+    "if redis.call('HINCRBY', k .. ':nodes', node, delta) <= 0 then redis.call('HDEL', k .. ':nodes', node) end\n"
+    "local a = hash(k)\n"
+    "if not was and not a.assigned_ever and agent_available(aid, a) then\n"
+    "  redis.call('HSET', k, 'idle_since', NOW)\n"
+    "end\n"
+    "return reply(200)\n";
+
+static const char hd_lua_sweep[] = HD_LUA_PRELUDE
+    /* sweep: 4 inactivity timeout (ms), 5 most conversations to close. */
+    "local cutoff = string.format('%d', NOW - tonumber(ARGV[4]))\n"
+    "local ids = redis.call('ZRANGEBYSCORE', P .. 'open', '-inf', '(' .. cutoff, 'LIMIT', 0, tonumber(ARGV[5]))\n"
+    "local out = {}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local c = hash(ckey(id))\n"
+    "  if c and c.status ~= 'closed' then\n"
+    "    out[#out + 1] = close_conv(id, c, 'system', 'inactive')\n"
+    "  else\n"
+    "    redis.call('ZREM', P .. 'open', id)\n"
+    "  end\n"
+    "end\n"
+    "return reply(200, {'list', arr(out)})\n";
+
+typedef enum hd_script_id {
+    HD_SCRIPT_POST,
+    HD_SCRIPT_ROUTE,
+    HD_SCRIPT_TAKE,
+    HD_SCRIPT_TRANSFER,
+    HD_SCRIPT_CLOSE,
+    HD_SCRIPT_HISTORY,
+    HD_SCRIPT_CONVERSATIONS,
+    HD_SCRIPT_INQUIRIES,
+    HD_SCRIPT_PRESENCE,
+    HD_SCRIPT_SWEEP,
+    HD_SCRIPT_COUNT
+} hd_script_id;
+
+typedef struct hd_script {
+    const char *name; /* for logs */
+    const char *body;
+} hd_script;
+
+static const hd_script hd_scripts[HD_SCRIPT_COUNT] = {
+    [HD_SCRIPT_POST] = {"post", hd_lua_post},
+    [HD_SCRIPT_ROUTE] = {"route", hd_lua_route},
+    [HD_SCRIPT_TAKE] = {"take", hd_lua_take},
+    [HD_SCRIPT_TRANSFER] = {"transfer", hd_lua_transfer},
+    [HD_SCRIPT_CLOSE] = {"close", hd_lua_close},
+    [HD_SCRIPT_HISTORY] = {"history", hd_lua_history},
+    [HD_SCRIPT_CONVERSATIONS] = {"conversations", hd_lua_conversations},
+    [HD_SCRIPT_INQUIRIES] = {"inquiries", hd_lua_inquiries},
+    [HD_SCRIPT_PRESENCE] = {"presence", hd_lua_presence},
+    [HD_SCRIPT_SWEEP] = {"sweep", hd_lua_sweep},
+};
+
+#endif
