@@ -380,7 +380,7 @@ int lg_chat_main(int argc, char **argv)
     double duration_s = lg_opt_num(argc, argv, "--duration", 10);
     int port = (int)lg_opt_int(argc, argv, "--port", 3000);
     int agent_port = (int)lg_opt_int(argc, argv, "--agent-port", port);
-    const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-secret");
+    const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-jwt-secret-0123456789");
     const char *label = lg_opt_str(argc, argv, "--label", "server");
     const char *workload = lg_opt_str(argc, argv, "--workload-name", port == agent_port ? "chat" : "cluster");
     int server_pids[MAX_PIDS], redis_pids[MAX_PIDS];

@@ -86,7 +86,7 @@ int lg_fanout_main(int argc, char **argv)
     int port = (int)lg_opt_int(argc, argv, "--port", 3000);
     int redis_port = (int)lg_opt_int(argc, argv, "--redis-port", 6379);
     double max_s = lg_opt_num(argc, argv, "--max-seconds", 30);
-    const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-secret");
+    const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-jwt-secret-0123456789");
     const char *label = lg_opt_str(argc, argv, "--label", "server");
     int server_pids[MAX_PIDS], redis_pids[MAX_PIDS];
     int n_server = lg_parse_int_list(lg_opt_str(argc, argv, "--server-pids", ""), server_pids, MAX_PIDS);

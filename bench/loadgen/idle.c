@@ -122,8 +122,9 @@ int lg_idle_main(int argc, char **argv)
     int warmup = (int)lg_opt_int(argc, argv, "--warmup", 100);
     int concurrency = (int)lg_opt_int(argc, argv, "--concurrency", 256);
     double hold = lg_opt_num(argc, argv, "--hold", 2);
-    const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-secret");
+    const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-jwt-secret-0123456789");
     const char *label = lg_opt_str(argc, argv, "--label", "server");
+    const char *workload = lg_opt_str(argc, argv, "--workload-name", n_ports > 1 ? "idle-many" : "idle");
     int procs = (n + per_proc - 1) / per_proc;
     if (n_ports < 1 || n < 1 || procs > MAX_PROCS) {
         fprintf(stderr, "idle: bad --ports/--connections/--per-process\n");
@@ -142,7 +143,7 @@ int lg_idle_main(int argc, char **argv)
     if (connect_share(&L, warm, 1000000, warmup, ports, n_ports, concurrency, token) != 0 ||
         I.failed) {
         fprintf(stderr, "idle %s: warm-up failed: %s\n", label, I.first_error);
-        printf("{\"workload\":\"idle\",\"server\":\"%s\",\"ok\":false}\n", label);
+        printf("{\"workload\":\"%s\",\"server\":\"%s\",\"ok\":false}\n", workload, label);
         return 1;
     }
     sleep_polling(&L, 0.5);
@@ -207,16 +208,16 @@ int lg_idle_main(int argc, char **argv)
     }
     int ok = ready == n && failed == 0 && still == n && before > 0;
     double per_conn = ready ? (double)(after - before) * 1024.0 / ready : 0;
-    printf("{\"workload\":\"idle\",\"server\":\"%s\",\"connections\":%d,\"nodes\":%d,"
+    printf("{\"workload\":\"%s\",\"server\":\"%s\",\"connections\":%d,\"nodes\":%d,"
            "\"loadgen_processes\":%d,\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,"
            "\"bytes_per_connection\":%.0f,\"connects_per_s\":%.0f,\"connect_s\":%.2f,"
            "\"failed\":%d,\"held\":%d,\"ok\":%s}\n",
-           label, ready, n_ports, procs, before, after, per_conn, ready / connect_s, connect_s,
+           workload, label, ready, n_ports, procs, before, after, per_conn, ready / connect_s, connect_s,
            failed, still, ok ? "true" : "false");
     fprintf(stderr,
-            "idle %s: %d connections on %d node(s) by %d process(es): RSS %.1f -> %.1f MiB, "
+            "%s %s: %d connections on %d node(s) by %d process(es): RSS %.1f -> %.1f MiB, "
             "%.0f bytes/connection, %.0f connects/s; failed %d, still open at the end %d: %s\n",
-            label, ready, n_ports, procs, before / 1024.0, after / 1024.0, per_conn,
+            workload, label, ready, n_ports, procs, before / 1024.0, after / 1024.0, per_conn,
             ready / connect_s, failed, still, ok ? "ok" : "FAILED");
     if (first_error[0] || I.first_error[0])
         fprintf(stderr, "  first error: %s\n", first_error[0] ? first_error : I.first_error);
