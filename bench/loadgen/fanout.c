@@ -171,14 +171,15 @@ int lg_fanout_main(int argc, char **argv)
            "\"deliveries_per_s\":%.0f,\"emits_per_s\":%.1f,"
            "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f,\"max\":%.0f},"
            "\"server_cpu_us_per_delivery\":%.3f,\"server_cpu_util\":%.2f,"
-           "\"redis_cpu_util\":%.2f,\"loadgen_us_per_delivery\":%.3f,\"loadgen_ceiling_per_s\":%.0f,"
+           "\"redis_cpu_util\":%.2f,\"loadgen_cpu_util\":%.2f,\"loadgen_us_per_delivery\":%.3f,\"loadgen_ceiling_per_s\":%.0f,"
            "\"lost\":%llu,\"duplicates\":%llu,\"out_of_order\":%llu,\"errors\":%llu,\"ok\":%s}\n",
            label, F.members, (long long)emits, window, rate,
            elapsed > 0 ? (double)(emits - F.measure_from_k + 1) / elapsed : 0,
            lg_samples_pct(&F.lat, 50), lg_samples_pct(&F.lat, 90), lg_samples_pct(&F.lat, 99),
            lg_samples_pct(&F.lat, 99.9), lg_samples_pct(&F.lat, 100), server_us,
            elapsed > 0 ? (double)(cpu1 - cpu0) / (elapsed * 1e6) : 0,
-           elapsed > 0 ? (double)(rcpu1 - rcpu0) / (elapsed * 1e6) : 0, lg_us,
+           elapsed > 0 ? (double)(rcpu1 - rcpu0) / (elapsed * 1e6) : 0,
+           elapsed > 0 ? (double)(lg1 - lg0) / (elapsed * 1e6) : 0, lg_us,
            lg_us > 0 ? 1e6 / lg_us : 0, (unsigned long long)lost,
            (unsigned long long)F.duplicates, (unsigned long long)F.reordered,
            (unsigned long long)F.errors, ok ? "true" : "false");
