@@ -191,7 +191,9 @@ int main(int argc, char **argv) {
     if (ctx.cluster) sio_server_set_adapter(ctx.srv, rca_adapter_new, ctx.cluster);
     ctx.app = hd_app_new(ctx.srv, ctx.store, &flags.cfg, ready, &ctx);
     if (o.redis) {
-        hd_commands_config ccfg = {o.redis, NULL, rca_cluster_uid(ctx.cluster), 0, 0, hd_backend_command, ctx.app};
+        /* A stable --node-id keeps one consumer per node in the group across restarts. */
+        const char *consumer = o.node_id ? o.node_id : rca_cluster_uid(ctx.cluster);
+        hd_commands_config ccfg = {o.redis, NULL, consumer, 0, 0, hd_backend_command, ctx.app};
         ctx.commands = hd_commands_new(&loop, &ccfg, err, sizeof(err));
         if (!ctx.commands) fprintf(stderr, "%s: hd:commands: %s (the backend's commands are not read)\n", PROG, err);
     }

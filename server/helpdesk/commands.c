@@ -276,8 +276,9 @@ static int send_read(hd_commands *c)
     char count[HD_COMMANDS_NUM_LEN], block[HD_COMMANDS_NUM_LEN];
     snprintf(count, sizeof count, "%zu", batch_room(c));
     snprintf(block, sizeof block, "%d", HD_COMMANDS_BLOCK_MS);
-    return rc_command(c->conn, on_read_reply, c, "XREADGROUP GROUP %s %s COUNT %s BLOCK %s STREAMS %s >",
-                      HD_COMMANDS_GROUP, c->consumer, count, block, c->stream);
+    return rc_command(c->conn, on_read_reply, c,
+                      "XREADGROUP GROUP %s %s COUNT %s BLOCK %s STREAMS %s >", HD_COMMANDS_GROUP,
+                      c->consumer, count, block, c->stream);
 }
 
 static void pump(hd_commands *c)
@@ -286,8 +287,9 @@ static void pump(hd_commands *c)
         return;
     c->reading = 1;
     int rc = c->group_ready ? send_read(c)
-                            : rc_command(c->conn, on_group_reply, c, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                         c->stream, HD_COMMANDS_GROUP);
+                            : rc_command(c->conn, on_group_reply, c,
+                                         "XGROUP CREATE %s %s 0 MKSTREAM", c->stream,
+                                         HD_COMMANDS_GROUP);
     if (rc != RC_OK) {
         c->reading = 0;
         retry_later(c);
@@ -364,7 +366,8 @@ hd_commands *hd_commands_new(uv_loop_t *loop, const hd_commands_config *cfg, cha
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    c->claim_idle_ms = cfg->claim_idle_ms != 0 ? cfg->claim_idle_ms : HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS;
+    c->claim_idle_ms = cfg->claim_idle_ms != 0 ? cfg->claim_idle_ms
+                                               : HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS;
     snprintf(c->cursor, sizeof c->cursor, "0-0");
     c->on_command = cfg->on_command;
     c->ud = cfg->ud;
@@ -378,7 +381,8 @@ hd_commands *hd_commands_new(uv_loop_t *loop, const hd_commands_config *cfg, cha
         consumer_free(c);
         return NULL;
     }
-    uint32_t every = cfg->claim_every_ms != 0 ? cfg->claim_every_ms : HD_COMMANDS_DEFAULT_CLAIM_EVERY_MS;
+    uint32_t every = cfg->claim_every_ms != 0 ? cfg->claim_every_ms
+                                              : HD_COMMANDS_DEFAULT_CLAIM_EVERY_MS;
     uv_timer_init(loop, &c->claim_timer);
     c->claim_timer.data = c;
     uv_timer_start(&c->claim_timer, on_claim_timer, every, every);

@@ -275,12 +275,16 @@ static void on_swept(const hd_result *r, void *ud)
         json_array_foreach(r->list, i, conv) announce_closed(app, conv);
     }
     op_finish(op, r);
-    if (r->status == HD_OK && json_array_size(r->list))
+    if (r->status == HD_OK && json_array_size(r->list)) {
         hd_route_kick(app);
+        hd_deliver_sweep(app); /* a store closes a bounded batch per call: until none is left */
+    }
 }
 
 void hd_deliver_sweep(hd_app *app)
 {
+    if (app->stopped)
+        return;
     app->store->ops->sweep(app->store, hd_now_ms(), (int64_t)app->cfg.inactivity_s * 1000,
                            on_swept, op_new(app, NULL, NULL));
 }

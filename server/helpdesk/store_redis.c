@@ -1,12 +1,16 @@
 /* store_redis.c: the Redis hd_store (see store_redis.h).
  *
  * The one idea: C only packs arguments and unpacks answers. Each operation becomes an
- * hd_op holding the script's arguments, sent as EVALSHA and, when Redis has not seen the
- * script yet (NOSCRIPT: first use, or a restarted Redis), sent again as EVAL, which also
- * caches it. The script's JSON answer becomes the hd_result; anything else is 503.
+ * hd_op holding the script's arguments, sent as EVALSHA; the script's JSON answer becomes
+ * the hd_result, anything else is 503. Every script is loaded (SCRIPT LOAD) whenever the
+ * connection becomes ready. An op that still meets NOSCRIPT (the cache was flushed under
+ * a live connection) loads its script and is sent again behind the load, and only then
+ * as EVAL: thousands of pipelined ops falling back to EVAL at once would each carry the
+ * whole script.
  *
  * Callbacks never run inside the call that started an operation: failures found before
  * anything is sent (bad input, out of memory) wait in a queue for the next loop turn.
+ * Closing waits until every op sent has been answered.
  */
 #include "store_redis.h"
 
@@ -29,13 +33,20 @@
 
 typedef struct hd_redis_store hd_redis_store;
 
+/* How an op is sent: its script by hash, again after loading it, then in full. */
+typedef enum hd_send {
+    HD_SEND_SHA,
+    HD_SEND_SHA_LOADED,
+    HD_SEND_EVAL
+} hd_send;
+
 /* One operation in flight: the script's arguments (kept for the EVAL fallback). */
 typedef struct hd_op {
     hd_redis_store *st;
     hd_script_id script;
     hd_result_cb cb;
     void *ud;
-    int evaled;                           /* sent as EVAL after NOSCRIPT */
+    hd_send send;
     int status;                           /* failed queue: the status to answer */
     int argc;
     const char *argv[HD_REDIS_ARGS_MAX];  /* owned from HD_REDIS_HEAD_ARGS on */
@@ -54,7 +65,9 @@ struct hd_redis_store {
     uv_timer_t heartbeat;
     uv_idle_t fail_idle;                  /* answers the failed queue on the next turn */
     hd_op *failed_head, *failed_tail;
+    size_t inflight;                      /* ops sent and not answered yet */
     int closing;
+    int goodbye_sent;
     int close_pending;                    /* handles and the connection still closing */
     void (*done)(void *ud);
     void *done_ud;
@@ -169,12 +182,14 @@ static hd_op *op_start(hd_redis_store *st, hd_script_id script, int64_t now_ms,
 
 static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
                         void *ud);
+static void goodbye_when_idle(hd_redis_store *st);
 
 static int op_issue(hd_op *op)
 {
     hd_redis_store *st = op->st;
-    op->argv[0] = op->evaled ? "EVAL" : "EVALSHA";
-    op->argv[1] = op->evaled ? hd_scripts[op->script].body : st->sha[op->script];
+    int eval = op->send == HD_SEND_EVAL;
+    op->argv[0] = eval ? "EVAL" : "EVALSHA";
+    op->argv[1] = eval ? hd_scripts[op->script].body : st->sha[op->script];
     op->lens[0] = strlen(op->argv[0]);
     op->lens[1] = strlen(op->argv[1]);
     return rc_command_argv(st->conn, on_op_reply, op, op->argc, op->argv, op->lens);
@@ -187,6 +202,14 @@ static void op_send(hd_op *op)
         op->status = HD_EUNAVAILABLE;
     if (op->status != HD_OK)
         op_fail_later(op, op->status);
+    else
+        op->st->inflight++;
+}
+
+/* Pipelined after this, EVALSHA finds the script. */
+static void script_load(hd_redis_store *st, hd_script_id script)
+{
+    rc_command(st->conn, NULL, NULL, "SCRIPT LOAD %s", hd_scripts[script].body);
 }
 
 /* ---- answers ---- */
@@ -228,9 +251,12 @@ static void op_answer_reply(hd_op *op, int status, const redisReply *reply, cons
             fprintf(stderr, "helpdesk store: %s script failed: %s\n", hd_scripts[op->script].name,
                     status == RC_OK ? "unexpected answer" : errstr);
     }
+    hd_redis_store *st = op->st;
     op->cb(&r, op->ud);
     json_decref(root);
     op_free(op);
+    st->inflight--;
+    goodbye_when_idle(st);
 }
 
 static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
@@ -238,9 +264,9 @@ static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, cons
 {
     hd_op *op = ud;
     (void)conn;
-    if (status == RC_ERR_REPLY && !op->evaled && strncmp(errstr, "NOSCRIPT", 8) == 0 &&
-        !op->st->closing) {
-        op->evaled = 1;
+    if (status == RC_ERR_REPLY && op->send != HD_SEND_EVAL && strncmp(errstr, "NOSCRIPT", 8) == 0) {
+        if (op->send++ == HD_SEND_SHA)
+            script_load(op->st, op->script);
         if (op_issue(op) == RC_OK)
             return;
         status = RC_ERR_CLOSED;
@@ -485,12 +511,17 @@ static void on_heartbeat(uv_timer_t *t)
     heartbeat_send(t->data);
 }
 
-/* A (re)connected Redis hears from this instance at once, not a third of a ttl later. */
+/* A (re)connected Redis hears from this instance at once, not a third of a ttl later,
+ * and gets every script before the ops that follow. */
 static void on_conn_state(rc_conn *conn, int ready, void *ud)
 {
+    hd_redis_store *st = ud;
     (void)conn;
-    if (ready)
-        heartbeat_send(ud);
+    if (!ready)
+        return;
+    heartbeat_send(st);
+    for (int i = 0; i < HD_SCRIPT_COUNT; i++)
+        script_load(st, (hd_script_id)i);
 }
 
 /* ---- life cycle ---- */
@@ -524,15 +555,26 @@ static void on_conn_closed(void *ud)
     close_step(ud);
 }
 
-/* Every operation sent before it has been answered: the connection can go. */
+/* Every op sent has been answered: the connection can go. */
 static void on_goodbye(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
                        void *ud)
 {
     hd_redis_store *st = ud;
     (void)status, (void)reply, (void)errstr;
-    rc_close(conn, on_conn_closed, st); /* answers what came after (EVAL fallbacks): 503 */
+    rc_close(conn, on_conn_closed, st);
     failed_run(st);
     uv_close((uv_handle_t *)&st->fail_idle, on_handle_closed);
+}
+
+/* Once no op is in flight, deletes the liveness key, which takes this node's agents out
+ * of routing now rather than a ttl later, then closes. */
+static void goodbye_when_idle(hd_redis_store *st)
+{
+    if (!st->closing || st->inflight > 0 || st->goodbye_sent)
+        return;
+    st->goodbye_sent = 1;
+    if (rc_command(st->conn, on_goodbye, st, "DEL %s", st->node_key) != RC_OK)
+        on_goodbye(st->conn, RC_ERR_CLOSED, NULL, NULL, st);
 }
 
 static void redis_close(hd_store *base, void (*done)(void *ud), void *ud)
@@ -545,10 +587,7 @@ static void redis_close(hd_store *base, void (*done)(void *ud), void *ud)
     st->done_ud = ud;
     st->close_pending = 3; /* heartbeat, fail_idle, conn */
     uv_close((uv_handle_t *)&st->heartbeat, on_handle_closed);
-    /* Deleting the liveness key takes this node's agents out of routing now rather than
-     * a ttl later; its reply also says every earlier operation has been answered. */
-    if (rc_command(st->conn, on_goodbye, st, "DEL %s", st->node_key) != RC_OK)
-        on_goodbye(st->conn, RC_ERR_CLOSED, NULL, NULL, st);
+    goodbye_when_idle(st);
 }
 
 static const hd_store_ops redis_ops = {
@@ -606,7 +645,8 @@ hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *
         return NULL;
     }
     st->base.ops = &redis_ops;
-    st->ttl_ms = cfg->presence_ttl_ms != 0 ? cfg->presence_ttl_ms : HD_REDIS_DEFAULT_PRESENCE_TTL_MS;
+    st->ttl_ms = cfg->presence_ttl_ms != 0 ? cfg->presence_ttl_ms
+                                           : HD_REDIS_DEFAULT_PRESENCE_TTL_MS;
     for (int i = 0; i < HD_SCRIPT_COUNT; i++)
         sha1_hex(hd_scripts[i].body, st->sha[i]);
     rc_config rc;
@@ -623,8 +663,9 @@ hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *
     st->fail_idle.data = st;
     uv_timer_init(loop, &st->heartbeat);
     st->heartbeat.data = st;
-    uint64_t period = st->ttl_ms / HD_REDIS_HEARTBEATS_PER_TTL;
-    uv_timer_start(&st->heartbeat, on_heartbeat, period > 0 ? period : 1, period > 0 ? period : 1);
+    uint64_t period = st->ttl_ms >= HD_REDIS_HEARTBEATS_PER_TTL
+                          ? st->ttl_ms / HD_REDIS_HEARTBEATS_PER_TTL : 1;
+    uv_timer_start(&st->heartbeat, on_heartbeat, period, period);
     return &st->base;
 }
 

@@ -1,38 +1,45 @@
 /* store_redis.h: the hd_store of store.h kept in Redis, shared by every node of a cluster.
  *
- * The one idea: every operation is ONE Lua script (EVALSHA, EVAL when Redis answers
- * NOSCRIPT), so Redis runs it as one atomic step whatever the number of nodes: a
- * conversation is never assigned twice, no agent goes above max_chats, no seq is given
- * twice, no message is half stored, and the hd:events entry of a change is appended in the
- * same step as the change. Any Redis failure answers HD_EUNAVAILABLE (503): a script is
- * all or nothing, but a reply lost with the connection may belong to a script that ran,
- * which is why a retry with the same client_msg_id answers duplicate = 1.
+ * The one idea: every operation is ONE Lua script (store_redis_scripts.h), which Redis
+ * runs as one atomic step whatever the number of nodes: a conversation is never assigned
+ * twice, no agent goes above max_chats, no seq is given twice, no message is half stored,
+ * and the hd:events entry of a change is appended in the same step as the change. Any
+ * Redis failure answers HD_EUNAVAILABLE (503): a script is all or nothing, but a reply
+ * lost with the connection may belong to a script that ran, which is why a retry with the
+ * same client_msg_id answers duplicate = 1.
  *
- * Keys (prefix "hd:"; scripts build keys from their arguments, so this needs one Redis or
- * a primary with replicas, not Redis Cluster):
- *   hd:conv:<id>          HASH session_id, dept, status, agent_id, agent_name, created_at,
- *                         queued_at, last_seq, last_activity, closed_by, reason, order,
- *                         first_message, last_message (message JSON)
- *   hd:conv:<id>:msgs     LIST of message JSON, index seq - 1 (history is one LRANGE)
- *   hd:conv:<id>:cmid     HASH client_msg_id -> seq
- *   hd:session:<sid>:open STRING the session's open conversation
- *   hd:session:<sid>:convs ZSET its conversations by creation order
- *   hd:agent:<id>         HASH name, depts (JSON array), max_chats, status, idle_since
- *   hd:agent:<id>:convs   SET its open conversations (their count is its load)
- *   hd:agent:<id>:all     ZSET every conversation ever assigned to it, by creation order
- *   hd:agent:<id>:nodes   HASH presence key -> sockets of the agent on that node
- *   hd:agents             SET every agent seen
- *   hd:queue              ZSET queued conversations by hd:order at queueing (FIFO)
- *   hd:open               ZSET conversations not closed, by last message time (the sweep)
- *   hd:order              STRING counter behind every insertion order
- *   hd:node:<node>:<ulid> STRING liveness of one store instance, PX presence_ttl_ms,
- *                         refreshed every presence_ttl_ms / 3: an agent is available only
- *                         while online and counted on at least one live instance, so the
- *                         agents of a killed node stop getting conversations
- *   hd:events             STREAM (type, data), never trimmed here: the backend's feed
+ * Keys (prefix "hd:"). The word before the first colon says what a key holds, so no id
+ * (ids may hold colons) turns one kind of key into another. Scripts build keys from their
+ * arguments, so this needs one Redis (or a primary with replicas), not Redis Cluster.
+ *   hd:conv:<id>            HASH session_id, dept, status, agent_id, agent_name, created_at,
+ *                           queued_at, last_seq, last_activity, closed_by, reason, order,
+ *                           first_message, last_message (message JSON)
+ *   hd:conv-msgs:<id>       LIST of message JSON, index seq - 1 (history is one LRANGE)
+ *   hd:conv-cmid:<id>       HASH client_msg_id -> seq
+ *   hd:session-open:<sid>   STRING the session's open conversation
+ *   hd:session-convs:<sid>  ZSET its conversations by creation order
+ *   hd:agent:<id>           HASH name, depts (JSON array), max_chats, status, idle_since,
+ *                           assigned_ever
+ *   hd:agent-open:<id>      SET its open conversations (their count is its load)
+ *   hd:agent-convs:<id>     ZSET every conversation ever assigned to it, by creation order
+ *   hd:agent-nodes:<id>     HASH store instance -> the agent's sockets on it
+ *   hd:agents               SET every agent seen
+ *   hd:queue                ZSET queued conversations by hd:order when queued (FIFO)
+ *   hd:open                 ZSET conversations not closed, by last activity (the sweep)
+ *   hd:order                STRING the counter behind every insertion order
+ *   hd:node:<node_id>:<ULID> STRING liveness of one store instance, PX presence_ttl_ms,
+ *                           refreshed every presence_ttl_ms / 3 and deleted by a clean
+ *                           close: an agent is available only while online and counted on
+ *                           at least one live instance, so a killed node's agents stop
+ *                           getting conversations (and a stalled one's come back with it)
+ *   hd:events               STREAM (type, data), never trimmed here: the backend's feed
  *
  * hd:events data: "message": the message; "assigned", "closed": the conversation;
  * "transferred": the conversation plus "previous_agent" (id or null).
+ *
+ * Beyond store.h: route and sweep act on at most HD_REDIS_ROUTE_MAX / HD_REDIS_SWEEP_MAX
+ * conversations per call (one script holds Redis for its whole run): a full list means
+ * there may be more, call again.
  */
 #ifndef HD_STORE_REDIS_H
 #define HD_STORE_REDIS_H

@@ -60,45 +60,52 @@
     "  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end\n" \
     "  return t\n" \
     "end\n" \
-    "local function ckey(id) return P .. 'conv:' .. id end\n" \
-    "local function akey(id) return P .. 'agent:' .. id end\n" \
-    "local function skey(sid) return P .. 'session:' .. sid end\n" \
+    /* The word before the first colon says what a key holds, so no id (ids may hold colons) \
+     * can make one kind of key into another. */ \
+    "local function key(kind, id) return P .. kind .. ':' .. id end\n" \
+    "local QUEUE, OPEN, ORDER = P .. 'queue', P .. 'open', P .. 'order'\n" \
+    "local AGENTS, EVENTS = P .. 'agents', P .. 'events'\n" \
+    "local function ckey(id) return key('conv', id) end\n" \
+    "local function akey(id) return key('agent', id) end\n" \
     "local function conv_json(id, c)\n" \
     "  local agent = 'null'\n" \
     "  if c.agent_id then agent = obj({'id', enc(c.agent_id), 'name', enc(c.agent_name)}) end\n" \
-    "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id), 'dept', enc(c.dept),\n" \
-    "    'status', enc(c.status), 'agent', agent, 'created_at', enc(c.created_at),\n" \
-    "    'queued_at', enc(c.queued_at), 'last_seq', c.last_seq,\n" \
-    "    'last_message', raw(c.last_message), 'first_message', raw(c.first_message),\n" \
+    "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id),\n" \
+    "    'dept', enc(c.dept), 'status', enc(c.status), 'agent', agent,\n" \
+    "    'created_at', enc(c.created_at), 'queued_at', enc(c.queued_at),\n" \
+    "    'last_seq', c.last_seq, 'last_message', raw(c.last_message),\n" \
+    "    'first_message', raw(c.first_message),\n" \
     "    'closed_by', enc(c.closed_by), 'reason', enc(c.reason)})\n" \
     "end\n" \
     "local function inquiry_json(id, c)\n" \
-    "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id), 'dept', enc(c.dept),\n" \
-    "    'first_message', raw(c.first_message), 'queued_at', enc(c.queued_at)})\n" \
+    "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id),\n" \
+    "    'dept', enc(c.dept), 'first_message', raw(c.first_message),\n" \
+    "    'queued_at', enc(c.queued_at)})\n" \
     "end\n" \
     /* A conversation event carries the conversation, plus what the change alone knows. */ \
     "local function with_previous(conv, prev)\n" \
-    "  return string.sub(conv, 1, -2) .. ',' .. DQ .. 'previous_agent' .. DQ .. ':' .. enc(prev) .. '}'\n" \
+    "  local field = DQ .. 'previous_agent' .. DQ .. ':' .. enc(prev)\n" \
+    "  return string.sub(conv, 1, -2) .. ',' .. field .. '}'\n" \
     "end\n" \
     "local function event(kind, data)\n" \
-    "  redis.call('XADD', P .. 'events', '*', 'type', kind, 'data', data)\n" \
+    "  redis.call('XADD', EVENTS, '*', 'type', kind, 'data', data)\n" \
     "end\n" \
     "local function forbidden(c, sess, agent)\n" \
-    "  return (sess ~= nil and c.session_id ~= sess) or (agent ~= nil and c.agent_id ~= agent)\n" \
+    "  if sess ~= nil and c.session_id ~= sess then return true end\n" \
+    "  return agent ~= nil and c.agent_id ~= agent\n" \
     "end\n" \
-    /* Insertion order: FIFO queue ties and newest-first lists, whatever the callers' clocks say. */ \
+    /* Insertion order: the FIFO queue and newest-first lists, whatever the nodes' clocks say. */ \
     "local function next_order()\n" \
-    "  return redis.call('INCR', P .. 'order')\n" \
+    "  return redis.call('INCR', ORDER)\n" \
     "end\n" \
     /* An agent counts on a node only while that node refreshes its liveness key. Read only: \
      * a node that stalled past its ttl counts again once it refreshes, its agents' sockets \
      * may well still be there (presence.lua prunes instances that are gone). */ \
     "local function agent_alive(aid)\n" \
-    "  local nodes = redis.call('HGETALL', akey(aid) .. ':nodes')\n" \
+    "  local nodes = redis.call('HGETALL', key('agent-nodes', aid))\n" \
     "  for i = 1, #nodes, 2 do\n" \
-    "    if tonumber(nodes[i + 1]) > 0 and redis.call('EXISTS', P .. 'node:' .. nodes[i]) == 1 then\n" \
-    "      return true\n" \
-    "    end\n" \
+    "    local live = redis.call('EXISTS', key('node', nodes[i])) == 1\n" \
+    "    if live and tonumber(nodes[i + 1]) > 0 then return true end\n" \
     "  end\n" \
     "  return false\n" \
     "end\n" \
@@ -106,9 +113,9 @@
     "  return a ~= nil and a.status == 'online' and agent_alive(aid)\n" \
     "end\n" \
     "local function agent_load(aid)\n" \
-    "  return redis.call('SCARD', akey(aid) .. ':convs')\n" \
+    "  return redis.call('SCARD', key('agent-open', aid))\n" \
     "end\n" \
-    /* No departments on the agent: every department; no department on the conversation: any agent. */ \
+    /* An agent without departments serves every one; a conversation without one, any agent. */ \
     "local function dept_match(depts, dept)\n" \
     "  if dept == nil or #depts == 0 then return true end\n" \
     "  for _, d in ipairs(depts) do\n" \
@@ -120,34 +127,40 @@
      * agent is online (away is something an agent says) and idle since now. */ \
     "local function agent_upsert(aid, name, depts, max)\n" \
     "  local k = akey(aid)\n" \
-    "  if redis.call('EXISTS', k) == 0 then redis.call('HSET', k, 'status', 'online', 'idle_since', NOW) end\n" \
+    "  if redis.call('EXISTS', k) == 0 then\n" \
+    "    redis.call('HSET', k, 'status', 'online', 'idle_since', NOW)\n" \
+    "  end\n" \
     "  redis.call('HSET', k, 'depts', depts, 'max_chats', max)\n" \
     "  if name then redis.call('HSET', k, 'name', name) else redis.call('HDEL', k, 'name') end\n" \
-    "  redis.call('SADD', P .. 'agents', aid)\n" \
+    "  redis.call('SADD', AGENTS, aid)\n" \
     "end\n" \
     /* Something happened in the conversation: the inactivity clock restarts. */ \
     "local function touch(id)\n" \
     "  redis.call('HSET', ckey(id), 'last_activity', NOW)\n" \
-    "  redis.call('ZADD', P .. 'open', NOW, id)\n" \
+    "  redis.call('ZADD', OPEN, NOW, id)\n" \
     "end\n" \
     "local function assign(id, c, aid, aname)\n" \
     "  local k = ckey(id)\n" \
-    "  redis.call('ZREM', P .. 'queue', id)\n" \
+    "  redis.call('ZREM', QUEUE, id)\n" \
     "  redis.call('HSET', k, 'status', 'assigned', 'agent_id', aid)\n" \
-    "  if aname then redis.call('HSET', k, 'agent_name', aname) else redis.call('HDEL', k, 'agent_name') end\n" \
-    "  redis.call('SADD', akey(aid) .. ':convs', id)\n" \
-    "  redis.call('ZADD', akey(aid) .. ':all', c.order, id)\n" \
+    "  if aname then\n" \
+    "    redis.call('HSET', k, 'agent_name', aname)\n" \
+    "  else\n" \
+    "    redis.call('HDEL', k, 'agent_name')\n" \
+    "  end\n" \
+    "  redis.call('SADD', key('agent-open', aid), id)\n" \
+    "  redis.call('ZADD', key('agent-convs', aid), c.order, id)\n" \
     "  redis.call('HSET', akey(aid), 'idle_since', NOW, 'assigned_ever', '1')\n" \
     "  touch(id)\n" \
     "  c.status, c.agent_id, c.agent_name = 'assigned', aid, aname\n" \
     "  return conv_json(id, c)\n" \
     "end\n" \
     "local function unassign(id, c)\n" \
-    "  if c.agent_id then redis.call('SREM', akey(c.agent_id) .. ':convs', id) end\n" \
+    "  if c.agent_id then redis.call('SREM', key('agent-open', c.agent_id), id) end\n" \
     "end\n" \
     "local function enqueue(id, c)\n" \
     "  local k = ckey(id)\n" \
-    "  redis.call('ZADD', P .. 'queue', next_order(), id)\n" \
+    "  redis.call('ZADD', QUEUE, next_order(), id)\n" \
     "  redis.call('HSET', k, 'status', 'queued', 'queued_at', NOW_ISO)\n" \
     "  redis.call('HDEL', k, 'agent_id', 'agent_name')\n" \
     "  touch(id)\n" \
@@ -162,17 +175,17 @@
     "local function close_conv(id, c, by, reason)\n" \
     "  redis.call('HSET', ckey(id), 'status', 'closed', 'closed_by', by)\n" \
     "  if reason then redis.call('HSET', ckey(id), 'reason', reason) end\n" \
-    "  redis.call('ZREM', P .. 'queue', id)\n" \
-    "  redis.call('ZREM', P .. 'open', id)\n" \
+    "  redis.call('ZREM', QUEUE, id)\n" \
+    "  redis.call('ZREM', OPEN, id)\n" \
     "  unassign(id, c)\n" \
-    "  local open_key = skey(c.session_id) .. ':open'\n" \
+    "  local open_key = key('session-open', c.session_id)\n" \
     "  if redis.call('GET', open_key) == id then redis.call('DEL', open_key) end\n" \
     "  c.status, c.closed_by, c.reason = 'closed', by, reason\n" \
     "  local j = conv_json(id, c)\n" \
     "  event('closed', j)\n" \
     "  return j\n" \
     "end\n" \
-    /* The conversation an operation names, checked: nil and the error reply when it cannot go on. */ \
+    /* The conversation an op names, checked: nil and the error reply when it cannot go on. */ \
     "local function load_checked(id, sess, agent)\n" \
     "  local c = hash(ckey(id))\n" \
     "  if not c then return nil, reply(404) end\n" \
@@ -194,10 +207,10 @@ static const char hd_lua_post[] = HD_LUA_PRELUDE
     "    h[#h + 1] = arg(6)\n"
     "  end\n"
     "  redis.call('HSET', ckey(id), unpack(h))\n"
-    "  redis.call('SET', skey(sess) .. ':open', id)\n"
-    "  redis.call('ZADD', skey(sess) .. ':convs', order, id)\n"
-    "  redis.call('ZADD', P .. 'queue', order, id)\n"
-    "  redis.call('ZADD', P .. 'open', NOW, id)\n"
+    "  redis.call('SET', key('session-open', sess), id)\n"
+    "  redis.call('ZADD', key('session-convs', sess), order, id)\n"
+    "  redis.call('ZADD', QUEUE, order, id)\n"
+    "  redis.call('ZADD', OPEN, NOW, id)\n"
     "  return hash(ckey(id))\n"
     "end\n"
     /* Without an id: the session's open conversation, or a new one. Agents must name the
@@ -209,7 +222,7 @@ static const char hd_lua_post[] = HD_LUA_PRELUDE
     "else\n"
     "  if not sess or acc_a then return reply(400) end\n"
     "  if acc_s and acc_s ~= sess then return reply(403) end\n"
-    "  chat = redis.call('GET', skey(sess) .. ':open')\n"
+    "  chat = redis.call('GET', key('session-open', sess))\n"
     "  if chat then c = hash(ckey(chat)) end\n"
     "  if not c then\n"
     "    chat = ARGV[10]\n"
@@ -219,43 +232,44 @@ static const char hd_lua_post[] = HD_LUA_PRELUDE
     "end\n"
     "if forbidden(c, acc_s, acc_a) then return reply(403) end\n"
     /* A retry is answered before the closed check: its message was stored before the close. */
-    "local k = ckey(chat)\n"
     "if cmid then\n"
-    "  local seq = redis.call('HGET', k .. ':cmid', cmid)\n"
+    "  local seq = redis.call('HGET', key('conv-cmid', chat), cmid)\n"
     "  if seq then\n"
-    "    local m = redis.call('LINDEX', k .. ':msgs', tonumber(seq) - 1)\n"
+    "    local m = redis.call('LINDEX', key('conv-msgs', chat), tonumber(seq) - 1)\n"
     "    return reply(200, {'message', m, 'conversation', conv_json(chat, c), 'duplicate', '1'})\n"
     "  end\n"
     "end\n"
     "if c.status == 'closed' then return reply(409) end\n"
     "local seq = tonumber(c.last_seq) + 1\n"
-    "local head = obj({'ticket_chat_id', enc(chat), 'session_id', enc(c.session_id), 'seq', tostring(seq)})\n"
+    "local head = obj({'ticket_chat_id', enc(chat), 'session_id', enc(c.session_id),\n"
+    "  'seq', tostring(seq)})\n"
     "local msg = string.sub(head, 1, -2) .. ',' .. string.sub(ARGV[11], 2)\n"
-    "redis.call('RPUSH', k .. ':msgs', msg)\n"
-    "if cmid then redis.call('HSET', k .. ':cmid', cmid, seq) end\n"
-    "redis.call('HSET', k, 'last_seq', seq, 'last_message', msg)\n"
+    "redis.call('RPUSH', key('conv-msgs', chat), msg)\n"
+    "if cmid then redis.call('HSET', key('conv-cmid', chat), cmid, seq) end\n"
+    "redis.call('HSET', ckey(chat), 'last_seq', seq, 'last_message', msg)\n"
     "if seq == 1 then\n"
-    "  redis.call('HSET', k, 'first_message', msg)\n"
+    "  redis.call('HSET', ckey(chat), 'first_message', msg)\n"
     "  c.first_message = msg\n"
     "end\n"
     "touch(chat)\n"
     "event('message', msg)\n"
     "c.last_seq, c.last_message = tostring(seq), msg\n"
-    "return reply(200, {'message', msg, 'conversation', conv_json(chat, c), 'created', tostring(created)})\n";
+    "return reply(200, {'message', msg, 'conversation', conv_json(chat, c),\n"
+    "  'created', tostring(created)})\n";
 
 static const char hd_lua_route[] = HD_LUA_PRELUDE
     /* route: 4 most assignments to make. */
     "local MAX = tonumber(ARGV[4])\n"
     "local PAGE = 64\n"
-    "if redis.call('ZCARD', P .. 'queue') == 0 then return reply(200, {'list', '[]'}) end\n"
+    "if redis.call('ZCARD', QUEUE) == 0 then return reply(200, {'list', '[]'}) end\n"
     "local free = {}\n"
-    "for _, aid in ipairs(redis.call('SMEMBERS', P .. 'agents')) do\n"
+    "for _, aid in ipairs(redis.call('SMEMBERS', AGENTS)) do\n"
     "  local a = hash(akey(aid))\n"
     "  if agent_available(aid, a) then\n"
     "    local open, max = agent_load(aid), tonumber(a.max_chats)\n"
     "    if open < max then\n"
-    "      free[#free + 1] = {id = aid, name = a.name, depts = cjson.decode(a.depts or '[]'), open = open,\n"
-    "        max = max, idle = tonumber(a.idle_since or '0')}\n"
+    "      free[#free + 1] = {id = aid, name = a.name, depts = cjson.decode(a.depts or '[]'),\n"
+    "        open = open, max = max, idle = tonumber(a.idle_since or '0')}\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -268,14 +282,17 @@ static const char hd_lua_route[] = HD_LUA_PRELUDE
     "local function pick(dept)\n"
     "  local best\n"
     "  for i, a in ipairs(free) do\n"
-    "    if dept_match(a.depts, dept) and (best == nil or better(a, free[best])) then best = i end\n"
+    "    if dept_match(a.depts, dept) and (best == nil or better(a, free[best])) then\n"
+    "      best = i\n"
+    "    end\n"
     "  end\n"
     "  return best\n"
     "end\n"
     "local out = {}\n"
     "local after = '-inf'\n"
     "while #free > 0 and #out < MAX do\n"
-    "  local page = redis.call('ZRANGEBYSCORE', P .. 'queue', after, '+inf', 'WITHSCORES', 'LIMIT', 0, PAGE)\n"
+    "  local page = redis.call('ZRANGEBYSCORE', QUEUE, after, '+inf', 'WITHSCORES',\n"
+    "    'LIMIT', 0, PAGE)\n"
     "  if #page == 0 then break end\n"
     "  for i = 1, #page, 2 do\n"
     "    local id = page[i]\n"
@@ -283,7 +300,7 @@ static const char hd_lua_route[] = HD_LUA_PRELUDE
     "    local c = hash(ckey(id))\n"
     "    local k = c and pick(c.dept)\n"
     "    if not c then\n"
-    "      redis.call('ZREM', P .. 'queue', id)\n"
+    "      redis.call('ZREM', QUEUE, id)\n"
     "    elseif k then\n"
     "      local a = free[k]\n"
     "      local j = assign(id, c, a.id, a.name)\n"
@@ -305,7 +322,9 @@ static const char hd_lua_take[] = HD_LUA_PRELUDE
     "if not c then return reply(404) end\n"
     "if c.status ~= 'queued' then return reply(409, {'conversation', conv_json(id, c)}) end\n"
     "agent_upsert(aid, aname, depts, max)\n"
-    "if not dept_match(cjson.decode(depts), c.dept) or agent_load(aid) >= max then return reply(403) end\n"
+    "if not dept_match(cjson.decode(depts), c.dept) or agent_load(aid) >= max then\n"
+    "  return reply(403)\n"
+    "end\n"
     "local j = assign(id, c, aid, aname)\n"
     "event('assigned', j)\n"
     "return reply(200, {'conversation', j})\n";
@@ -348,7 +367,9 @@ static const char hd_lua_history[] = HD_LUA_PRELUDE
     "local after = math.max(0, math.min(tonumber(ARGV[7]), last))\n"
     "local limit = math.min(tonumber(ARGV[8]), last - after)\n"
     "local list = {}\n"
-    "if limit > 0 then list = redis.call('LRANGE', ckey(id) .. ':msgs', after, after + limit - 1) end\n"
+    "if limit > 0 then\n"
+    "  list = redis.call('LRANGE', key('conv-msgs', id), after, after + limit - 1)\n"
+    "end\n"
     "return reply(200, {'list', arr(list), 'conversation', conv_json(id, c)})\n";
 
 static const char hd_lua_conversations[] = HD_LUA_PRELUDE
@@ -356,16 +377,17 @@ static const char hd_lua_conversations[] = HD_LUA_PRELUDE
     "local sess, aid, open_only = arg(4), arg(5), ARGV[6] == '1'\n"
     "local ids\n"
     "if sess then\n"
-    "  ids = redis.call('ZREVRANGE', skey(sess) .. ':convs', 0, -1)\n"
+    "  ids = redis.call('ZREVRANGE', key('session-convs', sess), 0, -1)\n"
     "elseif aid then\n"
-    "  ids = redis.call('ZREVRANGE', akey(aid) .. ':all', 0, -1)\n"
+    "  ids = redis.call('ZREVRANGE', key('agent-convs', aid), 0, -1)\n"
     "else\n"
     "  return reply(400)\n"
     "end\n"
     "local out = {}\n"
     "for _, id in ipairs(ids) do\n"
     "  local c = hash(ckey(id))\n"
-    "  if c and not (open_only and c.status == 'closed') and (aid == nil or c.agent_id == aid) then\n"
+    "  local wanted = not (open_only and c and c.status == 'closed')\n"
+    "  if c and wanted and (aid == nil or c.agent_id == aid) then\n"
     "    out[#out + 1] = conv_json(id, c)\n"
     "  end\n"
     "end\n"
@@ -374,7 +396,7 @@ static const char hd_lua_conversations[] = HD_LUA_PRELUDE
 static const char hd_lua_inquiries[] = HD_LUA_PRELUDE
     /* inquiries: no arguments. */
     "local out = {}\n"
-    "for _, id in ipairs(redis.call('ZRANGE', P .. 'queue', 0, -1)) do\n"
+    "for _, id in ipairs(redis.call('ZRANGE', QUEUE, 0, -1)) do\n"
     "  local c = hash(ckey(id))\n"
     "  if c then out[#out + 1] = inquiry_json(id, c) end\n"
     "end\n"
@@ -389,18 +411,22 @@ static const char hd_lua_presence[] = HD_LUA_PRELUDE
     /* The counts of instances gone silent (a node killed, or restarted: a new instance) go
      * when the agent's presence changes, so that they do not pile up. */
     "local function prune_nodes()\n"
-    "  local nodes = redis.call('HKEYS', k .. ':nodes')\n"
+    "  local nodes = redis.call('HKEYS', key('agent-nodes', aid))\n"
     "  for _, n in ipairs(nodes) do\n"
-    "    if redis.call('EXISTS', P .. 'node:' .. n) == 0 then redis.call('HDEL', k .. ':nodes', n) end\n"
+    "    if redis.call('EXISTS', key('node', n)) == 0 then\n"
+    "      redis.call('HDEL', key('agent-nodes', aid), n)\n"
+    "    end\n"
     "  end\n"
     "end\n"
-    "redis.call('SET', P .. 'node:' .. node, '1', 'PX', ARGV[11])\n"
+    "redis.call('SET', key('node', node), '1', 'PX', ARGV[11])\n"
     "local was = agent_available(aid, hash(k))\n"
     "agent_upsert(aid, arg(5), ARGV[6], ARGV[7])\n"
     "if online == 1 then redis.call('HSET', k, 'status', 'online') end\n"
     "if online == 0 then redis.call('HSET', k, 'status', 'away') end\n"
     "prune_nodes()\n"
-    "if redis.call('HINCRBY', k .. ':nodes', node, delta) <= 0 then redis.call('HDEL', k .. ':nodes', node) end\n"
+    "if redis.call('HINCRBY', key('agent-nodes', aid), node, delta) <= 0 then\n"
+    "  redis.call('HDEL', key('agent-nodes', aid), node)\n"
+    "end\n"
     "local a = hash(k)\n"
     "if not was and not a.assigned_ever and agent_available(aid, a) then\n"
     "  redis.call('HSET', k, 'idle_since', NOW)\n"
@@ -410,14 +436,15 @@ static const char hd_lua_presence[] = HD_LUA_PRELUDE
 static const char hd_lua_sweep[] = HD_LUA_PRELUDE
     /* sweep: 4 inactivity timeout (ms), 5 most conversations to close. */
     "local cutoff = string.format('%d', NOW - tonumber(ARGV[4]))\n"
-    "local ids = redis.call('ZRANGEBYSCORE', P .. 'open', '-inf', '(' .. cutoff, 'LIMIT', 0, tonumber(ARGV[5]))\n"
+    "local ids = redis.call('ZRANGEBYSCORE', OPEN, '-inf', '(' .. cutoff,\n"
+    "  'LIMIT', 0, tonumber(ARGV[5]))\n"
     "local out = {}\n"
     "for _, id in ipairs(ids) do\n"
     "  local c = hash(ckey(id))\n"
     "  if c and c.status ~= 'closed' then\n"
     "    out[#out + 1] = close_conv(id, c, 'system', 'inactive')\n"
     "  else\n"
-    "    redis.call('ZREM', P .. 'open', id)\n"
+    "    redis.call('ZREM', OPEN, id)\n"
     "  end\n"
     "end\n"
     "return reply(200, {'list', arr(out)})\n";

@@ -96,3 +96,35 @@ test("settings come from SWITCHBOARD_* environment variables, and a flag wins", 
   ({ open } = await eioOpen(srv));
   assert.equal(open.pingInterval, 5678);
 });
+
+test("the daemon refuses to start without helpdesk credentials, and never prints a secret", bounded(20000), async () => {
+  const port = String(await freePort());
+  const envRun = (args, env) => new Promise((resolve, reject) => {
+    const p = spawn(binary("server"), args, { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH, ...env } });
+    const out = [], err = [];
+    p.stdout.on("data", (d) => out.push(d));
+    p.stderr.on("data", (d) => err.push(d));
+    p.on("error", reject);
+    const killer = setTimeout(() => p.kill("SIGTERM"), ms(1500));
+    p.on("exit", (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, text: Buffer.concat(out).toString() + Buffer.concat(err).toString() });
+    });
+  });
+  let r = await envRun(["--host", HOST, "--port", port], {});
+  assert.equal(r.code, 2, r.text);
+  assert.match(r.text, /--jwt-secret/);
+  assert.match(r.text, /--api-key/);
+  r = await envRun(["--host", HOST, "--port", port, "--jwt-secret", "short"], {});
+  assert.equal(r.code, 2);
+  assert.match(r.text, /too short/);
+  assert.ok(!r.text.includes("short\n") && !r.text.includes("'short'"), "the secret is not echoed");
+  const secret = "a-very-secret-value-0123456789", key = "an-api-key-value-0123456789";
+  r = await envRun(["--host", HOST, "--port", port, "--api-key", key], { SWITCHBOARD_JWT_SECRET: secret });
+  assert.equal(r.signal, null, r.text);
+  assert.equal(r.code, 0, "it ran and stopped on SIGTERM");
+  assert.ok(!r.text.includes(secret) && !r.text.includes(key), `a secret was printed:\n${r.text}`);
+  assert.match(r.text, /embedded/, "the embedded mode says that state is lost on restart");
+  r = await envRun(["--routing", "sideways", "--api-key", key], {});
+  assert.equal(r.code, 2);
+});
