@@ -278,9 +278,11 @@ static void on_support(sio_socket *s, const char *event, const sio_args *args, s
     char msg_id[HD_ULID_LEN + 1], chat_id[HD_CHAT_ID_LEN + 1];
     p.now_ms = hd_now_ms();
     hd_ulid(p.now_ms, msg_id);
-    hd_chat_id(p.now_ms, chat_id);
     p.msg_id = msg_id;
-    p.new_chat_id = chat_id;
+    if (!p.ticket_chat_id) { /* only a post without a conversation may create one */
+        hd_chat_id(p.now_ms, chat_id);
+        p.new_chat_id = chat_id;
+    }
     ev_ctx *x = ctx_new(app, s, ack);
     x->client_msg_id = json_incref(json_is_string(cmid) ? cmid : NULL);
     hd_deliver_post(app, &p, on_support_done, x);

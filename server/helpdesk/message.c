@@ -2,6 +2,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "message.h"
@@ -24,11 +25,27 @@ void hd_time_iso(int64_t ms, char *out)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
+/* 80 random bits per id, drawn from a pool refilled in blocks: one RAND_bytes call per
+ * id was a measurable share of a stored message's CPU. */
+#define HD_RANDOM_POOL 4096
+
+static void random_bytes(unsigned char *out, size_t n)
+{
+    static unsigned char pool[HD_RANDOM_POOL];
+    static size_t left;
+    if (left < n) {
+        if (RAND_bytes(pool, sizeof(pool)) != 1)
+            abort(); /* no CSPRNG: ids would collide across nodes */
+        left = sizeof(pool);
+    }
+    memcpy(out, pool + sizeof(pool) - left, n);
+    left -= n;
+}
+
 void hd_ulid(int64_t ms, char *out)
 {
     unsigned char rnd[10];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        abort(); /* no CSPRNG: ids would collide across nodes */
+    random_bytes(rnd, sizeof(rnd));
     uint64_t t = (uint64_t)ms;
     for (int i = 9; i >= 0; i--) {
         out[i] = crockford[t & 31];
