@@ -75,7 +75,8 @@ typedef struct hd_post {
 typedef struct hd_result {
     int status;                /* HD_OK or an HD_E* code */
     json_t *message;           /* post: the stored message (the one stored before on a duplicate) */
-    json_t *conversation;      /* the conversation after the operation (see below) */
+    json_t *conversation;      /* the conversation after the operation (see below); post:
+                                  may be NULL unless created */
     json_t *list;              /* history: messages; conversations / inquiries: their list;
                                   route: assignments made; sweep: conversations closed */
     int duplicate;             /* post: client_msg_id was already stored: nothing changed */
@@ -97,7 +98,10 @@ typedef struct hd_store_ops {
     /* Stores a message: creates the conversation when post->ticket_chat_id is NULL and the
      * session has no open one (status queued); 404 unknown, 403 access, 409 closed. The
      * next seq, gap-free; client_msg_id already seen in that conversation: the stored
-     * message again with duplicate = 1. */
+     * message again with duplicate = 1. The result's message is the message as stored
+     * (the same fields and values; key order may differ). Its conversation may be NULL
+     * unless created = 1 (a store may skip building it on every message: the caller
+     * needs it only to announce a new conversation). */
     void (*post)(hd_store *st, const hd_post *post, hd_result_cb cb, void *ud);
     /* Auto routing: assigns queued conversations, oldest first, each to the online agent of
      * its department with the fewest open conversations under max_chats (ties: idle the

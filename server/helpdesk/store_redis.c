@@ -1,12 +1,15 @@
 /* store_redis.c: the Redis hd_store (see store_redis.h).
  *
  * The one idea: C only packs arguments and unpacks answers. Each operation becomes an
- * hd_op holding the script's arguments, sent as EVALSHA; the script's JSON answer becomes
- * the hd_result, anything else is 503. Every script is loaded (SCRIPT LOAD) whenever the
- * connection becomes ready. An op that still meets NOSCRIPT (the cache was flushed under
- * a live connection) loads its script and is sent again behind the load, and only then
- * as EVAL: thousands of pipelined ops falling back to EVAL at once would each carry the
- * whole script.
+ * hd_op holding the script's arguments, sent as EVALSHA; the script's answer (JSON, or
+ * post's short array) becomes the hd_result, anything else is 503. A post, the one op
+ * run for every message, keeps the message it built and completes it with the seq and
+ * ids the script answers, rather than have the script send the stored message back.
+ *
+ * Every script is loaded (SCRIPT LOAD) whenever the connection becomes ready. An op that
+ * still meets NOSCRIPT (the cache was flushed under a live connection) loads its script
+ * and is sent again behind the load, and only then as EVAL: thousands of pipelined ops
+ * falling back to EVAL at once would each carry the whole script.
  *
  * Callbacks never run inside the call that started an operation: failures found before
  * anything is sent (bad input, out of memory) wait in a queue for the next loop turn.
@@ -25,7 +28,9 @@
 #include "store_redis_scripts.h"
 
 #define HD_REDIS_ARGS_MAX 16        /* EVALSHA, sha, numkeys and the script's ARGV */
-#define HD_REDIS_HEAD_ARGS 3        /* EVALSHA|EVAL, sha|body, numkeys: not owned by the op */
+#define HD_REDIS_HEAD_ARGS 3        /* EVALSHA|EVAL, sha|body, numkeys: not in the op's bytes */
+#define HD_REDIS_INLINE_ARGS 512    /* argument bytes an op holds in itself: a typical post
+                                       (64 bytes of text) allocates nothing more for them */
 #define HD_REDIS_SHA_HEX 40
 #define HD_REDIS_INT_LEN 24         /* an int64 in decimal, with sign and NUL */
 #define HD_REDIS_HEARTBEATS_PER_TTL 3 /* liveness refreshes per presence ttl */
@@ -40,7 +45,8 @@ typedef enum hd_send {
     HD_SEND_EVAL
 } hd_send;
 
-/* One operation in flight: the script's arguments (kept for the EVAL fallback). */
+/* One operation in flight: the script's arguments (kept for the EVAL fallback), all in
+ * one buffer, so that building an op costs one allocation rather than one per argument. */
 typedef struct hd_op {
     hd_redis_store *st;
     hd_script_id script;
@@ -48,10 +54,14 @@ typedef struct hd_op {
     void *ud;
     hd_send send;
     int status;                           /* failed queue: the status to answer */
-    int argc;
-    const char *argv[HD_REDIS_ARGS_MAX];  /* owned from HD_REDIS_HEAD_ARGS on */
+    json_t *message;                      /* post: the message, completed by the answer */
+    int argc;                             /* from HD_REDIS_HEAD_ARGS on, in args */
+    size_t offs[HD_REDIS_ARGS_MAX];       /* where each argument starts in args */
     size_t lens[HD_REDIS_ARGS_MAX];
+    char *args;                           /* inline_args, or allocated once outgrown */
+    size_t args_len, args_cap;
     struct hd_op *next;                   /* failed queue */
+    char inline_args[HD_REDIS_INLINE_ARGS];
 } hd_op;
 
 struct hd_redis_store {
@@ -79,8 +89,9 @@ static const hd_store_ops redis_ops;
 
 static void op_free(hd_op *op)
 {
-    for (int i = HD_REDIS_HEAD_ARGS; i < op->argc; i++)
-        free((char *)op->argv[i]);
+    if (op->args != op->inline_args)
+        free(op->args);
+    json_decref(op->message);
     free(op);
 }
 
@@ -125,19 +136,42 @@ static void op_fail_later(hd_op *op, int status)
 
 /* ---- building and sending an operation ---- */
 
+/* Room for n more argument bytes (a pointer to it), or NULL with the status set. */
+static char *op_reserve(hd_op *op, size_t n)
+{
+    if (op->args_cap - op->args_len >= n)
+        return op->args + op->args_len;
+    size_t cap = op->args_cap * 2 > op->args_len + n ? op->args_cap * 2 : op->args_len + n;
+    char *grown = op->args == op->inline_args ? malloc(cap) : realloc(op->args, cap);
+    if (grown == NULL) {
+        op->status = HD_EUNAVAILABLE;
+        return NULL;
+    }
+    if (op->args == op->inline_args)
+        memcpy(grown, op->args, op->args_len);
+    op->args = grown;
+    op->args_cap = cap;
+    return op->args + op->args_len;
+}
+
+/* The len bytes at the end of args (reserved, then written) become the next argument. */
+static void op_push(hd_op *op, size_t len)
+{
+    op->offs[op->argc] = op->args_len;
+    op->lens[op->argc++] = len;
+    op->args_len += len;
+}
+
 /* Copies len bytes of s as the next argument; the status says out of memory. */
 static void op_add(hd_op *op, const char *s, size_t len)
 {
-    char *copy = malloc(len + 1);
-    if (copy == NULL || op->argc >= HD_REDIS_ARGS_MAX) {
-        free(copy);
+    char *at = op->argc < HD_REDIS_ARGS_MAX ? op_reserve(op, len) : NULL;
+    if (at == NULL) {
         op->status = HD_EUNAVAILABLE;
         return;
     }
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    op->argv[op->argc] = copy;
-    op->lens[op->argc++] = len;
+    memcpy(at, s, len);
+    op_push(op, len);
 }
 
 /* NULL travels as '' (the scripts' arg() reads it back as nil). */
@@ -150,6 +184,28 @@ static void op_add_int(hd_op *op, int64_t v)
 {
     char buf[HD_REDIS_INT_LEN];
     op_add(op, buf, (size_t)snprintf(buf, sizeof buf, "%" PRId64, v));
+}
+
+/* j as compact JSON, written straight into the op's bytes; -1 (status set) on failure. */
+static int op_add_json(hd_op *op, const json_t *j)
+{
+    if (op->argc >= HD_REDIS_ARGS_MAX) {
+        op->status = HD_EUNAVAILABLE;
+        return -1;
+    }
+    size_t room = op->args_cap - op->args_len;
+    size_t n = json_dumpb(j, op->args + op->args_len, room, JSON_COMPACT);
+    if (n > room) {
+        if (op_reserve(op, n) == NULL)
+            return -1;
+        n = json_dumpb(j, op->args + op->args_len, n, JSON_COMPACT);
+    }
+    if (n == 0) {
+        op->status = HD_EBADREQ;
+        return -1;
+    }
+    op_push(op, n);
+    return 0;
 }
 
 /* A new operation with the arguments every script starts with; NULL only when out of
@@ -172,8 +228,8 @@ static hd_op *op_start(hd_redis_store *st, hd_script_id script, int64_t now_ms,
     op->ud = ud;
     op->status = HD_OK;
     op->argc = HD_REDIS_HEAD_ARGS;
-    op->argv[2] = "0"; /* numkeys: keys come from the prefix (see the header) */
-    op->lens[2] = 1;
+    op->args = op->inline_args;
+    op->args_cap = sizeof op->inline_args;
     op_add_str(op, st->prefix);
     op_add_int(op, now_ms);
     op_add_str(op, iso);
@@ -188,11 +244,16 @@ static int op_issue(hd_op *op)
 {
     hd_redis_store *st = op->st;
     int eval = op->send == HD_SEND_EVAL;
-    op->argv[0] = eval ? "EVAL" : "EVALSHA";
-    op->argv[1] = eval ? hd_scripts[op->script].body : st->sha[op->script];
-    op->lens[0] = strlen(op->argv[0]);
-    op->lens[1] = strlen(op->argv[1]);
-    return rc_command_argv(st->conn, on_op_reply, op, op->argc, op->argv, op->lens);
+    const char *argv[HD_REDIS_ARGS_MAX];
+    argv[0] = eval ? "EVAL" : "EVALSHA";
+    argv[1] = eval ? hd_scripts[op->script].body : st->sha[op->script];
+    argv[2] = "0"; /* numkeys: keys come from the prefix (see the header) */
+    op->lens[0] = strlen(argv[0]);
+    op->lens[1] = strlen(argv[1]);
+    op->lens[2] = 1;
+    for (int i = HD_REDIS_HEAD_ARGS; i < op->argc; i++)
+        argv[i] = op->args + op->offs[i];
+    return rc_command_argv(st->conn, on_op_reply, op, op->argc, argv, op->lens);
 }
 
 /* Sends op, or queues its failure: a status set while building, or a closing store. */
@@ -214,37 +275,111 @@ static void script_load(hd_redis_store *st, hd_script_id script)
 
 /* ---- answers ---- */
 
+/* An answer decoded: the result, and the JSON it borrows (released after the callback). */
+typedef struct hd_answer {
+    hd_result r;
+    json_t *owned[2];
+} hd_answer;
+
 static json_t *non_null(json_t *v)
 {
     return json_is_null(v) ? NULL : v;
 }
 
-/* The script's answer as r, borrowing from root. -1 when it is not one. */
-static int result_from_json(json_t *root, hd_result *r)
+/* A script's JSON answer as a->r. -1 when it is not one. */
+static int json_answer(const redisReply *reply, hd_answer *a)
 {
+    if (reply->type != REDIS_REPLY_STRING)
+        return -1;
+    json_t *root = a->owned[0] = json_loadb(reply->str, reply->len, 0, NULL);
     json_t *status = json_object_get(root, "status");
     if (!json_is_integer(status))
         return -1;
-    r->status = (int)json_integer_value(status);
-    r->message = non_null(json_object_get(root, "message"));
-    r->conversation = non_null(json_object_get(root, "conversation"));
-    r->list = non_null(json_object_get(root, "list"));
-    r->duplicate = (int)json_integer_value(json_object_get(root, "duplicate"));
-    r->created = (int)json_integer_value(json_object_get(root, "created"));
-    r->previous_agent = json_string_value(json_object_get(root, "previous_agent"));
+    a->r.status = (int)json_integer_value(status);
+    a->r.message = non_null(json_object_get(root, "message"));
+    a->r.conversation = non_null(json_object_get(root, "conversation"));
+    a->r.list = non_null(json_object_get(root, "list"));
+    a->r.duplicate = (int)json_integer_value(json_object_get(root, "duplicate"));
+    a->r.created = (int)json_integer_value(json_object_get(root, "created"));
+    a->r.previous_agent = json_string_value(json_object_get(root, "previous_agent"));
     return 0;
+}
+
+/* The post script's answer (see hd_lua_post): its status alone, or these. */
+enum {
+    POST_STATUS,
+    POST_SEQ,
+    POST_CHAT,
+    POST_SESSION,
+    POST_DUPLICATE,
+    POST_CREATED,
+    POST_CONVERSATION,
+    POST_STORED,
+    POST_FIELDS /* their count */
+};
+
+/* JSON the script answers as it stored it; NULL when the element is none. */
+static json_t *reply_json(const redisReply *e)
+{
+    return e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
+}
+
+/* op's message completed with what only the script knew, as it appended them: the node
+ * hands on the message that was stored, without reading it back. NULL when the answer
+ * lacks them. */
+static json_t *post_message(hd_op *op, redisReply *const *f)
+{
+    const redisReply *seq = f[POST_SEQ], *chat = f[POST_CHAT], *sess = f[POST_SESSION];
+    if (seq->type != REDIS_REPLY_INTEGER || chat->type != REDIS_REPLY_STRING ||
+        (sess->type != REDIS_REPLY_STRING && sess->type != REDIS_REPLY_NIL))
+        return NULL;
+    json_t *m = op->message;
+    json_t *session = sess->type == REDIS_REPLY_NIL ? json_null()
+                                                    : json_stringn(sess->str, sess->len);
+    if (json_object_set_new(m, "ticket_chat_id", json_stringn(chat->str, chat->len)) != 0 ||
+        json_object_set_new(m, "session_id", session) != 0 ||
+        json_object_set_new(m, "seq", json_integer(seq->integer)) != 0)
+        return NULL;
+    return m;
+}
+
+/* The post script's answer as a->r: JSON is parsed only for a conversation it created or
+ * a duplicate's stored message. -1 when it is not one. */
+static int post_answer(hd_op *op, const redisReply *reply, hd_answer *a)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
+        reply->element[POST_STATUS]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    a->r.status = (int)reply->element[POST_STATUS]->integer;
+    if (a->r.status != HD_OK)
+        return 0;
+    redisReply *const *f = reply->element;
+    if (reply->elements != POST_FIELDS || f[POST_DUPLICATE]->type != REDIS_REPLY_INTEGER ||
+        f[POST_CREATED]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    a->r.duplicate = f[POST_DUPLICATE]->integer != 0;
+    a->r.created = f[POST_CREATED]->integer != 0;
+    if (a->r.created) {
+        a->r.conversation = a->owned[0] = reply_json(f[POST_CONVERSATION]);
+        if (a->r.conversation == NULL)
+            return -1;
+    }
+    if (a->r.duplicate)
+        a->r.message = a->owned[1] = reply_json(f[POST_STORED]);
+    else
+        a->r.message = post_message(op, f);
+    return a->r.message != NULL ? 0 : -1;
 }
 
 static void op_answer_reply(hd_op *op, int status, const redisReply *reply, const char *errstr)
 {
-    hd_result r;
-    memset(&r, 0, sizeof r);
-    r.status = HD_EUNAVAILABLE;
-    json_t *root = NULL;
-    if (status == RC_OK && reply->type == REDIS_REPLY_STRING)
-        root = json_loadb(reply->str, reply->len, 0, NULL);
-    if (root == NULL || result_from_json(root, &r) != 0) {
-        r.status = HD_EUNAVAILABLE;
+    hd_answer a;
+    memset(&a, 0, sizeof a);
+    int ok = status == RC_OK && (op->script == HD_SCRIPT_POST ? post_answer(op, reply, &a)
+                                                              : json_answer(reply, &a)) == 0;
+    if (!ok) {
+        memset(&a.r, 0, sizeof a.r);
+        a.r.status = HD_EUNAVAILABLE;
         /* A script error or a malformed answer is a bug or Redis out of memory, not an
          * outage (those are the connection's to log). */
         if (status == RC_ERR_REPLY || status == RC_OK)
@@ -252,8 +387,9 @@ static void op_answer_reply(hd_op *op, int status, const redisReply *reply, cons
                     status == RC_OK ? "unexpected answer" : errstr);
     }
     hd_redis_store *st = op->st;
-    op->cb(&r, op->ud);
-    json_decref(root);
+    op->cb(&a.r, op->ud);
+    json_decref(a.owned[0]);
+    json_decref(a.owned[1]);
     op_free(op);
     st->inflight--;
     goodbye_when_idle(st);
@@ -328,18 +464,20 @@ static void op_add_access(hd_op *op, const hd_access *a)
 
 /* The message without ticket_chat_id, session_id and seq, which only the script knows
  * for sure (a customer's first message creates the conversation; an agent's names it by
- * id only). NULL when the post cannot make a message. */
-static char *post_body(const hd_post *p)
+ * id only): kept in op for the answer to complete, and sent without its closing brace,
+ * for the script appends them. */
+static void op_add_message(hd_op *op, const hd_post *p)
 {
-    json_t *m = hd_message_build(p, "", NULL, 0);
-    if (m == NULL)
-        return NULL;
-    json_object_del(m, "ticket_chat_id");
-    json_object_del(m, "session_id");
-    json_object_del(m, "seq");
-    char *body = json_dumps(m, JSON_COMPACT);
-    json_decref(m);
-    return body;
+    op->message = hd_message_build(p, "", NULL, 0);
+    if (op->message == NULL) {
+        op->status = HD_EBADREQ;
+        return;
+    }
+    json_object_del(op->message, "ticket_chat_id");
+    json_object_del(op->message, "session_id");
+    json_object_del(op->message, "seq");
+    if (op_add_json(op, op->message) == 0)
+        op->lens[op->argc - 1]--; /* the closing brace */
 }
 
 static void redis_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud)
@@ -347,17 +485,15 @@ static void redis_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *
     hd_op *op = op_start(store_of(base), HD_SCRIPT_POST, p->now_ms, cb, ud);
     if (op == NULL)
         return;
-    char *body = post_body(p);
     op_add_str(op, p->ticket_chat_id);
     op_add_str(op, p->session_id);
     op_add_str(op, p->dept);
     op_add_access(op, &p->access);
     op_add_str(op, p->client_msg_id);
     op_add_str(op, p->new_chat_id);
-    op_add_str(op, body);
-    if (body == NULL || !post_ok(p))
+    op_add_message(op, p);
+    if (!post_ok(p))
         op->status = HD_EBADREQ;
-    free(body);
     op_send(op);
 }
 

@@ -4,19 +4,26 @@
  * The one idea: a script is the whole operation, checks and writes and the hd:events
  * entry together, because Redis runs a script atomically; nothing is decided in C.
  *
- * Every script is the shared prelude plus its body, and takes no KEYS (keys are built
- * from the prefix: one Redis, not Redis Cluster). ARGV[1] is the key prefix, ARGV[2] now
- * in ms since the epoch, ARGV[3] now as hd_time_iso() writes it; an optional argument is
- * '' for NULL. A script answers one JSON object, {"status":<code>, ...} with the
- * hd_result fields it sets (message, conversation, list, duplicate, created,
+ * Every script is a prelude plus its body, and takes no KEYS (keys are built from the
+ * prefix: one Redis, not Redis Cluster). ARGV[1] is the key prefix, ARGV[2] now in ms
+ * since the epoch, ARGV[3] now as hd_time_iso() writes it; an optional argument is '' for
+ * NULL. A script (post aside, below) answers one JSON object, {"status":<code>, ...} with
+ * the hd_result fields it sets (message, conversation, list, duplicate, created,
  * previous_agent), assembled as text: stored messages are spliced as they were stored,
- * never decoded and encoded again. The Lua holds no double quote and no backslash
- * (DQ is the quote), so it sits in C strings as it is.
+ * never decoded and encoded again. The Lua holds no double quote and no backslash (DQ is
+ * the quote), so it sits in C strings as it is.
+ *
+ * post, run for every message, is built for cost (Redis's Lua hashes every byte of every
+ * string it creates, and formats every number given to redis.call with printf): it reads
+ * only the fields it needs, builds the message as one string, passes numbers as strings,
+ * starts from the short prelude (HD_LUA_BASE: every closure of a prelude is made again
+ * on every call), and answers a short array, not JSON (see hd_lua_post).
  */
 #ifndef HD_STORE_REDIS_SCRIPTS_H
 #define HD_STORE_REDIS_SCRIPTS_H
 
-#define HD_LUA_PRELUDE \
+/* What every script needs, post included: its arguments, JSON assembly, keys. */
+#define HD_LUA_BASE \
     "local P = ARGV[1]\n" \
     "local NOW = tonumber(ARGV[2])\n" \
     "local NOW_ISO = ARGV[3]\n" \
@@ -44,6 +51,29 @@
     "  end\n" \
     "  return '{' .. table.concat(parts, ',') .. '}'\n" \
     "end\n" \
+    /* The word before the first colon says what a key holds, so no id (ids may hold colons) \
+     * can make one kind of key into another. */ \
+    "local function key(kind, id) return P .. kind .. ':' .. id end\n" \
+    "local QUEUE, OPEN, ORDER = P .. 'queue', P .. 'open', P .. 'order'\n" \
+    "local AGENTS, EVENTS = P .. 'agents', P .. 'events'\n" \
+    "local function ckey(id) return key('conv', id) end\n" \
+    "local function conv_json(id, c)\n" \
+    "  local agent = 'null'\n" \
+    "  if c.agent_id then agent = obj({'id', enc(c.agent_id), 'name', enc(c.agent_name)}) end\n" \
+    "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id),\n" \
+    "    'dept', enc(c.dept), 'status', enc(c.status), 'agent', agent,\n" \
+    "    'created_at', enc(c.created_at), 'queued_at', enc(c.queued_at),\n" \
+    "    'last_seq', c.last_seq, 'last_message', raw(c.last_message),\n" \
+    "    'first_message', raw(c.first_message),\n" \
+    "    'closed_by', enc(c.closed_by), 'reason', enc(c.reason)})\n" \
+    "end\n" \
+    /* Insertion order: the FIFO queue and newest-first lists, whatever the nodes' clocks say. */ \
+    "local function next_order()\n" \
+    "  return redis.call('INCR', ORDER)\n" \
+    "end\n"
+
+/* Every script but post: the base plus whole conversations, agents and routing. */
+#define HD_LUA_PRELUDE HD_LUA_BASE \
     "local function arr(items)\n" \
     "  return '[' .. table.concat(items, ',') .. ']'\n" \
     "end\n" \
@@ -60,23 +90,7 @@
     "  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end\n" \
     "  return t\n" \
     "end\n" \
-    /* The word before the first colon says what a key holds, so no id (ids may hold colons) \
-     * can make one kind of key into another. */ \
-    "local function key(kind, id) return P .. kind .. ':' .. id end\n" \
-    "local QUEUE, OPEN, ORDER = P .. 'queue', P .. 'open', P .. 'order'\n" \
-    "local AGENTS, EVENTS = P .. 'agents', P .. 'events'\n" \
-    "local function ckey(id) return key('conv', id) end\n" \
     "local function akey(id) return key('agent', id) end\n" \
-    "local function conv_json(id, c)\n" \
-    "  local agent = 'null'\n" \
-    "  if c.agent_id then agent = obj({'id', enc(c.agent_id), 'name', enc(c.agent_name)}) end\n" \
-    "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id),\n" \
-    "    'dept', enc(c.dept), 'status', enc(c.status), 'agent', agent,\n" \
-    "    'created_at', enc(c.created_at), 'queued_at', enc(c.queued_at),\n" \
-    "    'last_seq', c.last_seq, 'last_message', raw(c.last_message),\n" \
-    "    'first_message', raw(c.first_message),\n" \
-    "    'closed_by', enc(c.closed_by), 'reason', enc(c.reason)})\n" \
-    "end\n" \
     "local function inquiry_json(id, c)\n" \
     "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id),\n" \
     "    'dept', enc(c.dept), 'first_message', raw(c.first_message),\n" \
@@ -93,10 +107,6 @@
     "local function forbidden(c, sess, agent)\n" \
     "  if sess ~= nil and c.session_id ~= sess then return true end\n" \
     "  return agent ~= nil and c.agent_id ~= agent\n" \
-    "end\n" \
-    /* Insertion order: the FIFO queue and newest-first lists, whatever the nodes' clocks say. */ \
-    "local function next_order()\n" \
-    "  return redis.call('INCR', ORDER)\n" \
     "end\n" \
     /* An agent counts on a node only while that node refreshes its liveness key. Read only: \
      * a node that stalled past its ttl counts again once it refreshes, its agents' sockets \
@@ -193,69 +203,84 @@
     "  return c\n" \
     "end\n"
 
-static const char hd_lua_post[] = HD_LUA_PRELUDE
+static const char hd_lua_post[] = HD_LUA_BASE
     /* post: 4 chat id, 5 session id, 6 dept, 7 access session, 8 access agent,
      * 9 client_msg_id, 10 id of a conversation created now, 11 the message as a JSON object
-     * without ticket_chat_id, session_id and seq (known only here). */
+     * without ticket_chat_id, session_id and seq (known only here) and without its closing
+     * brace: they are appended, so the message is made as one string.
+     * Answers {status}, or {200, seq, chat id, session id (false: none), duplicate (0|1),
+     * created (0|1), the conversation JSON when created else false, the stored message
+     * when duplicate else false}: the node built the message, it needs only what it could
+     * not know. */
     "local chat, sess, acc_s, acc_a, cmid = arg(4), arg(5), arg(7), arg(8), arg(9)\n"
+    /* now as sent: numbers given to redis.call are formatted with printf. */
+    "local NOW_MS = ARGV[2]\n"
+    /* Only what a post reads (first_message and last_message are the big fields); a field
+     * missing is false. */
+    "local function load(id)\n"
+    "  local f = redis.call('HMGET', ckey(id), 'status', 'session_id', 'agent_id', 'last_seq')\n"
+    "  if not f[1] then return nil end\n"
+    "  return {status = f[1], session_id = f[2], agent_id = f[3], last_seq = f[4]}\n"
+    "end\n"
+    /* A new queued conversation; the message stored next sets last_seq, first_message,
+     * last_message, last_activity and its place in hd:open. */
     "local function create(id)\n"
     "  local order = next_order()\n"
-    "  local h = {'session_id', sess, 'status', 'queued', 'created_at', NOW_ISO,\n"
-    "    'queued_at', NOW_ISO, 'last_seq', 0, 'last_activity', NOW, 'order', order}\n"
-    "  if arg(6) then\n"
-    "    h[#h + 1] = 'dept'\n"
-    "    h[#h + 1] = arg(6)\n"
-    "  end\n"
-    "  redis.call('HSET', ckey(id), unpack(h))\n"
+    "  local c = {session_id = sess, dept = arg(6), status = 'queued', created_at = NOW_ISO,\n"
+    "    queued_at = NOW_ISO, last_seq = '0'}\n"
+    "  redis.call('HSET', ckey(id), 'session_id', sess, 'status', 'queued',\n"
+    "    'created_at', NOW_ISO, 'queued_at', NOW_ISO, 'order', order)\n"
+    "  if c.dept then redis.call('HSET', ckey(id), 'dept', c.dept) end\n"
     "  redis.call('SET', key('session-open', sess), id)\n"
     "  redis.call('ZADD', key('session-convs', sess), order, id)\n"
     "  redis.call('ZADD', QUEUE, order, id)\n"
-    "  redis.call('ZADD', OPEN, NOW, id)\n"
-    "  return hash(ckey(id))\n"
+    "  return c\n"
     "end\n"
     /* Without an id: the session's open conversation, or a new one. Agents must name the
      * conversation (spec §3). */
     "local c, created = nil, 0\n"
     "if chat then\n"
-    "  c = hash(ckey(chat))\n"
-    "  if not c then return reply(404) end\n"
+    "  c = load(chat)\n"
+    "  if not c then return {404} end\n"
     "else\n"
-    "  if not sess or acc_a then return reply(400) end\n"
-    "  if acc_s and acc_s ~= sess then return reply(403) end\n"
+    "  if not sess or acc_a then return {400} end\n"
+    "  if acc_s and acc_s ~= sess then return {403} end\n"
     "  chat = redis.call('GET', key('session-open', sess))\n"
-    "  if chat then c = hash(ckey(chat)) end\n"
+    "  if chat then c = load(chat) end\n"
     "  if not c then\n"
     "    chat = ARGV[10]\n"
-    "    if redis.call('EXISTS', ckey(chat)) == 1 then return reply(400) end\n"
+    "    if redis.call('EXISTS', ckey(chat)) == 1 then return {400} end\n"
     "    c, created = create(chat), 1\n"
     "  end\n"
     "end\n"
-    "if forbidden(c, acc_s, acc_a) then return reply(403) end\n"
+    "if (acc_s and c.session_id ~= acc_s) or (acc_a and c.agent_id ~= acc_a) then\n"
+    "  return {403}\n"
+    "end\n"
     /* A retry is answered before the closed check: its message was stored before the close. */
     "if cmid then\n"
     "  local seq = redis.call('HGET', key('conv-cmid', chat), cmid)\n"
     "  if seq then\n"
     "    local m = redis.call('LINDEX', key('conv-msgs', chat), tonumber(seq) - 1)\n"
-    "    return reply(200, {'message', m, 'conversation', conv_json(chat, c), 'duplicate', '1'})\n"
+    "    return {200, tonumber(seq), chat, c.session_id, 1, 0, false, m}\n"
     "  end\n"
     "end\n"
-    "if c.status == 'closed' then return reply(409) end\n"
+    "if c.status == 'closed' then return {409} end\n"
+    /* string.format, not tostring: an integer, without the float formatting. */
     "local seq = tonumber(c.last_seq) + 1\n"
-    "local head = obj({'ticket_chat_id', enc(chat), 'session_id', enc(c.session_id),\n"
-    "  'seq', tostring(seq)})\n"
-    "local msg = string.sub(head, 1, -2) .. ',' .. string.sub(ARGV[11], 2)\n"
+    "local seq_s = string.format('%d', seq)\n"
+    "local msg = ARGV[11] .. ',' .. DQ .. 'ticket_chat_id' .. DQ .. ':' .. enc(chat) ..\n"
+    "  ',' .. DQ .. 'session_id' .. DQ .. ':' .. enc(c.session_id) ..\n"
+    "  ',' .. DQ .. 'seq' .. DQ .. ':' .. seq_s .. '}'\n"
+    "local k = ckey(chat)\n"
     "redis.call('RPUSH', key('conv-msgs', chat), msg)\n"
-    "if cmid then redis.call('HSET', key('conv-cmid', chat), cmid, seq) end\n"
-    "redis.call('HSET', ckey(chat), 'last_seq', seq, 'last_message', msg)\n"
-    "if seq == 1 then\n"
-    "  redis.call('HSET', ckey(chat), 'first_message', msg)\n"
-    "  c.first_message = msg\n"
-    "end\n"
-    "touch(chat)\n"
-    "event('message', msg)\n"
-    "c.last_seq, c.last_message = tostring(seq), msg\n"
-    "return reply(200, {'message', msg, 'conversation', conv_json(chat, c),\n"
-    "  'created', tostring(created)})\n";
+    "if cmid then redis.call('HSET', key('conv-cmid', chat), cmid, seq_s) end\n"
+    "redis.call('HSET', k, 'last_seq', seq_s, 'last_message', msg, 'last_activity', NOW_MS)\n"
+    "if seq == 1 then redis.call('HSET', k, 'first_message', msg) end\n"
+    "redis.call('ZADD', OPEN, NOW_MS, chat)\n"
+    "redis.call('XADD', EVENTS, '*', 'type', 'message', 'data', msg)\n"
+    "if created == 0 then return {200, seq, chat, c.session_id, 0, 0, false, false} end\n"
+    "c.last_seq, c.first_message, c.last_message = seq_s, msg, msg\n"
+    "return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, c), false}\n";
 
 static const char hd_lua_route[] = HD_LUA_PRELUDE
     /* route: 4 most assignments to make. */
