@@ -25,6 +25,7 @@
 #define PROG "switchboard"
 #define SB_EXIT_FAILURE 1
 #define SB_MIN_SECRET 16 /* bytes: shorter HS256 secrets can be brute-forced */
+#define SB_STORE_TIMEOUT_MS 3000
 
 typedef struct daemon_ctx {
     sio_server *srv;
@@ -147,7 +148,8 @@ static int open_state(daemon_ctx *ctx, uv_loop_t *loop, const sb_options *o, cha
     rca_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels};
     ctx->cluster = rca_cluster_new(loop, &cfg, err, errlen);
     if (!ctx->cluster) return -1;
-    hd_redis_config rcfg = {o->redis, NULL, rca_cluster_uid(ctx->cluster), 0, 0};
+    /* 503 within a client's usual ack timeout (5 s) when Redis hangs, not after 10 s. */
+    hd_redis_config rcfg = {o->redis, NULL, rca_cluster_uid(ctx->cluster), 0, SB_STORE_TIMEOUT_MS};
     ctx->store = hd_store_redis_new(loop, &rcfg, err, errlen);
     return ctx->store ? 0 : -1;
 }

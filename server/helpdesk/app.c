@@ -12,7 +12,8 @@
 
 #include "hd_internal.h"
 
-#define HD_ROUTE_PERIOD_MS 5000  /* catch slots freed where no event reached this node */
+#define HD_TICK_MS 2000  /* retries what Redis refused; routes slots freed where no event
+                            reached this node */
 #define HD_SWEEP_MIN_MS 1000
 #define HD_SWEEP_MAX_MS 30000
 
@@ -66,14 +67,23 @@ static char *dup_or_null(const char *s)
     return d;
 }
 
+/* One allocation for the struct, the id and the name (idle sockets are most sockets, and
+ * each allocation costs its rounding and header too). */
 static hd_client *client_new(const hd_app *app, const hd_identity *id)
 {
-    hd_client *c = calloc(1, sizeof(*c));
+    size_t id_len = *id->id ? strlen(id->id) + 1 : 0;
+    size_t name_len = *id->name ? strlen(id->name) + 1 : 0;
+    hd_client *c = calloc(1, sizeof(*c) + id_len + name_len);
     if (!c)
         abort();
+    char *tail = (char *)(c + 1);
     c->role = id->role;
-    c->id = dup_or_null(id->id);
-    c->name = dup_or_null(id->name);
+    if (id_len) {
+        c->id = memcpy(tail, id->id, id_len);
+        tail += id_len;
+    }
+    if (name_len)
+        c->name = memcpy(tail, id->name, name_len);
     c->max_chats = id->max_chats > 0 ? id->max_chats : app->cfg.max_chats;
     c->exp = id->exp;
     c->tokens = app->cfg.burst;
@@ -89,13 +99,11 @@ static hd_client *client_new(const hd_app *app, const hd_identity *id)
     return c;
 }
 
-static void client_free(hd_client *c)
+void hd_client_free(hd_client *c)
 {
     for (size_t i = 0; i < c->n_depts; i++)
         free(c->depts[i]);
     free(c->depts);
-    free(c->id);
-    free(c->name);
     free(c);
 }
 
@@ -136,12 +144,6 @@ static void on_auth(sio_socket *s, void *ud)
 
 /* ---- connections ------------------------------------------------------------------------ */
 
-static void on_presence(const hd_result *r, void *ud)
-{
-    hd_app *app = ud;
-    if (r->status == HD_OK)
-        hd_route_kick(app);
-}
 
 /* A departing socket's presence update: nothing waits for it, and a failure only means
  * the node's heartbeat expiry will take the agent off instead. */
@@ -173,20 +175,7 @@ static void on_connection(sio_socket *s, void *ud)
     hd_app *app = ud;
     hd_client *c = hd_client_of(s);
     join_role_rooms(s, c);
-    if (c->role == HD_ROLE_CUSTOMER) {
-        hd_access who = {c->id, NULL};
-        hd_join_open_conversations(app, s, &who);
-    } else if (c->role == HD_ROLE_AGENT || c->role == HD_ROLE_SUPERVISOR) {
-        hd_access who = {NULL, c->id};
-        hd_join_open_conversations(app, s, &who);
-    }
-    if (c->role == HD_ROLE_AGENT) {
-        hd_agent agent;
-        hd_agent_of(c, &agent);
-        c->present = 1;
-        app->store->ops->agent_presence(app->store, &agent, +1, -1, hd_now_ms(), on_presence,
-                                        app);
-    }
+    hd_sync_socket(app, s);
 }
 
 static void on_disconnect(sio_socket *s, const char *reason, void *ud)
@@ -202,13 +191,17 @@ static void on_disconnect(sio_socket *s, const char *reason, void *ud)
         app->store->ops->agent_presence(app->store, &agent, -1, -1, hd_now_ms(), on_presence_gone,
                                         NULL);
     }
-    client_free(c);
+    c->present = 0;
+    c->gone = 1;
+    if (!c->syncing)
+        hd_client_free(c); /* else the last sync operation frees it */
 }
 
 /* ---- timers ----------------------------------------------------------------------------- */
 
 static void on_route_timer(uv_timer_t *t)
 {
+    hd_resync(t->data);
     hd_route_kick(t->data);
 }
 
@@ -230,8 +223,7 @@ static void start_timers(hd_app *app)
     uv_timer_init(loop, &app->sweep_timer);
     app->route_timer.data = app->sweep_timer.data = app;
     app->handles_open = 2;
-    if (!app->cfg.manual_routing)
-        uv_timer_start(&app->route_timer, on_route_timer, HD_ROUTE_PERIOD_MS, HD_ROUTE_PERIOD_MS);
+    uv_timer_start(&app->route_timer, on_route_timer, HD_TICK_MS, HD_TICK_MS);
     if (app->cfg.inactivity_s) {
         uint64_t period = sweep_period_ms(&app->cfg);
         uv_timer_start(&app->sweep_timer, on_sweep_timer, period, period);
@@ -270,12 +262,21 @@ void hd_app_stop(hd_app *app)
     if (app->stopped)
         return;
     app->stopped = 1;
+    hd_resync_drop(app);
     uv_close((uv_handle_t *)&app->route_timer, on_timer_closed);
     uv_close((uv_handle_t *)&app->sweep_timer, on_timer_closed);
 }
 
 void hd_app_free(hd_app *app)
 {
-    if (app)
-        free(app);
+    if (!app)
+        return;
+    free(app->resync);
+    free(app);
+}
+
+int hd_app_ready(hd_app *app)
+{
+    const char *why;
+    return !app->health.ready || app->health.ready(&why, app->health.ud);
 }

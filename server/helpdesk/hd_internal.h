@@ -18,18 +18,25 @@
 #define HD_ROOM_MAX (HD_ID_MAX + 16) /* "session:" + id */
 #define HD_LATENCY_BUCKETS 12
 
+#define HD_SYNC_ROOMS 0x1
+#define HD_SYNC_PRESENCE 0x2
+
 /* Per socket, from its token: small, because idle connections are most connections. */
 typedef struct hd_client {
     hd_role role;
-    char *id;            /* sub (owned); NULL for an API key */
-    char *name;          /* owned, NULL when absent */
+    char *id;            /* sub (in the same allocation); NULL for an API key */
+    char *name;          /* in the same allocation, NULL when absent */
     char **depts;        /* owned */
     size_t n_depts;
     int max_chats;
     int64_t exp;         /* seconds; 0: never (API key) */
     double tokens;       /* rate limit bucket */
     int64_t refill_ms;   /* when tokens was last topped up */
-    int present;         /* counted in the agent's presence */
+    int present;         /* counted in the agent's presence (the store said so) */
+    int joined;          /* in the chat rooms of its open conversations */
+    int syncing;         /* HD_SYNC_* operations in flight */
+    int resync_queued;   /* in app->resync */
+    int gone;            /* the socket left while an operation was in flight */
 } hd_client;
 
 typedef struct hd_metrics {
@@ -53,6 +60,9 @@ struct hd_app {
     eio_health health;           /* /healthz, /readyz: ready when the store is */
     uv_timer_t route_timer;      /* periodic auto routing (another node's freed slot...) */
     uv_timer_t sweep_timer;      /* inactivity closes */
+    sio_socket **resync;         /* sockets whose rooms or presence the store refused (503):
+                                    retried every tick (referenced) */
+    size_t n_resync, cap_resync;
     int routing;                 /* a route call is in flight */
     int route_again;             /* something changed meanwhile: route once more */
     int stopped;
@@ -61,6 +71,7 @@ struct hd_app {
 
 /* app.c */
 hd_client *hd_client_of(sio_socket *s);
+void hd_client_free(hd_client *c);
 void hd_agent_of(const hd_client *c, hd_agent *out);
 void hd_room(char *buf, const char *kind, const char *id); /* "kind:id" into HD_ROOM_MAX */
 /* What a customer (its session) or an agent (its conversations) may touch; supervisors
@@ -78,7 +89,14 @@ void hd_deliver_transfer(hd_app *app, const char *chat_id, const hd_access *acce
 void hd_deliver_close(hd_app *app, const char *chat_id, const hd_access *access, const char *by,
                       const char *reason, hd_result_cb cb, void *ud);
 void hd_deliver_sweep(hd_app *app);
-void hd_join_open_conversations(hd_app *app, sio_socket *s, const hd_access *who);
+/* Puts a connected socket where the store says it belongs: the chat rooms of its open
+ * conversations, and (an agent) its presence. What the store could not answer (Redis
+ * down) is retried every tick until it can, or until the socket leaves. */
+void hd_sync_socket(hd_app *app, sio_socket *s);
+void hd_resync(hd_app *app);      /* the tick's retry */
+void hd_resync_drop(hd_app *app); /* releases the sockets waiting for a retry */
+/* 1 when the node can do its whole job (the store, and the cluster's pub/sub, are up). */
+int hd_app_ready(hd_app *app);
 
 /* events.c */
 void hd_events_register(hd_app *app);

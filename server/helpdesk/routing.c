@@ -16,7 +16,6 @@ typedef struct hd_op {
     hd_app *app;
     hd_result_cb cb;
     void *ud;
-    sio_socket *socket;  /* hd_join_open_conversations: the socket to join (referenced) */
 } hd_op;
 
 static hd_op *op_new(hd_app *app, hd_result_cb cb, void *ud)
@@ -36,9 +35,23 @@ static void op_finish(hd_op *op, const hd_result *r)
         op->app->metrics.store_errors++;
     if (op->cb)
         op->cb(r, op->ud);
-    if (op->socket)
-        sio_socket_unref(op->socket);
     free(op);
+}
+
+/* A node that cannot reach every other node (its pub/sub link is down while its store link
+ * is up, say, right after Redis came back) must not store what it cannot deliver: the
+ * change is refused as the store's own outage would be, and the client retries. */
+static int refuse_unready(hd_app *app, hd_result_cb cb, void *ud)
+{
+    if (hd_app_ready(app))
+        return 0;
+    hd_result r;
+    memset(&r, 0, sizeof(r));
+    r.status = HD_EUNAVAILABLE;
+    app->metrics.store_errors++;
+    if (cb)
+        cb(&r, ud);
+    return 1;
 }
 
 static const char *str_field(json_t *o, const char *key)
@@ -176,6 +189,8 @@ static void on_posted(const hd_result *r, void *ud)
 void hd_deliver_post(hd_app *app, const hd_post *p, hd_result_cb cb, void *ud)
 {
     app->metrics.messages_in++;
+    if (refuse_unready(app, cb, ud))
+        return;
     app->store->ops->post(app->store, p, on_posted, op_new(app, cb, ud));
 }
 
@@ -192,6 +207,8 @@ static void on_taken(const hd_result *r, void *ud)
 void hd_deliver_take(hd_app *app, const char *chat_id, const hd_agent *agent, hd_result_cb cb,
                      void *ud)
 {
+    if (refuse_unready(app, cb, ud))
+        return;
     app->store->ops->take(app->store, chat_id, agent, hd_now_ms(), on_taken,
                           op_new(app, cb, ud));
 }
@@ -226,6 +243,8 @@ static void on_transferred(const hd_result *r, void *ud)
 void hd_deliver_transfer(hd_app *app, const char *chat_id, const hd_access *access,
                          const char *agent_id, const char *dept, hd_result_cb cb, void *ud)
 {
+    if (refuse_unready(app, cb, ud))
+        return;
     app->store->ops->transfer(app->store, chat_id, access, agent_id, dept, hd_now_ms(),
                               on_transferred, op_new(app, cb, ud));
 }
@@ -261,6 +280,8 @@ static void on_closed(const hd_result *r, void *ud)
 void hd_deliver_close(hd_app *app, const char *chat_id, const hd_access *access, const char *by,
                       const char *reason, hd_result_cb cb, void *ud)
 {
+    if (refuse_unready(app, cb, ud))
+        return;
     app->store->ops->close_chat(app->store, chat_id, access, by, reason, hd_now_ms(), on_closed,
                                 op_new(app, cb, ud));
 }
@@ -289,15 +310,78 @@ void hd_deliver_sweep(hd_app *app)
                            on_swept, op_new(app, NULL, NULL));
 }
 
-/* ---- a socket's conversations --------------------------------------------------------------- */
+/* ---- where a socket belongs ----------------------------------------------------------------
+ * A connected socket joins the chat rooms of its open conversations, and an agent's socket
+ * counts in its presence. Both come from the store; when it cannot answer (Redis down),
+ * the socket is queued and the tick asks again, so a socket that connected during an
+ * outage is not left outside its conversations, nor an agent outside routing. The client
+ * may leave meanwhile: it is then freed by the last operation (c->gone), and a presence
+ * the store granted to a gone socket is taken back. */
 
-static void on_open_conversations(const hd_result *r, void *ud)
+typedef struct sync_op {
+    hd_app *app;
+    sio_socket *socket; /* referenced */
+    hd_client *client;  /* kept alive by client->syncing */
+    int kind;           /* HD_SYNC_* */
+} sync_op;
+
+static void resync_queue(hd_app *app, sio_socket *s, hd_client *c)
 {
-    hd_op *op = ud;
+    if (c->resync_queued || app->stopped)
+        return;
+    if (app->n_resync == app->cap_resync) {
+        size_t cap = app->cap_resync ? app->cap_resync * 2 : 16;
+        sio_socket **v = realloc(app->resync, cap * sizeof(*v));
+        if (!v)
+            abort();
+        app->resync = v;
+        app->cap_resync = cap;
+    }
+    app->resync[app->n_resync++] = sio_socket_ref(s);
+    c->resync_queued = 1;
+}
+
+static void sync_finish(sync_op *op)
+{
+    hd_client *c = op->client;
+    c->syncing &= ~op->kind;
+    if (c->gone && !c->syncing)
+        hd_client_free(c);
+    sio_socket_unref(op->socket);
+    free(op);
+}
+
+static void on_presence_taken_back(const hd_result *r, void *ud)
+{
+}
+
+static void on_sync_presence(const hd_result *r, void *ud)
+{
+    sync_op *op = ud;
+    hd_client *c = op->client;
+    hd_agent agent;
+    if (r->status == HD_OK && c->gone && !op->app->stopped) {
+        hd_agent_of(c, &agent);
+        op->app->store->ops->agent_presence(op->app->store, &agent, -1, -1, hd_now_ms(),
+                                            on_presence_taken_back, NULL);
+    } else if (r->status == HD_OK && !c->gone) {
+        c->present = 1;
+        hd_route_kick(op->app);
+    } else if (!c->gone) {
+        resync_queue(op->app, op->socket, c);
+    }
+    sync_finish(op);
+}
+
+static void on_sync_rooms(const hd_result *r, void *ud)
+{
+    sync_op *op = ud;
+    hd_client *c = op->client;
     size_t i;
     json_t *conv;
     char chat[HD_ROOM_MAX];
-    if (r->status == HD_OK) {
+    if (r->status == HD_OK && !c->gone) {
+        c->joined = 1;
         json_array_foreach(r->list, i, conv) {
             const char *chat_id = str_field(conv, "ticket_chat_id");
             if (!chat_id)
@@ -305,13 +389,65 @@ static void on_open_conversations(const hd_result *r, void *ud)
             hd_room(chat, "chat", chat_id);
             sio_socket_join(op->socket, chat);
         }
+    } else if (!c->gone) {
+        resync_queue(op->app, op->socket, c);
     }
-    op_finish(op, r);
+    sync_finish(op);
 }
 
-void hd_join_open_conversations(hd_app *app, sio_socket *s, const hd_access *who)
+static sync_op *sync_start(hd_app *app, sio_socket *s, hd_client *c, int kind)
 {
-    hd_op *op = op_new(app, NULL, NULL);
-    op->socket = sio_socket_ref(s);
-    app->store->ops->conversations(app->store, who, 1, on_open_conversations, op);
+    sync_op *op = malloc(sizeof(*op));
+    if (!op)
+        abort();
+    *op = (sync_op){app, sio_socket_ref(s), c, kind};
+    c->syncing |= kind;
+    return op;
+}
+
+void hd_sync_socket(hd_app *app, sio_socket *s)
+{
+    hd_client *c = hd_client_of(s);
+    if (!c || app->stopped)
+        return;
+    if (!c->joined && !(c->syncing & HD_SYNC_ROOMS) && c->role != HD_ROLE_API) {
+        hd_access who = hd_access_of(c->role, c->id);
+        if (c->role == HD_ROLE_SUPERVISOR)
+            who.agent_id = c->id; /* its own conversations, like an agent */
+        app->store->ops->conversations(app->store, &who, 1, on_sync_rooms,
+                                       sync_start(app, s, c, HD_SYNC_ROOMS));
+    }
+    if (c->role == HD_ROLE_AGENT && !c->present && !(c->syncing & HD_SYNC_PRESENCE)) {
+        hd_agent agent;
+        hd_agent_of(c, &agent);
+        app->store->ops->agent_presence(app->store, &agent, +1, -1, hd_now_ms(),
+                                        on_sync_presence,
+                                        sync_start(app, s, c, HD_SYNC_PRESENCE));
+    }
+}
+
+void hd_resync(hd_app *app)
+{
+    sio_socket **v = app->resync;
+    size_t n = app->n_resync;
+    app->resync = NULL;
+    app->n_resync = app->cap_resync = 0;
+    for (size_t i = 0; i < n; i++) {
+        hd_client *c = hd_client_of(v[i]);
+        if (c)
+            c->resync_queued = 0;
+        if (c && hd_app_ready(app))
+            hd_sync_socket(app, v[i]);
+        else if (c)
+            resync_queue(app, v[i], c);
+        sio_socket_unref(v[i]);
+    }
+    free(v);
+}
+
+void hd_resync_drop(hd_app *app)
+{
+    for (size_t i = 0; i < app->n_resync; i++)
+        sio_socket_unref(app->resync[i]);
+    app->n_resync = 0;
 }
