@@ -4,7 +4,7 @@
 import crypto from "node:crypto";
 import assert from "node:assert/strict";
 import { before, after, afterEach } from "node:test";
-import { io, request, jsonBody, waitEvent, startServer, ms, HOST, TEST_JWT_SECRET, TEST_API_KEY } from "./helpers.mjs";
+import { io, request, jsonBody, waitEvent, connected, startServer, ms, HOST, TEST_JWT_SECRET, TEST_API_KEY } from "./helpers.mjs";
 import { startRedis, waitStatus } from "./cluster-helpers.mjs";
 
 // The same files run in the embedded mode and, with SWITCHBOARD_HELPDESK_REDIS=1 (the
@@ -64,10 +64,11 @@ export function closeHdClients() {
 }
 
 export async function online(socket, timeoutMs = ms(5000)) {
-  if (socket.connected) return socket;
-  const r = await Promise.race([waitEvent(socket, "connect", timeoutMs).then(() => null), waitEvent(socket, "connect_error", timeoutMs)]);
-  if (r) throw new Error(`connect_error: ${r[0].message} ${JSON.stringify(r[0].data)}`);
-  return socket;
+  try {
+    return await connected(socket, timeoutMs);
+  } catch (err) {
+    throw new Error(`connect_error: ${err.message} ${JSON.stringify(err.data)}`);
+  }
 }
 
 export const customer = (srv, sub, extra = {}, opts) => online(hdClient(srv, jwt({ sub, role: "customer", name: `Customer ${sub}`, ...extra }), opts));
