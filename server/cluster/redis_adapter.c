@@ -79,10 +79,11 @@ struct rca_cluster {
     void *done_ud;
 };
 
-/* A channel this adapter subscribes to because a local room has members. */
+/* A channel this adapter subscribes to because a local room has members: one allocation,
+ * the name (the map key) followed by the channel. */
 typedef struct rca_room {
-    char *channel;
-    char name[]; /* the map key */
+    const char *channel; /* points into name[], after the name's NUL */
+    char name[];
 } rca_room;
 
 struct rca_adapter {
@@ -95,7 +96,7 @@ struct rca_adapter {
     char *ch_request;           /* key-request#nsp# */
     char *ch_response;          /* key-response#nsp# */
     char *ch_response_own;      /* key-response#nsp#uid# */
-    sio_map rooms;              /* name → rca_room */
+    sio_map rooms;              /* name → rca_room, without the pattern subscription only */
     sio_map requests;           /* request id → rca_request (ours, awaiting answers) */
     /* recovery in Redis; stream NULL when --recovery-window is 0 */
     char *stream;               /* key-stream#nsp#: the recoverable broadcasts */
@@ -246,27 +247,31 @@ static char *response_channel_for(rca_adapter *a, const char *uid) {
 
 /* ---- rooms ------------------------------------------------------------------------- */
 
+/* Only without the pattern subscription (one channel per local room): with it, rooms need
+ * no bookkeeping here, and the hook is not installed. */
 static void on_room(const char *name, int exists, void *ud) {
     rca_adapter *a = ud;
     rca_cluster *c = a->cluster;
     if (exists) {
         size_t len = strlen(name);
-        rca_room *r = malloc(sizeof(*r) + len + 1);
-        if (!r) abort();
-        memcpy(r->name, name, len + 1);
         sb_buf b;
         sb_buf_init(&b);
         rda_channel_broadcast(&b, c->key, sio_namespace_name(a->base.nsp), name);
-        r->channel = buf_string(&b);
+        rca_room *r = malloc(sizeof(*r) + len + 1 + b.len + 1);
+        if (!r) abort();
+        memcpy(r->name, name, len + 1);
+        char *channel = r->name + len + 1;
+        memcpy(channel, b.data, b.len);
+        channel[b.len] = '\0';
+        r->channel = channel;
         sb_buf_free(&b);
         sio_map_put(&a->rooms, r->name, r);
-        if (!a->pattern) rc_subscribe(c->conn, r->channel);
+        rc_subscribe(c->conn, r->channel);
         return;
     }
     rca_room *r = sio_map_del(&a->rooms, name);
     if (!r) return;
-    if (!a->pattern) rc_unsubscribe(c->conn, r->channel);
-    free(r->channel);
+    rc_unsubscribe(c->conn, r->channel);
     free(r);
 }
 
@@ -719,12 +724,12 @@ static void answer_socket_list(rca_adapter *a, const rda_request *req) {
     rda_response_clear(&res);
 }
 
+static void add_room_name(const char *room, void *ud) { rda_rooms_add(ud, room); }
+
 static void answer_all_rooms(rca_adapter *a, const rda_request *req) {
     rda_response res;
     rda_response_init(&res, RDA_ALL_ROOMS);
-    size_t pos = 0;
-    rca_room *room;
-    while ((room = sio_map_next(&a->rooms, &pos)) != NULL) rda_rooms_add(&res.rooms, room->name);
+    sio_adapter_local_each_room(a->local, add_room_name, &res.rooms);
     answer(a, req, &res);
     rda_response_clear(&res);
 }
@@ -890,7 +895,7 @@ static int channel_is_broadcast(rca_adapter *a, const rc_message *m) {
     if (!room) abort();
     memcpy(room, m->channel + len, room_len);
     room[room_len] = '\0';
-    int ours = sio_map_get(&a->rooms, room) != NULL;
+    int ours = sio_adapter_local_has_room(a->local, room);
     free(room);
     return ours;
 }
@@ -1186,8 +1191,7 @@ static void rca_free(sio_adapter *base) {
     rca_room *room;
     pos = 0;
     while ((room = sio_map_next(&a->rooms, &pos)) != NULL) {
-        if (!a->pattern) rc_unsubscribe(c->conn, room->channel);
-        free(room->channel);
+        rc_unsubscribe(c->conn, room->channel);
         free(room);
     }
     sio_map_free(&a->rooms);
@@ -1274,7 +1278,7 @@ sio_adapter *rca_adapter_new(sio_namespace *nsp, void *ud) {
     rc_subscribe(c->conn, a->ch_response_own);
     recovery_init(a, name);
     a->local = a->stream ? sio_adapter_local_new_unlogged(nsp) : sio_adapter_local_new(nsp, NULL);
-    sio_adapter_local_on_room(a->local, on_room, a);
+    if (!a->pattern) sio_adapter_local_on_room(a->local, on_room, a);
     return &a->base;
 }
 

@@ -140,6 +140,12 @@ typedef void (*sio_room_cb)(const char *room, int exists, void *ud);
  * (NULL: stop), so that a cluster adapter composing it can follow which rooms this node
  * has members in. */
 void sio_adapter_local_on_room(sio_adapter *local, sio_room_cb cb, void *ud);
+/* 1 when room of local (made by sio_adapter_local_new) has members on this node. */
+int sio_adapter_local_has_room(sio_adapter *local, const char *room);
+/* Calls cb once for every room of local with members on this node; cb must not change
+ * rooms. */
+void sio_adapter_local_each_room(sio_adapter *local, void (*cb)(const char *room, void *ud),
+                                 void *ud);
 
 /* ---- helpers for implementations ------------------------------------------------------ */
 

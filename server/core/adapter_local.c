@@ -3,10 +3,17 @@
  *
  * Membership is one node per (room, socket) pair, linked into the room's list and into the
  * socket's entry, so joining, leaving and leaving everything never search more than the
- * socket's own rooms. A broadcast first collects its recipients, then delivers: collection
- * marks each visited entry with the broadcast's epoch, which skips excepted sockets and
- * deduplicates the union of rooms without any per-broadcast set. Recipients are held by
- * reference during delivery, so a handler that disconnects sockets meanwhile is harmless.
+ * socket's own rooms. One room is implicit: every socket is in the room named by its id
+ * (unless it left it), and that room has no room object, map entry or node of its own (that
+ * was some 140 bytes per idle connection): the socket's entry holds the node that keeps its
+ * place in the joining order, and the socket is found by id in the namespace. So the
+ * members of a room are the explicit ones plus, if there is one, the connected socket whose
+ * id is the name and whose entry has it joined (a socket may also join another's id).
+ *
+ * A broadcast first collects its recipients, then delivers: collection marks each visited
+ * entry with the broadcast's epoch, which skips excepted sockets and deduplicates the union
+ * of rooms without any per-broadcast set. Recipients are held by reference during
+ * delivery, so a handler that disconnects sockets meanwhile is harmless.
  * The cluster-wide operations on sockets (join, leave, disconnect, fetch) collect their
  * sockets the same way; there is no other node, so a server-side emit goes nowhere.
  */
@@ -21,7 +28,7 @@ typedef struct local_room local_room;
 typedef struct local_entry local_entry;
 
 typedef struct local_member {
-    local_room *room;
+    local_room *room;                           /* NULL: the entry's own-id room */
     local_entry *entry;
     struct local_member *room_prev, *room_next; /* in room->members */
     struct local_member *entry_next;            /* in entry->rooms */
@@ -39,6 +46,8 @@ struct local_entry {
     local_entry *prev, *next; /* in the adapter's list of sockets */
     uint64_t mark;            /* epoch of the last broadcast that visited it */
     uint64_t first_sent;      /* sequence of the first logged packet sent to it; 0: none */
+    local_member own;         /* in rooms while the socket is in its own-id room (own.entry
+                                 is then set, else NULL); own.room is always NULL */
 };
 
 typedef struct local_adapter {
@@ -62,6 +71,22 @@ typedef struct recipients {
 
 /* ---- rooms ------------------------------------------------------------------------- */
 
+static const char *member_name(const local_member *m) {
+    return m->room ? m->room->name : sio_socket_id(m->entry->sock);
+}
+
+/* The entry that is in the implicit room name (its own id), or NULL. */
+static local_entry *own_holder(local_adapter *a, const char *name) {
+    sio_socket *s = sio_namespace_socket(a->base.nsp, name);
+    local_entry *e = s ? sio_socket_adapter_data(s) : NULL;
+    return e && e->own.entry ? e : NULL;
+}
+
+/* Whether room name has members on this node, explicit or implicit. */
+static int room_exists(local_adapter *a, const char *name) {
+    return sio_map_get(&a->rooms, name) != NULL || own_holder(a, name) != NULL;
+}
+
 static local_entry *entry_of(local_adapter *a, sio_socket *s) {
     local_entry *e = sio_socket_adapter_data(s);
     if (e) return e;
@@ -82,8 +107,9 @@ static local_room *room_of(local_adapter *a, const char *name) {
     r = calloc(1, sizeof(*r) + len + 1);
     if (!r) abort();
     memcpy(r->name, name, len + 1);
+    int existed = a->room_cb && own_holder(a, name);
     sio_map_put(&a->rooms, r->name, r);
-    if (a->room_cb) a->room_cb(r->name, 1, a->room_ud);
+    if (a->room_cb && !existed) a->room_cb(r->name, 1, a->room_ud);
     return r;
 }
 
@@ -94,10 +120,23 @@ static void member_unlink_room(local_adapter *a, local_member *m) {
     if (m->room_next) m->room_next->room_prev = m->room_prev;
     if (--r->size == 0) {
         sio_map_del(&a->rooms, r->name);
-        if (a->room_cb) a->room_cb(r->name, 0, a->room_ud);
+        if (a->room_cb && !own_holder(a, r->name)) a->room_cb(r->name, 0, a->room_ud);
         free(r);
     }
     free(m);
+}
+
+/* Leaves m's room (unlinked from the entry's list by the caller). */
+static void member_leave(local_adapter *a, local_member *m) {
+    if (m->room) {
+        member_unlink_room(a, m);
+        return;
+    }
+    local_entry *e = m->entry;
+    const char *name = sio_socket_id(e->sock);
+    e->own.entry = NULL;
+    e->own.entry_next = NULL;
+    if (a->room_cb && !sio_map_get(&a->rooms, name)) a->room_cb(name, 0, a->room_ud);
 }
 
 static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n) {
@@ -105,8 +144,16 @@ static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms
     local_entry *e = entry_of(a, s);
     for (size_t i = 0; i < n; i++) {
         local_member *m = e->rooms;
-        while (m && strcmp(m->room->name, rooms[i]) != 0) m = m->entry_next;
+        while (m && strcmp(member_name(m), rooms[i]) != 0) m = m->entry_next;
         if (m) continue;
+        if (strcmp(rooms[i], sio_socket_id(s)) == 0) {
+            int existed = a->room_cb && sio_map_get(&a->rooms, rooms[i]);
+            e->own.entry = e;
+            e->own.entry_next = e->rooms;
+            e->rooms = &e->own;
+            if (a->room_cb && !existed) a->room_cb(rooms[i], 1, a->room_ud);
+            continue;
+        }
         local_room *r = room_of(a, rooms[i]);
         m = calloc(1, sizeof(*m));
         if (!m) abort();
@@ -125,10 +172,10 @@ static void local_del(sio_adapter *base, sio_socket *s, const char *room) {
     local_entry *e = sio_socket_adapter_data(s);
     if (!e) return;
     for (local_member **pm = &e->rooms; *pm; pm = &(*pm)->entry_next) {
-        if (strcmp((*pm)->room->name, room) != 0) continue;
+        if (strcmp(member_name(*pm), room) != 0) continue;
         local_member *m = *pm;
         *pm = m->entry_next;
-        member_unlink_room((local_adapter *)base, m);
+        member_leave((local_adapter *)base, m);
         return;
     }
 }
@@ -136,7 +183,7 @@ static void local_del(sio_adapter *base, sio_socket *s, const char *room) {
 static int local_has(sio_adapter *base, const sio_socket *s, const char *room) {
     const local_entry *e = sio_socket_adapter_data(s);
     for (const local_member *m = e ? e->rooms : NULL; m; m = m->entry_next)
-        if (strcmp(m->room->name, room) == 0) return 1;
+        if (strcmp(member_name(m), room) == 0) return 1;
     return 0;
 }
 
@@ -147,7 +194,7 @@ static void local_del_all(sio_adapter *base, sio_socket *s) {
     while (e->rooms) {
         local_member *m = e->rooms;
         e->rooms = m->entry_next;
-        member_unlink_room(a, m);
+        member_leave(a, m);
     }
     if (e->prev) e->prev->next = e->next;
     else a->entries = e->next;
@@ -171,8 +218,11 @@ static void recipients_push(local_adapter *a, recipients *r, local_entry *e) {
     r->v[r->n++] = sio_socket_ref(e->sock);
 }
 
-static void room_mark(local_room *r, uint64_t epoch) {
+static void room_mark(local_adapter *a, const char *name, uint64_t epoch) {
+    local_room *r = sio_map_get(&a->rooms, name);
     for (local_member *m = r ? r->members : NULL; m; m = m->room_next) m->entry->mark = epoch;
+    local_entry *own = own_holder(a, name);
+    if (own) own->mark = epoch;
 }
 
 static void recipients_collect(local_adapter *a, const sio_target *to, recipients *r) {
@@ -183,7 +233,7 @@ static void recipients_collect(local_adapter *a, const sio_target *to, recipient
         r->v = a->scratch;
         r->cap = a->scratch_cap;
     }
-    for (size_t i = 0; i < to->n_except; i++) room_mark(sio_map_get(&a->rooms, to->except[i]), epoch);
+    for (size_t i = 0; i < to->n_except; i++) room_mark(a, to->except[i], epoch);
     if (to->n_rooms == 0) {
         for (local_entry *e = a->entries; e; e = e->next)
             if (e->mark != epoch) recipients_push(a, r, e);
@@ -195,6 +245,11 @@ static void recipients_collect(local_adapter *a, const sio_target *to, recipient
             if (m->entry->mark == epoch) continue;
             m->entry->mark = epoch;
             recipients_push(a, r, m->entry);
+        }
+        local_entry *own = own_holder(a, to->rooms[i]);
+        if (own && own->mark != epoch) {
+            own->mark = epoch;
+            recipients_push(a, r, own);
         }
     }
 }
@@ -270,7 +325,7 @@ static const char **entry_room_names(const local_entry *e, size_t *n) {
     const char **names = malloc((count ? count : 1) * sizeof(*names));
     if (!names) abort();
     size_t i = count;
-    for (const local_member *m = e->rooms; m; m = m->entry_next) names[--i] = m->room->name;
+    for (const local_member *m = e->rooms; m; m = m->entry_next) names[--i] = member_name(m);
     *n = count;
     return names;
 }
@@ -362,6 +417,22 @@ static void local_restore_session(sio_adapter *base, const char *pid, const char
                                   sio_restore_cb cb, void *ud) {
     local_adapter *a = (local_adapter *)base;
     cb(a->rec ? sio_recovery_restore(a->rec, pid, offset) : NULL, ud);
+}
+
+int sio_adapter_local_has_room(sio_adapter *base, const char *room) {
+    return room_exists((local_adapter *)base, room);
+}
+
+void sio_adapter_local_each_room(sio_adapter *base, void (*cb)(const char *room, void *ud),
+                                 void *ud) {
+    local_adapter *a = (local_adapter *)base;
+    size_t pos = 0;
+    local_room *r;
+    while ((r = sio_map_next(&a->rooms, &pos)) != NULL) cb(r->name, ud);
+    for (local_entry *e = a->entries; e; e = e->next) {
+        const char *id = sio_socket_id(e->sock);
+        if (e->own.entry && !sio_map_get(&a->rooms, id)) cb(id, ud);
+    }
 }
 
 void sio_adapter_local_on_room(sio_adapter *base, sio_room_cb cb, void *ud) {

@@ -18,9 +18,18 @@
 
 void sio_client_ref(sio_client *c) { c->refs++; }
 
+/* A client has a decoder of its own only while a binary packet awaits attachments: idle
+ * clients are most clients, and a decoder is 200 bytes. */
+static void client_decoder_drop(sio_client *c) {
+    if (!c->decoder) return;
+    sio_decoder_free(c->decoder);
+    free(c->decoder);
+    c->decoder = NULL;
+}
+
 void sio_client_unref(sio_client *c) {
     if (--c->refs > 0) return;
-    sio_decoder_free(&c->decoder);
+    client_decoder_drop(c);
     free(c);
 }
 
@@ -59,7 +68,6 @@ void sio_client_open(sio_server *srv, eio_session *session) {
     c->refs = 1;
     c->srv = srv;
     c->session = session;
-    sio_decoder_init(&c->decoder, srv->opts.max_attachments);
     eio_session_set_data(session, c);
     c->deadline = uv_now(srv->loop) + srv->opts.connect_timeout_ms;
     c->waiting = 1;
@@ -151,7 +159,11 @@ static void client_dispatch(sio_client *c, sio_packet *p) {
         if (s && s->state == SIO_SOCKET_CONNECTED) sio_client_close(c);
         else if (s) return;
         else if (!nsp) client_refuse_namespace(c, p->nsp);
-        else sio_namespace_connect(nsp, c, p->data);
+        else {
+            json_t *auth = p->data; /* the socket takes it (see auth_compact in socket.c) */
+            p->data = NULL;
+            sio_namespace_connect(nsp, c, auth);
+        }
         return;
     }
     if (!s || s->state != SIO_SOCKET_CONNECTED || p->type == SIO_PACKET_CONNECT_ERROR) {
@@ -170,9 +182,20 @@ void sio_client_message(sio_client *c, const uint8_t *data, size_t len, int bina
     int rc;
     if (c->closing) return;
     sio_packet_init(&p);
-    if (binary) rc = sio_decoder_feed_binary(&c->decoder, data, len, &p);
-    else rc = sio_decoder_feed_text(&c->decoder, (const char *)data, len, &p);
-    if (rc == SIO_MORE) return;
+    sio_decoder *d = c->decoder ? c->decoder : &c->srv->decoder;
+    if (binary) rc = sio_decoder_feed_binary(d, data, len, &p);
+    else rc = sio_decoder_feed_text(d, (const char *)data, len, &p);
+    if (rc == SIO_MORE) {
+        if (!c->decoder) {
+            /* the pending packet moves to a decoder of the client's own */
+            c->decoder = malloc(sizeof(*c->decoder));
+            if (!c->decoder) abort();
+            *c->decoder = *d;
+            sio_decoder_init(d, c->srv->opts.max_attachments);
+        }
+        return;
+    }
+    client_decoder_drop(c); /* it holds nothing now: its packet is out, or dropped */
     if (rc != SIO_OK) {
         /* Node closes the engine session on a parse error; sockets see "forced close". */
         c->closing = 1;

@@ -2,9 +2,10 @@
  *
  * A session outlives the connections that carry it (a polling session is a series of
  * HTTP requests; an upgrade swaps one transport for another), so the session holds the
- * state and the transports only move bytes. One uv timer per session serves every
- * deadline in turn (next PING, PONG due, upgrade due, close flushed), which keeps a 300 ms
- * heartbeat on time no matter what else the loop does: uv runs due timers first.
+ * state and the transports only move bytes. Each session has one deadline at a time (next
+ * PING, PONG due, upgrade due, close flushed); the deadlines wait on lists, one per delay,
+ * and one uv timer of the server serves them all, which keeps a 300 ms heartbeat on time
+ * no matter what else the loop does: uv runs due timers first.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,12 @@ eio_msg *session_dequeue(eio_session *s)
     s->q_head = (s->q_head + 1) % s->q_cap;
     s->q_len--;
     s->q_bytes -= m->len + 1;
+    if (!s->q_len) {
+        /* an idle session keeps no ring: most sessions are idle most of the time */
+        free(s->q);
+        s->q = NULL;
+        s->q_cap = s->q_head = 0;
+    }
     return m;
 }
 
@@ -186,12 +193,123 @@ static void sid_generate(char out[EIO_SID_LEN + 1])
     sb_buf_free(&b);
 }
 
-static void timer_cb(uv_timer_t *t);
+/* ---- deadlines ---- */
+
+static void session_deadline(eio_session *s);
+
+static void timer_unlink(eio_session *s)
+{
+    if (s->t_list < 0)
+        return;
+    eio_timer_list *l = &s->srv->timers[s->t_list];
+    if (s->t_prev)
+        s->t_prev->t_next = s->t_next;
+    else
+        l->head = s->t_next;
+    if (s->t_next)
+        s->t_next->t_prev = s->t_prev;
+    else
+        l->tail = s->t_prev;
+    s->t_prev = s->t_next = NULL;
+    s->t_list = -1;
+}
+
+/* Onto the list of its delay, in deadline order: at the tail, unless the delays outnumber
+ * the lists and the last one is shared. */
+static void timer_link(eio_session *s, uint64_t ms)
+{
+    eio_server *srv = s->srv;
+    size_t i = 0;
+    while (i < srv->n_timer_lists && srv->timers[i].ms != ms)
+        i++;
+    if (i == srv->n_timer_lists) {
+        if (i < EIO_TIMER_LISTS)
+            srv->timers[srv->n_timer_lists++].ms = ms;
+        else
+            i = EIO_TIMER_LISTS - 1;
+    }
+    eio_timer_list *l = &srv->timers[i];
+    eio_session *after = l->tail;
+    while (after && after->due > s->due)
+        after = after->t_prev;
+    s->t_prev = after;
+    s->t_next = after ? after->t_next : l->head;
+    if (s->t_next)
+        s->t_next->t_prev = s;
+    else
+        l->tail = s;
+    if (after)
+        after->t_next = s;
+    else
+        l->head = s;
+    s->t_list = (signed char)i;
+}
+
+static eio_session *timers_first(eio_server *srv)
+{
+    eio_session *first = NULL;
+    for (size_t i = 0; i < srv->n_timer_lists; i++) {
+        eio_session *h = srv->timers[i].head;
+        if (h && (!first || h->due < first->due))
+            first = h;
+    }
+    return first;
+}
+
+static void timers_fire(uv_timer_t *t);
+
+static void timers_arm(eio_server *srv, uint64_t due)
+{
+    uint64_t now = uv_now(srv->loop);
+    srv->session_timer_due = due;
+    uv_timer_start(&srv->session_timer, timers_fire, due > now ? due - now : 0, 0);
+}
+
+/* Runs every deadline that is due, earliest first, then waits for the next one. */
+static void timers_fire(uv_timer_t *t)
+{
+    eio_server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    eio_session *s;
+    while ((s = timers_first(srv)) && s->due <= now) {
+        timer_unlink(s);
+        session_deadline(s);
+    }
+    if ((s = timers_first(srv)))
+        timers_arm(srv, s->due);
+    else
+        uv_timer_stop(&srv->session_timer);
+}
 
 static void timer_schedule(eio_session *s, eio_timer_phase phase, uint64_t ms)
 {
+    eio_server *srv = s->srv;
+    if (s->state == EIO_SESSION_CLOSED)
+        return;
     s->phase = phase;
-    uv_timer_start(&s->timer, timer_cb, ms, 0);
+    timer_unlink(s);
+    s->due = uv_now(srv->loop) + ms;
+    timer_link(s, ms);
+    /* an unlinked head only makes the timer fire early for nothing, and it re-arms */
+    if (!uv_is_active((uv_handle_t *)&srv->session_timer) || s->due < srv->session_timer_due)
+        timers_arm(srv, s->due);
+}
+
+/* Destroyed sessions are freed once the current callbacks have returned (a caller up the
+ * stack may still look at the session), at the loop's next idle phase. */
+static void sessions_reap(eio_server *srv)
+{
+    while (srv->dead) {
+        eio_session *s = srv->dead;
+        srv->dead = s->t_next;
+        free(s);
+    }
+}
+
+static void reaper_cb(uv_idle_t *h)
+{
+    sessions_reap(h->data);
+    uv_idle_stop(h);
 }
 
 void session_heartbeat_start(eio_session *s)
@@ -215,18 +333,20 @@ static void session_send_handshake(eio_session *s)
 
 eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
 {
-    eio_session *s = calloc(1, sizeof(*s));
+    char *query = http_query_string(c->wsi);
+    size_t query_len = strlen(query);
+    eio_session *s = calloc(1, sizeof(*s) + query_len + 1); /* the query in the same block */
     if (!s)
         abort();
+    memcpy(s->query, query, query_len + 1);
+    free(query);
     s->srv = srv;
     s->transport = t;
     do
         sid_generate(s->sid);
     while (session_find(srv, s->sid));
-    s->query = http_query_string(c->wsi);
     lws_get_peer_simple(c->wsi, s->remote, sizeof(s->remote));
-    uv_timer_init(srv->loop, &s->timer);
-    s->timer.data = s;
+    s->t_list = -1;
     HASH_ADD_STR(srv->sessions, sid, s);
     srv->n_sessions++;
     c->session = s;
@@ -237,13 +357,6 @@ eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
     if (srv->cb.on_open)
         srv->cb.on_open(s, srv->ud);
     return s;
-}
-
-static void session_free_cb(uv_handle_t *h)
-{
-    eio_session *s = h->data;
-    free(s->query);
-    free(s);
 }
 
 void conn_detach(eio_conn *c)
@@ -296,7 +409,10 @@ static void session_destroy(eio_session *s)
     queue_clear(s);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
-    uv_close((uv_handle_t *)&s->timer, session_free_cb);
+    timer_unlink(s);
+    s->t_next = srv->dead;
+    srv->dead = s;
+    uv_idle_start(&srv->reaper, reaper_cb);
 }
 
 static void queue_drop(eio_session *s)
@@ -379,9 +495,8 @@ void eio_session_close(eio_session *s)
     session_close(s, EIO_REASON_FORCED_CLOSE, EIO_CLOSE_FLUSH);
 }
 
-static void timer_cb(uv_timer_t *t)
+static void session_deadline(eio_session *s)
 {
-    eio_session *s = t->data;
     const eio_config *cfg = &s->srv->cfg;
     switch (s->phase) {
     case EIO_PHASE_PING:
@@ -404,7 +519,7 @@ int session_check_deadline(eio_session *s)
     if (s->state != EIO_SESSION_OPEN || s->phase != EIO_PHASE_PONG)
         return 0;
     uv_update_time(s->srv->loop);
-    if (uv_timer_get_due_in(&s->timer) > 0)
+    if (s->due > uv_now(s->srv->loop))
         return 0;
     session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT);
     return 1;
@@ -463,7 +578,7 @@ void session_on_packet(eio_session *s, const eio_packet *p)
 
 const char *eio_session_id(const eio_session *s) { return s->sid; }
 eio_transport_kind eio_session_transport(const eio_session *s) { return s->transport; }
-const char *eio_session_query(const eio_session *s) { return s->query ? s->query : ""; }
+const char *eio_session_query(const eio_session *s) { return s->query; }
 const char *eio_session_remote_addr(const eio_session *s) { return s->remote; }
 void eio_session_set_data(eio_session *s, void *data) { s->data = data; }
 void *eio_session_data(const eio_session *s) { return s->data; }
@@ -616,6 +731,10 @@ eio_server *eio_server_new(uv_loop_t *loop, const eio_config *cfg, const eio_cal
     }
     uv_timer_init(loop, &srv->shutdown_timer);
     srv->shutdown_timer.data = srv;
+    uv_timer_init(loop, &srv->session_timer);
+    srv->session_timer.data = srv;
+    uv_idle_init(loop, &srv->reaper);
+    srv->reaper.data = srv;
     return srv;
 }
 
@@ -649,6 +768,9 @@ static void shutdown_check(uv_timer_t *t)
     HASH_ITER(hh, srv->sessions, s, tmp)
         session_destroy(s);
     uv_timer_stop(t);
+    sessions_reap(srv); /* a timer callback: nothing up the stack holds them */
+    uv_close((uv_handle_t *)&srv->session_timer, NULL);
+    uv_close((uv_handle_t *)&srv->reaper, NULL);
     lws_context_destroy(srv->lws);
     uv_close((uv_handle_t *)&srv->shutdown_timer, shutdown_timer_closed);
 }

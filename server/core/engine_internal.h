@@ -25,10 +25,17 @@
 #define EIO_CLIENT_CLOSE_LINGER_MS 1000  /* a client-closed polling session waits for a racing GET */
 #define EIO_SHUTDOWN_GRACE_MS 1000       /* shutdown waits this long for polling GETs to collect "1" */
 #define EIO_SHUTDOWN_CHECK_MS 10         /* how often shutdown looks whether everyone has left */
-#define EIO_RX_BUFFER_SIZE 512           /* lws rx chunk per websocket: dominates idle memory */
+/* lws allocates this rx chunk for every websocket (rx_buffer_size + LWS_PRE + 4), so it
+ * weighs on idle memory; longer messages arrive in pieces, reassembled by the transport.
+ * It also caps each read(2) of a websocket (rx_buffer_size + LWS_PRE bytes per POLLIN), so
+ * below the usual frame size a busy connection needs several loop turns per message: 256
+ * cost a third of the chat benchmark's throughput, 384 some 3 % against 512. At least 125:
+ * lws handles a control frame (PING, CLOSE) only whole in one chunk. */
+#define EIO_RX_BUFFER_SIZE 384
 #define EIO_HTTP_HEADERS_MAX 1024        /* room for response headers we write ourselves */
 #define EIO_QUEUE_INITIAL 8              /* first allocation of a session's outbound ring */
-#define EIO_ADDR_LEN 64
+#define EIO_TIMER_LISTS 8                /* deadline lists: one per delay in use (see eio_server) */
+#define EIO_ADDR_LEN 46                  /* INET6_ADDRSTRLEN: the longest address in text form */
 #define EIO_ERROR_BODY_MAX 96           /* {"code":N,"message":"…"} */
 #define EIO_WS_CLOSE_GRACE_S 2           /* a released websocket that cannot take its close frame */
 
@@ -55,20 +62,22 @@ typedef enum eio_conn_kind {
     EIO_CONN_REJECTED     /* response written, nothing more to do */
 } eio_conn_kind;
 
+/* lws allocates one per connection (the protocol's per-session data): the flags are
+ * bytes so that it stays small. */
 typedef struct eio_conn {
     eio_conn_kind kind;
+    unsigned char too_large;   /* the body went over max_payload: answer 413 */
+    unsigned char is_probe;    /* websocket: this is an upgrade probe, not yet the transport */
+    unsigned char probe_pong;  /* probe: "3probe" is owed */
+    unsigned char rx_partial;  /* websocket: a message is arriving in pieces into body */
+    unsigned char resp_close;  /* close the connection after writing resp */
+    unsigned char draining;    /* counted in srv->draining until its last bytes are written */
     struct lws *wsi;
     eio_session *session;  /* the session this connection serves, or NULL */
     sb_buf body;           /* POST body or websocket message being reassembled (owned) */
-    int too_large;         /* the body went over max_payload: answer 413 */
-    int is_probe;          /* websocket: this is an upgrade probe, not yet the transport */
-    int probe_pong;        /* probe: "3probe" is owed */
-    int rx_partial;        /* websocket: a message is arriving in pieces into body */
     char *origin;          /* request Origin, kept for CORS headers of late responses (owned) */
     uint8_t *resp;         /* complete HTTP response with LWS_PRE headroom (owned) */
     size_t resp_len;       /* bytes after the headroom */
-    int resp_close;        /* close the connection after writing resp */
-    int draining;          /* counted in srv->draining until its last bytes are written */
     eio_http_deferred *deferred; /* an application request answered later, or NULL */
 } eio_conn;
 
@@ -91,9 +100,13 @@ typedef enum eio_close_mode {
     EIO_CLOSE_BY_CLIENT    /* the client sent CLOSE: queue dropped, a parked GET gets NOOP */
 } eio_close_mode;
 
+/* One per client, mostly idle: the field order leaves no padding. */
 struct eio_session {
     UT_hash_handle hh;             /* in srv->sessions, keyed by sid */
     char sid[EIO_SID_LEN + 1];
+    char remote[EIO_ADDR_LEN];
+    signed char t_list;            /* index in srv->timers, -1 while no deadline is set */
+    eio_timer_phase phase;         /* what the deadline is for */
     eio_server *srv;
     eio_transport_kind transport;
     eio_session_state state;
@@ -106,12 +119,17 @@ struct eio_session {
     eio_msg **q;                   /* outbound ring (owned references) */
     size_t q_head, q_len, q_cap;
     size_t q_bytes;                /* payload bytes queued, checked against max_outbound */
-    uv_timer_t timer;              /* heartbeat, upgrade and close deadlines */
-    eio_timer_phase phase;
-    char *query;                   /* handshake query string (owned) */
-    char remote[EIO_ADDR_LEN];
+    eio_session *t_prev, *t_next;  /* in srv->timers[t_list]; t_next: in srv->dead once closed */
+    uint64_t due;                  /* loop time of the deadline (heartbeat, upgrade, close) */
     void *data;                    /* application pointer */
+    char query[];                  /* handshake query string, in the session's allocation */
 };
+
+/* Sessions waiting the same delay, in deadline order (loop time only moves forward). */
+typedef struct eio_timer_list {
+    uint64_t ms;
+    eio_session *head, *tail;
+} eio_timer_list;
 
 struct eio_server {
     uv_loop_t *loop;
@@ -129,6 +147,15 @@ struct eio_server {
     size_t draining;               /* connections with a response or close frame still to write */
     uint64_t shutdown_deadline;    /* loop time after which shutdown stops waiting for them */
     uv_timer_t shutdown_timer;
+    /* Session deadlines: a uv_timer_t is 152 bytes, too much for every idle session, so
+     * sessions wait on lists, one per delay (ping interval, ping timeout, the close
+     * delays), and one timer serves the earliest head. */
+    eio_timer_list timers[EIO_TIMER_LISTS];
+    size_t n_timer_lists;
+    uv_timer_t session_timer;
+    uint64_t session_timer_due;    /* what session_timer is armed for, while active */
+    eio_session *dead;             /* destroyed sessions, freed by reaper once the stack unwinds */
+    uv_idle_t reaper;
     void (*shutdown_done)(void *);
     void *shutdown_ud;
     int port;

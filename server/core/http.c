@@ -75,9 +75,10 @@ char *http_query_string(struct lws *wsi)
         }
         free(frag);
     }
-    sb_buf_append_byte(&b, '\0');
-    size_t len;
-    return (char *)sb_buf_release(&b, &len);
+    /* kept for the session's life: an exact copy, not the buffer's slack */
+    char *q = sb_strndup(b.data ? (const char *)b.data : "", b.len);
+    sb_buf_free(&b);
+    return q;
 }
 
 static int path_matches(const char *prefix, const char *uri)

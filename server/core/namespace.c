@@ -69,6 +69,8 @@ void sio_namespace_set_auth(sio_namespace *nsp, sio_auth_cb cb, void *ud) {
     nsp->auth_ud = ud;
 }
 
+void sio_namespace_keep_auth(sio_namespace *nsp, int keep) { nsp->forget_auth = !keep; }
+
 void sio_namespace_on_connection(sio_namespace *nsp, sio_connection_cb cb, void *ud) {
     nsp->connection_cb = cb;
     nsp->connection_ud = ud;

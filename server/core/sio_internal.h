@@ -21,7 +21,7 @@
 #include "map.h"
 #include "socketio.h"
 
-#define SIO_ADDR_LEN 64 /* room for an IPv6 address in text form */
+#define SIO_ADDR_LEN 46 /* INET6_ADDRSTRLEN: room for an IPv6 address in text form */
 
 typedef struct sio_client sio_client;
 typedef struct sio_ack_entry sio_ack_entry;
@@ -34,6 +34,8 @@ struct sio_server {
     sio_adapter_factory adapter_new;
     void *adapter_ud;
     sb_buf scratch;                 /* encoding buffer reused by every packet sent */
+    sio_decoder decoder;            /* decodes every client's messages; holds nothing between
+                                       calls (see sio_client.decoder) */
     uv_timer_t connect_timer;       /* fires for the oldest client without a namespace */
     sio_client *waiting_head;       /* clients awaiting a namespace, oldest first */
     sio_client *waiting_tail;
@@ -66,6 +68,7 @@ struct sio_namespace {
     void *any_ud;
     sio_auth_cb auth_cb;
     void *auth_ud;
+    int forget_auth;                /* sio_namespace_keep_auth(nsp, 0) */
     sio_connection_cb connection_cb;
     void *connection_ud;
     sio_disconnect_cb disconnect_cb;
@@ -87,19 +90,21 @@ struct sio_socket {
     int recovered;
     char id[SIO_ID_LEN + 1];
     char pid[SIO_ID_LEN + 1];       /* "" when recovery is off */
+    char remote_addr[SIO_ADDR_LEN]; /* (after the ids: no padding between them) */
     sio_namespace *nsp;
     sio_client *client;             /* NULL once detached */
     sio_socket *client_prev;        /* in client->sockets */
     sio_socket *client_next;
-    json_t *auth;                   /* the CONNECT payload (an object) */
-    json_t *data;                   /* sio_socket_data() */
+    json_t *auth;                   /* the CONNECT payload (an object); once connected NULL
+                                       until asked for again (sio_socket_auth) */
+    char *auth_text;                /* once connected: the payload in compact JSON, NULL for {} */
+    json_t *data;                   /* sio_socket_data(), created when first asked for */
     void *userdata;
     void *adapter_data;
     sio_session *restored;          /* recovery result, consumed when accepted */
     sio_ack_entry *acks;            /* server emits awaiting this client's ack, oldest first */
     sio_ack_entry *acks_tail;
     size_t n_acks;
-    char remote_addr[SIO_ADDR_LEN];
     uint64_t issued_ms;             /* creation time, ms since the Unix epoch (handshake) */
 };
 
@@ -108,7 +113,8 @@ struct sio_client {
     int closing;                    /* input is ignored: the session is being closed */
     sio_server *srv;
     eio_session *session;           /* NULL once the engine closed it */
-    sio_decoder decoder;
+    sio_decoder *decoder;           /* only while a binary packet awaits its attachments (owned);
+                                       otherwise the server's decoder serves */
     sio_socket *sockets;            /* attached sockets, pending or connected */
     int waiting;                    /* on the connect-timeout list */
     uint64_t deadline;              /* loop time when the connect timeout fires */
@@ -141,6 +147,7 @@ void sio_connect_timer_start(sio_server *srv);
 /* namespace.c */
 sio_namespace *sio_namespace_find(sio_server *srv, const char *name);
 void sio_namespace_free(sio_namespace *nsp);
+/* Both steal auth (the CONNECT payload, may be NULL). */
 void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth);
 void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p);
 

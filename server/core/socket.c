@@ -47,8 +47,12 @@ sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
     s->refs = 1;
     s->state = SIO_SOCKET_RESTORING;
     s->nsp = nsp;
-    s->auth = json_is_object(auth) ? json_incref(auth) : json_object();
-    s->data = json_object();
+    if (json_is_object(auth)) {
+        s->auth = auth;
+    } else {
+        json_decref(auth);
+        s->auth = json_object();
+    }
     const char *addr = c->session ? eio_session_remote_addr(c->session) : NULL;
     snprintf(s->remote_addr, sizeof(s->remote_addr), "%s", addr ? addr : "");
     uv_timeval64_t now;
@@ -68,6 +72,7 @@ void sio_socket_unref(sio_socket *s) {
     if (--s->refs > 0) return;
     sio_session_free(s->restored);
     json_decref(s->auth);
+    free(s->auth_text);
     json_decref(s->data);
     free(s);
 }
@@ -77,8 +82,48 @@ const char *sio_socket_pid(const sio_socket *s) { return s->pid; }
 sio_namespace *sio_socket_namespace(const sio_socket *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket *s) { return s->state == SIO_SOCKET_CONNECTED; }
 int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
-json_t *sio_socket_auth(const sio_socket *s) { return s->auth; }
-json_t *sio_socket_data(const sio_socket *s) { return s->data; }
+/* The payload as a new object, from the compact text when the socket keeps only that. */
+static json_t *auth_parse(const sio_socket *s) {
+    json_error_t err;
+    json_t *o = s->auth_text ? sio_json_loadb(s->auth_text, strlen(s->auth_text), &err) : NULL;
+    return o ? o : json_object();
+}
+
+/* An idle socket should not pay for a JSON tree it will most likely never look at again
+ * (a token: some 500 bytes as jansson objects): once connected, and once its connection
+ * handler has run, the payload is kept as compact text, and parsed back if asked for.
+ * Only when nobody else holds the object: then dropping ours would free nothing. Or it is
+ * forgotten altogether, when the namespace says so (sio_namespace_keep_auth). */
+static void auth_compact(sio_socket *s) {
+    if (s->auth && s->nsp->forget_auth) {
+        json_decref(s->auth);
+        s->auth = NULL; /* and no text: {} from now on */
+        return;
+    }
+    if (!s->auth || s->auth->refcount != 1) return;
+    if (json_object_size(s->auth) > 0) {
+        s->auth_text = json_dumps(s->auth, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!s->auth_text) return; /* keep the object */
+    }
+    json_decref(s->auth);
+    s->auth = NULL;
+}
+
+json_t *sio_socket_auth(const sio_socket *cs) {
+    sio_socket *s = (sio_socket *)cs;
+    if (!s->auth) {
+        s->auth = auth_parse(s);
+        free(s->auth_text); /* the object is the payload again, and may be changed */
+        s->auth_text = NULL;
+    }
+    return s->auth;
+}
+
+json_t *sio_socket_data(const sio_socket *cs) {
+    sio_socket *s = (sio_socket *)cs;
+    if (!s->data && !(s->data = json_object())) abort();
+    return s->data;
+}
 const char *sio_socket_remote_addr(const sio_socket *s) { return s->remote_addr; }
 void sio_socket_set_userdata(sio_socket *s, void *p) { s->userdata = p; }
 void *sio_socket_userdata(const sio_socket *s) { return s->userdata; }
@@ -126,7 +171,8 @@ json_t *sio_socket_handshake(const sio_socket *s) {
     const char *query = session ? eio_session_query(session) : "";
     const char *path = session ? eio_server_config(eio_session_server(session))->path : NULL;
     json_t *url = path ? json_sprintf("%s?%s", path, query) : json_string("");
-    return json_pack("{s:O, s:s, s:o, s:o?, s:o, s:I}", "auth", s->auth, "address", s->remote_addr,
+    json_t *auth = s->auth ? json_incref(s->auth) : auth_parse(s);
+    return json_pack("{s:o, s:s, s:o, s:o?, s:o, s:I}", "auth", auth, "address", s->remote_addr,
                      "query", query_object(query), "url", url, "time", time_text(s->issued_ms),
                      "issued", (json_int_t)s->issued_ms);
 }
@@ -135,7 +181,7 @@ json_t *sio_socket_describe(const sio_socket *s, const char *const *rooms, size_
     json_t *names = json_array();
     for (size_t i = 0; i < n; i++) json_array_append_new(names, json_string(rooms[i]));
     return json_pack("{s:s, s:o, s:o, s:o}", "id", s->id, "handshake", sio_socket_handshake(s),
-                     "rooms", names, "data", json_deep_copy(s->data));
+                     "rooms", names, "data", s->data ? json_deep_copy(s->data) : json_object());
 }
 
 /* ---- frames ------------------------------------------------------------------------ */
@@ -229,6 +275,7 @@ void sio_socket_connect(sio_socket *s) {
     sio_client_unref(c);
     if (nsp->connection_cb && s->state == SIO_SOCKET_CONNECTED)
         nsp->connection_cb(s, nsp->connection_ud);
+    auth_compact(s);
 }
 
 /* Node's RECOVERABLE_DISCONNECT_REASONS (socket.ts). */

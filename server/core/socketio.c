@@ -81,6 +81,7 @@ sio_server *sio_server_new(uv_loop_t *loop, const eio_config *cfg, const sio_opt
     else sio_options_defaults(&srv->opts);
     sio_map_init(&srv->namespaces);
     sb_buf_init(&srv->scratch);
+    sio_decoder_init(&srv->decoder, srv->opts.max_attachments);
     srv->adapter_new = sio_adapter_local_new;
     srv->engine = eio_server_new(loop, cfg, &callbacks, srv, err, errlen);
     if (!srv->engine) {

@@ -160,6 +160,11 @@ void sio_server_free(sio_server *srv);
 const char *sio_namespace_name(const sio_namespace *nsp);
 sio_server *sio_namespace_server(const sio_namespace *nsp);
 void sio_namespace_set_auth(sio_namespace *nsp, sio_auth_cb cb, void *ud);
+/* For applications that take what they need from the CONNECT payload in their auth hook
+ * (credentials): keep 0 makes the sockets of nsp forget it once connected (after their
+ * connection handler), so that idle sockets do not hold a token each; sio_socket_auth()
+ * and the handshake's "auth" then read {}. The default, 1, keeps it, as Node does. */
+void sio_namespace_keep_auth(sio_namespace *nsp, int keep);
 void sio_namespace_on_connection(sio_namespace *nsp, sio_connection_cb cb, void *ud);
 void sio_namespace_on_disconnect(sio_namespace *nsp, sio_disconnect_cb cb, void *ud);
 /* Handler for one event name (replaces a previous one; cb NULL removes it). */
@@ -230,7 +235,10 @@ sio_namespace *sio_socket_namespace(const sio_socket *s);
 int sio_socket_connected(const sio_socket *s);
 /* 1 when connection state recovery restored this socket's id, rooms and data. */
 int sio_socket_recovered(const sio_socket *s);
-/* The CONNECT payload: a JSON object, {} when the client sent none (borrowed). */
+/* The CONNECT payload: a JSON object, {} when the client sent none (borrowed). Once the
+ * socket is connected and its connection handler has returned, the socket keeps the
+ * payload as compact text and this parses it back: a pointer obtained earlier is not valid
+ * past that handler (ask again). */
 json_t *sio_socket_auth(const sio_socket *s);
 /* Looks up the handshake query string (see eio_session_query_param); -1 once the engine
  * session is gone. */

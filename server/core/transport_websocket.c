@@ -142,7 +142,7 @@ int websocket_receive(eio_conn *c, const void *in, size_t len)
     if (!complete)
         return 0;
     int rc = websocket_packet(c, c->body.data, c->body.len, binary);
-    sb_buf_reset(&c->body);
+    sb_buf_free(&c->body); /* an idle connection keeps no reassembly buffer */
     return rc;
 }
 

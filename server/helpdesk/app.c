@@ -243,6 +243,7 @@ hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
     app->health.ud = ready_ud;
     app->nsp = sio_server_of(srv, HD_NAMESPACE);
     sio_namespace_set_auth(app->nsp, on_auth, app);
+    sio_namespace_keep_auth(app->nsp, 0); /* the token is read in on_auth, then not needed */
     sio_namespace_on_connection(app->nsp, on_connection, app);
     sio_namespace_on_disconnect(app->nsp, on_disconnect, app);
     hd_events_register(app);

@@ -221,6 +221,62 @@ test("disconnect-sockets: everyone minus an except room", bounded(15000), async 
   assert.deepEqual(await fetchIds(a, null), [a.id]);
 });
 
+// ---- a socket's own-id room ----------------------------------------------------------------
+// Every socket is in the room named by its id, as in Node (the server keeps that room
+// implicit, without a room object of its own): it can be targeted, excepted, joined by
+// another socket, left, and joined again.
+
+test("a socket's own id is a room: it reaches that socket, and others who joined it", bounded(15000), async () => {
+  const a = await member("/", "websocket");
+  const b = await member("/", "polling");
+  const c = await member("/", "websocket");
+  let gotA = waitEvent(a, "room-message");
+  let quiet = [expectNoEvent(b, "room-message", ms(300)), expectNoEvent(c, "room-message", ms(300))];
+  b.emit("to-room", a.id, "to a");
+  assert.deepEqual(await gotA, ["to a"]);
+  await Promise.all(quiet);
+  await emitAck(c, "join", a.id);
+  gotA = waitEvent(a, "room-message");
+  const gotC = waitEvent(c, "room-message");
+  b.emit("to-room", a.id, "to a's room");
+  assert.deepEqual(await gotA, ["to a's room"]);
+  assert.deepEqual(await gotC, ["to a's room"]);
+  // except c's own room: a only
+  quiet = [expectNoEvent(b, "room-message", ms(300)), expectNoEvent(c, "room-message", ms(300))];
+  gotA = waitEvent(a, "room-message");
+  b.emit("to-room-except", a.id, c.id, "not c");
+  assert.deepEqual(await gotA, ["not c"]);
+  await Promise.all(quiet);
+  const fetched = await fetch(b, a.id);
+  assert.deepEqual(idsOf(fetched), sorted([a.id, c.id]));
+  assert.deepEqual(fetched.find((f) => f.id === a.id).rooms, [a.id]);
+  assert.deepEqual(fetched.find((f) => f.id === c.id).rooms, [c.id, a.id]);
+  // c leaves (it was the room's explicit member): a is still in its own room
+  await act(c, "disconnect-sockets", c.id, false);
+  const end = Date.now() + ms(5000);
+  while ((await fetchIds(b, a.id)).length > 1 && Date.now() < end) await sleep(ms(50));
+  assert.deepEqual(await fetchIds(b, a.id), [a.id]);
+  gotA = waitEvent(a, "room-message");
+  b.emit("to-room", a.id, "a alone");
+  assert.deepEqual(await gotA, ["a alone"]);
+});
+
+test("a socket that left its own-id room is not reached through it, and may join it again", bounded(15000), async () => {
+  const a = await member("/", "websocket", "own-r");
+  const b = await member("/", "polling");
+  await act(b, "sockets-leave", a.id, a.id);
+  assert.deepEqual((await fetch(b, "own-r")).map((f) => f.rooms), [["own-r"]]);
+  assert.deepEqual(await fetch(b, a.id), []);
+  const quiet = expectNoEvent(a, "room-message", ms(300));
+  b.emit("to-room", a.id, "nobody");
+  await quiet;
+  await emitAck(a, "join", a.id);
+  assert.deepEqual((await fetch(b, "own-r")).map((f) => f.rooms), [["own-r", a.id]]);
+  const got = waitEvent(a, "room-message");
+  b.emit("to-room", a.id, "again");
+  assert.deepEqual(await got, ["again"]);
+});
+
 // ---- fetch-sockets -----------------------------------------------------------------------
 
 test("fetch-sockets: id, handshake (auth, address, query, url, time), rooms and data", bounded(15000), async () => {
