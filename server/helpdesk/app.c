@@ -144,13 +144,6 @@ static void on_auth(sio_socket *s, void *ud)
 
 /* ---- connections ------------------------------------------------------------------------ */
 
-
-/* A departing socket's presence update: nothing waits for it, and a failure only means
- * the node's heartbeat expiry will take the agent off instead. */
-static void on_presence_gone(const hd_result *r, void *ud)
-{
-}
-
 static void join_role_rooms(sio_socket *s, const hd_client *c)
 {
     char room[HD_ROOM_MAX];
@@ -188,7 +181,7 @@ static void on_disconnect(sio_socket *s, const char *reason, void *ud)
     if (c->present && !app->stopped) {
         hd_agent agent;
         hd_agent_of(c, &agent);
-        app->store->ops->agent_presence(app->store, &agent, -1, -1, hd_now_ms(), on_presence_gone,
+        app->store->ops->agent_presence(app->store, &agent, -1, -1, hd_now_ms(), hd_ignore_result,
                                         NULL);
     }
     c->present = 0;

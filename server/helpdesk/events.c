@@ -313,17 +313,6 @@ static void sender_room(const hd_client *c, sio_socket *s, char *room)
         hd_room(room, "agent", c->id);
 }
 
-static void relay(hd_app *app, const char *room, const char *except, const char *event,
-                  json_t *body, int flags)
-{
-    const char *rooms[1] = {room};
-    const char *not[1] = {except};
-    sio_target to = {rooms, 1, not, except ? 1 : 0};
-    json_t *args = json_pack("[o]", body);
-    sio_args a = {args, NULL, 0};
-    sio_namespace_emit(app->nsp, &to, event, &a, flags);
-    json_decref(args);
-}
 
 static void on_typing(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                       void *ud)
@@ -339,10 +328,12 @@ static void on_typing(sio_socket *s, const char *event, const sio_args *args, si
         st = member_of_chat(c, s, payload, room);
     if (!st) {
         sender_room(c, s, self);
-        relay(app, room, self, "typing",
-              json_pack("{s:O,s:O}", "ticket_chat_id", json_object_get(payload, "ticket_chat_id"),
-                        "typing", json_object_get(payload, "typing")),
-              SIO_EMIT_VOLATILE);
+        json_t *body = json_pack("{s:O,s:O}", "ticket_chat_id",
+                                 json_object_get(payload, "ticket_chat_id"), "typing",
+                                 json_object_get(payload, "typing"));
+        const char *rooms[1] = {room};
+        hd_emit(app, rooms, 1, self, "typing", body, SIO_EMIT_VOLATILE);
+        json_decref(body);
     }
     ack_result(ack, st ? st : HD_OK, NULL, NULL);
 }
@@ -360,11 +351,13 @@ static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_
         st = HD_EBADREQ;
     if (!st)
         st = member_of_chat(c, s, payload, room);
-    if (!st)
-        relay(app, room, NULL, "read",
-              json_pack("{s:O,s:O}", "ticket_chat_id", json_object_get(payload, "ticket_chat_id"),
-                        "seq", seq),
-              0);
+    if (!st) {
+        json_t *body = json_pack("{s:O,s:O}", "ticket_chat_id",
+                                 json_object_get(payload, "ticket_chat_id"), "seq", seq);
+        const char *rooms[1] = {room};
+        hd_emit(app, rooms, 1, NULL, "read", body, 0);
+        json_decref(body);
+    }
     ack_result(ack, st ? st : HD_OK, NULL, NULL);
 }
 

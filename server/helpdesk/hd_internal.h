@@ -81,6 +81,13 @@ hd_access hd_access_of(hd_role role, const char *id);
 /* routing.c: each wraps a store operation and, on success, does what the contract says
  * follows (emits, joins, routing); cb (may be NULL) gets the store's result after that. */
 void hd_route_kick(hd_app *app);
+/* Emits payload (borrowed; NULL: nothing) to the union of rooms, but the sockets in except
+ * (may be NULL). */
+void hd_emit(hd_app *app, const char *const *rooms, size_t n, const char *except,
+             const char *event, json_t *payload, int flags);
+/* A store callback for updates nothing waits for (a failure is healed elsewhere: the
+ * node's heartbeat expiry, the next resync). */
+void hd_ignore_result(const hd_result *r, void *ud);
 void hd_deliver_post(hd_app *app, const hd_post *p, hd_result_cb cb, void *ud);
 void hd_deliver_take(hd_app *app, const char *chat_id, const hd_agent *agent, hd_result_cb cb,
                      void *ud);

@@ -59,12 +59,13 @@ static const char *str_field(json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-static void emit_json(hd_app *app, const char *const *rooms, size_t n, const char *event,
-                      json_t *payload, int flags)
+void hd_emit(hd_app *app, const char *const *rooms, size_t n, const char *except,
+             const char *event, json_t *payload, int flags)
 {
     if (!payload)
         return;
-    sio_target to = {rooms, n, NULL, 0};
+    const char *not[1] = {except};
+    sio_target to = {rooms, n, not, except ? 1 : 0};
     json_t *args = json_pack("[O]", payload);
     sio_args a = {args, NULL, 0};
     sio_namespace_emit(app->nsp, &to, event, &a, flags);
@@ -81,6 +82,10 @@ static void room_follow(hd_app *app, const char *who, const char *chat, int join
         sio_namespace_sockets_join(app->nsp, &to, rooms, 1);
     else
         sio_namespace_sockets_leave(app->nsp, &to, rooms, 1);
+}
+
+void hd_ignore_result(const hd_result *r, void *ud)
+{
 }
 
 /* ---- announcements ------------------------------------------------------------------------ */
@@ -101,7 +106,7 @@ static void announce_inquiry(hd_app *app, json_t *conv)
                             json_object_get(conv, "first_message"), "queued_at",
                             json_object_get(conv, "queued_at"));
     if (inq)
-        emit_json(app, rooms, 1, "inquiry", inq, 0);
+        hd_emit(app, rooms, 1, NULL, "inquiry", inq, 0);
     json_decref(inq);
 }
 
@@ -125,7 +130,7 @@ static void apply_assignment(hd_app *app, json_t *conv)
     }
     const char *rooms[2] = {chat, agent_room};
     json_t *body = json_pack("{s:s,s:O}", "ticket_chat_id", chat_id, "agent", agent);
-    emit_json(app, rooms, 2, "assigned", body, 0);
+    hd_emit(app, rooms, 2, NULL, "assigned", body, 0);
     json_decref(body);
 }
 
@@ -175,7 +180,7 @@ static void on_posted(const hd_result *r, void *ud)
         }
         const char *rooms[1] = {chat};
         json_t *body = json_pack("{s:i,s:O}", "status_code", HD_OK, "data", r->message);
-        emit_json(app, rooms, 1, "support", body, 0);
+        hd_emit(app, rooms, 1, NULL, "support", body, 0);
         json_decref(body);
         app->metrics.messages_out++;
     }
@@ -261,7 +266,7 @@ static void announce_closed(hd_app *app, json_t *conv)
     json_t *body = json_pack("{s:s,s:O,s:O}", "ticket_chat_id", chat_id, "by",
                              json_object_get(conv, "closed_by"), "reason",
                              json_object_get(conv, "reason"));
-    emit_json(app, rooms, 1, "closed", body, 0);
+    hd_emit(app, rooms, 1, NULL, "closed", body, 0);
     json_decref(body);
     room_follow(app, chat, chat, 0);
 }
@@ -351,10 +356,6 @@ static void sync_finish(sync_op *op)
     free(op);
 }
 
-static void on_presence_taken_back(const hd_result *r, void *ud)
-{
-}
-
 static void on_sync_presence(const hd_result *r, void *ud)
 {
     sync_op *op = ud;
@@ -363,7 +364,7 @@ static void on_sync_presence(const hd_result *r, void *ud)
     if (r->status == HD_OK && c->gone && !op->app->stopped) {
         hd_agent_of(c, &agent);
         op->app->store->ops->agent_presence(op->app->store, &agent, -1, -1, hd_now_ms(),
-                                            on_presence_taken_back, NULL);
+                                            hd_ignore_result, NULL);
     } else if (r->status == HD_OK && !c->gone) {
         c->present = 1;
         hd_route_kick(op->app);
