@@ -5,7 +5,7 @@
 set -euo pipefail
 
 SB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SB_BUILD_PACKAGES=(cmake make clang libclang-rt-14-dev pkg-config libwebsockets-dev libuv1-dev
+SB_BUILD_PACKAGES=(cmake make clang libclang-rt-14-dev pkg-config libhttp-parser-dev libuv1-dev
                    libjansson-dev libssl-dev uthash-dev libhiredis-dev libmsgpack-dev)
 SB_TEST_PACKAGES=(nodejs npm)
 SB_CLUSTER_TEST_PACKAGES=(redis-server haproxy)

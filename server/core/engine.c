@@ -35,19 +35,51 @@ void eio_config_defaults(eio_config *cfg)
 
 /* ---- messages ---- */
 
-eio_msg *eio_msg_new(eio_packet_type type, const void *data, size_t len, int binary)
+static eio_msg *msg_alloc(size_t len)
 {
-    eio_msg *m = malloc(sizeof(*m) + LWS_PRE + 1 + len);
+    eio_msg *m = malloc(sizeof(*m) + EIO_MSG_HEADROOM + 1 + len);
     if (!m)
         abort();
     m->refs = 1;
-    m->type = type;
-    m->binary = binary;
+    m->binary = 0;
+    m->raw = 0;
+    m->ws_hlen = 0;
+    return m;
+}
+
+eio_msg *eio_msg_new(eio_packet_type type, const void *data, size_t len, int binary)
+{
+    eio_msg *m = msg_alloc(len);
+    m->type = (uint8_t)type;
+    m->binary = (uint8_t)(binary != 0);
     m->len = len;
     *EIO_MSG_TYPE_AT(m) = (uint8_t)('0' + type);
     if (len)
         memcpy(EIO_MSG_DATA(m), data, len);
+    /* The websocket frame header, once for every recipient: a text frame is the type
+     * digit and data, a binary frame the data alone. */
+    if (binary)
+        m->ws_hlen = (uint8_t)ws_frame_header_before(EIO_MSG_DATA(m), WS_OP_BINARY, len);
+    else
+        m->ws_hlen = (uint8_t)ws_frame_header_before(EIO_MSG_TYPE_AT(m), WS_OP_TEXT, len + 1);
     return m;
+}
+
+eio_msg *eio_msg_raw(size_t cap)
+{
+    eio_msg *m = msg_alloc(cap);
+    m->type = EIO_PACKET_NOOP;
+    m->raw = 1;
+    m->len = 0;
+    return m;
+}
+
+const uint8_t *eio_msg_wire(const eio_msg *m, size_t *len)
+{
+    const uint8_t *start = m->raw || m->binary ? EIO_MSG_DATA(m) : EIO_MSG_TYPE_AT(m);
+    size_t plen = m->raw || m->binary ? m->len : m->len + 1;
+    *len = plen + m->ws_hlen;
+    return start - m->ws_hlen;
 }
 
 eio_msg *eio_msg_ref(eio_msg *m)
@@ -62,68 +94,76 @@ void eio_msg_unref(eio_msg *m)
         free(m);
 }
 
-/* ---- outbound queue (a ring of references) ---- */
+/* ---- queues (rings of references) ---- */
 
-static void queue_grow(eio_session *s)
+static void queue_grow(eio_queue *q)
 {
-    size_t cap = s->q_cap ? s->q_cap * 2 : EIO_QUEUE_INITIAL;
-    eio_msg **q = malloc(cap * sizeof(*q));
-    if (!q)
+    uint32_t cap = q->cap ? q->cap * 2 : EIO_QUEUE_INITIAL;
+    eio_msg **ring = malloc(cap * sizeof(*ring));
+    if (!ring)
         abort();
-    for (size_t i = 0; i < s->q_len; i++)
-        q[i] = s->q[(s->q_head + i) % s->q_cap];
-    free(s->q);
-    s->q = q;
-    s->q_cap = cap;
-    s->q_head = 0;
+    for (uint32_t i = 0; i < q->len; i++)
+        ring[i] = q->q[(q->head + i) % q->cap];
+    free(q->q);
+    q->q = ring;
+    q->cap = cap;
+    q->head = 0;
 }
 
-int session_enqueue(eio_session *s, eio_msg *m)
+static size_t wire_len(const eio_msg *m)
 {
-    if (s->q_len == s->q_cap)
-        queue_grow(s);
-    s->q[(s->q_head + s->q_len) % s->q_cap] = eio_msg_ref(m);
-    s->q_len++;
-    s->q_bytes += m->len + 1;
-    return 0;
+    size_t len;
+    eio_msg_wire(m, &len);
+    return len;
 }
 
-eio_msg *session_dequeue(eio_session *s)
+void queue_push(eio_queue *q, eio_msg *m)
 {
-    if (!s->q_len)
+    if (q->len == q->cap)
+        queue_grow(q);
+    q->q[(q->head + q->len) % q->cap] = eio_msg_ref(m);
+    q->len++;
+    q->bytes += wire_len(m);
+}
+
+eio_msg *queue_at(const eio_queue *q, uint32_t i)
+{
+    return q->q[(q->head + i) % q->cap];
+}
+
+eio_msg *queue_pop(eio_queue *q)
+{
+    if (!q->len)
         return NULL;
-    eio_msg *m = s->q[s->q_head];
-    s->q_head = (s->q_head + 1) % s->q_cap;
-    s->q_len--;
-    s->q_bytes -= m->len + 1;
-    if (!s->q_len) {
-        /* an idle session keeps no ring: most sessions are idle most of the time */
-        free(s->q);
-        s->q = NULL;
-        s->q_cap = s->q_head = 0;
+    eio_msg *m = q->q[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+    q->bytes -= wire_len(m);
+    if (!q->len) {
+        /* an idle queue keeps no ring: most sessions are idle most of the time */
+        free(q->q);
+        q->q = NULL;
+        q->cap = q->head = 0;
     }
     return m;
 }
 
-static void queue_drop(eio_session *s);
-
-static void queue_clear(eio_session *s)
+void queue_clear(eio_queue *q)
 {
-    queue_drop(s);
-    free(s->q);
-    s->q = NULL;
-    s->q_cap = s->q_head = 0;
+    eio_msg *m;
+    while ((m = queue_pop(q)))
+        eio_msg_unref(m);
 }
 
 /* Asks whichever transport carries the session to write what is queued. */
 void session_flush(eio_session *s)
 {
-    if (!s->q_len)
+    if (!s->q.len)
         return;
     if (s->transport == EIO_TRANSPORT_WEBSOCKET && s->ws)
-        lws_callback_on_writable(s->ws->wsi);
+        conn_want_flush(s->ws);
     else if (s->transport == EIO_TRANSPORT_POLLING && s->get)
-        polling_wake_get(s);
+        conn_want_flush(s->get);
 }
 
 void session_send_packet(eio_session *s, eio_packet_type type, const void *data, size_t len)
@@ -133,15 +173,21 @@ void session_send_packet(eio_session *s, eio_packet_type type, const void *data,
     eio_msg_unref(m);
 }
 
+/* Bytes waiting for this client: queued, and handed to the websocket but unwritten. */
+static size_t session_backlog(const eio_session *s)
+{
+    return s->q.bytes + (s->ws ? s->ws->out.bytes : 0);
+}
+
 int eio_session_send_msg(eio_session *s, eio_msg *m)
 {
     if (s->state != EIO_SESSION_OPEN)
         return -1;
-    if (s->q_bytes + m->len + 1 > s->srv->cfg.max_outbound) {
+    if (session_backlog(s) + wire_len(m) > s->srv->cfg.max_outbound) {
         session_close(s, EIO_REASON_SLOW_CONSUMER, EIO_CLOSE_ABORT);
         return -1;
     }
-    session_enqueue(s, m);
+    queue_push(&s->q, m);
     session_flush(s);
     return 0;
 }
@@ -154,21 +200,18 @@ int eio_session_send(eio_session *s, const void *data, size_t len, int binary)
     return rc;
 }
 
+/* What is queued this turn goes out at its end: only a kernel that pushed back (a write
+ * in flight) makes a websocket unwritable. */
 int eio_session_writable(const eio_session *s)
 {
     if (s->state != EIO_SESSION_OPEN)
         return 0;
     if (s->transport == EIO_TRANSPORT_WEBSOCKET)
-        return s->ws && s->q_len == 0 && !lws_send_pipe_choked(s->ws->wsi);
-    return s->get != NULL && s->q_len == 0;
+        return s->ws && !s->ws->wreq;
+    return s->get != NULL;
 }
 
 /* ---- lifecycle ---- */
-
-eio_server *eio_server_of(struct lws *wsi)
-{
-    return lws_context_user(lws_get_context(wsi));
-}
 
 eio_session *session_find(eio_server *srv, const char *sid)
 {
@@ -333,7 +376,7 @@ static void session_send_handshake(eio_session *s)
 
 eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
 {
-    char *query = http_query_string(c->wsi);
+    char *query = http_query_decoded(http_req_query(c));
     size_t query_len = strlen(query);
     eio_session *s = calloc(1, sizeof(*s) + query_len + 1); /* the query in the same block */
     if (!s)
@@ -345,7 +388,7 @@ eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
     do
         sid_generate(s->sid);
     while (session_find(srv, s->sid));
-    lws_get_peer_simple(c->wsi, s->remote, sizeof(s->remote));
+    conn_peer_name(c, s->remote, sizeof(s->remote));
     s->t_list = -1;
     HASH_ADD_STR(srv->sessions, sid, s);
     srv->n_sessions++;
@@ -364,6 +407,8 @@ void conn_detach(eio_conn *c)
     eio_session *s = c->session;
     if (!s)
         return;
+    if (s->probe == c)
+        s->upgrading = 0; /* a probe that went before "5": the session polls on */
     if (s->get == c)
         s->get = NULL;
     if (s->post == c)
@@ -373,23 +418,6 @@ void conn_detach(eio_conn *c)
     if (s->probe == c)
         s->probe = NULL;
     c->session = NULL;
-}
-
-/* Shutdown waits for connections that still have bytes to write (see shutdown_check). */
-void conn_drain_begin(eio_conn *c)
-{
-    if (!c->draining) {
-        c->draining = 1;
-        eio_server_of(c->wsi)->draining++;
-    }
-}
-
-void conn_drain_end(eio_conn *c)
-{
-    if (c->draining) {
-        c->draining = 0;
-        eio_server_of(c->wsi)->draining--;
-    }
 }
 
 /* Drops the session for good. Connections still attached are told to end: a parked GET
@@ -406,7 +434,7 @@ static void session_destroy(eio_session *s)
             websocket_release(ws[i]);
     if (s->post)
         conn_detach(s->post);
-    queue_clear(s);
+    queue_clear(&s->q);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
     timer_unlink(s);
@@ -415,24 +443,17 @@ static void session_destroy(eio_session *s)
     uv_idle_start(&srv->reaper, reaper_cb);
 }
 
-static void queue_drop(eio_session *s)
-{
-    eio_msg *m;
-    while ((m = session_dequeue(s)))
-        eio_msg_unref(m);
-}
-
 static void queue_push_packet(eio_session *s, eio_packet_type type)
 {
     eio_msg *m = eio_msg_new(type, NULL, 0, 0);
-    session_enqueue(s, m);
+    queue_push(&s->q, m);
     eio_msg_unref(m);
 }
 
 /* A closing session is destroyed once its transport has taken the last packets. */
 void session_maybe_destroy(eio_session *s)
 {
-    if (s->state != EIO_SESSION_CLOSING || s->q_len != 0)
+    if (s->state != EIO_SESSION_CLOSING || s->q.len != 0)
         return;
     if (s->close_deferred && s->transport == EIO_TRANSPORT_POLLING) {
         s->close_deferred = 0;
@@ -455,7 +476,7 @@ void session_close(eio_session *s, const char *reason, eio_close_mode mode)
         srv->cb.on_close(s, reason, srv->ud);
     s->data = NULL;
     if (mode != EIO_CLOSE_FLUSH) {
-        queue_drop(s);
+        queue_clear(&s->q);
         if (s->transport == EIO_TRANSPORT_POLLING && (s->get || mode == EIO_CLOSE_BY_CLIENT))
             queue_push_packet(s, mode == EIO_CLOSE_BY_CLIENT ? EIO_PACKET_NOOP : EIO_PACKET_CLOSE);
         if (s->get || mode != EIO_CLOSE_BY_CLIENT || s->transport != EIO_TRANSPORT_POLLING) {
@@ -467,7 +488,7 @@ void session_close(eio_session *s, const char *reason, eio_close_mode mode)
         timer_schedule(s, EIO_PHASE_CLOSE, EIO_CLIENT_CLOSE_LINGER_MS);
         return;
     }
-    if (s->transport == EIO_TRANSPORT_POLLING && s->q_len > 0 && !srv->shutting_down) {
+    if (s->transport == EIO_TRANSPORT_POLLING && s->q.len > 0 && !srv->shutting_down) {
         /* As Node's polling transport: the queued packets go out first, the CLOSE with the
          * next GET. socket.io-client handles decoded packets a tick late but a CLOSE at
          * once, so in one payload the CLOSE would overtake a DISCONNECT before it (the
@@ -534,7 +555,7 @@ void session_upgrade_done(eio_session *s)
     ws->is_probe = 0;
     s->ws = ws;
     s->upgrading = 0;
-    lws_set_timeout(ws->wsi, NO_PENDING_TIMEOUT, 0);
+    conn_set_timeout(ws, 0);
     if (s->get) {
         eio_conn *get = s->get;
         static const uint8_t noop = '0' + EIO_PACKET_NOOP;
@@ -542,8 +563,8 @@ void session_upgrade_done(eio_session *s)
         http_respond(get, 200, "text/plain; charset=UTF-8", &noop, 1, NULL);
     }
     s->transport = EIO_TRANSPORT_WEBSOCKET;
-    if (s->q_len)
-        lws_callback_on_writable(ws->wsi);
+    if (s->q.len)
+        conn_want_flush(ws);
 }
 
 /* ---- incoming packets, from either transport ---- */
@@ -633,66 +654,6 @@ static void server_free(eio_server *srv)
     free(srv);
 }
 
-/* lws cannot undo a context whose listening socket failed without leaking, so the address
- * is tried first (with SO_REUSEADDR, as lws binds) and a busy port is reported cleanly. */
-static int address_available(const char *host, int port)
-{
-    struct addrinfo hints, *res = NULL;
-    char service[16];
-    int ok = 0, one = 1;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(service, sizeof(service), "%d", port);
-    if (getaddrinfo(host, service, &hints, &res) || !res)
-        return 0;
-    int fd = socket(res->ai_family, SOCK_STREAM, 0);
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        ok = bind(fd, res->ai_addr, res->ai_addrlen) == 0;
-        close(fd);
-    }
-    freeaddrinfo(res);
-    return ok;
-}
-
-static int server_start_lws(eio_server *srv, char *err, size_t errlen)
-{
-    struct lws_context_creation_info info;
-    void *foreign[1] = {srv->loop};
-    memset(&info, 0, sizeof(info));
-    srv->protocols[0] = (struct lws_protocols){"eio", eio_http_callback, sizeof(eio_conn),
-                                               EIO_RX_BUFFER_SIZE, 0, NULL, 0};
-    info.port = srv->cfg.port ? srv->cfg.port : CONTEXT_PORT_NO_LISTEN_SERVER;
-    info.iface = srv->host;
-    info.protocols = srv->protocols;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
-    if (srv->host && !strchr(srv->host, ':'))
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.foreign_loops = foreign;
-    info.user = srv;
-    if (srv->cfg.port && !address_available(srv->host, srv->cfg.port)) {
-        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)",
-                 srv->host ? srv->host : "*", srv->cfg.port);
-        return -1;
-    }
-    srv->lws = lws_create_context(&info);
-    /* lws hands back a context even when its listening vhost could not bind. */
-    struct lws_vhost *vh = srv->lws ? lws_get_vhost_by_name(srv->lws, "default") : NULL;
-    if (!vh) {
-        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)",
-                 srv->host ? srv->host : "*", srv->cfg.port);
-        if (srv->lws)
-            lws_context_destroy(srv->lws);
-        srv->lws = NULL;
-        return -1;
-    }
-    srv->port = lws_get_vhost_listen_port(vh);
-    if (srv->port <= 0)
-        srv->port = srv->cfg.port;
-    return 0;
-}
-
 static int config_check(const eio_config *cfg, char *err, size_t errlen)
 {
     const char *path = cfg->path ? cfg->path : "/socket.io/";
@@ -724,8 +685,7 @@ eio_server *eio_server_new(uv_loop_t *loop, const eio_config *cfg, const eio_cal
     if (cb)
         srv->cb = *cb;
     srv->ud = ud;
-    lws_set_log_level(LLL_ERR, NULL);
-    if (server_start_lws(srv, err, errlen)) {
+    if (conn_listen(srv, err, errlen)) {
         server_free(srv);
         return NULL;
     }
@@ -749,38 +709,62 @@ void eio_server_set_http_handler(eio_server *srv, eio_http_handler h, void *ud)
     srv->http_ud = ud;
 }
 
-static void shutdown_timer_closed(uv_handle_t *h)
+void server_maybe_done(eio_server *srv)
+{
+    if (srv->closing_handles || srv->n_conns || !srv->shutdown_done)
+        return;
+    void (*done)(void *) = srv->shutdown_done;
+    srv->shutdown_done = NULL;
+    done(srv->shutdown_ud);
+}
+
+static void own_handle_closed(uv_handle_t *h)
 {
     eio_server *srv = h->data;
-    if (srv->shutdown_done)
-        srv->shutdown_done(srv->shutdown_ud);
+    srv->closing_handles--;
+    server_maybe_done(srv);
+}
+
+static void close_own(eio_server *srv, void *handle)
+{
+    srv->closing_handles++;
+    uv_close(handle, own_handle_closed);
 }
 
 /* Shutdown ends once every session is gone and every last response or close frame is
- * written, or when the grace period is over: then whatever is left is dropped and lws
- * starts its own teardown, which finishes in the loop's remaining turns (eio_server_free). */
+ * written, or when the grace period is over: then whatever is left is dropped, every
+ * connection and handle is closed, and done runs once the last of them has. */
 static void shutdown_check(uv_timer_t *t)
 {
     eio_server *srv = t->data;
     eio_session *s, *tmp;
-    if ((srv->n_sessions || srv->draining) && uv_now(srv->loop) < srv->shutdown_deadline)
+    if ((srv->n_sessions || conn_count_pending(srv)) && uv_now(srv->loop) < srv->shutdown_deadline)
         return;
     HASH_ITER(hh, srv->sessions, s, tmp)
         session_destroy(s);
     uv_timer_stop(t);
     sessions_reap(srv); /* a timer callback: nothing up the stack holds them */
-    uv_close((uv_handle_t *)&srv->session_timer, NULL);
-    uv_close((uv_handle_t *)&srv->reaper, NULL);
-    lws_context_destroy(srv->lws);
-    uv_close((uv_handle_t *)&srv->shutdown_timer, shutdown_timer_closed);
+    conn_close_all(srv);
+    srv->closing_handles++; /* until every handle below is closing */
+    close_own(srv, &srv->session_timer);
+    close_own(srv, &srv->reaper);
+    close_own(srv, &srv->sweeper);
+    close_own(srv, &srv->flusher);
+    close_own(srv, &srv->shutdown_timer);
+    srv->closing_handles--;
+    server_maybe_done(srv);
 }
 
 void eio_server_free(eio_server *srv)
 {
-    /* On a foreign loop lws frees its context only when destroyed again once the loop
-     * has run its handles' close callbacks. */
-    if (srv->lws)
-        lws_context_destroy(srv->lws);
+    /* connections closed while waiting for a flush pass that never came */
+    while (srv->flush) {
+        eio_conn *c = srv->flush;
+        srv->flush = c->flush_next;
+        if (c->freed_later)
+            free(c);
+    }
+    free(srv->slab);
     server_free(srv);
 }
 
@@ -792,6 +776,7 @@ void eio_server_shutdown(eio_server *srv, void (*done)(void *ud), void *ud)
     srv->shutting_down = 1;
     srv->shutdown_done = done;
     srv->shutdown_ud = ud;
+    close_own(srv, &srv->listener);
     HASH_ITER(hh, srv->sessions, s, tmp)
         session_close(s, EIO_REASON_SHUTDOWN, EIO_CLOSE_FLUSH);
     srv->shutdown_deadline = uv_now(srv->loop) + EIO_SHUTDOWN_GRACE_MS;

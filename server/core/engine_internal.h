@@ -1,22 +1,27 @@
-/* engine_internal.h: what engine.c and the two transports share, not part of the API.
+/* engine_internal.h: what engine.c, the connection layer and the two transports share,
+ * not part of the API.
  *
- * The one idea: libwebsockets owns connections (struct lws, with our eio_conn as its
- * per-session data), the engine owns sessions (eio_session). A connection points at a
- * session while it serves it (the parked GET, the POST being read, the websocket or the
- * upgrade probe), and the session points back. Either side can go first, so whoever goes
- * clears the other's pointer: conn_detach() when a connection ends, session_destroy()
- * when a session does. lws may free an HTTP connection's eio_conn between keep-alive
- * requests (lws_http_transaction_completed), so nothing holds an eio_conn across calls
- * except through these pointers.
+ * The one idea: a connection (eio_conn, one accepted TCP stream) moves bytes, a session
+ * (eio_session) holds the Engine.IO state. A connection points at a session while it
+ * serves it (the parked GET, the websocket or the upgrade probe), and the session points
+ * back. Either side can go first, so whoever goes clears the other's pointer:
+ * conn_detach() when a connection ends, session_destroy() when a session does.
+ *
+ * Output is corked per loop turn: whatever is sent to a connection during a turn waits in
+ * its queue, and one pass before the loop blocks again (a uv_prepare_t) writes each
+ * connection that has output with one writev (uv_try_write). Only what the kernel did not
+ * take goes through uv_write, and only then does libuv watch the socket for writability.
+ * Reads land in one slab per server; a connection keeps bytes of its own only while it
+ * holds an incomplete websocket frame (or a pipelined request it cannot serve yet).
  */
 #ifndef EIO_ENGINE_INTERNAL_H
 #define EIO_ENGINE_INTERNAL_H
 
-#include <uv.h> /* before libwebsockets.h, which declares its uv helpers only then */
-
-#include <libwebsockets.h>
+#include <http_parser.h>
 #include <uthash.h>
+#include <uv.h>
 
+#include "../../protocol/websocket.h"
 #include "engine.h"
 
 #define EIO_SID_BYTES 15                 /* 20 base64url characters */
@@ -25,61 +30,121 @@
 #define EIO_CLIENT_CLOSE_LINGER_MS 1000  /* a client-closed polling session waits for a racing GET */
 #define EIO_SHUTDOWN_GRACE_MS 1000       /* shutdown waits this long for polling GETs to collect "1" */
 #define EIO_SHUTDOWN_CHECK_MS 10         /* how often shutdown looks whether everyone has left */
-/* lws allocates this rx chunk for every websocket (rx_buffer_size + LWS_PRE + 4), so it
- * weighs on idle memory; longer messages arrive in pieces, reassembled by the transport.
- * It also caps each read(2) of a websocket (rx_buffer_size + LWS_PRE bytes per POLLIN), so
- * below the usual frame size a busy connection needs several loop turns per message: 256
- * cost a third of the chat benchmark's throughput, 384 some 3 % against 512. At least 125:
- * lws handles a control frame (PING, CLOSE) only whole in one chunk. */
-#define EIO_RX_BUFFER_SIZE 384
-#define EIO_HTTP_HEADERS_MAX 1024        /* room for response headers we write ourselves */
-#define EIO_QUEUE_INITIAL 8              /* first allocation of a session's outbound ring */
+#define EIO_QUEUE_INITIAL 8              /* first allocation of an outbound ring */
 #define EIO_TIMER_LISTS 8                /* deadline lists: one per delay in use (see eio_server) */
 #define EIO_ADDR_LEN 46                  /* INET6_ADDRSTRLEN: the longest address in text form */
-#define EIO_ERROR_BODY_MAX 96           /* {"code":N,"message":"…"} */
-#define EIO_WS_CLOSE_GRACE_S 2           /* a released websocket that cannot take its close frame */
+#define EIO_ERROR_BODY_MAX 96            /* {"code":N,"message":"…"} */
+#define EIO_READ_SLAB 65536              /* the server's one read buffer */
+#define EIO_LEFTOVER_MIN 4096            /* smallest buffer for a connection's incomplete input */
+#define EIO_WRITE_IOV_MAX 64             /* buffers gathered into one writev */
+#define EIO_HTTP_URL_MAX 8192            /* request target; longer: 414 */
+#define EIO_HTTP_HEAD_MAX 16384          /* all header names and values; more: 431 */
+#define EIO_HTTP_RESPONSE_HEAD_MAX 1024  /* status line and headers we write */
+#define EIO_HTTP_IDLE_S 5                /* a keep-alive connection with no request is closed */
+#define EIO_HTTP_REQUEST_S 30            /* a request must arrive whole within this */
+#define EIO_CLOSE_GRACE_S 2              /* a closing connection waits this long for the client */
+#define EIO_SWEEP_MS 1000                /* how often connection deadlines are checked */
 
+/* An outbound unit: a packet (its websocket frame header written in the headroom, so that
+ * one broadcast is encoded once for every recipient and transport) or raw bytes (an HTTP
+ * response, a control frame). */
 struct eio_msg {
-    int refs;             /* owners: every session queue and in-flight write holding it */
-    eio_packet_type type; /* packet type */
-    int binary;           /* raw bytes of a binary MESSAGE */
+    int refs;             /* owners: every queue and in-flight write holding it */
+    uint8_t type;         /* eio_packet_type */
+    uint8_t binary;       /* raw bytes of a binary MESSAGE */
+    uint8_t raw;          /* not a packet: the data is written as it is */
+    uint8_t ws_hlen;      /* bytes of websocket frame header before the frame's payload */
     size_t len;           /* bytes of data */
-    /* LWS_PRE bytes of headroom for the websocket frame header, the type digit, then data:
-     * a text frame is sent from the type digit, a binary frame from the data. */
+    /* EIO_MSG_HEADROOM bytes for the frame header, the type digit, then data: a text frame
+     * is the type digit and data, a binary frame the data alone. */
     uint8_t buf[];
 };
 
-#define EIO_MSG_TYPE_AT(m) ((m)->buf + LWS_PRE)
-#define EIO_MSG_DATA(m) ((m)->buf + LWS_PRE + 1)
+#define EIO_MSG_HEADROOM WS_SERVER_HEADER_MAX
+#define EIO_MSG_TYPE_AT(m) ((m)->buf + EIO_MSG_HEADROOM)
+#define EIO_MSG_DATA(m) ((m)->buf + EIO_MSG_HEADROOM + 1)
+
+/* A message with room for cap bytes of raw data (len 0: the caller writes and sets it). */
+eio_msg *eio_msg_raw(size_t cap);
+/* The bytes a message puts on a websocket (a raw message: its data). */
+const uint8_t *eio_msg_wire(const eio_msg *m, size_t *len);
+
+/* A ring of message references. */
+typedef struct eio_queue {
+    eio_msg **q;
+    uint32_t head, len, cap;
+    size_t bytes;          /* wire bytes queued */
+} eio_queue;
+
+void queue_push(eio_queue *q, eio_msg *m);   /* takes a new reference */
+eio_msg *queue_pop(eio_queue *q);            /* hands the queue's reference over */
+eio_msg *queue_at(const eio_queue *q, uint32_t i);
+void queue_clear(eio_queue *q);              /* drops every reference, frees the ring */
 
 typedef enum eio_conn_kind {
-    EIO_CONN_NONE = 0,    /* HTTP request not yet classified */
-    EIO_CONN_POLL_GET,    /* a polling GET: answered now or parked until data */
-    EIO_CONN_POLL_POST,   /* a polling POST: body being read */
-    EIO_CONN_RESPONSE,    /* any request with a complete response waiting to be written */
-    EIO_CONN_APP_HTTP,    /* a request for the application's HTTP handler */
+    EIO_CONN_HTTP = 0,    /* reading a request, or idle between keep-alive requests */
+    EIO_CONN_POLL_GET,    /* a polling GET parked until data */
+    EIO_CONN_DEFERRED,    /* an application request answered later */
     EIO_CONN_WEBSOCKET,   /* an established websocket (session transport or probe) */
-    EIO_CONN_REJECTED     /* response written, nothing more to do */
+    EIO_CONN_CLOSING      /* last bytes written or being written; then closed */
 } eio_conn_kind;
 
-/* lws allocates one per connection (the protocol's per-session data): the flags are
- * bytes so that it stays small. */
-typedef struct eio_conn {
-    eio_conn_kind kind;
-    unsigned char too_large;   /* the body went over max_payload: answer 413 */
-    unsigned char is_probe;    /* websocket: this is an upgrade probe, not yet the transport */
-    unsigned char probe_pong;  /* probe: "3probe" is owed */
-    unsigned char rx_partial;  /* websocket: a message is arriving in pieces into body */
-    unsigned char resp_close;  /* close the connection after writing resp */
-    unsigned char draining;    /* counted in srv->draining until its last bytes are written */
-    struct lws *wsi;
+/* The request being read: allocated at its first byte, freed once it is answered or
+ * handed over, so a connection between requests (and every websocket) keeps none. */
+/* Where the request's head is being written (http.c). */
+typedef enum eio_head_state {
+    EIO_HEAD_URL = 0,     /* the URL */
+    EIO_HEAD_FIELD,       /* a header name */
+    EIO_HEAD_VALUE,       /* between headers */
+    EIO_HEAD_VALUE_OPEN   /* a header value */
+} eio_head_state;
+
+/* The request being read: allocated at its first byte, freed once it is answered or
+ * handed over, so a connection between requests (and every websocket) keeps none. */
+typedef struct eio_http_in {
+    http_parser parser;
+    sb_buf head;          /* path NUL query NUL, then "name\0value\0" pairs (names lower
+                           * case), then a NUL */
+    size_t url_len;       /* bytes of URL at the start of head */
+    size_t query_at;      /* offset of the query in head */
+    size_t head_bytes;    /* header bytes counted against EIO_HTTP_HEAD_MAX */
+    sb_buf body;          /* the body (POST, PUT), up to max_payload */
+    int limit_status;     /* 414 or 431 once a limit was hit */
+    uint8_t state;        /* eio_head_state */
+    uint8_t route;        /* what the body is for (http.c) */
+    uint8_t complete;     /* on_message_complete ran */
+    uint8_t too_large;    /* the body went over max_payload: answer 413 */
+} eio_http_in;
+
+typedef struct eio_conn eio_conn;
+
+struct eio_conn {
+    uv_tcp_t tcp;          /* first: a handle pointer is a connection pointer */
+    eio_server *srv;
     eio_session *session;  /* the session this connection serves, or NULL */
-    sb_buf body;           /* POST body or websocket message being reassembled (owned) */
-    char *origin;          /* request Origin, kept for CORS headers of late responses (owned) */
-    uint8_t *resp;         /* complete HTTP response with LWS_PRE headroom (owned) */
-    size_t resp_len;       /* bytes after the headroom */
+    eio_http_in *req;      /* request being read, or NULL */
+    char *origin;          /* request Origin, kept for CORS headers of late responses */
     eio_http_deferred *deferred; /* an application request answered later, or NULL */
-} eio_conn;
+    eio_conn *flush_next;  /* in srv->flush while in_flush */
+    uv_write_t *wreq;      /* write in flight (kernel pushed back), or NULL */
+    uint8_t *in;           /* leftover input, or NULL */
+    uint32_t in_len, in_cap;
+    uint32_t due_s;        /* second (server clock) this connection times out, 0: never */
+    uint32_t inflight;     /* messages of out handed to wreq */
+    size_t out_off;        /* bytes of out's head already written */
+    eio_queue out;         /* bytes to write, in order */
+    sb_buf frag;           /* websocket: a fragmented message being assembled */
+    ws_reader ws;          /* websocket: frame reader state */
+    eio_conn_kind kind;
+    uint8_t keep_alive;    /* HTTP: the current request lets the connection live on */
+    uint8_t close_after;   /* close once everything queued is written */
+    uint8_t in_flush;      /* in srv->flush */
+    uint8_t closed;        /* uv_close called */
+    uint8_t freed_later;   /* closed while in srv->flush: the flush pass frees it */
+    uint8_t is_probe;      /* websocket: an upgrade probe, not yet the transport */
+    uint8_t head_only;     /* HTTP: a HEAD request: no body in the answer */
+    uint8_t reading;       /* uv_read_start is in effect */
+};
 
 typedef enum eio_session_state {
     EIO_SESSION_OPEN = 0,
@@ -116,9 +181,7 @@ struct eio_session {
     eio_conn *post;                /* polling POST in progress, or NULL */
     eio_conn *ws;                  /* websocket transport, or NULL */
     eio_conn *probe;               /* upgrade probe websocket, or NULL */
-    eio_msg **q;                   /* outbound ring (owned references) */
-    size_t q_head, q_len, q_cap;
-    size_t q_bytes;                /* payload bytes queued, checked against max_outbound */
+    eio_queue q;                   /* outbound packets, bytes checked against max_outbound */
     eio_session *t_prev, *t_next;  /* in srv->timers[t_list]; t_next: in srv->dead once closed */
     uint64_t due;                  /* loop time of the deadline (heartbeat, upgrade, close) */
     void *data;                    /* application pointer */
@@ -137,15 +200,19 @@ struct eio_server {
     char *host, *path, *cors_origin, *cookie;
     eio_callbacks cb;
     void *ud;
-    struct lws_context *lws;
-    struct lws_protocols protocols[2];
+    uv_tcp_t listener;
+    uint8_t *slab;                 /* EIO_READ_SLAB bytes every read lands in first */
+    eio_conn *flush;               /* connections with output this loop turn */
+    uv_prepare_t flusher;          /* writes them before the loop blocks */
+    uv_timer_t sweeper;            /* connection deadlines */
+    size_t n_conns;                /* open connections (closed ones leave at their close callback) */
     eio_session *sessions;         /* uthash head */
     size_t n_sessions;
     eio_http_handler http_handler;
     void *http_ud;
     int shutting_down;
-    size_t draining;               /* connections with a response or close frame still to write */
-    uint64_t shutdown_deadline;    /* loop time after which shutdown stops waiting for them */
+    int closing_handles;           /* shutdown: the server's own handles still to close */
+    uint64_t shutdown_deadline;    /* loop time after which shutdown stops waiting for clients */
     uv_timer_t shutdown_timer;
     /* Session deadlines: a uv_timer_t is 152 bytes, too much for every idle session, so
      * sessions wait on lists, one per delay (ping interval, ping timeout, the close
@@ -162,49 +229,58 @@ struct eio_server {
 };
 
 /* engine.c */
-eio_server *eio_server_of(struct lws *wsi);
 eio_session *session_find(eio_server *srv, const char *sid);
 eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c);
 void session_on_packet(eio_session *s, const eio_packet *p);
 void session_close(eio_session *s, const char *reason, eio_close_mode mode);
 void session_heartbeat_start(eio_session *s);
-int session_enqueue(eio_session *s, eio_msg *m);
-eio_msg *session_dequeue(eio_session *s);
 void session_flush(eio_session *s);
 void session_maybe_destroy(eio_session *s);
 void session_upgrade_done(eio_session *s);
 int session_check_deadline(eio_session *s);
 void session_send_packet(eio_session *s, eio_packet_type type, const void *data, size_t len);
 void conn_detach(eio_conn *c);
-void conn_drain_begin(eio_conn *c);
-void conn_drain_end(eio_conn *c);
 
-/* http.c */
-int eio_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                      size_t len);
+/* conn.c: accepted streams, reading, corked writing, deadlines */
+int conn_listen(eio_server *srv, char *err, size_t errlen);
+void conn_send(eio_conn *c, eio_msg *m);         /* queues m (a new reference) for this turn */
+void conn_want_flush(eio_conn *c);               /* writes c (and its session) this turn */
+void conn_close_after_write(eio_conn *c);        /* ends c once its output is written */
+void conn_close(eio_conn *c);                    /* ends c now, dropping unwritten output */
+void conn_set_timeout(eio_conn *c, unsigned seconds); /* 0: none */
+int conn_output_pending(const eio_conn *c);
+int conn_peer_name(eio_conn *c, char *buf, size_t len);
+void conn_close_all(eio_server *srv);
+int conn_count_pending(eio_server *srv);
+void conn_resume(eio_conn *c);                   /* free for the next request again */
+void server_maybe_done(eio_server *srv);        /* engine.c: shutdown finished? */
+
+/* http.c: requests, on http-parser */
+size_t http_feed(eio_conn *c, const uint8_t *data, size_t len);
+void http_conn_reset(eio_conn *c);
 void http_respond(eio_conn *c, int status, const char *ctype, const void *body, size_t len,
                   const char *extra_headers);
 void http_respond_error(eio_conn *c, int code);
 int http_error_body(int code, char *buf, size_t len);
-int http_query_param(struct lws *wsi, const char *name, char *buf, size_t len);
-char *http_query_string(struct lws *wsi);
-void http_conn_reset(eio_conn *c);
-int body_append_limited(eio_conn *c, const void *in, size_t len, size_t limit);
+int http_query_param(const char *query, const char *name, char *buf, size_t len);
+const char *http_req_query(const eio_conn *c);   /* raw query of the request being read */
+const char *http_req_header(const eio_conn *c, const char *lower_name);
+char *http_query_decoded(const char *query);     /* url-decoded pairs joined by '&' (malloc) */
+void http_route_post(eio_conn *c);               /* the body is a polling payload */
 
 /* transport_polling.c */
 void polling_handle_get(eio_conn *c, eio_session *s);
 void polling_handle_post(eio_conn *c, eio_session *s);
-void polling_handle_post_done(eio_conn *c);
+void polling_handle_post_done(eio_conn *c, const uint8_t *body, size_t len, int too_large);
 void polling_answer_get(eio_session *s);
-void polling_wake_get(eio_session *s);
 
 /* transport_websocket.c */
-int websocket_confirm_upgrade(struct lws *wsi);
-int websocket_established(eio_conn *c);
-int websocket_receive(eio_conn *c, const void *in, size_t len);
-int websocket_writeable(eio_conn *c);
+int websocket_upgrade(eio_conn *c);              /* answers the upgrade request; -1: refused */
+size_t websocket_feed(eio_conn *c, uint8_t *data, size_t len, size_t *need);
+void websocket_flush(eio_conn *c);               /* moves the session's packets to the output */
 void websocket_closed(eio_conn *c);
 void websocket_release(eio_conn *c);
+void websocket_send_close(eio_conn *c, uint16_t code, const char *reason);
 
 /* Engine.IO error codes answered on HTTP 400, as the Node server numbers them. */
 enum eio_http_error {

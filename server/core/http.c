@@ -1,23 +1,30 @@
-/* http.c: the libwebsockets protocol callback: routes every HTTP request and websocket
- * event to the transports, and writes HTTP responses.
+/* http.c: HTTP/1.1 requests on http-parser: routing to the transports and the
+ * application's handler, and responses.
  *
- * Every response is built whole (headers and body, behind LWS_PRE bytes of headroom) and
- * written in one lws_write from HTTP_WRITEABLE, the only place lws lets us write. A parked
- * polling GET is the exception that proves it: it has no response until data arrives, so
- * its response is built when it becomes writeable (see transport_polling.c).
+ * A request is routed when its headers are complete (as the Node server does), so an
+ * error is answered before a body is read and a polling POST knows its session while
+ * the body arrives. The request's URL and headers are kept whole (up to EIO_HTTP_URL_MAX
+ * and EIO_HTTP_HEAD_MAX: 414 and 431 beyond) in one buffer that is freed when the
+ * request is done. Every answer either leaves the connection usable for the next request
+ * or says "Connection: close" and closes it once written.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engine_internal.h"
 
 #define EIO_QUERY_PARAM_MAX 128   /* sid, transport and EIO values are short */
-#define EIO_ORIGIN_MAX 512
+#define EIO_ORIGIN_MAX 512        /* longer Origin headers get no CORS answer */
+
+enum http_route {
+    HTTP_ROUTE_NONE = 0,  /* answered (or parked) at the headers: a body is skipped */
+    HTTP_ROUTE_POST,      /* a polling POST: the body is the payload */
+    HTTP_ROUTE_APP        /* the application's handler, once the body is in */
+};
 
 struct eio_http_request {
     eio_conn *conn;
-    const char *method;
-    char path[EIO_QUERY_PARAM_MAX * 2];
 };
 
 struct eio_http_deferred {
@@ -28,66 +35,108 @@ static const char *const http_error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method",
     "Bad request",       "Forbidden",          "Unsupported protocol version"};
 
-/* ---- request parsing ---- */
+/* ---- the request being read ---- */
 
-static const char *http_method(struct lws *wsi)
+static const char *req_path(const eio_http_in *r)
 {
-    static const struct {
-        enum lws_token_indexes tok;
-        const char *name;
-    } methods[] = {{WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
-                   {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}, {WSI_TOKEN_PUT_URI, "PUT"},
-                   {WSI_TOKEN_PATCH_URI, "PATCH"},   {WSI_TOKEN_DELETE_URI, "DELETE"},
-                   {WSI_TOKEN_HEAD_URI, "HEAD"}};
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
-            return methods[i].name;
-    return "";
+    return (const char *)r->head.data;
 }
 
-int http_query_param(struct lws *wsi, const char *name, char *buf, size_t len)
+const char *http_req_query(const eio_conn *c)
 {
-    char key[64];
-    snprintf(key, sizeof(key), "%s=", name);
-    const char *v = lws_get_urlarg_by_name(wsi, key, buf, (int)len);
-    if (!v)
-        return -1;
-    size_t vlen = strlen(v);
-    memmove(buf, v, vlen + 1);
-    return (int)vlen;
+    return (const char *)c->req->head.data + c->req->query_at;
 }
 
-/* The query as lws parsed it (url-decoded arguments), joined again with '&'. */
-char *http_query_string(struct lws *wsi)
+const char *http_req_header(const eio_conn *c, const char *lower_name)
 {
-    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    sb_buf b;
-    sb_buf_init(&b);
-    if (total > 0) {
-        char *frag = malloc((size_t)total + 1);
-        if (!frag)
-            abort();
-        for (int n = 0; lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, n) > 0;
-             n++) {
-            if (b.len)
-                sb_buf_append_byte(&b, '&');
-            sb_buf_append_str(&b, frag);
-        }
-        free(frag);
+    const eio_http_in *r = c->req;
+    const char *p = (const char *)r->head.data + r->url_len + 1;
+    const char *end = (const char *)r->head.data + r->head.len;
+    while (p < end && *p) {
+        const char *value = p + strlen(p) + 1;
+        if (!strcmp(p, lower_name))
+            return value;
+        p = value + strlen(value) + 1;
     }
-    /* kept for the session's life: an exact copy, not the buffer's slack */
-    char *q = sb_strndup(b.data ? (const char *)b.data : "", b.len);
-    sb_buf_free(&b);
-    return q;
+    return NULL;
 }
 
-static int path_matches(const char *prefix, const char *uri)
+static void req_free(eio_conn *c)
 {
-    size_t n = strlen(prefix);
-    if (!strncmp(uri, prefix, n))
-        return 1;
-    /* "/socket.io" without the trailing slash is the same endpoint. */
-    return n > 1 && prefix[n - 1] == '/' && strlen(uri) == n - 1 && !strncmp(uri, prefix, n - 1);
+    if (!c->req)
+        return;
+    sb_buf_free(&c->req->head);
+    sb_buf_free(&c->req->body);
+    free(c->req);
+    c->req = NULL;
+}
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Url-decodes n bytes (%XX, '+' for a space) into out, which has room for n. */
+static size_t url_decode(const char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (in[i] == '%' && i + 2 < n && (hi = hex_value(in[i + 1])) >= 0 &&
+            (lo = hex_value(in[i + 2])) >= 0) {
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[o++] = in[i] == '+' ? ' ' : in[i];
+        }
+    }
+    return o;
+}
+
+int http_query_param(const char *q, const char *name, char *buf, size_t len)
+{
+    size_t nlen = strlen(name);
+    while (*q) {
+        const char *end = strchr(q, '&');
+        size_t flen = end ? (size_t)(end - q) : strlen(q);
+        if (flen >= nlen && !strncmp(q, name, nlen) && (flen == nlen || q[nlen] == '=')) {
+            size_t vlen = flen > nlen ? flen - nlen - 1 : 0;
+            if (vlen >= len)
+                return -1;
+            size_t n = url_decode(q + nlen + (flen > nlen), vlen, buf);
+            buf[n] = '\0';
+            return (int)n;
+        }
+        q += flen + (end ? 1 : 0);
+    }
+    return -1;
+}
+
+char *http_query_decoded(const char *q)
+{
+    size_t n = strlen(q);
+    char *out = malloc(n + 1);
+    if (!out)
+        abort();
+    size_t o = 0;
+    while (*q) {
+        const char *end = strchr(q, '&');
+        size_t flen = end ? (size_t)(end - q) : strlen(q);
+        if (flen) {
+            if (o)
+                out[o++] = '&';
+            o += url_decode(q, flen, out + o);
+        }
+        q += flen + (end ? 1 : 0);
+    }
+    out[o] = '\0';
+    return out;
 }
 
 /* ---- responses ---- */
@@ -110,98 +159,89 @@ static int origin_allowed(const eio_server *srv, const char *origin)
     return 0;
 }
 
-static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
-                      unsigned char *end)
+static void header(sb_buf *h, const char *name, const char *value)
 {
-    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-                                       (const unsigned char *)value, (int)strlen(value), p, end);
+    sb_buf_append_str(h, name);
+    sb_buf_append(h, ": ", 2);
+    sb_buf_append_str(h, value);
+    sb_buf_append(h, "\r\n", 2);
 }
 
 /* The headers the cors middleware of the Node server adds to every response. */
-static int cors_headers(eio_conn *c, int preflight, unsigned char **p, unsigned char *end)
+static void cors_headers(eio_conn *c, int preflight, sb_buf *h)
 {
-    eio_server *srv = eio_server_of(c->wsi);
+    const eio_config *cfg = &c->srv->cfg;
     const char *allow = NULL;
     int vary = 0;
-    if (!srv->cfg.cors_origin)
-        return 0;
-    if (!strcmp(srv->cfg.cors_origin, "*") && !(srv->cfg.cors_credentials && c->origin)) {
+    if (!cfg->cors_origin)
+        return;
+    if (!strcmp(cfg->cors_origin, "*") && !(cfg->cors_credentials && c->origin)) {
         allow = "*";
     } else {
         vary = 1;
-        if (c->origin && (!strcmp(srv->cfg.cors_origin, "*") || origin_allowed(srv, c->origin)))
+        if (c->origin && (!strcmp(cfg->cors_origin, "*") || origin_allowed(c->srv, c->origin)))
             allow = c->origin;
     }
-    if (allow && add_header(c->wsi, "access-control-allow-origin:", allow, p, end))
-        return -1;
-    if (allow && srv->cfg.cors_credentials &&
-        add_header(c->wsi, "access-control-allow-credentials:", "true", p, end))
-        return -1;
-    if (vary && add_header(c->wsi, "vary:", "Origin", p, end))
-        return -1;
-    if (preflight && allow &&
-        add_header(c->wsi, "access-control-allow-methods:", "GET,HEAD,PUT,PATCH,POST,DELETE", p,
-                   end))
-        return -1;
-    return 0;
+    if (allow)
+        header(h, "Access-Control-Allow-Origin", allow);
+    if (allow && cfg->cors_credentials)
+        header(h, "Access-Control-Allow-Credentials", "true");
+    if (vary)
+        header(h, "Vary", "Origin");
+    if (preflight && allow)
+        header(h, "Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
 }
 
-static void conn_set_response(eio_conn *c, uint8_t *buf, size_t len)
+static void status_line(sb_buf *h, int status)
 {
-    free(c->resp);
-    c->resp = buf;
-    c->resp_len = len;
-    if (c->kind != EIO_CONN_WEBSOCKET)
-        c->kind = EIO_CONN_RESPONSE;
-    conn_drain_begin(c);
-    lws_rx_flow_control(c->wsi, 1); /* a flow-controlled h1 wsi never becomes writeable */
-    lws_callback_on_writable(c->wsi);
+    sb_buf_append_str(h, "HTTP/1.1 ");
+    sb_buf_append_u64(h, (uint64_t)status);
+    sb_buf_append_byte(h, ' ');
+    sb_buf_append_str(h, http_status_str((enum http_status)status));
+    sb_buf_append(h, "\r\n", 2);
 }
 
-static int write_headers(eio_conn *c, int status, const char *ctype, size_t len,
-                         const char *extra_headers, unsigned char **p, unsigned char *end)
+/* Ends the headers, queues them with the body, and decides the connection's future. */
+static void respond_finish(eio_conn *c, sb_buf *h, const void *body, size_t len)
 {
-    if (lws_add_http_common_headers(c->wsi, (unsigned)status, ctype, (lws_filepos_t)len, p, end))
-        return -1;
-    if (cors_headers(c, 0, p, end))
-        return -1;
-    /* extra_headers: "name:value\n" lines, names lower case and ending in ':' */
-    for (const char *h = extra_headers; h && *h;) {
-        const char *colon = strchr(h, ':');
-        const char *nl = strchr(h, '\n');
-        if (!colon || !nl || colon > nl)
-            return -1;
-        char name[64];
-        size_t nlen = (size_t)(colon - h) + 1;
-        if (nlen >= sizeof(name))
-            return -1;
-        memcpy(name, h, nlen);
-        name[nlen] = '\0';
-        if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)name,
-                                        (const unsigned char *)colon + 1, (int)(nl - colon - 1), p,
-                                        end))
-            return -1;
-        h = nl + 1;
+    int keep = c->keep_alive && !c->close_after && !c->srv->shutting_down;
+    sb_buf_append_str(h, keep ? "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n"
+                              : "Connection: close\r\n\r\n");
+    if (c->head_only)
+        len = 0;
+    eio_msg *m = eio_msg_raw(h->len + len);
+    memcpy(EIO_MSG_DATA(m), h->data, h->len);
+    if (len)
+        memcpy(EIO_MSG_DATA(m) + h->len, body, len);
+    m->len = h->len + len;
+    sb_buf_free(h);
+    conn_send(c, m);
+    eio_msg_unref(m);
+    if (!keep) {
+        conn_close_after_write(c);
+        return;
     }
-    return lws_finalize_http_header(c->wsi, p, end);
+    c->kind = EIO_CONN_HTTP;
+    conn_set_timeout(c, EIO_HTTP_IDLE_S);
+    conn_resume(c);
 }
 
 void http_respond(eio_conn *c, int status, const char *ctype, const void *body, size_t len,
                   const char *extra_headers)
 {
-    uint8_t *buf = malloc(LWS_PRE + EIO_HTTP_HEADERS_MAX + len);
-    if (!buf)
-        abort();
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = start + EIO_HTTP_HEADERS_MAX;
-    if (write_headers(c, status, ctype, len, extra_headers, &p, end)) {
-        free(buf);
-        c->resp_close = 1;
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    sb_buf h;
+    if (c->closed || c->kind == EIO_CONN_CLOSING)
         return;
-    }
-    if (len)
-        memcpy(p, body, len);
-    conn_set_response(c, buf, (size_t)(p - start) + len);
+    sb_buf_init(&h);
+    status_line(&h, status);
+    header(&h, "Content-Type", ctype);
+    sb_buf_append_str(&h, "Content-Length: ");
+    sb_buf_append_u64(&h, len);
+    sb_buf_append(&h, "\r\n", 2);
+    cors_headers(c, 0, &h);
+    if (extra_headers)
+        sb_buf_append_str(&h, extra_headers); /* whole "Name: value\r\n" lines */
+    respond_finish(c, &h, body, len);
 }
 
 int http_error_body(int code, char *buf, size_t len)
@@ -217,40 +257,28 @@ void http_respond_error(eio_conn *c, int code)
     http_respond(c, 400, "application/json", body, (size_t)n, NULL);
 }
 
-static void http_preflight(eio_conn *c)
+/* An answer after which the connection cannot go on (the rest of the request is not
+ * read: a body over the limit, a request the parser refused). */
+static void respond_and_close(eio_conn *c, int status)
 {
-    uint8_t *buf = malloc(LWS_PRE + EIO_HTTP_HEADERS_MAX);
-    char req_headers[EIO_ORIGIN_MAX];
-    if (!buf)
-        abort();
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = start + EIO_HTTP_HEADERS_MAX;
-    int ok = !lws_add_http_header_status(c->wsi, 204, &p, end) && !cors_headers(c, 1, &p, end);
-    if (ok && lws_hdr_copy(c->wsi, req_headers, sizeof(req_headers),
-                           WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) > 0)
-        ok = !add_header(c->wsi, "access-control-allow-headers:", req_headers, &p, end) &&
-             !add_header(c->wsi, "vary:", "Access-Control-Request-Headers", &p, end);
-    ok = ok && !lws_add_http_header_content_length(c->wsi, 0, &p, end) &&
-         !lws_finalize_http_header(c->wsi, &p, end);
-    if (!ok) {
-        free(buf);
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        return;
-    }
-    conn_set_response(c, buf, (size_t)(p - start));
+    const char *text = http_status_str((enum http_status)status);
+    c->close_after = 1;
+    http_respond(c, status, "text/plain", text, strlen(text), NULL);
 }
 
-static int http_write_response(eio_conn *c)
+static void http_preflight(eio_conn *c)
 {
-    int n = lws_write(c->wsi, c->resp + LWS_PRE, c->resp_len, LWS_WRITE_HTTP_FINAL);
-    int close = c->resp_close;
-    free(c->resp);
-    c->resp = NULL;
-    c->kind = EIO_CONN_REJECTED;
-    conn_drain_end(c);
-    if (n < 0 || close)
-        return -1;
-    /* On keep-alive lws frees this connection's eio_conn now: do not touch c after. */
-    return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+    sb_buf h;
+    const char *req_headers = http_req_header(c, "access-control-request-headers");
+    sb_buf_init(&h);
+    status_line(&h, 204);
+    cors_headers(c, 1, &h);
+    if (req_headers && strlen(req_headers) < EIO_ORIGIN_MAX) {
+        header(&h, "Access-Control-Allow-Headers", req_headers);
+        header(&h, "Vary", "Access-Control-Request-Headers");
+    }
+    sb_buf_append_str(&h, "Content-Length: 0\r\n");
+    respond_finish(c, &h, NULL, 0);
 }
 
 void http_conn_reset(eio_conn *c)
@@ -259,57 +287,46 @@ void http_conn_reset(eio_conn *c)
         c->deferred->conn = NULL;
         c->deferred = NULL;
     }
-    conn_drain_end(c);
     conn_detach(c);
-    sb_buf_free(&c->body);
-    free(c->resp);
-    c->resp = NULL;
+    req_free(c);
     free(c->origin);
     c->origin = NULL;
 }
 
-int body_append_limited(eio_conn *c, const void *in, size_t len, size_t limit)
-{
-    if (c->too_large || c->body.len + len > limit) {
-        c->too_large = 1;
-        sb_buf_free(&c->body);
-        return -1;
-    }
-    sb_buf_append(&c->body, in, len);
-    return 0;
-}
-
 /* ---- the application's HTTP handler ---- */
 
-const char *eio_http_method(const eio_http_request *req) { return req->method; }
-const char *eio_http_path(const eio_http_request *req) { return req->path; }
+const char *eio_http_method(const eio_http_request *req)
+{
+    return http_method_str((enum http_method)req->conn->req->parser.method);
+}
+
+const char *eio_http_path(const eio_http_request *req) { return req_path(req->conn->req); }
 
 const uint8_t *eio_http_body(const eio_http_request *req, size_t *len)
 {
-    *len = req->conn->body.len;
-    return req->conn->body.data ? req->conn->body.data : (const uint8_t *)"";
+    const sb_buf *b = &req->conn->req->body;
+    *len = b->len;
+    return b->data ? b->data : (const uint8_t *)"";
 }
 
 int eio_http_query_param(const eio_http_request *req, const char *name, char *buf, size_t len)
 {
-    return http_query_param(req->conn->wsi, name, buf, len);
+    return http_query_param(http_req_query(req->conn), name, buf, len);
 }
 
 int eio_http_header(const eio_http_request *req, const char *name, char *buf, size_t len)
 {
     char key[64];
-    int n = snprintf(key, sizeof(key), "%s:", name);
-    for (int i = 0; i < n; i++)
-        if (key[i] >= 'A' && key[i] <= 'Z')
-            key[i] = (char)(key[i] - 'A' + 'a');
-    /* lws parses the headers it knows (authorization, content-type...) into tokens of
-     * their own; only the others are custom headers. */
-    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-        const char *known = (const char *)lws_token_to_string((enum lws_token_indexes)t);
-        if (known && !strcmp(known, key))
-            return lws_hdr_copy(req->conn->wsi, buf, (int)len, (enum lws_token_indexes)t);
-    }
-    return lws_hdr_custom_copy(req->conn->wsi, buf, (int)len, key, n);
+    size_t n = strlen(name);
+    if (n >= sizeof(key))
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        key[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    const char *v = http_req_header(req->conn, key);
+    if (!v || strlen(v) >= len)
+        return -1;
+    memcpy(buf, v, strlen(v) + 1);
+    return (int)strlen(v);
 }
 
 void eio_http_respond(eio_http_request *req, int status, const char *content_type,
@@ -326,10 +343,8 @@ eio_http_deferred *eio_http_defer(eio_http_request *req)
         abort();
     d->conn = c;
     c->deferred = d;
-    /* lws's default 5 s timeout would kill the request, and an idle h1 connection that is
-     * not flow-controlled spins the loop (notes/libwebsockets.md, G1 and G2). */
-    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
-    lws_rx_flow_control(c->wsi, 0);
+    c->kind = EIO_CONN_DEFERRED;
+    conn_set_timeout(c, 0);
     return d;
 }
 
@@ -344,14 +359,12 @@ void eio_http_deferred_respond(eio_http_deferred *d, int status, const char *con
     http_respond(c, status, content_type, body, len, NULL);
 }
 
-static void app_http_dispatch(eio_conn *c, const char *method, const char *path)
+static void app_dispatch(eio_conn *c)
 {
-    eio_server *srv = eio_server_of(c->wsi);
-    eio_http_request req = {c, method, ""};
-    snprintf(req.path, sizeof(req.path), "%s", path);
-    if (c->too_large) {
-        http_respond(c, 413, "text/plain", "", 0, NULL);
-        c->resp_close = 1;
+    eio_server *srv = c->srv;
+    eio_http_request req = {c};
+    if (c->req->too_large) {
+        respond_and_close(c, 413);
         return;
     }
     if (!srv->http_handler || srv->http_handler(&req, srv->http_ud))
@@ -360,38 +373,43 @@ static void app_http_dispatch(eio_conn *c, const char *method, const char *path)
 
 /* ---- routing ---- */
 
-static size_t content_length(struct lws *wsi)
+static int path_matches(const char *prefix, const char *path)
 {
-    char buf[32];
-    if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
-        return 0;
-    return (size_t)strtoull(buf, NULL, 10);
+    size_t n = strlen(prefix);
+    if (!strncmp(path, prefix, n))
+        return 1;
+    /* "/socket.io" without the trailing slash is the same endpoint. */
+    return n > 1 && prefix[n - 1] == '/' && strlen(path) == n - 1 && !strncmp(path, prefix, n - 1);
 }
 
-static void remember_origin(eio_conn *c, eio_server *srv)
+static void remember_origin(eio_conn *c)
 {
-    char origin[EIO_ORIGIN_MAX];
-    if (srv->cfg.cors_origin && lws_hdr_copy(c->wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0)
+    const char *origin = http_req_header(c, "origin");
+    free(c->origin);
+    c->origin = NULL;
+    if (c->srv->cfg.cors_origin && origin && strlen(origin) < EIO_ORIGIN_MAX)
         c->origin = strdup(origin);
 }
 
 /* An Engine.IO request: handshake, poll, or packets posted to a session. */
-static void engine_request(eio_conn *c, eio_server *srv, const char *method)
+static void engine_request(eio_conn *c, eio_server *srv)
 {
     char transport[EIO_QUERY_PARAM_MAX], sid[EIO_QUERY_PARAM_MAX], version[EIO_QUERY_PARAM_MAX];
-    int is_get = !strcmp(method, "GET"), is_post = !strcmp(method, "POST");
-    if (!strcmp(method, "OPTIONS") && srv->cfg.cors_origin) {
+    const char *query = http_req_query(c);
+    int method = c->req->parser.method;
+    int is_get = method == HTTP_GET, is_post = method == HTTP_POST;
+    if (method == HTTP_OPTIONS && srv->cfg.cors_origin) {
         http_preflight(c);
         return;
     }
-    if (http_query_param(c->wsi, "transport", transport, sizeof(transport)) < 0 ||
+    if (http_query_param(query, "transport", transport, sizeof(transport)) < 0 ||
         (strcmp(transport, "polling") && strcmp(transport, "websocket")) ||
         (!strcmp(transport, "polling") && !srv->cfg.allow_polling) ||
         (!strcmp(transport, "websocket") && !srv->cfg.allow_websocket)) {
         http_respond_error(c, EIO_ERR_UNKNOWN_TRANSPORT);
         return;
     }
-    if (http_query_param(c->wsi, "sid", sid, sizeof(sid)) >= 0) {
+    if (http_query_param(query, "sid", sid, sizeof(sid)) >= 0) {
         eio_session *s = session_find(srv, sid);
         if (s && session_check_deadline(s))
             s = NULL;
@@ -410,100 +428,212 @@ static void engine_request(eio_conn *c, eio_server *srv, const char *method)
         http_respond_error(c, EIO_ERR_BAD_HANDSHAKE_METHOD);
     else if (strcmp(transport, "polling"))
         http_respond_error(c, EIO_ERR_BAD_REQUEST);
-    else if (http_query_param(c->wsi, "EIO", version, sizeof(version)) < 0 || strcmp(version, "4"))
+    else if (http_query_param(query, "EIO", version, sizeof(version)) < 0 || strcmp(version, "4"))
         http_respond_error(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     else
         polling_handle_get(c, session_create(srv, EIO_TRANSPORT_POLLING, c));
 }
 
-static int on_http(eio_conn *c, struct lws *wsi, const char *uri)
+static void http_route(eio_conn *c)
 {
-    eio_server *srv = eio_server_of(wsi);
-    const char *method = http_method(wsi);
-    memset(c, 0, sizeof(*c));
-    c->wsi = wsi;
-    remember_origin(c, srv);
-    if (!path_matches(srv->cfg.path, uri)) {
-        c->kind = EIO_CONN_APP_HTTP;
-        if (!strcmp(method, "GET") || !strcmp(method, "HEAD") || !content_length(wsi))
-            app_http_dispatch(c, method, uri);
-        return 0;
+    eio_server *srv = c->srv;
+    remember_origin(c);
+    if (!path_matches(srv->cfg.path, req_path(c->req))) {
+        c->req->route = HTTP_ROUTE_APP;
+        return;
     }
     if (srv->shutting_down) {
+        c->close_after = 1;
         http_respond(c, 503, "text/plain", "shutting down", 13, NULL);
-        c->resp_close = 1;
-        return 0;
+        return;
     }
-    engine_request(c, srv, method);
+    engine_request(c, srv);
+}
+
+/* ---- http-parser callbacks ---- */
+
+static eio_conn *conn_of(http_parser *p)
+{
+    return p->data;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    eio_http_in *r = conn_of(p)->req;
+    if (r->url_len + len > EIO_HTTP_URL_MAX) {
+        r->limit_status = 414;
+        return 1;
+    }
+    sb_buf_append(&r->head, at, len);
+    r->url_len += len;
     return 0;
 }
 
-static int on_http_body(eio_conn *c, const void *in, size_t len)
+static int head_room(eio_http_in *r, size_t len)
 {
-    eio_server *srv = eio_server_of(c->wsi);
-    if (c->kind == EIO_CONN_POLL_POST || c->kind == EIO_CONN_APP_HTTP)
-        body_append_limited(c, in, len, srv->cfg.max_payload);
+    r->head_bytes += len;
+    if (r->head_bytes <= EIO_HTTP_HEAD_MAX)
+        return 1;
+    r->limit_status = 431;
     return 0;
 }
 
-static int on_http_body_done(eio_conn *c)
+static void head_end_url(eio_http_in *r)
 {
-    char uri[EIO_QUERY_PARAM_MAX * 2];
-    if (c->kind == EIO_CONN_POLL_POST) {
-        polling_handle_post_done(c);
-    } else if (c->kind == EIO_CONN_APP_HTTP) {
-        if (lws_hdr_copy(c->wsi, uri, sizeof(uri), WSI_TOKEN_POST_URI) <= 0 &&
-            lws_hdr_copy(c->wsi, uri, sizeof(uri), WSI_TOKEN_PUT_URI) <= 0 &&
-            lws_hdr_copy(c->wsi, uri, sizeof(uri), WSI_TOKEN_PATCH_URI) <= 0 &&
-            lws_hdr_copy(c->wsi, uri, sizeof(uri), WSI_TOKEN_DELETE_URI) <= 0)
-            uri[0] = '\0';
-        app_http_dispatch(c, http_method(c->wsi), uri);
+    if (r->state == EIO_HEAD_URL) {
+        sb_buf_append_byte(&r->head, '\0');
+        r->state = EIO_HEAD_VALUE;
     }
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    eio_http_in *r = conn_of(p)->req;
+    if (!head_room(r, len))
+        return 1;
+    head_end_url(r);
+    if (r->state == EIO_HEAD_VALUE_OPEN)
+        sb_buf_append_byte(&r->head, '\0'); /* the previous value ends */
+    r->state = EIO_HEAD_FIELD;
+    for (size_t i = 0; i < len; i++)
+        sb_buf_append_byte(&r->head, (uint8_t)(at[i] >= 'A' && at[i] <= 'Z' ? at[i] + 32 : at[i]));
     return 0;
 }
 
-static int on_http_writeable(eio_conn *c)
+static int on_header_value(http_parser *p, const char *at, size_t len)
 {
-    if (c->kind == EIO_CONN_POLL_GET && c->session)
-        polling_answer_get(c->session);
-    if (!c->resp)
-        return 0;
-    return http_write_response(c);
+    eio_http_in *r = conn_of(p)->req;
+    if (!head_room(r, len))
+        return 1;
+    if (r->state == EIO_HEAD_FIELD)
+        sb_buf_append_byte(&r->head, '\0'); /* the name ends */
+    r->state = EIO_HEAD_VALUE_OPEN;
+    sb_buf_append(&r->head, at, len);
+    return 0;
 }
 
-int eio_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                      size_t len)
+/* Terminates the last header, splits the URL at '?', and remembers what the answer
+ * needs after the request is gone. */
+static void head_finish(eio_conn *c)
 {
-    eio_conn *c = user;
-    switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        return on_http(c, wsi, in);
-    case LWS_CALLBACK_HTTP_BODY:
-        return on_http_body(c, in, len);
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return on_http_body_done(c);
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return c ? on_http_writeable(c) : 0;
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-    case LWS_CALLBACK_CLOSED_HTTP:
-        if (c)
-            http_conn_reset(c);
-        break;
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return websocket_confirm_upgrade(wsi);
-    case LWS_CALLBACK_ESTABLISHED:
-        memset(c, 0, sizeof(*c));
-        c->wsi = wsi;
-        return websocket_established(c);
-    case LWS_CALLBACK_RECEIVE:
-        return websocket_receive(c, in, len);
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return websocket_writeable(c);
-    case LWS_CALLBACK_CLOSED:
-        websocket_closed(c);
-        break;
-    default:
-        break;
+    eio_http_in *r = c->req;
+    head_end_url(r);
+    if (r->state == EIO_HEAD_VALUE_OPEN)
+        sb_buf_append_byte(&r->head, '\0');
+    sb_buf_append_byte(&r->head, '\0'); /* no more headers */
+    char *url = (char *)r->head.data;
+    char *q = memchr(url, '?', r->url_len);
+    if (q) {
+        *q = '\0';
+        r->query_at = (size_t)(q + 1 - url);
+    } else {
+        r->query_at = r->url_len; /* the URL's NUL: an empty query */
     }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+    c->keep_alive = (uint8_t)http_should_keep_alive(&r->parser);
+    c->head_only = r->parser.method == HTTP_HEAD;
+    c->close_after = 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    eio_conn *c = conn_of(p);
+    head_finish(c);
+    if (p->upgrade)
+        return 0; /* answered once the parser stops (http_feed) */
+    const char *expect = http_req_header(c, "expect");
+    http_route(c);
+    if (expect && !strcasecmp(expect, "100-continue") && c->req && c->req->route != HTTP_ROUTE_NONE &&
+        c->kind == EIO_CONN_HTTP) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        eio_msg *m = eio_msg_raw(sizeof(cont) - 1);
+        memcpy(EIO_MSG_DATA(m), cont, sizeof(cont) - 1);
+        m->len = sizeof(cont) - 1;
+        conn_send(c, m);
+        eio_msg_unref(m);
+    }
+    return c->kind == EIO_CONN_CLOSING;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    eio_conn *c = conn_of(p);
+    eio_http_in *r = c->req;
+    if (r->route == HTTP_ROUTE_NONE)
+        return c->kind == EIO_CONN_CLOSING;
+    if (r->body.len + len > c->srv->cfg.max_payload) {
+        r->too_large = 1;
+        sb_buf_free(&r->body);
+        return 1; /* answered now: 413, and the rest is not read */
+    }
+    sb_buf_append(&r->body, at, len);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    conn_of(p)->req->complete = 1;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* The request is whole (or its body went over the limit): act on it, then forget it. */
+static void request_done(eio_conn *c)
+{
+    eio_http_in *r = c->req;
+    if (r->route == HTTP_ROUTE_POST)
+        polling_handle_post_done(c, r->body.data, r->body.len, r->too_large);
+    else if (r->route == HTTP_ROUTE_APP)
+        app_dispatch(c);
+    req_free(c);
+}
+
+void http_route_post(eio_conn *c)
+{
+    c->req->route = HTTP_ROUTE_POST;
+}
+
+size_t http_feed(eio_conn *c, const uint8_t *data, size_t len)
+{
+    if (!c->req) {
+        c->req = calloc(1, sizeof(*c->req));
+        if (!c->req)
+            abort();
+        http_parser_init(&c->req->parser, HTTP_REQUEST);
+        c->req->parser.data = c;
+    }
+    eio_http_in *r = c->req;
+    size_t n = http_parser_execute(&r->parser, &parser_settings, (const char *)data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
+    if (c->closed || c->kind == EIO_CONN_CLOSING) {
+        req_free(c);
+        return len;
+    }
+    if (r->parser.upgrade && r->complete) {
+        websocket_upgrade(c);
+        req_free(c);
+        return n;
+    }
+    if (r->complete || r->too_large) {
+        int complete = r->complete;
+        request_done(c);
+        return complete ? n : len;
+    }
+    if (e != HPE_OK) {
+        int status = r->limit_status ? r->limit_status
+                     : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+        req_free(c);
+        c->keep_alive = 0;
+        respond_and_close(c, status);
+        return len;
+    }
+    return n;
 }

@@ -254,7 +254,11 @@ export function serversPerTest() {
   };
 }
 
-// ---------- plain HTTP (node:http, one connection per request, nothing added) ----------
+// ---------- plain HTTP (node:http through Node's default agent, nothing added) ----------
+// Requests go through http.globalAgent, which keeps connections alive in Node >= 19, as
+// real clients do: a request may reuse a connection an earlier one left open, so the
+// server must keep every connection it does not close with `Connection: close` usable
+// (http.test.mjs checks that on its own agents).
 
 export function request(port, { method = "GET", path, headers = {}, body, timeoutMs = ms(5000) } = {}) {
   return new Promise((resolve, reject) => {
@@ -262,7 +266,7 @@ export function request(port, { method = "GET", path, headers = {}, body, timeou
     const hdrs = { ...headers };
     if (data !== undefined && hdrs["content-length"] === undefined) hdrs["content-length"] = data.length;
     if (data !== undefined && hdrs["content-type"] === undefined) hdrs["content-type"] = "text/plain;charset=UTF-8";
-    const req = http.request({ host: HOST, port, method, path, headers: hdrs, agent: false }, (res) => {
+    const req = http.request({ host: HOST, port, method, path, headers: hdrs }, (res) => {
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
       res.on("end", () => {
