@@ -416,16 +416,10 @@ static int sio_namespace_encodable(const char *nsp)
     return nsp[0] == SIO_NAMESPACE_START && strchr(nsp, SIO_NAMESPACE_END) == NULL;
 }
 
-static int sio_encode(sb_buf *out, sio_packet_type type, const char *nsp, int64_t id,
-                      const json_t *data, size_t n_attachments)
+/* Type, attachment count, namespace and ack id: everything before the data. */
+static void sio_encode_prefix(sb_buf *out, sio_packet_type type, const char *nsp, int64_t id,
+                              size_t n_attachments)
 {
-    if (nsp == NULL)
-        nsp = SIO_MAIN_NAMESPACE;
-    if (!sio_type_is_binary(type))
-        n_attachments = 0;
-    if (sio_packet_invalid(type, id, data, n_attachments) != NULL || !sio_namespace_encodable(nsp))
-        return SIO_ERR;
-    size_t mark = out->len;
     sb_buf_append_byte(out, (uint8_t)('0' + type));
     if (sio_type_is_binary(type)) {
         sb_buf_append_u64(out, n_attachments);
@@ -437,6 +431,19 @@ static int sio_encode(sb_buf *out, sio_packet_type type, const char *nsp, int64_
     }
     if (id != SIO_NO_ACK)
         sb_buf_append_u64(out, (uint64_t)id);
+}
+
+static int sio_encode(sb_buf *out, sio_packet_type type, const char *nsp, int64_t id,
+                      const json_t *data, size_t n_attachments)
+{
+    if (nsp == NULL)
+        nsp = SIO_MAIN_NAMESPACE;
+    if (!sio_type_is_binary(type))
+        n_attachments = 0;
+    if (sio_packet_invalid(type, id, data, n_attachments) != NULL || !sio_namespace_encodable(nsp))
+        return SIO_ERR;
+    size_t mark = out->len;
+    sio_encode_prefix(out, type, nsp, id, n_attachments);
     if (data != NULL && json_dump_callback(data, sio_buf_write, out, SIO_JSON_ENCODE_FLAGS) != 0) {
         out->len = mark;
         return SIO_ERR;
@@ -463,4 +470,48 @@ int sio_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *event
                         id, data, n_attachments);
     json_decref(data);
     return rc;
+}
+
+/* 1 when the name needs no escaping inside a JSON string (printable ASCII). */
+static int sio_plain_name(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+static int sio_text_args_ok(const char *nsp, const char *args_text, size_t len)
+{
+    return sio_namespace_encodable(nsp) && len >= 2 && args_text[0] == '[' &&
+           args_text[len - 1] == ']';
+}
+
+int sio_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *event,
+                          const char *args_text, size_t len)
+{
+    if (nsp == NULL)
+        nsp = SIO_MAIN_NAMESPACE;
+    if (event == NULL || !sio_plain_name(event) || !sio_text_args_ok(nsp, args_text, len))
+        return SIO_ERR;
+    sio_encode_prefix(out, SIO_PACKET_EVENT, nsp, id, 0);
+    sb_buf_append(out, "[\"", 2);
+    sb_buf_append_str(out, event);
+    sb_buf_append_byte(out, '"');
+    if (len > 2)
+        sb_buf_append_byte(out, ',');
+    sb_buf_append(out, args_text + 1, len - 1);
+    return SIO_OK;
+}
+
+int sio_ack_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *args_text,
+                        size_t len)
+{
+    if (nsp == NULL)
+        nsp = SIO_MAIN_NAMESPACE;
+    if (id < 0 || !sio_text_args_ok(nsp, args_text, len))
+        return SIO_ERR;
+    sio_encode_prefix(out, SIO_PACKET_ACK, nsp, id, 0);
+    sb_buf_append(out, args_text, len);
+    return SIO_OK;
 }

@@ -98,6 +98,15 @@ int sio_packet_encode(const sio_packet *p, sb_buf *out);
 int sio_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *event, json_t *args,
                      size_t n_attachments);
 
+/* The same two packets with their arguments given as JSON text already (args_text: a JSON
+ * array, len bytes, trusted to be well-formed and free of placeholders): the path for a
+ * payload that goes out both as an event and as an ack, encoded once. SIO_ERR when nsp
+ * or the event name cannot be encoded. */
+int sio_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *event,
+                          const char *args_text, size_t len);
+int sio_ack_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *args_text,
+                        size_t len);
+
 /* New reference to {"_placeholder":true,"num":num}. */
 json_t *sio_placeholder_new(size_t num);
 /* If v is a well-formed placeholder, stores its num and returns 1; else 0. */

@@ -332,7 +332,7 @@ static void deliver(rca_adapter *a, const sio_packet *p, const rda_opts *opts) {
     json_t *rest;
     const char *event = packet_event(p, &rest);
     if (!event) return;
-    sio_args args = {rest, p->attachments, p->n_attachments};
+    sio_args args = {rest, p->attachments, p->n_attachments, NULL, 0};
     sio_target to = target_from_opts(opts);
     sio_broadcast b = {event, &args, &to, rda_opts_volatile(opts) ? SIO_EMIT_VOLATILE : 0};
     a->local->ops->broadcast(a->local, &b);
@@ -780,7 +780,7 @@ static void receive_server_event(rca_adapter *a, const rda_request *req) {
     json_t *rest = json_array();
     for (size_t i = 1; i < json_array_size(req->data); i++)
         json_array_append(rest, json_array_get(req->data, i));
-    sio_args args = {rest, NULL, 0};
+    sio_args args = {rest, NULL, 0, NULL, 0};
     rca_reply *rp = NULL;
     if (req->request_id) {
         rp = calloc(1, sizeof(*rp));
@@ -833,7 +833,7 @@ static void relay_broadcast(rca_adapter *a, const rda_request *req) {
     json_t *rest = json_array();
     for (size_t i = 1; i < json_array_size(req->packet.data); i++)
         json_array_append(rest, json_array_get(req->packet.data, i));
-    sio_args args = {rest, req->packet.attachments, req->packet.n_attachments};
+    sio_args args = {rest, req->packet.attachments, req->packet.n_attachments, NULL, 0};
     sio_target to = target_from_opts(&req->opts);
     sio_broadcast b = {json_string_value(name), &args, &to, 0};
     sio_ack_op *op = sio_ack_op_new_relay(a->base.nsp, relay_ack, rl);
@@ -1042,7 +1042,7 @@ static int replay_entry(rca_adapter *a, sio_session *sess, const redisReply *e) 
         json_array_append_new(m.packet.data, json_string(e->element[0]->str));
         json_t *rest;
         const char *event = packet_event(&m.packet, &rest);
-        sio_args args = {rest, m.packet.attachments, m.packet.n_attachments};
+        sio_args args = {rest, m.packet.attachments, m.packet.n_attachments, NULL, 0};
         ok = event && sio_frame_encode(&sess->missed[sess->n_missed], a->base.nsp, SIO_NO_ACK,
                                        event, &args) == SIO_OK;
         if (event) json_decref(rest);

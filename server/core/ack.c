@@ -264,6 +264,10 @@ int sio_ack_send(sio_ack *ack, const sio_args *args) {
     int rc = SIO_ECLOSED;
     if (args && args->json && !json_is_array(args->json)) {
         rc = SIO_EINVAL;
+    } else if (s->state == SIO_SOCKET_CONNECTED && s->client && args && args->text &&
+               !args->n_attachments) {
+        rc = sio_client_send_ack_text(s->client, s->nsp->name, ack->id, args->text,
+                                      args->text_len);
     } else if (s->state == SIO_SOCKET_CONNECTED && s->client) {
         size_t n = args ? args->n_attachments : 0;
         sio_packet p;

@@ -272,7 +272,7 @@ static int local_encode(local_adapter *a, const sio_broadcast *b, sio_frame *f, 
     sio_recovery_next_offset(a->rec, offset);
     json_t *json = b->args->json ? json_copy(b->args->json) : json_array();
     json_array_append_new(json, json_string(offset));
-    sio_args args = {json, b->args->attachments, b->args->n_attachments};
+    sio_args args = {json, b->args->attachments, b->args->n_attachments, NULL, 0};
     int rc = sio_frame_encode(f, a->base.nsp, SIO_NO_ACK, b->event, &args);
     json_decref(json);
     if (rc != SIO_OK) return rc;

@@ -112,6 +112,15 @@ int sio_client_send_packet(sio_client *c, const sio_packet *p) {
     return SIO_OK;
 }
 
+int sio_client_send_ack_text(sio_client *c, const char *nsp, int64_t id, const char *text,
+                             size_t len) {
+    sb_buf *b = &c->srv->scratch;
+    if (!c->session || c->closing) return SIO_ECLOSED;
+    sb_buf_reset(b);
+    if (sio_ack_encode_text(b, nsp, id, text, len) != SIO_OK) return SIO_EINVAL;
+    return eio_session_send(c->session, b->data, b->len, 0) == 0 ? SIO_OK : SIO_ECLOSED;
+}
+
 /* Detaches every socket, each leaving with reason (sockets that never connected are only
  * detached). Pops from the head: a disconnect handler may disconnect other sockets. */
 static void client_close_sockets(sio_client *c, const char *reason) {

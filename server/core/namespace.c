@@ -209,7 +209,7 @@ void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p) {
     json_t *name = json_incref(json_array_get(p->data, 0));
     const char *event = event_name(name, buf, sizeof(buf));
     json_array_remove(p->data, 0);
-    sio_args args = {p->data, p->attachments, p->n_attachments};
+    sio_args args = {p->data, p->attachments, p->n_attachments, NULL, 0};
     sio_ack *ack = p->id != SIO_NO_ACK ? sio_ack_new(s, p->id) : NULL;
     sio_handler *h = sio_map_get(&nsp->handlers, event);
     if (h) h->cb.client(s, event, &args, ack, h->ud);
@@ -235,7 +235,7 @@ static int target_valid(const sio_target *to) {
 
 static int broadcast_prepare(sio_broadcast *b, const sio_target *to, const char *event,
                              const sio_args *args, int flags) {
-    static const sio_args none = {NULL, NULL, 0};
+    static const sio_args none = {NULL, NULL, 0, NULL, 0};
     if (!sio_event_name_valid(event) || !target_valid(to)) return SIO_EINVAL;
     if (args && args->json && !json_is_array(args->json)) return SIO_EINVAL;
     b->event = event;

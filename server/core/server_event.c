@@ -51,7 +51,8 @@ int sio_node_ack_send(sio_node_ack *ack, const sio_args *args) {
     if (rc == SIO_OK) {
         /* the adapter always gets an array, empty for an answer without arguments */
         json_t *json = args && args->json ? json_incref(args->json) : json_array();
-        sio_args answer = {json, args ? args->attachments : NULL, args ? args->n_attachments : 0};
+        sio_args answer = {json, args ? args->attachments : NULL,
+                           args ? args->n_attachments : 0, NULL, 0};
         node_ack_finish(ack, &answer);
         json_decref(json);
     } else {
@@ -77,7 +78,7 @@ void sio_namespace_receive_server_event(sio_namespace *nsp, const char *event,
         return;
     }
     json_t *json = args && args->json ? json_incref(args->json) : json_array();
-    sio_args in = {json, args ? args->attachments : NULL, args ? args->n_attachments : 0};
+    sio_args in = {json, args ? args->attachments : NULL, args ? args->n_attachments : 0, NULL, 0};
     h->cb.server(nsp, event, &in, ack, h->ud);
     json_decref(json);
 }
@@ -92,7 +93,7 @@ static int server_event_encodable(sio_namespace *nsp, const char *event, const s
 
 int sio_namespace_server_side_emit(sio_namespace *nsp, const char *event, const sio_args *args,
                                    uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud) {
-    static const sio_args none = {NULL, NULL, 0};
+    static const sio_args none = {NULL, NULL, 0, NULL, 0};
     sio_adapter *a = nsp->adapter;
     if (!args) args = &none;
     if (!sio_event_name_valid(event) || (cb && timeout_ms == 0)) return SIO_EINVAL;

@@ -140,6 +140,9 @@ void sio_client_detach(sio_client *c, sio_socket *s);
 void sio_client_joined(sio_client *c);
 /* Encodes p into srv->scratch and sends it with its attachments. */
 int sio_client_send_packet(sio_client *c, const sio_packet *p);
+/* An ACK whose arguments are JSON text already (sio_args.text). */
+int sio_client_send_ack_text(sio_client *c, const char *nsp, int64_t id, const char *text,
+                             size_t len);
 void sio_client_ref(sio_client *c);
 void sio_client_unref(sio_client *c);
 void sio_connect_timer_start(sio_server *srv);

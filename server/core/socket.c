@@ -192,8 +192,12 @@ int sio_frame_encode(sio_frame *f, sio_namespace *nsp, int64_t ack_id, const cha
     size_t n = args ? args->n_attachments : 0;
     memset(f, 0, sizeof(*f));
     sb_buf_reset(b);
-    if (sio_event_encode(b, nsp->name, ack_id, event, args ? args->json : NULL, n) != SIO_OK)
+    if (args && args->text && n == 0) {
+        if (sio_event_encode_text(b, nsp->name, ack_id, event, args->text, args->text_len) != SIO_OK)
+            return SIO_EINVAL;
+    } else if (sio_event_encode(b, nsp->name, ack_id, event, args ? args->json : NULL, n) != SIO_OK) {
         return SIO_EINVAL;
+    }
     f->text = eio_msg_new(EIO_PACKET_MESSAGE, b->data, b->len, 0);
     f->bytes = b->len;
     if (n == 0) return SIO_OK;
@@ -339,7 +343,7 @@ void sio_socket_disconnect(sio_socket *s, int close_session) {
 /* ---- incoming packets -------------------------------------------------------------- */
 
 void sio_socket_on_packet(sio_socket *s, sio_packet *p) {
-    sio_args args = {p->data, p->attachments, p->n_attachments};
+    sio_args args = {p->data, p->attachments, p->n_attachments, NULL, 0};
     switch (p->type) {
     case SIO_PACKET_EVENT:
     case SIO_PACKET_BINARY_EVENT:

@@ -83,6 +83,11 @@ typedef struct sio_args {
     json_t *json;                      /* JSON array of the arguments; NULL: none */
     const sio_attachment *attachments; /* bytes of the placeholders in json, by num */
     size_t n_attachments;
+    /* Optional: json already encoded (compact JSON text of the same array, no attachments).
+     * Written as it is to this node's clients instead of encoding json again: a payload
+     * sent as an event and as an ack is encoded once. json is still what other nodes get. */
+    const char *text;
+    size_t text_len;
 } sio_args;
 
 /* Who receives a broadcast: the union of rooms (none: every socket of the namespace),

@@ -56,7 +56,7 @@ static void ack_body(sio_ack *ack, json_t *body)
 {
     if (ack) {
         json_t *args = json_pack("[o]", body);
-        sio_args a = {args, NULL, 0};
+        sio_args a = {args, NULL, 0, NULL, 0};
         sio_ack_send(ack, &a);
         json_decref(args);
     } else {
@@ -221,7 +221,7 @@ static void ctx_free(ev_ctx *x)
 static void emit_to(sio_socket *s, const char *event, json_t *body)
 {
     json_t *args = json_pack("[O]", body);
-    sio_args a = {args, NULL, 0};
+    sio_args a = {args, NULL, 0, NULL, 0};
     sio_socket_emit(s, event, &a, 0);
     json_decref(args);
 }
@@ -247,10 +247,15 @@ static void on_support_done(const hd_result *r, void *ud)
         ctx_free(x);
         return;
     }
-    json_t *body = json_pack("{s:i,s:O}", "status_code", HD_OK, "data", r->message);
-    if (r->duplicate && !x->ack)
-        emit_to(x->socket, "support", body); /* the retry of a sender that wants no ack */
-    ack_body(x->ack, body);
+    if (r->support_args && x->ack) {
+        sio_args a = {NULL, NULL, 0, r->support_args, r->support_args_len};
+        sio_ack_send(x->ack, &a); /* encoded once with the room's frame */
+    } else {
+        json_t *body = json_pack("{s:i,s:O}", "status_code", HD_OK, "data", r->message);
+        if (r->duplicate && !x->ack)
+            emit_to(x->socket, "support", body); /* the retry of a sender that wants no ack */
+        ack_body(x->ack, body);
+    }
     x->ack = NULL;
     hd_metrics_latency(&x->app->metrics, (int64_t)uv_hrtime() / 1000 - x->t0_us);
     ctx_free(x);

@@ -67,7 +67,7 @@ void hd_emit(hd_app *app, const char *const *rooms, size_t n, const char *except
     const char *not[1] = {except};
     sio_target to = {rooms, n, not, except ? 1 : 0};
     json_t *args = json_pack("[O]", payload);
-    sio_args a = {args, NULL, 0};
+    sio_args a = {args, NULL, 0, NULL, 0};
     sio_namespace_emit(app->nsp, &to, event, &a, flags);
     json_decref(args);
 }
@@ -164,6 +164,33 @@ void hd_route_kick(hd_app *app)
 
 /* ---- messages ------------------------------------------------------------------------------ */
 
+#define HD_SUPPORT_TEXT_STACK 4096 /* most support payloads encode in this much stack */
+
+/* The stored message to its chat room, then to the sender's callback: the arguments are
+ * encoded once, for the room's frame and for the sender's ack. */
+static void support_emit(hd_app *app, const char *chat, hd_op *op, const hd_result *r)
+{
+    char stack[HD_SUPPORT_TEXT_STACK];
+    json_t *args = json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", r->message);
+    size_t n = json_dumpb(args, stack, sizeof(stack), JSON_COMPACT);
+    char *text = n > sizeof(stack) ? malloc(n) : stack;
+    if (!text)
+        abort();
+    if (text != stack)
+        json_dumpb(args, text, n, JSON_COMPACT);
+    const char *rooms[1] = {chat};
+    sio_target to = {rooms, 1, NULL, 0};
+    sio_args a = {args, NULL, 0, n ? text : NULL, n};
+    sio_namespace_emit(app->nsp, &to, "support", &a, 0);
+    hd_result done = *r;
+    done.support_args = a.text;
+    done.support_args_len = n;
+    op_finish(op, &done);
+    if (text != stack)
+        free(text);
+    json_decref(args);
+}
+
 static void on_posted(const hd_result *r, void *ud)
 {
     hd_op *op = ud;
@@ -178,13 +205,11 @@ static void on_posted(const hd_result *r, void *ud)
             hd_room(session, "session", session_id);
             room_follow(app, session, chat, 1);
         }
-        const char *rooms[1] = {chat};
-        json_t *body = json_pack("{s:i,s:O}", "status_code", HD_OK, "data", r->message);
-        hd_emit(app, rooms, 1, NULL, "support", body, 0);
-        json_decref(body);
+        support_emit(app, chat, op, r);
         app->metrics.messages_out++;
+    } else {
+        op_finish(op, r);
     }
-    op_finish(op, r);
     if (r->status == HD_OK && r->created) {
         announce_inquiry(app, r->conversation);
         hd_route_kick(app);

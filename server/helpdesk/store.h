@@ -82,6 +82,11 @@ typedef struct hd_result {
     int duplicate;             /* post: client_msg_id was already stored: nothing changed */
     int created;               /* post: this call created the conversation (it is queued) */
     const char *previous_agent; /* transfer / close: the agent who had the conversation, or NULL */
+    /* post, filled by the relay (routing.c), not by stores: the support event's arguments
+     * [{"status_code":200,"data":message}] as JSON text, encoded once for the room and the
+     * sender's ack; NULL when not built */
+    const char *support_args;
+    size_t support_args_len;
 } hd_result;
 
 /* A conversation, as results hold it:

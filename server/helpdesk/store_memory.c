@@ -495,8 +495,10 @@ static mem_conv *post_target(mem_store *st, const hd_post *p, int *status)
 static void reply_post(const mem_conv *c, json_t *msg, int duplicate, int created,
                        hd_result_cb cb, void *ud)
 {
+    /* the conversation only for a new one: the caller needs it only to announce it */
     hd_result r = {.status = HD_OK, .message = json_incref(msg),
-                   .conversation = conv_json(c), .duplicate = duplicate, .created = created};
+                   .conversation = created ? conv_json(c) : NULL, .duplicate = duplicate,
+                   .created = created};
     reply(&r, cb, ud);
 }
 
