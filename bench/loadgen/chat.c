@@ -16,6 +16,8 @@
  * agent's reply) or at a fixed offered rate; drain; verify; report.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +294,25 @@ static void on_ack(lg_conn *c, uint32_t ack_id, const char *body, size_t n, void
 
 static const lg_handlers HANDLERS = {on_ready, on_event, on_ack, on_closed};
 
+/* --perf-ctl FIFO: the control FIFO of a `perf stat -D -1 --control fifo:FIFO` watching the
+ * servers (bench/run), told "enable" and "disable" at the ends of the measured window, so
+ * that what perf counts covers the time whose stored messages it is divided by. */
+static int perf_ctl_open(const char *path)
+{
+    if (!path[0])
+        return -1;
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        fprintf(stderr, "chat: --perf-ctl %s: %s (nothing counted)\n", path, strerror(errno));
+    return fd;
+}
+
+static void perf_ctl(int fd, const char *cmd)
+{
+    if (fd >= 0 && write(fd, cmd, strlen(cmd)) < 0)
+        fprintf(stderr, "chat: --perf-ctl: %s\n", strerror(errno));
+}
+
 /* Polls until cond() holds or the timeout; returns 0 when it held. */
 static int wait_for(lg_loop *L, int (*cond)(void), uint64_t timeout_ns)
 {
@@ -386,6 +407,8 @@ int lg_chat_main(int argc, char **argv)
     const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-jwt-secret-0123456789");
     const char *label = lg_opt_str(argc, argv, "--label", "server");
     const char *workload = lg_opt_str(argc, argv, "--workload-name", port == agent_port ? "chat" : "cluster");
+    const char *perf_ctl_path = lg_opt_str(argc, argv, "--perf-ctl", "");
+    int perf_fd = -1;
     int server_pids[MAX_PIDS], redis_pids[MAX_PIDS];
     int n_server = lg_parse_int_list(lg_opt_str(argc, argv, "--server-pids", ""), server_pids, MAX_PIDS);
     int n_redis = lg_parse_int_list(lg_opt_str(argc, argv, "--redis-pids", ""), redis_pids, MAX_PIDS);
@@ -454,6 +477,8 @@ int lg_chat_main(int argc, char **argv)
         uint64_t now = lg_now_ns();
         if (!measuring && now >= G.measure_from) {
             measuring = 1;
+            perf_fd = perf_ctl_open(perf_ctl_path);
+            perf_ctl(perf_fd, "enable\n");
             cpu0 = lg_pids_cpu_us(server_pids, n_server);
             rcpu0 = lg_pids_cpu_us(redis_pids, n_redis);
             lgcpu0 = lg_proc_cpu_us(getpid());
@@ -479,6 +504,9 @@ int lg_chat_main(int argc, char **argv)
         lg_poll(&L, wait);
     }
     G.measure_to = t_end;
+    perf_ctl(perf_fd, "disable\n");
+    if (perf_fd >= 0)
+        close(perf_fd);
     int64_t cpu1 = lg_pids_cpu_us(server_pids, n_server);
     int64_t rcpu1 = lg_pids_cpu_us(redis_pids, n_redis);
     int64_t lgcpu1 = lg_proc_cpu_us(getpid());

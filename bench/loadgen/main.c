@@ -42,7 +42,7 @@ static void usage(void)
             "          [--concurrency 256] [--hold 1]\n"
             "  chat:   --port P [--agent-port P2] --customers C --agents A [--window W]\n"
             "          [--rate R (messages/s offered; 0 = closed loop)] [--warmup S] [--duration S]\n"
-            "          [--message-bytes B]\n"
+            "          [--message-bytes B] [--perf-ctl FIFO (perf stat --control: the window)]\n"
             "  fanout: --port P --redis-port R --members N --emits K [--window W]\n");
 }
 
