@@ -71,7 +71,7 @@ typedef struct echo_ctx {
 
 static void on_connection(sio_socket *s, void *ud) {
     json_t *json = json_pack("[O]", sio_socket_auth(s));
-    sio_args args = {json, NULL, 0};
+    sio_args args = {json, NULL, 0, NULL, 0};
     sio_socket_emit(s, "auth", &args, 0);
     json_decref(json);
 }
@@ -115,7 +115,7 @@ static void emit_rest(sio_socket *s, const sio_target *to, const char *event, co
     json_t *rest = json_array();
     for (size_t i = skip; i < json_array_size(args->json); i++)
         json_array_append(rest, json_array_get(args->json, i));
-    sio_args out = {rest, args->attachments, args->n_attachments};
+    sio_args out = {rest, args->attachments, args->n_attachments, NULL, 0};
     sio_namespace_emit(sio_socket_namespace(s), to, event, &out, 0);
     json_decref(rest);
 }
@@ -150,7 +150,7 @@ static void on_whoami(sio_socket *s, const char *event, const sio_args *args, si
     const echo_ctx *ctx = ud;
     if (!ack) return;
     json_t *answer = json_pack("[s]", ctx->node_id);
-    sio_args out = {answer, NULL, 0};
+    sio_args out = {answer, NULL, 0, NULL, 0};
     sio_ack_send(ack, &out);
     json_decref(answer);
 }
@@ -194,7 +194,7 @@ static int target_parse(json_t *v, echo_target *t) {
 /* Acks (result, message): result may be NULL (null). Frees ack. */
 static void ack_failure(sio_ack *ack, json_t *result, const char *message) {
     json_t *json = json_pack("[O?s]", result, message);
-    sio_args out = {json, NULL, 0};
+    sio_args out = {json, NULL, 0, NULL, 0};
     sio_ack_send(ack, &out);
     json_decref(json);
 }
@@ -202,7 +202,7 @@ static void ack_failure(sio_ack *ack, json_t *result, const char *message) {
 /* Acks with one argument (borrowed). Frees ack. */
 static void ack_result(sio_ack *ack, json_t *result) {
     json_t *json = json_pack("[O]", result);
-    sio_args out = {json, NULL, 0};
+    sio_args out = {json, NULL, 0, NULL, 0};
     sio_ack_send(ack, &out);
     json_decref(json);
 }
@@ -283,7 +283,7 @@ static void on_server_side_emit(sio_socket *s, const char *event, const sio_args
         json_t *rest = json_array();
         for (size_t i = 1; i < json_array_size(args->json); i++)
             json_array_append(rest, json_array_get(args->json, i));
-        sio_args out = {rest, args->attachments, args->n_attachments};
+        sio_args out = {rest, args->attachments, args->n_attachments, NULL, 0};
         rc = sio_namespace_server_side_emit(sio_socket_namespace(s), name, &out,
                                             ECHO_NODE_TIMEOUT_MS, on_node_results, ack);
         json_decref(rest);
@@ -295,7 +295,7 @@ static void on_ping_node(sio_namespace *nsp, const char *event, const sio_args *
                          sio_node_ack *ack, void *ud) {
     const echo_ctx *ctx = ud;
     json_t *answer = json_pack("[s]", ctx->node_id);
-    sio_args out = {answer, NULL, 0};
+    sio_args out = {answer, NULL, 0, NULL, 0};
     if (ack) sio_node_ack_send(ack, &out);
     json_decref(answer);
 }

@@ -75,9 +75,6 @@ static int upgrade_check(eio_conn *c, eio_session **probe_of)
         eio_session *s = session_find(srv, sid);
         if (!s || s->state == EIO_SESSION_CLOSED)
             return reject_upgrade(c, EIO_ERR_UNKNOWN_SID);
-        /* Only an open polling session may upgrade, and only once at a time. */
-        if (s->state != EIO_SESSION_OPEN || s->transport != EIO_TRANSPORT_POLLING || s->probe)
-            return reject_upgrade(c, EIO_ERR_BAD_REQUEST);
         *probe_of = s;
         return 0;
     }
@@ -115,6 +112,12 @@ int websocket_upgrade(eio_conn *c)
     if (!s) {
         conn_set_timeout(c, 0);
         session_create(srv, EIO_TRANSPORT_WEBSOCKET, c);
+        return 0;
+    }
+    if (s->state != EIO_SESSION_OPEN || s->transport != EIO_TRANSPORT_POLLING || s->probe) {
+        /* Only an open polling session may upgrade, once at a time: as the Node server
+         * does, the handshake completes and the websocket is closed at once. */
+        websocket_send_close(c, WS_CLOSE_NO_STATUS, NULL);
         return 0;
     }
     c->is_probe = 1;

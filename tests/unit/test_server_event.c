@@ -57,7 +57,7 @@ static void on_ping(sio_namespace *nsp, const char *event, const sio_args *args,
                     void *ud) {
     json_t *answer = json_pack("[s]", "pong");
     json_array_extend(answer, args->json);
-    sio_args out = {answer, NULL, 0};
+    sio_args out = {answer, NULL, 0, NULL, 0};
     int *seen = ud;
     (*seen)++;
     ASSERT_STR_EQ(event, "ping");
@@ -72,7 +72,7 @@ static void on_keep(sio_namespace *nsp, const char *event, const sio_args *args,
 
 static void receive(fixture *f, const char *event, const char *args_json, reply_log *log) {
     json_t *json = json_loads(args_json, 0, NULL);
-    sio_args args = {json, NULL, 0};
+    sio_args args = {json, NULL, 0, NULL, 0};
     sio_namespace_receive_server_event(f->nsp, event, &args, log ? on_reply : NULL, log);
     json_decref(json);
 }
@@ -200,7 +200,7 @@ TEST_IMPL(server_side_emit_alone_completes_at_once_without_local_handlers)
     int seen = 0;
     json_t *json = json_pack("[i]", 1);
     json_t *not_array = json_object();
-    sio_args args = {json, NULL, 0}, bad = {not_array, NULL, 0};
+    sio_args args = {json, NULL, 0, NULL, 0}, bad = {not_array, NULL, 0, NULL, 0};
     fixture_start(&f, NULL, NULL);
     sio_namespace_on_server_event(f.nsp, "ping", on_ping, &seen);
     ASSERT_EQ(sio_namespace_server_side_emit(f.nsp, "ping", &args, 1000, on_result, &log), SIO_OK);
