@@ -266,6 +266,7 @@ void hd_app_free(hd_app *app)
     if (!app)
         return;
     free(app->resync);
+    sb_buf_free(&app->scratch);
     free(app);
 }
 

@@ -63,6 +63,7 @@ struct hd_app {
     sio_socket **resync;         /* sockets whose rooms or presence the store refused (503):
                                     retried every tick (referenced) */
     size_t n_resync, cap_resync;
+    sb_buf scratch;              /* the support event's arguments, while one is sent */
     int routing;                 /* a route call is in flight */
     int route_again;             /* something changed meanwhile: route once more */
     int stopped;

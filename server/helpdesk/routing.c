@@ -164,30 +164,42 @@ void hd_route_kick(hd_app *app)
 
 /* ---- messages ------------------------------------------------------------------------------ */
 
-#define HD_SUPPORT_TEXT_STACK 4096 /* most support payloads encode in this much stack */
+static int append_text(const char *buffer, size_t size, void *data)
+{
+    sb_buf_append(data, buffer, size);
+    return 0;
+}
+
+/* The support event's arguments as text: the message's own text (the store's, or
+ * jansson's writing of it) inside the fixed envelope [{"status_code":200,"data":…}]. */
+static void support_text(const hd_result *r, sb_buf *out)
+{
+    static const char head[] = "[{\"status_code\":200,\"data\":";
+    sb_buf_append(out, head, sizeof(head) - 1);
+    if (r->message_text) {
+        sb_buf_append(out, r->message_text, r->message_text_len);
+    } else {
+        json_dump_callback(r->message, append_text, out, JSON_COMPACT);
+    }
+    sb_buf_append(out, "}]", 2);
+}
 
 /* The stored message to its chat room, then to the sender's callback: the arguments are
  * encoded once, for the room's frame and for the sender's ack. */
 static void support_emit(hd_app *app, const char *chat, hd_op *op, const hd_result *r)
 {
-    char stack[HD_SUPPORT_TEXT_STACK];
+    sb_buf *text = &app->scratch;
     json_t *args = json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", r->message);
-    size_t n = json_dumpb(args, stack, sizeof(stack), JSON_COMPACT);
-    char *text = n > sizeof(stack) ? malloc(n) : stack;
-    if (!text)
-        abort();
-    if (text != stack)
-        json_dumpb(args, text, n, JSON_COMPACT);
+    sb_buf_reset(text);
+    support_text(r, text);
     const char *rooms[1] = {chat};
     sio_target to = {rooms, 1, NULL, 0};
-    sio_args a = {args, NULL, 0, n ? text : NULL, n};
+    sio_args a = {args, NULL, 0, (const char *)text->data, text->len};
     sio_namespace_emit(app->nsp, &to, "support", &a, 0);
     hd_result done = *r;
     done.support_args = a.text;
-    done.support_args_len = n;
+    done.support_args_len = a.text_len;
     op_finish(op, &done);
-    if (text != stack)
-        free(text);
     json_decref(args);
 }
 

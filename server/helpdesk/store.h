@@ -82,6 +82,9 @@ typedef struct hd_result {
     int duplicate;             /* post: client_msg_id was already stored: nothing changed */
     int created;               /* post: this call created the conversation (it is queued) */
     const char *previous_agent; /* transfer / close: the agent who had the conversation, or NULL */
+    /* post: the message as compact JSON text, when the store keeps it so (may be NULL) */
+    const char *message_text;
+    size_t message_text_len;
     /* post, filled by the relay (routing.c), not by stores: the support event's arguments
      * [{"status_code":200,"data":message}] as JSON text, encoded once for the room and the
      * sender's ack; NULL when not built */

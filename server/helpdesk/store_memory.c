@@ -61,6 +61,16 @@ typedef struct mem_session {
     conv_list convs; /* every conversation it had, oldest first */
 } mem_session;
 
+/* A stored message, kept as the JSON text it was sent as: one allocation instead of a
+ * tree of some thirty, which is most of what a long conversation costs. Reads (history,
+ * a retry, a conversation's first and last message) parse it again. */
+typedef struct mem_msg {
+    char *cmid;     /* client_msg_id, at the start of data, or NULL */
+    size_t len;     /* bytes of text */
+    char *text;     /* the message, compact JSON, NUL-terminated, inside data */
+    char data[];
+} mem_msg;
+
 struct mem_conv {
     char *id; /* the map key */
     mem_session *session;
@@ -70,7 +80,7 @@ struct mem_conv {
     int64_t created_at, queued_at, last_activity;
     uint64_t serial;          /* creation order: breaks created_at ties */
     char *closed_by, *reason; /* NULL until closed */
-    json_t **msgs;            /* msgs[seq - 1] */
+    mem_msg **msgs;           /* msgs[seq - 1] */
     size_t n_msgs, cap_msgs;
     sio_map by_client_msg_id; /* client_msg_id → message; the key lives in the message */
     conv_link links[IN_LISTS];
@@ -184,6 +194,33 @@ static void list_unlink(conv_list *l, mem_conv *c, int k)
 
 /* ---- results ---- */
 
+#define MEM_MSG_STACK 4096 /* most messages encode in this much stack */
+
+static mem_msg *msg_new(json_t *msg)
+{
+    char stack[MEM_MSG_STACK];
+    const char *cmid = json_string_value(json_object_get(msg, "client_msg_id"));
+    size_t clen = cmid ? strlen(cmid) + 1 : 0;
+    size_t n = json_dumpb(msg, stack, sizeof(stack), JSON_COMPACT);
+    mem_msg *m = malloc(sizeof(*m) + clen + n + 1);
+    if (!m || !n)
+        abort(); /* out of memory, or a message jansson built and cannot write */
+    m->cmid = cmid ? memcpy(m->data, cmid, clen) : NULL;
+    m->text = m->data + clen;
+    m->len = n;
+    if (n <= sizeof(stack))
+        memcpy(m->text, stack, n);
+    else
+        json_dumpb(msg, m->text, n, JSON_COMPACT);
+    m->text[n] = '\0';
+    return m;
+}
+
+static json_t *msg_json(const mem_msg *m)
+{
+    return must(json_loadb(m->text, m->len, JSON_DECODE_ANY, NULL));
+}
+
 static json_t *agent_json(const mem_agent *a)
 {
     return a ? must(json_pack("{s:s,s:s?}", "id", a->id, "name", a->name)) : json_null();
@@ -194,9 +231,9 @@ static json_t *conv_json(const mem_conv *c)
     char created[HD_TIME_LEN + 1], queued[HD_TIME_LEN + 1];
     hd_time_iso(c->created_at, created);
     hd_time_iso(c->queued_at, queued);
-    json_t *first = c->n_msgs ? c->msgs[0] : NULL;
-    json_t *last = c->n_msgs ? c->msgs[c->n_msgs - 1] : NULL;
-    return must(json_pack("{s:s,s:s,s:s?,s:s,s:o,s:s,s:s,s:I,s:O?,s:O?,s:s?,s:s?}",
+    json_t *first = c->n_msgs ? msg_json(c->msgs[0]) : NULL;
+    json_t *last = c->n_msgs ? msg_json(c->msgs[c->n_msgs - 1]) : NULL;
+    return must(json_pack("{s:s,s:s,s:s?,s:s,s:o,s:s,s:s,s:I,s:o?,s:o?,s:s?,s:s?}",
                           "ticket_chat_id", c->id, "session_id", c->session->id, "dept",
                           c->dept, "status", STATUS_NAMES[c->status], "agent",
                           agent_json(c->agent), "created_at", created, "queued_at", queued,
@@ -209,9 +246,9 @@ static json_t *inquiry_json(const mem_conv *c)
 {
     char queued[HD_TIME_LEN + 1];
     hd_time_iso(c->queued_at, queued);
-    return must(json_pack("{s:s,s:s,s:s?,s:O?,s:s}", "ticket_chat_id", c->id, "session_id",
+    return must(json_pack("{s:s,s:s,s:s?,s:o?,s:s}", "ticket_chat_id", c->id, "session_id",
                           c->session->id, "dept", c->dept, "first_message",
-                          c->n_msgs ? c->msgs[0] : NULL, "queued_at", queued));
+                          c->n_msgs ? msg_json(c->msgs[0]) : NULL, "queued_at", queued));
 }
 
 /* Calls back, then drops the result's references (the callback borrowed them). */
@@ -296,22 +333,23 @@ static void conv_touch(mem_store *st, mem_conv *c, int64_t now_ms)
     list_insert(&st->open, c, IN_OPEN);
 }
 
-/* Stores msg (its reference is taken) as the next seq of c. */
-static void conv_append(mem_store *st, mem_conv *c, json_t *msg, int64_t now_ms)
+/* Stores msg (borrowed) as the next seq of c; returns the stored copy. */
+static mem_msg *conv_append(mem_store *st, mem_conv *c, json_t *msg, int64_t now_ms)
 {
     if (c->n_msgs == c->cap_msgs) {
         size_t cap = c->cap_msgs ? c->cap_msgs * 2 : MEM_MSGS_FIRST_CAP;
-        json_t **grown = realloc(c->msgs, cap * sizeof(*grown));
+        mem_msg **grown = realloc(c->msgs, cap * sizeof(*grown));
         if (!grown)
             abort();
         c->msgs = grown;
         c->cap_msgs = cap;
     }
-    c->msgs[c->n_msgs++] = msg;
-    const char *cmid = json_string_value(json_object_get(msg, "client_msg_id"));
-    if (cmid)
-        sio_map_put(&c->by_client_msg_id, cmid, msg);
+    mem_msg *m = msg_new(msg);
+    c->msgs[c->n_msgs++] = m;
+    if (m->cmid)
+        sio_map_put(&c->by_client_msg_id, m->cmid, m);
     conv_touch(st, c, now_ms);
+    return m;
 }
 
 static void conv_set_dept(mem_conv *c, const char *dept)
@@ -379,7 +417,7 @@ static void conv_close(mem_store *st, mem_conv *c, const char *by, const char *r
 static void conv_free(mem_conv *c)
 {
     for (size_t i = 0; i < c->n_msgs; i++)
-        json_decref(c->msgs[i]);
+        free(c->msgs[i]);
     free(c->msgs);
     sio_map_free(&c->by_client_msg_id);
     free(c->id);
@@ -492,13 +530,15 @@ static mem_conv *post_target(mem_store *st, const hd_post *p, int *status)
     return s ? s->open : NULL;
 }
 
-static void reply_post(const mem_conv *c, json_t *msg, int duplicate, int created,
-                       hd_result_cb cb, void *ud)
+/* msg: a reference handed over; stored: its text as kept. */
+static void reply_post(const mem_conv *c, json_t *msg, const mem_msg *stored, int duplicate,
+                       int created, hd_result_cb cb, void *ud)
 {
     /* the conversation only for a new one: the caller needs it only to announce it */
-    hd_result r = {.status = HD_OK, .message = json_incref(msg),
+    hd_result r = {.status = HD_OK, .message = msg,
                    .conversation = created ? conv_json(c) : NULL, .duplicate = duplicate,
-                   .created = created};
+                   .created = created, .message_text = stored->text,
+                   .message_text_len = stored->len};
     reply(&r, cb, ud);
 }
 
@@ -510,10 +550,10 @@ static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud
     mem_conv *c = post_target(st, p, &status);
     if (status != HD_OK)
         return reply_status(status, cb, ud);
-    json_t *dup = c && p->client_msg_id ? sio_map_get(&c->by_client_msg_id, p->client_msg_id)
-                                        : NULL;
+    mem_msg *dup = c && p->client_msg_id ? sio_map_get(&c->by_client_msg_id, p->client_msg_id)
+                                         : NULL;
     if (dup)
-        return reply_post(c, dup, 1, 0, cb, ud);
+        return reply_post(c, msg_json(dup), dup, 1, 0, cb, ud);
     if (c && c->status == CONV_CLOSED)
         return reply_status(HD_ECONFLICT, cb, ud);
     if (p->client_msg_id && !id_ok(p->client_msg_id))
@@ -525,8 +565,8 @@ static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud
     int created = c == NULL;
     if (created)
         c = conv_create(st, p);
-    conv_append(st, c, msg, p->now_ms);
-    reply_post(c, msg, 0, created, cb, ud);
+    mem_msg *stored = conv_append(st, c, msg, p->now_ms);
+    reply_post(c, msg, stored, 0, created, cb, ud);
 }
 
 /* The agents that could take one more conversation now (a new array, *n long). */
@@ -664,7 +704,7 @@ static void mem_history(hd_store *base, const char *chat_id, const hd_access *ac
     size_t count = c->n_msgs - from < limit ? c->n_msgs - from : limit;
     hd_result r = {.status = HD_OK, .list = must(json_array()), .conversation = conv_json(c)};
     for (size_t i = from; i < from + count; i++)
-        json_array_append(r.list, c->msgs[i]);
+        json_array_append_new(r.list, msg_json(c->msgs[i]));
     reply(&r, cb, ud);
 }
 
