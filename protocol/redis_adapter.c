@@ -462,6 +462,44 @@ int rda_broadcast_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_bro
     return rc;
 }
 
+/* msgpack's array and string headers (the format's spec), read by hand because msgpack-c
+ * only unpacks whole objects: here only the first element's bytes matter. */
+#define RDA_MP_FIXARRAY 0x90
+#define RDA_MP_ARRAY16 0xdc
+#define RDA_MP_ARRAY32 0xdd
+#define RDA_MP_FIXSTR 0xa0
+#define RDA_MP_STR8 0xd9
+#define RDA_MP_STR16 0xda
+
+int rda_broadcast_sent_by(const uint8_t *msg, size_t len, const char *uid)
+{
+    size_t i, n;
+    if (len < 2)
+        return 0;
+    if ((msg[0] & 0xf0) == RDA_MP_FIXARRAY)
+        i = 1;
+    else if (msg[0] == RDA_MP_ARRAY16)
+        i = 3;
+    else if (msg[0] == RDA_MP_ARRAY32)
+        i = 5;
+    else
+        return 0;
+    if (i >= len)
+        return 0;
+    uint8_t h = msg[i++];
+    if ((h & 0xe0) == RDA_MP_FIXSTR) {
+        n = h & 0x1f;
+    } else if (h == RDA_MP_STR8 && i < len) {
+        n = msg[i++];
+    } else if (h == RDA_MP_STR16 && i + 1 < len) {
+        n = (size_t)msg[i] << 8 | msg[i + 1];
+        i += 2;
+    } else {
+        return 0;
+    }
+    return n == strlen(uid) && n <= len - i && memcmp(msg + i, uid, n) == 0;
+}
+
 /* close is a boolean (Node's socket.disconnect(close)). */
 static int rda_take_close(rda_decoder *d, const json_t *obj, int *close)
 {

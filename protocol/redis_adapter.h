@@ -189,6 +189,10 @@ void rda_decoder_init(rda_decoder *d);
  * msgpack ext types other than timestamps (which become ISO-8601 strings, like the
  * JSON.stringify of the Date that Node would decode). Unknown keys are ignored. */
 int rda_broadcast_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_broadcast *out);
+/* 1 when msg is a broadcast sent by uid (its first field), read from the headers alone:
+ * a node hears its own broadcasts back through the pattern it subscribes, and skips
+ * them without decoding. 0 when msg is anything else, malformed included. */
+int rda_broadcast_sent_by(const uint8_t *msg, size_t len, const char *uid);
 /* Requests need a known type. A BROADCAST request or BROADCAST_ACK response that came as
  * JSON may not nest deeper than RDA_MAX_DEPTH either, since it is re-encoded as msgpack. */
 int rda_request_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_request *out);

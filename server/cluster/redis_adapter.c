@@ -461,6 +461,8 @@ static int rca_broadcast(sio_adapter *base, const sio_broadcast *b) {
 static void on_broadcast_message(rca_adapter *a, const uint8_t *data, size_t len) {
     rca_cluster *c = a->cluster;
     rda_broadcast m;
+    if (rda_broadcast_sent_by(data, len, c->uid))
+        return; /* our own, back from the pattern: delivered locally already */
     if (rda_broadcast_decode(&c->dec, data, len, &m) != RDA_OK) {
         rca_log(c, "ignoring a malformed broadcast: %s", c->dec.errstr);
         return;

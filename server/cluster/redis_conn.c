@@ -62,6 +62,8 @@ typedef struct rc_link {
     int failure_logged;         /* this outage's failed attempts have been logged once */
     unsigned attempts;          /* failed attempts in this outage */
     uint64_t down_since;        /* uv_now() when this outage began */
+    int write_due;              /* commands queued: the flusher writes them this turn */
+    int writing;                /* the flusher is writing: hiredis asking again means pushback */
     char reason[RC_REASON_MAX]; /* why the last connection or attempt ended */
 } rc_link;
 
@@ -99,6 +101,7 @@ struct rc_conn {
     rc_req *failed_head, *failed_tail;   /* refused commands, answered on the next turn */
     size_t failed;
     uv_idle_t fail_idle;          /* runs the failed queue */
+    uv_idle_t flusher;         /* writes the links' queued commands, once per loop turn */
 
     sio_map channels, patterns;   /* name -> rc_sub */
     size_t restore_left;          /* restore confirmations still to come */
@@ -850,8 +853,14 @@ static int link_handshake(rc_link *l) {
 /* Debian's hiredis 0.14 libuv adapter ignores a poll error: on POLLERR (a refused connect,
  * a reset) libuv stops the handle and reports status < 0, the adapter returns, and the
  * failure goes unseen until some timeout. hiredis 1.0 fixed it by handling an error as the
- * events it waited for; rc_poll does the same, and the hooks below make every (re)start of
- * the adapter's handle use it. The adapter still owns the handle and its cleanup. */
+ * events it waited for; rc_poll does the same. The adapter still owns the handle and its
+ * cleanup; the hooks below decide what it polls for.
+ *
+ * hiredis asks for writability each time it queues a command and drops it once written.
+ * Through the adapter that is a uv_poll_start each way, and libuv re-registers the fd on
+ * every one (an epoll_ctl pair): several per command. So a connected link does not poll
+ * for writability: it is written once per loop turn by the flusher (a uv_idle_t, as
+ * the transport writes its clients), and polls for it only when the kernel pushed back. */
 static void rc_poll_rearm(void *privdata);
 
 static void rc_poll(uv_poll_t *handle, int status, int events) {
@@ -871,24 +880,65 @@ static void rc_poll_rearm(void *privdata) {
         uv_poll_start(&p->handle, p->events, rc_poll);
 }
 
+static void rc_poll_set(redisLibuvEvents *p, int events) {
+    if (p->events == events)
+        return;
+    p->events = events;
+    if (events != 0)
+        uv_poll_start(&p->handle, events, rc_poll);
+    else
+        uv_poll_stop(&p->handle);
+}
+
 static void rc_add_read(void *privdata) {
-    redisLibuvAddRead(privdata);
-    rc_poll_rearm(privdata);
+    redisLibuvEvents *p = privdata;
+    rc_poll_set(p, p->events | UV_READABLE);
 }
 
 static void rc_del_read(void *privdata) {
-    redisLibuvDelRead(privdata);
-    rc_poll_rearm(privdata);
+    redisLibuvEvents *p = privdata;
+    rc_poll_set(p, p->events & ~UV_READABLE);
 }
 
+static void on_flush(uv_idle_t *h);
+
 static void rc_add_write(void *privdata) {
-    redisLibuvAddWrite(privdata);
-    rc_poll_rearm(privdata);
+    redisLibuvEvents *p = privdata;
+    redisAsyncContext *ac = p->context;
+    rc_link *l = ac != NULL ? ac->data : NULL;
+    /* still connecting (hiredis waits for the connect by writability), or a write that
+     * the kernel did not take whole */
+    if (l == NULL || l->writing || !(ac->c.flags & REDIS_CONNECTED)) {
+        rc_poll_set(p, p->events | UV_WRITABLE);
+        return;
+    }
+    if (!l->write_due) {
+        l->write_due = 1;
+        uv_idle_start(&l->conn->flusher, on_flush);
+    }
 }
 
 static void rc_del_write(void *privdata) {
-    redisLibuvDelWrite(privdata);
-    rc_poll_rearm(privdata);
+    redisLibuvEvents *p = privdata;
+    rc_poll_set(p, p->events & ~UV_WRITABLE);
+}
+
+static void link_flush(rc_link *l) {
+    if (!l->write_due)
+        return;
+    l->write_due = 0;
+    if (l->ac == NULL)
+        return;
+    l->writing = 1;
+    redisAsyncHandleWrite(l->ac);
+    l->writing = 0;
+}
+
+static void on_flush(uv_idle_t *h) {
+    rc_conn *c = h->data;
+    uv_idle_stop(h);
+    link_flush(&c->cmd);
+    link_flush(&c->sub);
 }
 
 static int rc_attach(redisAsyncContext *ac, uv_loop_t *loop) {
@@ -1068,6 +1118,8 @@ rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t er
     sio_map_init(&c->patterns);
     uv_idle_init(loop, &c->fail_idle);
     c->fail_idle.data = c;
+    uv_idle_init(loop, &c->flusher);
+    c->flusher.data = c;
     link_init(c, &c->cmd, "command", 0);
     link_init(c, &c->sub, "subscriber", 1);
     link_connect(&c->cmd);
@@ -1103,5 +1155,7 @@ void rc_close(rc_conn *c, rc_close_cb done, void *ud) {
     link_close(c, &c->sub);
     registry_free(c);
     uv_close((uv_handle_t *)&c->fail_idle, on_handle_closed);
+    c->close_pending++;
+    uv_close((uv_handle_t *)&c->flusher, on_handle_closed);
     c->close_pending++;
 }

@@ -1,9 +1,10 @@
 /* conn.c: accepted TCP streams: reading into one slab, corked writing, deadlines.
  *
  * The one idea: a connection writes at most once per loop turn. conn_send() only queues;
- * the connection joins srv->flush, and the flusher (a uv_prepare_t, which runs once per
- * turn just before the loop blocks for I/O) writes every queued buffer of each connection
- * with one uv_try_write (a writev). Only when the kernel takes less does the rest go
+ * the connection joins srv->flush, and the flusher (a uv_idle_t, started when the first
+ * connection joins: it runs once per turn before the loop polls, and while it is active
+ * the poll does not block, so output queued in any phase leaves on the next turn) writes
+ * every queued buffer of each connection with one uv_try_write (a writev). Only when the kernel takes less does the rest go
  * through uv_write, which makes libuv watch the socket for writability until it drains;
  * otherwise the socket stays registered for reading only, for its whole life.
  *
@@ -30,7 +31,7 @@
 #define EIO_BUSY_INPUT_MAX 65536     /* input kept while a request is being served: then stop reading */
 
 static void conn_flush(eio_conn *c);
-static void on_flush(uv_prepare_t *p);
+static void on_flush(uv_idle_t *p);
 static void conn_process_leftover(eio_conn *c);
 
 static uint32_t now_s(const eio_server *srv)
@@ -53,7 +54,7 @@ void conn_want_flush(eio_conn *c)
     c->in_flush = 1;
     c->flush_next = srv->flush;
     srv->flush = c;
-    uv_prepare_start(&srv->flusher, on_flush);
+    uv_idle_start(&srv->flusher, on_flush);
 }
 
 void conn_send(eio_conn *c, eio_msg *m)
@@ -195,7 +196,7 @@ static void conn_flush(eio_conn *c)
 }
 
 /* The flusher: every connection that got output this turn, written once. */
-static void on_flush(uv_prepare_t *p)
+static void on_flush(uv_idle_t *p)
 {
     eio_server *srv = p->data;
     while (srv->flush) {
@@ -208,7 +209,7 @@ static void on_flush(uv_prepare_t *p)
         else
             conn_flush(c);
     }
-    uv_prepare_stop(p);
+    uv_idle_stop(p);
 }
 
 void conn_close_after_write(eio_conn *c)
@@ -524,7 +525,7 @@ int conn_listen(eio_server *srv, char *err, size_t errlen)
     srv->slab = malloc(EIO_READ_SLAB);
     if (!srv->slab)
         abort();
-    uv_prepare_init(srv->loop, &srv->flusher);
+    uv_idle_init(srv->loop, &srv->flusher);
     srv->flusher.data = srv;
     uv_timer_init(srv->loop, &srv->sweeper);
     srv->sweeper.data = srv;

@@ -8,7 +8,7 @@
  * conn_detach() when a connection ends, session_destroy() when a session does.
  *
  * Output is corked per loop turn: whatever is sent to a connection during a turn waits in
- * its queue, and one pass before the loop blocks again (a uv_prepare_t) writes each
+ * its queue, and one pass before the loop polls again (a uv_idle_t) writes each
  * connection that has output with one writev (uv_try_write). Only what the kernel did not
  * take goes through uv_write, and only then does libuv watch the socket for writability.
  * Reads land in one slab per server; a connection keeps bytes of its own only while it
@@ -203,7 +203,7 @@ struct eio_server {
     uv_tcp_t listener;
     uint8_t *slab;                 /* EIO_READ_SLAB bytes every read lands in first */
     eio_conn *flush;               /* connections with output this loop turn */
-    uv_prepare_t flusher;          /* writes them before the loop blocks */
+    uv_idle_t flusher;             /* writes them before the loop polls again */
     uv_timer_t sweeper;            /* connection deadlines */
     size_t n_conns;                /* open connections (closed ones leave at their close callback) */
     eio_session *sessions;         /* uthash head */

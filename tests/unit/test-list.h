@@ -132,6 +132,7 @@ TEST_ENTRY(rda_golden_broadcasts_from_init)
 
 /* test_redis_adapter.c */
 TEST_ENTRY(rda_decode_refusals)
+TEST_ENTRY(rda_broadcast_sent_by_reads_the_uid)
 TEST_ENTRY(rda_decode_refuses_every_prefix)
 TEST_ENTRY(rda_decode_failure_leaves_nothing)
 TEST_ENTRY(rda_decode_accepts_what_node_reads)

@@ -704,3 +704,42 @@ TEST_IMPL(rda_channel_rooms)
     assert_room_of("other#/#", "/", NULL);
     return 0;
 }
+
+/* The sender's uid is read from the headers of what the encoder writes, for every string
+ * header size; anything else (another uid, a prefix, a truncated or other message) is not
+ * taken for it. */
+TEST_IMPL(rda_broadcast_sent_by_reads_the_uid)
+{
+    static const size_t lens[] = {1, 31, 32, 255, 256, 300};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        char uid[301], other[301];
+        memset(uid, 'a', lens[i]);
+        uid[lens[i]] = '\0';
+        memcpy(other, uid, lens[i] + 1);
+        other[lens[i] - 1] = 'b';
+        rda_broadcast b;
+        rda_broadcast_init(&b);
+        b.uid = test_exact_copy(uid, lens[i] + 1);
+        b.packet.data = json_pack("[s]", "hello");
+        sb_buf out;
+        sb_buf_init(&out);
+        ASSERT_EQ(rda_broadcast_encode(&b, &out), RDA_OK);
+        ASSERT_EQ(rda_broadcast_sent_by(out.data, out.len, uid), 1);
+        ASSERT_EQ(rda_broadcast_sent_by(out.data, out.len, other), 0);
+        uid[lens[i] - 1] = '\0'; /* a prefix of the real one */
+        ASSERT_EQ(rda_broadcast_sent_by(out.data, out.len, uid), 0);
+        /* cut anywhere before the uid's last byte */
+        size_t uid_end = 0;
+        while (uid_end + lens[i] <= out.len && memcmp(out.data + uid_end, b.uid, lens[i]))
+            uid_end++;
+        uid_end += lens[i];
+        for (size_t cut = 0; cut < uid_end; cut += cut < 8 ? 1 : 16)
+            ASSERT_EQ(rda_broadcast_sent_by(out.data, cut, b.uid), 0);
+        ASSERT_EQ(rda_broadcast_sent_by(out.data, uid_end - 1, b.uid), 0);
+        sb_buf_free(&out);
+        rda_broadcast_clear(&b);
+    }
+    static const uint8_t not_array[] = {0xa1, 'u'};
+    ASSERT_EQ(rda_broadcast_sent_by(not_array, sizeof(not_array), "u"), 0);
+    return 0;
+}
