@@ -209,9 +209,9 @@ static const char hd_lua_post[] = HD_LUA_BASE
      * without ticket_chat_id, session_id and seq (known only here) and without its closing
      * brace: they are appended, so the message is made as one string.
      * Answers {status}, or {200, seq, chat id, session id (false: none), duplicate (0|1),
-     * created (0|1), the conversation JSON when created else false, the stored message
-     * when duplicate else false}: the node built the message, it needs only what it could
-     * not know. */
+     * created (0|1), the conversation JSON when created else false, the stored message}:
+     * the node built the message, it needs only what it could not know, and the stored
+     * text to send on as it is. */
     "local chat, sess, acc_s, acc_a, cmid = arg(4), arg(5), arg(7), arg(8), arg(9)\n"
     /* now as sent: numbers given to redis.call are formatted with printf. */
     "local NOW_MS = ARGV[2]\n"
@@ -278,9 +278,9 @@ static const char hd_lua_post[] = HD_LUA_BASE
     "if seq == 1 then redis.call('HSET', k, 'first_message', msg) end\n"
     "redis.call('ZADD', OPEN, NOW_MS, chat)\n"
     "redis.call('XADD', EVENTS, '*', 'type', 'message', 'data', msg)\n"
-    "if created == 0 then return {200, seq, chat, c.session_id, 0, 0, false, false} end\n"
+    "if created == 0 then return {200, seq, chat, c.session_id, 0, 0, false, msg} end\n"
     "c.last_seq, c.first_message, c.last_message = seq_s, msg, msg\n"
-    "return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, c), false}\n";
+    "return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, c), msg}\n";
 
 static const char hd_lua_route[] = HD_LUA_PRELUDE
     /* route: 4 most assignments to make. */
