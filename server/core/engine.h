@@ -1,7 +1,7 @@
 /* engine.h: the Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
  *
- * One eio_server listens on one host:port through libwebsockets running on the caller's
- * libuv loop, and serves the Engine.IO endpoint at cfg.path on both transports (with the
+ * One eio_server listens on one host:port on the caller's libuv loop (its own transport:
+ * HTTP/1.1 through http-parser, WebSocket through protocol/websocket.h), and serves the Engine.IO endpoint at cfg.path on both transports (with the
  * polling-to-websocket upgrade). It owns sessions: an application learns of one through
  * on_open, receives its messages through on_message and its end through on_close, after
  * which the session is freed. Everything runs on the loop's thread; nothing here blocks.
@@ -81,11 +81,12 @@ size_t eio_server_session_count(const eio_server *srv);
 void eio_server_set_http_handler(eio_server *srv, eio_http_handler h, void *ud);
 
 /* Graceful stop: stop accepting, send CLOSE to every session (on_close runs with
- * EIO_REASON_SHUTDOWN), wait up to a second for polling clients to collect it, then start
- * releasing libwebsockets. done (may be NULL) runs when the server has closed its last
- * handle; the loop ends once the caller has closed its own handles too. */
+ * EIO_REASON_SHUTDOWN), wait up to a second for polling clients to collect it and for
+ * the last bytes to be written, then close every connection. done (may be NULL) runs when
+ * the server has closed its last handle; the loop ends once the caller has closed its own
+ * handles too. */
 void eio_server_shutdown(eio_server *srv, void (*done)(void *ud), void *ud);
-/* Frees the server after uv_run() returned (libwebsockets finishes its teardown here). */
+/* Frees the server after uv_run() returned. */
 void eio_server_free(eio_server *srv);
 
 /* Outbound messages: refcounted, immutable once built, shareable between sessions. */

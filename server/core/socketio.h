@@ -156,8 +156,7 @@ sio_namespace *sio_server_of(sio_server *srv, const char *name);
  * references stay valid as disconnected sockets until their last sio_socket_unref(), but
  * their namespace pointer is stale once done has run. */
 void sio_server_shutdown(sio_server *srv, void (*done)(void *ud), void *ud);
-/* Frees the server once uv_run() has returned after a shutdown (the engine finishes
- * releasing libwebsockets here). */
+/* Frees the server once uv_run() has returned after a shutdown. */
 void sio_server_free(sio_server *srv);
 
 /* ---- namespaces --------------------------------------------------------------------- */

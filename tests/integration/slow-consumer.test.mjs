@@ -13,8 +13,8 @@ import {
 const MAX_OUTBOUND = 1000 * 1000;
 const MESSAGE_BYTES = 100 * 1000;
 const MESSAGES = 600; // 60 MB in all: far beyond the queue limit plus the kernel's socket buffers
-// Bounded: the queue limit, one message being decoded and encoded, lws's partial-send
-// buffer and allocator slack. Unbounded queueing would add tens of MB on top.
+// Bounded: the queue limit, one message being decoded and encoded, the read of a partly
+// received frame and allocator slack. Unbounded queueing would add tens of MB on top.
 const RSS_GROWTH_LIMIT_KB = 32 * 1024;
 
 const srv = useServer({ args: ["--max-outbound", String(MAX_OUTBOUND)], stopTimeoutMs: ms(10000) });
