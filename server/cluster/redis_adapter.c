@@ -200,7 +200,9 @@ static sio_target target_from_opts(const rda_opts *o) {
 static json_t *event_array(const char *event, const sio_args *args) {
     json_t *data = json_array();
     json_array_append_new(data, json_string(event));
-    if (args->json) json_array_extend(data, args->json);
+    json_t *tree = sio_args_json(args);
+    if (tree) json_array_extend(data, tree);
+    json_decref(tree);
     return data;
 }
 

@@ -270,7 +270,9 @@ static int local_encode(local_adapter *a, const sio_broadcast *b, sio_frame *f, 
         return sio_frame_encode(f, a->base.nsp, SIO_NO_ACK, b->event, b->args);
     char offset[SIO_OFFSET_LEN];
     sio_recovery_next_offset(a->rec, offset);
-    json_t *json = b->args->json ? json_copy(b->args->json) : json_array();
+    json_t *tree = sio_args_json(b->args);
+    json_t *json = tree ? json_copy(tree) : json_array();
+    json_decref(tree);
     json_array_append_new(json, json_string(offset));
     sio_args args = {json, b->args->attachments, b->args->n_attachments, NULL, 0};
     int rc = sio_frame_encode(f, a->base.nsp, SIO_NO_ACK, b->event, &args);

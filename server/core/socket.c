@@ -212,6 +212,12 @@ int sio_frame_encode(sio_frame *f, sio_namespace *nsp, int64_t ack_id, const cha
     return SIO_OK;
 }
 
+json_t *sio_args_json(const sio_args *args) {
+    if (!args) return NULL;
+    if (args->json) return json_incref(args->json);
+    return args->text ? sio_json_loadb(args->text, args->text_len, NULL) : NULL;
+}
+
 void sio_frame_retain(sio_frame *dst, const sio_frame *src) {
     *dst = *src;
     dst->text = eio_msg_ref(src->text);

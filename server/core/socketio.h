@@ -85,10 +85,15 @@ typedef struct sio_args {
     size_t n_attachments;
     /* Optional: json already encoded (compact JSON text of the same array, no attachments).
      * Written as it is to this node's clients instead of encoding json again: a payload
-     * sent as an event and as an ack is encoded once. json is still what other nodes get. */
+     * sent as an event and as an ack is encoded once. json may then be NULL: where the
+     * tree is needed (other nodes, the recovery log) the text is parsed. */
     const char *text;
     size_t text_len;
 } sio_args;
+
+/* The arguments as a tree: a new reference to args->json, or args->text parsed when only
+ * the text was given; NULL for none. */
+json_t *sio_args_json(const sio_args *args);
 
 /* Who receives a broadcast: the union of rooms (none: every socket of the namespace),
  * minus every socket in any except room. A socket's id is also a room of its own. */

@@ -72,6 +72,63 @@ static json_t *string_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+static int append_json(const char *buffer, size_t size, void *data)
+{
+    sb_buf_append(data, buffer, size);
+    return 0;
+}
+
+/* v written by jansson; NULL (not given) as null unless required. */
+static int text_value(sb_buf *out, const char *key, json_t *v, int required)
+{
+    sb_buf_append_str(out, key);
+    if (!v) {
+        sb_buf_append_str(out, "null");
+        return required ? -1 : 0;
+    }
+    return json_dump_callback(v, append_json, out, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* A string (NULL: absent) as JSON; json_string() refuses text that is not UTF-8. */
+static int text_string(sb_buf *out, const char *key, const char *s, int required)
+{
+    json_t *v = s ? json_string(s) : NULL;
+    int rc = s && !v ? -1 : text_value(out, key, v, required);
+    json_decref(v);
+    return rc;
+}
+
+int hd_message_text(const hd_post *p, const char *chat_id, const char *session_id, int64_t seq,
+                    sb_buf *out)
+{
+    char created[HD_TIME_LEN + 1];
+    size_t mark = out->len;
+    hd_time_iso(p->now_ms, created);
+    /* the id (a ULID) and the time need no escaping */
+    sb_buf_append_str(out, "{\"id\":\"");
+    sb_buf_append_str(out, p->msg_id);
+    int rc = text_string(out, "\",\"ticket_chat_id\":", chat_id, 1) ||
+             text_string(out, ",\"session_id\":", session_id, 0);
+    sb_buf_append_str(out, ",\"seq\":");
+    sb_buf_append_u64(out, (uint64_t)seq);
+    rc = rc || text_string(out, ",\"sender\":{\"type\":", p->sender_type, 1) ||
+         text_string(out, ",\"id\":", p->sender_id, 1) ||
+         text_string(out, ",\"name\":", p->sender_name, 0);
+    sb_buf_append_byte(out, '}');
+    rc = rc || text_string(out, ",\"message\":", p->message, 1);
+    if (!rc && p->attachment)
+        rc = text_value(out, ",\"attachment\":", p->attachment, 1);
+    else if (!rc)
+        sb_buf_append_str(out, ",\"attachment\":false");
+    rc = rc || text_string(out, ",\"client_msg_id\":", p->client_msg_id, 0);
+    sb_buf_append_str(out, ",\"created_at\":\"");
+    sb_buf_append_str(out, created);
+    sb_buf_append_str(out, "\"}");
+    if (rc)
+        out->len = mark;
+    return rc ? -1 : 0;
+}
+
 json_t *hd_message_build(const hd_post *p, const char *chat_id, const char *session_id,
                          int64_t seq)
 {

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "buffer.h"
 #include "store.h"
 
 #define HD_TIME_LEN 24 /* "2026-11-21T10:00:00.123Z" */
@@ -31,5 +32,11 @@ void hd_chat_id(int64_t ms, char *out);
  * to session_id (new reference). */
 json_t *hd_message_build(const hd_post *p, const char *chat_id, const char *session_id,
                          int64_t seq);
+/* The same message as compact JSON text, appended to out, without building the object:
+ * jansson writes every value that needs escaping, the fixed keys and punctuation come
+ * from a template (the object and its dump were most of a stored message's CPU). 0, or
+ * -1 when a required field is missing or a string is not UTF-8 (out is then as before). */
+int hd_message_text(const hd_post *p, const char *chat_id, const char *session_id, int64_t seq,
+                    sb_buf *out);
 
 #endif

@@ -44,7 +44,10 @@ static void respond_error(eio_http_request *req, int status, const char *detail)
 static void on_store_answer(const hd_result *r, void *ud)
 {
     rest_req *x = ud;
-    json_t *data = r->message ? r->message : r->list ? r->list : r->conversation;
+    json_t *parsed = !r->message && r->message_text
+                         ? json_loadb(r->message_text, r->message_text_len, 0, NULL)
+                         : NULL;
+    json_t *data = r->message ? r->message : parsed ? parsed : r->list ? r->list : r->conversation;
     if (r->status != HD_OK) {
         if (r->status != HD_EUNAVAILABLE)
             x->app->metrics.refused++;
@@ -53,6 +56,7 @@ static void on_store_answer(const hd_result *r, void *ud)
         int http = r->duplicate ? HD_OK : x->created_status;
         respond_json(NULL, x->d, http, json_pack("{s:i,s:O?}", "status_code", HD_OK, "data", data));
     }
+    json_decref(parsed);
     free(x);
 }
 

@@ -189,7 +189,9 @@ static void support_text(const hd_result *r, sb_buf *out)
 static void support_emit(hd_app *app, const char *chat, hd_op *op, const hd_result *r)
 {
     sb_buf *text = &app->scratch;
-    json_t *args = json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", r->message);
+    /* the tree is what other nodes get; without one the core parses the text if it must */
+    json_t *args = r->message ? json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", r->message)
+                              : NULL;
     sb_buf_reset(text);
     support_text(r, text);
     const char *rooms[1] = {chat};
@@ -209,7 +211,7 @@ static void on_posted(const hd_result *r, void *ud)
     hd_app *app = op->app;
     if (r->status == HD_OK && !r->duplicate) {
         char chat[HD_ROOM_MAX], session[HD_ROOM_MAX];
-        const char *chat_id = str_field(r->message, "ticket_chat_id");
+        const char *chat_id = r->chat_id ? r->chat_id : str_field(r->message, "ticket_chat_id");
         const char *session_id = str_field(r->conversation, "session_id");
         hd_room(chat, "chat", chat_id);
         app->metrics.messages_stored++;

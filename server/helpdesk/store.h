@@ -74,7 +74,8 @@ typedef struct hd_post {
 /* What an operation produced. Unused fields are NULL / 0. */
 typedef struct hd_result {
     int status;                /* HD_OK or an HD_E* code */
-    json_t *message;           /* post: the stored message (the one stored before on a duplicate) */
+    json_t *message;           /* post: the stored message (the one stored before on a duplicate);
+                                  may be NULL when message_text is set */
     json_t *conversation;      /* the conversation after the operation (see below); post:
                                   may be NULL unless created */
     json_t *list;              /* history: messages; conversations / inquiries: their list;
@@ -82,9 +83,10 @@ typedef struct hd_result {
     int duplicate;             /* post: client_msg_id was already stored: nothing changed */
     int created;               /* post: this call created the conversation (it is queued) */
     const char *previous_agent; /* transfer / close: the agent who had the conversation, or NULL */
-    /* post: the message as compact JSON text, when the store keeps it so (may be NULL) */
+    /* post: the message as compact JSON text, when the store has it (may be NULL) */
     const char *message_text;
     size_t message_text_len;
+    const char *chat_id;       /* post: the conversation's id */
     /* post, filled by the relay (routing.c), not by stores: the support event's arguments
      * [{"status_code":200,"data":message}] as JSON text, encoded once for the room and the
      * sender's ack; NULL when not built */

@@ -94,6 +94,7 @@ typedef struct mem_store {
     conv_list queue;  /* queued: by queued_at, then enqueue order */
     conv_list open;   /* queued or assigned: by last_activity */
     uint64_t serial;
+    sb_buf scratch;   /* the message being posted, as text */
 } mem_store;
 
 /* ---- memory: the project treats running out of it as fatal ---- */
@@ -194,25 +195,18 @@ static void list_unlink(conv_list *l, mem_conv *c, int k)
 
 /* ---- results ---- */
 
-#define MEM_MSG_STACK 4096 /* most messages encode in this much stack */
-
-static mem_msg *msg_new(json_t *msg)
+/* text: the message's JSON (len bytes); cmid: its client_msg_id or NULL. */
+static mem_msg *msg_new(const uint8_t *text, size_t len, const char *cmid)
 {
-    char stack[MEM_MSG_STACK];
-    const char *cmid = json_string_value(json_object_get(msg, "client_msg_id"));
     size_t clen = cmid ? strlen(cmid) + 1 : 0;
-    size_t n = json_dumpb(msg, stack, sizeof(stack), JSON_COMPACT);
-    mem_msg *m = malloc(sizeof(*m) + clen + n + 1);
-    if (!m || !n)
-        abort(); /* out of memory, or a message jansson built and cannot write */
+    mem_msg *m = malloc(sizeof(*m) + clen + len + 1);
+    if (!m)
+        abort();
     m->cmid = cmid ? memcpy(m->data, cmid, clen) : NULL;
     m->text = m->data + clen;
-    m->len = n;
-    if (n <= sizeof(stack))
-        memcpy(m->text, stack, n);
-    else
-        json_dumpb(msg, m->text, n, JSON_COMPACT);
-    m->text[n] = '\0';
+    m->len = len;
+    memcpy(m->text, text, len);
+    m->text[len] = '\0';
     return m;
 }
 
@@ -333,8 +327,9 @@ static void conv_touch(mem_store *st, mem_conv *c, int64_t now_ms)
     list_insert(&st->open, c, IN_OPEN);
 }
 
-/* Stores msg (borrowed) as the next seq of c; returns the stored copy. */
-static mem_msg *conv_append(mem_store *st, mem_conv *c, json_t *msg, int64_t now_ms)
+/* Stores the message text (a copy) as the next seq of c; returns the stored message. */
+static mem_msg *conv_append(mem_store *st, mem_conv *c, const sb_buf *text, const char *cmid,
+                            int64_t now_ms)
 {
     if (c->n_msgs == c->cap_msgs) {
         size_t cap = c->cap_msgs ? c->cap_msgs * 2 : MEM_MSGS_FIRST_CAP;
@@ -344,7 +339,7 @@ static mem_msg *conv_append(mem_store *st, mem_conv *c, json_t *msg, int64_t now
         c->msgs = grown;
         c->cap_msgs = cap;
     }
-    mem_msg *m = msg_new(msg);
+    mem_msg *m = msg_new(text->data, text->len, cmid);
     c->msgs[c->n_msgs++] = m;
     if (m->cmid)
         sio_map_put(&c->by_client_msg_id, m->cmid, m);
@@ -530,7 +525,7 @@ static mem_conv *post_target(mem_store *st, const hd_post *p, int *status)
     return s ? s->open : NULL;
 }
 
-/* msg: a reference handed over; stored: its text as kept. */
+/* msg: a reference handed over (NULL: the text only); stored: the text as kept. */
 static void reply_post(const mem_conv *c, json_t *msg, const mem_msg *stored, int duplicate,
                        int created, hd_result_cb cb, void *ud)
 {
@@ -538,7 +533,7 @@ static void reply_post(const mem_conv *c, json_t *msg, const mem_msg *stored, in
     hd_result r = {.status = HD_OK, .message = msg,
                    .conversation = created ? conv_json(c) : NULL, .duplicate = duplicate,
                    .created = created, .message_text = stored->text,
-                   .message_text_len = stored->len};
+                   .message_text_len = stored->len, .chat_id = c->id};
     reply(&r, cb, ud);
 }
 
@@ -558,15 +553,16 @@ static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud
         return reply_status(HD_ECONFLICT, cb, ud);
     if (p->client_msg_id && !id_ok(p->client_msg_id))
         return reply_status(HD_EBADREQ, cb, ud);
-    json_t *msg = c ? hd_message_build(p, c->id, c->session->id, (int64_t)c->n_msgs + 1)
-                    : hd_message_build(p, p->new_chat_id, p->session_id, 1);
-    if (!msg) /* a missing field or text that is not UTF-8 */
-        return reply_status(HD_EBADREQ, cb, ud);
+    sb_buf *text = &st->scratch;
+    sb_buf_reset(text);
+    if (c ? hd_message_text(p, c->id, c->session->id, (int64_t)c->n_msgs + 1, text)
+          : hd_message_text(p, p->new_chat_id, p->session_id, 1, text))
+        return reply_status(HD_EBADREQ, cb, ud); /* a missing field, text not UTF-8 */
     int created = c == NULL;
     if (created)
         c = conv_create(st, p);
-    mem_msg *stored = conv_append(st, c, msg, p->now_ms);
-    reply_post(c, msg, stored, 0, created, cb, ud);
+    mem_msg *stored = conv_append(st, c, text, p->client_msg_id, p->now_ms);
+    reply_post(c, NULL, stored, 0, created, cb, ud);
 }
 
 /* The agents that could take one more conversation now (a new array, *n long). */
@@ -813,6 +809,7 @@ static void mem_close(hd_store *base, void (*done)(void *ud), void *ud)
     sio_map_free(&st->convs);
     sio_map_free(&st->agents);
     sio_map_free(&st->sessions);
+    sb_buf_free(&st->scratch);
     free(st);
     if (done)
         done(ud);

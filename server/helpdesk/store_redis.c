@@ -368,6 +368,7 @@ static int post_answer(hd_op *op, const redisReply *reply, hd_answer *a)
         a->r.message = a->owned[1] = reply_json(f[POST_STORED]);
     else
         a->r.message = post_message(op, f);
+    a->r.chat_id = f[POST_CHAT]->str;
     if (f[POST_STORED]->type == REDIS_REPLY_STRING) {
         a->r.message_text = f[POST_STORED]->str;
         a->r.message_text_len = f[POST_STORED]->len;

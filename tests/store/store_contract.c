@@ -51,7 +51,15 @@ static void on_result(const hd_result *r, void *ud)
     t->status = r->status;
     t->duplicate = r->duplicate;
     t->created = r->created;
-    t->message = json_incref(r->message);
+    /* a post's message comes as a tree, as text, or both: the same message either way */
+    json_t *from_text = r->message_text ? json_loadb(r->message_text, r->message_text_len, 0, NULL)
+                                        : NULL;
+    ASSERT(!r->message_text || from_text);
+    ASSERT(!r->message || !from_text || json_equal(r->message, from_text));
+    t->message = r->message ? json_incref(r->message) : from_text ? json_incref(from_text) : NULL;
+    json_decref(from_text);
+    if (t->message && r->chat_id)
+        ASSERT_STR_EQ(r->chat_id, json_string_value(json_object_get(t->message, "ticket_chat_id")));
     t->conversation = json_incref(r->conversation);
     t->list = json_incref(r->list);
     t->previous_agent = r->previous_agent ? strdup(r->previous_agent) : NULL;
