@@ -75,6 +75,8 @@ static const char *const *rda_path_step(const char *const *path, const char *key
 
 static const char *const *rda_path_index(const char *const *path, size_t i, char *buf)
 {
+    if (path == NULL || path[0] == NULL)
+        return NULL; /* off the binary path: no index to write */
     int n = snprintf(buf, RDA_INDEX_LEN, "%zu", i);
     return rda_path_step(path, buf, (size_t)n);
 }
@@ -520,13 +522,16 @@ static int rda_entry_cmp(const void *pa, const void *pb)
     return a->pos < b->pos ? -1 : a->pos > b->pos;
 }
 
-/* The entries of obj in the order Object.keys() gives them (owned array). */
-static rda_entry *rda_object_entries(const json_t *v, size_t *n)
+#define RDA_ENTRIES_ON_STACK 16 /* objects up to this many keys need no allocation */
+
+/* The entries of obj in the order Object.keys() gives them: in stack (room for
+ * RDA_ENTRIES_ON_STACK) when they fit, else an owned array. */
+static rda_entry *rda_object_entries(const json_t *v, size_t *n, rda_entry *stack)
 {
     json_t *obj = (json_t *)v; /* iteration only reads */
     size_t count = json_object_size(obj), i = 0;
     int any_index = 0;
-    rda_entry *e = rda_alloc(count * sizeof *e);
+    rda_entry *e = count <= RDA_ENTRIES_ON_STACK ? stack : rda_alloc(count * sizeof *e);
     for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it), i++) {
         e[i].key = json_object_iter_key(it);
         e[i].len = json_object_iter_key_len(it);
@@ -545,7 +550,8 @@ static int rda_pack_object(rda_packer *w, const json_t *v, int binary, const cha
                            int depth)
 {
     size_t n;
-    rda_entry *e = rda_object_entries(v, &n);
+    rda_entry stack[RDA_ENTRIES_ON_STACK];
+    rda_entry *e = rda_object_entries(v, &n, stack);
     int rc = n <= RDA_MSGPACK_MAX_LEN && msgpack_pack_map(&w->pk, n) == 0 ? RDA_OK : RDA_ERR;
     for (size_t i = 0; i < n && rc == RDA_OK; i++) {
         rc = rda_pack_bytes(&w->pk, e[i].key, e[i].len, 1);
@@ -553,7 +559,8 @@ static int rda_pack_object(rda_packer *w, const json_t *v, int binary, const cha
             rc = rda_pack(w, e[i].value, binary, rda_path_step(path, e[i].key, e[i].len),
                           depth + 1);
     }
-    free(e);
+    if (e != stack)
+        free(e);
     return rc;
 }
 

@@ -220,8 +220,9 @@ static void on_publish(rc_conn *conn, int status, const redisReply *reply, const
 
 /* PUBLISHes c->out on channel. */
 static void publish_out(rca_cluster *c, const char *channel) {
-    rc_command(c->conn, on_publish, c, "PUBLISH %s %b", channel, (const char *)c->out.data,
-               c->out.len);
+    const char *argv[3] = {"PUBLISH", channel, (const char *)c->out.data};
+    size_t lens[3] = {7, strlen(channel), c->out.len};
+    rc_command_argv(c->conn, on_publish, c, 3, argv, lens);
 }
 
 static void publish_request(rca_adapter *a, const rda_request *r) {

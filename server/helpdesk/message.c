@@ -16,13 +16,31 @@ int64_t hd_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void digits(char *out, int v, int n)
+{
+    while (n-- > 0) {
+        out[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* Every stored message takes a timestamp: the date part is kept per second, and the
+ * digits are written directly (snprintf was a measurable share of a message's CPU). */
 void hd_time_iso(int64_t ms, char *out)
 {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(out, HD_TIME_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    static int64_t cached_secs = -1;
+    static char cached[HD_TIME_LEN + 1];
+    int64_t secs = ms / 1000;
+    if (secs != cached_secs) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d.000Z", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_secs = secs;
+    }
+    memcpy(out, cached, HD_TIME_LEN + 1);
+    digits(out + HD_TIME_LEN - 4, (int)(ms % 1000), 3);
 }
 
 /* 80 random bits per id, drawn from a pool refilled in blocks: one RAND_bytes call per
