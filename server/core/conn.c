@@ -278,9 +278,12 @@ int conn_count_pending(eio_server *srv)
 
 /* ---- deadlines ---- */
 
+/* Rounded up to the next whole second, so that a connection never goes before its time
+ * (a client trusts the Keep-Alive timeout it was told); the sweep adds up to a second. */
 void conn_set_timeout(eio_conn *c, unsigned seconds)
 {
-    c->due_s = seconds ? now_s(c->srv) + seconds : 0;
+    uint64_t due_ms = uv_now(c->srv->loop) + (uint64_t)seconds * 1000;
+    c->due_s = seconds ? (uint32_t)((due_ms + 999) / 1000) : 0;
 }
 
 static void sweep_one(uv_handle_t *h, void *arg)
