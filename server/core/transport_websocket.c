@@ -153,26 +153,27 @@ void websocket_release(eio_conn *c)
     websocket_send_close(c, WS_CLOSE_NORMAL, NULL);
 }
 
-/* The connection ended (the client went, or we closed it): the session learns of it. */
-void websocket_closed(eio_conn *c)
+/* The websocket stops carrying its session, which (unless c was only a probe) ends. */
+static void websocket_leave(eio_conn *c, const char *reason, eio_close_mode mode)
 {
     eio_session *s = c->session;
     int was_probe = c->is_probe;
     conn_detach(c);
     sb_buf_free(&c->frag);
     if (s && !was_probe)
-        session_close(s, EIO_REASON_TRANSPORT_CLOSE, EIO_CLOSE_BY_CLIENT);
+        session_close(s, reason, mode);
+}
+
+/* The connection ended (the client went, or we closed it): the session learns of it. */
+void websocket_closed(eio_conn *c)
+{
+    websocket_leave(c, EIO_REASON_TRANSPORT_CLOSE, EIO_CLOSE_BY_CLIENT);
 }
 
 /* A protocol error: the session ends as a transport error, the client gets code. */
 static void websocket_fail(eio_conn *c, uint16_t code, const char *why)
 {
-    eio_session *s = c->session;
-    int was_probe = c->is_probe;
-    conn_detach(c);
-    sb_buf_free(&c->frag);
-    if (s && !was_probe)
-        session_close(s, EIO_REASON_TRANSPORT_ERROR, EIO_CLOSE_ABORT);
+    websocket_leave(c, EIO_REASON_TRANSPORT_ERROR, EIO_CLOSE_ABORT);
     websocket_send_close(c, code, why);
 }
 

@@ -757,3 +757,130 @@ export function randomBytes(n, seed = 1) {
   }
   return b;
 }
+
+// ---- raw HTTP ----
+
+export const short = (s, n = 200) => (s.length > n ? `${s.slice(0, n)}…(${s.length} chars)` : s);
+
+// Writes data in pieces of `size` bytes, `delayMs` apart (each write completes first).
+export async function writeInPieces(sock, data, size, delayMs) {
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data, "latin1");
+  for (let i = 0; i < buf.length; i += size) {
+    await new Promise((resolve, reject) => sock.write(buf.subarray(i, i + size), (e) => (e ? reject(e) : resolve())));
+    if (delayMs) await sleep(delayMs);
+  }
+}
+
+// Waits on `obj.wake` until check() returns something other than undefined, the
+// connection ended, or the deadline passed.
+export async function waitFor(obj, check, timeoutMs, what) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined) return v;
+    if (obj.ended) throw new Error(`connection ${obj.error ? `failed (${obj.error.code ?? obj.error.message})` : "closed"} while waiting for ${what}; buffered ${JSON.stringify(short(obj.buf.toString("latin1"), 300))}`);
+    const left = end - Date.now();
+    if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms; buffered ${JSON.stringify(short(obj.buf.toString("latin1"), 300))}`);
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, left);
+      obj.wake = () => { clearTimeout(t); resolve(); };
+    });
+  }
+}
+
+// A raw HTTP/1.1 client on one TCP connection: send bytes (whole or in pieces), read whole
+// responses (Content-Length or chunked), see whether and when the server closed it.
+export class RawHttp {
+  static open(port) {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(port, HOST);
+      sock.setNoDelay(true);
+      sock.once("connect", () => resolve(new RawHttp(sock)));
+      sock.once("error", reject);
+    });
+  }
+
+  constructor(sock) {
+    this.sock = sock;
+    this.buf = Buffer.alloc(0);
+    this.ended = false;
+    this.endedAt = null;
+    this.error = null;
+    this.wake = null;
+    const wake = () => { const w = this.wake; this.wake = null; if (w) w(); };
+    const ended = () => { if (!this.ended) { this.ended = true; this.endedAt = Date.now(); } wake(); };
+    sock.on("data", (d) => { this.buf = Buffer.concat([this.buf, d]); wake(); });
+    sock.on("end", ended);
+    sock.on("close", ended);
+    sock.on("error", (e) => { this.error = e; ended(); });
+  }
+
+  send(data) {
+    this.sock.write(data);
+  }
+
+  sendInPieces(data, size, delayMs) {
+    return writeInPieces(this.sock, data, size, delayMs);
+  }
+
+  // The next whole response (an interim 1xx one included): { status, statusLine, headers,
+  // body, text }. `head`: the response answers a HEAD request (no body whatever the
+  // headers say).
+  response({ head = false, timeoutMs = ms(5000) } = {}) {
+    return waitFor(this, () => this._parse(head), timeoutMs, "whole HTTP response");
+  }
+
+  _parse(head) {
+    const headEnd = this.buf.indexOf("\r\n\r\n");
+    if (headEnd < 0) return undefined;
+    const lines = this.buf.subarray(0, headEnd).toString("latin1").split("\r\n");
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+    if (!m) throw new Error(`not an HTTP response: ${JSON.stringify(short(this.buf.toString("latin1"), 200))}`);
+    const headers = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(":");
+      const name = l.slice(0, i).trim().toLowerCase(), value = l.slice(i + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    const status = Number(m[1]);
+    let at = headEnd + 4, body;
+    if (head || status === 204 || status === 304 || (status >= 100 && status < 200)) {
+      body = Buffer.alloc(0);
+    } else if (/chunked/i.test(headers["transfer-encoding"] ?? "")) {
+      const parts = [];
+      for (;;) {
+        const eol = this.buf.indexOf("\r\n", at);
+        if (eol < 0) return undefined;
+        const size = parseInt(this.buf.subarray(at, eol).toString("latin1"), 16);
+        if (this.buf.length < eol + 2 + size + 2) return undefined;
+        parts.push(this.buf.subarray(eol + 2, eol + 2 + size));
+        at = eol + 2 + size + 2;
+        if (size === 0) break;
+      }
+      body = Buffer.concat(parts);
+    } else {
+      assert.ok(headers["content-length"] !== undefined, `a ${status} response without Content-Length or chunked: ${lines.join(" | ")}`);
+      const len = Number(headers["content-length"]);
+      if (this.buf.length < at + len) return undefined;
+      body = this.buf.subarray(at, at + len);
+      at += len;
+    }
+    this.buf = this.buf.subarray(at);
+    return { status, statusLine: lines[0], headers, body, text: body.toString("utf8") };
+  }
+
+  // True once the server closed the connection, false at the deadline.
+  async closedWithin(timeoutMs) {
+    try {
+      await waitFor(this, () => undefined, timeoutMs, "the close");
+    } catch {
+      // ended or timed out: this.ended says which
+    }
+    return this.ended;
+  }
+
+  destroy() {
+    this.sock.destroy();
+  }
+}
+

@@ -19,7 +19,7 @@ import http from "node:http";
 import net from "node:net";
 import {
   useServer, client, connected, waitEvent, echoRoundTrip, assertEchoHealthy, wsConnect,
-  jsonBody, sleep, deadline, ms, bounded, HOST, SIO_PATH,
+  jsonBody, sleep, deadline, ms, bounded, HOST, SIO_PATH, RawHttp, short,
 } from "./helpers.mjs";
 import { useHelpdesk, hdClient, jwt, send, TEST_API_KEY } from "./helpdesk-helpers.mjs";
 
@@ -107,8 +107,6 @@ function upgradeOf(socket) {
 }
 
 const saysClose = (res) => /(^|,)\s*close\s*(,|$)/i.test(String(res.headers.connection ?? ""));
-const short = (s, n = 100) => (s.length > n ? `${s.slice(0, n)}…(${s.length} chars)` : s);
-
 function assertOpen(res, what = "handshake") {
   assert.equal(res.status, 200, `${what}: status ${res.status} ${short(res.text, 200)}`);
   assert.ok(res.text.startsWith("0{"), `${what}: an Engine.IO OPEN packet, got ${short(JSON.stringify(res.text), 200)}`);
@@ -121,106 +119,6 @@ function assertEngineError(res, code, message) {
   assert.equal(res.status, 400, `status (body ${short(res.text, 200)})`);
   assert.match(String(res.headers["content-type"]), /^application\/json/);
   assert.deepEqual(jsonBody(res), { code, message });
-}
-
-// A raw HTTP/1.1 client on one TCP connection: send bytes, read whole responses
-// (Content-Length or chunked), see whether the server closed the connection.
-class RawHttp {
-  static open(port) {
-    return new Promise((resolve, reject) => {
-      const sock = net.connect(port, HOST);
-      sock.once("connect", () => resolve(new RawHttp(sock)));
-      sock.once("error", reject);
-    });
-  }
-
-  constructor(sock) {
-    this.sock = sock;
-    this.buf = Buffer.alloc(0);
-    this.ended = false;
-    this.error = null;
-    this.wake = null;
-    sock.on("data", (d) => { this.buf = Buffer.concat([this.buf, d]); this._wake(); });
-    sock.on("end", () => { this.ended = true; this._wake(); });
-    sock.on("close", () => { this.ended = true; this._wake(); });
-    sock.on("error", (e) => { this.error = e; this.ended = true; this._wake(); });
-  }
-
-  _wake() {
-    const w = this.wake;
-    this.wake = null;
-    if (w) w();
-  }
-
-  send(data) {
-    this.sock.write(data);
-  }
-
-  // The next whole response: { status, headers, body }. Rejects when the connection ends
-  // first (saying what had arrived) or at the deadline.
-  async response(timeoutMs = ms(5000)) {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const parsed = this._parse();
-      if (parsed) return parsed;
-      if (this.ended) {
-        throw new Error(`connection ${this.error ? `failed (${this.error.code ?? this.error.message})` : "closed"} before a whole response; got ${JSON.stringify(short(this.buf.toString("latin1"), 300))}`);
-      }
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(`no whole response within ${timeoutMs} ms; got ${JSON.stringify(short(this.buf.toString("latin1"), 300))}`);
-      await new Promise((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.wake = () => { clearTimeout(t); resolve(); };
-      });
-    }
-  }
-
-  _parse() {
-    const headEnd = this.buf.indexOf("\r\n\r\n");
-    if (headEnd < 0) return null;
-    const lines = this.buf.subarray(0, headEnd).toString("latin1").split("\r\n");
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
-    if (!m) throw new Error(`not an HTTP response: ${JSON.stringify(short(lines[0], 200))}`);
-    const headers = {};
-    for (const l of lines.slice(1)) {
-      const i = l.indexOf(":");
-      const name = l.slice(0, i).trim().toLowerCase(), value = l.slice(i + 1).trim();
-      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-    }
-    const status = Number(m[1]);
-    let at = headEnd + 4, body;
-    if (/chunked/i.test(headers["transfer-encoding"] ?? "")) {
-      const parts = [];
-      for (;;) {
-        const eol = this.buf.indexOf("\r\n", at);
-        if (eol < 0) return null;
-        const size = parseInt(this.buf.subarray(at, eol).toString("latin1"), 16);
-        if (this.buf.length < eol + 2 + size + 2) return null;
-        parts.push(this.buf.subarray(eol + 2, eol + 2 + size));
-        at = eol + 2 + size + 2;
-        if (size === 0) break;
-      }
-      body = Buffer.concat(parts);
-    } else {
-      const len = status === 204 || status === 304 || (status >= 100 && status < 200) ? 0 : Number(headers["content-length"] ?? 0);
-      if (this.buf.length < at + len) return null;
-      body = this.buf.subarray(at, at + len);
-      at += len;
-    }
-    this.buf = this.buf.subarray(at);
-    return { status, headers, body, text: body.toString("utf8") };
-  }
-
-  // Resolves true once the server closed the connection, false at the deadline.
-  async closedWithin(timeoutMs) {
-    const end = Date.now() + timeoutMs;
-    while (!this.ended && Date.now() < end) await sleep(10);
-    return this.ended;
-  }
-
-  destroy() {
-    this.sock.destroy();
-  }
 }
 
 const rawGet = (path, extra = "") => `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n${extra}\r\n`;
@@ -403,7 +301,7 @@ describe(`limits: a ${QUERY_OK}-byte query and a ${HEADER_OK}-byte header work; 
     const c = await RawHttp.open(srv.port);
     try {
       c.send(request);
-      const res = await c.response(ms(5000));
+      const res = await c.response({ timeoutMs: ms(5000) });
       assert.equal(res.status, status, `status ${res.status} ${short(res.text)}`);
       return res;
     } finally {

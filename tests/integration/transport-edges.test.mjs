@@ -23,6 +23,7 @@ import net from "node:net";
 import { createHash, randomBytes as cryptoRandomBytes } from "node:crypto";
 import {
   useServer, assertEngineEchoHealthy, request, wsFrame, sleep, ms, bounded, HOST, EIO_PATH, RS,
+  RawHttp, short, waitFor, writeInPieces,
 } from "./helpers.mjs";
 
 const MAX_PAYLOAD = 10000;
@@ -39,7 +40,6 @@ afterEach(() => {
   srv.assertAlive();
 });
 
-const short = (s, n = 200) => (s.length > n ? `${s.slice(0, n)}…(${s.length} chars)` : s);
 const saysClose = (res) => /(^|,)\s*close\s*(,|$)/i.test(String(res.headers.connection ?? ""));
 const saysKeepAlive = (res) => /(^|,)\s*keep-alive\s*(,|$)/i.test(String(res.headers.connection ?? ""));
 
@@ -52,123 +52,6 @@ function connectTcp() {
     sock.once("connect", () => { clearTimeout(t); resolve(sock); });
     sock.once("error", (e) => { clearTimeout(t); reject(e); });
   });
-}
-
-// Writes data in pieces of `size` bytes, `delayMs` apart (each write completes first).
-async function writeInPieces(sock, data, size, delayMs) {
-  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data, "latin1");
-  for (let i = 0; i < buf.length; i += size) {
-    await new Promise((resolve, reject) => sock.write(buf.subarray(i, i + size), (e) => (e ? reject(e) : resolve())));
-    if (delayMs) await sleep(delayMs);
-  }
-}
-
-// Waits on `obj.wake` until check() returns something other than undefined, the
-// connection ended, or the deadline passed.
-async function waitFor(obj, check, timeoutMs, what) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined) return v;
-    if (obj.ended) throw new Error(`connection ${obj.error ? `failed (${obj.error.code ?? obj.error.message})` : "closed"} while waiting for ${what}; buffered ${JSON.stringify(short(obj.buf.toString("latin1"), 300))}`);
-    const left = end - Date.now();
-    if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms; buffered ${JSON.stringify(short(obj.buf.toString("latin1"), 300))}`);
-    await new Promise((resolve) => {
-      const t = setTimeout(resolve, left);
-      obj.wake = () => { clearTimeout(t); resolve(); };
-    });
-  }
-}
-
-// ---------- a raw HTTP/1.1 client on one TCP connection ----------
-
-class RawHttp {
-  static async open() {
-    return new RawHttp(await connectTcp());
-  }
-
-  constructor(sock) {
-    this.sock = sock;
-    this.buf = Buffer.alloc(0);
-    this.ended = false;
-    this.endedAt = null;
-    this.error = null;
-    this.wake = null;
-    const wake = () => { const w = this.wake; this.wake = null; if (w) w(); };
-    const ended = () => { if (!this.ended) { this.ended = true; this.endedAt = Date.now(); } wake(); };
-    sock.on("data", (d) => { this.buf = Buffer.concat([this.buf, d]); wake(); });
-    sock.on("end", ended);
-    sock.on("close", ended);
-    sock.on("error", (e) => { this.error = e; ended(); });
-  }
-
-  send(data) {
-    this.sock.write(data);
-  }
-
-  sendInPieces(data, size, delayMs) {
-    return writeInPieces(this.sock, data, size, delayMs);
-  }
-
-  // The next whole response (an interim 1xx one included): { status, statusLine, headers,
-  // body, text }. `head`: the response answers a HEAD request (no body whatever the
-  // headers say).
-  response({ head = false, timeoutMs = ms(5000) } = {}) {
-    return waitFor(this, () => this._parse(head), timeoutMs, "whole HTTP response");
-  }
-
-  _parse(head) {
-    const headEnd = this.buf.indexOf("\r\n\r\n");
-    if (headEnd < 0) return undefined;
-    const lines = this.buf.subarray(0, headEnd).toString("latin1").split("\r\n");
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
-    if (!m) throw new Error(`not an HTTP response: ${JSON.stringify(short(this.buf.toString("latin1"), 200))}`);
-    const headers = {};
-    for (const l of lines.slice(1)) {
-      const i = l.indexOf(":");
-      const name = l.slice(0, i).trim().toLowerCase(), value = l.slice(i + 1).trim();
-      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-    }
-    const status = Number(m[1]);
-    let at = headEnd + 4, body;
-    if (head || status === 204 || status === 304 || (status >= 100 && status < 200)) {
-      body = Buffer.alloc(0);
-    } else if (/chunked/i.test(headers["transfer-encoding"] ?? "")) {
-      const parts = [];
-      for (;;) {
-        const eol = this.buf.indexOf("\r\n", at);
-        if (eol < 0) return undefined;
-        const size = parseInt(this.buf.subarray(at, eol).toString("latin1"), 16);
-        if (this.buf.length < eol + 2 + size + 2) return undefined;
-        parts.push(this.buf.subarray(eol + 2, eol + 2 + size));
-        at = eol + 2 + size + 2;
-        if (size === 0) break;
-      }
-      body = Buffer.concat(parts);
-    } else {
-      assert.ok(headers["content-length"] !== undefined, `a ${status} response without Content-Length or chunked: ${lines.join(" | ")}`);
-      const len = Number(headers["content-length"]);
-      if (this.buf.length < at + len) return undefined;
-      body = this.buf.subarray(at, at + len);
-      at += len;
-    }
-    this.buf = this.buf.subarray(at);
-    return { status, statusLine: lines[0], headers, body, text: body.toString("utf8") };
-  }
-
-  // True once the server closed the connection, false at the deadline.
-  async closedWithin(timeoutMs) {
-    try {
-      await waitFor(this, () => undefined, timeoutMs, "the close");
-    } catch {
-      // ended or timed out: this.ended says which
-    }
-    return this.ended;
-  }
-
-  destroy() {
-    this.sock.destroy();
-  }
 }
 
 const get = (path, extra = "", version = "1.1") => `GET ${path} HTTP/${version}\r\nHost: ${HOST}\r\n${extra}\r\n`;
@@ -218,7 +101,7 @@ async function assertServing() {
 
 describe("HTTP/1.1 on a raw TCP connection", () => {
   test("pipelining: /healthz, a handshake and /healthz in one write are answered in order, each whole", bounded(10000), async () => {
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(get("/healthz") + get(HANDSHAKE) + get("/healthz"));
     const r1 = await c.response();
     assertHealth(r1, "1st pipelined answer");
@@ -237,7 +120,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
 
   test("pipelining: a POST to a session then its poll, in one write: \"ok\", then the echo", bounded(10000), async () => {
     const sid = await openSession();
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(post(sessionPath(sid), "4pipelined") + get(sessionPath(sid)) + get("/healthz"));
     const r1 = await c.response();
     assert.equal(r1.status, 200, `POST: ${r1.status} ${r1.text}`);
@@ -252,7 +135,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
 
   test("pipelining behind a parked long-poll: the next request waits for the poll's answer, order kept", bounded(10000), async () => {
     const sid = await openSession();
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(get(sessionPath(sid)) + get("/healthz"));
     await sleep(ms(300));
     assert.equal(c.buf.length, 0, `the poll is parked, and nothing may overtake it: got ${JSON.stringify(short(c.buf.toString("latin1")))}`);
@@ -267,7 +150,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
   });
 
   test("a request written one byte at a time is answered normally", bounded(10000), async () => {
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     await c.sendInPieces(get(HANDSHAKE), 1, 2);
     const { sid } = assertOpen(await c.response(), "handshake sent a byte at a time");
     // a POST: the head a byte at a time, then the body in one write
@@ -291,7 +174,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
     const body = `4first part${RS}4second part`;
     const whole = post(sessionPath(sid), body);
     const bodyAt = whole.indexOf("\r\n\r\n") + 4;
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(whole.slice(0, bodyAt)); // the head alone
     await sleep(ms(30));
     const cut1 = bodyAt + 3, cut2 = bodyAt + body.indexOf(RS) + 1; // inside a packet, right after the separator
@@ -318,7 +201,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
       encoded += `${Buffer.byteLength(part).toString(16)}\r\n${part}\r\n`;
     }
     encoded += "0\r\n\r\n";
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(`POST ${sessionPath(sid)} HTTP/1.1\r\nHost: ${HOST}\r\nContent-Type: text/plain;charset=UTF-8\r\nTransfer-Encoding: chunked\r\n\r\n`);
     // 3-byte pieces: cuts fall inside chunk sizes, inside data and between CR and LF
     await c.sendInPieces(encoded, 3, 3);
@@ -338,7 +221,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
     const body = "4after continue";
     const whole = post(sessionPath(sid), body, "Expect: 100-continue\r\n");
     const bodyAt = whole.indexOf("\r\n\r\n") + 4;
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(whole.slice(0, bodyAt));
     const interim = await c.response({ timeoutMs: ms(2000) });
     assert.equal(interim.statusLine, "HTTP/1.1 100 Continue", "the interim answer, sent before the body");
@@ -354,7 +237,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
   });
 
   test("HEAD /healthz: the GET's headers, no body, and the connection stays usable", bounded(10000), async () => {
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(`HEAD /healthz HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
     const h = await c.response({ head: true });
     assert.equal(h.status, 200, `HEAD status ${h.status}`);
@@ -375,7 +258,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
     ["HTTP/1.1 with Connection: close", `GET /healthz HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`],
   ]) {
     test(`${what}: answered with Connection: close, then the server closes`, bounded(10000), async () => {
-      const c = await RawHttp.open();
+      const c = new RawHttp(await connectTcp());
       c.send(reqText);
       const r = await c.response();
       assertHealth(r, what);
@@ -387,7 +270,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
   }
 
   test("HTTP/1.0 with Connection: keep-alive keeps the connection", bounded(10000), async () => {
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(get("/healthz", "Connection: keep-alive\r\n", "1.0"));
     const r = await c.response();
     assertHealth(r, "HTTP/1.0 keep-alive");
@@ -407,7 +290,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
     // different points of any clock granularity the server may have.
     const conns = [];
     for (let i = 0; i < 5; i++) {
-      const c = await RawHttp.open();
+      const c = new RawHttp(await connectTcp());
       c.send(get("/healthz"));
       const r = await c.response();
       assertHealth(r, `idle connection ${i}`);
@@ -446,7 +329,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
     ["NUL bytes and noise", Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) & 0xff))],
   ]) {
     test(`not HTTP (${what}): HTTP/1.1 400 with Connection: close, then the server closes`, bounded(10000), async () => {
-      const c = await RawHttp.open();
+      const c = new RawHttp(await connectTcp());
       c.send(bytes);
       const r = await c.response();
       assert.equal(r.statusLine.slice(0, 12), "HTTP/1.1 400", `status line: ${r.statusLine}`);
@@ -458,7 +341,7 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
   }
 
   test("garbage pipelined after a good request: the request is answered, then 400 and the close", bounded(10000), async () => {
-    const c = await RawHttp.open();
+    const c = new RawHttp(await connectTcp());
     c.send(get("/healthz") + "hello\r\n\r\n");
     assertHealth(await c.response(), "the good request");
     const r = await c.response();
