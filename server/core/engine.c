@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <netdb.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <openssl/rand.h>
 
 #include "engine_internal.h"
