@@ -131,6 +131,9 @@ static void output_done(eio_conn *c)
     }
     if (c->kind == EIO_CONN_HTTP && c->in_len)
         conn_process_leftover(c);
+    /* answered, nothing more to write: idle until the next request or the keep-alive end */
+    if (!c->closed && c->kind == EIO_CONN_HTTP && !c->req && !conn_output_pending(c))
+        conn_set_timeout(c, EIO_HTTP_IDLE_S);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -218,6 +221,8 @@ void conn_close_after_write(eio_conn *c)
         return;
     c->close_after = 1;
     c->kind = EIO_CONN_CLOSING;
+    if (!c->due_s)
+        conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* the last bytes have that long to leave */
     conn_want_flush(c);
 }
 
@@ -422,8 +427,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->closed)
         return;
-    if (c->kind == EIO_CONN_HTTP && c->due_s)
-        conn_set_timeout(c, EIO_HTTP_REQUEST_S);
+    if (c->kind == EIO_CONN_HTTP && !c->req)
+        conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* a request begins: it has that long, whole */
     if ((uint8_t *)buf->base == c->srv->slab) {
         uint8_t *data = c->srv->slab;
         size_t consumed = conn_process(c, data, (size_t)nread, &need);

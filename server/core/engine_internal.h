@@ -41,7 +41,7 @@
 #define EIO_HTTP_HEAD_MAX 16384          /* all header names and values; more: 431 */
 #define EIO_HTTP_RESPONSE_HEAD_MAX 1024  /* status line and headers we write */
 #define EIO_HTTP_IDLE_S 5                /* a keep-alive connection with no request is closed */
-#define EIO_HTTP_REQUEST_S 30            /* a request must arrive whole within this */
+#define EIO_HTTP_REQUEST_S 30            /* a request must arrive whole, an answer leave, within this */
 #define EIO_CLOSE_GRACE_S 2              /* a closing connection waits this long for the client */
 #define EIO_SWEEP_MS 1000                /* how often connection deadlines are checked */
 

@@ -222,7 +222,7 @@ static void respond_finish(eio_conn *c, sb_buf *h, const void *body, size_t len)
         return;
     }
     c->kind = EIO_CONN_HTTP;
-    conn_set_timeout(c, EIO_HTTP_IDLE_S);
+    conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* the answer is being written; then idle */
     conn_resume(c);
 }
 
