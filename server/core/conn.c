@@ -1,12 +1,13 @@
 /* conn.c: accepted TCP streams: reading into one slab, corked writing, deadlines.
  *
  * The one idea: a connection writes at most once per loop turn. conn_send() only queues;
- * the connection joins srv->flush, and the flusher (a uv_idle_t, started when the first
- * connection joins: it runs once per turn before the loop polls, and while it is active
- * the poll does not block, so output queued in any phase leaves on the next turn) writes
- * every queued buffer of each connection with one uv_try_write (a writev). Only when the kernel takes less does the rest go
- * through uv_write, which makes libuv watch the socket for writability until it drains;
- * otherwise the socket stays registered for reading only, for its whole life.
+ * the connection joins srv->flush, and the flusher writes every queued buffer of each
+ * connection with one uv_try_write (a writev). The flusher is a uv_idle_t started when
+ * the first connection joins: it runs once per turn before the loop polls, and while it
+ * is active the poll does not block, so output queued in any phase leaves on the next
+ * turn. Only when the kernel takes less does the rest go through uv_write, which makes
+ * libuv watch the socket for writability until it drains; otherwise the socket stays
+ * registered for reading only, for its whole life.
  *
  * Reads land in the server's slab. Whatever a read leaves unconsumed (an incomplete
  * websocket frame, a pipelined request the connection cannot serve yet) is copied into a
@@ -28,7 +29,7 @@
 #include "engine_internal.h"
 
 #define EIO_LISTEN_BACKLOG 4096      /* connect storms: the kernel caps it at somaxconn */
-#define EIO_BUSY_INPUT_MAX 65536     /* input kept while a request is being served: then stop reading */
+#define EIO_BUSY_INPUT_MAX 65536     /* input kept while a request is served; beyond, stop reading */
 
 static void conn_flush(eio_conn *c);
 static void on_flush(uv_idle_t *p);
@@ -266,19 +267,24 @@ void conn_close_all(eio_server *srv)
     uv_walk(srv->loop, close_one, srv);
 }
 
+typedef struct pending_count {
+    const eio_server *srv;
+    int n;
+} pending_count;
+
 static void count_pending(uv_handle_t *h, void *arg)
 {
-    eio_server *srv = *(eio_server **)arg;
+    pending_count *pc = arg;
     eio_conn *c = (eio_conn *)h;
-    if (is_conn(h, srv) && !c->closed && conn_output_pending(c))
-        ((size_t *)arg)[1]++;
+    if (is_conn(h, pc->srv) && !c->closed && conn_output_pending(c))
+        pc->n++;
 }
 
 int conn_count_pending(eio_server *srv)
 {
-    size_t arg[2] = {(size_t)srv, 0};
-    uv_walk(srv->loop, count_pending, arg);
-    return (int)arg[1];
+    pending_count pc = {srv, 0};
+    uv_walk(srv->loop, count_pending, &pc);
+    return pc.n;
 }
 
 /* ---- deadlines ---- */

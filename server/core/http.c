@@ -534,6 +534,16 @@ static void head_finish(eio_conn *c)
     c->close_after = 0;
 }
 
+static void send_continue(eio_conn *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    eio_msg *m = eio_msg_raw(sizeof(cont) - 1);
+    memcpy(EIO_MSG_DATA(m), cont, sizeof(cont) - 1);
+    m->len = sizeof(cont) - 1;
+    conn_send(c, m);
+    eio_msg_unref(m);
+}
+
 static int on_headers_complete(http_parser *p)
 {
     eio_conn *c = conn_of(p);
@@ -542,15 +552,10 @@ static int on_headers_complete(http_parser *p)
         return 0; /* answered once the parser stops (http_feed) */
     const char *expect = http_req_header(c, "expect");
     http_route(c);
-    if (expect && !strcasecmp(expect, "100-continue") && c->req && c->req->route != HTTP_ROUTE_NONE &&
-        c->kind == EIO_CONN_HTTP) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        eio_msg *m = eio_msg_raw(sizeof(cont) - 1);
-        memcpy(EIO_MSG_DATA(m), cont, sizeof(cont) - 1);
-        m->len = sizeof(cont) - 1;
-        conn_send(c, m);
-        eio_msg_unref(m);
-    }
+    /* a client waiting to be told to send the body it announced */
+    if (expect && !strcasecmp(expect, "100-continue") && c->req &&
+        c->req->route != HTTP_ROUTE_NONE && c->kind == EIO_CONN_HTTP)
+        send_continue(c);
     return c->kind == EIO_CONN_CLOSING;
 }
 
