@@ -99,8 +99,9 @@ void eio_msg_unref(eio_msg *m);
 int eio_session_send_msg(eio_session *s, eio_msg *m);
 /* Convenience: a MESSAGE with a copy of data. */
 int eio_session_send(eio_session *s, const void *data, size_t len, int binary);
-/* 1 when a packet sent now would go out at once (for volatile emits): a polling GET is
- * parked, or the websocket has nothing queued. */
+/* 1 when a packet sent now would go out with this loop turn's writes (for volatile
+ * emits): a polling GET is parked, or the websocket's kernel buffer is not full (no
+ * write is waiting for writability). */
 int eio_session_writable(const eio_session *s);
 /* Closes the session from the server side: queued packets are flushed, a CLOSE packet is
  * sent, on_close runs with EIO_REASON_FORCED_CLOSE. */
