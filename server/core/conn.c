@@ -382,6 +382,7 @@ static void input_backpressure(eio_conn *c)
     }
 }
 
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_process_leftover(eio_conn *c)
@@ -399,7 +400,7 @@ void conn_resume(eio_conn *c)
     if (c->closed)
         return;
     if (!c->reading) {
-        uv_read_start((uv_stream_t *)&c->tcp, NULL, on_read);
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         c->reading = 1;
     }
     if (c->in_len)
@@ -418,17 +419,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->in + c->in_len, c->in_cap - c->in_len);
 }
 
-static void on_eof(eio_conn *c)
-{
-    conn_close(c);
-}
-
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     eio_conn *c = (eio_conn *)stream;
     size_t need;
     if (nread < 0) {
-        on_eof(c);
+        conn_close(c); /* the client went (EOF) or the connection broke */
         return;
     }
     if (nread == 0 || c->closed)

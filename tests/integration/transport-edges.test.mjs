@@ -149,6 +149,23 @@ describe("HTTP/1.1 on a raw TCP connection", () => {
     await closeSession(sid);
   });
 
+  test("more than 64 KiB pipelined behind a parked long-poll: reading pauses, and every request is served once the poll is answered", bounded(20000), async () => {
+    const sid = await openSession();
+    const c = new RawHttp(await connectTcp());
+    const health = get("/healthz");
+    const count = Math.ceil((512 * 1024) / health.length); // far past the server's 64 KiB bound: most waits in the kernel
+    c.send(get(sessionPath(sid)) + health.repeat(count));
+    await sleep(ms(300));
+    assert.equal(c.buf.length, 0, "the poll is parked, and nothing may overtake it");
+    const posted = await request(srv.port, { method: "POST", path: sessionPath(sid), body: "4release" });
+    assert.equal(posted.text, "ok");
+    const poll = await c.response();
+    assert.equal(poll.text, "4release", "the parked poll is answered first");
+    for (let i = 0; i < count; i++) assertHealth(await c.response(), `pipelined request ${i + 1} of ${count}`);
+    c.destroy();
+    await closeSession(sid);
+  });
+
   test("a request written one byte at a time is answered normally", bounded(10000), async () => {
     const c = new RawHttp(await connectTcp());
     await c.sendInPieces(get(HANDSHAKE), 1, 2);
