@@ -366,7 +366,8 @@ static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sb_options *o, int e
     static const eio_callbacks eio_cb = {on_eio_open, on_eio_message, on_eio_close};
     char err[256];
     if (o->redis && !engine_io) {
-        rca_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels};
+        rca_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels,
+                          NULL, NULL};
         ctx->cluster = rca_cluster_new(loop, &cfg, err, sizeof(err));
         if (!ctx->cluster) {
             fprintf(stderr, "%s: --redis: %s\n", PROG, err);

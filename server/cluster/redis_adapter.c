@@ -73,6 +73,8 @@ struct rca_cluster {
     sb_buf out;                 /* encoding buffer reused by every message */
     rda_decoder dec;
     int psubscribe;             /* rca_config.psubscribe */
+    void (*on_ready)(int ready, void *ud); /* rca_config's */
+    void *ready_ud;
     int publish_failed_logged;  /* one log line per outage, not one per message */
     int xadd_failed_logged;     /* the same for the recovery stream */
     void (*done)(void *ud);
@@ -296,6 +298,10 @@ static void rca_del_all(sio_adapter *base, sio_socket *s) {
 static int rca_has(sio_adapter *base, const sio_socket *s, const char *room) {
     rca_adapter *a = (rca_adapter *)base;
     return a->local->ops->has(a->local, s, room);
+}
+
+static int rca_has_room(sio_adapter *base, const char *room) {
+    return sio_adapter_local_has_room(((rca_adapter *)base)->local, room);
 }
 
 static void rca_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud) {
@@ -921,6 +927,7 @@ static void on_state(rc_conn *conn, int ready, void *ud) {
     rca_cluster *c = ud;
     rca_log(c, ready ? "ready: Redis connected, subscriptions in place"
                      : "not ready: Redis unavailable, serving local clients only");
+    if (c->on_ready) c->on_ready(ready, c->ready_ud);
 }
 
 /* ---- sessions in Redis (see the file comment) ---------------------------------------- */
@@ -1224,6 +1231,7 @@ static const sio_adapter_ops rca_ops = {
     .del = rca_del,
     .del_all = rca_del_all,
     .has = rca_has,
+    .has_room = rca_has_room,
     .broadcast = rca_broadcast,
     .broadcast_ack = rca_broadcast_ack,
     .sockets = rca_sockets,
@@ -1304,6 +1312,8 @@ rca_cluster *rca_cluster_new(uv_loop_t *loop, const rca_config *cfg, char *err, 
     c->key = xstrdup(cfg->prefix && *cfg->prefix ? cfg->prefix : RDA_DEFAULT_KEY);
     c->node_id = xstrdup(cfg->node_id && *cfg->node_id ? cfg->node_id : c->uid);
     c->psubscribe = cfg->psubscribe;
+    c->on_ready = cfg->on_ready;
+    c->ready_ud = cfg->ud;
     c->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms
                                                     : RCA_DEFAULT_REQUEST_TIMEOUT_MS;
     sb_buf_init(&c->out);

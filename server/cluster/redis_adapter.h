@@ -38,6 +38,11 @@ typedef struct rca_config {
     uint32_t request_timeout_ms; /* fetchSockets and friends; 0: the default */
     int psubscribe;              /* 1: PSUBSCRIBE key#nsp#* as Node does, instead of one
                                     channel per local room (see the file comment) */
+    /* May be NULL: readiness (rca_cluster_ready) changed. A 1 after a 0 means every
+     * subscription is back after a reconnect: what was broadcast meanwhile is lost to this
+     * node, and an application that must not lose anything catches up then. */
+    void (*on_ready)(int ready, void *ud);
+    void *ud;
 } rca_config;
 
 /* Connects (in the background) to Redis. NULL with a reason in err when the URL is

@@ -63,6 +63,8 @@ typedef struct sio_adapter_ops {
     void (*del_all)(sio_adapter *a, sio_socket *s);
     /* 1 when s is in room (on this node, where s lives). */
     int (*has)(sio_adapter *a, const sio_socket *s, const char *room);
+    /* 1 when room has members on this node. */
+    int (*has_room)(sio_adapter *a, const char *room);
     /* SIO_OK, or SIO_EINVAL when b cannot be encoded (nothing was sent). */
     int (*broadcast)(sio_adapter *a, const sio_broadcast *b);
     /* Like broadcast, with ack id sio_ack_op_id(op): each local recipient is registered
@@ -148,6 +150,11 @@ void sio_adapter_local_each_room(sio_adapter *local, void (*cb)(const char *room
                                  void *ud);
 
 /* ---- helpers for implementations ------------------------------------------------------ */
+
+/* What the application's delivery hook (sio_namespace_on_delivery) says of b: 1 deliver it
+ * to this node's sockets, 0 do not. An adapter asks before every local delivery of a
+ * broadcast without acks, its own and other nodes'. */
+int sio_namespace_delivers(sio_namespace *nsp, const sio_broadcast *b);
 
 /* Encodes an EVENT of nsp (ack_id SIO_NO_ACK for none) into f. Returns SIO_OK, or
  * SIO_EINVAL (f empty) when args cannot be encoded: not serialisable, or placeholders

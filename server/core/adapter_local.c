@@ -288,6 +288,7 @@ static int local_broadcast(sio_adapter *base, const sio_broadcast *b) {
     sio_frame f;
     uint64_t seq;
     recipients r;
+    if (!sio_namespace_delivers(base->nsp, b)) return SIO_OK;
     if (local_encode(a, b, &f, &seq) != SIO_OK) return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
     for (size_t i = 0; i < r.n; i++) {
@@ -458,6 +459,7 @@ static const sio_adapter_ops local_ops = {
     .del = local_del,
     .del_all = local_del_all,
     .has = local_has,
+    .has_room = sio_adapter_local_has_room,
     .broadcast = local_broadcast,
     .broadcast_ack = local_broadcast_ack,
     .sockets = local_sockets,

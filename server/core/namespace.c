@@ -111,6 +111,19 @@ void sio_namespace_on_any(sio_namespace *nsp, sio_event_cb cb, void *ud) {
     nsp->any_ud = ud;
 }
 
+void sio_namespace_on_delivery(sio_namespace *nsp, sio_delivery_cb cb, void *ud) {
+    nsp->delivery_cb = cb;
+    nsp->delivery_ud = ud;
+}
+
+int sio_namespace_delivers(sio_namespace *nsp, const sio_broadcast *b) {
+    return !nsp->delivery_cb || nsp->delivery_cb(nsp, b->event, b->args, b->to, nsp->delivery_ud);
+}
+
+int sio_namespace_has_local_room(sio_namespace *nsp, const char *room) {
+    return nsp->adapter->ops->has_room(nsp->adapter, room);
+}
+
 /* ---- CONNECT ----------------------------------------------------------------------- */
 
 static void namespace_authorize(sio_socket *s) {

@@ -66,6 +66,8 @@ struct sio_namespace {
     sio_node_ack *node_acks;        /* answers owed to other nodes, not given yet */
     sio_event_cb any_cb;
     void *any_ud;
+    sio_delivery_cb delivery_cb;
+    void *delivery_ud;
     sio_auth_cb auth_cb;
     void *auth_ud;
     int forget_auth;                /* sio_namespace_keep_auth(nsp, 0) */

@@ -136,6 +136,13 @@ typedef void (*sio_sockets_cb)(json_t *ids, void *ud);
  * SIO_ACK_OK, or SIO_ACK_TIMEOUT when some node did not answer in time: sockets then holds
  * those of the nodes that did. */
 typedef void (*sio_fetch_sockets_cb)(int status, json_t *sockets, void *ud);
+/* A broadcast without acks (this node's own, or one from another node or an emitter) is
+ * about to reach this node's sockets: return 1 to deliver it, 0 to keep it from this node's
+ * sockets (other nodes still get this node's broadcasts). The application may deliver it
+ * later itself, with SIO_EMIT_LOCAL (its hook sees that emit too). args is borrowed;
+ * args->json may be NULL when the emit gave text only (sio_args_json parses it). */
+typedef int (*sio_delivery_cb)(sio_namespace *nsp, const char *event, const sio_args *args,
+                               const sio_target *to, void *ud);
 /* A server-side event another node sent with sio_namespace_server_side_emit(). args->json
  * is the array without the event name. ack is NULL when the sender expects no answer;
  * otherwise the handler OWNS it and must end it once, now or later, with
@@ -180,6 +187,10 @@ void sio_namespace_on_disconnect(sio_namespace *nsp, sio_disconnect_cb cb, void 
 void sio_namespace_on(sio_namespace *nsp, const char *event, sio_event_cb cb, void *ud);
 /* Catch-all: runs for events that have no handler of their own. */
 void sio_namespace_on_any(sio_namespace *nsp, sio_event_cb cb, void *ud);
+/* The delivery hook (NULL: none, every broadcast is delivered). */
+void sio_namespace_on_delivery(sio_namespace *nsp, sio_delivery_cb cb, void *ud);
+/* 1 when room has members on this node (a socket id counts as its socket's room). */
+int sio_namespace_has_local_room(sio_namespace *nsp, const char *room);
 
 /* Broadcast: encoded once, the same message shared by every recipient. to may be NULL
  * (everyone). flags: SIO_EMIT_VOLATILE. Returns SIO_OK or SIO_EINVAL. */
