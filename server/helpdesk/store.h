@@ -68,6 +68,8 @@ typedef struct hd_post {
     const char *client_msg_id;  /* NULL: not idempotent */
     const char *msg_id;         /* the id to give the message (a fresh ULID) */
     const char *new_chat_id;    /* the id to give a conversation created now */
+    int assign;                 /* auto routing: a conversation created now is routed in
+                                   the same step (see post) */
     int64_t now_ms;             /* created_at, last activity */
 } hd_post;
 
@@ -79,7 +81,8 @@ typedef struct hd_result {
     json_t *conversation;      /* the conversation after the operation (see below); post:
                                   may be NULL unless created */
     json_t *list;              /* history: messages; conversations / inquiries: their list;
-                                  route: assignments made; sweep: conversations closed */
+                                  route, and a post that created and routed: assignments
+                                  made; sweep: conversations closed */
     int duplicate;             /* post: client_msg_id was already stored: nothing changed */
     int created;               /* post: this call created the conversation (it is queued) */
     const char *previous_agent; /* transfer / close: the agent who had the conversation, or NULL */
@@ -87,6 +90,7 @@ typedef struct hd_result {
     const char *message_text;
     size_t message_text_len;
     const char *chat_id;       /* post: the conversation's id */
+    int64_t seq;               /* post: the message's seq */
     /* post, filled by the relay (routing.c), not by stores: the support event's arguments
      * [{"status_code":200,"data":message}] as JSON text, encoded once for the room and the
      * sender's ack; NULL when not built */
@@ -111,7 +115,11 @@ typedef struct hd_store_ops {
      * message again with duplicate = 1. The result's message is the message as stored
      * (the same fields and values; key order may differ). Its conversation may be NULL
      * unless created = 1 (a store may skip building it on every message: the caller
-     * needs it only to announce a new conversation). */
+     * needs it only to announce a new conversation). With post->assign, a conversation
+     * created now is routed in the same atomic step, as route would (the queue oldest
+     * first, this one included): list holds the assignments made (NULL or empty: none),
+     * conversation its state after them, so that an agent who was free gets the first
+     * message live. */
     void (*post)(hd_store *st, const hd_post *post, hd_result_cb cb, void *ud);
     /* Auto routing: assigns queued conversations, oldest first, each to the online agent of
      * its department with the fewest open conversations under max_chats (ties: idle the

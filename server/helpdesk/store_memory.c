@@ -502,69 +502,6 @@ static int agent_better(const mem_agent *a, const mem_agent *b)
 
 /* ---- operations ---- */
 
-/* A post without a conversation id opens one for its session: it needs a session and an
- * id to give, and agents must always name the conversation (spec §3). */
-static int post_new_check(mem_store *st, const hd_post *p)
-{
-    if (!id_ok(p->session_id) || !id_ok(p->new_chat_id) || (p->dept && !id_ok(p->dept)))
-        return HD_EBADREQ;
-    if (p->access.agent_id || sio_map_get(&st->convs, p->new_chat_id))
-        return HD_EBADREQ;
-    if (p->access.session_id && strcmp(p->access.session_id, p->session_id) != 0)
-        return HD_EFORBIDDEN;
-    return HD_OK;
-}
-
-/* The conversation p goes to; NULL with HD_OK: the session has none open, create it. */
-static mem_conv *post_target(mem_store *st, const hd_post *p, int *status)
-{
-    if (p->ticket_chat_id)
-        return conv_for(st, p->ticket_chat_id, &p->access, status);
-    *status = post_new_check(st, p);
-    mem_session *s = *status == HD_OK ? sio_map_get(&st->sessions, p->session_id) : NULL;
-    return s ? s->open : NULL;
-}
-
-/* msg: a reference handed over (NULL: the text only); stored: the text as kept. */
-static void reply_post(const mem_conv *c, json_t *msg, const mem_msg *stored, int duplicate,
-                       int created, hd_result_cb cb, void *ud)
-{
-    /* the conversation only for a new one: the caller needs it only to announce it */
-    hd_result r = {.status = HD_OK, .message = msg,
-                   .conversation = created ? conv_json(c) : NULL, .duplicate = duplicate,
-                   .created = created, .message_text = stored->text,
-                   .message_text_len = stored->len, .chat_id = c->id};
-    reply(&r, cb, ud);
-}
-
-/* A retry is answered before the closed check: its message was stored before the close. */
-static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud)
-{
-    mem_store *st = (mem_store *)base;
-    int status;
-    mem_conv *c = post_target(st, p, &status);
-    if (status != HD_OK)
-        return reply_status(status, cb, ud);
-    mem_msg *dup = c && p->client_msg_id ? sio_map_get(&c->by_client_msg_id, p->client_msg_id)
-                                         : NULL;
-    if (dup)
-        return reply_post(c, msg_json(dup), dup, 1, 0, cb, ud);
-    if (c && c->status == CONV_CLOSED)
-        return reply_status(HD_ECONFLICT, cb, ud);
-    if (p->client_msg_id && !id_ok(p->client_msg_id))
-        return reply_status(HD_EBADREQ, cb, ud);
-    sb_buf *text = &st->scratch;
-    sb_buf_reset(text);
-    if (c ? hd_message_text(p, c->id, c->session->id, (int64_t)c->n_msgs + 1, text)
-          : hd_message_text(p, p->new_chat_id, p->session_id, 1, text))
-        return reply_status(HD_EBADREQ, cb, ud); /* a missing field, text not UTF-8 */
-    int created = c == NULL;
-    if (created)
-        c = conv_create(st, p);
-    mem_msg *stored = conv_append(st, c, text, p->client_msg_id, p->now_ms);
-    reply_post(c, NULL, stored, 0, created, cb, ud);
-}
-
 /* The agents that could take one more conversation now (a new array, *n long). */
 static mem_agent **agents_with_room(mem_store *st, size_t *n)
 {
@@ -588,11 +525,10 @@ static size_t agent_pick(mem_agent *const *v, size_t n, const mem_conv *c)
 }
 
 /* One pass suffices: an assignment only ever takes room away, so a conversation skipped
- * for want of an agent cannot become assignable later in the same call. */
-static void mem_route(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
+ * for want of an agent cannot become assignable later in the same call. Appends the
+ * assignments made to list. */
+static void route_queue(mem_store *st, int64_t now_ms, json_t *list)
 {
-    mem_store *st = (mem_store *)base;
-    hd_result r = {.status = HD_OK, .list = must(json_array())};
     size_t n;
     mem_agent **v = agents_with_room(st, &n);
     mem_conv *next;
@@ -602,11 +538,90 @@ static void mem_route(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
         if (i == n)
             continue;
         conv_assign(st, c, v[i], now_ms);
-        json_array_append_new(r.list, conv_json(c));
+        json_array_append_new(list, conv_json(c));
         if (!agent_has_room(v[i]))
             v[i] = v[--n];
     }
     free(v);
+}
+
+
+/* A post without a conversation id opens one for its session: it needs a session and an
+ * id to give, and agents must always name the conversation (spec §3). */
+static int post_new_check(mem_store *st, const hd_post *p)
+{
+    if (!id_ok(p->session_id) || !id_ok(p->new_chat_id) || (p->dept && !id_ok(p->dept)))
+        return HD_EBADREQ;
+    if (p->access.agent_id || sio_map_get(&st->convs, p->new_chat_id))
+        return HD_EBADREQ;
+    if (p->access.session_id && strcmp(p->access.session_id, p->session_id) != 0)
+        return HD_EFORBIDDEN;
+    return HD_OK;
+}
+
+/* The conversation p goes to; NULL with HD_OK: the session has none open, create it. */
+static mem_conv *post_target(mem_store *st, const hd_post *p, int *status)
+{
+    if (p->ticket_chat_id)
+        return conv_for(st, p->ticket_chat_id, &p->access, status);
+    *status = post_new_check(st, p);
+    mem_session *s = *status == HD_OK ? sio_map_get(&st->sessions, p->session_id) : NULL;
+    return s ? s->open : NULL;
+}
+
+/* msg: a reference handed over (NULL: the text only); stored: the text as kept; assigned:
+ * the assignments made with a conversation created now (a reference handed over, or
+ * NULL). */
+static void reply_post(const mem_conv *c, json_t *msg, const mem_msg *stored, int64_t seq,
+                       int duplicate, int created, json_t *assigned, hd_result_cb cb, void *ud)
+{
+    /* the conversation only for a new one: the caller needs it only to announce it */
+    hd_result r = {.status = HD_OK, .message = msg,
+                   .conversation = created ? conv_json(c) : NULL, .list = assigned,
+                   .duplicate = duplicate, .created = created, .message_text = stored->text,
+                   .message_text_len = stored->len, .chat_id = c->id, .seq = seq};
+    reply(&r, cb, ud);
+}
+
+/* A retry is answered before the closed check: its message was stored before the close. */
+static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    int status;
+    mem_conv *c = post_target(st, p, &status);
+    if (status != HD_OK)
+        return reply_status(status, cb, ud);
+    mem_msg *dup = c && p->client_msg_id ? sio_map_get(&c->by_client_msg_id, p->client_msg_id)
+                                         : NULL;
+    if (dup) {
+        json_t *msg = msg_json(dup);
+        return reply_post(c, msg, dup, json_integer_value(json_object_get(msg, "seq")), 1, 0,
+                          NULL, cb, ud);
+    }
+    if (c && c->status == CONV_CLOSED)
+        return reply_status(HD_ECONFLICT, cb, ud);
+    if (p->client_msg_id && !id_ok(p->client_msg_id))
+        return reply_status(HD_EBADREQ, cb, ud);
+    sb_buf *text = &st->scratch;
+    sb_buf_reset(text);
+    if (c ? hd_message_text(p, c->id, c->session->id, (int64_t)c->n_msgs + 1, text)
+          : hd_message_text(p, p->new_chat_id, p->session_id, 1, text))
+        return reply_status(HD_EBADREQ, cb, ud); /* a missing field, text not UTF-8 */
+    int created = c == NULL;
+    if (created)
+        c = conv_create(st, p);
+    mem_msg *stored = conv_append(st, c, text, p->client_msg_id, p->now_ms);
+    json_t *assigned = created && p->assign ? must(json_array()) : NULL;
+    if (assigned)
+        route_queue(st, p->now_ms, assigned);
+    reply_post(c, NULL, stored, (int64_t)c->n_msgs, 0, created, assigned, cb, ud);
+}
+
+static void mem_route(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    hd_result r = {.status = HD_OK, .list = must(json_array())};
+    route_queue(st, now_ms, r.list);
     reply(&r, cb, ud);
 }
 

@@ -11,6 +11,13 @@
  * and is sent again behind the load, and only then as EVAL: thousands of pipelined ops
  * falling back to EVAL at once would each carry the whole script.
  *
+ * A post answered 503 stores nothing, even when Redis only stalled: each post carries a
+ * deadline on Redis's clock (the node keeps the offset between its clock and Redis's, read
+ * with TIME at every heartbeat), and the script refuses a post that starts after it. The
+ * deadline falls a third of the node's own command timeout before it (a clock offset read
+ * within a round trip is far closer than that), so a post the node gives up on (503) is
+ * one Redis refuses when it gets to it, however late.
+ *
  * Callbacks never run inside the call that started an operation: failures found before
  * anything is sent (bad input, out of memory) wait in a queue for the next loop turn.
  * Closing waits until every op sent has been answered.
@@ -27,7 +34,8 @@
 #include "redis_conn.h"
 #include "store_redis_scripts.h"
 
-#define HD_REDIS_ARGS_MAX 16        /* EVALSHA, sha, numkeys and the script's ARGV */
+#define HD_REDIS_ARGS_MAX 20        /* EVALSHA, sha, numkeys and the script's ARGV */
+#define HD_REDIS_FENCE_SHARE 3 /* a post's deadline: a third of the timeout before it */
 #define HD_REDIS_HEAD_ARGS 3        /* EVALSHA|EVAL, sha|body, numkeys: not in the op's bytes */
 #define HD_REDIS_INLINE_ARGS 512    /* argument bytes an op holds in itself: a typical post
                                        (64 bytes of text) allocates nothing more for them */
@@ -71,6 +79,9 @@ struct hd_redis_store {
     char *node;                           /* "<node_id>:<ULID>": this instance in presence */
     char *node_key;                       /* prefix "node:" node: its liveness key */
     uint32_t ttl_ms;
+    uint32_t command_timeout_ms;          /* rc's, defaults applied */
+    int64_t clock_offset_ms;              /* Redis's clock minus this node's */
+    int clock_known;                      /* a TIME has been answered */
     char sha[HD_SCRIPT_COUNT][HD_REDIS_SHA_HEX + 1];
     uv_timer_t heartbeat;
     uv_idle_t fail_idle;                  /* answers the failed queue on the next turn */
@@ -278,7 +289,7 @@ static void script_load(hd_redis_store *st, hd_script_id script)
 /* An answer decoded: the result, and the JSON it borrows (released after the callback). */
 typedef struct hd_answer {
     hd_result r;
-    json_t *owned[2];
+    json_t *owned[3]; /* what r borrows from: parsed answers */
 } hd_answer;
 
 static json_t *non_null(json_t *v)
@@ -315,6 +326,7 @@ enum {
     POST_CREATED,
     POST_CONVERSATION,
     POST_STORED,
+    POST_ASSIGNED,
     POST_FIELDS /* their count */
 };
 
@@ -363,12 +375,14 @@ static int post_answer(hd_op *op, const redisReply *reply, hd_answer *a)
         a->r.conversation = a->owned[0] = reply_json(f[POST_CONVERSATION]);
         if (a->r.conversation == NULL)
             return -1;
+        a->r.list = a->owned[2] = reply_json(f[POST_ASSIGNED]);
     }
     if (a->r.duplicate)
         a->r.message = a->owned[1] = reply_json(f[POST_STORED]);
     else
         a->r.message = post_message(op, f);
     a->r.chat_id = f[POST_CHAT]->str;
+    a->r.seq = f[POST_SEQ]->type == REDIS_REPLY_INTEGER ? f[POST_SEQ]->integer : 0;
     if (f[POST_STORED]->type == REDIS_REPLY_STRING) {
         a->r.message_text = f[POST_STORED]->str;
         a->r.message_text_len = f[POST_STORED]->len;
@@ -393,8 +407,8 @@ static void op_answer_reply(hd_op *op, int status, const redisReply *reply, cons
     }
     hd_redis_store *st = op->st;
     op->cb(&a.r, op->ud);
-    json_decref(a.owned[0]);
-    json_decref(a.owned[1]);
+    for (size_t i = 0; i < sizeof(a.owned) / sizeof(a.owned[0]); i++)
+        json_decref(a.owned[i]);
     op_free(op);
     st->inflight--;
     goodbye_when_idle(st);
@@ -497,6 +511,13 @@ static void redis_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *
     op_add_str(op, p->client_msg_id);
     op_add_str(op, p->new_chat_id);
     op_add_message(op, p);
+    op_add_str(op, p->assign ? "1" : "0");
+    op_add_int(op, HD_REDIS_ROUTE_MAX);
+    if (op->st->clock_known) /* see the file comment */
+        op_add_int(op, hd_now_ms() + op->st->clock_offset_ms + (int64_t)op->st->command_timeout_ms -
+                           op->st->command_timeout_ms / HD_REDIS_FENCE_SHARE);
+    else
+        op_add_str(op, NULL);
     if (!post_ok(p))
         op->status = HD_EBADREQ;
     op_send(op);
@@ -640,11 +661,41 @@ static void redis_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_r
 
 /* ---- liveness ---- */
 
+/* Redis's clock against this node's: the reply's time minus the request's midpoint. */
+typedef struct time_probe {
+    hd_redis_store *st;
+    int64_t sent_ms;
+} time_probe;
+
+static void on_time(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                    void *ud)
+{
+    time_probe *tp = ud;
+    (void)conn;
+    (void)errstr;
+    if (status == RC_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
+        int64_t redis_ms = strtoll(reply->element[0]->str, NULL, 10) * 1000 +
+                           strtoll(reply->element[1]->str, NULL, 10) / 1000;
+        int64_t mid = tp->sent_ms + (hd_now_ms() - tp->sent_ms) / 2;
+        tp->st->clock_offset_ms = redis_ms - mid;
+        tp->st->clock_known = 1;
+    }
+    free(tp);
+}
+
 static void heartbeat_send(hd_redis_store *st)
 {
     char ttl[HD_REDIS_INT_LEN];
     snprintf(ttl, sizeof ttl, "%" PRIu32, st->ttl_ms);
     rc_command(st->conn, NULL, NULL, "SET %s 1 PX %s", st->node_key, ttl);
+    time_probe *tp = malloc(sizeof(*tp));
+    if (tp == NULL)
+        abort();
+    *tp = (time_probe){st, hd_now_ms()};
+    if (rc_command(st->conn, on_time, tp, "TIME") != RC_OK)
+        free(tp);
 }
 
 static void on_heartbeat(uv_timer_t *t)
@@ -793,6 +844,8 @@ hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *
     rc_config rc;
     rc_config_init(&rc, cfg->url);
     rc.command_timeout_ms = cfg->command_timeout_ms;
+    st->command_timeout_ms = cfg->command_timeout_ms ? cfg->command_timeout_ms
+                                                     : RC_DEFAULT_COMMAND_TIMEOUT_MS;
     rc.on_state = on_conn_state;
     rc.ud = st;
     st->conn = rc_conn_new(loop, &rc, err, errlen);

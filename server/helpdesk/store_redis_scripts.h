@@ -72,8 +72,10 @@
     "  return redis.call('INCR', ORDER)\n" \
     "end\n"
 
-/* Every script but post: the base plus whole conversations, agents and routing. */
-#define HD_LUA_PRELUDE HD_LUA_BASE \
+/* Every script but post: the base plus whole conversations, agents and routing. post
+ * includes the body (HD_LUA_CONV) only where it routes a conversation it created. */
+#define HD_LUA_PRELUDE HD_LUA_BASE HD_LUA_CONV
+#define HD_LUA_CONV \
     "local function arr(items)\n" \
     "  return '[' .. table.concat(items, ',') .. ']'\n" \
     "end\n" \
@@ -203,15 +205,84 @@
     "  return c\n" \
     "end\n"
 
+/* route_all(max): assigns queued conversations, oldest first, each to the free agent of
+ * its department with the fewest open conversations (ties: idle the longest, then the
+ * id), until none can be or max are made; answers the assignments as JSON texts. */
+#define HD_LUA_ROUTE_ALL \
+    "local function route_all(max)\n" \
+    "  local PAGE = 64\n" \
+    "  local out = {}\n" \
+    "  if redis.call('ZCARD', QUEUE) == 0 then return out end\n" \
+    "  local free = {}\n" \
+    "  for _, aid in ipairs(redis.call('SMEMBERS', AGENTS)) do\n" \
+    "    local a = hash(akey(aid))\n" \
+    "    if agent_available(aid, a) then\n" \
+    "      local open, amax = agent_load(aid), tonumber(a.max_chats)\n" \
+    "      if open < amax then\n" \
+    "        free[#free + 1] = {id = aid, name = a.name, depts = cjson.decode(a.depts or '[]'),\n" \
+    "          open = open, max = amax, idle = tonumber(a.idle_since or '0')}\n" \
+    "      end\n" \
+    "    end\n" \
+    "  end\n" \
+    "  local function better(x, y)\n" \
+    "    if x.open ~= y.open then return x.open < y.open end\n" \
+    "    if x.idle ~= y.idle then return x.idle < y.idle end\n" \
+    "    return x.id < y.id\n" \
+    "  end\n" \
+    "  local function pick(dept)\n" \
+    "    local best\n" \
+    "    for i, a in ipairs(free) do\n" \
+    "      if dept_match(a.depts, dept) and (best == nil or better(a, free[best])) then\n" \
+    "        best = i\n" \
+    "      end\n" \
+    "    end\n" \
+    "    return best\n" \
+    "  end\n" \
+    "  local after = '-inf'\n" \
+    "  while #free > 0 and #out < max do\n" \
+    "    local page = redis.call('ZRANGEBYSCORE', QUEUE, after, '+inf', 'WITHSCORES',\n" \
+    "      'LIMIT', 0, PAGE)\n" \
+    "    if #page == 0 then break end\n" \
+    "    for i = 1, #page, 2 do\n" \
+    "      local id = page[i]\n" \
+    "      after = '(' .. page[i + 1]\n" \
+    "      local c = hash(ckey(id))\n" \
+    "      local k = c and pick(c.dept)\n" \
+    "      if not c then\n" \
+    "        redis.call('ZREM', QUEUE, id)\n" \
+    "      elseif k then\n" \
+    "        local a = free[k]\n" \
+    "        local j = assign(id, c, a.id, a.name)\n" \
+    "        event('assigned', j)\n" \
+    "        out[#out + 1] = j\n" \
+    "        a.open, a.idle = a.open + 1, NOW\n" \
+    "        if a.open >= a.max then table.remove(free, k) end\n" \
+    "        if #free == 0 or #out >= max then break end\n" \
+    "      end\n" \
+    "    end\n" \
+    "  end\n" \
+    "  return out\n" \
+    "end\n"
+
 static const char hd_lua_post[] = HD_LUA_BASE
     /* post: 4 chat id, 5 session id, 6 dept, 7 access session, 8 access agent,
      * 9 client_msg_id, 10 id of a conversation created now, 11 the message as a JSON object
      * without ticket_chat_id, session_id and seq (known only here) and without its closing
-     * brace: they are appended, so the message is made as one string.
+     * brace: they are appended, so the message is made as one string; 12 '1': route a
+     * conversation created now (auto routing), at most 13 assignments; 14 the deadline in
+     * ms on Redis's clock ('' none): a post that starts later stores nothing and answers
+     * 503, the answer its node has given up waiting for.
      * Answers {status}, or {200, seq, chat id, session id (false: none), duplicate (0|1),
-     * created (0|1), the conversation JSON when created else false, the stored message}:
-     * the node built the message, it needs only what it could not know, and the stored
-     * text to send on as it is. */
+     * created (0|1), the conversation JSON when created else false, the stored message,
+     * the assignments made (a JSON array) or false}: the node built the message, it needs
+     * only what it could not know, and the stored text to send on as it is. */
+    "local DEADLINE = arg(14)\n"
+    "if DEADLINE then\n"
+    "  local t = redis.call('TIME')\n"
+    "  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(DEADLINE) then\n"
+    "    return {503}\n"
+    "  end\n"
+    "end\n"
     "local chat, sess, acc_s, acc_a, cmid = arg(4), arg(5), arg(7), arg(8), arg(9)\n"
     /* now as sent: numbers given to redis.call are formatted with printf. */
     "local NOW_MS = ARGV[2]\n"
@@ -261,7 +332,7 @@ static const char hd_lua_post[] = HD_LUA_BASE
     "  local seq = redis.call('HGET', key('conv-cmid', chat), cmid)\n"
     "  if seq then\n"
     "    local m = redis.call('LINDEX', key('conv-msgs', chat), tonumber(seq) - 1)\n"
-    "    return {200, tonumber(seq), chat, c.session_id, 1, 0, false, m}\n"
+    "    return {200, tonumber(seq), chat, c.session_id, 1, 0, false, m, false}\n"
     "  end\n"
     "end\n"
     "if c.status == 'closed' then return {409} end\n"
@@ -278,66 +349,23 @@ static const char hd_lua_post[] = HD_LUA_BASE
     "if seq == 1 then redis.call('HSET', k, 'first_message', msg) end\n"
     "redis.call('ZADD', OPEN, NOW_MS, chat)\n"
     "redis.call('XADD', EVENTS, '*', 'type', 'message', 'data', msg)\n"
-    "if created == 0 then return {200, seq, chat, c.session_id, 0, 0, false, msg} end\n"
+    "if created == 0 then return {200, seq, chat, c.session_id, 0, 0, false, msg, false} end\n"
     "c.last_seq, c.first_message, c.last_message = seq_s, msg, msg\n"
-    "return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, c), msg}\n";
+    "if ARGV[12] ~= '1' then\n"
+    "  return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, c), msg, false}\n"
+    "end\n"
+    /* Routing's functions are made only here, on the rare post that creates: the first
+     * message then reaches an agent who was free live, not from the queue later. */
+    "do\n"
+    HD_LUA_CONV HD_LUA_ROUTE_ALL
+    "  local made = route_all(tonumber(ARGV[13]))\n"
+    "  return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, hash(ckey(chat))), msg,\n"
+    "    arr(made)}\n"
+    "end\n";
 
-static const char hd_lua_route[] = HD_LUA_PRELUDE
+static const char hd_lua_route[] = HD_LUA_PRELUDE HD_LUA_ROUTE_ALL
     /* route: 4 most assignments to make. */
-    "local MAX = tonumber(ARGV[4])\n"
-    "local PAGE = 64\n"
-    "if redis.call('ZCARD', QUEUE) == 0 then return reply(200, {'list', '[]'}) end\n"
-    "local free = {}\n"
-    "for _, aid in ipairs(redis.call('SMEMBERS', AGENTS)) do\n"
-    "  local a = hash(akey(aid))\n"
-    "  if agent_available(aid, a) then\n"
-    "    local open, max = agent_load(aid), tonumber(a.max_chats)\n"
-    "    if open < max then\n"
-    "      free[#free + 1] = {id = aid, name = a.name, depts = cjson.decode(a.depts or '[]'),\n"
-    "        open = open, max = max, idle = tonumber(a.idle_since or '0')}\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    /* Fewest open conversations, then idle the longest, then the id (a stable order). */
-    "local function better(x, y)\n"
-    "  if x.open ~= y.open then return x.open < y.open end\n"
-    "  if x.idle ~= y.idle then return x.idle < y.idle end\n"
-    "  return x.id < y.id\n"
-    "end\n"
-    "local function pick(dept)\n"
-    "  local best\n"
-    "  for i, a in ipairs(free) do\n"
-    "    if dept_match(a.depts, dept) and (best == nil or better(a, free[best])) then\n"
-    "      best = i\n"
-    "    end\n"
-    "  end\n"
-    "  return best\n"
-    "end\n"
-    "local out = {}\n"
-    "local after = '-inf'\n"
-    "while #free > 0 and #out < MAX do\n"
-    "  local page = redis.call('ZRANGEBYSCORE', QUEUE, after, '+inf', 'WITHSCORES',\n"
-    "    'LIMIT', 0, PAGE)\n"
-    "  if #page == 0 then break end\n"
-    "  for i = 1, #page, 2 do\n"
-    "    local id = page[i]\n"
-    "    after = '(' .. page[i + 1]\n"
-    "    local c = hash(ckey(id))\n"
-    "    local k = c and pick(c.dept)\n"
-    "    if not c then\n"
-    "      redis.call('ZREM', QUEUE, id)\n"
-    "    elseif k then\n"
-    "      local a = free[k]\n"
-    "      local j = assign(id, c, a.id, a.name)\n"
-    "      event('assigned', j)\n"
-    "      out[#out + 1] = j\n"
-    "      a.open, a.idle = a.open + 1, NOW\n"
-    "      if a.open >= a.max then table.remove(free, k) end\n"
-    "      if #free == 0 or #out >= MAX then break end\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "return reply(200, {'list', arr(out)})\n";
+    "return reply(200, {'list', arr(route_all(tonumber(ARGV[4])))})\n";
 
 static const char hd_lua_take[] = HD_LUA_PRELUDE
     /* take: 4 chat id, 5 agent id, 6 agent name, 7 agent departments (JSON array), 8 max_chats.

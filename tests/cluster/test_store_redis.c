@@ -752,15 +752,17 @@ static void test_redis_down_503_then_retry_stores_once(void)
     ASSERT_EQ(b.duplicate, 1);
     ASSERT_EQ(jint(b.message, "seq"), 2);
 
-    /* Hung: the post times out (503) though Redis runs it when it wakes (it is in its
-     * socket); the retry with the same client_msg_id stores it once either way. */
+    /* Hung: the post times out (503); Redis, when it wakes, finds it past its deadline and
+     * stores nothing (503 means nothing was stored); the retry stores it once. */
     box hung = {0};
     kill(f.redis, SIGSTOP);
     post_async(st, "s-1", chat, "m-3", &hung);
     ASSERT_EQ(wait_box(&f.loop, &hung), HD_EUNAVAILABLE);
     kill(f.redis, SIGCONT);
     ASSERT(run_until(&f.loop, store_is_ready, st, WAIT_READY_MS));
+    expect_history(&f.loop, st, chat, 2, "m-2");
     ASSERT_EQ(post_wait(&f.loop, st, "s-1", chat, "m-3", &b), HD_OK);
+    ASSERT_EQ(b.duplicate, 0);
     ASSERT_EQ(jint(b.message, "seq"), 3);
     expect_history(&f.loop, st, chat, 3, "m-3");
     box_clear(&hung);

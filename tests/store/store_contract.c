@@ -504,6 +504,39 @@ static void post_closed_409(ct *t)
 
 /* ---- cases: routing ---- */
 
+/* Auto routing (post->assign): a conversation created while an agent is free is assigned
+ * in the same step as its first message, after the queue's older conversations. */
+static void post_assign_routes_in_one_step(ct *t)
+{
+    hd_agent a1 = agent("a-1", 1), a2 = agent("a-2", 1), a3 = agent("a-3", 1);
+    chat_ref old = open_chat(t, "s-0", NULL, at(t, 0)); /* queued: nobody online */
+    connect_agent(t, &a1, at(t, 1));
+    connect_agent(t, &a2, at(t, 2));
+    hd_post p = customer_post("s-1", NULL, "hello", at(t, 3));
+    p.assign = 1;
+    ASSERT_EQ(post(t, p), HD_OK);
+    ASSERT_EQ(t->created, 1);
+    ASSERT_EQ(num(t->message, "seq"), 1);
+    chat_ref c1 = ref_of(t->conversation);
+    assert_list(t->list, "ticket_chat_id", 2, old.s, c1.s);
+    ASSERT_STR_EQ(agent_of(json_array_get(t->list, 0)), "a-1"); /* idle the longest */
+    assert_state(t, "assigned", "a-2");
+    ASSERT_EQ(num(t->conversation, "last_seq"), 1);
+    ASSERT_EQ(num(field(t->conversation, "first_message"), "seq"), 1);
+
+    /* Nobody free: it waits in the queue. */
+    p = customer_post("s-2", NULL, "hello", at(t, 4));
+    p.assign = 1;
+    ASSERT_EQ(post(t, p), HD_OK);
+    assert_state(t, "queued", NULL);
+    ASSERT(t->list == NULL || json_array_size(t->list) == 0);
+    /* Manual routing (no assign): queued even with an agent free. */
+    connect_agent(t, &a3, at(t, 5));
+    ASSERT_EQ(post(t, customer_post("s-3", NULL, "hello", at(t, 6))), HD_OK);
+    assert_state(t, "queued", NULL);
+    ASSERT(t->list == NULL || json_array_size(t->list) == 0);
+}
+
 static void route_least_loaded(ct *t)
 {
     hd_agent a1 = agent("a-1", 3), a2 = agent("a-2", 3);
@@ -871,7 +904,8 @@ static void sweep_closes_inactive(ct *t)
     X(post_creates_queued_conversation) X(post_seq_gap_free)                             \
     X(post_idempotent_client_msg_id) X(post_unknown_404) X(unknown_chat_404_everywhere)  \
     X(post_other_session_403) X(post_agent_not_assigned_403) X(post_closed_409)          \
-    X(route_least_loaded) X(route_ties_longest_idle) X(route_respects_max_chats)         \
+    X(post_assign_routes_in_one_step) X(route_least_loaded) X(route_ties_longest_idle)   \
+    X(route_respects_max_chats)                                                          \
     X(route_dept_filter) X(route_away_agent_skipped) X(presence_counts_sockets)          \
     X(route_queue_drains_on_close) X(take_409_when_taken) X(take_403_full)               \
     X(transfer_to_queue) X(transfer_to_agent) X(transfer_to_full_agent_403)              \

@@ -4,7 +4,7 @@
 #include "../store/store_contract.h"
 #include "test.h"
 
-#define CASES_LISTED 25 /* the case tests below */
+#define CASES_LISTED 26 /* the case tests below */
 
 static hd_store *make_memory(void *ud)
 {
@@ -35,6 +35,7 @@ TEST_IMPL(hd_store_mem_unknown_chat_404_everywhere) { return run_case("unknown_c
 TEST_IMPL(hd_store_mem_post_other_session_403) { return run_case("post_other_session_403"); }
 TEST_IMPL(hd_store_mem_post_agent_not_assigned_403) { return run_case("post_agent_not_assigned_403"); }
 TEST_IMPL(hd_store_mem_post_closed_409) { return run_case("post_closed_409"); }
+TEST_IMPL(hd_store_mem_post_assign_routes_in_one_step) { return run_case("post_assign_routes_in_one_step"); }
 TEST_IMPL(hd_store_mem_route_least_loaded) { return run_case("route_least_loaded"); }
 TEST_IMPL(hd_store_mem_route_ties_longest_idle) { return run_case("route_ties_longest_idle"); }
 TEST_IMPL(hd_store_mem_route_respects_max_chats) { return run_case("route_respects_max_chats"); }
