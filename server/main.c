@@ -139,13 +139,20 @@ static int parse(sb_options *o, hd_flags *f, int argc, char **argv) {
     return helpdesk_finish(f) ? SB_EXIT_USAGE : -1;
 }
 
+/* The cluster's links are back (or lost): conversations catch up on what went by. */
+static void on_cluster_ready(int ready, void *ud) {
+    daemon_ctx *ctx = ud;
+    if (ready && ctx->app) hd_app_links_up(ctx->app);
+}
+
 /* The store and the cluster adapter of the configured mode; 0, or -1 with err set. */
 static int open_state(daemon_ctx *ctx, uv_loop_t *loop, const sb_options *o, char *err, size_t errlen) {
     if (!o->redis) {
         ctx->store = hd_store_memory_new();
         return 0;
     }
-    rca_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels};
+    rca_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels,
+                      on_cluster_ready, ctx};
     ctx->cluster = rca_cluster_new(loop, &cfg, err, errlen);
     if (!ctx->cluster) return -1;
     /* 503 within a client's usual ack timeout (5 s) when Redis hangs, not after 10 s. */

@@ -101,6 +101,7 @@ static hd_client *client_new(const hd_app *app, const hd_identity *id)
 
 void hd_client_free(hd_client *c)
 {
+    json_decref(c->resume);
     for (size_t i = 0; i < c->n_depts; i++)
         free(c->depts[i]);
     free(c->depts);
@@ -138,7 +139,9 @@ static void on_auth(sio_socket *s, void *ud)
         json_decref(data);
         return;
     }
-    sio_socket_set_userdata(s, client_new(app, &id));
+    hd_client *c = client_new(app, &id);
+    c->resume = hd_resume_parse(sio_socket_auth(s));
+    sio_socket_set_userdata(s, c);
     sio_socket_accept(s);
 }
 
@@ -195,6 +198,7 @@ static void on_disconnect(sio_socket *s, const char *reason, void *ud)
 static void on_route_timer(uv_timer_t *t)
 {
     hd_resync(t->data);
+    hd_delivery_tick(t->data);
     hd_route_kick(t->data);
 }
 
@@ -214,8 +218,9 @@ static void start_timers(hd_app *app)
     uv_loop_t *loop = sio_server_loop(app->srv);
     uv_timer_init(loop, &app->route_timer);
     uv_timer_init(loop, &app->sweep_timer);
-    app->route_timer.data = app->sweep_timer.data = app;
-    app->handles_open = 2;
+    uv_idle_init(loop, &app->catchup_idle);
+    app->route_timer.data = app->sweep_timer.data = app->catchup_idle.data = app;
+    app->handles_open = 3;
     uv_timer_start(&app->route_timer, on_route_timer, HD_TICK_MS, HD_TICK_MS);
     if (app->cfg.inactivity_s) {
         uint64_t period = sweep_period_ms(&app->cfg);
@@ -239,6 +244,8 @@ hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
     sio_namespace_keep_auth(app->nsp, 0); /* the token is read in on_auth, then not needed */
     sio_namespace_on_connection(app->nsp, on_connection, app);
     sio_namespace_on_disconnect(app->nsp, on_disconnect, app);
+    sio_namespace_on_delivery(app->nsp, hd_delivery_hook, app);
+    sio_map_init(&app->chats);
     hd_events_register(app);
     hd_rest_attach(app);
     start_timers(app);
@@ -259,6 +266,7 @@ void hd_app_stop(hd_app *app)
     hd_resync_drop(app);
     uv_close((uv_handle_t *)&app->route_timer, on_timer_closed);
     uv_close((uv_handle_t *)&app->sweep_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&app->catchup_idle, on_timer_closed);
 }
 
 void hd_app_free(hd_app *app)
@@ -266,8 +274,15 @@ void hd_app_free(hd_app *app)
     if (!app)
         return;
     free(app->resync);
+    hd_delivery_free(app);
     sb_buf_free(&app->scratch);
     free(app);
+}
+
+void hd_app_links_up(hd_app *app)
+{
+    if (!app->stopped)
+        hd_delivery_links_up(app);
 }
 
 int hd_app_ready(hd_app *app)

@@ -247,15 +247,12 @@ static void on_support_done(const hd_result *r, void *ud)
         ctx_free(x);
         return;
     }
-    if (r->support_args && x->ack) {
-        sio_args a = {NULL, NULL, 0, r->support_args, r->support_args_len};
+    sio_args a = {NULL, NULL, 0, r->support_args, r->support_args_len};
+    if (x->ack)
         sio_ack_send(x->ack, &a); /* encoded once with the room's frame */
-    } else {
-        json_t *body = json_pack("{s:i,s:O}", "status_code", HD_OK, "data", r->message);
-        if (r->duplicate && !x->ack)
-            emit_to(x->socket, "support", body); /* the retry of a sender that wants no ack */
-        ack_body(x->ack, body);
-    }
+    else if (r->duplicate) /* the retry of a sender that wants no ack: the room's copy was
+                              not sent here again, this socket's node had delivered it */
+        sio_socket_emit(x->socket, "support", &a, 0);
     x->ack = NULL;
     hd_metrics_latency(&x->app->metrics, (int64_t)uv_hrtime() / 1000 - x->t0_us);
     ctx_free(x);

@@ -3,6 +3,8 @@
  * app.c      lifecycle, the auth hook, connections, timers
  * routing.c  carrying out the store's decisions: assignments, inquiries, closes, deliveries
  * events.c   the client events of the namespace (support, typing, read, take, ...)
+ * delivery.c nothing acknowledged missed: per conversation, what this node delivered, and
+ *            the catch-ups (after a fault, the backlog on assignment, resume)
  * rest.c     the REST endpoints, /metrics, health
  * metrics.c  counters and the latency histogram, in Prometheus text
  */
@@ -13,6 +15,7 @@
 
 #include "health.h"
 #include "helpdesk.h"
+#include "map.h"
 #include "message.h"
 
 #define HD_ROOM_MAX (HD_ID_MAX + 16) /* "session:" + id */
@@ -37,7 +40,10 @@ typedef struct hd_client {
     int syncing;         /* HD_SYNC_* operations in flight */
     int resync_queued;   /* in app->resync */
     int gone;            /* the socket left while an operation was in flight */
+    json_t *resume;      /* the auth payload's resume, until the socket is in its rooms */
 } hd_client;
+
+typedef struct hd_chat hd_chat; /* delivery.c */
 
 typedef struct hd_metrics {
     uint64_t messages_in;      /* support messages received (any source) */
@@ -64,6 +70,12 @@ struct hd_app {
                                     retried every tick (referenced) */
     size_t n_resync, cap_resync;
     sb_buf scratch;              /* the support event's arguments, while one is sent */
+    sio_map chats;               /* delivery.c: ticket_chat_id → hd_chat */
+    hd_chat *pending;            /* conversations to catch up on the next loop turn */
+    uv_idle_t catchup_idle;      /* runs them */
+    int delivering;              /* delivery.c emits: its hook lets them through */
+    const char *emit_chat;       /* while this node emits a stored message: its conversation */
+    int64_t emit_seq;            /* ... and seq */
     int routing;                 /* a route call is in flight */
     int route_again;             /* something changed meanwhile: route once more */
     int stopped;
@@ -105,6 +117,24 @@ void hd_resync(hd_app *app);      /* the tick's retry */
 void hd_resync_drop(hd_app *app); /* releases the sockets waiting for a retry */
 /* 1 when the node can do its whole job (the store, and the cluster's pub/sub, are up). */
 int hd_app_ready(hd_app *app);
+
+/* delivery.c */
+/* The core's delivery hook (sio_namespace_on_delivery) of /helpdesk; ud is the app. */
+int hd_delivery_hook(sio_namespace *nsp, const char *event, const sio_args *args,
+                     const sio_target *to, void *ud);
+void hd_delivery_run(uv_idle_t *h); /* the catch-ups queued (app->catchup_idle) */
+/* s joined the chat room of chat_id, whose last seq the store said is last_seq; resume:
+ * the seq the client said it has (-1: none). */
+void hd_delivery_joined(hd_app *app, sio_socket *s, const char *chat_id, int64_t last_seq,
+                        int64_t resume);
+/* s is in the chat rooms of open (the store's list of its open conversations): each
+ * catches up from where the client said it was (cl->resume, then released), and resumed
+ * conversations outside the list are read as the client may. */
+void hd_delivery_resume(hd_app *app, sio_socket *s, hd_client *cl, json_t *open);
+json_t *hd_resume_parse(json_t *auth); /* a valid resume object (new reference) or NULL */
+void hd_delivery_links_up(hd_app *app); /* every conversation tracked catches up */
+void hd_delivery_tick(hd_app *app);     /* retries, second reads, forgetting */
+void hd_delivery_free(hd_app *app);
 
 /* events.c */
 void hd_events_register(hd_app *app);

@@ -44,6 +44,9 @@ void hd_config_defaults(hd_config *cfg);
  * app. */
 hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
                    int (*ready)(const char **reason, void *ud), void *ready_ud);
+/* The node's links to other nodes came back after a loss (cluster mode): every
+ * conversation with sockets here catches up on what was broadcast meanwhile. */
+void hd_app_links_up(hd_app *app);
 /* Stops the app's timers; call before sio_server_shutdown(). */
 void hd_app_stop(hd_app *app);
 /* The hd_command_cb (commands.h) that carries out the backend's hd:commands entries:

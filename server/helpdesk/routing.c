@@ -110,8 +110,21 @@ static void announce_inquiry(hd_app *app, json_t *conv)
     json_decref(inq);
 }
 
-/* A conversation the store just assigned: its agent's sockets join the chat room, and the
- * chat room and the agent hear "assigned". */
+/* The customer of a conversation, as the agent's "assigned" carries it (spec §3): who it
+ * is, from the first message when the customer wrote it (email and fields are not kept
+ * with the conversation: null). */
+static json_t *customer_of(json_t *conv)
+{
+    json_t *sender = json_object_get(json_object_get(conv, "first_message"), "sender");
+    const char *type = str_field(sender, "type");
+    json_t *name = type && !strcmp(type, "customer") ? json_object_get(sender, "name") : NULL;
+    return json_pack("{s:O,s:O,s:n,s:n}", "session_id", json_object_get(conv, "session_id"),
+                     "name", name ? name : json_null(), "email", "fields");
+}
+
+/* A conversation the store just assigned: its agent's sockets join the chat room; the
+ * chat room hears "assigned", and the agent its own copy, with the customer and last_seq,
+ * after which each node with the agent's sockets sends them the backlog (delivery.c). */
 static void apply_assignment(hd_app *app, json_t *conv)
 {
     char chat[HD_ROOM_MAX], agent_room[HD_ROOM_MAX], session[HD_ROOM_MAX];
@@ -128,9 +141,15 @@ static void apply_assignment(hd_app *app, json_t *conv)
         hd_room(session, "session", session_id);
         room_follow(app, session, chat, 1);
     }
-    const char *rooms[2] = {chat, agent_room};
+    const char *rooms[1] = {chat};
     json_t *body = json_pack("{s:s,s:O}", "ticket_chat_id", chat_id, "agent", agent);
-    hd_emit(app, rooms, 2, NULL, "assigned", body, 0);
+    hd_emit(app, rooms, 1, agent_room, "assigned", body, 0);
+    json_decref(body);
+    rooms[0] = agent_room;
+    body = json_pack("{s:s,s:O,s:o,s:I}", "ticket_chat_id", chat_id, "agent", agent, "customer",
+                     customer_of(conv), "last_seq",
+                     json_integer_value(json_object_get(conv, "last_seq")));
+    hd_emit(app, rooms, 1, NULL, "assigned", body, 0);
     json_decref(body);
 }
 
@@ -197,7 +216,10 @@ static void support_emit(hd_app *app, const char *chat, hd_op *op, const hd_resu
     const char *rooms[1] = {chat};
     sio_target to = {rooms, 1, NULL, 0};
     sio_args a = {args, NULL, 0, (const char *)text->data, text->len};
+    app->emit_chat = r->chat_id;
+    app->emit_seq = r->seq;
     sio_namespace_emit(app->nsp, &to, "support", &a, 0);
+    app->emit_chat = NULL;
     hd_result done = *r;
     done.support_args = a.text;
     done.support_args_len = a.text_len;
@@ -205,29 +227,38 @@ static void support_emit(hd_app *app, const char *chat, hd_op *op, const hd_resu
     json_decref(args);
 }
 
+/* A stored message goes to its chat room, a retry's too (spec §3, v1.1: delivery is at
+ * least once; whoever has it drops the repeat by id, and each node drops what it already
+ * delivered, delivery.c). A conversation created now: the session's sockets join it, the
+ * agents hear the inquiry, and the assignments made in the same step are carried out
+ * before the message goes, so that the agent gets it live. */
 static void on_posted(const hd_result *r, void *ud)
 {
     hd_op *op = ud;
     hd_app *app = op->app;
-    if (r->status == HD_OK && !r->duplicate) {
-        char chat[HD_ROOM_MAX], session[HD_ROOM_MAX];
-        const char *chat_id = r->chat_id ? r->chat_id : str_field(r->message, "ticket_chat_id");
-        const char *session_id = str_field(r->conversation, "session_id");
-        hd_room(chat, "chat", chat_id);
-        app->metrics.messages_stored++;
-        if (r->created && session_id) {
-            hd_room(session, "session", session_id);
-            room_follow(app, session, chat, 1);
-        }
-        support_emit(app, chat, op, r);
-        app->metrics.messages_out++;
-    } else {
+    size_t i;
+    json_t *conv;
+    if (r->status != HD_OK || !r->chat_id) {
         op_finish(op, r);
+        return;
     }
-    if (r->status == HD_OK && r->created) {
+    char chat[HD_ROOM_MAX], session[HD_ROOM_MAX];
+    const char *session_id = str_field(r->conversation, "session_id");
+    hd_room(chat, "chat", r->chat_id);
+    if (!r->duplicate)
+        app->metrics.messages_stored++;
+    if (r->created && session_id) {
+        hd_room(session, "session", session_id);
+        room_follow(app, session, chat, 1);
+    }
+    if (r->created) {
         announce_inquiry(app, r->conversation);
-        hd_route_kick(app);
+        json_array_foreach(r->list, i, conv) apply_assignment(app, conv);
     }
+    support_emit(app, chat, op, r);
+    app->metrics.messages_out++;
+    if (r->created)
+        hd_route_kick(app);
 }
 
 void hd_deliver_post(hd_app *app, const hd_post *p, hd_result_cb cb, void *ud)
@@ -235,7 +266,9 @@ void hd_deliver_post(hd_app *app, const hd_post *p, hd_result_cb cb, void *ud)
     app->metrics.messages_in++;
     if (refuse_unready(app, cb, ud))
         return;
-    app->store->ops->post(app->store, p, on_posted, op_new(app, cb, ud));
+    hd_post routed = *p;
+    routed.assign = !app->cfg.manual_routing;
+    app->store->ops->post(app->store, &routed, on_posted, op_new(app, cb, ud));
 }
 
 /* ---- take, transfer, close -------------------------------------------------------------------- */
@@ -429,6 +462,7 @@ static void on_sync_rooms(const hd_result *r, void *ud)
             hd_room(chat, "chat", chat_id);
             sio_socket_join(op->socket, chat);
         }
+        hd_delivery_resume(op->app, op->socket, c, r->list);
     } else if (!c->gone) {
         resync_queue(op->app, op->socket, c);
     }

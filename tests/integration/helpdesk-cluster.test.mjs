@@ -85,19 +85,18 @@ async function connect(node, token, setup = () => {}) {
   return s;
 }
 
-// Every payload of each event, in arrival order. An agent may or may not get the customer's
-// first message live: the node that assigns the conversation makes the agent join the chat
-// room, and that can reach the agent's node before or after the customer's node broadcasts
-// the message (the agent has it anyway, in "inquiry" and history). With agent: true that
-// delivery is kept apart, in firstMessage (at most one, checked by the test).
-function recorder(socket, events, { agent = false } = {}) {
+// Every payload of each event, in arrival order.
+function recorder(socket, events) {
   const got = Object.fromEntries(events.map((e) => [e, []]));
-  got.firstMessage = [];
-  for (const e of events) {
-    socket.on(e, (p) => (agent && e === "support" && p.data?.seq === 1 ? got.firstMessage : got[e]).push(p));
-  }
+  for (const e of events) socket.on(e, (p) => got[e].push(p));
   return got;
 }
+
+// The agent's copy of "assigned" (v1.1): the customer and the conversation's last seq.
+const agentCopy = (chat, id, session, lastSeq) => ({
+  ticket_chat_id: chat, agent: { id, name: `Agent ${id}` },
+  customer: { session_id: session, name: `Customer ${session}`, email: null, fields: null }, last_seq: lastSeq,
+});
 
 // The next successful "support" on socket whose message satisfies pred (failures always match).
 function nextSupport(socket, pred = () => true, timeoutMs = ms(5000)) {
@@ -301,14 +300,13 @@ test("30 agents and 200 customers on three nodes: no double assignment, max_chat
       assert.equal(st.holding, 0);
       const mine = st.assigned.map((p) => p.ticket_chat_id);
       assert.equal(new Set(mine).size, mine.length, `${aid} got an "assigned" twice`);
-      // Its own reply echoed once per conversation, and one "closed" per conversation. The
-      // customer's question (seq 1) reaches it live only when the node that assigned it made
-      // the agent join the chat room before the customer's node broadcast the question: a
-      // race between nodes, so at most once (the agent has it from "inquiry" and history).
+      // Per conversation: the customer's question (live, or with the assignment from the
+      // queue) and its own reply, once each, question first; one "closed" per conversation.
+      for (const p of st.assigned) assert.equal(p.last_seq, 1, `${aid}: last_seq in ${p.ticket_chat_id}`);
       const deliveries = st.support.map((p) => `${p.data.ticket_chat_id}#${p.data.seq}`);
       assert.equal(new Set(deliveries).size, deliveries.length, `${aid}: a support delivery twice: ${deliveries}`);
-      assert.deepEqual(deliveries.filter((d) => d.endsWith("#2")).sort(), mine.map((c) => `${c}#2`).sort(), `${aid}: its replies`);
-      for (const d of deliveries.filter((x) => x.endsWith("#1"))) assert.ok(mine.includes(d.slice(0, -2)), `${aid} got ${d}, not its conversation`);
+      assert.deepEqual([...deliveries].sort(), mine.flatMap((c) => [`${c}#1`, `${c}#2`]).sort(), `${aid}: questions and replies`);
+      for (const c of mine) assert.ok(deliveries.indexOf(`${c}#1`) < deliveries.indexOf(`${c}#2`), `${aid}: ${c} in seq order`);
       assert.deepEqual(st.closed.map((p) => p.ticket_chat_id).sort(), [...mine].sort(), `${aid}: closed deliveries`);
       for (const p of st.closed) assert.deepEqual(p, { ticket_chat_id: p.ticket_chat_id, by: "agent", reason: "agent" });
     }
@@ -366,7 +364,7 @@ test("customer on node 1, agent on node 2, transfer to node 3: messages, typing,
     const [n1, n2, n3] = cluster.nodes;
     const DEPT = "xnode";
     const A = await connect(n2, agentToken("xn-a", DEPT));
-    const aGot = recorder(A, ["support", "assigned", "closed", "typing", "read", "inquiry"], { agent: true });
+    const aGot = recorder(A, ["support", "assigned", "closed", "typing", "read", "inquiry"]);
     const C = await connect(n1, customerToken("xn-s", DEPT));
     const cGot = recorder(C, ["support", "assigned", "closed", "typing", "read"]);
     const C2 = await connect(n3, customerToken("xn-s", DEPT)); // the customer's second device
@@ -378,7 +376,7 @@ test("customer on node 1, agent on node 2, transfer to node 3: messages, typing,
     assert.equal(first.status_code, 200);
     const chat = first.data.ticket_chat_id;
     const asgA = { ticket_chat_id: chat, agent: { id: "xn-a", name: "Agent xn-a" } };
-    assert.deepEqual((await aAssigned)[0], asgA);
+    assert.deepEqual((await aAssigned)[0], agentCopy(chat, "xn-a", "xn-s", 1));
     assert.deepEqual((await cAssigned)[0], asgA);
     await eventually(() => assert.equal(c2Got.support.length, 1, "the second device (node 3) sees the first message"));
     assert.equal(aGot.inquiry.length, 1, "the agent heard the inquiry once");
@@ -412,13 +410,13 @@ test("customer on node 1, agent on node 2, transfer to node 3: messages, typing,
 
     // Transfer to an agent on node 3.
     const B = await connect(n3, agentToken("xn-b", DEPT));
-    const bGot = recorder(B, ["support", "assigned", "closed", "typing"], { agent: true });
+    const bGot = recorder(B, ["support", "assigned", "closed", "typing"]);
     await sleep(ms(300)); // B's presence reaches the store
     const bAssigned = waitEvent(B, "assigned"), cAssigned2 = waitEvent(C, "assigned");
     const t = await ack(A, "transfer", { ticket_chat_id: chat, agent_id: "xn-b" });
     assert.equal(t.status_code, 200, JSON.stringify(t));
     const asgB = { ticket_chat_id: chat, agent: { id: "xn-b", name: "Agent xn-b" } };
-    assert.deepEqual((await bAssigned)[0], asgB);
+    assert.deepEqual((await bAssigned)[0], agentCopy(chat, "xn-b", "xn-s", 3));
     assert.deepEqual((await cAssigned2)[0], asgB);
 
     const aBefore = { support: aGot.support.length, closed: aGot.closed.length, typing: aGot.typing.length };
@@ -454,13 +452,12 @@ test("customer on node 1, agent on node 2, transfer to node 3: messages, typing,
     const all = [first, r1, m2, r2, m3].map((r) => r.data);
     assert.deepEqual(cGot.support.map((p) => p.data), all, "customer device 1");
     assert.deepEqual(c2Got.support.map((p) => p.data), all, "customer device 2");
-    assert.deepEqual(aGot.support.map((p) => p.data), [r1.data, m2.data], "agent A, until the transfer");
-    assert.ok(aGot.firstMessage.length <= 1, "agent A: the first message at most once");
-    assert.deepEqual(bGot.firstMessage, []);
-    assert.deepEqual(bGot.support.map((p) => p.data), [r2.data, m3.data], "agent B, from the transfer");
+    assert.deepEqual(aGot.support.map((p) => p.data), [first.data, r1.data, m2.data],
+      "agent A until the transfer, the first message included (assigned with it, v1.1)");
+    assert.deepEqual(bGot.support.map((p) => p.data), all, "agent B: the backlog with the transfer, then live");
     assert.deepEqual(cGot.assigned, [asgA, asgB]);
     assert.deepEqual(c2Got.assigned, [asgA, asgB]);
-    assert.deepEqual(bGot.assigned, [asgB]);
+    assert.deepEqual(bGot.assigned, [agentCopy(chat, "xn-b", "xn-s", 3)]);
     assert.deepEqual(cGot.closed, [closed]);
     assert.deepEqual(bGot.closed, [closed]);
 
@@ -481,7 +478,7 @@ test("hd:commands and REST reach parties on other nodes, each message stored and
   const [n1, n2, n3] = cluster.nodes;
   const DEPT = "backend";
   const A = await connect(n2, agentToken("be-a", DEPT));
-  const aGot = recorder(A, ["support", "closed"], { agent: true });
+  const aGot = recorder(A, ["support", "closed"]);
   const C = await connect(n1, customerToken("be-s", DEPT));
   const cGot = recorder(C, ["support", "closed"]);
   const assigned = waitEvent(A, "assigned");
@@ -526,13 +523,12 @@ test("hd:commands and REST reach parties on other nodes, each message stored and
   const bySeq = (list) => list.map((p) => p.data.seq).sort((x, y) => x - y);
   const expectSeqs = Array.from({ length: 2 + N }, (_, i) => i + 1);
   assert.deepEqual(bySeq(cGot.support), expectSeqs, "customer: each message once");
-  assert.deepEqual(bySeq(aGot.support), expectSeqs.slice(1), "agent: each message once");
+  assert.deepEqual(bySeq(aGot.support), expectSeqs, "agent: each message once, the first included");
   const inSeqOrder = (list) => [...list].sort((x, y) => x.data.seq - y.data.seq);
   cGot.support = inSeqOrder(cGot.support);
   aGot.support = inSeqOrder(aGot.support);
   assert.deepEqual(cGot.support.slice(2).map((p) => p.data.client_msg_id).sort(), Array.from({ length: N }, (_, i) => `cmd-${i + 1}`).sort());
-  assert.deepEqual(aGot.support.map((p) => p.data), cGot.support.slice(1).map((p) => p.data));
-  assert.ok(aGot.firstMessage.length <= 1, "the agent: the first message at most once");
+  assert.deepEqual(aGot.support.map((p) => p.data), cGot.support.map((p) => p.data));
 
   // REST on node 3, parties on nodes 1 and 2; the retry is answered and not delivered.
   onC = waitEvent(C, "support"); onA = nextSupport(A, notFirst);

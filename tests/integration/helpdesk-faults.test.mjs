@@ -15,11 +15,10 @@
 //     presence key has expired (HD_REDIS_DEFAULT_PRESENCE_TTL_MS, 15 s, no flag to shorten
 //     it), and gets them again, with its open conversations, when it reconnects elsewhere.
 //
-// Three more tests state what the contract asks in situations the server does not handle
-// yet (marked todo, so they run and report without failing the file; see each one's
-// comment): no silent loss of live deliveries while the nodes reconnect to Redis, no
-// message stored behind a 503 and then never delivered, and connections made while Redis
-// is down getting their rooms and presence once it is back.
+// Three more: no silent loss of live deliveries while the nodes reconnect to Redis (each
+// node catches its conversations up once its links are back), a 503 after a stall storing
+// nothing and its retry delivered once, and connections made while Redis is down getting
+// their rooms and presence once it is back.
 
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -181,7 +180,7 @@ function talker(name, socket, chat, { gapMs = ms(100), retryMs = ms(150) } = {})
 
 // ---------- (a) Redis stopped mid-flow ----------
 
-let outage = null; // what (a) saw, for the todo test after it
+let outage = null; // what (a) saw, for the test after it
 
 test("Redis stopped mid-flow and restarted with its data: 503 meanwhile, nodes up, then every message stored once",
   bounded(60000), async () => {
@@ -292,31 +291,28 @@ test("Redis stopped mid-flow and restarted with its data: 503 meanwhile, nodes u
       `${retried} messages retried; ${ambiguous} sent around the transitions, ${missed.length} of them not delivered live`);
   });
 
-// ---------- (todo) no silent gap after a Redis restart ----------
+// ---------- no silent gap after a Redis restart ----------
 
 // In (a), the parties stay connected through the outage. Once Redis is back, each node's
 // store link, adapter links and command consumer reconnect on their own backoff, up to
-// seconds apart: a node whose store is back but whose adapter is not (or whose peer has
-// not resubscribed yet) stores a message, acknowledges it 200 and broadcasts it into the
-// void. The other party, connected all along, never gets it and has no reason to read
-// history. The contract: a 200 goes "to every socket in chat:<ticket_chat_id>".
+// seconds apart: a node whose store is back may store and acknowledge a message while its
+// peer has not resubscribed yet, so the broadcast misses that peer. The contract (v1.1): a
+// party that stays connected misses nothing; the peer catches up once its links are back.
 test("every message acknowledged while the nodes come back reaches the parties that stayed connected",
-  { todo: "server: a sending node that is ready stores and acks while the RECEIVING node's subscription is still coming back; that broadcast is lost (the sender-side readiness check only closes half of the window)" },
   (t) => {
     if (!outage) return t.skip("needs the outage test");
     assert.deepEqual(outage.missed, [], `acknowledged, stored, never delivered live (nodes ready at ${JSON.stringify(outage.readyAt)} ms after the restart)`);
   });
 
-// ---------- (todo) Redis frozen: a 503 after the command timeout ----------
+// ---------- Redis frozen: a 503 after the command timeout ----------
 
 // Redis stops answering (SIGSTOP) while a message is on its way: the node answers 503
-// "store unavailable, nothing was stored: retry" after its 10 s command timeout, but the
-// script is still in the frozen Redis's socket buffer and runs when Redis resumes. So the
-// message IS stored (and in hd:events), yet nobody got it live; the client's retry with the
-// same client_msg_id is answered 200 as a duplicate, and a duplicate is delivered to nobody.
-// The other party never sees the message until it reads history.
+// "store unavailable, nothing was stored: retry" after its command timeout, while the
+// script is still in the frozen Redis's socket buffer and runs when Redis resumes. The
+// 503 must stay true (the script refuses to store past its deadline), and the retry with
+// the same client_msg_id is stored once and delivered once.
 test("Redis frozen past the command timeout: a message answered 503 and retried is stored once and delivered once",
-  { ...bounded(60000), todo: "server: a 503 after a timeout may be stored; its retry (duplicate) is never delivered to the chat room" },
+  bounded(60000),
   async () => {
     const [n1, n2] = cluster.nodes;
     await allReady();
@@ -354,7 +350,7 @@ test("Redis frozen past the command timeout: a message answered 503 and retried 
     assert.deepEqual(problems, []);
   });
 
-// ---------- (todo) sockets that connect while Redis is down ----------
+// ---------- sockets that connect while Redis is down ----------
 
 // A socket's rooms and an agent's presence are set up once, at connection, from the store.
 // While Redis is down that fails (503) and nothing retries it once Redis is back: a
@@ -483,11 +479,17 @@ test("a node SIGKILLed: its customer reconnects elsewhere, catches up with histo
     assert.deepEqual(inq.body.data.filter((i) => i.dept === "kill-dead").map((i) => i.ticket_chat_id), [eChat], "queued: nobody alive in its department");
     assert.deepEqual((await eventsOf(eChat)).map((e) => e.type), ["message"], "not assigned to the dead node's agent");
 
-    // The agent reconnects on node 3: it gets the waiting conversation and its open one back.
+    // The agent reconnects on node 3: it gets the waiting conversation, with its backlog,
+    // and its open one back.
     const X2 = hdClient(n3, agentToken("kill-x", "kill-dead"));
     const x2Assigned = waitEvent(X2, "assigned", ms(10000));
+    const x2Backlog = waitEvent(X2, "support", ms(10000));
     await connected(X2, ms(10000));
-    assert.deepEqual((await x2Assigned)[0], { ticket_chat_id: eChat, agent: { id: "kill-x", name: "Agent kill-x" } });
+    assert.deepEqual((await x2Assigned)[0], {
+      ticket_chat_id: eChat, agent: { id: "kill-x", name: "Agent kill-x" },
+      customer: { session_id: "kill-e", name: "Customer kill-e", email: null, fields: null }, last_seq: 1,
+    });
+    assert.deepEqual((await x2Backlog)[0], { status_code: 200, data: e1.data }, "the queued question comes with the assignment");
     const onD = waitEvent(q.customerSocket, "support");
     await sleep(ms(200));
     const x2 = await say(X2, "back", { ticket_chat_id: q.chat });

@@ -4,6 +4,7 @@
 import { describe, test, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { waitEvent, expectNoEvent, sleep, ms, bounded } from "./helpers.mjs";
+import { eventually } from "./cluster-helpers.mjs";
 import {
   useHelpdesk, customer, agent, supervisor, closeHdClients, ack, send, rest, assertMessage, TEST_API_KEY, jwt,
 } from "./helpdesk-helpers.mjs";
@@ -17,6 +18,8 @@ describe("auto routing: the whole flow", () => {
     const a1 = await agent(srv, "flow-a1");
     const inquiry = waitEvent(a1, "inquiry");
     const assigned = waitEvent(a1, "assigned");
+    const a1Support = [];
+    a1.on("support", (p) => p.status_code === 200 && a1Support.push(p.data));
     const c = await customer(srv, "flow-s1");
     const echoed = waitEvent(c, "support");
 
@@ -37,7 +40,15 @@ describe("auto routing: the whole flow", () => {
     assert.equal(inq.ticket_chat_id, chat);
     assert.deepEqual(inq.first_message, first.data);
     const [asg] = await assigned;
-    assert.deepEqual(asg, { ticket_chat_id: chat, agent: { id: "flow-a1", name: "Agent flow-a1" } });
+    assert.deepEqual(asg, {
+      ticket_chat_id: chat, agent: { id: "flow-a1", name: "Agent flow-a1" },
+      customer: { session_id: "flow-s1", name: "Customer flow-s1", email: null, fields: null }, last_seq: 1,
+    }, "the agent's copy of assigned has the customer and last_seq");
+    // The agent was free: the conversation was assigned with its first message, which the
+    // agent gets once.
+    await eventually(() => assert.ok(a1Support.length >= 1, "the first message at the agent"));
+    await sleep(ms(200));
+    assert.deepEqual(a1Support, [first.data]);
 
     // The agent answers; both sides get it with the next seq.
     const custGets = waitEvent(c, "support");
@@ -74,9 +85,19 @@ describe("auto routing: the whole flow", () => {
     // Transfer to a second agent: it is assigned; the first agent leaves the chat room.
     const a2 = await agent(srv, "flow-a2");
     const a2assigned = waitEvent(a2, "assigned");
+    const custSeesA2 = waitEvent(c, "assigned");
+    const a2Support = [];
+    a2.on("support", (p) => p.status_code === 200 && a2Support.push(p.data.seq));
     const t = await ack(a1, "transfer", { ticket_chat_id: chat, agent_id: "flow-a2" });
     assert.equal(t.status_code, 200);
-    assert.deepEqual((await a2assigned)[0], { ticket_chat_id: chat, agent: { id: "flow-a2", name: "Agent flow-a2" } });
+    assert.deepEqual((await a2assigned)[0], {
+      ticket_chat_id: chat, agent: { id: "flow-a2", name: "Agent flow-a2" },
+      customer: { session_id: "flow-s1", name: "Customer flow-s1", email: null, fields: null }, last_seq: 3,
+    });
+    assert.deepEqual((await custSeesA2)[0], { ticket_chat_id: chat, agent: { id: "flow-a2", name: "Agent flow-a2" } });
+    // The backlog comes with the assignment: the conversation so far, in seq order.
+    await eventually(() => assert.ok(a2Support.length >= 3, "the backlog at the new agent"));
+    assert.deepEqual(a2Support, [1, 2, 3]);
     const gone = await send(a1, "still here?", { ticket_chat_id: chat });
     assert.equal(gone.status_code, 403, "the previous agent may not write any more");
     const quiet = expectNoEvent(a1, "support", ms(300));
@@ -195,11 +216,15 @@ describe("manual routing", () => {
     await inquiry;
     await quiet;
     const custAssigned = waitEvent(c, "assigned");
+    const backlogAtA = waitEvent(a, "support");
     const took = await ack(a, "take", { ticket_chat_id: chat });
     assert.equal(took.status_code, 200);
     assert.equal(took.data.ticket_chat_id, chat);
     assert.deepEqual(took.data.agent, { id: "m-a", name: "Agent m-a" });
     assert.deepEqual((await custAssigned)[0], { ticket_chat_id: chat, agent: { id: "m-a", name: "Agent m-a" } });
+    const [backlog] = await backlogAtA;
+    assert.equal(backlog.data.ticket_chat_id, chat, "the agent who took it gets its first message");
+    assert.equal(backlog.data.seq, 1);
     const late = await ack(b, "take", { ticket_chat_id: chat });
     assert.equal(late.status_code, 409);
   });

@@ -1,0 +1,494 @@
+/* delivery.c: no acknowledged message is missed (spec §3 and §4, v1.1).
+ *
+ * A support message reaches a node's sockets as a broadcast to its chat room: this node's
+ * own, or another node's through the adapter. Every socket in a chat room on this node
+ * gets the same broadcasts from the moment it joins, so one number per conversation says
+ * what they all have: `last`, the seq delivered here. Through the core's delivery hook the
+ * node sees each support broadcast before its sockets do:
+ *
+ *   seq <= last      a repeat (a retry, or a catch-up that already brought it): dropped
+ *   seq == last + 1  delivered; last = seq
+ *   seq > last + 1   something was missed (a link was down, two nodes' broadcasts crossed):
+ *                    dropped, and the conversation catches up
+ *
+ * A catch-up reads the conversation's messages after `last` from the store and delivers
+ * them in seq order; live ones that arrive meanwhile are dropped and read again. It runs
+ * when the node's links come back (hd_delivery_links_up), when a gap shows, and for
+ * sockets that need more than the room's stream ("wants"): an agent assigned after the
+ * first message (the backlog, the last HD_BACKLOG), a socket that joins a conversation
+ * (what was stored between the store's answer and the join) or resumes one (its resume
+ * seq). Catch-ups start on the next loop turn (an idle handle), after the broadcast that
+ * asked for one has been delivered.
+ *
+ * A room joined here starts receiving broadcasts once this node's subscription to it is
+ * confirmed (cluster mode, one channel per room), a moment after the join: a conversation
+ * newly tracked is read once more HD_VERIFY_MS later, by the tick, so that a message
+ * broadcast in that moment and followed by no other still arrives.
+ *
+ * A conversation is tracked only while its chat room has members here; the tick forgets
+ * the others.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hd_internal.h"
+
+#define HD_BACKLOG 50   /* messages an agent assigned later gets (spec §4) */
+#define HD_RESUME_MAX 32 /* conversations one resume may name */
+#define HD_VERIFY_MS 1000 /* a conversation newly tracked is read again after this */
+
+enum {
+    CHAT_IDLE,     /* nothing to do */
+    CHAT_QUEUED,   /* in app->pending: a catch-up starts on the next loop turn */
+    CHAT_FETCHING, /* a history read is in flight */
+    CHAT_WAITING   /* the store could not answer: the tick retries */
+};
+
+/* Sockets that need messages of a conversation after `from`, beyond the room's stream. */
+typedef struct hd_want {
+    struct hd_want *next;
+    sio_socket *socket; /* one socket (referenced), or NULL: every local socket in target */
+    int64_t from;       /* it has (or does not want) every message up to this seq */
+    int started;        /* the read in flight began after it was added */
+    char target[];      /* the room ("agent:<id>"), or the socket's id */
+} hd_want;
+
+struct hd_chat {
+    hd_app *app;
+    int64_t last;   /* the chat room's members here have every message up to it */
+    int64_t seen;   /* the highest seq dropped while catching up */
+    uint64_t verify_at; /* uv_now() after which the tick reads it once more; 0: no */
+    int state;      /* CHAT_* */
+    hd_want *wants;
+    hd_chat *next_pending;
+    char id[];      /* the map key */
+};
+
+/* ---- conversations tracked ---------------------------------------------------------- */
+
+static hd_chat *chat_new(hd_app *app, const char *id, int64_t last)
+{
+    size_t len = strlen(id) + 1;
+    hd_chat *c = calloc(1, sizeof(*c) + len);
+    if (!c)
+        abort();
+    memcpy(c->id, id, len);
+    c->app = app;
+    c->last = last;
+    c->verify_at = uv_now(sio_server_loop(app->srv)) + HD_VERIFY_MS;
+    sio_map_put(&app->chats, c->id, c);
+    return c;
+}
+
+static void want_free(hd_want *w)
+{
+    if (w->socket)
+        sio_socket_unref(w->socket);
+    free(w);
+}
+
+static void chat_free(hd_chat *c)
+{
+    while (c->wants) {
+        hd_want *w = c->wants;
+        c->wants = w->next;
+        want_free(w);
+    }
+    free(c);
+}
+
+/* Adds a want: socket s, or (s NULL) the local sockets of room. */
+static void want_add(hd_chat *c, sio_socket *s, const char *room, int64_t from)
+{
+    const char *target = s ? sio_socket_id(s) : room;
+    size_t len = strlen(target) + 1;
+    hd_want *w = calloc(1, sizeof(*w) + len);
+    if (!w)
+        abort();
+    memcpy(w->target, target, len);
+    w->socket = s ? sio_socket_ref(s) : NULL;
+    w->from = from < 0 ? 0 : from;
+    w->next = c->wants;
+    c->wants = w;
+}
+
+/* Drops the wants a finished read served (the ones it started with). */
+static void wants_served(hd_chat *c)
+{
+    hd_want **p = &c->wants;
+    while (*p) {
+        hd_want *w = *p;
+        if (w->started) {
+            *p = w->next;
+            want_free(w);
+        } else {
+            p = &w->next;
+        }
+    }
+}
+
+static void schedule(hd_app *app, hd_chat *c)
+{
+    if (c->state != CHAT_IDLE && c->state != CHAT_WAITING)
+        return; /* queued already, or a read in flight: it looks again when it ends */
+    if (app->stopped)
+        return;
+    c->state = CHAT_QUEUED;
+    c->next_pending = app->pending;
+    app->pending = c;
+    uv_idle_start(&app->catchup_idle, hd_delivery_run);
+}
+
+/* ---- catching up ---------------------------------------------------------------------- */
+
+/* Emits one stored message as support, this node's sockets only, without the hook. */
+static void emit_local(hd_app *app, const sio_target *to, sio_socket *s, json_t *args)
+{
+    sio_args a = {args, NULL, 0, NULL, 0};
+    app->delivering = 1;
+    if (s)
+        sio_socket_emit(s, "support", &a, 0);
+    else
+        sio_namespace_emit(app->nsp, to, "support", &a, SIO_EMIT_LOCAL);
+    app->delivering = 0;
+}
+
+/* Message m to every want that lacks it, and to the chat room's members (but the wants'
+ * targets) when they lack it. */
+static void deliver_stored(hd_chat *c, json_t *m)
+{
+    hd_app *app = c->app;
+    json_int_t seq = json_integer_value(json_object_get(m, "seq"));
+    json_t *args = json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", m);
+    size_t n = 0;
+    for (hd_want *w = c->wants; w; w = w->next)
+        n++;
+    const char **except = calloc(n ? n : 1, sizeof(*except));
+    if (!except || !args)
+        abort();
+    n = 0;
+    for (hd_want *w = c->wants; w; w = w->next) {
+        except[n++] = w->target;
+        if (seq <= w->from)
+            continue;
+        const char *rooms[1] = {w->target};
+        sio_target to = {rooms, 1, NULL, 0};
+        emit_local(app, &to, w->socket, args);
+        w->from = seq;
+    }
+    if (seq > c->last) {
+        char room[HD_ROOM_MAX];
+        hd_room(room, "chat", c->id);
+        const char *rooms[1] = {room};
+        sio_target to = {rooms, 1, except, n};
+        emit_local(app, &to, NULL, args);
+        c->last = seq;
+        app->metrics.messages_out++;
+    }
+    free(except);
+    json_decref(args);
+}
+
+static void fetch(hd_chat *c);
+
+static void on_fetched(const hd_result *r, void *ud)
+{
+    hd_chat *c = ud;
+    hd_app *app = c->app;
+    size_t i;
+    json_t *m;
+    c->state = CHAT_IDLE;
+    if (r->status == HD_EUNAVAILABLE) {
+        c->state = CHAT_WAITING;
+        return;
+    }
+    if (r->status != HD_OK) { /* gone or not readable: nothing to bring */
+        wants_served(c);
+        c->seen = 0;
+        return;
+    }
+    json_array_foreach(r->list, i, m) deliver_stored(c, m);
+    int full = json_array_size(r->list) >= HD_HISTORY_MAX;
+    if (!full) {
+        wants_served(c); /* they have everything the store had */
+        if (c->seen <= c->last)
+            c->seen = 0;
+    }
+    if (full || c->wants || c->seen)
+        schedule(app, c);
+}
+
+static void fetch(hd_chat *c)
+{
+    hd_app *app = c->app;
+    int64_t after = c->last;
+    for (hd_want *w = c->wants; w; w = w->next) {
+        w->started = 1;
+        if (w->from < after)
+            after = w->from;
+    }
+    c->state = CHAT_FETCHING;
+    app->store->ops->history(app->store, c->id, NULL, after, HD_HISTORY_MAX, on_fetched, c);
+}
+
+void hd_delivery_run(uv_idle_t *h)
+{
+    hd_app *app = h->data;
+    hd_chat *list = app->pending;
+    app->pending = NULL;
+    uv_idle_stop(h);
+    while (list) {
+        hd_chat *c = list;
+        list = c->next_pending;
+        c->next_pending = NULL;
+        c->state = CHAT_IDLE;
+        if (!app->stopped)
+            fetch(c);
+    }
+}
+
+/* ---- the delivery hook ---------------------------------------------------------------- */
+
+/* A support broadcast to one chat room: deliver it (1) or not (0), per the file comment. */
+static int support_arrives(hd_app *app, const char *chat_id, int64_t seq)
+{
+    hd_chat *c = sio_map_get(&app->chats, chat_id);
+    if (!c) {
+        char room[HD_ROOM_MAX];
+        hd_room(room, "chat", chat_id);
+        if (!sio_namespace_has_local_room(app->nsp, room))
+            return 1; /* nobody here to deliver to */
+        c = chat_new(app, chat_id, seq - 1);
+    }
+    if (c->state == CHAT_QUEUED || c->state == CHAT_FETCHING || c->state == CHAT_WAITING) {
+        if (seq > c->last && seq > c->seen)
+            c->seen = seq;
+        return 0;
+    }
+    if (seq <= c->last)
+        return 0;
+    if (seq > c->last + 1) {
+        c->seen = seq;
+        schedule(app, c);
+        return 0;
+    }
+    c->last = seq;
+    return 1;
+}
+
+/* The agent's copy of "assigned" (it has last_seq): the agent's sockets here get the
+ * backlog after it. */
+static void assigned_arrives(hd_app *app, json_t *body)
+{
+    const char *chat_id = json_string_value(json_object_get(body, "ticket_chat_id"));
+    const char *agent_id = json_string_value(json_object_get(json_object_get(body, "agent"), "id"));
+    json_t *last_seq = json_object_get(body, "last_seq");
+    char room[HD_ROOM_MAX];
+    if (!chat_id || !agent_id || !json_is_integer(last_seq))
+        return;
+    hd_room(room, "agent", agent_id);
+    if (!sio_namespace_has_local_room(app->nsp, room))
+        return;
+    int64_t from = json_integer_value(last_seq) - HD_BACKLOG;
+    if (from < 0)
+        from = 0;
+    hd_chat *c = sio_map_get(&app->chats, chat_id);
+    if (!c) /* what the chat room's members here have is unknown: from the backlog's start */
+        c = chat_new(app, chat_id, from);
+    c->verify_at = uv_now(sio_server_loop(app->srv)) + HD_VERIFY_MS;
+    want_add(c, NULL, room, from);
+    schedule(app, c);
+}
+
+int hd_delivery_hook(sio_namespace *nsp, const char *event, const sio_args *args,
+                     const sio_target *to, void *ud)
+{
+    hd_app *app = ud;
+    (void)nsp;
+    if (app->delivering)
+        return 1;
+    int support = strcmp(event, "support") == 0;
+    if (!support && strcmp(event, "assigned") != 0)
+        return 1;
+    if (support && app->emit_chat) /* this node's own: it knows what it sends */
+        return support_arrives(app, app->emit_chat, app->emit_seq);
+    json_t *tree = sio_args_json(args);
+    json_t *body = json_array_get(tree, 0);
+    int deliver = 1;
+    if (!support) {
+        assigned_arrives(app, body);
+    } else {
+        json_t *data = json_object_get(body, "data");
+        const char *chat_id = json_string_value(json_object_get(data, "ticket_chat_id"));
+        json_t *seq = json_object_get(data, "seq");
+        char room[HD_ROOM_MAX];
+        if (chat_id && json_is_integer(seq) && to->n_rooms == 1 && to->n_except == 0) {
+            hd_room(room, "chat", chat_id);
+            if (strcmp(room, to->rooms[0]) == 0) /* else not the relay's: relayed as it is */
+                deliver = support_arrives(app, chat_id, json_integer_value(seq));
+        }
+    }
+    json_decref(tree);
+    return deliver;
+}
+
+/* ---- sockets joining, links coming back, the tick -------------------------------------- */
+
+void hd_delivery_joined(hd_app *app, sio_socket *s, const char *chat_id, int64_t last_seq,
+                        int64_t resume)
+{
+    hd_chat *c = sio_map_get(&app->chats, chat_id);
+    if (!c) { /* what was stored between the store's answer and the join */
+        c = chat_new(app, chat_id, last_seq);
+        schedule(app, c);
+    }
+    int64_t from = resume >= 0 ? resume : last_seq;
+    if (from < c->last) {
+        want_add(c, s, NULL, from);
+        schedule(app, c);
+    }
+}
+
+void hd_delivery_links_up(hd_app *app)
+{
+    size_t pos = 0;
+    hd_chat *c;
+    while ((c = sio_map_next(&app->chats, &pos)) != NULL)
+        schedule(app, c);
+}
+
+void hd_delivery_tick(hd_app *app)
+{
+    size_t pos = 0, n = 0;
+    hd_chat *c;
+    uint64_t now = uv_now(sio_server_loop(app->srv));
+    hd_chat **gone = calloc(app->chats.count ? app->chats.count : 1, sizeof(*gone));
+    if (!gone)
+        abort();
+    while ((c = sio_map_next(&app->chats, &pos)) != NULL) {
+        char room[HD_ROOM_MAX];
+        hd_room(room, "chat", c->id);
+        if (c->verify_at && c->verify_at <= now && c->state == CHAT_IDLE) {
+            c->verify_at = 0;
+            schedule(app, c);
+        } else if (c->state == CHAT_WAITING)
+            schedule(app, c);
+        else if (c->state == CHAT_IDLE && !c->wants && !sio_namespace_has_local_room(app->nsp, room))
+            gone[n++] = c;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sio_map_del(&app->chats, gone[i]->id);
+        chat_free(gone[i]);
+    }
+    free(gone);
+}
+
+/* Only after the store has answered every read: a read in flight holds its hd_chat. */
+void hd_delivery_free(hd_app *app)
+{
+    size_t pos = 0;
+    hd_chat *c;
+    while ((c = sio_map_next(&app->chats, &pos)) != NULL)
+        chat_free(c);
+    sio_map_free(&app->chats);
+    app->pending = NULL;
+}
+
+/* ---- resume: conversations the socket is not in the room of ---------------------------- */
+
+typedef struct resume_op {
+    hd_app *app;
+    sio_socket *socket; /* referenced */
+    hd_access access;   /* its strings in who[] */
+    int64_t after;
+    char *chat_id;
+    char who[];
+} resume_op;
+
+static void resume_read(resume_op *op);
+
+static void on_resume_read(const hd_result *r, void *ud)
+{
+    resume_op *op = ud;
+    size_t i, n = json_array_size(r->list);
+    json_t *m;
+    if (r->status == HD_OK && !op->app->stopped) {
+        json_array_foreach(r->list, i, m) {
+            json_t *args = json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", m);
+            sio_args a = {args, NULL, 0, NULL, 0};
+            sio_socket_emit(op->socket, "support", &a, 0);
+            json_decref(args);
+            op->after = json_integer_value(json_object_get(m, "seq"));
+        }
+        if (n == HD_HISTORY_MAX && sio_socket_connected(op->socket)) {
+            resume_read(op);
+            return;
+        }
+    }
+    sio_socket_unref(op->socket);
+    free(op->chat_id);
+    free(op);
+}
+
+static void resume_read(resume_op *op)
+{
+    op->app->store->ops->history(op->app->store, op->chat_id, &op->access, op->after,
+                                 HD_HISTORY_MAX, on_resume_read, op);
+}
+
+/* A resumed conversation the socket is not in (closed, say): read as the socket may. */
+static void resume_direct(hd_app *app, sio_socket *s, const hd_client *cl, const char *chat_id,
+                          int64_t after)
+{
+    size_t len = cl->id ? strlen(cl->id) + 1 : 0;
+    resume_op *op = calloc(1, sizeof(*op) + len);
+    if (!op)
+        abort();
+    op->app = app;
+    op->socket = sio_socket_ref(s);
+    op->after = after;
+    op->chat_id = strdup(chat_id);
+    if (!op->chat_id)
+        abort();
+    if (len)
+        memcpy(op->who, cl->id, len);
+    op->access = hd_access_of(cl->role, len ? op->who : NULL);
+    resume_read(op);
+}
+
+json_t *hd_resume_parse(json_t *auth)
+{
+    json_t *resume = json_object_get(auth, "resume");
+    const char *chat;
+    json_t *seq;
+    if (!json_is_object(resume) || json_object_size(resume) == 0 ||
+        json_object_size(resume) > HD_RESUME_MAX)
+        return NULL;
+    json_object_foreach(resume, chat, seq) {
+        if (!json_is_integer(seq) || json_integer_value(seq) < 0 || !*chat ||
+            strlen(chat) > HD_ID_MAX)
+            return NULL;
+    }
+    return json_incref(resume);
+}
+
+void hd_delivery_resume(hd_app *app, sio_socket *s, hd_client *cl, json_t *open)
+{
+    const char *chat_id;
+    json_t *seq, *conv;
+    size_t i;
+    json_array_foreach(open, i, conv) {
+        const char *id = json_string_value(json_object_get(conv, "ticket_chat_id"));
+        json_t *from = id && cl->resume ? json_object_get(cl->resume, id) : NULL;
+        if (id)
+            hd_delivery_joined(app, s, id, json_integer_value(json_object_get(conv, "last_seq")),
+                               from ? json_integer_value(from) : -1);
+        if (from)
+            json_object_del(cl->resume, id);
+    }
+    json_object_foreach(cl->resume, chat_id, seq) {
+        resume_direct(app, s, cl, chat_id, json_integer_value(seq));
+    }
+    json_decref(cl->resume);
+    cl->resume = NULL;
+}
