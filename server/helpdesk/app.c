@@ -264,6 +264,7 @@ void hd_app_stop(hd_app *app)
         return;
     app->stopped = 1;
     hd_resync_drop(app);
+    hd_delivery_stop(app);
     uv_close((uv_handle_t *)&app->route_timer, on_timer_closed);
     uv_close((uv_handle_t *)&app->sweep_timer, on_timer_closed);
     uv_close((uv_handle_t *)&app->catchup_idle, on_timer_closed);

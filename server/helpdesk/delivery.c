@@ -87,13 +87,18 @@ static void want_free(hd_want *w)
     free(w);
 }
 
-static void chat_free(hd_chat *c)
+static void wants_free(hd_chat *c)
 {
     while (c->wants) {
         hd_want *w = c->wants;
         c->wants = w->next;
         want_free(w);
     }
+}
+
+static void chat_free(hd_chat *c)
+{
+    wants_free(c);
     free(c);
 }
 
@@ -198,6 +203,8 @@ static void on_fetched(const hd_result *r, void *ud)
     size_t i;
     json_t *m;
     c->state = CHAT_IDLE;
+    if (app->stopped) /* its wants are released (hd_delivery_stop) */
+        return;
     if (r->status == HD_EUNAVAILABLE) {
         c->state = CHAT_WAITING;
         return;
@@ -381,6 +388,15 @@ void hd_delivery_tick(hd_app *app)
         chat_free(gone[i]);
     }
     free(gone);
+}
+
+/* The sockets that wanted messages are released while the server is still there. */
+void hd_delivery_stop(hd_app *app)
+{
+    size_t pos = 0;
+    hd_chat *c;
+    while ((c = sio_map_next(&app->chats, &pos)) != NULL)
+        wants_free(c);
 }
 
 /* Only after the store has answered every read: a read in flight holds its hd_chat. */

@@ -134,6 +134,7 @@ void hd_delivery_resume(hd_app *app, sio_socket *s, hd_client *cl, json_t *open)
 json_t *hd_resume_parse(json_t *auth); /* a valid resume object (new reference) or NULL */
 void hd_delivery_links_up(hd_app *app); /* every conversation tracked catches up */
 void hd_delivery_tick(hd_app *app);     /* retries, second reads, forgetting */
+void hd_delivery_stop(hd_app *app);   /* releases the sockets it holds */
 void hd_delivery_free(hd_app *app);
 
 /* events.c */
