@@ -194,8 +194,6 @@ static void deliver_stored(hd_chat *c, json_t *m)
     json_decref(args);
 }
 
-static void fetch(hd_chat *c);
-
 static void on_fetched(const hd_result *r, void *ud)
 {
     hd_chat *c = ud;
