@@ -8,7 +8,11 @@ SB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SB_BUILD_PACKAGES=(cmake make clang libclang-rt-14-dev pkg-config libhttp-parser-dev libuv1-dev
                    libjansson-dev libssl-dev uthash-dev libhiredis-dev libmsgpack-dev)
 SB_TEST_PACKAGES=(nodejs npm)
-SB_CLUSTER_TEST_PACKAGES=(redis-server haproxy)
+# iproute2 and nftables: the fault harness's network namespaces and its cut (tests/faults).
+# python3-socketio (with its websocket and polling transports): a second real client
+# (tests/integration/helpdesk-python.test.mjs), run with Debian's /usr/bin/python3.
+SB_CLUSTER_TEST_PACKAGES=(redis-server haproxy iproute2 nftables python3-socketio python3-websocket
+                          python3-requests)
 
 sb_missing_packages() {
     local pkg

@@ -51,8 +51,8 @@ process.on("exit", () => {
 });
 
 // A program from the environment (ctest passes what CMake found), else from PATH or the
-// sbin folders a non-root PATH lacks.
-function program(name, envVar) {
+// sbin folders a non-root PATH lacks; undefined when none.
+export function program(name, envVar) {
   const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/bin"].filter(Boolean);
   for (const p of [process.env[envVar], ...dirs.map((d) => path.join(d, name))].filter(Boolean)) {
     try {

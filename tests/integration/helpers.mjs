@@ -47,11 +47,11 @@ export function binary(kind) {
   return path;
 }
 
-export function freePort() {
+export function freePort(host = HOST) {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on("error", reject);
-    srv.listen(0, HOST, () => {
+    srv.listen(0, host, () => {
       const { port } = srv.address();
       srv.close(() => resolve(port));
     });

@@ -1,0 +1,164 @@
+// netns.mjs: the network the fault harness runs in, so that a node can be cut off from
+// Redis (fault 5) while it and Redis both keep running and the clients keep reaching it.
+//
+//   namespace <P>-hub   bridge br0 10.213.0.1/24, Redis listening there, and the harness's
+//                       own client process (re-executed inside with `ip netns exec`)
+//   namespace <P>-n<k>  eth0 10.213.0.1<k>/24 (veth, other end vn<k> on the hub's bridge),
+//                       node k listening on it; its nft table `sbfault` drops the node's
+//                       traffic to and from Redis during a cut
+//
+// <P> is `sbfault-<pid of the launching process>`. Every server therefore listens on an
+// address inside a namespace this harness created, and nothing is added to the namespace
+// the harness was started in: no address, route, link or rule. The subnet cannot clash
+// with the machine's networks, since it exists only inside these namespaces. Deleting a
+// namespace deletes its veths and nft rules; the processes still inside one (only ever
+// ours) are ended by pid first. Namespaces left by a run that died (its pid gone) are
+// removed the same way at the start of the next run.
+
+import { execFileSync } from "node:child_process";
+import { readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+export const PREFIX = "sbfault";
+const SUBNET = "10.213.0";
+export const REDIS_PORT = 6379;
+export const NODE_PORT = 3000;
+const NFT_TABLE = "sbfault";
+
+function ip(args, { ignoreFail = false } = {}) {
+  try {
+    return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    if (ignoreFail) return "";
+    throw new Error(`ip ${args.join(" ")}: ${e.stderr || e.message}`);
+  }
+}
+
+function nsExec(ns, argv, { input, ignoreFail = false } = {}) {
+  try {
+    return execFileSync("ip", ["netns", "exec", ns, ...argv], { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+  } catch (e) {
+    if (ignoreFail) return "";
+    throw new Error(`ip netns exec ${ns} ${argv.join(" ")}: ${e.stderr || e.message}`);
+  }
+}
+
+const listNamespaces = () => ip(["netns", "list"], { ignoreFail: true })
+  .split("\n").map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+
+function pidAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+}
+
+// Ends every process inside ns (all of them started by this harness), then deletes ns.
+function removeNamespace(ns) {
+  for (let round = 0; round < 20; round++) {
+    const pids = ip(["netns", "pids", ns], { ignoreFail: true }).split(/\s+/).filter(Boolean).map(Number);
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+    }
+    execFileSync("sleep", ["0.1"]);
+  }
+  ip(["netns", "del", ns], { ignoreFail: true });
+}
+
+// Namespaces (and Redis folders, harness.mjs) of earlier runs whose launching process is gone.
+export function removeLeftovers(namespaces = true) {
+  const re = new RegExp(`^${PREFIX}-(\\d+)-`);
+  const isStale = (name) => {
+    const m = re.exec(name);
+    return m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]));
+  };
+  for (const d of readdirSync(tmpdir()).filter(isStale)) rmSync(path.join(tmpdir(), d), { recursive: true, force: true });
+  if (!namespaces) return [];
+  const stale = listNamespaces().filter(isStale);
+  for (const ns of stale) removeNamespace(ns);
+  return stale;
+}
+
+// Can this process build the topology (root, iproute2 with netns, nft)?
+export function netnsUsable() {
+  if (process.getuid?.() !== 0) return "not root";
+  try {
+    execFileSync("ip", ["netns", "list"], { stdio: "ignore" });
+  } catch {
+    return "`ip netns` unavailable (Debian package iproute2)";
+  }
+  try {
+    execFileSync("nft", ["--version"], { stdio: "ignore" });
+  } catch {
+    return "`nft` unavailable (Debian package nftables; scripts/setup.sh installs it)";
+  }
+  return null;
+}
+
+// Creates the hub and `nodes` node namespaces. Returns the topology (plain data, passed to
+// the harness process inside the hub through the environment).
+export function createTopology(nodes) {
+  const base = `${PREFIX}-${process.pid}`;
+  const hub = `${base}-hub`;
+  const topo = {
+    mode: "netns",
+    hub,
+    namespaces: [hub],
+    redis: { host: `${SUBNET}.1`, port: REDIS_PORT },
+    nodes: [],
+  };
+  try {
+    ip(["netns", "add", hub]);
+    ip(["-n", hub, "link", "set", "lo", "up"]);
+    ip(["-n", hub, "link", "add", "br0", "type", "bridge"]);
+    ip(["-n", hub, "addr", "add", `${SUBNET}.1/24`, "dev", "br0"]);
+    ip(["-n", hub, "link", "set", "br0", "up"]);
+    for (let k = 1; k <= nodes; k++) {
+      const ns = `${base}-n${k}`;
+      const addr = `${SUBNET}.${10 + k}`;
+      ip(["netns", "add", ns]);
+      topo.namespaces.push(ns);
+      ip(["-n", ns, "link", "set", "lo", "up"]);
+      ip(["-n", hub, "link", "add", `vn${k}`, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+      ip(["-n", hub, "link", "set", `vn${k}`, "master", "br0"]);
+      ip(["-n", hub, "link", "set", `vn${k}`, "up"]);
+      ip(["-n", ns, "addr", "add", `${addr}/24`, "dev", "eth0"]);
+      ip(["-n", ns, "link", "set", "eth0", "up"]);
+      topo.nodes.push({ name: `n${k}`, ns, host: addr, port: NODE_PORT });
+    }
+  } catch (e) {
+    destroyTopology(topo);
+    throw e;
+  }
+  return topo;
+}
+
+export function destroyTopology(topo) {
+  for (const ns of [...(topo?.namespaces ?? [])].reverse()) removeNamespace(ns);
+}
+
+// Fault 5: the node's namespace drops everything to and from Redis (both directions, so
+// neither side gets a reset: connections hang as on a real partition).
+export function cutFromRedis(topo, node) {
+  const { host, port } = topo.redis;
+  nsExec(node.ns, ["nft", "-f", "-"], {
+    input: `table inet ${NFT_TABLE} {
+  chain out { type filter hook output priority 0; policy accept; ip daddr ${host} tcp dport ${port} drop; }
+  chain in { type filter hook input priority 0; policy accept; ip saddr ${host} tcp sport ${port} drop; }
+}
+`,
+  });
+}
+
+export function restoreToRedis(topo, node) {
+  nsExec(node.ns, ["nft", "delete", "table", "inet", NFT_TABLE], { ignoreFail: true });
+}
+
+// The argv that runs argv inside node's namespace (as is in loopback mode).
+export function inNamespace(ns, argv) {
+  return ns ? ["ip", "netns", "exec", ns, ...argv] : argv;
+}
