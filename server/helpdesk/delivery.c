@@ -41,7 +41,8 @@ enum {
     CHAT_IDLE,     /* nothing to do */
     CHAT_QUEUED,   /* in app->pending: a catch-up starts on the next loop turn */
     CHAT_FETCHING, /* a history read is in flight */
-    CHAT_WAITING   /* the store could not answer: the tick retries */
+    CHAT_WAITING   /* the store could not answer: retried by the tick, the links' return,
+                      or the next message of the conversation */
 };
 
 /* Sockets that need messages of a conversation after `from`, beyond the room's stream. */
@@ -265,9 +266,13 @@ static int support_arrives(hd_app *app, const char *chat_id, int64_t seq)
             return 1; /* nobody here to deliver to */
         c = chat_new(app, chat_id, seq - 1);
     }
-    if (c->state == CHAT_QUEUED || c->state == CHAT_FETCHING || c->state == CHAT_WAITING) {
+    if (c->state == CHAT_WAITING && !c->wants && c->seen <= c->last && seq == c->last + 1)
+        c->state = CHAT_IDLE; /* the read that failed looked for nothing this does not prove */
+    if (c->state != CHAT_IDLE) {
         if (seq > c->last && seq > c->seen)
             c->seen = seq;
+        if (c->state == CHAT_WAITING) /* traffic again: the store may be back too */
+            schedule(app, c);
         return 0;
     }
     if (seq <= c->last)
