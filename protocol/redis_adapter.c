@@ -361,14 +361,14 @@ static size_t rda_count_claims(const json_t *v)
 /* Gives the bins met on the binary path to the value found there. Every placeholder in
  * value must be one the reader made: a JSON message has none, and a msgpack one has exactly
  * one per bin unless a key was repeated (the bins of the replaced value are then left over). */
-static int rda_attach_bins(rda_reader *r, const json_t *value, sio_attachment **att, size_t *n)
+static int rda_attach_bins(rda_reader *r, json_t *value, sio_attachment **att, size_t *n)
 {
     size_t claims = rda_count_claims(value);
     if (claims > r->n_bins)
         return rda_fail(r->d, "data holds an object that looks like a placeholder");
     if (claims < r->n_bins)
         return rda_fail(r->d, "binary data outside a packet's data");
-    *att = rda_reader_take_bins(r, n);
+    *att = rda_reader_take_bins(r, value, n);
     return RDA_OK;
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #define RDA_PLACEHOLDER_KEY "_placeholder"
+#define RDA_PLACEHOLDER_NUM_KEY "num"
 /* msgpack-c writes lengths and counts as 32-bit numbers at most. */
 #define RDA_MSGPACK_MAX_LEN UINT32_MAX
 /* The msgpack ext types notepack.io reads: timestamps (the spec's), and ArrayBuffers, which
@@ -80,6 +81,52 @@ static const char *const *rda_path_index(const char *const *path, size_t i, char
     int n = snprintf(buf, RDA_INDEX_LEN, "%zu", i);
     return rda_path_step(path, buf, (size_t)n);
 }
+
+/* ---- JavaScript's key order ----------------------------------------------------------- */
+
+/* JavaScript's array index keys: canonical decimal below 2^32 - 1. */
+static int rda_array_index(const char *key, size_t len, uint64_t *index)
+{
+    uint64_t v = 0;
+    if (len == 0 || len > RDA_ARRAY_INDEX_DIGITS || (len > 1 && key[0] == '0'))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (key[i] < '0' || key[i] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(key[i] - '0');
+    }
+    *index = v;
+    return v <= RDA_ARRAY_INDEX_MAX;
+}
+
+/* Where a key goes in Object.keys() order: array indices first, ascending, then the other
+ * keys in insertion order. */
+typedef struct rda_key_rank {
+    uint64_t index;  /* the array index, when is_index */
+    size_t pos;      /* insertion order */
+    int is_index;
+} rda_key_rank;
+
+/* Ranks the key (key, len) inserted at pos; returns whether it is an array index. */
+static int rda_key_rank_set(rda_key_rank *k, const char *key, size_t len, size_t pos)
+{
+    k->pos = pos;
+    k->index = 0;
+    k->is_index = rda_array_index(key, len, &k->index);
+    return k->is_index;
+}
+
+static int rda_key_rank_cmp(const void *pa, const void *pb)
+{
+    const rda_key_rank *a = pa, *b = pb;
+    if (a->is_index != b->is_index)
+        return a->is_index ? -1 : 1;
+    if (a->is_index && a->index != b->index)
+        return a->index < b->index ? -1 : 1;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+#define RDA_ENTRIES_ON_STACK 16 /* objects up to this many keys need no allocation */
 
 /* ---- msgpack structure check ---------------------------------------------------------- */
 
@@ -221,19 +268,52 @@ static json_t *rda_reader_add_bin(rda_reader *r, const char *ptr, size_t len)
     return sio_placeholder_new(r->n_bins++);
 }
 
-/* Hands the bins over as owned copies. */
-sio_attachment *rda_reader_take_bins(rda_reader *r, size_t *n)
+/* Numbers the placeholders below v in the order they come, depth-first in the tree's key
+ * order, and puts their bins in that order into ordered (r->n_bins of them). */
+static void rda_renumber_bins(const rda_reader *r, json_t *v, rda_bin *ordered, size_t *next)
+{
+    size_t num, i;
+    json_t *child;
+    if (sio_placeholder_num(v, &num)) {
+        /* Every placeholder here is one the reader made, for a bin of its own. */
+        if (num >= r->n_bins || *next >= r->n_bins) {
+            fprintf(stderr, "redis_adapter: a placeholder without its bin\n");
+            abort();
+        }
+        ordered[*next] = r->bins[num];
+        json_integer_set(json_object_get(v, RDA_PLACEHOLDER_NUM_KEY), (json_int_t)(*next)++);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+            rda_renumber_bins(r, child, ordered, next);
+    } else if (json_is_object(v)) {
+        for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it))
+            rda_renumber_bins(r, json_object_iter_value(it), ordered, next);
+    }
+}
+
+/* Hands the bins over as owned copies, numbered as rda_pack() will meet them: the reader
+ * numbers them in the message's order, but a repeated key keeps the place of its first
+ * occurrence in the object (as in JavaScript) with the value of its last. */
+sio_attachment *rda_reader_take_bins(rda_reader *r, json_t *value, size_t *n)
 {
     *n = r->n_bins;
     if (r->n_bins == 0)
         return NULL;
+    rda_bin *ordered = rda_alloc(r->n_bins * sizeof *ordered);
+    size_t met = 0;
+    rda_renumber_bins(r, value, ordered, &met);
+    if (met != r->n_bins) {
+        fprintf(stderr, "redis_adapter: %zu bins for %zu placeholders\n", r->n_bins, met);
+        abort();
+    }
     sio_attachment *a = rda_alloc(r->n_bins * sizeof *a);
     for (size_t i = 0; i < r->n_bins; i++) {
-        a[i].len = r->bins[i].len;
+        a[i].len = ordered[i].len;
         a[i].data = rda_alloc(a[i].len);
         if (a[i].len > 0)
-            memcpy(a[i].data, r->bins[i].ptr, a[i].len);
+            memcpy(a[i].data, ordered[i].ptr, a[i].len);
     }
+    free(ordered);
     r->n_bins = 0;
     return a;
 }
@@ -359,21 +439,61 @@ static json_t *rda_map_value_json(rda_reader *r, const msgpack_object_kv *kv, in
                             rda_path_step(path, rda_str_ptr(&k->via.str), k->via.str.size));
 }
 
+/* The order in which JavaScript enumerates the keys of m once notepack.io has assigned them
+ * to an object, as ranks whose pos is the pair's place in m: in stack (room for
+ * RDA_ENTRIES_ON_STACK) when they fit, else an owned array. NULL when that is m's own order
+ * (no key is an array index). A key that is not a string is ranked as a plain key; it is
+ * refused when its turn comes. */
+static rda_key_rank *rda_map_order(const msgpack_object_map *m, rda_key_rank *stack)
+{
+    int any_index = 0;
+    for (uint32_t i = 0; i < m->size && !any_index; i++) {
+        const msgpack_object *k = &m->ptr[i].key;
+        uint64_t index;
+        any_index = k->type == MSGPACK_OBJECT_STR &&
+                    rda_array_index(rda_str_ptr(&k->via.str), k->via.str.size, &index);
+    }
+    if (!any_index)
+        return NULL;
+    rda_key_rank *order =
+        m->size <= RDA_ENTRIES_ON_STACK ? stack : rda_alloc(m->size * sizeof *order);
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR)
+            rda_key_rank_set(&order[i], rda_str_ptr(&k->via.str), k->via.str.size, i);
+        else
+            order[i] = (rda_key_rank){0, i, 0};
+    }
+    qsort(order, m->size, sizeof *order, rda_key_rank_cmp);
+    return order;
+}
+
+/* The object is built in the order JavaScript enumerates the keys of the object notepack.io
+ * makes of m, which is also the order rda_pack_object() writes them in (a message with an
+ * array index key after another key, which notepack.io never writes, comes out with the
+ * index first). rda_reader_take_bins() then numbers the bins in that order. */
 static json_t *rda_map_json(rda_reader *r, const msgpack_object_map *m, int binary,
                             const char *const *path)
 {
+    rda_key_rank stack[RDA_ENTRIES_ON_STACK];
+    rda_key_rank *order = rda_map_order(m, stack);
     json_t *obj = json_object();
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key;
-        json_t *v = rda_map_value_json(r, &m->ptr[i], binary, path);
+    for (uint32_t i = 0; i < m->size && obj != NULL; i++) {
+        const msgpack_object_kv *kv = &m->ptr[order != NULL ? order[i].pos : i];
+        const msgpack_object *k = &kv->key;
+        json_t *v = rda_map_value_json(r, kv, binary, path);
         if (v == NULL ||
             json_object_setn_new(obj, rda_str_ptr(&k->via.str), k->via.str.size, v) != 0) {
             if (v != NULL)
                 rda_fail(r->d, "object key is not UTF-8");
             json_decref(obj);
-            return NULL;
+            obj = NULL;
         }
     }
+    if (order != stack)
+        free(order);
+    if (obj == NULL)
+        return NULL;
     /* On the binary path it would be taken for an attachment. */
     if (binary && rda_claims_placeholder(obj)) {
         rda_fail(r->d, "data holds an object that looks like a placeholder");
@@ -488,41 +608,18 @@ static int rda_pack_placeholder(rda_packer *w, const json_t *v)
     return rda_pack_bytes(&w->pk, w->att[num].data, w->att[num].len, 0);
 }
 
-/* JavaScript's array index keys: canonical decimal below 2^32 - 1. */
-static int rda_array_index(const char *key, size_t len, uint64_t *index)
-{
-    uint64_t v = 0;
-    if (len == 0 || len > RDA_ARRAY_INDEX_DIGITS || (len > 1 && key[0] == '0'))
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (key[i] < '0' || key[i] > '9')
-            return 0;
-        v = v * 10 + (uint64_t)(key[i] - '0');
-    }
-    *index = v;
-    return v <= RDA_ARRAY_INDEX_MAX;
-}
-
 typedef struct rda_entry {
     const char *key;
     size_t len;
     const json_t *value;
-    uint64_t index;  /* the array index, when is_index */
-    size_t pos;      /* insertion order */
-    int is_index;
+    rda_key_rank rank;
 } rda_entry;
 
 static int rda_entry_cmp(const void *pa, const void *pb)
 {
     const rda_entry *a = pa, *b = pb;
-    if (a->is_index != b->is_index)
-        return a->is_index ? -1 : 1;
-    if (a->is_index)
-        return a->index < b->index ? -1 : a->index > b->index;
-    return a->pos < b->pos ? -1 : a->pos > b->pos;
+    return rda_key_rank_cmp(&a->rank, &b->rank);
 }
-
-#define RDA_ENTRIES_ON_STACK 16 /* objects up to this many keys need no allocation */
 
 /* The entries of obj in the order Object.keys() gives them: in stack (room for
  * RDA_ENTRIES_ON_STACK) when they fit, else an owned array. */
@@ -536,9 +633,7 @@ static rda_entry *rda_object_entries(const json_t *v, size_t *n, rda_entry *stac
         e[i].key = json_object_iter_key(it);
         e[i].len = json_object_iter_key_len(it);
         e[i].value = json_object_iter_value(it);
-        e[i].pos = i;
-        e[i].is_index = rda_array_index(e[i].key, e[i].len, &e[i].index);
-        any_index |= e[i].is_index;
+        any_index |= rda_key_rank_set(&e[i].rank, e[i].key, e[i].len, i);
     }
     if (any_index)
         qsort(e, count, sizeof *e, rda_entry_cmp);

@@ -4,7 +4,8 @@
  * A message is read into a jansson tree and a tree is packed into a message. Binary (msgpack
  * bin) may only sit below one value of a message, its "binary path": the keys from the root
  * (array elements named by their decimal index), e.g. {"1", "data", NULL} for a broadcast's
- * packet data. There bins become placeholders on the way in, numbered depth-first, and
+ * packet data. There bins become placeholders on the way in, numbered depth-first in the
+ * order JavaScript enumerates object keys (the order they are packed in again), and
  * placeholders become bins on the way out; everywhere else a placeholder-looking object is
  * plain data, and a bin is refused.
  */
@@ -29,8 +30,10 @@ typedef struct rda_reader {
 
 void rda_reader_init(rda_reader *r, rda_decoder *d);
 void rda_reader_free(rda_reader *r);
-/* Hands the bins over as an owned array of owned copies (NULL when there are none). */
-sio_attachment *rda_reader_take_bins(rda_reader *r, size_t *n);
+/* Hands the bins over as an owned array of owned copies (NULL when there are none), in the
+ * order rda_msgpack_write() meets their placeholders in value, which it renumbers to match.
+ * value must hold exactly one placeholder per bin met (the caller checks). */
+sio_attachment *rda_reader_take_bins(rda_reader *r, json_t *value, size_t *n);
 
 /* Reads one msgpack value that is the whole message. New reference, or NULL with errstr set:
  * malformed or truncated msgpack, trailing bytes, nesting beyond RDA_MAX_DEPTH, strings or

@@ -250,7 +250,8 @@ TEST_IMPL(rda_decode_accepts_what_node_reads)
     return 0;
 }
 
-/* msgpack values Node never writes but decodes: float32, uint64 beyond int64, ext 0. */
+/* msgpack values Node never writes but decodes: float32, uint64 beyond int64, ext 0, maps
+ * with an array index key after another key or with a repeated key. */
 TEST_IMPL(rda_decode_other_msgpack_forms)
 {
     rda_broadcast b;
@@ -260,6 +261,41 @@ TEST_IMPL(rda_decode_other_msgpack_forms)
     ASSERT_EQ(b.packet.attachments[0].len, 2);
     ASSERT(memcmp(b.packet.attachments[0].data, "\x01\xff", 2) == 0);
     rda_broadcast_clear(&b);
+
+    /* Bins are numbered as Node's object enumerates its keys, which is how they are packed
+     * again: an array index key first, a repeated key in the place of its first occurrence
+     * (with its last value). Numbered in the message's order, a decode of the re-encoding
+     * swapped them. BROADCAST_ACK {type: 9, requestId: "r", packet: [ack]}: */
+#define ACK_HEAD "83a47479706509a9726571756573744964a172a67061636b657491"
+    static const struct {
+        const char *msg, *tree, *packed;
+    } orders[] = {
+        /* {b: <01>, "1": <02>}; {"1": <02>, b: <01>} */
+        {ACK_HEAD "82a162c40101a131c40102", "[{\"1\":" PH(0) ",\"b\":" PH(1) "}]",
+         ACK_HEAD "82a131c40102a162c40101"},
+        {ACK_HEAD "82a131c40102a162c40101", "[{\"1\":" PH(0) ",\"b\":" PH(1) "}]",
+         ACK_HEAD "82a131c40102a162c40101"},
+        /* {a: 0, b: <01>, a: <02>} */
+        {ACK_HEAD "83a16100a162c40101a161c40102", "[{\"a\":" PH(0) ",\"b\":" PH(1) "}]",
+         ACK_HEAD "82a161c40102a162c40101"},
+    };
+#undef ACK_HEAD
+    for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++) {
+        rda_response p;
+        rda_test_response(orders[i].msg, &p);
+        char *tree = json_dumps(p.ack, JSON_COMPACT);
+        ASSERT_STR_EQ(tree, orders[i].tree);
+        free(tree);
+        ASSERT_EQ(p.n_ack_attachments, 2);
+        ASSERT(p.ack_attachments[0].len == 1 && p.ack_attachments[0].data[0] == 0x02);
+        ASSERT(p.ack_attachments[1].len == 1 && p.ack_attachments[1].data[0] == 0x01);
+        sb_buf out;
+        sb_buf_init(&out);
+        ASSERT_EQ(rda_response_encode(&p, &out), RDA_OK);
+        ASSERT_VECTOR_EQ(out, orders[i].packed);
+        sb_buf_free(&out);
+        rda_response_clear(&p);
+    }
     return 0;
 }
 
