@@ -18,14 +18,16 @@ const SCALED = ["ackTimeoutMs", "settleMs"];
 export const PROFILES = {
   short: {
     nodes: 3, customers: 36, agents: 8, maxChats: 8, intervalMs: 600, ackTimeoutMs: 3000,
-    baselineMs: 4000, settleMs: 10000, downMs: 2000, cutMs: 4000, rounds: 1,
+    baselineMs: 4000, settleMs: 10000, downMs: 2000, cutMs: 4000, freezeMs: 5000, rounds: 1,
   },
   long: {
     nodes: 3, customers: 60, agents: 10, maxChats: 10, intervalMs: 400, ackTimeoutMs: 3000,
-    baselineMs: 10000, settleMs: 20000, downMs: 5000, cutMs: 12000, rounds: 3,
+    baselineMs: 10000, settleMs: 20000, downMs: 5000, cutMs: 12000, freezeMs: 8000, rounds: 3,
   },
 };
-export const FAULT_KINDS = ["redis-shutdown", "redis-kill", "node-kill", "node-restart", "net-cut"];
+// redis-freeze (SIGSTOP, past the nodes' 3 s store timeout, then SIGCONT) last: the node
+// faults' victims rotate by their place in this list.
+export const FAULT_KINDS = ["redis-shutdown", "redis-kill", "node-kill", "node-restart", "net-cut", "redis-freeze"];
 const RECOVERY_LIMIT_MS = 10000;
 // The nodes' own per-socket rate limit is raised above what an agent answering its
 // conversations at the offered rate needs (a 429 would be a harness artefact).
@@ -164,6 +166,7 @@ function faultLabel(kind, victim, P) {
     case "node-kill": return `${victim.name} SIGKILL, ${P.downMs / 1000} s down`;
     case "node-restart": return `${victim.name} SIGTERM + restart`;
     case "net-cut": return `${victim.name} cut from redis ${P.cutMs / 1000} s`;
+    case "redis-freeze": return `redis SIGSTOP ${P.freezeMs / 1000} s`;
     default: throw new Error(`unknown fault ${kind}`);
   }
 }
@@ -179,6 +182,14 @@ async function applyFault(kind, { redis, victim, topo, P }) {
       await redis.kill();
       await sleep(P.downMs);
       await redis.start();
+      return;
+    case "redis-freeze": // what it had in its sockets runs when it wakes: past their deadline
+      redis.freeze();
+      try {
+        await sleep(P.freezeMs);
+      } finally {
+        redis.thaw();
+      }
       return;
     case "node-kill":
       await victim.kill();

@@ -141,6 +141,10 @@ export class RedisProc {
     this.child.signal("SIGKILL");
     await this.child.exited;
   }
+
+  // Stalled, not gone: connections stay open and what the nodes send waits in its sockets.
+  freeze() { this.child.signal("SIGSTOP"); }
+  thaw() { this.child.signal("SIGCONT"); }
 }
 
 // ---------- switchboard nodes ----------
