@@ -12,7 +12,9 @@
  *                    dropped, and the conversation catches up
  *
  * A catch-up reads the conversation's messages after `last` from the store and delivers
- * them in seq order; live ones that arrive meanwhile are dropped and read again. It runs
+ * them in seq order. Meanwhile the next message in order still goes to the room at once
+ * (its members may leave before the catch-up lands: a conversation that closes), but for
+ * the sockets the catch-up is for; anything else is dropped and read again. It runs
  * when the node's links come back (hd_delivery_links_up), when a gap shows, and for
  * sockets that need more than the room's stream ("wants"): an agent assigned after the
  * first message (the backlog, the last HD_BACKLOG), a socket that joins a conversation
@@ -57,7 +59,8 @@ typedef struct hd_want {
 struct hd_chat {
     hd_app *app;
     int64_t last;   /* the chat room's members here have every message up to it */
-    int64_t seen;   /* the highest seq dropped while catching up */
+    int64_t seen;   /* the highest seq seen live while catching up or after a gap */
+    int64_t read_after; /* the read in flight: messages after this seq */
     uint64_t verify_at; /* uv_now() after which the tick reads it once more; 0: no */
     int state;      /* CHAT_* */
     hd_want *wants;
@@ -213,14 +216,17 @@ static void on_fetched(const hd_result *r, void *ud)
         c->seen = 0;
         return;
     }
-    json_array_foreach(r->list, i, m) deliver_stored(c, m);
-    int full = json_array_size(r->list) >= HD_HISTORY_MAX;
-    if (!full) {
-        wants_served(c); /* they have everything the store had */
-        if (c->seen <= c->last)
-            c->seen = 0;
+    int64_t reached = c->read_after;
+    json_array_foreach(r->list, i, m) {
+        deliver_stored(c, m);
+        reached = json_integer_value(json_object_get(m, "seq"));
     }
-    if (full || c->wants || c->seen)
+    int more = json_array_size(r->list) >= HD_HISTORY_MAX || c->seen > reached;
+    if (!more) { /* the wants have everything the store had, and so has the room */
+        wants_served(c);
+        c->seen = 0;
+    }
+    if (more || c->wants)
         schedule(app, c);
 }
 
@@ -234,6 +240,7 @@ static void fetch(hd_chat *c)
             after = w->from;
     }
     c->state = CHAT_FETCHING;
+    c->read_after = after;
     app->store->ops->history(app->store, c->id, NULL, after, HD_HISTORY_MAX, on_fetched, c);
 }
 
@@ -255,8 +262,35 @@ void hd_delivery_run(uv_idle_t *h)
 
 /* ---- the delivery hook ---------------------------------------------------------------- */
 
-/* A support broadcast to one chat room: deliver it (1) or not (0), per the file comment. */
-static int support_arrives(hd_app *app, const char *chat_id, int64_t seq)
+/* The chat room's local members but the wants' targets get a live message now: those get
+ * it, in order, from the catch-up. */
+static void deliver_around_wants(hd_chat *c, const sio_args *args)
+{
+    hd_app *app = c->app;
+    char room[HD_ROOM_MAX];
+    size_t n = 0;
+    for (hd_want *w = c->wants; w; w = w->next)
+        n++;
+    const char **except = calloc(n, sizeof(*except));
+    if (!except)
+        abort();
+    n = 0;
+    for (hd_want *w = c->wants; w; w = w->next)
+        except[n++] = w->target;
+    hd_room(room, "chat", c->id);
+    const char *rooms[1] = {room};
+    sio_target to = {rooms, 1, except, n};
+    app->delivering = 1;
+    sio_namespace_emit(app->nsp, &to, "support", args, SIO_EMIT_LOCAL);
+    app->delivering = 0;
+    free(except);
+}
+
+/* A support broadcast to one chat room: deliver it (1) or not (0), per the file comment.
+ * While a catch-up is on its way, the next message in order still goes to the room at
+ * once (a member may leave the room, the conversation closing, before the catch-up
+ * lands); only the sockets waiting for older messages get it from the catch-up. */
+static int support_arrives(hd_app *app, const char *chat_id, int64_t seq, const sio_args *args)
 {
     hd_chat *c = sio_map_get(&app->chats, chat_id);
     if (!c) {
@@ -266,23 +300,23 @@ static int support_arrives(hd_app *app, const char *chat_id, int64_t seq)
             return 1; /* nobody here to deliver to */
         c = chat_new(app, chat_id, seq - 1);
     }
-    if (c->state == CHAT_WAITING && !c->wants && c->seen <= c->last && seq == c->last + 1)
-        c->state = CHAT_IDLE; /* the read that failed looked for nothing this does not prove */
-    if (c->state != CHAT_IDLE) {
-        if (seq > c->last && seq > c->seen)
-            c->seen = seq;
-        if (c->state == CHAT_WAITING) /* traffic again: the store may be back too */
-            schedule(app, c);
-        return 0;
-    }
     if (seq <= c->last)
         return 0;
-    if (seq > c->last + 1) {
-        c->seen = seq;
-        schedule(app, c);
+    if (seq > c->last + 1 || (c->state != CHAT_IDLE && c->wants)) {
+        if (seq > c->seen)
+            c->seen = seq;
+        if (seq == c->last + 1) {
+            deliver_around_wants(c, args);
+            c->last = seq;
+        }
+        schedule(app, c); /* (a catch-up under way looks again when it ends) */
         return 0;
     }
     c->last = seq;
+    if (c->state == CHAT_WAITING && c->seen <= c->last)
+        c->state = CHAT_IDLE; /* the read that failed looked for nothing this does not prove */
+    else if (c->state == CHAT_WAITING)
+        schedule(app, c); /* traffic again: the store may be back too */
     return 1;
 }
 
@@ -321,7 +355,7 @@ int hd_delivery_hook(sio_namespace *nsp, const char *event, const sio_args *args
     if (!support && strcmp(event, "assigned") != 0)
         return 1;
     if (support && app->emit_chat) /* this node's own: it knows what it sends */
-        return support_arrives(app, app->emit_chat, app->emit_seq);
+        return support_arrives(app, app->emit_chat, app->emit_seq, args);
     json_t *tree = sio_args_json(args);
     json_t *body = json_array_get(tree, 0);
     int deliver = 1;
@@ -335,7 +369,7 @@ int hd_delivery_hook(sio_namespace *nsp, const char *event, const sio_args *args
         if (chat_id && json_is_integer(seq) && to->n_rooms == 1 && to->n_except == 0) {
             hd_room(room, "chat", chat_id);
             if (strcmp(room, to->rooms[0]) == 0) /* else not the relay's: relayed as it is */
-                deliver = support_arrives(app, chat_id, json_integer_value(seq));
+                deliver = support_arrives(app, chat_id, json_integer_value(seq), args);
         }
     }
     json_decref(tree);
