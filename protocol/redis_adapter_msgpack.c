@@ -40,7 +40,7 @@
 #define RDA_ISO_LEN 32
 #define RDA_INDEX_LEN 24
 
-void *rda_alloc(size_t n)
+void *rdap_alloc(size_t n)
 {
     void *p = malloc(n > 0 ? n : 1);
     if (p == NULL) {
@@ -50,16 +50,16 @@ void *rda_alloc(size_t n)
     return p;
 }
 
-int rda_fail(rda_decoder *d, const char *fmt, ...)
+int rdap_fail(rdap_decoder *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(d->errstr, sizeof d->errstr, fmt, ap);
     va_end(ap);
-    return RDA_ERR;
+    return RDAP_ERR;
 }
 
-int rda_claims_placeholder(const json_t *v)
+int rdap_claims_placeholder(const json_t *v)
 {
     return json_is_true(json_object_get(v, RDA_PLACEHOLDER_KEY));
 }
@@ -200,63 +200,63 @@ static int rda_mp_read_head(const uint8_t *p, size_t avail, rda_mp_head *h)
     return h->head <= avail;
 }
 
-/* Checks that msg is exactly one msgpack value, nested at most RDA_MAX_DEPTH containers
+/* Checks that msg is exactly one msgpack value, nested at most RDAP_MAX_DEPTH containers
  * deep (msgpack-c's limit, counting empty containers too), with every declared count and
  * length present. pending[k] counts the elements still due at nesting level k. */
-static int rda_msgpack_check(rda_decoder *d, const uint8_t *msg, size_t len)
+static int rda_msgpack_check(rdap_decoder *d, const uint8_t *msg, size_t len)
 {
-    uint64_t pending[RDA_MAX_DEPTH + 1];
+    uint64_t pending[RDAP_MAX_DEPTH + 1];
     size_t level = 0, pos = 0;
     pending[0] = 1;
     for (;;) {
         while (pending[level] == 0) {
             if (level == 0)
-                return pos == len ? RDA_OK : rda_fail(d, "%zu trailing bytes", len - pos);
+                return pos == len ? RDAP_OK : rdap_fail(d, "%zu trailing bytes", len - pos);
             level--;
         }
         rda_mp_head h;
         if (pos >= len || !rda_mp_read_head(msg + pos, len - pos, &h))
-            return rda_fail(d, "truncated msgpack");
+            return rdap_fail(d, "truncated msgpack");
         pending[level]--;
         pos += h.head;
         if (h.kind == RDA_MP_INVALID)
-            return rda_fail(d, "invalid msgpack marker 0x%02x", msg[pos - 1]);
+            return rdap_fail(d, "invalid msgpack marker 0x%02x", msg[pos - 1]);
         if (h.kind == RDA_MP_SCALAR || h.kind == RDA_MP_SIZED) {
             if (h.size > len - pos)
-                return rda_fail(d, "truncated msgpack");
+                return rdap_fail(d, "truncated msgpack");
             pos += (size_t)h.size;
             continue;
         }
-        if (level + 1 > RDA_MAX_DEPTH)
-            return rda_fail(d, "nested deeper than %d", RDA_MAX_DEPTH);
+        if (level + 1 > RDAP_MAX_DEPTH)
+            return rdap_fail(d, "nested deeper than %d", RDAP_MAX_DEPTH);
         /* Every element takes at least one byte. */
         if (h.size > len - pos)
-            return rda_fail(d, "msgpack count beyond the message");
+            return rdap_fail(d, "msgpack count beyond the message");
         pending[++level] = h.size;
     }
 }
 
 /* ---- msgpack to JSON ------------------------------------------------------------------ */
 
-void rda_reader_init(rda_reader *r, rda_decoder *d)
+void rdap_reader_init(rdap_reader *r, rdap_decoder *d)
 {
     r->d = d;
     r->bins = NULL;
     r->n_bins = r->cap_bins = 0;
 }
 
-void rda_reader_free(rda_reader *r)
+void rdap_reader_free(rdap_reader *r)
 {
     free(r->bins);
     r->bins = NULL;
     r->n_bins = r->cap_bins = 0;
 }
 
-static json_t *rda_reader_add_bin(rda_reader *r, const char *ptr, size_t len)
+static json_t *rda_reader_add_bin(rdap_reader *r, const char *ptr, size_t len)
 {
     if (r->n_bins == r->cap_bins) {
         size_t cap = r->cap_bins > 0 ? 2 * r->cap_bins : 4;
-        rda_bin *grown = realloc(r->bins, cap * sizeof *grown);
+        rdap_bin *grown = realloc(r->bins, cap * sizeof *grown);
         if (grown == NULL) {
             fprintf(stderr, "redis_adapter: out of memory collecting binary values\n");
             abort();
@@ -264,17 +264,17 @@ static json_t *rda_reader_add_bin(rda_reader *r, const char *ptr, size_t len)
         r->bins = grown;
         r->cap_bins = cap;
     }
-    r->bins[r->n_bins] = (rda_bin){ptr, len};
-    return sio_placeholder_new(r->n_bins++);
+    r->bins[r->n_bins] = (rdap_bin){ptr, len};
+    return siop_placeholder_new(r->n_bins++);
 }
 
 /* Numbers the placeholders below v in the order they come, depth-first in the tree's key
  * order, and puts their bins in that order into ordered (r->n_bins of them). */
-static void rda_renumber_bins(const rda_reader *r, json_t *v, rda_bin *ordered, size_t *next)
+static void rda_renumber_bins(const rdap_reader *r, json_t *v, rdap_bin *ordered, size_t *next)
 {
     size_t num, i;
     json_t *child;
-    if (sio_placeholder_num(v, &num)) {
+    if (siop_placeholder_num(v, &num)) {
         /* Every placeholder here is one the reader made, for a bin of its own. */
         if (num >= r->n_bins || *next >= r->n_bins) {
             fprintf(stderr, "redis_adapter: a placeholder without its bin\n");
@@ -294,22 +294,22 @@ static void rda_renumber_bins(const rda_reader *r, json_t *v, rda_bin *ordered, 
 /* Hands the bins over as owned copies, numbered as rda_pack() will meet them: the reader
  * numbers them in the message's order, but a repeated key keeps the place of its first
  * occurrence in the object (as in JavaScript) with the value of its last. */
-sio_attachment *rda_reader_take_bins(rda_reader *r, json_t *value, size_t *n)
+siop_attachment *rdap_reader_take_bins(rdap_reader *r, json_t *value, size_t *n)
 {
     *n = r->n_bins;
     if (r->n_bins == 0)
         return NULL;
-    rda_bin *ordered = rda_alloc(r->n_bins * sizeof *ordered);
+    rdap_bin *ordered = rdap_alloc(r->n_bins * sizeof *ordered);
     size_t met = 0;
     rda_renumber_bins(r, value, ordered, &met);
     if (met != r->n_bins) {
         fprintf(stderr, "redis_adapter: %zu bins for %zu placeholders\n", r->n_bins, met);
         abort();
     }
-    sio_attachment *a = rda_alloc(r->n_bins * sizeof *a);
+    siop_attachment *a = rdap_alloc(r->n_bins * sizeof *a);
     for (size_t i = 0; i < r->n_bins; i++) {
         a[i].len = ordered[i].len;
-        a[i].data = rda_alloc(a[i].len);
+        a[i].data = rdap_alloc(a[i].len);
         if (a[i].len > 0)
             memcpy(a[i].data, ordered[i].ptr, a[i].len);
     }
@@ -362,11 +362,11 @@ static json_t *rda_iso_date(int64_t ms)
 /* A msgpack timestamp as the JSON that Node's clients would see: notepack.io decodes it to
  * new Date(s * 1e3 + ns / 1e6) (the fraction of a ms truncated toward zero) and
  * JSON.stringify writes its toISOString(), or null for a Date out of range. */
-static json_t *rda_timestamp_json(rda_reader *r, const msgpack_object *o)
+static json_t *rda_timestamp_json(rdap_reader *r, const msgpack_object *o)
 {
     msgpack_timestamp ts;
     if (!msgpack_object_to_timestamp(o, &ts)) {
-        rda_fail(r->d, "malformed msgpack timestamp");
+        rdap_fail(r->d, "malformed msgpack timestamp");
         return NULL;
     }
     if (ts.tv_sec > RDA_DATE_MAX_MS / RDA_MS_PER_S + 1 ||
@@ -380,16 +380,16 @@ static json_t *rda_timestamp_json(rda_reader *r, const msgpack_object *o)
     return rda_iso_date(ms);
 }
 
-static json_t *rda_from_msgpack(rda_reader *r, const msgpack_object *o, int binary,
+static json_t *rda_from_msgpack(rdap_reader *r, const msgpack_object *o, int binary,
                                 const char *const *path);
 
-static json_t *rda_ext_json(rda_reader *r, const msgpack_object *o, int binary)
+static json_t *rda_ext_json(rdap_reader *r, const msgpack_object *o, int binary)
 {
     if (o->via.ext.type == RDA_EXT_TIMESTAMP)
         return rda_timestamp_json(r, o);
     if (o->via.ext.type == RDA_EXT_ARRAYBUFFER && binary)
         return rda_reader_add_bin(r, o->via.ext.ptr, o->via.ext.size);
-    rda_fail(r->d, "unsupported msgpack ext type %d", o->via.ext.type);
+    rdap_fail(r->d, "unsupported msgpack ext type %d", o->via.ext.type);
     return NULL;
 }
 
@@ -399,15 +399,15 @@ static const char *rda_str_ptr(const msgpack_object_str *s)
     return s->size > 0 ? s->ptr : "";
 }
 
-static json_t *rda_string_json(rda_reader *r, const char *ptr, size_t len)
+static json_t *rda_string_json(rdap_reader *r, const char *ptr, size_t len)
 {
     json_t *s = json_stringn(ptr, len);
     if (s == NULL)
-        rda_fail(r->d, "string is not UTF-8");
+        rdap_fail(r->d, "string is not UTF-8");
     return s;
 }
 
-static json_t *rda_array_json(rda_reader *r, const msgpack_object_array *a, int binary,
+static json_t *rda_array_json(rdap_reader *r, const msgpack_object_array *a, int binary,
                               const char *const *path)
 {
     char index[RDA_INDEX_LEN];
@@ -422,17 +422,17 @@ static json_t *rda_array_json(rda_reader *r, const msgpack_object_array *a, int 
     return arr;
 }
 
-static json_t *rda_map_value_json(rda_reader *r, const msgpack_object_kv *kv, int binary,
+static json_t *rda_map_value_json(rdap_reader *r, const msgpack_object_kv *kv, int binary,
                                   const char *const *path)
 {
     const msgpack_object *k = &kv->key;
     if (k->type != MSGPACK_OBJECT_STR) {
-        rda_fail(r->d, "object key is not a string");
+        rdap_fail(r->d, "object key is not a string");
         return NULL;
     }
     /* jansson reads no NUL in JSON keys: such a key could not travel on as JSON. */
     if (memchr(rda_str_ptr(&k->via.str), '\0', k->via.str.size) != NULL) {
-        rda_fail(r->d, "object key holds a NUL byte");
+        rdap_fail(r->d, "object key holds a NUL byte");
         return NULL;
     }
     return rda_from_msgpack(r, &kv->val, binary,
@@ -456,7 +456,7 @@ static rda_key_rank *rda_map_order(const msgpack_object_map *m, rda_key_rank *st
     if (!any_index)
         return NULL;
     rda_key_rank *order =
-        m->size <= RDA_ENTRIES_ON_STACK ? stack : rda_alloc(m->size * sizeof *order);
+        m->size <= RDA_ENTRIES_ON_STACK ? stack : rdap_alloc(m->size * sizeof *order);
     for (uint32_t i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
         if (k->type == MSGPACK_OBJECT_STR)
@@ -471,8 +471,8 @@ static rda_key_rank *rda_map_order(const msgpack_object_map *m, rda_key_rank *st
 /* The object is built in the order JavaScript enumerates the keys of the object notepack.io
  * makes of m, which is also the order rda_pack_object() writes them in (a message with an
  * array index key after another key, which notepack.io never writes, comes out with the
- * index first). rda_reader_take_bins() then numbers the bins in that order. */
-static json_t *rda_map_json(rda_reader *r, const msgpack_object_map *m, int binary,
+ * index first). rdap_reader_take_bins() then numbers the bins in that order. */
+static json_t *rda_map_json(rdap_reader *r, const msgpack_object_map *m, int binary,
                             const char *const *path)
 {
     rda_key_rank stack[RDA_ENTRIES_ON_STACK];
@@ -485,7 +485,7 @@ static json_t *rda_map_json(rda_reader *r, const msgpack_object_map *m, int bina
         if (v == NULL ||
             json_object_setn_new(obj, rda_str_ptr(&k->via.str), k->via.str.size, v) != 0) {
             if (v != NULL)
-                rda_fail(r->d, "object key is not UTF-8");
+                rdap_fail(r->d, "object key is not UTF-8");
             json_decref(obj);
             obj = NULL;
         }
@@ -495,8 +495,8 @@ static json_t *rda_map_json(rda_reader *r, const msgpack_object_map *m, int bina
     if (obj == NULL)
         return NULL;
     /* On the binary path it would be taken for an attachment. */
-    if (binary && rda_claims_placeholder(obj)) {
-        rda_fail(r->d, "data holds an object that looks like a placeholder");
+    if (binary && rdap_claims_placeholder(obj)) {
+        rdap_fail(r->d, "data holds an object that looks like a placeholder");
         json_decref(obj);
         return NULL;
     }
@@ -505,7 +505,7 @@ static json_t *rda_map_json(rda_reader *r, const msgpack_object_map *m, int bina
 
 /* Converts o; binary: o is below the binary path; path: the keys still to follow to it
  * (NULL: o is off the path; empty: o is the path's value). */
-static json_t *rda_from_msgpack(rda_reader *r, const msgpack_object *o, int binary,
+static json_t *rda_from_msgpack(rdap_reader *r, const msgpack_object *o, int binary,
                                 const char *const *path)
 {
     if (path != NULL && path[0] == NULL) {
@@ -531,7 +531,7 @@ static json_t *rda_from_msgpack(rda_reader *r, const msgpack_object *o, int bina
     case MSGPACK_OBJECT_BIN:
         if (binary)
             return rda_reader_add_bin(r, o->via.bin.ptr, o->via.bin.size);
-        rda_fail(r->d, "binary data outside a packet's data");
+        rdap_fail(r->d, "binary data outside a packet's data");
         return NULL;
     case MSGPACK_OBJECT_EXT:
         return rda_ext_json(r, o, binary);
@@ -540,13 +540,13 @@ static json_t *rda_from_msgpack(rda_reader *r, const msgpack_object *o, int bina
     case MSGPACK_OBJECT_MAP:
         return rda_map_json(r, &o->via.map, binary, path);
     }
-    rda_fail(r->d, "unknown msgpack type");
+    rdap_fail(r->d, "unknown msgpack type");
     return NULL;
 }
 
-json_t *rda_msgpack_read(rda_reader *r, const uint8_t *msg, size_t len, const char *const *path)
+json_t *rdap_msgpack_read(rdap_reader *r, const uint8_t *msg, size_t len, const char *const *path)
 {
-    if (rda_msgpack_check(r->d, msg, len) != RDA_OK)
+    if (rda_msgpack_check(r->d, msg, len) != RDAP_OK)
         return NULL;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
@@ -555,7 +555,7 @@ json_t *rda_msgpack_read(rda_reader *r, const uint8_t *msg, size_t len, const ch
     if (msgpack_unpack_next(&up, (const char *)msg, len, &off) == MSGPACK_UNPACK_SUCCESS)
         root = rda_from_msgpack(r, &up.data, 0, path);
     else
-        rda_fail(r->d, "msgpack-c could not unpack the message");
+        rdap_fail(r->d, "msgpack-c could not unpack the message");
     msgpack_unpacked_destroy(&up);
     return root;
 }
@@ -564,7 +564,7 @@ json_t *rda_msgpack_read(rda_reader *r, const uint8_t *msg, size_t len, const ch
 
 typedef struct rda_packer {
     msgpack_packer pk;
-    const sio_attachment *att;  /* what the placeholders on the binary path stand for */
+    const siop_attachment *att;  /* what the placeholders on the binary path stand for */
     size_t n_att;
 } rda_packer;
 
@@ -591,20 +591,20 @@ static int rda_pack_real(msgpack_packer *pk, double v)
 static int rda_pack_bytes(msgpack_packer *pk, const void *p, size_t len, int is_str)
 {
     if (len > RDA_MSGPACK_MAX_LEN)
-        return RDA_ERR;
+        return RDAP_ERR;
     if (is_str)
         return msgpack_pack_str(pk, len) == 0 && msgpack_pack_str_body(pk, p, len) == 0
-                   ? RDA_OK : RDA_ERR;
+                   ? RDAP_OK : RDAP_ERR;
     return msgpack_pack_bin(pk, len) == 0 && msgpack_pack_bin_body(pk, p, len) == 0
-               ? RDA_OK : RDA_ERR;
+               ? RDAP_OK : RDAP_ERR;
 }
 
 /* A placeholder on the binary path goes out as its attachment's bytes. */
 static int rda_pack_placeholder(rda_packer *w, const json_t *v)
 {
     size_t num;
-    if (!sio_placeholder_num(v, &num) || num >= w->n_att)
-        return RDA_ERR;
+    if (!siop_placeholder_num(v, &num) || num >= w->n_att)
+        return RDAP_ERR;
     return rda_pack_bytes(&w->pk, w->att[num].data, w->att[num].len, 0);
 }
 
@@ -628,7 +628,7 @@ static rda_entry *rda_object_entries(const json_t *v, size_t *n, rda_entry *stac
     json_t *obj = (json_t *)v; /* iteration only reads */
     size_t count = json_object_size(obj), i = 0;
     int any_index = 0;
-    rda_entry *e = count <= RDA_ENTRIES_ON_STACK ? stack : rda_alloc(count * sizeof *e);
+    rda_entry *e = count <= RDA_ENTRIES_ON_STACK ? stack : rdap_alloc(count * sizeof *e);
     for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it), i++) {
         e[i].key = json_object_iter_key(it);
         e[i].len = json_object_iter_key_len(it);
@@ -647,10 +647,10 @@ static int rda_pack_object(rda_packer *w, const json_t *v, int binary, const cha
     size_t n;
     rda_entry stack[RDA_ENTRIES_ON_STACK];
     rda_entry *e = rda_object_entries(v, &n, stack);
-    int rc = n <= RDA_MSGPACK_MAX_LEN && msgpack_pack_map(&w->pk, n) == 0 ? RDA_OK : RDA_ERR;
-    for (size_t i = 0; i < n && rc == RDA_OK; i++) {
+    int rc = n <= RDA_MSGPACK_MAX_LEN && msgpack_pack_map(&w->pk, n) == 0 ? RDAP_OK : RDAP_ERR;
+    for (size_t i = 0; i < n && rc == RDAP_OK; i++) {
         rc = rda_pack_bytes(&w->pk, e[i].key, e[i].len, 1);
-        if (rc == RDA_OK)
+        if (rc == RDAP_OK)
             rc = rda_pack(w, e[i].value, binary, rda_path_step(path, e[i].key, e[i].len),
                           depth + 1);
     }
@@ -665,12 +665,12 @@ static int rda_pack_array(rda_packer *w, const json_t *v, int binary, const char
     char index[RDA_INDEX_LEN];
     size_t n = json_array_size(v);
     if (n > RDA_MSGPACK_MAX_LEN || msgpack_pack_array(&w->pk, n) != 0)
-        return RDA_ERR;
+        return RDAP_ERR;
     for (size_t i = 0; i < n; i++)
         if (rda_pack(w, json_array_get(v, i), binary, rda_path_index(path, i, index),
-                     depth + 1) != RDA_OK)
-            return RDA_ERR;
-    return RDA_OK;
+                     depth + 1) != RDAP_OK)
+            return RDAP_ERR;
+    return RDAP_OK;
 }
 
 /* Packs v, nested in depth containers; binary and path as in rda_from_msgpack(). */
@@ -684,29 +684,29 @@ static int rda_pack(rda_packer *w, const json_t *v, int binary, const char *cons
     }
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        if (binary && rda_claims_placeholder(v))
+        if (binary && rdap_claims_placeholder(v))
             return rda_pack_placeholder(w, v);
-        return depth < RDA_MAX_DEPTH ? rda_pack_object(w, v, binary, path, depth) : RDA_ERR;
+        return depth < RDAP_MAX_DEPTH ? rda_pack_object(w, v, binary, path, depth) : RDAP_ERR;
     case JSON_ARRAY:
-        return depth < RDA_MAX_DEPTH ? rda_pack_array(w, v, binary, path, depth) : RDA_ERR;
+        return depth < RDAP_MAX_DEPTH ? rda_pack_array(w, v, binary, path, depth) : RDAP_ERR;
     case JSON_STRING:
         return rda_pack_bytes(pk, json_string_value(v), json_string_length(v), 1);
     case JSON_INTEGER:
-        return msgpack_pack_int64(pk, json_integer_value(v)) == 0 ? RDA_OK : RDA_ERR;
+        return msgpack_pack_int64(pk, json_integer_value(v)) == 0 ? RDAP_OK : RDAP_ERR;
     case JSON_REAL:
-        return rda_pack_real(pk, json_real_value(v)) == 0 ? RDA_OK : RDA_ERR;
+        return rda_pack_real(pk, json_real_value(v)) == 0 ? RDAP_OK : RDAP_ERR;
     case JSON_TRUE:
-        return msgpack_pack_true(pk) == 0 ? RDA_OK : RDA_ERR;
+        return msgpack_pack_true(pk) == 0 ? RDAP_OK : RDAP_ERR;
     case JSON_FALSE:
-        return msgpack_pack_false(pk) == 0 ? RDA_OK : RDA_ERR;
+        return msgpack_pack_false(pk) == 0 ? RDAP_OK : RDAP_ERR;
     case JSON_NULL:
-        return msgpack_pack_nil(pk) == 0 ? RDA_OK : RDA_ERR;
+        return msgpack_pack_nil(pk) == 0 ? RDAP_OK : RDAP_ERR;
     }
-    return RDA_ERR;
+    return RDAP_ERR;
 }
 
-int rda_msgpack_write(sb_buf *out, const json_t *root, const char *const *path,
-                      const sio_attachment *att, size_t n_att)
+int rdap_msgpack_write(sb_buf *out, const json_t *root, const char *const *path,
+                      const siop_attachment *att, size_t n_att)
 {
     rda_packer w;
     msgpack_packer_init(&w.pk, out, rda_buf_write);

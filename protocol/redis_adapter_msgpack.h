@@ -12,49 +12,49 @@
 #ifndef RDA_REDIS_ADAPTER_MSGPACK_H
 #define RDA_REDIS_ADAPTER_MSGPACK_H
 
-#include "redis_adapter.h"
+#include "redis_adapter_codec.h"
 
 /* A bin met on the binary path, pointing into the message. */
-typedef struct rda_bin {
+typedef struct rdap_bin {
     const char *ptr;
     size_t len;
-} rda_bin;
+} rdap_bin;
 
 /* One read: where errors go and the bins met so far, in order. */
-typedef struct rda_reader {
-    rda_decoder *d;
-    rda_bin *bins;     /* owned array */
+typedef struct rdap_reader {
+    rdap_decoder *d;
+    rdap_bin *bins;     /* owned array */
     size_t n_bins;
     size_t cap_bins;
-} rda_reader;
+} rdap_reader;
 
-void rda_reader_init(rda_reader *r, rda_decoder *d);
-void rda_reader_free(rda_reader *r);
+void rdap_reader_init(rdap_reader *r, rdap_decoder *d);
+void rdap_reader_free(rdap_reader *r);
 /* Hands the bins over as an owned array of owned copies (NULL when there are none), in the
- * order rda_msgpack_write() meets their placeholders in value, which it renumbers to match.
+ * order rdap_msgpack_write() meets their placeholders in value, which it renumbers to match.
  * value must hold exactly one placeholder per bin met (the caller checks). */
-sio_attachment *rda_reader_take_bins(rda_reader *r, json_t *value, size_t *n);
+siop_attachment *rdap_reader_take_bins(rdap_reader *r, json_t *value, size_t *n);
 
 /* Reads one msgpack value that is the whole message. New reference, or NULL with errstr set:
- * malformed or truncated msgpack, trailing bytes, nesting beyond RDA_MAX_DEPTH, strings or
+ * malformed or truncated msgpack, trailing bytes, nesting beyond RDAP_MAX_DEPTH, strings or
  * keys that are not UTF-8, keys that are not strings or hold NUL, binary off the path,
  * placeholder-looking objects on it, ext types other than timestamps (which become
  * ISO-8601 strings). Numbers come as JavaScript holds them: integral ones as integers. */
-json_t *rda_msgpack_read(rda_reader *r, const uint8_t *msg, size_t len, const char *const *path);
+json_t *rdap_msgpack_read(rdap_reader *r, const uint8_t *msg, size_t len, const char *const *path);
 
 /* Appends root packed as notepack.io packs it, with att[num] where placeholder num is on
- * the path. RDA_ERR (and out partly written: the caller rolls back) for a placeholder with
- * no attachment, nesting beyond RDA_MAX_DEPTH, or sizes beyond msgpack's 32 bits. */
-int rda_msgpack_write(sb_buf *out, const json_t *root, const char *const *path,
-                      const sio_attachment *att, size_t n_att);
+ * the path. RDAP_ERR (and out partly written: the caller rolls back) for a placeholder with
+ * no attachment, nesting beyond RDAP_MAX_DEPTH, or sizes beyond msgpack's 32 bits. */
+int rdap_msgpack_write(sb_buf *out, const json_t *root, const char *const *path,
+                      const siop_attachment *att, size_t n_att);
 
 /* Whether v is an object with "_placeholder": true (all socket.io-parser looks at). */
-int rda_claims_placeholder(const json_t *v);
+int rdap_claims_placeholder(const json_t *v);
 
-/* Sets d->errstr and returns RDA_ERR. */
-__attribute__((format(printf, 2, 3))) int rda_fail(rda_decoder *d, const char *fmt, ...);
+/* Sets d->errstr and returns RDAP_ERR. */
+__attribute__((format(printf, 2, 3))) int rdap_fail(rdap_decoder *d, const char *fmt, ...);
 
 /* malloc that aborts on failure, as buffer.h does. */
-void *rda_alloc(size_t n);
+void *rdap_alloc(size_t n);
 
 #endif

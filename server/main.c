@@ -29,29 +29,29 @@
 
 typedef struct daemon_ctx {
     sio_server *srv;
-    rca_cluster *cluster; /* NULL: embedded mode */
+    cl_cluster *cluster; /* NULL: embedded mode */
     hd_store *store;
     hd_commands *commands; /* hd:commands consumer; NULL: embedded mode */
     hd_app *app;
-    sb_signals signals;
+    sbd_signals signals;
 } daemon_ctx;
 
 typedef struct hd_flags {
     const char *jwt_secret;
-    sb_option_list api_keys;
+    sbd_option_list api_keys;
     const char *routing;
     hd_config cfg;
 } hd_flags;
 
 static void on_cluster_closed(void *ud) {
     daemon_ctx *ctx = ud;
-    sb_signals_close(&ctx->signals);
+    sbd_signals_close(&ctx->signals);
 }
 
 static void on_store_closed(void *ud) {
     daemon_ctx *ctx = ud;
-    if (ctx->cluster) rca_cluster_close(ctx->cluster, on_cluster_closed, ctx);
-    else sb_signals_close(&ctx->signals);
+    if (ctx->cluster) cl_cluster_close(ctx->cluster, on_cluster_closed, ctx);
+    else sbd_signals_close(&ctx->signals);
 }
 
 static void on_commands_closed(void *ud) {
@@ -71,7 +71,7 @@ static void on_stop(void *ud) {
     sio_server_shutdown(ctx->srv, on_shutdown_done, ctx);
 }
 
-static void log_listening(const sb_options *o, int port) {
+static void log_listening(const sbd_options *o, int port) {
     const char *host = o->eio.host;
     int v6 = strchr(host, ':') != NULL;
     printf("%s: listening on http://%s%s%s:%d%s (helpdesk namespace %s, %s)\n", PROG, v6 ? "[" : "",
@@ -80,17 +80,17 @@ static void log_listening(const sb_options *o, int port) {
     fflush(stdout);
 }
 
-static size_t helpdesk_options(hd_flags *f, sb_option *t) {
-    const sb_option opts[] = {
-        {"jwt-secret", SB_OPT_STRING, &f->jwt_secret, 0, 0, "HS256 secret shared with the backend (signed tokens)"},
-        {"api-key", SB_OPT_LIST, &f->api_keys, 0, 0, "an API key of a trusted integration (repeatable; env: comma-separated)"},
-        {"routing", SB_OPT_STRING, &f->routing, 0, 0, "auto (default) or manual: agents take from the queue"},
-        {"max-chats", SB_OPT_INT, &f->cfg.max_chats, 1, HD_MAX_CHATS_LIMIT, "an agent's concurrent conversations when its token says none (default 5)"},
-        {"inactivity-timeout", SB_OPT_U32, &f->cfg.inactivity_s, 0, UINT32_MAX, "seconds without a message before a conversation closes, 0 = never (default 1800)"},
-        {"max-message-bytes", SB_OPT_SIZE, &f->cfg.max_message, 1, SIZE_MAX, "longest message text (default 16384)"},
-        {"rate-limit", SB_OPT_U32, &f->cfg.rate, 0, UINT32_MAX, "events per second per socket, 0 = unlimited (default 10)"},
-        {"rate-burst", SB_OPT_U32, &f->cfg.burst, 1, UINT32_MAX, "events a socket may send at once (default 20)"},
-        {"jwt-skew", SB_OPT_INT, &f->cfg.auth.skew_s, 0, 3600, "clock skew tolerated on exp and nbf, in seconds (default 30)"},
+static size_t helpdesk_options(hd_flags *f, sbd_option *t) {
+    const sbd_option opts[] = {
+        {"jwt-secret", SBD_OPT_STRING, &f->jwt_secret, 0, 0, "HS256 secret shared with the backend (signed tokens)"},
+        {"api-key", SBD_OPT_LIST, &f->api_keys, 0, 0, "an API key of a trusted integration (repeatable; env: comma-separated)"},
+        {"routing", SBD_OPT_STRING, &f->routing, 0, 0, "auto (default) or manual: agents take from the queue"},
+        {"max-chats", SBD_OPT_INT, &f->cfg.max_chats, 1, HD_MAX_CHATS_LIMIT, "an agent's concurrent conversations when its token says none (default 5)"},
+        {"inactivity-timeout", SBD_OPT_U32, &f->cfg.inactivity_s, 0, UINT32_MAX, "seconds without a message before a conversation closes, 0 = never (default 1800)"},
+        {"max-message-bytes", SBD_OPT_SIZE, &f->cfg.max_message, 1, SIZE_MAX, "longest message text (default 16384)"},
+        {"rate-limit", SBD_OPT_U32, &f->cfg.rate, 0, UINT32_MAX, "events per second per socket, 0 = unlimited (default 10)"},
+        {"rate-burst", SBD_OPT_U32, &f->cfg.burst, 1, UINT32_MAX, "events a socket may send at once (default 20)"},
+        {"jwt-skew", SBD_OPT_INT, &f->cfg.auth.skew_s, 0, 3600, "clock skew tolerated on exp and nbf, in seconds (default 30)"},
     };
     memcpy(t, opts, sizeof(opts));
     return sizeof(opts) / sizeof(opts[0]);
@@ -126,17 +126,17 @@ static int helpdesk_finish(hd_flags *f) {
     return 0;
 }
 
-static int parse(sb_options *o, hd_flags *f, int argc, char **argv) {
-    sb_option extra[16];
+static int parse(sbd_options *o, hd_flags *f, int argc, char **argv) {
+    sbd_option extra[16];
     memset(f, 0, sizeof(*f));
     hd_config_defaults(&f->cfg);
-    sb_options_defaults(o);
-    switch (sb_options_parse(o, PROG, argc, argv, extra, helpdesk_options(f, extra))) {
-    case SB_OPTIONS_HELP: return 0;
-    case SB_OPTIONS_ERR: return SB_EXIT_USAGE;
+    sbd_options_defaults(o);
+    switch (sbd_options_parse(o, PROG, argc, argv, extra, helpdesk_options(f, extra))) {
+    case SBD_OPTIONS_HELP: return 0;
+    case SBD_OPTIONS_ERR: return SBD_EXIT_USAGE;
     default: break;
     }
-    return helpdesk_finish(f) ? SB_EXIT_USAGE : -1;
+    return helpdesk_finish(f) ? SBD_EXIT_USAGE : -1;
 }
 
 /* The cluster's links are back (or lost): conversations catch up on what went by. */
@@ -146,17 +146,17 @@ static void on_cluster_ready(int ready, void *ud) {
 }
 
 /* The store and the cluster adapter of the configured mode; 0, or -1 with err set. */
-static int open_state(daemon_ctx *ctx, uv_loop_t *loop, const sb_options *o, char *err, size_t errlen) {
+static int open_state(daemon_ctx *ctx, uv_loop_t *loop, const sbd_options *o, char *err, size_t errlen) {
     if (!o->redis) {
         ctx->store = hd_store_memory_new();
         return 0;
     }
-    rca_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels,
+    cl_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels,
                       on_cluster_ready, ctx};
-    ctx->cluster = rca_cluster_new(loop, &cfg, err, errlen);
+    ctx->cluster = cl_cluster_new(loop, &cfg, err, errlen);
     if (!ctx->cluster) return -1;
     /* 503 within a client's usual ack timeout (5 s) when Redis hangs, not after 10 s. */
-    hd_redis_config rcfg = {o->redis, NULL, rca_cluster_uid(ctx->cluster), 0, SB_STORE_TIMEOUT_MS};
+    hd_redis_config rcfg = {o->redis, NULL, cl_cluster_uid(ctx->cluster), 0, SB_STORE_TIMEOUT_MS};
     ctx->store = hd_store_redis_new(loop, &rcfg, err, errlen);
     return ctx->store ? 0 : -1;
 }
@@ -164,20 +164,20 @@ static int open_state(daemon_ctx *ctx, uv_loop_t *loop, const sb_options *o, cha
 static int ready(const char **reason, void *ud) {
     daemon_ctx *ctx = ud;
     if (!ctx->cluster) return 1;
-    return rca_cluster_ready(reason, ctx->cluster) && hd_store_redis_ready(reason, ctx->store) &&
+    return cl_cluster_ready(reason, ctx->cluster) && hd_store_redis_ready(reason, ctx->store) &&
            (!ctx->commands || hd_commands_ready(reason, ctx->commands));
 }
 
 static int fail(daemon_ctx *ctx, uv_loop_t *loop, int status) {
     if (ctx->store) ctx->store->ops->close(ctx->store, NULL, NULL);
-    if (ctx->cluster) rca_cluster_close(ctx->cluster, NULL, NULL);
+    if (ctx->cluster) cl_cluster_close(ctx->cluster, NULL, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     return status;
 }
 
 int main(int argc, char **argv) {
-    sb_options o;
+    sbd_options o;
     hd_flags flags;
     daemon_ctx ctx;
     uv_loop_t loop;
@@ -190,18 +190,18 @@ int main(int argc, char **argv) {
     memset(&ctx, 0, sizeof(ctx));
     if (open_state(&ctx, &loop, &o, err, sizeof(err))) {
         fprintf(stderr, "%s: --redis: %s\n", PROG, err);
-        return fail(&ctx, &loop, SB_EXIT_USAGE);
+        return fail(&ctx, &loop, SBD_EXIT_USAGE);
     }
     ctx.srv = sio_server_new(&loop, &o.eio, &o.sio, err, sizeof(err));
     if (!ctx.srv) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return fail(&ctx, &loop, SB_EXIT_FAILURE);
     }
-    if (ctx.cluster) sio_server_set_adapter(ctx.srv, rca_adapter_new, ctx.cluster);
+    if (ctx.cluster) sio_server_set_adapter(ctx.srv, cl_adapter_new, ctx.cluster);
     ctx.app = hd_app_new(ctx.srv, ctx.store, &flags.cfg, ready, &ctx);
     if (o.redis) {
         /* A stable --node-id keeps one consumer per node in the group across restarts. */
-        const char *consumer = o.node_id ? o.node_id : rca_cluster_uid(ctx.cluster);
+        const char *consumer = o.node_id ? o.node_id : cl_cluster_uid(ctx.cluster);
         hd_commands_config ccfg = {o.redis, NULL, consumer, 0, 0, hd_backend_command, ctx.app};
         ctx.commands = hd_commands_new(&loop, &ccfg, err, sizeof(err));
         if (!ctx.commands) fprintf(stderr, "%s: hd:commands: %s (the backend's commands are not read)\n", PROG, err);
@@ -209,7 +209,7 @@ int main(int argc, char **argv) {
     if (!o.redis)
         fprintf(stderr, "%s: embedded mode: conversations are kept in memory and lost on restart (--redis keeps them)\n", PROG);
     log_listening(&o, eio_server_port(sio_server_engine(ctx.srv)));
-    sb_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);
+    sbd_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);
     uv_run(&loop, UV_RUN_DEFAULT);
     sio_server_free(ctx.srv);
     hd_app_free(ctx.app);

@@ -61,8 +61,8 @@
 typedef struct echo_ctx {
     sio_server *sio;     /* Socket.IO mode */
     eio_server *eio;     /* --engine-io mode */
-    sb_signals signals;
-    rca_cluster *cluster; /* NULL: one node */
+    sbd_signals signals;
+    cl_cluster *cluster; /* NULL: one node */
     eio_health health;
     const char *node_id; /* the answer to "ping-node" and "whoami" */
 } echo_ctx;
@@ -207,10 +207,10 @@ static void ack_result(sio_ack *ack, json_t *result) {
     json_decref(json);
 }
 
-/* Acks with no argument on SIO_OK, else with the error. Frees ack (which may be NULL). */
+/* Acks with no argument on SIOP_OK, else with the error. Frees ack (which may be NULL). */
 static void ack_status(sio_ack *ack, int rc) {
     if (!ack) return;
-    if (rc == SIO_OK) sio_ack_send(ack, NULL);
+    if (rc == SIOP_OK) sio_ack_send(ack, NULL);
     else ack_failure(ack, NULL, sio_strerror(rc));
 }
 
@@ -245,7 +245,7 @@ static void on_disconnect_sockets(sio_socket *s, const char *event, const sio_ar
         ack_status(ack, SIO_EINVAL);
         return;
     }
-    ack_status(ack, SIO_OK);
+    ack_status(ack, SIOP_OK);
     sio_namespace_disconnect_sockets(sio_socket_namespace(s), &t.to,
                                      json_is_true(json_array_get(args->json, 1)));
 }
@@ -263,14 +263,14 @@ static void on_fetch_sockets(sio_socket *s, const char *event, const sio_args *a
     if (!ack) return;
     if (target_parse(json_array_get(args->json, 0), &t) == 0)
         rc = sio_namespace_fetch_sockets(sio_socket_namespace(s), &t.to, on_node_results, ack);
-    if (rc != SIO_OK) ack_status(ack, rc);
+    if (rc != SIOP_OK) ack_status(ack, rc);
 }
 
 static void on_set_data(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                         void *ud) {
     json_t *fields = json_array_get(args->json, 0);
-    int rc = json_is_object(fields) ? SIO_OK : SIO_EINVAL;
-    if (rc == SIO_OK) json_object_update(sio_socket_data(s), fields);
+    int rc = json_is_object(fields) ? SIOP_OK : SIO_EINVAL;
+    if (rc == SIOP_OK) json_object_update(sio_socket_data(s), fields);
     ack_status(ack, rc);
 }
 
@@ -288,7 +288,7 @@ static void on_server_side_emit(sio_socket *s, const char *event, const sio_args
                                             ECHO_NODE_TIMEOUT_MS, on_node_results, ack);
         json_decref(rest);
     }
-    if (rc != SIO_OK) ack_status(ack, rc);
+    if (rc != SIOP_OK) ack_status(ack, rc);
 }
 
 static void on_ping_node(sio_namespace *nsp, const char *event, const sio_args *args,
@@ -347,13 +347,13 @@ static void on_eio_close(eio_session *s, const char *reason, void *ud) {}
 
 static void on_cluster_closed(void *ud) {
     echo_ctx *ctx = ud;
-    sb_signals_close(&ctx->signals);
+    sbd_signals_close(&ctx->signals);
 }
 
 static void on_shutdown_done(void *ud) {
     echo_ctx *ctx = ud;
-    if (ctx->cluster) rca_cluster_close(ctx->cluster, on_cluster_closed, ctx);
-    else sb_signals_close(&ctx->signals);
+    if (ctx->cluster) cl_cluster_close(ctx->cluster, on_cluster_closed, ctx);
+    else sbd_signals_close(&ctx->signals);
 }
 
 static void on_stop(void *ud) {
@@ -362,18 +362,18 @@ static void on_stop(void *ud) {
     else eio_server_shutdown(ctx->eio, on_shutdown_done, ctx);
 }
 
-static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sb_options *o, int engine_io) {
+static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sbd_options *o, int engine_io) {
     static const eio_callbacks eio_cb = {on_eio_open, on_eio_message, on_eio_close};
     char err[256];
     if (o->redis && !engine_io) {
-        rca_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels,
+        cl_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels,
                           NULL, NULL};
-        ctx->cluster = rca_cluster_new(loop, &cfg, err, sizeof(err));
+        ctx->cluster = cl_cluster_new(loop, &cfg, err, sizeof(err));
         if (!ctx->cluster) {
             fprintf(stderr, "%s: --redis: %s\n", PROG, err);
             return -1;
         }
-        ctx->node_id = o->node_id ? o->node_id : rca_cluster_uid(ctx->cluster);
+        ctx->node_id = o->node_id ? o->node_id : cl_cluster_uid(ctx->cluster);
     }
     if (engine_io) ctx->eio = eio_server_new(loop, &o->eio, &eio_cb, ctx, err, sizeof(err));
     else ctx->sio = sio_server_new(loop, &o->eio, &o->sio, err, sizeof(err));
@@ -381,14 +381,14 @@ static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sb_options *o, int e
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
-    if (ctx->cluster) sio_server_set_adapter(ctx->sio, rca_adapter_new, ctx->cluster);
+    if (ctx->cluster) sio_server_set_adapter(ctx->sio, cl_adapter_new, ctx->cluster);
     if (ctx->sio) {
         echo_namespace(ctx, "/");
         echo_namespace(ctx, "/custom");
         sio_namespace_set_auth(sio_server_of(ctx->sio, "/refuse"), on_refuse_auth, NULL);
     }
     eio_server *engine = ctx->sio ? sio_server_engine(ctx->sio) : ctx->eio;
-    ctx->health = (eio_health){ctx->cluster ? rca_cluster_ready : NULL, ctx->cluster};
+    ctx->health = (eio_health){ctx->cluster ? cl_cluster_ready : NULL, ctx->cluster};
     eio_health_attach(engine, &ctx->health);
     printf("%s: %s echo listening on %s:%d%s\n", PROG, engine_io ? "Engine.IO" : "Socket.IO",
            o->eio.host, eio_server_port(engine), o->eio.path);
@@ -398,19 +398,19 @@ static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sb_options *o, int e
 
 int main(int argc, char **argv) {
     int engine_io = 0;
-    const sb_option extra[] = {
-        {"engine-io", SB_OPT_FLAG, &engine_io, 0, 1,
+    const sbd_option extra[] = {
+        {"engine-io", SBD_OPT_FLAG, &engine_io, 0, 1,
          "raw Engine.IO echo on /engine.io/ instead of Socket.IO"},
     };
-    sb_options o;
+    sbd_options o;
     echo_ctx ctx;
     uv_loop_t loop;
 
-    sb_options_defaults(&o);
+    sbd_options_defaults(&o);
     o.eio.path = NULL; /* the default depends on the mode */
-    switch (sb_options_parse(&o, PROG, argc, argv, extra, sizeof(extra) / sizeof(extra[0]))) {
-    case SB_OPTIONS_HELP: return 0;
-    case SB_OPTIONS_ERR: return SB_EXIT_USAGE;
+    switch (sbd_options_parse(&o, PROG, argc, argv, extra, sizeof(extra) / sizeof(extra[0]))) {
+    case SBD_OPTIONS_HELP: return 0;
+    case SBD_OPTIONS_ERR: return SBD_EXIT_USAGE;
     default: break;
     }
     if (!o.eio.path) o.eio.path = engine_io ? ECHO_EIO_PATH : ECHO_SIO_PATH;
@@ -419,12 +419,12 @@ int main(int argc, char **argv) {
     ctx.node_id = ECHO_NODE_ID;
     uv_loop_init(&loop);
     if (echo_start(&ctx, &loop, &o, engine_io) != 0) {
-        if (ctx.cluster) rca_cluster_close(ctx.cluster, NULL, NULL);
+        if (ctx.cluster) cl_cluster_close(ctx.cluster, NULL, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         return SB_EXIT_FAILURE;
     }
-    sb_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);
+    sbd_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (ctx.sio) sio_server_free(ctx.sio);
     else eio_server_free(ctx.eio);

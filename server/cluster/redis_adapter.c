@@ -36,44 +36,44 @@
 
 #include "map.h"
 #include "redis_conn.h"
-#include "../../protocol/redis_adapter.h"
+#include "redis_adapter_codec.h"
 
-#define RCA_REQUEST_ID_MAX (RCA_UID_LEN + 24) /* uid, '-', a 64-bit counter */
-#define RCA_RELAY_DEFAULT_MS 60000 /* how long answers to another node's broadcast are relayed */
-#define RCA_NODES_UNKNOWN 0xffffffffu        /* a broadcast with acks before NUMSUB answers */
-#define RCA_LOG_MAX 512
-#define RCA_NUMBER_MAX 24                    /* a uint64 in decimal, plus NUL */
-#define RCA_STREAM_FIELD "b"                 /* the field of a stream entry: the broadcast */
+#define CL_REQUEST_ID_MAX (CL_UID_LEN + 24) /* uid, '-', a 64-bit counter */
+#define CL_RELAY_DEFAULT_MS 60000 /* how long answers to another node's broadcast are relayed */
+#define CL_NODES_UNKNOWN 0xffffffffu        /* a broadcast with acks before NUMSUB answers */
+#define CL_LOG_MAX 512
+#define CL_NUMBER_MAX 24                    /* a uint64 in decimal, plus NUL */
+#define CL_STREAM_FIELD "b"                 /* the field of a stream entry: the broadcast */
 
 /* KEYS: session, stream; ARGV: offset, COUNT. Nil when the session is unknown or the
  * offset is no longer in the stream (packets after it may be gone); else {session, the
  * entries after offset}. */
-static const char RCA_RESTORE_SCRIPT[] =
+static const char CL_RESTORE_SCRIPT[] =
     "local s = redis.call('GETDEL', KEYS[1]) "
     "if not s then return nil end "
     "if #redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1]) == 0 then return nil end "
     "return {s, redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}";
 
-static const char RCA_UID_CHARS[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+static const char CL_UID_CHARS[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 
-typedef struct rca_adapter rca_adapter;
-typedef struct rca_request rca_request;
-typedef struct rca_pending rca_pending;
-typedef struct rca_restore rca_restore;
+typedef struct cl_adapter cl_adapter;
+typedef struct cl_request cl_request;
+typedef struct cl_pending cl_pending;
+typedef struct cl_restore cl_restore;
 
-struct rca_cluster {
+struct cl_cluster {
     uv_loop_t *loop;
     rc_conn *conn;
     char *key;                  /* the channel prefix */
     char *node_id;              /* for logs */
-    char uid[RCA_UID_LEN + 1];
+    char uid[CL_UID_LEN + 1];
     uint32_t request_timeout_ms;
-    rca_adapter *adapters;      /* one per namespace */
+    cl_adapter *adapters;      /* one per namespace */
     uint64_t next_request;
     sb_buf out;                 /* encoding buffer reused by every message */
-    rda_decoder dec;
-    int psubscribe;             /* rca_config.psubscribe */
-    void (*on_ready)(int ready, void *ud); /* rca_config's */
+    rdap_decoder dec;
+    int psubscribe;             /* cl_config.psubscribe */
+    void (*on_ready)(int ready, void *ud); /* cl_config's */
     void *ready_ud;
     int publish_failed_logged;  /* one log line per outage, not one per message */
     int xadd_failed_logged;     /* the same for the recovery stream */
@@ -83,55 +83,55 @@ struct rca_cluster {
 
 /* A channel this adapter subscribes to because a local room has members: one allocation,
  * the name (the map key) followed by the channel. */
-typedef struct rca_room {
+typedef struct cl_room {
     const char *channel; /* points into name[], after the name's NUL */
     char name[];
-} rca_room;
+} cl_room;
 
-struct rca_adapter {
+struct cl_adapter {
     sio_adapter base;
     sio_adapter *local;
-    rca_cluster *cluster;
-    rca_adapter *prev, *next;
+    cl_cluster *cluster;
+    cl_adapter *prev, *next;
     char *ch_broadcast;         /* key#nsp# */
     char *pattern;              /* key#nsp#* when the cluster psubscribes, else NULL */
     char *ch_request;           /* key-request#nsp# */
     char *ch_response;          /* key-response#nsp# */
     char *ch_response_own;      /* key-response#nsp#uid# */
-    sio_map rooms;              /* name → rca_room, without the pattern subscription only */
-    sio_map requests;           /* request id → rca_request (ours, awaiting answers) */
+    sb_map rooms;              /* name → cl_room, without the pattern subscription only */
+    sb_map requests;           /* request id → cl_request (ours, awaiting answers) */
     /* recovery in Redis; stream NULL when --recovery-window is 0 */
     char *stream;               /* key-stream#nsp#: the recoverable broadcasts */
     char *session_prefix;       /* key-session#nsp#, followed by a pid */
     size_t max_packets;         /* the stream's MAXLEN, and the most a restore replays */
-    char max_len[RCA_NUMBER_MAX];    /* max_packets in decimal */
-    char max_replay[RCA_NUMBER_MAX]; /* max_packets + 1: more means some are gone */
-    char window[RCA_NUMBER_MAX];     /* the window in ms: a session's expiry */
-    rca_pending *pending;       /* broadcasts waiting for their stream id */
-    rca_restore *restores;      /* restores waiting for Redis */
+    char max_len[CL_NUMBER_MAX];    /* max_packets in decimal */
+    char max_replay[CL_NUMBER_MAX]; /* max_packets + 1: more means some are gone */
+    char window[CL_NUMBER_MAX];     /* the window in ms: a session's expiry */
+    cl_pending *pending;       /* broadcasts waiting for their stream id */
+    cl_restore *restores;      /* restores waiting for Redis */
 };
 
 /* A recoverable broadcast waiting for its stream id. */
-struct rca_pending {
-    rca_pending *prev, *next;
-    rca_adapter *a;             /* NULL once the adapter is gone: nothing to deliver to */
-    rda_broadcast m;            /* owned, attachments included; no offset yet */
+struct cl_pending {
+    cl_pending *prev, *next;
+    cl_adapter *a;             /* NULL once the adapter is gone: nothing to deliver to */
+    rdap_broadcast m;            /* owned, attachments included; no offset yet */
 };
 
 /* A restore waiting for Redis. */
-struct rca_restore {
-    rca_restore *prev, *next;
-    rca_adapter *a;             /* NULL once the adapter is gone (cb has run) */
+struct cl_restore {
+    cl_restore *prev, *next;
+    cl_adapter *a;             /* NULL once the adapter is gone (cb has run) */
     sio_restore_cb cb;
     void *ud;
 };
 
 /* A request of ours awaiting answers from the other nodes. */
-struct rca_request {
+struct cl_request {
     int refs;                   /* the adapter's map, the NUMSUB in flight, the timer */
-    rca_adapter *a;             /* NULL once it ended */
-    rda_type type;
-    char id[RCA_REQUEST_ID_MAX];
+    cl_adapter *a;             /* NULL once it ended */
+    rdap_type type;
+    char id[CL_REQUEST_ID_MAX];
     long nodes;                 /* NUMSUB, -1 until it answers */
     long answers;
     json_t *results;            /* fetch: the sockets; server-side emit: the answers */
@@ -144,23 +144,23 @@ struct rca_request {
 };
 
 /* An answer this node relays for another node's broadcast with acks. */
-typedef struct rca_relay {
-    rca_cluster *cluster;
+typedef struct cl_relay {
+    cl_cluster *cluster;
     char *request_id;
     char *channel;              /* where the requester listens */
-} rca_relay;
+} cl_relay;
 
 /* A server-side event from another node whose handler owes an answer. */
-typedef struct rca_reply {
-    rca_cluster *cluster;
+typedef struct cl_reply {
+    cl_cluster *cluster;
     char *request_id;
     char *channel;
-} rca_reply;
+} cl_reply;
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static void rca_log(rca_cluster *c, const char *fmt, ...) {
-    char line[RCA_LOG_MAX];
+static void cl_log(cl_cluster *c, const char *fmt, ...) {
+    char line[CL_LOG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
@@ -169,7 +169,7 @@ static void rca_log(rca_cluster *c, const char *fmt, ...) {
 }
 
 static void on_rc_log(const char *line, void *ud) {
-    rca_cluster *c = ud;
+    cl_cluster *c = ud;
     fprintf(stderr, "cluster[%s]: redis %s\n", c->node_id, line);
 }
 
@@ -188,12 +188,12 @@ static char *buf_string(const sb_buf *b) {
     return s;
 }
 
-static void opts_from_target(rda_opts *o, const sio_target *to) {
-    for (size_t i = 0; i < to->n_rooms; i++) rda_rooms_add(&o->rooms, to->rooms[i]);
-    for (size_t i = 0; i < to->n_except; i++) rda_rooms_add(&o->except, to->except[i]);
+static void opts_from_target(rdap_opts *o, const sio_target *to) {
+    for (size_t i = 0; i < to->n_rooms; i++) rdap_rooms_add(&o->rooms, to->rooms[i]);
+    for (size_t i = 0; i < to->n_except; i++) rdap_rooms_add(&o->except, to->except[i]);
 }
 
-static sio_target target_from_opts(const rda_opts *o) {
+static sio_target target_from_opts(const rdap_opts *o) {
     return (sio_target){(const char *const *)o->rooms.names, o->rooms.n,
                         (const char *const *)o->except.names, o->except.n};
 }
@@ -210,40 +210,40 @@ static json_t *event_array(const char *event, const sio_args *args) {
 
 static void on_publish(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
                        void *ud) {
-    rca_cluster *c = ud;
+    cl_cluster *c = ud;
     if (status == RC_OK) {
         c->publish_failed_logged = 0;
     } else if (status != RC_ERR_CLOSED && !c->publish_failed_logged) {
         c->publish_failed_logged = 1;
-        rca_log(c, "publishing failed (%s): other nodes miss messages until Redis is back",
+        cl_log(c, "publishing failed (%s): other nodes miss messages until Redis is back",
                 errstr ? errstr : rc_strerror(status));
     }
 }
 
 /* PUBLISHes c->out on channel. */
-static void publish_out(rca_cluster *c, const char *channel) {
+static void publish_out(cl_cluster *c, const char *channel) {
     const char *argv[3] = {"PUBLISH", channel, (const char *)c->out.data};
     size_t lens[3] = {7, strlen(channel), c->out.len};
     rc_command_argv(c->conn, on_publish, c, 3, argv, lens);
 }
 
-static void publish_request(rca_adapter *a, const rda_request *r) {
-    rca_cluster *c = a->cluster;
+static void publish_request(cl_adapter *a, const rdap_request *r) {
+    cl_cluster *c = a->cluster;
     sb_buf_reset(&c->out);
-    if (rda_request_encode(r, &c->out) == RDA_OK) publish_out(c, a->ch_request);
+    if (rdap_request_encode(r, &c->out) == RDAP_OK) publish_out(c, a->ch_request);
 }
 
-static void publish_response(rca_cluster *c, const char *channel, const rda_response *r) {
+static void publish_response(cl_cluster *c, const char *channel, const rdap_response *r) {
     sb_buf_reset(&c->out);
-    if (rda_response_encode(r, &c->out) == RDA_OK) publish_out(c, channel);
+    if (rdap_response_encode(r, &c->out) == RDAP_OK) publish_out(c, channel);
 }
 
 /* Where to answer a request: the requester's own channel (8.x nodes listen on it), or the
  * shared one when it gave no uid. */
-static char *response_channel_for(rca_adapter *a, const char *uid) {
+static char *response_channel_for(cl_adapter *a, const char *uid) {
     sb_buf b;
     sb_buf_init(&b);
-    rda_channel_response(&b, a->cluster->key, a->base.nsp ? sio_namespace_name(a->base.nsp) : "/",
+    rdap_channel_response(&b, a->cluster->key, a->base.nsp ? sio_namespace_name(a->base.nsp) : "/",
                          uid);
     char *s = buf_string(&b);
     sb_buf_free(&b);
@@ -255,14 +255,14 @@ static char *response_channel_for(rca_adapter *a, const char *uid) {
 /* Only without the pattern subscription (one channel per local room): with it, rooms need
  * no bookkeeping here, and the hook is not installed. */
 static void on_room(const char *name, int exists, void *ud) {
-    rca_adapter *a = ud;
-    rca_cluster *c = a->cluster;
+    cl_adapter *a = ud;
+    cl_cluster *c = a->cluster;
     if (exists) {
         size_t len = strlen(name);
         sb_buf b;
         sb_buf_init(&b);
-        rda_channel_broadcast(&b, c->key, sio_namespace_name(a->base.nsp), name);
-        rca_room *r = malloc(sizeof(*r) + len + 1 + b.len + 1);
+        rdap_channel_broadcast(&b, c->key, sio_namespace_name(a->base.nsp), name);
+        cl_room *r = malloc(sizeof(*r) + len + 1 + b.len + 1);
         if (!r) abort();
         memcpy(r->name, name, len + 1);
         char *channel = r->name + len + 1;
@@ -270,42 +270,42 @@ static void on_room(const char *name, int exists, void *ud) {
         channel[b.len] = '\0';
         r->channel = channel;
         sb_buf_free(&b);
-        sio_map_put(&a->rooms, r->name, r);
+        sb_map_put(&a->rooms, r->name, r);
         rc_subscribe(c->conn, r->channel);
         return;
     }
-    rca_room *r = sio_map_del(&a->rooms, name);
+    cl_room *r = sb_map_del(&a->rooms, name);
     if (!r) return;
     rc_unsubscribe(c->conn, r->channel);
     free(r);
 }
 
-static void rca_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n) {
-    rca_adapter *a = (rca_adapter *)base;
+static void cl_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n) {
+    cl_adapter *a = (cl_adapter *)base;
     a->local->ops->add(a->local, s, rooms, n);
 }
 
-static void rca_del(sio_adapter *base, sio_socket *s, const char *room) {
-    rca_adapter *a = (rca_adapter *)base;
+static void cl_del(sio_adapter *base, sio_socket *s, const char *room) {
+    cl_adapter *a = (cl_adapter *)base;
     a->local->ops->del(a->local, s, room);
 }
 
-static void rca_del_all(sio_adapter *base, sio_socket *s) {
-    rca_adapter *a = (rca_adapter *)base;
+static void cl_del_all(sio_adapter *base, sio_socket *s) {
+    cl_adapter *a = (cl_adapter *)base;
     a->local->ops->del_all(a->local, s);
 }
 
-static int rca_has(sio_adapter *base, const sio_socket *s, const char *room) {
-    rca_adapter *a = (rca_adapter *)base;
+static int cl_has(sio_adapter *base, const sio_socket *s, const char *room) {
+    cl_adapter *a = (cl_adapter *)base;
     return a->local->ops->has(a->local, s, room);
 }
 
-static int rca_has_room(sio_adapter *base, const char *room) {
-    return sio_adapter_local_has_room(((rca_adapter *)base)->local, room);
+static int cl_has_room(sio_adapter *base, const char *room) {
+    return sio_adapter_local_has_room(((cl_adapter *)base)->local, room);
 }
 
-static void rca_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud) {
-    rca_adapter *a = (rca_adapter *)base;
+static void cl_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud) {
+    cl_adapter *a = (cl_adapter *)base;
     a->local->ops->sockets(a->local, to, cb, ud);
 }
 
@@ -313,21 +313,21 @@ static void rca_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb 
 
 /* Fills packet p (borrowing args' attachments) for the other nodes; the caller releases
  * p->data and resets p->attachments before clearing. */
-static void packet_fill(sio_packet *p, sio_namespace *nsp, const sio_broadcast *b) {
-    p->type = b->args->n_attachments ? SIO_PACKET_BINARY_EVENT : SIO_PACKET_EVENT;
+static void packet_fill(siop_packet *p, sio_namespace *nsp, const sio_broadcast *b) {
+    p->type = b->args->n_attachments ? SIOP_PACKET_BINARY_EVENT : SIOP_PACKET_EVENT;
     p->nsp = xstrdup(sio_namespace_name(nsp));
     p->data = event_array(b->event, b->args);
     p->n_attachments = b->args->n_attachments;
-    p->attachments = (sio_attachment *)b->args->attachments;
+    p->attachments = (siop_attachment *)b->args->attachments;
 }
 
-static void packet_unborrow(sio_packet *p) {
+static void packet_unborrow(siop_packet *p) {
     p->attachments = NULL;
     p->n_attachments = 0;
 }
 
 /* The event name of p's [event, ...args], or NULL; *rest gets a new array of the args. */
-static const char *packet_event(const sio_packet *p, json_t **rest) {
+static const char *packet_event(const siop_packet *p, json_t **rest) {
     json_t *name = json_array_get(p->data, 0);
     if (!json_is_string(name)) return NULL;
     *rest = json_array();
@@ -337,33 +337,33 @@ static const char *packet_event(const sio_packet *p, json_t **rest) {
 }
 
 /* A packet another node or the emitter broadcast: to this node's sockets it designates. */
-static void deliver(rca_adapter *a, const sio_packet *p, const rda_opts *opts) {
+static void deliver(cl_adapter *a, const siop_packet *p, const rdap_opts *opts) {
     json_t *rest;
     const char *event = packet_event(p, &rest);
     if (!event) return;
     sio_args args = {rest, p->attachments, p->n_attachments, NULL, 0};
     sio_target to = target_from_opts(opts);
-    sio_broadcast b = {event, &args, &to, rda_opts_volatile(opts) ? SIO_EMIT_VOLATILE : 0};
+    sio_broadcast b = {event, &args, &to, rdap_opts_volatile(opts) ? SIO_EMIT_VOLATILE : 0};
     a->local->ops->broadcast(a->local, &b);
     json_decref(rest);
 }
 
 /* PUBLISHes m for the other nodes on the channel of its rooms. */
-static void publish_broadcast(rca_adapter *a, const rda_broadcast *m) {
-    rca_cluster *c = a->cluster;
+static void publish_broadcast(cl_adapter *a, const rdap_broadcast *m) {
+    cl_cluster *c = a->cluster;
     sb_buf_reset(&c->out);
     sb_buf channel;
     sb_buf_init(&channel);
-    if (rda_broadcast_encode(m, &c->out) == RDA_OK) {
-        rda_channel_broadcast_for(&channel, c->key, sio_namespace_name(a->base.nsp), &m->opts);
+    if (rdap_broadcast_encode(m, &c->out) == RDAP_OK) {
+        rdap_channel_broadcast_for(&channel, c->key, sio_namespace_name(a->base.nsp), &m->opts);
         sb_buf_append_byte(&channel, 0);
         publish_out(c, (const char *)channel.data);
     }
     sb_buf_free(&channel);
 }
 
-static void broadcast_fill(rca_adapter *a, rda_broadcast *m, const sio_broadcast *b) {
-    rda_broadcast_init(m);
+static void broadcast_fill(cl_adapter *a, rdap_broadcast *m, const sio_broadcast *b) {
+    rdap_broadcast_init(m);
     m->uid = xstrdup(a->cluster->uid);
     packet_fill(&m->packet, a->base.nsp, b);
     opts_from_target(&m->opts, b->to);
@@ -372,8 +372,8 @@ static void broadcast_fill(rca_adapter *a, rda_broadcast *m, const sio_broadcast
 /* ---- recoverable broadcasts (see the file comment) ---------------------------------- */
 
 /* Gives p copies of the attachments it borrows, so that it can outlive the call. */
-static void packet_own_attachments(sio_packet *p) {
-    sio_attachment *v = calloc(p->n_attachments ? p->n_attachments : 1, sizeof(*v));
+static void packet_own_attachments(siop_packet *p) {
+    siop_attachment *v = calloc(p->n_attachments ? p->n_attachments : 1, sizeof(*v));
     if (!v) abort();
     for (size_t i = 0; i < p->n_attachments; i++) {
         v[i].data = malloc(p->attachments[i].len ? p->attachments[i].len : 1);
@@ -384,12 +384,12 @@ static void packet_own_attachments(sio_packet *p) {
     p->attachments = v;
 }
 
-static void pending_free(rca_pending *p) {
-    rda_broadcast_clear(&p->m);
+static void pending_free(cl_pending *p) {
+    rdap_broadcast_clear(&p->m);
     free(p);
 }
 
-static void pending_unlink(rca_pending *p) {
+static void pending_unlink(cl_pending *p) {
     if (p->prev) p->prev->next = p->next;
     else p->a->pending = p->next;
     if (p->next) p->next->prev = p->prev;
@@ -397,7 +397,7 @@ static void pending_unlink(rca_pending *p) {
 
 /* Delivers p here and to the other nodes, with offset as last argument (NULL: none, the
  * stream could not take it; the packet is then not recoverable). */
-static void pending_send(rca_adapter *a, rca_pending *p, const char *offset) {
+static void pending_send(cl_adapter *a, cl_pending *p, const char *offset) {
     if (offset) json_array_append_new(p->m.packet.data, json_string(offset));
     deliver(a, &p->m.packet, &p->m.opts);
     publish_broadcast(a, &p->m);
@@ -405,17 +405,17 @@ static void pending_send(rca_adapter *a, rca_pending *p, const char *offset) {
 
 static void on_xadd(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
                     void *ud) {
-    rca_pending *p = ud;
-    rca_adapter *a = p->a;
+    cl_pending *p = ud;
+    cl_adapter *a = p->a;
     if (a) {
-        rca_cluster *c = a->cluster;
+        cl_cluster *c = a->cluster;
         pending_unlink(p);
         int ok = status == RC_OK && reply->type == REDIS_REPLY_STRING;
         if (ok) {
             c->xadd_failed_logged = 0;
         } else if (!c->xadd_failed_logged) {
             c->xadd_failed_logged = 1;
-            rca_log(c, "recovery stream unavailable (%s): broadcasts go out without offsets",
+            cl_log(c, "recovery stream unavailable (%s): broadcasts go out without offsets",
                     errstr ? errstr : rc_strerror(status));
         }
         pending_send(a, p, ok ? reply->str : NULL);
@@ -424,66 +424,66 @@ static void on_xadd(rc_conn *conn, int status, const redisReply *reply, const ch
 }
 
 /* Appends b to the stream; delivery waits for the stream id (on_xadd). */
-static int broadcast_recoverable(rca_adapter *a, const sio_broadcast *b) {
-    rca_cluster *c = a->cluster;
+static int broadcast_recoverable(cl_adapter *a, const sio_broadcast *b) {
+    cl_cluster *c = a->cluster;
     sio_frame f;
-    if (sio_frame_encode(&f, a->base.nsp, SIO_NO_ACK, b->event, b->args) != SIO_OK)
+    if (sio_frame_encode(&f, a->base.nsp, SIOP_NO_ACK, b->event, b->args) != SIOP_OK)
         return SIO_EINVAL;
     sio_frame_release(&f);
-    rca_pending *p = calloc(1, sizeof(*p));
+    cl_pending *p = calloc(1, sizeof(*p));
     if (!p) abort();
     broadcast_fill(a, &p->m, b);
     packet_own_attachments(&p->m.packet);
     sb_buf_reset(&c->out);
-    if (rda_broadcast_encode(&p->m, &c->out) != RDA_OK) {
+    if (rdap_broadcast_encode(&p->m, &c->out) != RDAP_OK) {
         pending_free(p);
         return SIO_EINVAL;
     }
-    if (rc_command(c->conn, on_xadd, p, "XADD %s MAXLEN ~ %s * " RCA_STREAM_FIELD " %b",
+    if (rc_command(c->conn, on_xadd, p, "XADD %s MAXLEN ~ %s * " CL_STREAM_FIELD " %b",
                    a->stream, a->max_len, (const char *)c->out.data, c->out.len) != RC_OK) {
         pending_send(a, p, NULL);
         pending_free(p);
-        return SIO_OK;
+        return SIOP_OK;
     }
     p->a = a;
     p->next = a->pending;
     if (a->pending) a->pending->prev = p;
     a->pending = p;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
-static int rca_broadcast(sio_adapter *base, const sio_broadcast *b) {
-    rca_adapter *a = (rca_adapter *)base;
+static int cl_broadcast(sio_adapter *base, const sio_broadcast *b) {
+    cl_adapter *a = (cl_adapter *)base;
     if (a->stream && !(b->flags & (SIO_EMIT_VOLATILE | SIO_EMIT_LOCAL)))
         return broadcast_recoverable(a, b);
     int rc = a->local->ops->broadcast(a->local, b);
-    if (rc != SIO_OK || (b->flags & SIO_EMIT_LOCAL)) return rc;
-    rda_broadcast m;
+    if (rc != SIOP_OK || (b->flags & SIO_EMIT_LOCAL)) return rc;
+    rdap_broadcast m;
     broadcast_fill(a, &m, b);
-    if (b->flags & SIO_EMIT_VOLATILE) json_object_set_new(m.opts.flags, RDA_FLAG_VOLATILE, json_true());
+    if (b->flags & SIO_EMIT_VOLATILE) json_object_set_new(m.opts.flags, RDAP_FLAG_VOLATILE, json_true());
     publish_broadcast(a, &m);
     packet_unborrow(&m.packet);
-    rda_broadcast_clear(&m);
-    return SIO_OK;
+    rdap_broadcast_clear(&m);
+    return SIOP_OK;
 }
 
-static void on_broadcast_message(rca_adapter *a, const uint8_t *data, size_t len) {
-    rca_cluster *c = a->cluster;
-    rda_broadcast m;
-    if (rda_broadcast_sent_by(data, len, c->uid))
+static void on_broadcast_message(cl_adapter *a, const uint8_t *data, size_t len) {
+    cl_cluster *c = a->cluster;
+    rdap_broadcast m;
+    if (rdap_broadcast_sent_by(data, len, c->uid))
         return; /* our own, back from the pattern: delivered locally already */
-    if (rda_broadcast_decode(&c->dec, data, len, &m) != RDA_OK) {
-        rca_log(c, "ignoring a malformed broadcast: %s", c->dec.errstr);
+    if (rdap_broadcast_decode(&c->dec, data, len, &m) != RDAP_OK) {
+        cl_log(c, "ignoring a malformed broadcast: %s", c->dec.errstr);
         return;
     }
     if (strcmp(m.uid, c->uid) != 0 && strcmp(m.packet.nsp, sio_namespace_name(a->base.nsp)) == 0)
         deliver(a, &m.packet, &m.opts);
-    rda_broadcast_clear(&m);
+    rdap_broadcast_clear(&m);
 }
 
 /* ---- requests of ours ---------------------------------------------------------------- */
 
-static void request_unref(rca_request *r) {
+static void request_unref(cl_request *r) {
     if (--r->refs > 0) return;
     json_decref(r->results);
     free(r);
@@ -492,11 +492,11 @@ static void request_unref(rca_request *r) {
 static void on_request_timer_closed(uv_handle_t *h) { request_unref(h->data); }
 
 /* Ends r once: its callback runs, it leaves the adapter's map, its timer closes. */
-static void request_finish(rca_request *r, int status) {
-    rca_adapter *a = r->a;
+static void request_finish(cl_request *r, int status) {
+    cl_adapter *a = r->a;
     if (!a) return;
     r->a = NULL;
-    sio_map_del(&a->requests, r->id);
+    sb_map_del(&a->requests, r->id);
     if (r->has_timer) {
         uv_timer_stop(&r->timer);
         uv_close((uv_handle_t *)&r->timer, on_request_timer_closed);
@@ -507,23 +507,23 @@ static void request_finish(rca_request *r, int status) {
 }
 
 /* Fetch and server-side emit: every other node answered. */
-static void request_check(rca_request *r) {
+static void request_check(cl_request *r) {
     if (r->op || r->nodes < 0) return;
     if (r->answers >= r->nodes - 1) request_finish(r, SIO_ACK_OK);
 }
 
 static void on_request_timer(uv_timer_t *t) { request_finish(t->data, SIO_ACK_TIMEOUT); }
 
-static rca_request *request_new(rca_adapter *a, rda_type type, uint32_t timeout_ms) {
-    rca_cluster *c = a->cluster;
-    rca_request *r = calloc(1, sizeof(*r));
+static cl_request *request_new(cl_adapter *a, rdap_type type, uint32_t timeout_ms) {
+    cl_cluster *c = a->cluster;
+    cl_request *r = calloc(1, sizeof(*r));
     if (!r) abort();
     r->refs = 1;
     r->a = a;
     r->type = type;
     r->nodes = -1;
     snprintf(r->id, sizeof(r->id), "%s-%" PRIu64, c->uid, ++c->next_request);
-    sio_map_put(&a->requests, r->id, r);
+    sb_map_put(&a->requests, r->id, r);
     if (timeout_ms > 0) {
         uv_timer_init(c->loop, &r->timer);
         r->timer.data = r;
@@ -536,7 +536,7 @@ static rca_request *request_new(rca_adapter *a, rda_type type, uint32_t timeout_
 
 static void on_numsub(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
                       void *ud) {
-    rca_request *r = ud;
+    cl_request *r = ud;
     long n = -1;
     if (status == RC_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[1]->type == REDIS_REPLY_INTEGER)
@@ -552,8 +552,8 @@ static void on_numsub(rc_conn *conn, int status, const redisReply *reply, const 
 }
 
 /* Counts the nodes, then (same write) publishes the request. */
-static void request_send(rca_request *r, const rda_request *msg) {
-    rca_adapter *a = r->a;
+static void request_send(cl_request *r, const rdap_request *msg) {
+    cl_adapter *a = r->a;
     r->refs++;
     if (rc_command(a->cluster->conn, on_numsub, r, "PUBSUB NUMSUB %s", a->ch_request) != RC_OK)
         r->refs--;
@@ -561,150 +561,150 @@ static void request_send(rca_request *r, const rda_request *msg) {
 }
 
 static void collect_local_sockets(int status, json_t *sockets, void *ud) {
-    rca_request *r = ud;
+    cl_request *r = ud;
     json_array_extend(r->results, sockets);
 }
 
-static void rca_fetch_sockets(sio_adapter *base, const sio_target *to, sio_fetch_sockets_cb cb,
+static void cl_fetch_sockets(sio_adapter *base, const sio_target *to, sio_fetch_sockets_cb cb,
                               void *ud) {
-    rca_adapter *a = (rca_adapter *)base;
-    rca_request *r = request_new(a, RDA_REMOTE_FETCH, a->cluster->request_timeout_ms);
+    cl_adapter *a = (cl_adapter *)base;
+    cl_request *r = request_new(a, RDAP_REMOTE_FETCH, a->cluster->request_timeout_ms);
     r->results = json_array();
     a->local->ops->fetch_sockets(a->local, to, collect_local_sockets, r);
     r->fetch_cb = cb;
     r->ud = ud;
-    rda_request m;
-    rda_request_init(&m, RDA_REMOTE_FETCH);
+    rdap_request m;
+    rdap_request_init(&m, RDAP_REMOTE_FETCH);
     m.uid = xstrdup(a->cluster->uid);
     m.request_id = xstrdup(r->id);
     opts_from_target(&m.opts, to);
     request_send(r, &m);
-    rda_request_clear(&m);
+    rdap_request_clear(&m);
 }
 
-static int rca_server_side_emit(sio_adapter *base, const char *event, const sio_args *args,
+static int cl_server_side_emit(sio_adapter *base, const char *event, const sio_args *args,
                                 uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud) {
-    rca_adapter *a = (rca_adapter *)base;
+    cl_adapter *a = (cl_adapter *)base;
     if (args->n_attachments > 0) return SIO_EINVAL; /* Node sends these as JSON */
-    rda_request m;
-    rda_request_init(&m, RDA_SERVER_SIDE_EMIT);
+    rdap_request m;
+    rdap_request_init(&m, RDAP_SERVER_SIDE_EMIT);
     m.uid = xstrdup(a->cluster->uid);
     json_decref(m.data);
     m.data = event_array(event, args);
     if (!cb) {
         publish_request(a, &m);
     } else {
-        rca_request *r = request_new(a, RDA_SERVER_SIDE_EMIT, timeout_ms);
+        cl_request *r = request_new(a, RDAP_SERVER_SIDE_EMIT, timeout_ms);
         r->results = json_array();
         r->emit_cb = cb;
         r->ud = ud;
         m.request_id = xstrdup(r->id);
         request_send(r, &m);
     }
-    rda_request_clear(&m);
-    return SIO_OK;
+    rdap_request_clear(&m);
+    return SIOP_OK;
 }
 
 static void on_ack_op_done(void *ud) {
-    rca_request *r = ud;
-    rca_adapter *a = r->a;
+    cl_request *r = ud;
+    cl_adapter *a = r->a;
     r->op = NULL;
     if (a) {
         r->a = NULL;
-        sio_map_del(&a->requests, r->id);
+        sb_map_del(&a->requests, r->id);
         request_unref(r);
     }
 }
 
-static int rca_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op) {
-    rca_adapter *a = (rca_adapter *)base;
+static int cl_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op) {
+    cl_adapter *a = (cl_adapter *)base;
     int rc = a->local->ops->broadcast_ack(a->local, b, op);
-    if (rc != SIO_OK || (b->flags & SIO_EMIT_LOCAL)) return rc;
-    sio_ack_op_expect_nodes(op, RCA_NODES_UNKNOWN);
-    rca_request *r = request_new(a, RDA_BROADCAST, 0);
+    if (rc != SIOP_OK || (b->flags & SIO_EMIT_LOCAL)) return rc;
+    sio_ack_op_expect_nodes(op, CL_NODES_UNKNOWN);
+    cl_request *r = request_new(a, RDAP_BROADCAST, 0);
     r->op = op;
     sio_ack_op_on_done(op, on_ack_op_done, r);
-    rda_request m;
-    rda_request_init(&m, RDA_BROADCAST);
+    rdap_request m;
+    rdap_request_init(&m, RDAP_BROADCAST);
     m.uid = xstrdup(a->cluster->uid);
     m.request_id = xstrdup(r->id);
-    sio_packet_clear(&m.packet);
+    siop_packet_clear(&m.packet);
     packet_fill(&m.packet, base->nsp, b);
     opts_from_target(&m.opts, b->to);
     request_send(r, &m);
     packet_unborrow(&m.packet);
-    rda_request_clear(&m);
-    return SIO_OK;
+    rdap_request_clear(&m);
+    return SIOP_OK;
 }
 
 /* rooms to join or leave as a C array (borrowed from r). */
-static void rca_rooms_op(rca_adapter *a, rda_type type, const sio_target *to,
+static void cl_rooms_op(cl_adapter *a, rdap_type type, const sio_target *to,
                          const char *const *rooms, size_t n) {
-    rda_request m;
-    rda_request_init(&m, type);
+    rdap_request m;
+    rdap_request_init(&m, type);
     m.uid = xstrdup(a->cluster->uid);
     opts_from_target(&m.opts, to);
-    for (size_t i = 0; i < n; i++) rda_rooms_add(&m.rooms, rooms[i]);
+    for (size_t i = 0; i < n; i++) rdap_rooms_add(&m.rooms, rooms[i]);
     publish_request(a, &m);
-    rda_request_clear(&m);
+    rdap_request_clear(&m);
 }
 
-static void rca_add_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
+static void cl_add_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
                             size_t n) {
-    rca_adapter *a = (rca_adapter *)base;
+    cl_adapter *a = (cl_adapter *)base;
     a->local->ops->add_sockets(a->local, to, rooms, n);
-    rca_rooms_op(a, RDA_REMOTE_JOIN, to, rooms, n);
+    cl_rooms_op(a, RDAP_REMOTE_JOIN, to, rooms, n);
 }
 
-static void rca_del_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
+static void cl_del_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
                             size_t n) {
-    rca_adapter *a = (rca_adapter *)base;
+    cl_adapter *a = (cl_adapter *)base;
     a->local->ops->del_sockets(a->local, to, rooms, n);
-    rca_rooms_op(a, RDA_REMOTE_LEAVE, to, rooms, n);
+    cl_rooms_op(a, RDAP_REMOTE_LEAVE, to, rooms, n);
 }
 
-static void rca_disconnect_sockets(sio_adapter *base, const sio_target *to, int close_session) {
-    rca_adapter *a = (rca_adapter *)base;
-    rda_request m;
-    rda_request_init(&m, RDA_REMOTE_DISCONNECT);
+static void cl_disconnect_sockets(sio_adapter *base, const sio_target *to, int close_session) {
+    cl_adapter *a = (cl_adapter *)base;
+    rdap_request m;
+    rdap_request_init(&m, RDAP_REMOTE_DISCONNECT);
     m.uid = xstrdup(a->cluster->uid);
     opts_from_target(&m.opts, to);
     m.close = close_session ? 1 : 0;
     publish_request(a, &m);
-    rda_request_clear(&m);
+    rdap_request_clear(&m);
     a->local->ops->disconnect_sockets(a->local, to, close_session);
 }
 
 /* ---- answers to our requests --------------------------------------------------------- */
 
-static void on_response_message(rca_adapter *a, const uint8_t *data, size_t len) {
-    rca_cluster *c = a->cluster;
-    rda_response m;
-    if (rda_response_decode(&c->dec, data, len, &m) != RDA_OK) {
-        rca_log(c, "ignoring a malformed response: %s", c->dec.errstr);
+static void on_response_message(cl_adapter *a, const uint8_t *data, size_t len) {
+    cl_cluster *c = a->cluster;
+    rdap_response m;
+    if (rdap_response_decode(&c->dec, data, len, &m) != RDAP_OK) {
+        cl_log(c, "ignoring a malformed response: %s", c->dec.errstr);
         return;
     }
-    rca_request *r = m.request_id ? sio_map_get(&a->requests, m.request_id) : NULL;
+    cl_request *r = m.request_id ? sb_map_get(&a->requests, m.request_id) : NULL;
     if (r && r->op) {
-        if (m.type == RDA_BROADCAST_CLIENT_COUNT && m.client_count >= 0)
+        if (m.type == RDAP_BROADCAST_CLIENT_COUNT && m.client_count >= 0)
             sio_ack_op_expect(r->op, (size_t)m.client_count);
-        else if (m.type == RDA_BROADCAST_ACK)
+        else if (m.type == RDAP_BROADCAST_ACK)
             sio_ack_op_response(r->op, m.ack);
-    } else if (r && r->type == RDA_SERVER_SIDE_EMIT && m.type == RDA_SERVER_SIDE_EMIT) {
+    } else if (r && r->type == RDAP_SERVER_SIDE_EMIT && m.type == RDAP_SERVER_SIDE_EMIT) {
         json_array_append(r->results, m.data ? m.data : json_null());
         r->answers++;
         request_check(r);
-    } else if (r && r->type == RDA_REMOTE_FETCH && json_is_array(m.sockets)) {
+    } else if (r && r->type == RDAP_REMOTE_FETCH && json_is_array(m.sockets)) {
         json_array_extend(r->results, m.sockets);
         r->answers++;
         request_check(r);
     }
-    rda_response_clear(&m);
+    rdap_response_clear(&m);
 }
 
 /* ---- requests from other nodes ------------------------------------------------------- */
 
-static void answer(rca_adapter *a, const rda_request *req, rda_response *res) {
+static void answer(cl_adapter *a, const rdap_request *req, rdap_response *res) {
     char *channel = response_channel_for(a, req->uid);
     res->request_id = xstrdup(req->request_id);
     publish_response(a->cluster, channel, res);
@@ -712,19 +712,19 @@ static void answer(rca_adapter *a, const rda_request *req, rda_response *res) {
 }
 
 static void answer_sockets(json_t *ids, void *ud) {
-    rda_response *res = ud;
+    rdap_response *res = ud;
     json_array_extend(res->sockets, ids);
 }
 
 static void answer_fetch(int status, json_t *sockets, void *ud) {
-    rda_response *res = ud;
+    rdap_response *res = ud;
     json_array_extend(res->sockets, sockets);
 }
 
-static void answer_socket_list(rca_adapter *a, const rda_request *req) {
-    rda_response res;
-    rda_response_init(&res, req->type);
-    if (req->type == RDA_SOCKETS) {
+static void answer_socket_list(cl_adapter *a, const rdap_request *req) {
+    rdap_response res;
+    rdap_response_init(&res, req->type);
+    if (req->type == RDAP_SOCKETS) {
         sio_target to = {(const char *const *)req->rooms.names, req->rooms.n, NULL, 0};
         a->local->ops->sockets(a->local, &to, answer_sockets, &res);
     } else {
@@ -732,67 +732,67 @@ static void answer_socket_list(rca_adapter *a, const rda_request *req) {
         a->local->ops->fetch_sockets(a->local, &to, answer_fetch, &res);
     }
     answer(a, req, &res);
-    rda_response_clear(&res);
+    rdap_response_clear(&res);
 }
 
-static void add_room_name(const char *room, void *ud) { rda_rooms_add(ud, room); }
+static void add_room_name(const char *room, void *ud) { rdap_rooms_add(ud, room); }
 
-static void answer_all_rooms(rca_adapter *a, const rda_request *req) {
-    rda_response res;
-    rda_response_init(&res, RDA_ALL_ROOMS);
+static void answer_all_rooms(cl_adapter *a, const rdap_request *req) {
+    rdap_response res;
+    rdap_response_init(&res, RDAP_ALL_ROOMS);
     sio_adapter_local_each_room(a->local, add_room_name, &res.rooms);
     answer(a, req, &res);
-    rda_response_clear(&res);
+    rdap_response_clear(&res);
 }
 
 /* JOIN, LEAVE, DISCONNECT: by opts (8.x and the emitter; no answer) or, from older nodes,
  * for one socket by sid (answered when that socket is here). */
-static void apply_socket_op(rca_adapter *a, const rda_request *req) {
+static void apply_socket_op(cl_adapter *a, const rdap_request *req) {
     sio_adapter *l = a->local;
     if (req->has_opts) {
         sio_target to = target_from_opts(&req->opts);
         const char *const *rooms = (const char *const *)req->rooms.names;
-        if (req->type == RDA_REMOTE_JOIN && req->rooms.n) l->ops->add_sockets(l, &to, rooms, req->rooms.n);
-        if (req->type == RDA_REMOTE_LEAVE && req->rooms.n) l->ops->del_sockets(l, &to, rooms, req->rooms.n);
-        if (req->type == RDA_REMOTE_DISCONNECT) l->ops->disconnect_sockets(l, &to, req->close == 1);
+        if (req->type == RDAP_REMOTE_JOIN && req->rooms.n) l->ops->add_sockets(l, &to, rooms, req->rooms.n);
+        if (req->type == RDAP_REMOTE_LEAVE && req->rooms.n) l->ops->del_sockets(l, &to, rooms, req->rooms.n);
+        if (req->type == RDAP_REMOTE_DISCONNECT) l->ops->disconnect_sockets(l, &to, req->close == 1);
         return;
     }
     sio_socket *s = req->sid ? sio_namespace_socket(a->base.nsp, req->sid) : NULL;
     if (!s) return;
-    if (req->type == RDA_REMOTE_JOIN && req->room) sio_socket_join(s, req->room);
-    if (req->type == RDA_REMOTE_LEAVE && req->room) sio_socket_leave(s, req->room);
-    if (req->type == RDA_REMOTE_DISCONNECT) sio_socket_disconnect(s, req->close == 1);
+    if (req->type == RDAP_REMOTE_JOIN && req->room) sio_socket_join(s, req->room);
+    if (req->type == RDAP_REMOTE_LEAVE && req->room) sio_socket_leave(s, req->room);
+    if (req->type == RDAP_REMOTE_DISCONNECT) sio_socket_disconnect(s, req->close == 1);
     if (!req->request_id) return;
-    rda_response res;
-    rda_response_init(&res, req->type);
+    rdap_response res;
+    rdap_response_init(&res, req->type);
     answer(a, req, &res);
-    rda_response_clear(&res);
+    rdap_response_clear(&res);
 }
 
 static void on_server_event_reply(const sio_args *ans, void *ud) {
-    rca_reply *rp = ud;
+    cl_reply *rp = ud;
     if (ans) {
-        rda_response res;
-        rda_response_init(&res, RDA_SERVER_SIDE_EMIT);
+        rdap_response res;
+        rdap_response_init(&res, RDAP_SERVER_SIDE_EMIT);
         res.request_id = xstrdup(rp->request_id);
         json_t *first = json_array_get(ans->json, 0);
         res.data = first ? json_incref(first) : NULL;
         publish_response(rp->cluster, rp->channel, &res);
-        rda_response_clear(&res);
+        rdap_response_clear(&res);
     }
     free(rp->request_id);
     free(rp->channel);
     free(rp);
 }
 
-static void receive_server_event(rca_adapter *a, const rda_request *req) {
+static void receive_server_event(cl_adapter *a, const rdap_request *req) {
     json_t *name = json_array_get(req->data, 0);
     if (!json_is_string(name)) return;
     json_t *rest = json_array();
     for (size_t i = 1; i < json_array_size(req->data); i++)
         json_array_append(rest, json_array_get(req->data, i));
     sio_args args = {rest, NULL, 0, NULL, 0};
-    rca_reply *rp = NULL;
+    cl_reply *rp = NULL;
     if (req->request_id) {
         rp = calloc(1, sizeof(*rp));
         if (!rp) abort();
@@ -806,24 +806,24 @@ static void receive_server_event(rca_adapter *a, const rda_request *req) {
 }
 
 static void relay_ack(const sio_args *ans, void *ud) {
-    rca_relay *rl = ud;
-    rda_response res;
-    rda_response_init(&res, RDA_BROADCAST_ACK);
+    cl_relay *rl = ud;
+    rdap_response res;
+    rdap_response_init(&res, RDAP_BROADCAST_ACK);
     res.request_id = xstrdup(rl->request_id);
     json_t *first = json_array_get(ans->json, 0);
     if (first) {
         res.ack = json_incref(first);
-        res.ack_attachments = (sio_attachment *)ans->attachments;
+        res.ack_attachments = (siop_attachment *)ans->attachments;
         res.n_ack_attachments = ans->n_attachments;
     }
     publish_response(rl->cluster, rl->channel, &res);
     res.ack_attachments = NULL;
     res.n_ack_attachments = 0;
-    rda_response_clear(&res);
+    rdap_response_clear(&res);
 }
 
 static void relay_done(void *ud) {
-    rca_relay *rl = ud;
+    cl_relay *rl = ud;
     free(rl->request_id);
     free(rl->channel);
     free(rl);
@@ -831,12 +831,12 @@ static void relay_done(void *ud) {
 
 /* Node's BROADCAST: deliver with acks here, tell the requester how many clients will
  * answer, then relay each answer. */
-static void relay_broadcast(rca_adapter *a, const rda_request *req) {
+static void relay_broadcast(cl_adapter *a, const rdap_request *req) {
     json_t *name = json_array_get(req->packet.data, 0);
     if (!req->request_id || !json_is_string(name) ||
         strcmp(req->packet.nsp, sio_namespace_name(a->base.nsp)) != 0)
         return;
-    rca_relay *rl = calloc(1, sizeof(*rl));
+    cl_relay *rl = calloc(1, sizeof(*rl));
     if (!rl) abort();
     rl->cluster = a->cluster;
     rl->request_id = xstrdup(req->request_id);
@@ -849,43 +849,43 @@ static void relay_broadcast(rca_adapter *a, const rda_request *req) {
     sio_broadcast b = {json_string_value(name), &args, &to, 0};
     sio_ack_op *op = sio_ack_op_new_relay(a->base.nsp, relay_ack, rl);
     sio_ack_op_on_done(op, relay_done, rl);
-    if (a->local->ops->broadcast_ack(a->local, &b, op) != SIO_OK) sio_ack_op_expect(op, 0);
+    if (a->local->ops->broadcast_ack(a->local, &b, op) != SIOP_OK) sio_ack_op_expect(op, 0);
     json_decref(rest);
-    rda_response res;
-    rda_response_init(&res, RDA_BROADCAST_CLIENT_COUNT);
+    rdap_response res;
+    rdap_response_init(&res, RDAP_BROADCAST_CLIENT_COUNT);
     res.request_id = xstrdup(req->request_id);
     res.client_count = (int64_t)sio_ack_op_clients(op);
     publish_response(a->cluster, rl->channel, &res);
-    rda_response_clear(&res);
-    json_int_t timeout = json_integer_value(json_object_get(req->opts.flags, RDA_FLAG_TIMEOUT));
-    sio_ack_op_arm(op, timeout > 0 && timeout < UINT32_MAX ? (uint32_t)timeout : RCA_RELAY_DEFAULT_MS);
+    rdap_response_clear(&res);
+    json_int_t timeout = json_integer_value(json_object_get(req->opts.flags, RDAP_FLAG_TIMEOUT));
+    sio_ack_op_arm(op, timeout > 0 && timeout < UINT32_MAX ? (uint32_t)timeout : CL_RELAY_DEFAULT_MS);
 }
 
-static void on_request_message(rca_adapter *a, const uint8_t *data, size_t len) {
-    rca_cluster *c = a->cluster;
-    rda_request req;
-    if (rda_request_decode(&c->dec, data, len, &req) != RDA_OK) {
-        rca_log(c, "ignoring a malformed request: %s", c->dec.errstr);
+static void on_request_message(cl_adapter *a, const uint8_t *data, size_t len) {
+    cl_cluster *c = a->cluster;
+    rdap_request req;
+    if (rdap_request_decode(&c->dec, data, len, &req) != RDAP_OK) {
+        cl_log(c, "ignoring a malformed request: %s", c->dec.errstr);
         return;
     }
     if (!req.uid || strcmp(req.uid, c->uid) != 0) {
         switch (req.type) {
-        case RDA_SOCKETS:
-        case RDA_REMOTE_FETCH:
+        case RDAP_SOCKETS:
+        case RDAP_REMOTE_FETCH:
             if (req.request_id) answer_socket_list(a, &req);
             break;
-        case RDA_ALL_ROOMS:
+        case RDAP_ALL_ROOMS:
             if (req.request_id) answer_all_rooms(a, &req);
             break;
-        case RDA_REMOTE_JOIN:
-        case RDA_REMOTE_LEAVE:
-        case RDA_REMOTE_DISCONNECT: apply_socket_op(a, &req); break;
-        case RDA_SERVER_SIDE_EMIT: receive_server_event(a, &req); break;
-        case RDA_BROADCAST: relay_broadcast(a, &req); break;
+        case RDAP_REMOTE_JOIN:
+        case RDAP_REMOTE_LEAVE:
+        case RDAP_REMOTE_DISCONNECT: apply_socket_op(a, &req); break;
+        case RDAP_SERVER_SIDE_EMIT: receive_server_event(a, &req); break;
+        case RDAP_BROADCAST: relay_broadcast(a, &req); break;
         default: break;
         }
     }
-    rda_request_clear(&req);
+    rdap_request_clear(&req);
 }
 
 /* ---- messages ---------------------------------------------------------------------- */
@@ -896,7 +896,7 @@ static int channel_is(const rc_message *m, const char *channel) {
 }
 
 /* key#nsp# or key#nsp#room# for a room with local members. */
-static int channel_is_broadcast(rca_adapter *a, const rc_message *m) {
+static int channel_is_broadcast(cl_adapter *a, const rc_message *m) {
     size_t len = strlen(a->ch_broadcast);
     if (m->channel_len < len || memcmp(m->channel, a->ch_broadcast, len) != 0) return 0;
     if (m->channel_len == len) return 1;
@@ -912,8 +912,8 @@ static int channel_is_broadcast(rca_adapter *a, const rc_message *m) {
 }
 
 static void on_message(rc_conn *conn, const rc_message *m, void *ud) {
-    rca_cluster *c = ud;
-    for (rca_adapter *a = c->adapters; a; a = a->next) {
+    cl_cluster *c = ud;
+    for (cl_adapter *a = c->adapters; a; a = a->next) {
         if (channel_is(m, a->ch_request)) on_request_message(a, m->data, m->len);
         else if (channel_is(m, a->ch_response) || channel_is(m, a->ch_response_own))
             on_response_message(a, m->data, m->len);
@@ -924,15 +924,15 @@ static void on_message(rc_conn *conn, const rc_message *m, void *ud) {
 }
 
 static void on_state(rc_conn *conn, int ready, void *ud) {
-    rca_cluster *c = ud;
-    rca_log(c, ready ? "ready: Redis connected, subscriptions in place"
+    cl_cluster *c = ud;
+    cl_log(c, ready ? "ready: Redis connected, subscriptions in place"
                      : "not ready: Redis unavailable, serving local clients only");
     if (c->on_ready) c->on_ready(ready, c->ready_ud);
 }
 
 /* ---- sessions in Redis (see the file comment) ---------------------------------------- */
 
-static char *session_key(const rca_adapter *a, const char *pid) {
+static char *session_key(const cl_adapter *a, const char *pid) {
     sb_buf b;
     sb_buf_init(&b);
     sb_buf_append_str(&b, a->session_prefix);
@@ -949,7 +949,7 @@ static void take_description(int status, json_t *sockets, void *ud) {
 }
 
 /* {sid, pid, rooms, data} of s, from the local adapter's description of it. */
-static json_t *session_json(rca_adapter *a, sio_socket *s) {
+static json_t *session_json(cl_adapter *a, sio_socket *s) {
     const char *sid = sio_socket_id(s);
     sio_target to = {&sid, 1, NULL, 0};
     json_t *desc = NULL;
@@ -967,14 +967,14 @@ static json_t *session_json(rca_adapter *a, sio_socket *s) {
 
 static void on_session_stored(rc_conn *conn, int status, const redisReply *reply,
                               const char *errstr, void *ud) {
-    rca_cluster *c = ud;
+    cl_cluster *c = ud;
     if (status != RC_OK && status != RC_ERR_CLOSED)
-        rca_log(c, "a session could not be kept for recovery (%s)",
+        cl_log(c, "a session could not be kept for recovery (%s)",
                 errstr ? errstr : rc_strerror(status));
 }
 
-static void rca_persist_session(sio_adapter *base, sio_socket *s) {
-    rca_adapter *a = (rca_adapter *)base;
+static void cl_persist_session(sio_adapter *base, sio_socket *s) {
+    cl_adapter *a = (cl_adapter *)base;
     if (!a->stream) {
         a->local->ops->persist_session(a->local, s);
         return;
@@ -990,7 +990,7 @@ static void rca_persist_session(sio_adapter *base, sio_socket *s) {
     json_decref(sess);
 }
 
-static int names_intersect(const rda_rooms *r, char *const *names, size_t n) {
+static int names_intersect(const rdap_rooms *r, char *const *names, size_t n) {
     for (size_t i = 0; i < r->n; i++)
         for (size_t j = 0; j < n; j++)
             if (strcmp(r->names[i], names[j]) == 0) return 1;
@@ -999,7 +999,7 @@ static int names_intersect(const rda_rooms *r, char *const *names, size_t n) {
 
 /* Node's shouldIncludePacket: sent to everyone or to one of the session's rooms, and none
  * of the session's rooms excluded. */
-static int packet_for(const rda_opts *o, const sio_session *sess) {
+static int packet_for(const rdap_opts *o, const sio_recovery_record *sess) {
     int included = o->rooms.n == 0 || names_intersect(&o->rooms, sess->rooms, sess->n_rooms);
     return included && !names_intersect(&o->except, sess->rooms, sess->n_rooms);
 }
@@ -1011,11 +1011,11 @@ static int copy_id(char out[SIO_ID_LEN + 1], const json_t *v) {
     return 1;
 }
 
-/* The session stored by rca_persist_session, without packets; NULL when malformed. */
-static sio_session *session_parse(const char *text, size_t len) {
+/* The session stored by cl_persist_session, without packets; NULL when malformed. */
+static sio_recovery_record *session_parse(const char *text, size_t len) {
     json_t *j = json_loadb(text, len, 0, NULL);
     json_t *rooms = json_object_get(j, "rooms");
-    sio_session *sess = calloc(1, sizeof(*sess));
+    sio_recovery_record *sess = calloc(1, sizeof(*sess));
     if (!sess) abort();
     sess->rooms = calloc(json_array_size(rooms) + 1, sizeof(char *));
     if (!sess->rooms) abort();
@@ -1030,24 +1030,24 @@ static sio_session *session_parse(const char *text, size_t len) {
     sess->data = data ? json_incref(data) : json_object();
     json_decref(j);
     if (ok) return sess;
-    sio_session_free(sess);
+    sio_recovery_record_free(sess);
     return NULL;
 }
 
 /* Adds the packet of stream entry [id, [field, value, ...]] to sess->missed when it was
  * for the session's rooms. 0 when the entry is malformed. */
-static int replay_entry(rca_adapter *a, sio_session *sess, const redisReply *e) {
+static int replay_entry(cl_adapter *a, sio_recovery_record *sess, const redisReply *e) {
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
         e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
         return 0;
     const redisReply *fields = e->element[1], *value = NULL;
     for (size_t i = 0; i + 1 < fields->elements; i += 2)
         if (fields->element[i]->type == REDIS_REPLY_STRING &&
-            strcmp(fields->element[i]->str, RCA_STREAM_FIELD) == 0)
+            strcmp(fields->element[i]->str, CL_STREAM_FIELD) == 0)
             value = fields->element[i + 1];
-    rda_broadcast m;
+    rdap_broadcast m;
     if (!value || value->type != REDIS_REPLY_STRING ||
-        rda_broadcast_decode(&a->cluster->dec, (const uint8_t *)value->str, value->len, &m) != RDA_OK)
+        rdap_broadcast_decode(&a->cluster->dec, (const uint8_t *)value->str, value->len, &m) != RDAP_OK)
         return 0;
     int ok = 1;
     if (packet_for(&m.opts, sess)) {
@@ -1055,37 +1055,37 @@ static int replay_entry(rca_adapter *a, sio_session *sess, const redisReply *e) 
         json_t *rest;
         const char *event = packet_event(&m.packet, &rest);
         sio_args args = {rest, m.packet.attachments, m.packet.n_attachments, NULL, 0};
-        ok = event && sio_frame_encode(&sess->missed[sess->n_missed], a->base.nsp, SIO_NO_ACK,
-                                       event, &args) == SIO_OK;
+        ok = event && sio_frame_encode(&sess->missed[sess->n_missed], a->base.nsp, SIOP_NO_ACK,
+                                       event, &args) == SIOP_OK;
         if (event) json_decref(rest);
         if (ok) sess->n_missed++;
     }
-    rda_broadcast_clear(&m);
+    rdap_broadcast_clear(&m);
     return ok;
 }
 
-/* The answer of RCA_RESTORE_SCRIPT as a session with its packets, or NULL. */
-static sio_session *session_from_reply(rca_adapter *a, const redisReply *reply) {
+/* The answer of CL_RESTORE_SCRIPT as a session with its packets, or NULL. */
+static sio_recovery_record *session_from_reply(cl_adapter *a, const redisReply *reply) {
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING ||
         reply->element[1]->type != REDIS_REPLY_ARRAY)
         return NULL;
     const redisReply *entries = reply->element[1];
     if (entries->elements > a->max_packets) return NULL; /* more followed: not all are there */
-    sio_session *sess = session_parse(reply->element[0]->str, reply->element[0]->len);
+    sio_recovery_record *sess = session_parse(reply->element[0]->str, reply->element[0]->len);
     if (!sess) return NULL;
     sess->missed = calloc(entries->elements ? entries->elements : 1, sizeof(sio_frame));
     if (!sess->missed) abort();
     for (size_t i = 0; i < entries->elements; i++) {
         if (!replay_entry(a, sess, entries->element[i])) {
-            sio_session_free(sess);
+            sio_recovery_record_free(sess);
             return NULL;
         }
     }
     return sess;
 }
 
-static void restore_unlink(rca_restore *r) {
+static void restore_unlink(cl_restore *r) {
     if (r->prev) r->prev->next = r->next;
     else r->a->restores = r->next;
     if (r->next) r->next->prev = r->prev;
@@ -1093,14 +1093,14 @@ static void restore_unlink(rca_restore *r) {
 
 static void on_restore_reply(rc_conn *conn, int status, const redisReply *reply,
                              const char *errstr, void *ud) {
-    rca_restore *r = ud;
-    rca_adapter *a = r->a;
+    cl_restore *r = ud;
+    cl_adapter *a = r->a;
     if (!a) { /* answered when the adapter went away */
         free(r);
         return;
     }
     restore_unlink(r);
-    sio_session *sess = status == RC_OK ? session_from_reply(a, reply) : NULL;
+    sio_recovery_record *sess = status == RC_OK ? session_from_reply(a, reply) : NULL;
     sio_restore_cb cb = r->cb;
     void *cb_ud = r->ud;
     free(r);
@@ -1109,9 +1109,9 @@ static void on_restore_reply(rc_conn *conn, int status, const redisReply *reply,
 
 /* Like Node's redis-streams-adapter, a client without an offset is not restored: where it
  * stood in the stream is unknown. */
-static void rca_restore_session(sio_adapter *base, const char *pid, const char *offset,
+static void cl_restore_session(sio_adapter *base, const char *pid, const char *offset,
                                 sio_restore_cb cb, void *ud) {
-    rca_adapter *a = (rca_adapter *)base;
+    cl_adapter *a = (cl_adapter *)base;
     if (!a->stream) {
         a->local->ops->restore_session(a->local, pid, offset, cb, ud);
         return;
@@ -1120,13 +1120,13 @@ static void rca_restore_session(sio_adapter *base, const char *pid, const char *
         cb(NULL, ud);
         return;
     }
-    rca_restore *r = calloc(1, sizeof(*r));
+    cl_restore *r = calloc(1, sizeof(*r));
     if (!r) abort();
     r->cb = cb;
     r->ud = ud;
     char *key = session_key(a, pid);
     int rc = rc_command(a->cluster->conn, on_restore_reply, r, "EVAL %s 2 %s %s %s %s",
-                        RCA_RESTORE_SCRIPT, key, a->stream, offset, a->max_replay);
+                        CL_RESTORE_SCRIPT, key, a->stream, offset, a->max_replay);
     free(key);
     if (rc != RC_OK) {
         free(r);
@@ -1140,11 +1140,11 @@ static void rca_restore_session(sio_adapter *base, const char *pid, const char *
 }
 
 /* Pending broadcasts are dropped (their callbacks free them); pending restores end now. */
-static void recovery_detach(rca_adapter *a) {
-    for (rca_pending *p = a->pending; p; p = p->next) p->a = NULL;
+static void recovery_detach(cl_adapter *a) {
+    for (cl_pending *p = a->pending; p; p = p->next) p->a = NULL;
     a->pending = NULL;
     while (a->restores) {
-        rca_restore *r = a->restores;
+        cl_restore *r = a->restores;
         a->restores = r->next;
         r->a = NULL;
         r->cb(NULL, r->ud);
@@ -1167,7 +1167,7 @@ static char *recovery_key(const char *key, const char *kind, const char *nsp) {
 }
 
 /* Sets up recovery in Redis when the window is on. */
-static void recovery_init(rca_adapter *a, const char *name) {
+static void recovery_init(cl_adapter *a, const char *name) {
     const sio_options *opts = sio_server_options(sio_namespace_server(a->base.nsp));
     if (opts->recovery_window_ms == 0) return;
     a->stream = recovery_key(a->cluster->key, "-stream#", name);
@@ -1180,33 +1180,33 @@ static void recovery_init(rca_adapter *a, const char *name) {
 
 /* ---- adapter lifecycle ------------------------------------------------------------- */
 
-static void rca_free(sio_adapter *base) {
-    rca_adapter *a = (rca_adapter *)base;
-    rca_cluster *c = a->cluster;
-    rca_request *r;
+static void cl_free(sio_adapter *base) {
+    cl_adapter *a = (cl_adapter *)base;
+    cl_cluster *c = a->cluster;
+    cl_request *r;
     size_t pos = 0;
-    while ((r = sio_map_next(&a->requests, &pos)) != NULL) {
+    while ((r = sb_map_next(&a->requests, &pos)) != NULL) {
         if (r->op) {
             /* the core's op ends on its own timer; it must not find us */
             r->a = NULL;
-            sio_map_del(&a->requests, r->id);
+            sb_map_del(&a->requests, r->id);
             request_unref(r);
         } else {
             request_finish(r, SIO_ACK_TIMEOUT);
         }
         pos = 0;
     }
-    sio_map_free(&a->requests);
+    sb_map_free(&a->requests);
     recovery_detach(a);
     sio_adapter_local_on_room(a->local, NULL, NULL);
     a->local->ops->free(a->local);
-    rca_room *room;
+    cl_room *room;
     pos = 0;
-    while ((room = sio_map_next(&a->rooms, &pos)) != NULL) {
+    while ((room = sb_map_next(&a->rooms, &pos)) != NULL) {
         rc_unsubscribe(c->conn, room->channel);
         free(room);
     }
-    sio_map_free(&a->rooms);
+    sb_map_free(&a->rooms);
     if (a->pattern) {
         rc_punsubscribe(c->conn, a->pattern);
         free(a->pattern);
@@ -1225,24 +1225,24 @@ static void rca_free(sio_adapter *base) {
     free(a);
 }
 
-static const sio_adapter_ops rca_ops = {
+static const sio_adapter_ops cl_ops = {
     .name = "redis",
-    .add = rca_add,
-    .del = rca_del,
-    .del_all = rca_del_all,
-    .has = rca_has,
-    .has_room = rca_has_room,
-    .broadcast = rca_broadcast,
-    .broadcast_ack = rca_broadcast_ack,
-    .sockets = rca_sockets,
-    .add_sockets = rca_add_sockets,
-    .del_sockets = rca_del_sockets,
-    .disconnect_sockets = rca_disconnect_sockets,
-    .fetch_sockets = rca_fetch_sockets,
-    .server_side_emit = rca_server_side_emit,
-    .persist_session = rca_persist_session,
-    .restore_session = rca_restore_session,
-    .free = rca_free,
+    .add = cl_add,
+    .del = cl_del,
+    .del_all = cl_del_all,
+    .has = cl_has,
+    .has_room = cl_has_room,
+    .broadcast = cl_broadcast,
+    .broadcast_ack = cl_broadcast_ack,
+    .sockets = cl_sockets,
+    .add_sockets = cl_add_sockets,
+    .del_sockets = cl_del_sockets,
+    .disconnect_sockets = cl_disconnect_sockets,
+    .fetch_sockets = cl_fetch_sockets,
+    .server_side_emit = cl_server_side_emit,
+    .persist_session = cl_persist_session,
+    .restore_session = cl_restore_session,
+    .free = cl_free,
 };
 
 static char *channel_new(void (*make)(sb_buf *, const char *, const char *, const char *),
@@ -1256,30 +1256,30 @@ static char *channel_new(void (*make)(sb_buf *, const char *, const char *, cons
 }
 
 static void channel_request(sb_buf *b, const char *key, const char *nsp, const char *unused) {
-    rda_channel_request(b, key, nsp);
+    rdap_channel_request(b, key, nsp);
 }
 
-sio_adapter *rca_adapter_new(sio_namespace *nsp, void *ud) {
-    rca_cluster *c = ud;
-    rca_adapter *a = calloc(1, sizeof(*a));
+sio_adapter *cl_adapter_new(sio_namespace *nsp, void *ud) {
+    cl_cluster *c = ud;
+    cl_adapter *a = calloc(1, sizeof(*a));
     if (!a) abort();
-    a->base.ops = &rca_ops;
+    a->base.ops = &cl_ops;
     a->base.nsp = nsp;
     a->cluster = c;
     const char *name = sio_namespace_name(nsp);
-    a->ch_broadcast = channel_new(rda_channel_broadcast, c->key, name, NULL);
+    a->ch_broadcast = channel_new(rdap_channel_broadcast, c->key, name, NULL);
     a->ch_request = channel_new(channel_request, c->key, name, NULL);
-    a->ch_response = channel_new(rda_channel_response, c->key, name, NULL);
-    a->ch_response_own = channel_new(rda_channel_response, c->key, name, c->uid);
-    sio_map_init(&a->rooms);
-    sio_map_init(&a->requests);
+    a->ch_response = channel_new(rdap_channel_response, c->key, name, NULL);
+    a->ch_response_own = channel_new(rdap_channel_response, c->key, name, c->uid);
+    sb_map_init(&a->rooms);
+    sb_map_init(&a->requests);
     a->next = c->adapters;
     if (c->adapters) c->adapters->prev = a;
     c->adapters = a;
     if (c->psubscribe) {
         sb_buf b;
         sb_buf_init(&b);
-        rda_channel_broadcast_pattern(&b, c->key, name);
+        rdap_channel_broadcast_pattern(&b, c->key, name);
         a->pattern = buf_string(&b);
         sb_buf_free(&b);
         rc_psubscribe(c->conn, a->pattern);
@@ -1297,27 +1297,27 @@ sio_adapter *rca_adapter_new(sio_namespace *nsp, void *ud) {
 
 /* ---- cluster ----------------------------------------------------------------------- */
 
-static void uid_new(char out[RCA_UID_LEN + 1]) {
-    uint8_t bytes[RCA_UID_LEN];
+static void uid_new(char out[CL_UID_LEN + 1]) {
+    uint8_t bytes[CL_UID_LEN];
     if (uv_random(NULL, NULL, bytes, sizeof(bytes), 0, NULL) != 0) abort();
-    for (size_t i = 0; i < RCA_UID_LEN; i++) out[i] = RCA_UID_CHARS[bytes[i] % 64];
-    out[RCA_UID_LEN] = '\0';
+    for (size_t i = 0; i < CL_UID_LEN; i++) out[i] = CL_UID_CHARS[bytes[i] % 64];
+    out[CL_UID_LEN] = '\0';
 }
 
-rca_cluster *rca_cluster_new(uv_loop_t *loop, const rca_config *cfg, char *err, size_t errlen) {
-    rca_cluster *c = calloc(1, sizeof(*c));
+cl_cluster *cl_cluster_new(uv_loop_t *loop, const cl_config *cfg, char *err, size_t errlen) {
+    cl_cluster *c = calloc(1, sizeof(*c));
     if (!c) abort();
     c->loop = loop;
     uid_new(c->uid);
-    c->key = xstrdup(cfg->prefix && *cfg->prefix ? cfg->prefix : RDA_DEFAULT_KEY);
+    c->key = xstrdup(cfg->prefix && *cfg->prefix ? cfg->prefix : RDAP_DEFAULT_KEY);
     c->node_id = xstrdup(cfg->node_id && *cfg->node_id ? cfg->node_id : c->uid);
     c->psubscribe = cfg->psubscribe;
     c->on_ready = cfg->on_ready;
     c->ready_ud = cfg->ud;
     c->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms
-                                                    : RCA_DEFAULT_REQUEST_TIMEOUT_MS;
+                                                    : CL_DEFAULT_REQUEST_TIMEOUT_MS;
     sb_buf_init(&c->out);
-    rda_decoder_init(&c->dec);
+    rdap_decoder_init(&c->dec);
     rc_config rc;
     rc_config_init(&rc, cfg->url);
     rc.on_message = on_message;
@@ -1334,17 +1334,17 @@ rca_cluster *rca_cluster_new(uv_loop_t *loop, const rca_config *cfg, char *err, 
     return c;
 }
 
-int rca_cluster_ready(const char **reason, void *ud) {
-    rca_cluster *c = ud;
+int cl_cluster_ready(const char **reason, void *ud) {
+    cl_cluster *c = ud;
     if (rc_ready(c->conn)) return 1;
     *reason = "redis unavailable";
     return 0;
 }
 
-const char *rca_cluster_uid(const rca_cluster *c) { return c->uid; }
+const char *cl_cluster_uid(const cl_cluster *c) { return c->uid; }
 
 static void on_conn_closed(void *ud) {
-    rca_cluster *c = ud;
+    cl_cluster *c = ud;
     void (*done)(void *) = c->done;
     void *done_ud = c->done_ud;
     sb_buf_free(&c->out);
@@ -1354,7 +1354,7 @@ static void on_conn_closed(void *ud) {
     if (done) done(done_ud);
 }
 
-void rca_cluster_close(rca_cluster *c, void (*done)(void *ud), void *ud) {
+void cl_cluster_close(cl_cluster *c, void (*done)(void *ud), void *ud) {
     c->done = done;
     c->done_ud = ud;
     rc_close(c->conn, on_conn_closed, c);

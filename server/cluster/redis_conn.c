@@ -104,7 +104,7 @@ struct rc_conn {
     uv_idle_t fail_idle;          /* runs the failed queue */
     uv_idle_t flusher;         /* writes the links' queued commands, once per loop turn */
 
-    sio_map channels, patterns;   /* name -> rc_sub */
+    sb_map channels, patterns;   /* name -> rc_sub */
     size_t restore_left;          /* restore confirmations still to come */
     size_t restored;              /* names sent by the current restore */
 
@@ -511,8 +511,8 @@ int rc_command_argv(rc_conn *c, rc_reply_cb cb, void *ud, int argc, const char *
 
 /* ---- the subscription registry ---- */
 
-static void sub_free(sio_map *map, rc_sub *e) {
-    sio_map_del(map, e->name);
+static void sub_free(sb_map *map, rc_sub *e) {
+    sb_map_del(map, e->name);
     free(e->name);
     free(e);
 }
@@ -529,10 +529,10 @@ static int sub_send(rc_conn *c, rc_sub *e, const char *cmd) {
     return 0;
 }
 
-static int sub_add(rc_conn *c, sio_map *map, const char *name, const char *cmd) {
+static int sub_add(rc_conn *c, sb_map *map, const char *name, const char *cmd) {
     if (c->closing)
         return RC_ERR_CLOSED;
-    rc_sub *e = sio_map_get(map, name);
+    rc_sub *e = sb_map_get(map, name);
     if (e != NULL && e->refs++ > 0)
         return RC_OK;
     if (e == NULL) {
@@ -541,7 +541,7 @@ static int sub_add(rc_conn *c, sio_map *map, const char *name, const char *cmd) 
             return RC_ERR_NOMEM;
         }
         e->refs = 1;
-        sio_map_put(map, e->name, e);
+        sb_map_put(map, e->name, e);
     }
     /* Not up: the restore after the handshake sends it. */
     if (c->sub.state == RC_LINK_UP)
@@ -549,10 +549,10 @@ static int sub_add(rc_conn *c, sio_map *map, const char *name, const char *cmd) 
     return RC_OK;
 }
 
-static int sub_del(rc_conn *c, sio_map *map, const char *name, const char *cmd) {
+static int sub_del(rc_conn *c, sb_map *map, const char *name, const char *cmd) {
     if (c->closing)
         return RC_ERR_CLOSED;
-    rc_sub *e = sio_map_get(map, name);
+    rc_sub *e = sb_map_get(map, name);
     if (e == NULL || e->refs == 0)
         return RC_ERR_ARG;
     if (--e->refs > 0)
@@ -584,18 +584,18 @@ int rc_punsubscribe(rc_conn *c, const char *pattern) {
 int rc_subscribed(const rc_conn *c, const char *name, int pattern) {
     if (c->closing || c->sub.state != RC_LINK_UP)
         return 0;
-    const rc_sub *e = sio_map_get(pattern ? &c->patterns : &c->channels, name);
+    const rc_sub *e = sb_map_get(pattern ? &c->patterns : &c->channels, name);
     return e != NULL && e->refs > 0 && e->active && e->inflight == 0;
 }
 
 /* A new connection knows none of the registry: forget what was in flight, and drop the
  * names nobody references any more. */
 static void registry_reset(rc_conn *c) {
-    sio_map *maps[2] = {&c->channels, &c->patterns};
+    sb_map *maps[2] = {&c->channels, &c->patterns};
     for (int m = 0; m < 2; m++) {
         rc_sub *dead = NULL, *e;
         size_t pos = 0;
-        while ((e = sio_map_next(maps[m], &pos)) != NULL) {
+        while ((e = sb_map_next(maps[m], &pos)) != NULL) {
             e->inflight = 0;
             e->active = 0;
             if (e->refs == 0) {
@@ -612,15 +612,15 @@ static void registry_reset(rc_conn *c) {
 }
 
 static void registry_free(rc_conn *c) {
-    sio_map *maps[2] = {&c->channels, &c->patterns};
+    sb_map *maps[2] = {&c->channels, &c->patterns};
     for (int m = 0; m < 2; m++) {
         rc_sub *e;
         size_t pos = 0;
-        while ((e = sio_map_next(maps[m], &pos)) != NULL) {
+        while ((e = sb_map_next(maps[m], &pos)) != NULL) {
             free(e->name);
             free(e);
         }
-        sio_map_free(maps[m]);
+        sb_map_free(maps[m]);
     }
 }
 
@@ -637,7 +637,7 @@ static int restore_send(rc_conn *c, int argc, const char **argv, const size_t *l
 /* Subscribes the new subscriber connection to the whole registry, in batches. */
 static int registry_restore(rc_conn *c) {
     static const char *const cmds[2] = {"SUBSCRIBE", "PSUBSCRIBE"};
-    sio_map *maps[2] = {&c->channels, &c->patterns};
+    sb_map *maps[2] = {&c->channels, &c->patterns};
     const char *argv[RC_RESUBSCRIBE_BATCH + 1];
     size_t lens[RC_RESUBSCRIBE_BATCH + 1];
     c->restore_left = 0;
@@ -647,7 +647,7 @@ static int registry_restore(rc_conn *c) {
         int argc = 1;
         argv[0] = cmds[m];
         lens[0] = strlen(cmds[m]);
-        while ((e = sio_map_next(maps[m], &pos)) != NULL) {
+        while ((e = sb_map_next(maps[m], &pos)) != NULL) {
             e->inflight++;
             argv[argc] = e->name;
             lens[argc++] = strlen(e->name);
@@ -669,10 +669,10 @@ static int reply_is_string(const redisReply *r) {
 }
 
 /* The live registry entry named by a reply element, if the name is one we subscribed. */
-static rc_sub *sub_lookup(sio_map *map, const redisReply *name) {
+static rc_sub *sub_lookup(sb_map *map, const redisReply *name) {
     if (!reply_is_string(name) || strlen(name->str) != name->len)
         return NULL;
-    return sio_map_get(map, name->str);
+    return sb_map_get(map, name->str);
 }
 
 static void deliver(rc_conn *c, const redisReply *pattern, const redisReply *channel,
@@ -690,7 +690,7 @@ static void deliver(rc_conn *c, const redisReply *pattern, const redisReply *cha
 static void link_log_up(rc_link *l);
 
 /* A (p)subscribe / (p)unsubscribe confirmation. */
-static void confirm(rc_conn *c, sio_map *map, const redisReply *name, int subscribed) {
+static void confirm(rc_conn *c, sb_map *map, const redisReply *name, int subscribed) {
     rc_sub *e = sub_lookup(map, name);
     if (e != NULL) {
         if (e->inflight > 0)
@@ -1120,8 +1120,8 @@ rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t er
     if (c->cfg.max_pending == 0) c->cfg.max_pending = RC_DEFAULT_MAX_PENDING;
     if (c->cfg.max_pending_bytes == 0) c->cfg.max_pending_bytes = RC_DEFAULT_MAX_PENDING_BYTES;
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ull;
-    sio_map_init(&c->channels);
-    sio_map_init(&c->patterns);
+    sb_map_init(&c->channels);
+    sb_map_init(&c->patterns);
     uv_idle_init(loop, &c->fail_idle);
     c->fail_idle.data = c;
     uv_idle_init(loop, &c->flusher);

@@ -54,7 +54,7 @@ struct sio_ack {
 
 static int64_t namespace_next_ack_id(sio_namespace *nsp) {
     int64_t id = nsp->next_ack_id;
-    nsp->next_ack_id = id >= SIO_MAX_ACK_ID ? 0 : id + 1;
+    nsp->next_ack_id = id >= SIOP_MAX_ACK_ID ? 0 : id + 1;
     return id;
 }
 
@@ -124,7 +124,7 @@ int sio_socket_track_ack(sio_socket *s, sio_ack_op *op) {
     e->op_next = op->entries;
     if (op->entries) op->entries->op_prev = e;
     op->entries = e;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 /* Runs the on_done hook once, at completion or, for a cancelled op, when it is freed. */
@@ -270,14 +270,14 @@ int sio_ack_send(sio_ack *ack, const sio_args *args) {
                                       args->text_len);
     } else if (s->state == SIO_SOCKET_CONNECTED && s->client) {
         size_t n = args ? args->n_attachments : 0;
-        sio_packet p;
-        sio_packet_init(&p);
-        p.type = n > 0 ? SIO_PACKET_BINARY_ACK : SIO_PACKET_ACK;
+        siop_packet p;
+        siop_packet_init(&p);
+        p.type = n > 0 ? SIOP_PACKET_BINARY_ACK : SIOP_PACKET_ACK;
         p.nsp = s->nsp->name;
         p.id = ack->id;
         p.data = args && args->json ? json_incref(args->json) : json_array();
         p.n_attachments = n;
-        p.attachments = n > 0 ? (sio_attachment *)args->attachments : NULL;
+        p.attachments = n > 0 ? (siop_attachment *)args->attachments : NULL;
         rc = sio_client_send_packet(s->client, &p);
         json_decref(p.data);
     }

@@ -52,7 +52,7 @@ struct local_entry {
 
 typedef struct local_adapter {
     sio_adapter base;
-    sio_map rooms;            /* name → local_room */
+    sb_map rooms;            /* name → local_room */
     local_entry *entries;
     uint64_t epoch;
     sio_socket **scratch;     /* recipient vector reused by broadcasts */
@@ -84,7 +84,7 @@ static local_entry *own_holder(local_adapter *a, const char *name) {
 
 /* Whether room name has members on this node, explicit or implicit. */
 static int room_exists(local_adapter *a, const char *name) {
-    return sio_map_get(&a->rooms, name) != NULL || own_holder(a, name) != NULL;
+    return sb_map_get(&a->rooms, name) != NULL || own_holder(a, name) != NULL;
 }
 
 static local_entry *entry_of(local_adapter *a, sio_socket *s) {
@@ -101,14 +101,14 @@ static local_entry *entry_of(local_adapter *a, sio_socket *s) {
 }
 
 static local_room *room_of(local_adapter *a, const char *name) {
-    local_room *r = sio_map_get(&a->rooms, name);
+    local_room *r = sb_map_get(&a->rooms, name);
     if (r) return r;
     size_t len = strlen(name);
     r = calloc(1, sizeof(*r) + len + 1);
     if (!r) abort();
     memcpy(r->name, name, len + 1);
     int existed = a->room_cb && own_holder(a, name);
-    sio_map_put(&a->rooms, r->name, r);
+    sb_map_put(&a->rooms, r->name, r);
     if (a->room_cb && !existed) a->room_cb(r->name, 1, a->room_ud);
     return r;
 }
@@ -119,7 +119,7 @@ static void member_unlink_room(local_adapter *a, local_member *m) {
     else r->members = m->room_next;
     if (m->room_next) m->room_next->room_prev = m->room_prev;
     if (--r->size == 0) {
-        sio_map_del(&a->rooms, r->name);
+        sb_map_del(&a->rooms, r->name);
         if (a->room_cb && !own_holder(a, r->name)) a->room_cb(r->name, 0, a->room_ud);
         free(r);
     }
@@ -136,7 +136,7 @@ static void member_leave(local_adapter *a, local_member *m) {
     const char *name = sio_socket_id(e->sock);
     e->own.entry = NULL;
     e->own.entry_next = NULL;
-    if (a->room_cb && !sio_map_get(&a->rooms, name)) a->room_cb(name, 0, a->room_ud);
+    if (a->room_cb && !sb_map_get(&a->rooms, name)) a->room_cb(name, 0, a->room_ud);
 }
 
 static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n) {
@@ -147,7 +147,7 @@ static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms
         while (m && strcmp(member_name(m), rooms[i]) != 0) m = m->entry_next;
         if (m) continue;
         if (strcmp(rooms[i], sio_socket_id(s)) == 0) {
-            int existed = a->room_cb && sio_map_get(&a->rooms, rooms[i]);
+            int existed = a->room_cb && sb_map_get(&a->rooms, rooms[i]);
             e->own.entry = e;
             e->own.entry_next = e->rooms;
             e->rooms = &e->own;
@@ -219,7 +219,7 @@ static void recipients_push(local_adapter *a, recipients *r, local_entry *e) {
 }
 
 static void room_mark(local_adapter *a, const char *name, uint64_t epoch) {
-    local_room *r = sio_map_get(&a->rooms, name);
+    local_room *r = sb_map_get(&a->rooms, name);
     for (local_member *m = r ? r->members : NULL; m; m = m->room_next) m->entry->mark = epoch;
     local_entry *own = own_holder(a, name);
     if (own) own->mark = epoch;
@@ -240,7 +240,7 @@ static void recipients_collect(local_adapter *a, const sio_target *to, recipient
         return;
     }
     for (size_t i = 0; i < to->n_rooms; i++) {
-        local_room *room = sio_map_get(&a->rooms, to->rooms[i]);
+        local_room *room = sb_map_get(&a->rooms, to->rooms[i]);
         for (local_member *m = room ? room->members : NULL; m; m = m->room_next) {
             if (m->entry->mark == epoch) continue;
             m->entry->mark = epoch;
@@ -267,7 +267,7 @@ static void recipients_release(local_adapter *a, recipients *r) {
 static int local_encode(local_adapter *a, const sio_broadcast *b, sio_frame *f, uint64_t *seq) {
     *seq = 0;
     if (!a->rec || (b->flags & SIO_EMIT_VOLATILE))
-        return sio_frame_encode(f, a->base.nsp, SIO_NO_ACK, b->event, b->args);
+        return sio_frame_encode(f, a->base.nsp, SIOP_NO_ACK, b->event, b->args);
     char offset[SIO_OFFSET_LEN];
     sio_recovery_next_offset(a->rec, offset);
     json_t *tree = sio_args_json(b->args);
@@ -275,12 +275,12 @@ static int local_encode(local_adapter *a, const sio_broadcast *b, sio_frame *f, 
     json_decref(tree);
     json_array_append_new(json, json_string(offset));
     sio_args args = {json, b->args->attachments, b->args->n_attachments, NULL, 0};
-    int rc = sio_frame_encode(f, a->base.nsp, SIO_NO_ACK, b->event, &args);
+    int rc = sio_frame_encode(f, a->base.nsp, SIOP_NO_ACK, b->event, &args);
     json_decref(json);
-    if (rc != SIO_OK) return rc;
+    if (rc != SIOP_OK) return rc;
     sio_recovery_log(a->rec, b->to, f);
     *seq = sio_recovery_position(a->rec);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 static int local_broadcast(sio_adapter *base, const sio_broadcast *b) {
@@ -288,8 +288,8 @@ static int local_broadcast(sio_adapter *base, const sio_broadcast *b) {
     sio_frame f;
     uint64_t seq;
     recipients r;
-    if (!sio_namespace_delivers(base->nsp, b)) return SIO_OK;
-    if (local_encode(a, b, &f, &seq) != SIO_OK) return SIO_EINVAL;
+    if (!sio_namespace_delivers(base->nsp, b)) return SIOP_OK;
+    if (local_encode(a, b, &f, &seq) != SIOP_OK) return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
     for (size_t i = 0; i < r.n; i++) {
         local_entry *e = sio_socket_adapter_data(r.v[i]);
@@ -298,7 +298,7 @@ static int local_broadcast(sio_adapter *base, const sio_broadcast *b) {
     }
     recipients_release(a, &r);
     sio_frame_release(&f);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op) {
@@ -306,18 +306,18 @@ static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ac
     sio_frame f;
     recipients r;
     size_t count = 0;
-    if (sio_frame_encode(&f, base->nsp, sio_ack_op_id(op), b->event, b->args) != SIO_OK)
+    if (sio_frame_encode(&f, base->nsp, sio_ack_op_id(op), b->event, b->args) != SIOP_OK)
         return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
     for (size_t i = 0; i < r.n; i++) {
-        if (sio_socket_track_ack(r.v[i], op) != SIO_OK) continue; /* skipped: over its limit */
+        if (sio_socket_track_ack(r.v[i], op) != SIOP_OK) continue; /* skipped: over its limit */
         count++;
         sio_socket_send_frame(r.v[i], &f, b->flags);
     }
     recipients_release(a, &r);
     sio_frame_release(&f);
     sio_ack_op_expect(op, count);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 /* The names of e's rooms in joining order (the list is newest first), borrowed from the
@@ -395,11 +395,11 @@ static void local_fetch_sockets(sio_adapter *base, const sio_target *to, sio_fet
 /* No other node: nothing to send and no answer to wait for. */
 static int local_server_side_emit(sio_adapter *base, const char *event, const sio_args *args,
                                   uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud) {
-    if (!cb) return SIO_OK;
+    if (!cb) return SIOP_OK;
     json_t *responses = json_array();
     cb(SIO_ACK_OK, responses, ud);
     json_decref(responses);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 /* ---- recovery ---------------------------------------------------------------------- */
@@ -431,10 +431,10 @@ void sio_adapter_local_each_room(sio_adapter *base, void (*cb)(const char *room,
     local_adapter *a = (local_adapter *)base;
     size_t pos = 0;
     local_room *r;
-    while ((r = sio_map_next(&a->rooms, &pos)) != NULL) cb(r->name, ud);
+    while ((r = sb_map_next(&a->rooms, &pos)) != NULL) cb(r->name, ud);
     for (local_entry *e = a->entries; e; e = e->next) {
         const char *id = sio_socket_id(e->sock);
-        if (e->own.entry && !sio_map_get(&a->rooms, id)) cb(id, ud);
+        if (e->own.entry && !sb_map_get(&a->rooms, id)) cb(id, ud);
     }
 }
 
@@ -447,7 +447,7 @@ void sio_adapter_local_on_room(sio_adapter *base, sio_room_cb cb, void *ud) {
 static void local_free(sio_adapter *base) {
     local_adapter *a = (local_adapter *)base;
     while (a->entries) local_del_all(base, a->entries->sock);
-    sio_map_free(&a->rooms);
+    sb_map_free(&a->rooms);
     free(a->scratch);
     if (a->rec) sio_recovery_free(a->rec);
     free(a);
@@ -478,7 +478,7 @@ static sio_adapter *local_new(sio_namespace *nsp, int logged) {
     if (!a) abort();
     a->base.ops = &local_ops;
     a->base.nsp = nsp;
-    sio_map_init(&a->rooms);
+    sb_map_init(&a->rooms);
     const sio_options *opts = sio_server_options(sio_namespace_server(nsp));
     if (logged && opts->recovery_window_ms > 0)
         a->rec = sio_recovery_new(sio_server_loop(sio_namespace_server(nsp)), opts);

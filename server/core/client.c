@@ -22,7 +22,7 @@ void sio_client_ref(sio_client *c) { c->refs++; }
  * clients are most clients, and a decoder is 200 bytes. */
 static void client_decoder_drop(sio_client *c) {
     if (!c->decoder) return;
-    sio_decoder_free(c->decoder);
+    siop_decoder_free(c->decoder);
     free(c->decoder);
     c->decoder = NULL;
 }
@@ -99,17 +99,17 @@ void sio_client_detach(sio_client *c, sio_socket *s) {
     sio_socket_unref(s);
 }
 
-int sio_client_send_packet(sio_client *c, const sio_packet *p) {
+int sio_client_send_packet(sio_client *c, const siop_packet *p) {
     sb_buf *b = &c->srv->scratch;
     if (!c->session || c->closing) return SIO_ECLOSED;
     sb_buf_reset(b);
-    if (sio_packet_encode(p, b) != SIO_OK) return SIO_EINVAL;
+    if (siop_packet_encode(p, b) != SIOP_OK) return SIO_EINVAL;
     eio_session *session = c->session;
     if (eio_session_send(session, b->data, b->len, 0) != 0) return SIO_ECLOSED;
     for (size_t i = 0; i < p->n_attachments; i++)
         if (eio_session_send(session, p->attachments[i].data, p->attachments[i].len, 1) != 0)
             return SIO_ECLOSED;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 int sio_client_send_ack_text(sio_client *c, const char *nsp, int64_t id, const char *text,
@@ -117,8 +117,8 @@ int sio_client_send_ack_text(sio_client *c, const char *nsp, int64_t id, const c
     sb_buf *b = &c->srv->scratch;
     if (!c->session || c->closing) return SIO_ECLOSED;
     sb_buf_reset(b);
-    if (sio_ack_encode_text(b, nsp, id, text, len) != SIO_OK) return SIO_EINVAL;
-    return eio_session_send(c->session, b->data, b->len, 0) == 0 ? SIO_OK : SIO_ECLOSED;
+    if (siop_ack_encode_text(b, nsp, id, text, len) != SIOP_OK) return SIO_EINVAL;
+    return eio_session_send(c->session, b->data, b->len, 0) == 0 ? SIOP_OK : SIO_ECLOSED;
 }
 
 /* Detaches every socket, each leaving with reason (sockets that never connected are only
@@ -152,18 +152,18 @@ static sio_socket *client_socket_of(sio_client *c, const char *nsp) {
 }
 
 static void client_refuse_namespace(sio_client *c, const char *name) {
-    sio_packet p;
-    sio_packet_init(&p);
-    p.type = SIO_PACKET_CONNECT_ERROR;
+    siop_packet p;
+    siop_packet_init(&p);
+    p.type = SIOP_PACKET_CONNECT_ERROR;
     p.nsp = (char *)name;
     p.data = json_pack("{s:s}", "message", "Invalid namespace");
     sio_client_send_packet(c, &p);
     json_decref(p.data);
 }
 
-static void client_dispatch(sio_client *c, sio_packet *p) {
+static void client_dispatch(sio_client *c, siop_packet *p) {
     sio_socket *s = client_socket_of(c, p->nsp);
-    if (p->type == SIO_PACKET_CONNECT) {
+    if (p->type == SIOP_PACKET_CONNECT) {
         sio_namespace *nsp = sio_namespace_find(c->srv, p->nsp);
         if (s && s->state == SIO_SOCKET_CONNECTED) sio_client_close(c);
         else if (s) return;
@@ -175,7 +175,7 @@ static void client_dispatch(sio_client *c, sio_packet *p) {
         }
         return;
     }
-    if (!s || s->state != SIO_SOCKET_CONNECTED || p->type == SIO_PACKET_CONNECT_ERROR) {
+    if (!s || s->state != SIO_SOCKET_CONNECTED || p->type == SIOP_PACKET_CONNECT_ERROR) {
         sio_client_close(c);
         return;
     }
@@ -187,33 +187,33 @@ static void client_dispatch(sio_client *c, sio_packet *p) {
 }
 
 void sio_client_message(sio_client *c, const uint8_t *data, size_t len, int binary) {
-    sio_packet p;
+    siop_packet p;
     int rc;
     if (c->closing) return;
-    sio_packet_init(&p);
-    sio_decoder *d = c->decoder ? c->decoder : &c->srv->decoder;
-    if (binary) rc = sio_decoder_feed_binary(d, data, len, &p);
-    else rc = sio_decoder_feed_text(d, (const char *)data, len, &p);
-    if (rc == SIO_MORE) {
+    siop_packet_init(&p);
+    siop_decoder *d = c->decoder ? c->decoder : &c->srv->decoder;
+    if (binary) rc = siop_decoder_feed_binary(d, data, len, &p);
+    else rc = siop_decoder_feed_text(d, (const char *)data, len, &p);
+    if (rc == SIOP_MORE) {
         if (!c->decoder) {
             /* the pending packet moves to a decoder of the client's own */
             c->decoder = malloc(sizeof(*c->decoder));
             if (!c->decoder) abort();
             *c->decoder = *d;
-            sio_decoder_init(d, c->srv->opts.max_attachments);
+            siop_decoder_init(d, c->srv->opts.max_attachments);
         }
         return;
     }
     client_decoder_drop(c); /* it holds nothing now: its packet is out, or dropped */
-    if (rc != SIO_OK) {
+    if (rc != SIOP_OK) {
         /* Node closes the engine session on a parse error; sockets see "forced close". */
         c->closing = 1;
-        sio_packet_clear(&p);
+        siop_packet_clear(&p);
         eio_session_close(c->session);
         return;
     }
     sio_client_ref(c);
     client_dispatch(c, &p);
-    sio_packet_clear(&p);
+    siop_packet_clear(&p);
     sio_client_unref(c);
 }

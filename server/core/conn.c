@@ -1,6 +1,6 @@
 /* conn.c: accepted TCP streams: reading into one slab, corked writing, deadlines.
  *
- * The one idea: a connection writes at most once per loop turn. conn_send() only queues;
+ * The one idea: a connection writes at most once per loop turn. eio__conn_send() only queues;
  * the connection joins srv->flush, and the flusher writes every queued buffer of each
  * connection with one uv_try_write (a writev). The flusher is a uv_idle_t started when
  * the first connection joins: it runs once per turn before the loop polls, and while it
@@ -47,7 +47,7 @@ static int is_conn(const uv_handle_t *h, const eio_server *srv)
 
 /* ---- output ---- */
 
-void conn_want_flush(eio_conn *c)
+void eio__conn_want_flush(eio_conn *c)
 {
     eio_server *srv = c->srv;
     if (c->in_flush || c->closed)
@@ -58,15 +58,15 @@ void conn_want_flush(eio_conn *c)
     uv_idle_start(&srv->flusher, on_flush);
 }
 
-void conn_send(eio_conn *c, eio_msg *m)
+void eio__conn_send(eio_conn *c, eio_msg *m)
 {
     if (c->closed)
         return;
-    queue_push(&c->out, m);
-    conn_want_flush(c);
+    eio__queue_push(&c->out, m);
+    eio__conn_want_flush(c);
 }
 
-int conn_output_pending(const eio_conn *c)
+int eio__conn_output_pending(const eio_conn *c)
 {
     return c->out.len > 0 || c->wreq != NULL;
 }
@@ -76,7 +76,7 @@ static void output_consume(eio_conn *c, size_t n)
 {
     while (n > 0) {
         size_t len;
-        eio_msg *m = queue_at(&c->out, 0);
+        eio_msg *m = eio__queue_at(&c->out, 0);
         eio_msg_wire(m, &len);
         size_t left = len - c->out_off;
         if (n < left) {
@@ -85,7 +85,7 @@ static void output_consume(eio_conn *c, size_t n)
         }
         n -= left;
         c->out_off = 0;
-        eio_msg_unref(queue_pop(&c->out));
+        eio_msg_unref(eio__queue_pop(&c->out));
     }
 }
 
@@ -96,7 +96,7 @@ static uint32_t output_gather(const eio_conn *c, uv_buf_t *iov, size_t *total)
     *total = 0;
     while (n < c->out.len && n < EIO_WRITE_IOV_MAX) {
         size_t len;
-        const uint8_t *p = eio_msg_wire(queue_at(&c->out, n), &len);
+        const uint8_t *p = eio_msg_wire(eio__queue_at(&c->out, n), &len);
         iov[n] = uv_buf_init((char *)p + off, (unsigned)(len - off));
         *total += len - off;
         off = 0;
@@ -124,17 +124,17 @@ static void output_done(eio_conn *c)
         c->kind = EIO_CONN_CLOSING;
         if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
             free(req);
-            conn_close(c);
+            eio__conn_close(c);
             return;
         }
-        conn_set_timeout(c, EIO_CLOSE_GRACE_S);
+        eio__conn_set_timeout(c, EIO_CLOSE_GRACE_S);
         return;
     }
     if (c->kind == EIO_CONN_HTTP && c->in_len)
         conn_process_leftover(c);
     /* answered, nothing more to write: idle until the next request or the keep-alive end */
-    if (!c->closed && c->kind == EIO_CONN_HTTP && !c->req && !conn_output_pending(c))
-        conn_set_timeout(c, EIO_HTTP_IDLE_S);
+    if (!c->closed && c->kind == EIO_CONN_HTTP && !c->req && !eio__conn_output_pending(c))
+        eio__conn_set_timeout(c, EIO_HTTP_IDLE_S);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -143,14 +143,14 @@ static void on_write(uv_write_t *req, int status)
     free(req);
     c->wreq = NULL;
     if (status < 0) {
-        conn_close(c);
+        eio__conn_close(c);
         return;
     }
     for (uint32_t i = 0; i < c->inflight; i++)
-        eio_msg_unref(queue_pop(&c->out));
+        eio_msg_unref(eio__queue_pop(&c->out));
     c->inflight = 0;
     c->out_off = 0;
-    conn_want_flush(c); /* what was queued meanwhile, and the after-write actions */
+    eio__conn_want_flush(c); /* what was queued meanwhile, and the after-write actions */
 }
 
 /* One writev of everything queued; the kernel's remainder goes to uv_write. */
@@ -164,7 +164,7 @@ static void output_write(eio_conn *c)
         if (w == UV_EAGAIN)
             w = 0;
         if (w < 0) {
-            conn_close(c);
+            eio__conn_close(c);
             return;
         }
         output_consume(c, (size_t)w);
@@ -180,7 +180,7 @@ static void output_write(eio_conn *c)
             free(c->wreq);
             c->wreq = NULL;
             c->inflight = 0;
-            conn_close(c);
+            eio__conn_close(c);
         }
         return;
     }
@@ -193,9 +193,9 @@ static void conn_flush(eio_conn *c)
     if (c->closed || c->wreq)
         return;
     if (c->kind == EIO_CONN_WEBSOCKET)
-        websocket_flush(c);
+        eio__websocket_flush(c);
     else if (c->kind == EIO_CONN_POLL_GET && c->session)
-        polling_answer_get(c->session);
+        eio__polling_answer_get(c->session);
     output_write(c);
 }
 
@@ -216,15 +216,15 @@ static void on_flush(uv_idle_t *p)
     uv_idle_stop(p);
 }
 
-void conn_close_after_write(eio_conn *c)
+void eio__conn_close_after_write(eio_conn *c)
 {
     if (c->closed || c->kind == EIO_CONN_CLOSING)
         return;
     c->close_after = 1;
     c->kind = EIO_CONN_CLOSING;
     if (!c->due_s)
-        conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* the last bytes have that long to leave */
-    conn_want_flush(c);
+        eio__conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* the last bytes have that long to leave */
+    eio__conn_want_flush(c);
 }
 
 /* ---- closing ---- */
@@ -233,7 +233,7 @@ static void on_closed(uv_handle_t *h)
 {
     eio_conn *c = (eio_conn *)h;
     eio_server *srv = c->srv;
-    queue_clear(&c->out);
+    eio__queue_clear(&c->out);
     free(c->in);
     sb_buf_free(&c->frag);
     srv->n_conns--;
@@ -242,16 +242,16 @@ static void on_closed(uv_handle_t *h)
     else
         free(c);
     if (srv->shutting_down)
-        server_maybe_done(srv);
+        eio__server_maybe_done(srv);
 }
 
-void conn_close(eio_conn *c)
+void eio__conn_close(eio_conn *c)
 {
     if (c->closed)
         return;
     if (c->kind == EIO_CONN_WEBSOCKET)
-        websocket_closed(c);
-    http_conn_reset(c);
+        eio__websocket_closed(c);
+    eio__http_conn_reset(c);
     c->closed = 1;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
@@ -259,10 +259,10 @@ void conn_close(eio_conn *c)
 static void close_one(uv_handle_t *h, void *arg)
 {
     if (is_conn(h, arg) && !uv_is_closing(h))
-        conn_close((eio_conn *)h);
+        eio__conn_close((eio_conn *)h);
 }
 
-void conn_close_all(eio_server *srv)
+void eio__conn_close_all(eio_server *srv)
 {
     uv_walk(srv->loop, close_one, srv);
 }
@@ -276,11 +276,11 @@ static void count_pending(uv_handle_t *h, void *arg)
 {
     pending_count *pc = arg;
     eio_conn *c = (eio_conn *)h;
-    if (is_conn(h, pc->srv) && !c->closed && conn_output_pending(c))
+    if (is_conn(h, pc->srv) && !c->closed && eio__conn_output_pending(c))
         pc->n++;
 }
 
-int conn_count_pending(eio_server *srv)
+int eio__conn_count_pending(eio_server *srv)
 {
     pending_count pc = {srv, 0};
     uv_walk(srv->loop, count_pending, &pc);
@@ -291,7 +291,7 @@ int conn_count_pending(eio_server *srv)
 
 /* Rounded up to the next whole second, so that a connection never goes before its time
  * (a client trusts the Keep-Alive timeout it was told); the sweep adds up to a second. */
-void conn_set_timeout(eio_conn *c, unsigned seconds)
+void eio__conn_set_timeout(eio_conn *c, unsigned seconds)
 {
     uint64_t due_ms = uv_now(c->srv->loop) + (uint64_t)seconds * 1000;
     c->due_s = seconds ? (uint32_t)((due_ms + 999) / 1000) : 0;
@@ -304,8 +304,8 @@ static void sweep_one(uv_handle_t *h, void *arg)
     if (!is_conn(h, srv) || c->closed || !c->due_s || c->due_s > now_s(srv))
         return;
     if (c->is_probe && c->session)
-        conn_detach(c); /* the upgrade took too long: the session goes on polling */
-    conn_close(c);
+        eio__conn_detach(c); /* the upgrade took too long: the session goes on polling */
+    eio__conn_close(c);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -324,9 +324,9 @@ static size_t conn_process(eio_conn *c, uint8_t *data, size_t len, size_t *need)
     while (off < len && !c->closed && c->kind != EIO_CONN_CLOSING) {
         size_t n;
         if (c->kind == EIO_CONN_WEBSOCKET)
-            n = websocket_feed(c, data + off, len - off, need);
+            n = eio__websocket_feed(c, data + off, len - off, need);
         else if (c->kind == EIO_CONN_HTTP)
-            n = http_feed(c, data + off, len - off);
+            n = eio__http_feed(c, data + off, len - off);
         else
             break; /* a request is being served: the next waits */
         if (n == 0)
@@ -395,7 +395,7 @@ static void conn_process_leftover(eio_conn *c)
 }
 
 /* A connection free for the next request reads again and serves what it kept. */
-void conn_resume(eio_conn *c)
+void eio__conn_resume(eio_conn *c)
 {
     if (c->closed)
         return;
@@ -404,7 +404,7 @@ void conn_resume(eio_conn *c)
         c->reading = 1;
     }
     if (c->in_len)
-        conn_want_flush(c); /* served after the answer is written (output_done) */
+        eio__conn_want_flush(c); /* served after the answer is written (output_done) */
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -424,13 +424,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     eio_conn *c = (eio_conn *)stream;
     size_t need;
     if (nread < 0) {
-        conn_close(c); /* the client went (EOF) or the connection broke */
+        eio__conn_close(c); /* the client went (EOF) or the connection broke */
         return;
     }
     if (nread == 0 || c->closed)
         return;
     if (c->kind == EIO_CONN_HTTP && !c->req)
-        conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* a request begins: it has that long, whole */
+        eio__conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* a request begins: it has that long, whole */
     if ((uint8_t *)buf->base == c->srv->slab) {
         uint8_t *data = c->srv->slab;
         size_t consumed = conn_process(c, data, (size_t)nread, &need);
@@ -446,7 +446,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- accepting ---- */
 
-int conn_peer_name(eio_conn *c, char *buf, size_t len)
+int eio__conn_peer_name(eio_conn *c, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
     int n = sizeof(ss);
@@ -479,7 +479,7 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     c->reading = 1;
-    conn_set_timeout(c, EIO_HTTP_REQUEST_S);
+    eio__conn_set_timeout(c, EIO_HTTP_REQUEST_S);
 }
 
 /* The listening socket is bound here, before libuv sees it, so that a busy port leaves no
@@ -521,7 +521,7 @@ static int bound_port(eio_server *srv)
                                           : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
-int conn_listen(eio_server *srv, char *err, size_t errlen)
+int eio__conn_listen(eio_server *srv, char *err, size_t errlen)
 {
     int fd = listen_socket(srv, err, errlen);
     if (fd < 0)

@@ -43,7 +43,7 @@ static eio_msg *msg_alloc(size_t len)
     return m;
 }
 
-eio_msg *eio_msg_new(eio_packet_type type, const void *data, size_t len, int binary)
+eio_msg *eio_msg_new(eiop_packet_type type, const void *data, size_t len, int binary)
 {
     eio_msg *m = msg_alloc(len);
     m->type = (uint8_t)type;
@@ -64,7 +64,7 @@ eio_msg *eio_msg_new(eio_packet_type type, const void *data, size_t len, int bin
 eio_msg *eio_msg_raw(size_t cap)
 {
     eio_msg *m = msg_alloc(cap);
-    m->type = EIO_PACKET_NOOP;
+    m->type = EIOP_PACKET_NOOP;
     m->raw = 1;
     m->len = 0;
     return m;
@@ -113,7 +113,7 @@ static size_t wire_len(const eio_msg *m)
     return len;
 }
 
-void queue_push(eio_queue *q, eio_msg *m)
+void eio__queue_push(eio_queue *q, eio_msg *m)
 {
     if (q->len == q->cap)
         queue_grow(q);
@@ -122,12 +122,12 @@ void queue_push(eio_queue *q, eio_msg *m)
     q->bytes += wire_len(m);
 }
 
-eio_msg *queue_at(const eio_queue *q, uint32_t i)
+eio_msg *eio__queue_at(const eio_queue *q, uint32_t i)
 {
     return q->q[(q->head + i) % q->cap];
 }
 
-eio_msg *queue_pop(eio_queue *q)
+eio_msg *eio__queue_pop(eio_queue *q)
 {
     if (!q->len)
         return NULL;
@@ -144,25 +144,25 @@ eio_msg *queue_pop(eio_queue *q)
     return m;
 }
 
-void queue_clear(eio_queue *q)
+void eio__queue_clear(eio_queue *q)
 {
     eio_msg *m;
-    while ((m = queue_pop(q)))
+    while ((m = eio__queue_pop(q)))
         eio_msg_unref(m);
 }
 
 /* Asks whichever transport carries the session to write what is queued. */
-void session_flush(eio_session *s)
+void eio__session_flush(eio_session *s)
 {
     if (!s->q.len)
         return;
     if (s->transport == EIO_TRANSPORT_WEBSOCKET && s->ws)
-        conn_want_flush(s->ws);
+        eio__conn_want_flush(s->ws);
     else if (s->transport == EIO_TRANSPORT_POLLING && s->get)
-        conn_want_flush(s->get);
+        eio__conn_want_flush(s->get);
 }
 
-void session_send_packet(eio_session *s, eio_packet_type type, const void *data, size_t len)
+void eio__session_send_packet(eio_session *s, eiop_packet_type type, const void *data, size_t len)
 {
     eio_msg *m = eio_msg_new(type, data, len, 0);
     eio_session_send_msg(s, m);
@@ -180,17 +180,17 @@ int eio_session_send_msg(eio_session *s, eio_msg *m)
     if (s->state != EIO_SESSION_OPEN)
         return -1;
     if (session_backlog(s) + wire_len(m) > s->srv->cfg.max_outbound) {
-        session_close(s, EIO_REASON_SLOW_CONSUMER, EIO_CLOSE_ABORT);
+        eio__session_close(s, EIO_REASON_SLOW_CONSUMER, EIO_CLOSE_ABORT);
         return -1;
     }
-    queue_push(&s->q, m);
-    session_flush(s);
+    eio__queue_push(&s->q, m);
+    eio__session_flush(s);
     return 0;
 }
 
 int eio_session_send(eio_session *s, const void *data, size_t len, int binary)
 {
-    eio_msg *m = eio_msg_new(EIO_PACKET_MESSAGE, data, len, binary);
+    eio_msg *m = eio_msg_new(EIOP_PACKET_MESSAGE, data, len, binary);
     int rc = eio_session_send_msg(s, m);
     eio_msg_unref(m);
     return rc;
@@ -209,7 +209,7 @@ int eio_session_writable(const eio_session *s)
 
 /* ---- lifecycle ---- */
 
-eio_session *session_find(eio_server *srv, const char *sid)
+eio_session *eio__session_find(eio_server *srv, const char *sid)
 {
     eio_session *s = NULL;
     HASH_FIND_STR(srv->sessions, sid, s);
@@ -223,7 +223,7 @@ static void sid_generate(char out[EIO_SID_LEN + 1])
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         abort();
     sb_buf_init(&b);
-    eio_base64_encode(&b, raw, sizeof(raw));
+    eiop_base64_encode(&b, raw, sizeof(raw));
     for (size_t i = 0; i < EIO_SID_LEN; i++) {
         char c = (char)b.data[i];
         out[i] = c == '+' ? '-' : c == '/' ? '_' : c;
@@ -351,7 +351,7 @@ static void reaper_cb(uv_idle_t *h)
     uv_idle_stop(h);
 }
 
-void session_heartbeat_start(eio_session *s)
+void eio__session_heartbeat_start(eio_session *s)
 {
     timer_schedule(s, EIO_PHASE_PING, s->srv->cfg.ping_interval_ms);
 }
@@ -363,16 +363,16 @@ static void session_send_handshake(eio_session *s)
     int offer = s->transport == EIO_TRANSPORT_POLLING && cfg->allow_websocket;
     sb_buf b;
     sb_buf_init(&b);
-    eio_handshake_encode(&b, s->sid, upgrades, offer ? 1 : 0, cfg->ping_interval_ms,
+    eiop_handshake_encode(&b, s->sid, upgrades, offer ? 1 : 0, cfg->ping_interval_ms,
                          cfg->ping_timeout_ms, cfg->max_payload);
     /* The encoder wrote the type digit too: the message holds only what follows it. */
-    session_send_packet(s, EIO_PACKET_OPEN, b.data + 1, b.len - 1);
+    eio__session_send_packet(s, EIOP_PACKET_OPEN, b.data + 1, b.len - 1);
     sb_buf_free(&b);
 }
 
-eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
+eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
 {
-    char *query = http_query_decoded(http_req_query(c));
+    char *query = eio__http_query_decoded(eio__http_req_query(c));
     size_t query_len = strlen(query);
     eio_session *s = calloc(1, sizeof(*s) + query_len + 1); /* the query in the same block */
     if (!s)
@@ -383,8 +383,8 @@ eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
     s->transport = t;
     do
         sid_generate(s->sid);
-    while (session_find(srv, s->sid));
-    conn_peer_name(c, s->remote, sizeof(s->remote));
+    while (eio__session_find(srv, s->sid));
+    eio__conn_peer_name(c, s->remote, sizeof(s->remote));
     s->t_list = -1;
     HASH_ADD_STR(srv->sessions, sid, s);
     srv->n_sessions++;
@@ -392,13 +392,13 @@ eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
     if (t == EIO_TRANSPORT_WEBSOCKET)
         s->ws = c;
     session_send_handshake(s);
-    session_heartbeat_start(s);
+    eio__session_heartbeat_start(s);
     if (srv->cb.on_open)
         srv->cb.on_open(s, srv->ud);
     return s;
 }
 
-void conn_detach(eio_conn *c)
+void eio__conn_detach(eio_conn *c)
 {
     eio_session *s = c->session;
     if (!s)
@@ -423,14 +423,14 @@ static void session_destroy(eio_session *s)
     eio_server *srv = s->srv;
     s->state = EIO_SESSION_CLOSED;
     if (s->get)
-        polling_answer_get(s);
+        eio__polling_answer_get(s);
     eio_conn *ws[2] = {s->ws, s->probe};
     for (int i = 0; i < 2; i++)
         if (ws[i])
-            websocket_release(ws[i]);
+            eio__websocket_release(ws[i]);
     if (s->post)
-        conn_detach(s->post);
-    queue_clear(&s->q);
+        eio__conn_detach(s->post);
+    eio__queue_clear(&s->q);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
     timer_unlink(s);
@@ -439,21 +439,21 @@ static void session_destroy(eio_session *s)
     uv_idle_start(&srv->reaper, reaper_cb);
 }
 
-static void queue_push_packet(eio_session *s, eio_packet_type type)
+static void queue_push_packet(eio_session *s, eiop_packet_type type)
 {
     eio_msg *m = eio_msg_new(type, NULL, 0, 0);
-    queue_push(&s->q, m);
+    eio__queue_push(&s->q, m);
     eio_msg_unref(m);
 }
 
 /* A closing session is destroyed once its transport has taken the last packets. */
-void session_maybe_destroy(eio_session *s)
+void eio__session_maybe_destroy(eio_session *s)
 {
     if (s->state != EIO_SESSION_CLOSING || s->q.len != 0)
         return;
     if (s->close_deferred && s->transport == EIO_TRANSPORT_POLLING) {
         s->close_deferred = 0;
-        queue_push_packet(s, EIO_PACKET_CLOSE); /* for the next GET */
+        queue_push_packet(s, EIOP_PACKET_CLOSE); /* for the next GET */
         return;
     }
     session_destroy(s);
@@ -462,7 +462,7 @@ void session_maybe_destroy(eio_session *s)
 /* Ends the session for the application at once (on_close runs now); what the transport is
  * still told depends on mode (see eio_close_mode). Only a flushing close outlives this
  * call, until the transport took the last packets or EIO_CLOSE_TIMEOUT_MS passed. */
-void session_close(eio_session *s, const char *reason, eio_close_mode mode)
+void eio__session_close(eio_session *s, const char *reason, eio_close_mode mode)
 {
     if (s->state != EIO_SESSION_OPEN)
         return;
@@ -472,9 +472,9 @@ void session_close(eio_session *s, const char *reason, eio_close_mode mode)
         srv->cb.on_close(s, reason, srv->ud);
     s->data = NULL;
     if (mode != EIO_CLOSE_FLUSH) {
-        queue_clear(&s->q);
+        eio__queue_clear(&s->q);
         if (s->transport == EIO_TRANSPORT_POLLING && (s->get || mode == EIO_CLOSE_BY_CLIENT))
-            queue_push_packet(s, mode == EIO_CLOSE_BY_CLIENT ? EIO_PACKET_NOOP : EIO_PACKET_CLOSE);
+            queue_push_packet(s, mode == EIO_CLOSE_BY_CLIENT ? EIOP_PACKET_NOOP : EIOP_PACKET_CLOSE);
         if (s->get || mode != EIO_CLOSE_BY_CLIENT || s->transport != EIO_TRANSPORT_POLLING) {
             session_destroy(s);
             return;
@@ -492,7 +492,7 @@ void session_close(eio_session *s, const char *reason, eio_close_mode mode)
          * shutting down: the listener is closed, the next GET may find no server. */
         s->close_deferred = 1;
     } else {
-        queue_push_packet(s, EIO_PACKET_CLOSE);
+        queue_push_packet(s, EIOP_PACKET_CLOSE);
         if (s->transport == EIO_TRANSPORT_POLLING && s->get) {
             session_destroy(s);
             return;
@@ -504,12 +504,12 @@ void session_close(eio_session *s, const char *reason, eio_close_mode mode)
     }
     timer_schedule(s, EIO_PHASE_CLOSE,
                    srv->shutting_down ? EIO_SHUTDOWN_GRACE_MS : EIO_CLOSE_TIMEOUT_MS);
-    session_flush(s);
+    eio__session_flush(s);
 }
 
 void eio_session_close(eio_session *s)
 {
-    session_close(s, EIO_REASON_FORCED_CLOSE, EIO_CLOSE_FLUSH);
+    eio__session_close(s, EIO_REASON_FORCED_CLOSE, EIO_CLOSE_FLUSH);
 }
 
 static void session_deadline(eio_session *s)
@@ -518,10 +518,10 @@ static void session_deadline(eio_session *s)
     switch (s->phase) {
     case EIO_PHASE_PING:
         timer_schedule(s, EIO_PHASE_PONG, cfg->ping_timeout_ms);
-        session_send_packet(s, EIO_PACKET_PING, NULL, 0);
+        eio__session_send_packet(s, EIOP_PACKET_PING, NULL, 0);
         break;
     case EIO_PHASE_PONG:
-        session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT);
+        eio__session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT);
         break;
     case EIO_PHASE_CLOSE:
         session_destroy(s);
@@ -531,59 +531,59 @@ static void session_deadline(eio_session *s)
 
 /* A request may arrive in the same loop turn as the PONG deadline, before the timer ran:
  * the deadline is checked against the clock, so a late client is never served. */
-int session_check_deadline(eio_session *s)
+int eio__session_check_deadline(eio_session *s)
 {
     if (s->state != EIO_SESSION_OPEN || s->phase != EIO_PHASE_PONG)
         return 0;
     uv_update_time(s->srv->loop);
     if (s->due > uv_now(s->srv->loop))
         return 0;
-    session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT);
+    eio__session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT);
     return 1;
 }
 
 /* The probe sent "5": it becomes the transport. A parked polling GET leaves with a NOOP
  * and everything else queued goes over the websocket. */
-void session_upgrade_done(eio_session *s)
+void eio__session_upgrade_done(eio_session *s)
 {
     eio_conn *ws = s->probe;
     s->probe = NULL;
     ws->is_probe = 0;
     s->ws = ws;
     s->upgrading = 0;
-    conn_set_timeout(ws, 0);
+    eio__conn_set_timeout(ws, 0);
     if (s->get) {
         eio_conn *get = s->get;
-        static const uint8_t noop = '0' + EIO_PACKET_NOOP;
-        conn_detach(get);
-        http_respond(get, 200, "text/plain; charset=UTF-8", &noop, 1, NULL);
+        static const uint8_t noop = '0' + EIOP_PACKET_NOOP;
+        eio__conn_detach(get);
+        eio__http_respond(get, 200, "text/plain; charset=UTF-8", &noop, 1, NULL);
     }
     s->transport = EIO_TRANSPORT_WEBSOCKET;
     if (s->q.len)
-        conn_want_flush(ws);
+        eio__conn_want_flush(ws);
 }
 
 /* ---- incoming packets, from either transport ---- */
 
-void session_on_packet(eio_session *s, const eio_packet *p)
+void eio__session_on_packet(eio_session *s, const eiop_packet *p)
 {
     eio_server *srv = s->srv;
     if (s->state != EIO_SESSION_OPEN)
         return;
     switch (p->type) {
-    case EIO_PACKET_PING:
-        session_send_packet(s, EIO_PACKET_PONG, p->data, p->len);
+    case EIOP_PACKET_PING:
+        eio__session_send_packet(s, EIOP_PACKET_PONG, p->data, p->len);
         break;
-    case EIO_PACKET_PONG:
+    case EIOP_PACKET_PONG:
         if (s->phase == EIO_PHASE_PONG)
-            session_heartbeat_start(s);
+            eio__session_heartbeat_start(s);
         break;
-    case EIO_PACKET_MESSAGE:
+    case EIOP_PACKET_MESSAGE:
         if (srv->cb.on_message)
             srv->cb.on_message(s, p->data, p->len, p->binary, srv->ud);
         break;
-    case EIO_PACKET_CLOSE:
-        session_close(s, EIO_REASON_TRANSPORT_CLOSE, EIO_CLOSE_BY_CLIENT);
+    case EIOP_PACKET_CLOSE:
+        eio__session_close(s, EIO_REASON_TRANSPORT_CLOSE, EIO_CLOSE_BY_CLIENT);
         break;
     default:
         /* OPEN, UPGRADE and NOOP mean nothing from a client on an open transport. */
@@ -681,7 +681,7 @@ eio_server *eio_server_new(uv_loop_t *loop, const eio_config *cfg, const eio_cal
     if (cb)
         srv->cb = *cb;
     srv->ud = ud;
-    if (conn_listen(srv, err, errlen)) {
+    if (eio__conn_listen(srv, err, errlen)) {
         server_free(srv);
         return NULL;
     }
@@ -705,7 +705,7 @@ void eio_server_set_http_handler(eio_server *srv, eio_http_handler h, void *ud)
     srv->http_ud = ud;
 }
 
-void server_maybe_done(eio_server *srv)
+void eio__server_maybe_done(eio_server *srv)
 {
     if (srv->closing_handles || srv->n_conns || !srv->shutdown_done)
         return;
@@ -718,7 +718,7 @@ static void own_handle_closed(uv_handle_t *h)
 {
     eio_server *srv = h->data;
     srv->closing_handles--;
-    server_maybe_done(srv);
+    eio__server_maybe_done(srv);
 }
 
 static void close_own(eio_server *srv, void *handle)
@@ -734,13 +734,13 @@ static void shutdown_check(uv_timer_t *t)
 {
     eio_server *srv = t->data;
     eio_session *s, *tmp;
-    if ((srv->n_sessions || conn_count_pending(srv)) && uv_now(srv->loop) < srv->shutdown_deadline)
+    if ((srv->n_sessions || eio__conn_count_pending(srv)) && uv_now(srv->loop) < srv->shutdown_deadline)
         return;
     HASH_ITER(hh, srv->sessions, s, tmp)
         session_destroy(s);
     uv_timer_stop(t);
     sessions_reap(srv); /* a timer callback: nothing up the stack holds them */
-    conn_close_all(srv);
+    eio__conn_close_all(srv);
     srv->closing_handles++; /* until every handle below is closing */
     close_own(srv, &srv->session_timer);
     close_own(srv, &srv->reaper);
@@ -748,7 +748,7 @@ static void shutdown_check(uv_timer_t *t)
     close_own(srv, &srv->flusher);
     close_own(srv, &srv->shutdown_timer);
     srv->closing_handles--;
-    server_maybe_done(srv);
+    eio__server_maybe_done(srv);
 }
 
 void eio_server_free(eio_server *srv)
@@ -774,7 +774,7 @@ void eio_server_shutdown(eio_server *srv, void (*done)(void *ud), void *ud)
     srv->shutdown_ud = ud;
     close_own(srv, &srv->listener);
     HASH_ITER(hh, srv->sessions, s, tmp)
-        session_close(s, EIO_REASON_SHUTDOWN, EIO_CLOSE_FLUSH);
+        eio__session_close(s, EIO_REASON_SHUTDOWN, EIO_CLOSE_FLUSH);
     srv->shutdown_deadline = uv_now(srv->loop) + EIO_SHUTDOWN_GRACE_MS;
     uv_timer_start(&srv->shutdown_timer, shutdown_check, 0, EIO_SHUTDOWN_CHECK_MS);
 }

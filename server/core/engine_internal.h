@@ -5,7 +5,7 @@
  * (eio_session) holds the Engine.IO state. A connection points at a session while it
  * serves it (the parked GET, the websocket or the upgrade probe), and the session points
  * back. Either side can go first, so whoever goes clears the other's pointer:
- * conn_detach() when a connection ends, session_destroy() when a session does.
+ * eio__conn_detach() when a connection ends, session_destroy() when a session does.
  *
  * Output is corked per loop turn: whatever is sent to a connection during a turn waits in
  * its queue, and one pass before the loop polls again (a uv_idle_t) writes each
@@ -21,7 +21,7 @@
 #include <uthash.h>
 #include <uv.h>
 
-#include "../../protocol/websocket.h"
+#include "websocket_codec.h"
 #include "engine.h"
 
 #define EIO_SID_BYTES 15                 /* 20 base64url characters */
@@ -50,7 +50,7 @@
  * response, a control frame). */
 struct eio_msg {
     int refs;             /* owners: every queue and in-flight write holding it */
-    uint8_t type;         /* eio_packet_type */
+    uint8_t type;         /* eiop_packet_type */
     uint8_t binary;       /* raw bytes of a binary MESSAGE */
     uint8_t raw;          /* not a packet: the data is written as it is */
     uint8_t ws_hlen;      /* bytes of websocket frame header before the frame's payload */
@@ -76,10 +76,10 @@ typedef struct eio_queue {
     size_t bytes;          /* wire bytes queued */
 } eio_queue;
 
-void queue_push(eio_queue *q, eio_msg *m);   /* takes a new reference */
-eio_msg *queue_pop(eio_queue *q);            /* hands the queue's reference over */
-eio_msg *queue_at(const eio_queue *q, uint32_t i);
-void queue_clear(eio_queue *q);              /* drops every reference, frees the ring */
+void eio__queue_push(eio_queue *q, eio_msg *m);   /* takes a new reference */
+eio_msg *eio__queue_pop(eio_queue *q);            /* hands the queue's reference over */
+eio_msg *eio__queue_at(const eio_queue *q, uint32_t i);
+void eio__queue_clear(eio_queue *q);              /* drops every reference, frees the ring */
 
 typedef enum eio_conn_kind {
     EIO_CONN_HTTP = 0,    /* reading a request, or idle between keep-alive requests */
@@ -229,58 +229,58 @@ struct eio_server {
 };
 
 /* engine.c */
-eio_session *session_find(eio_server *srv, const char *sid);
-eio_session *session_create(eio_server *srv, eio_transport_kind t, eio_conn *c);
-void session_on_packet(eio_session *s, const eio_packet *p);
-void session_close(eio_session *s, const char *reason, eio_close_mode mode);
-void session_heartbeat_start(eio_session *s);
-void session_flush(eio_session *s);
-void session_maybe_destroy(eio_session *s);
-void session_upgrade_done(eio_session *s);
-int session_check_deadline(eio_session *s);
-void session_send_packet(eio_session *s, eio_packet_type type, const void *data, size_t len);
-void conn_detach(eio_conn *c);
+eio_session *eio__session_find(eio_server *srv, const char *sid);
+eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn *c);
+void eio__session_on_packet(eio_session *s, const eiop_packet *p);
+void eio__session_close(eio_session *s, const char *reason, eio_close_mode mode);
+void eio__session_heartbeat_start(eio_session *s);
+void eio__session_flush(eio_session *s);
+void eio__session_maybe_destroy(eio_session *s);
+void eio__session_upgrade_done(eio_session *s);
+int eio__session_check_deadline(eio_session *s);
+void eio__session_send_packet(eio_session *s, eiop_packet_type type, const void *data, size_t len);
+void eio__conn_detach(eio_conn *c);
 
 /* conn.c: accepted streams, reading, corked writing, deadlines */
-int conn_listen(eio_server *srv, char *err, size_t errlen);
-void conn_send(eio_conn *c, eio_msg *m);         /* queues m (a new reference) for this turn */
-void conn_want_flush(eio_conn *c);               /* writes c (and its session) this turn */
-void conn_close_after_write(eio_conn *c);        /* ends c once its output is written */
-void conn_close(eio_conn *c);                    /* ends c now, dropping unwritten output */
-void conn_set_timeout(eio_conn *c, unsigned seconds); /* 0: none */
-int conn_output_pending(const eio_conn *c);
-int conn_peer_name(eio_conn *c, char *buf, size_t len);
-void conn_close_all(eio_server *srv);
-int conn_count_pending(eio_server *srv);
-void conn_resume(eio_conn *c);                   /* free for the next request again */
-void server_maybe_done(eio_server *srv);        /* engine.c: shutdown finished? */
+int eio__conn_listen(eio_server *srv, char *err, size_t errlen);
+void eio__conn_send(eio_conn *c, eio_msg *m);         /* queues m (a new reference) for this turn */
+void eio__conn_want_flush(eio_conn *c);               /* writes c (and its session) this turn */
+void eio__conn_close_after_write(eio_conn *c);        /* ends c once its output is written */
+void eio__conn_close(eio_conn *c);                    /* ends c now, dropping unwritten output */
+void eio__conn_set_timeout(eio_conn *c, unsigned seconds); /* 0: none */
+int eio__conn_output_pending(const eio_conn *c);
+int eio__conn_peer_name(eio_conn *c, char *buf, size_t len);
+void eio__conn_close_all(eio_server *srv);
+int eio__conn_count_pending(eio_server *srv);
+void eio__conn_resume(eio_conn *c);                   /* free for the next request again */
+void eio__server_maybe_done(eio_server *srv);        /* engine.c: shutdown finished? */
 
 /* http.c: requests, on http-parser */
-size_t http_feed(eio_conn *c, const uint8_t *data, size_t len);
-void http_conn_reset(eio_conn *c);
-void http_respond(eio_conn *c, int status, const char *ctype, const void *body, size_t len,
+size_t eio__http_feed(eio_conn *c, const uint8_t *data, size_t len);
+void eio__http_conn_reset(eio_conn *c);
+void eio__http_respond(eio_conn *c, int status, const char *ctype, const void *body, size_t len,
                   const char *extra_headers);
-void http_respond_error(eio_conn *c, int code);
-int http_error_body(int code, char *buf, size_t len);
-int http_query_param(const char *query, const char *name, char *buf, size_t len);
-const char *http_req_query(const eio_conn *c);   /* raw query of the request being read */
-const char *http_req_header(const eio_conn *c, const char *lower_name);
-char *http_query_decoded(const char *query);     /* url-decoded pairs joined by '&' (malloc) */
-void http_route_post(eio_conn *c);               /* the body is a polling payload */
+void eio__http_respond_error(eio_conn *c, int code);
+int eio__http_error_body(int code, char *buf, size_t len);
+int eio__http_query_param(const char *query, const char *name, char *buf, size_t len);
+const char *eio__http_req_query(const eio_conn *c);   /* raw query of the request being read */
+const char *eio__http_req_header(const eio_conn *c, const char *lower_name);
+char *eio__http_query_decoded(const char *query);     /* url-decoded pairs joined by '&' (malloc) */
+void eio__http_route_post(eio_conn *c);               /* the body is a polling payload */
 
 /* transport_polling.c */
-void polling_handle_get(eio_conn *c, eio_session *s);
-void polling_handle_post(eio_conn *c, eio_session *s);
-void polling_handle_post_done(eio_conn *c, const uint8_t *body, size_t len, int too_large);
-void polling_answer_get(eio_session *s);
+void eio__polling_handle_get(eio_conn *c, eio_session *s);
+void eio__polling_handle_post(eio_conn *c, eio_session *s);
+void eio__polling_handle_post_done(eio_conn *c, const uint8_t *body, size_t len, int too_large);
+void eio__polling_answer_get(eio_session *s);
 
 /* transport_websocket.c */
-int websocket_upgrade(eio_conn *c);              /* answers the upgrade request; -1: refused */
-size_t websocket_feed(eio_conn *c, uint8_t *data, size_t len, size_t *need);
-void websocket_flush(eio_conn *c);               /* moves the session's packets to the output */
-void websocket_closed(eio_conn *c);
-void websocket_release(eio_conn *c);
-void websocket_send_close(eio_conn *c, uint16_t code, const char *reason);
+int eio__websocket_upgrade(eio_conn *c);              /* answers the upgrade request; -1: refused */
+size_t eio__websocket_feed(eio_conn *c, uint8_t *data, size_t len, size_t *need);
+void eio__websocket_flush(eio_conn *c);               /* moves the session's packets to the output */
+void eio__websocket_closed(eio_conn *c);
+void eio__websocket_release(eio_conn *c);
+void eio__websocket_send_close(eio_conn *c, uint16_t code, const char *reason);
 
 /* Engine.IO error codes answered on HTTP 400, as the Node server numbers them. */
 enum eio_http_error {

@@ -42,12 +42,12 @@ static const char *req_path(const eio_http_in *r)
     return (const char *)r->head.data;
 }
 
-const char *http_req_query(const eio_conn *c)
+const char *eio__http_req_query(const eio_conn *c)
 {
     return (const char *)c->req->head.data + c->req->query_at;
 }
 
-const char *http_req_header(const eio_conn *c, const char *lower_name)
+const char *eio__http_req_header(const eio_conn *c, const char *lower_name)
 {
     const eio_http_in *r = c->req;
     const char *p = (const char *)r->head.data + r->url_len + 1;
@@ -99,7 +99,7 @@ static size_t url_decode(const char *in, size_t n, char *out)
     return o;
 }
 
-int http_query_param(const char *q, const char *name, char *buf, size_t len)
+int eio__http_query_param(const char *q, const char *name, char *buf, size_t len)
 {
     size_t nlen = strlen(name);
     while (*q) {
@@ -118,7 +118,7 @@ int http_query_param(const char *q, const char *name, char *buf, size_t len)
     return -1;
 }
 
-char *http_query_decoded(const char *q)
+char *eio__http_query_decoded(const char *q)
 {
     size_t n = strlen(q);
     char *out = malloc(n + 1);
@@ -215,18 +215,18 @@ static void respond_finish(eio_conn *c, sb_buf *h, const void *body, size_t len)
         memcpy(EIO_MSG_DATA(m) + h->len, body, len);
     m->len = h->len + len;
     sb_buf_free(h);
-    conn_send(c, m);
+    eio__conn_send(c, m);
     eio_msg_unref(m);
     if (!keep) {
-        conn_close_after_write(c);
+        eio__conn_close_after_write(c);
         return;
     }
     c->kind = EIO_CONN_HTTP;
-    conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* the answer is being written; then idle */
-    conn_resume(c);
+    eio__conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* the answer is being written; then idle */
+    eio__conn_resume(c);
 }
 
-void http_respond(eio_conn *c, int status, const char *ctype, const void *body, size_t len,
+void eio__http_respond(eio_conn *c, int status, const char *ctype, const void *body, size_t len,
                   const char *extra_headers)
 {
     sb_buf h;
@@ -244,17 +244,17 @@ void http_respond(eio_conn *c, int status, const char *ctype, const void *body, 
     respond_finish(c, &h, body, len);
 }
 
-int http_error_body(int code, char *buf, size_t len)
+int eio__http_error_body(int code, char *buf, size_t len)
 {
     return snprintf(buf, len, "{\"code\":%d,\"message\":\"%s\"}", code,
                     http_error_messages[code]);
 }
 
-void http_respond_error(eio_conn *c, int code)
+void eio__http_respond_error(eio_conn *c, int code)
 {
     char body[EIO_ERROR_BODY_MAX];
-    int n = http_error_body(code, body, sizeof(body));
-    http_respond(c, 400, "application/json", body, (size_t)n, NULL);
+    int n = eio__http_error_body(code, body, sizeof(body));
+    eio__http_respond(c, 400, "application/json", body, (size_t)n, NULL);
 }
 
 /* An answer after which the connection cannot go on (the rest of the request is not
@@ -263,13 +263,13 @@ static void respond_and_close(eio_conn *c, int status)
 {
     const char *text = http_status_str((enum http_status)status);
     c->close_after = 1;
-    http_respond(c, status, "text/plain", text, strlen(text), NULL);
+    eio__http_respond(c, status, "text/plain", text, strlen(text), NULL);
 }
 
 static void http_preflight(eio_conn *c)
 {
     sb_buf h;
-    const char *req_headers = http_req_header(c, "access-control-request-headers");
+    const char *req_headers = eio__http_req_header(c, "access-control-request-headers");
     sb_buf_init(&h);
     status_line(&h, 204);
     cors_headers(c, 1, &h);
@@ -281,13 +281,13 @@ static void http_preflight(eio_conn *c)
     respond_finish(c, &h, NULL, 0);
 }
 
-void http_conn_reset(eio_conn *c)
+void eio__http_conn_reset(eio_conn *c)
 {
     if (c->deferred) {
         c->deferred->conn = NULL;
         c->deferred = NULL;
     }
-    conn_detach(c);
+    eio__conn_detach(c);
     req_free(c);
     free(c->origin);
     c->origin = NULL;
@@ -311,7 +311,7 @@ const uint8_t *eio_http_body(const eio_http_request *req, size_t *len)
 
 int eio_http_query_param(const eio_http_request *req, const char *name, char *buf, size_t len)
 {
-    return http_query_param(http_req_query(req->conn), name, buf, len);
+    return eio__http_query_param(eio__http_req_query(req->conn), name, buf, len);
 }
 
 int eio_http_header(const eio_http_request *req, const char *name, char *buf, size_t len)
@@ -322,7 +322,7 @@ int eio_http_header(const eio_http_request *req, const char *name, char *buf, si
         return -1;
     for (size_t i = 0; i <= n; i++)
         key[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
-    const char *v = http_req_header(req->conn, key);
+    const char *v = eio__http_req_header(req->conn, key);
     if (!v || strlen(v) >= len)
         return -1;
     memcpy(buf, v, strlen(v) + 1);
@@ -332,7 +332,7 @@ int eio_http_header(const eio_http_request *req, const char *name, char *buf, si
 void eio_http_respond(eio_http_request *req, int status, const char *content_type,
                       const void *body, size_t len)
 {
-    http_respond(req->conn, status, content_type, body, len, NULL);
+    eio__http_respond(req->conn, status, content_type, body, len, NULL);
 }
 
 eio_http_deferred *eio_http_defer(eio_http_request *req)
@@ -344,7 +344,7 @@ eio_http_deferred *eio_http_defer(eio_http_request *req)
     d->conn = c;
     c->deferred = d;
     c->kind = EIO_CONN_DEFERRED;
-    conn_set_timeout(c, 0);
+    eio__conn_set_timeout(c, 0);
     return d;
 }
 
@@ -356,7 +356,7 @@ void eio_http_deferred_respond(eio_http_deferred *d, int status, const char *con
     if (!c)
         return;
     c->deferred = NULL;
-    http_respond(c, status, content_type, body, len, NULL);
+    eio__http_respond(c, status, content_type, body, len, NULL);
 }
 
 static void app_dispatch(eio_conn *c)
@@ -368,7 +368,7 @@ static void app_dispatch(eio_conn *c)
         return;
     }
     if (!srv->http_handler || srv->http_handler(&req, srv->http_ud))
-        http_respond(c, 404, "text/plain", "Not Found", 9, NULL);
+        eio__http_respond(c, 404, "text/plain", "Not Found", 9, NULL);
 }
 
 /* ---- routing ---- */
@@ -384,7 +384,7 @@ static int path_matches(const char *prefix, const char *path)
 
 static void remember_origin(eio_conn *c)
 {
-    const char *origin = http_req_header(c, "origin");
+    const char *origin = eio__http_req_header(c, "origin");
     free(c->origin);
     c->origin = NULL;
     if (c->srv->cfg.cors_origin && origin && strlen(origin) < EIO_ORIGIN_MAX)
@@ -395,43 +395,43 @@ static void remember_origin(eio_conn *c)
 static void engine_request(eio_conn *c, eio_server *srv)
 {
     char transport[EIO_QUERY_PARAM_MAX], sid[EIO_QUERY_PARAM_MAX], version[EIO_QUERY_PARAM_MAX];
-    const char *query = http_req_query(c);
+    const char *query = eio__http_req_query(c);
     int method = c->req->parser.method;
     int is_get = method == HTTP_GET, is_post = method == HTTP_POST;
     if (method == HTTP_OPTIONS && srv->cfg.cors_origin) {
         http_preflight(c);
         return;
     }
-    if (http_query_param(query, "transport", transport, sizeof(transport)) < 0 ||
+    if (eio__http_query_param(query, "transport", transport, sizeof(transport)) < 0 ||
         (strcmp(transport, "polling") && strcmp(transport, "websocket")) ||
         (!strcmp(transport, "polling") && !srv->cfg.allow_polling) ||
         (!strcmp(transport, "websocket") && !srv->cfg.allow_websocket)) {
-        http_respond_error(c, EIO_ERR_UNKNOWN_TRANSPORT);
+        eio__http_respond_error(c, EIO_ERR_UNKNOWN_TRANSPORT);
         return;
     }
-    if (http_query_param(query, "sid", sid, sizeof(sid)) >= 0) {
-        eio_session *s = session_find(srv, sid);
-        if (s && session_check_deadline(s))
+    if (eio__http_query_param(query, "sid", sid, sizeof(sid)) >= 0) {
+        eio_session *s = eio__session_find(srv, sid);
+        if (s && eio__session_check_deadline(s))
             s = NULL;
         if (!s || s->state == EIO_SESSION_CLOSED)
-            http_respond_error(c, EIO_ERR_UNKNOWN_SID);
+            eio__http_respond_error(c, EIO_ERR_UNKNOWN_SID);
         else if (s->transport != EIO_TRANSPORT_POLLING || strcmp(transport, "polling") ||
                  (!is_get && !is_post))
-            http_respond_error(c, EIO_ERR_BAD_REQUEST);
+            eio__http_respond_error(c, EIO_ERR_BAD_REQUEST);
         else if (is_get)
-            polling_handle_get(c, s);
+            eio__polling_handle_get(c, s);
         else
-            polling_handle_post(c, s);
+            eio__polling_handle_post(c, s);
         return;
     }
     if (!is_get)
-        http_respond_error(c, EIO_ERR_BAD_HANDSHAKE_METHOD);
+        eio__http_respond_error(c, EIO_ERR_BAD_HANDSHAKE_METHOD);
     else if (strcmp(transport, "polling"))
-        http_respond_error(c, EIO_ERR_BAD_REQUEST);
-    else if (http_query_param(query, "EIO", version, sizeof(version)) < 0 || strcmp(version, "4"))
-        http_respond_error(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+        eio__http_respond_error(c, EIO_ERR_BAD_REQUEST);
+    else if (eio__http_query_param(query, "EIO", version, sizeof(version)) < 0 || strcmp(version, "4"))
+        eio__http_respond_error(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     else
-        polling_handle_get(c, session_create(srv, EIO_TRANSPORT_POLLING, c));
+        eio__polling_handle_get(c, eio__session_create(srv, EIO_TRANSPORT_POLLING, c));
 }
 
 static void http_route(eio_conn *c)
@@ -444,7 +444,7 @@ static void http_route(eio_conn *c)
     }
     if (srv->shutting_down) {
         c->close_after = 1;
-        http_respond(c, 503, "text/plain", "shutting down", 13, NULL);
+        eio__http_respond(c, 503, "text/plain", "shutting down", 13, NULL);
         return;
     }
     engine_request(c, srv);
@@ -540,7 +540,7 @@ static void send_continue(eio_conn *c)
     eio_msg *m = eio_msg_raw(sizeof(cont) - 1);
     memcpy(EIO_MSG_DATA(m), cont, sizeof(cont) - 1);
     m->len = sizeof(cont) - 1;
-    conn_send(c, m);
+    eio__conn_send(c, m);
     eio_msg_unref(m);
 }
 
@@ -549,8 +549,8 @@ static int on_headers_complete(http_parser *p)
     eio_conn *c = conn_of(p);
     head_finish(c);
     if (p->upgrade)
-        return 0; /* answered once the parser stops (http_feed) */
-    const char *expect = http_req_header(c, "expect");
+        return 0; /* answered once the parser stops (eio__http_feed) */
+    const char *expect = eio__http_req_header(c, "expect");
     http_route(c);
     /* a client waiting to be told to send the body it announced */
     if (expect && !strcasecmp(expect, "100-continue") && c->req &&
@@ -595,18 +595,18 @@ static void request_done(eio_conn *c)
 {
     eio_http_in *r = c->req;
     if (r->route == HTTP_ROUTE_POST)
-        polling_handle_post_done(c, r->body.data, r->body.len, r->too_large);
+        eio__polling_handle_post_done(c, r->body.data, r->body.len, r->too_large);
     else if (r->route == HTTP_ROUTE_APP)
         app_dispatch(c);
     req_free(c);
 }
 
-void http_route_post(eio_conn *c)
+void eio__http_route_post(eio_conn *c)
 {
     c->req->route = HTTP_ROUTE_POST;
 }
 
-size_t http_feed(eio_conn *c, const uint8_t *data, size_t len)
+size_t eio__http_feed(eio_conn *c, const uint8_t *data, size_t len)
 {
     if (!c->req) {
         c->req = calloc(1, sizeof(*c->req));
@@ -623,7 +623,7 @@ size_t http_feed(eio_conn *c, const uint8_t *data, size_t len)
         return len;
     }
     if (r->parser.upgrade && r->complete) {
-        websocket_upgrade(c);
+        eio__websocket_upgrade(c);
         req_free(c);
         return n;
     }

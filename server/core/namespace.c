@@ -21,16 +21,16 @@ static sio_namespace *namespace_new(sio_server *srv, const char *name) {
     nsp->srv = srv;
     nsp->name = strdup(name);
     if (!nsp->name) abort();
-    sio_map_init(&nsp->sockets);
-    sio_map_init(&nsp->handlers);
-    sio_map_init(&nsp->server_handlers);
-    sio_map_put(&srv->namespaces, nsp->name, nsp);
+    sb_map_init(&nsp->sockets);
+    sb_map_init(&nsp->handlers);
+    sb_map_init(&nsp->server_handlers);
+    sb_map_put(&srv->namespaces, nsp->name, nsp);
     nsp->adapter = srv->adapter_new(nsp, srv->adapter_ud);
     return nsp;
 }
 
 sio_namespace *sio_namespace_find(sio_server *srv, const char *name) {
-    return sio_map_get(&srv->namespaces, name);
+    return sb_map_get(&srv->namespaces, name);
 }
 
 sio_namespace *sio_server_of(sio_server *srv, const char *name) {
@@ -39,17 +39,17 @@ sio_namespace *sio_server_of(sio_server *srv, const char *name) {
     return nsp ? nsp : namespace_new(srv, name);
 }
 
-static void handlers_free(sio_map *handlers) {
+static void handlers_free(sb_map *handlers) {
     size_t pos = 0;
     sio_handler *h;
-    while ((h = sio_map_next(handlers, &pos)) != NULL) free(h);
-    sio_map_free(handlers);
+    while ((h = sb_map_next(handlers, &pos)) != NULL) free(h);
+    sb_map_free(handlers);
 }
 
 void sio_namespace_free(sio_namespace *nsp) {
     handlers_free(&nsp->handlers);
     handlers_free(&nsp->server_handlers);
-    sio_map_free(&nsp->sockets);
+    sb_map_free(&nsp->sockets);
     sio_node_acks_orphan(nsp);
     nsp->adapter->ops->free(nsp->adapter);
     free(nsp->name);
@@ -61,7 +61,7 @@ sio_server *sio_namespace_server(const sio_namespace *nsp) { return nsp->srv; }
 size_t sio_namespace_socket_count(const sio_namespace *nsp) { return nsp->sockets.count; }
 
 sio_socket *sio_namespace_socket(sio_namespace *nsp, const char *id) {
-    return sio_map_get(&nsp->sockets, id);
+    return sb_map_get(&nsp->sockets, id);
 }
 
 void sio_namespace_set_auth(sio_namespace *nsp, sio_auth_cb cb, void *ud) {
@@ -83,15 +83,15 @@ void sio_namespace_on_disconnect(sio_namespace *nsp, sio_disconnect_cb cb, void 
 
 /* Replaces the handler of event in handlers: returns the new entry for the caller to set
  * its callback, or NULL (the handler removed) when set is 0. */
-static sio_handler *handler_replace(sio_map *handlers, const char *event, int set, void *ud) {
-    free(sio_map_del(handlers, event));
+static sio_handler *handler_replace(sb_map *handlers, const char *event, int set, void *ud) {
+    free(sb_map_del(handlers, event));
     if (!set) return NULL;
     size_t len = strlen(event);
     sio_handler *h = malloc(sizeof(*h) + len + 1);
     if (!h) abort();
     h->ud = ud;
     memcpy(h->event, event, len + 1);
-    sio_map_put(handlers, h->event, h);
+    sb_map_put(handlers, h->event, h);
     return h;
 }
 
@@ -135,11 +135,11 @@ static void namespace_authorize(sio_socket *s) {
     else sio_socket_accept(s);
 }
 
-static void on_restored(sio_session *sess, void *ud) {
+static void on_restored(sio_recovery_record *sess, void *ud) {
     sio_socket *s = ud;
-    if (sess && (s->state != SIO_SOCKET_RESTORING || sio_map_get(&s->nsp->sockets, sess->sid))) {
+    if (sess && (s->state != SIO_SOCKET_RESTORING || sb_map_get(&s->nsp->sockets, sess->sid))) {
         /* the client left meanwhile, or that id is in use again: start afresh */
-        sio_session_free(sess);
+        sio_recovery_record_free(sess);
         sess = NULL;
     }
     if (sess) {
@@ -181,7 +181,7 @@ int sio_socket_accept(sio_socket *s) {
     int rc = SIO_ECLOSED;
     if (s->state == SIO_SOCKET_AUTHORIZING && s->client && !s->client->closing) {
         sio_socket_connect(s);
-        rc = SIO_OK;
+        rc = SIOP_OK;
     }
     sio_socket_unref(s);
     return rc;
@@ -192,16 +192,16 @@ int sio_socket_refuse(sio_socket *s, const char *message, json_t *data) {
     s->auth_pending = 0;
     int rc = SIO_ECLOSED;
     if (s->state == SIO_SOCKET_AUTHORIZING && s->client && !s->client->closing) {
-        sio_packet p;
-        sio_packet_init(&p);
-        p.type = SIO_PACKET_CONNECT_ERROR;
+        siop_packet p;
+        siop_packet_init(&p);
+        p.type = SIOP_PACKET_CONNECT_ERROR;
         p.nsp = s->nsp->name;
         p.data = json_pack("{s:s}", "message", message ? message : "");
         if (data) json_object_set(p.data, "data", data);
         sio_client_send_packet(s->client, &p);
         json_decref(p.data);
         sio_socket_close(s, NULL);
-        rc = SIO_OK;
+        rc = SIOP_OK;
     }
     sio_socket_unref(s);
     return rc;
@@ -217,14 +217,14 @@ static const char *event_name(json_t *v, char *buf, size_t len) {
     return buf;
 }
 
-void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p) {
+void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p) {
     char buf[SIO_EVENT_NAME_LEN];
     json_t *name = json_incref(json_array_get(p->data, 0));
     const char *event = event_name(name, buf, sizeof(buf));
     json_array_remove(p->data, 0);
     sio_args args = {p->data, p->attachments, p->n_attachments, NULL, 0};
-    sio_ack *ack = p->id != SIO_NO_ACK ? sio_ack_new(s, p->id) : NULL;
-    sio_handler *h = sio_map_get(&nsp->handlers, event);
+    sio_ack *ack = p->id != SIOP_NO_ACK ? sio_ack_new(s, p->id) : NULL;
+    sio_handler *h = sb_map_get(&nsp->handlers, event);
     if (h) h->cb.client(s, event, &args, ack, h->ud);
     else if (nsp->any_cb) nsp->any_cb(s, event, &args, ack, nsp->any_ud);
     else if (ack) sio_ack_free(ack);
@@ -255,14 +255,14 @@ static int broadcast_prepare(sio_broadcast *b, const sio_target *to, const char 
     b->args = args ? args : &none;
     b->to = to ? to : &everyone;
     b->flags = flags;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 int sio_namespace_emit(sio_namespace *nsp, const sio_target *to, const char *event,
                        const sio_args *args, int flags) {
     sio_broadcast b;
     int rc = broadcast_prepare(&b, to, event, args, flags);
-    if (rc != SIO_OK) return rc;
+    if (rc != SIOP_OK) return rc;
     return nsp->adapter->ops->broadcast(nsp->adapter, &b);
 }
 
@@ -271,15 +271,15 @@ int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char 
                            sio_broadcast_ack_cb cb, void *ud) {
     sio_broadcast b;
     int rc = broadcast_prepare(&b, to, event, args, 0);
-    if (rc != SIO_OK) return rc;
+    if (rc != SIOP_OK) return rc;
     if (timeout_ms == 0 || !cb) return SIO_EINVAL;
     sio_ack_op *op = sio_ack_op_new_broadcast(nsp, cb, ud);
-    if (nsp->adapter->ops->broadcast_ack(nsp->adapter, &b, op) != SIO_OK) {
+    if (nsp->adapter->ops->broadcast_ack(nsp->adapter, &b, op) != SIOP_OK) {
         sio_ack_op_cancel(op);
         return SIO_EINVAL;
     }
     sio_ack_op_arm(op, timeout_ms);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets_cb cb,
@@ -289,11 +289,11 @@ void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets
 
 /* ---- cluster-wide operations on sockets ---------------------------------------------- */
 
-/* SIO_OK when to and rooms are usable and the adapter offers the operation. */
+/* SIOP_OK when to and rooms are usable and the adapter offers the operation. */
 static int socket_op_check(int offered, const sio_target *to, const char *const *rooms,
                            size_t n) {
     if (!target_valid(to) || !names_valid(rooms, n)) return SIO_EINVAL;
-    return offered ? SIO_OK : SIO_ERR;
+    return offered ? SIOP_OK : SIOP_ERR;
 }
 
 typedef void (*rooms_op)(sio_adapter *a, const sio_target *to, const char *const *rooms,
@@ -302,7 +302,7 @@ typedef void (*rooms_op)(sio_adapter *a, const sio_target *to, const char *const
 static int namespace_rooms_op(sio_namespace *nsp, rooms_op op, const sio_target *to,
                               const char *const *rooms, size_t n) {
     int rc = socket_op_check(op != NULL, to, rooms, n);
-    if (rc == SIO_OK && n > 0) op(nsp->adapter, to ? to : &everyone, rooms, n);
+    if (rc == SIOP_OK && n > 0) op(nsp->adapter, to ? to : &everyone, rooms, n);
     return rc;
 }
 
@@ -320,7 +320,7 @@ int sio_namespace_disconnect_sockets(sio_namespace *nsp, const sio_target *to,
                                      int close_session) {
     sio_adapter *a = nsp->adapter;
     int rc = socket_op_check(a->ops->disconnect_sockets != NULL, to, NULL, 0);
-    if (rc == SIO_OK) a->ops->disconnect_sockets(a, to ? to : &everyone, close_session);
+    if (rc == SIOP_OK) a->ops->disconnect_sockets(a, to ? to : &everyone, close_session);
     return rc;
 }
 
@@ -328,7 +328,7 @@ int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to,
                                 sio_fetch_sockets_cb cb, void *ud) {
     sio_adapter *a = nsp->adapter;
     int rc = socket_op_check(a->ops->fetch_sockets != NULL, to, NULL, 0);
-    if (rc == SIO_OK && !cb) rc = SIO_EINVAL;
-    if (rc == SIO_OK) a->ops->fetch_sockets(a, to ? to : &everyone, cb, ud);
+    if (rc == SIOP_OK && !cb) rc = SIO_EINVAL;
+    if (rc == SIOP_OK) a->ops->fetch_sockets(a, to ? to : &everyone, cb, ud);
     return rc;
 }

@@ -44,7 +44,7 @@ struct sio_recovery {
     size_t n_packets, bytes;
     uint64_t last_seq;     /* newest sequence number logged */
     uint64_t purged_seq;   /* newest sequence number dropped from the log */
-    sio_map sessions;      /* pid → rec_session */
+    sb_map sessions;      /* pid → rec_session */
     rec_session *s_head, *s_tail;
 };
 
@@ -74,7 +74,7 @@ sio_recovery *sio_recovery_new(uv_loop_t *loop, const sio_options *opts) {
     r->max_packets = opts->recovery_max_packets;
     r->max_bytes = opts->recovery_max_bytes;
     r->max_sessions = opts->recovery_max_sessions;
-    sio_map_init(&r->sessions);
+    sb_map_init(&r->sessions);
     return r;
 }
 
@@ -91,7 +91,7 @@ static void packet_drop_head(sio_recovery *r) {
 }
 
 static void session_remove(sio_recovery *r, rec_session *s) {
-    sio_map_del(&r->sessions, s->pid);
+    sb_map_del(&r->sessions, s->pid);
     if (s->prev) s->prev->next = s->next;
     else r->s_head = s->next;
     if (s->next) s->next->prev = s->prev;
@@ -121,7 +121,7 @@ void sio_recovery_free(sio_recovery *r) {
         session_remove(r, s);
         session_free(s);
     }
-    sio_map_free(&r->sessions);
+    sb_map_free(&r->sessions);
     free(r);
 }
 
@@ -154,7 +154,7 @@ void sio_recovery_log(sio_recovery *r, const sio_target *to, const sio_frame *f)
 void sio_recovery_persist(sio_recovery *r, const char *sid, const char *pid,
                           const char *const *rooms, size_t n_rooms, json_t *data,
                           uint64_t position) {
-    rec_session *old = sio_map_get(&r->sessions, pid);
+    rec_session *old = sb_map_get(&r->sessions, pid);
     if (old) {
         session_remove(r, old);
         session_free(old);
@@ -179,7 +179,7 @@ void sio_recovery_persist(sio_recovery *r, const char *sid, const char *pid,
     if (r->s_tail) r->s_tail->next = s;
     else r->s_head = s;
     r->s_tail = s;
-    sio_map_put(&r->sessions, s->pid, s);
+    sb_map_put(&r->sessions, s->pid, s);
 }
 
 static int names_intersect(char *const *a, size_t na, char *const *b, size_t nb) {
@@ -211,8 +211,8 @@ static int restore_start(const sio_recovery *r, const rec_session *s, const char
     return *from >= r->purged_seq; /* every packet after from is still in the log */
 }
 
-static sio_session *session_take(rec_session *rs) {
-    sio_session *sess = calloc(1, sizeof(*sess));
+static sio_recovery_record *session_take(rec_session *rs) {
+    sio_recovery_record *sess = calloc(1, sizeof(*sess));
     if (!sess) abort();
     memcpy(sess->sid, rs->sid, sizeof(sess->sid));
     memcpy(sess->pid, rs->pid, sizeof(sess->pid));
@@ -226,17 +226,17 @@ static sio_session *session_take(rec_session *rs) {
     return sess;
 }
 
-sio_session *sio_recovery_restore(sio_recovery *r, const char *pid, const char *offset) {
+sio_recovery_record *sio_recovery_restore(sio_recovery *r, const char *pid, const char *offset) {
     uint64_t from;
     recovery_expire(r);
-    rec_session *rs = sio_map_get(&r->sessions, pid);
+    rec_session *rs = sb_map_get(&r->sessions, pid);
     if (!rs) return NULL;
     session_remove(r, rs);
     if (!restore_start(r, rs, offset, &from)) {
         session_free(rs);
         return NULL;
     }
-    sio_session *sess = session_take(rs);
+    sio_recovery_record *sess = session_take(rs);
     size_t n = 0;
     for (rec_packet *p = r->head; p; p = p->next)
         if (p->seq > from && packet_for(p, rs)) n++;
@@ -248,7 +248,7 @@ sio_session *sio_recovery_restore(sio_recovery *r, const char *pid, const char *
     return sess;
 }
 
-void sio_session_free(sio_session *sess) {
+void sio_recovery_record_free(sio_recovery_record *sess) {
     if (!sess) return;
     for (size_t i = 0; i < sess->n_rooms; i++) free(sess->rooms[i]);
     free(sess->rooms);

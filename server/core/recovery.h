@@ -31,7 +31,7 @@ void sio_recovery_persist(sio_recovery *r, const char *sid, const char *pid,
                           uint64_t position);
 /* Takes the session of pid out, with the packets for its rooms after offset (NULL: the
  * client received none) and after its position. NULL when unknown, expired, or when those
- * packets are no longer all there. The caller frees the result with sio_session_free(). */
-sio_session *sio_recovery_restore(sio_recovery *r, const char *pid, const char *offset);
+ * packets are no longer all there. The caller frees the result with sio_recovery_record_free(). */
+sio_recovery_record *sio_recovery_restore(sio_recovery *r, const char *pid, const char *offset);
 
 #endif

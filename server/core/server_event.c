@@ -46,9 +46,9 @@ void sio_node_acks_orphan(sio_namespace *nsp) {
 }
 
 int sio_node_ack_send(sio_node_ack *ack, const sio_args *args) {
-    int rc = ack->nsp ? SIO_OK : SIO_ECLOSED;
-    if (rc == SIO_OK && args && args->json && !json_is_array(args->json)) rc = SIO_EINVAL;
-    if (rc == SIO_OK) {
+    int rc = ack->nsp ? SIOP_OK : SIO_ECLOSED;
+    if (rc == SIOP_OK && args && args->json && !json_is_array(args->json)) rc = SIO_EINVAL;
+    if (rc == SIOP_OK) {
         /* the adapter always gets an array, empty for an answer without arguments */
         json_t *json = args && args->json ? json_incref(args->json) : json_array();
         sio_args answer = {json, args ? args->attachments : NULL,
@@ -71,7 +71,7 @@ void sio_node_ack_free(sio_node_ack *ack) {
 void sio_namespace_receive_server_event(sio_namespace *nsp, const char *event,
                                         const sio_args *args, sio_node_reply_cb reply,
                                         void *ud) {
-    sio_handler *h = event ? sio_map_get(&nsp->server_handlers, event) : NULL;
+    sio_handler *h = event ? sb_map_get(&nsp->server_handlers, event) : NULL;
     sio_node_ack *ack = reply ? node_ack_new(nsp, reply, ud) : NULL;
     if (!h) {
         sio_node_ack_free(ack);
@@ -87,8 +87,8 @@ void sio_namespace_receive_server_event(sio_namespace *nsp, const char *event,
 static int server_event_encodable(sio_namespace *nsp, const char *event, const sio_args *args) {
     sb_buf *b = &nsp->srv->scratch;
     sb_buf_reset(b);
-    return sio_event_encode(b, nsp->name, SIO_NO_ACK, event, args->json, args->n_attachments) ==
-           SIO_OK;
+    return siop_event_encode(b, nsp->name, SIOP_NO_ACK, event, args->json, args->n_attachments) ==
+           SIOP_OK;
 }
 
 int sio_namespace_server_side_emit(sio_namespace *nsp, const char *event, const sio_args *args,
@@ -99,6 +99,6 @@ int sio_namespace_server_side_emit(sio_namespace *nsp, const char *event, const 
     if (!sio_event_name_valid(event) || (cb && timeout_ms == 0)) return SIO_EINVAL;
     if (args->json && !json_is_array(args->json)) return SIO_EINVAL;
     if (!server_event_encodable(nsp, event, args)) return SIO_EINVAL;
-    if (!a->ops->server_side_emit) return SIO_ERR;
+    if (!a->ops->server_side_emit) return SIOP_ERR;
     return a->ops->server_side_emit(a, event, args, timeout_ms, cb, ud);
 }

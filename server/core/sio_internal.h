@@ -30,11 +30,11 @@ struct sio_server {
     uv_loop_t *loop;
     eio_server *engine;
     sio_options opts;
-    sio_map namespaces;             /* name → sio_namespace */
+    sb_map namespaces;             /* name → sio_namespace */
     sio_adapter_factory adapter_new;
     void *adapter_ud;
     sb_buf scratch;                 /* encoding buffer reused by every packet sent */
-    sio_decoder decoder;            /* decodes every client's messages; holds nothing between
+    siop_decoder decoder;            /* decodes every client's messages; holds nothing between
                                        calls (see sio_client.decoder) */
     uv_timer_t connect_timer;       /* fires for the oldest client without a namespace */
     sio_client *waiting_head;       /* clients awaiting a namespace, oldest first */
@@ -60,9 +60,9 @@ struct sio_namespace {
     sio_server *srv;
     char *name;
     sio_adapter *adapter;
-    sio_map sockets;                /* id → connected sio_socket of this node */
-    sio_map handlers;               /* event name → sio_handler */
-    sio_map server_handlers;        /* event name → sio_handler, for other nodes' events */
+    sb_map sockets;                /* id → connected sio_socket of this node */
+    sb_map handlers;               /* event name → sio_handler */
+    sb_map server_handlers;        /* event name → sio_handler, for other nodes' events */
     sio_node_ack *node_acks;        /* answers owed to other nodes, not given yet */
     sio_event_cb any_cb;
     void *any_ud;
@@ -103,7 +103,7 @@ struct sio_socket {
     json_t *data;                   /* sio_socket_data(), created when first asked for */
     void *userdata;
     void *adapter_data;
-    sio_session *restored;          /* recovery result, consumed when accepted */
+    sio_recovery_record *restored;          /* recovery result, consumed when accepted */
     sio_ack_entry *acks;            /* server emits awaiting this client's ack, oldest first */
     sio_ack_entry *acks_tail;
     size_t n_acks;
@@ -115,7 +115,7 @@ struct sio_client {
     int closing;                    /* input is ignored: the session is being closed */
     sio_server *srv;
     eio_session *session;           /* NULL once the engine closed it */
-    sio_decoder *decoder;           /* only while a binary packet awaits its attachments (owned);
+    siop_decoder *decoder;           /* only while a binary packet awaits its attachments (owned);
                                        otherwise the server's decoder serves */
     sio_socket *sockets;            /* attached sockets, pending or connected */
     int waiting;                    /* on the connect-timeout list */
@@ -141,7 +141,7 @@ void sio_client_detach(sio_client *c, sio_socket *s);
 /* A socket of c was accepted: c no longer risks the connect timeout. */
 void sio_client_joined(sio_client *c);
 /* Encodes p into srv->scratch and sends it with its attachments. */
-int sio_client_send_packet(sio_client *c, const sio_packet *p);
+int sio_client_send_packet(sio_client *c, const siop_packet *p);
 /* An ACK whose arguments are JSON text already (sio_args.text). */
 int sio_client_send_ack_text(sio_client *c, const char *nsp, int64_t id, const char *text,
                              size_t len);
@@ -154,7 +154,7 @@ sio_namespace *sio_namespace_find(sio_server *srv, const char *name);
 void sio_namespace_free(sio_namespace *nsp);
 /* Both steal auth (the CONNECT payload, may be NULL). */
 void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth);
-void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, sio_packet *p);
+void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p);
 
 /* server_event.c */
 /* Runs every pending reply with NULL (the adapter is about to be freed): the acks the
@@ -163,7 +163,7 @@ void sio_node_acks_orphan(sio_namespace *nsp);
 
 /* socket.c */
 sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth);
-void sio_socket_on_packet(sio_socket *s, sio_packet *p);
+void sio_socket_on_packet(sio_socket *s, siop_packet *p);
 /* Node's Socket._onclose: leaves rooms, persists for recovery, runs the disconnect
  * handler. A socket that never connected is only detached. */
 void sio_socket_close(sio_socket *s, const char *reason);

@@ -21,24 +21,24 @@
 int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]) {
     uint8_t raw[SIO_ID_RANDOM_BYTES];
     sb_buf *b = &srv->scratch;
-    if (uv_random(NULL, NULL, raw, sizeof(raw), 0, NULL) != 0) return SIO_ERR;
+    if (uv_random(NULL, NULL, raw, sizeof(raw), 0, NULL) != 0) return SIOP_ERR;
     sb_buf_reset(b);
-    eio_base64_encode(b, raw, sizeof(raw));
-    if (b->len != SIO_ID_LEN) return SIO_ERR;
+    eiop_base64_encode(b, raw, sizeof(raw));
+    if (b->len != SIO_ID_LEN) return SIOP_ERR;
     for (size_t i = 0; i < SIO_ID_LEN; i++) {
         char ch = (char)b->data[i];
         out[i] = ch == '+' ? '-' : ch == '/' ? '_' : ch;
     }
     out[SIO_ID_LEN] = '\0';
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 static void socket_new_ids(sio_socket *s) {
     sio_server *srv = s->nsp->srv;
     do {
-        if (sio_socket_new_id(srv, s->id) != SIO_OK) abort(); /* no entropy: cannot serve */
-    } while (sio_map_get(&s->nsp->sockets, s->id));
-    if (srv->opts.recovery_window_ms > 0 && sio_socket_new_id(srv, s->pid) != SIO_OK) abort();
+        if (sio_socket_new_id(srv, s->id) != SIOP_OK) abort(); /* no entropy: cannot serve */
+    } while (sb_map_get(&s->nsp->sockets, s->id));
+    if (srv->opts.recovery_window_ms > 0 && sio_socket_new_id(srv, s->pid) != SIOP_OK) abort();
 }
 
 sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
@@ -70,7 +70,7 @@ sio_socket *sio_socket_ref(sio_socket *s) {
 
 void sio_socket_unref(sio_socket *s) {
     if (--s->refs > 0) return;
-    sio_session_free(s->restored);
+    sio_recovery_record_free(s->restored);
     json_decref(s->auth);
     free(s->auth_text);
     json_decref(s->data);
@@ -85,7 +85,7 @@ int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
 /* The payload as a new object, from the compact text when the socket keeps only that. */
 static json_t *auth_parse(const sio_socket *s) {
     json_error_t err;
-    json_t *o = s->auth_text ? sio_json_loadb(s->auth_text, strlen(s->auth_text), &err) : NULL;
+    json_t *o = s->auth_text ? siop_json_loadb(s->auth_text, strlen(s->auth_text), &err) : NULL;
     return o ? o : json_object();
 }
 
@@ -193,29 +193,29 @@ int sio_frame_encode(sio_frame *f, sio_namespace *nsp, int64_t ack_id, const cha
     memset(f, 0, sizeof(*f));
     sb_buf_reset(b);
     if (args && args->text && n == 0) {
-        if (sio_event_encode_text(b, nsp->name, ack_id, event, args->text, args->text_len) != SIO_OK)
+        if (siop_event_encode_text(b, nsp->name, ack_id, event, args->text, args->text_len) != SIOP_OK)
             return SIO_EINVAL;
-    } else if (sio_event_encode(b, nsp->name, ack_id, event, args ? args->json : NULL, n) != SIO_OK) {
+    } else if (siop_event_encode(b, nsp->name, ack_id, event, args ? args->json : NULL, n) != SIOP_OK) {
         return SIO_EINVAL;
     }
-    f->text = eio_msg_new(EIO_PACKET_MESSAGE, b->data, b->len, 0);
+    f->text = eio_msg_new(EIOP_PACKET_MESSAGE, b->data, b->len, 0);
     f->bytes = b->len;
-    if (n == 0) return SIO_OK;
+    if (n == 0) return SIOP_OK;
     f->attachments = malloc(n * sizeof(*f->attachments));
     if (!f->attachments) abort();
     for (size_t i = 0; i < n; i++) {
-        const sio_attachment *a = &args->attachments[i];
-        f->attachments[i] = eio_msg_new(EIO_PACKET_MESSAGE, a->data, a->len, 1);
+        const siop_attachment *a = &args->attachments[i];
+        f->attachments[i] = eio_msg_new(EIOP_PACKET_MESSAGE, a->data, a->len, 1);
         f->bytes += a->len;
     }
     f->n_attachments = n;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 json_t *sio_args_json(const sio_args *args) {
     if (!args) return NULL;
     if (args->json) return json_incref(args->json);
-    return args->text ? sio_json_loadb(args->text, args->text_len, NULL) : NULL;
+    return args->text ? siop_json_loadb(args->text, args->text_len, NULL) : NULL;
 }
 
 void sio_frame_retain(sio_frame *dst, const sio_frame *src) {
@@ -238,18 +238,18 @@ void sio_frame_release(sio_frame *f) {
 int sio_socket_send_frame(sio_socket *s, const sio_frame *f, int flags) {
     eio_session *session = sio_socket_session(s);
     if (!session || s->client->closing) return SIO_ECLOSED;
-    if ((flags & SIO_EMIT_VOLATILE) && !eio_session_writable(session)) return SIO_OK;
+    if ((flags & SIO_EMIT_VOLATILE) && !eio_session_writable(session)) return SIOP_OK;
     if (eio_session_send_msg(session, f->text) != 0) return SIO_ECLOSED;
     for (size_t i = 0; i < f->n_attachments; i++)
         if (eio_session_send_msg(session, f->attachments[i]) != 0) return SIO_ECLOSED;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 /* ---- connect / disconnect ---------------------------------------------------------- */
 
-static void socket_send_control(sio_socket *s, sio_packet_type type, json_t *data) {
-    sio_packet p;
-    sio_packet_init(&p);
+static void socket_send_control(sio_socket *s, siop_packet_type type, json_t *data) {
+    siop_packet p;
+    siop_packet_init(&p);
     p.type = type;
     p.nsp = s->nsp->name;
     p.data = data;
@@ -269,16 +269,16 @@ void sio_socket_connect(sio_socket *s) {
     sio_client *c = s->client;
     sio_client_ref(c); /* a send below may close the session at once */
     s->state = SIO_SOCKET_CONNECTED;
-    sio_map_put(&nsp->sockets, s->id, s);
+    sb_map_put(&nsp->sockets, s->id, s);
     socket_join_initial(s);
     json_t *hello = json_pack("{s:s}", "sid", s->id);
     if (s->pid[0]) json_object_set_new(hello, "pid", json_string(s->pid));
-    socket_send_control(s, SIO_PACKET_CONNECT, hello);
+    socket_send_control(s, SIOP_PACKET_CONNECT, hello);
     json_decref(hello);
     if (s->restored) {
         for (size_t i = 0; i < s->restored->n_missed; i++)
             sio_socket_send_frame(s, &s->restored->missed[i], 0);
-        sio_session_free(s->restored);
+        sio_recovery_record_free(s->restored);
         s->restored = NULL;
     }
     sio_client_joined(c);
@@ -308,9 +308,9 @@ void sio_socket_close(sio_socket *s, const char *reason) {
         if (nsp->srv->opts.recovery_window_ms > 0 && reason_recoverable(reason))
             a->ops->persist_session(a, s);
         a->ops->del_all(a, s);
-        if (sio_map_get(&nsp->sockets, s->id) == s) sio_map_del(&nsp->sockets, s->id);
+        if (sb_map_get(&nsp->sockets, s->id) == s) sb_map_del(&nsp->sockets, s->id);
     }
-    sio_session_free(s->restored);
+    sio_recovery_record_free(s->restored);
     s->restored = NULL;
     if (s->client) sio_client_detach(s->client, s);
     if (was_connected) {
@@ -330,7 +330,7 @@ void sio_socket_disconnect(sio_socket *s, int close_session) {
     if (s->state != SIO_SOCKET_CONNECTED) return;
     sio_client *c = s->client;
     if (!close_session) {
-        socket_send_control(s, SIO_PACKET_DISCONNECT, NULL);
+        socket_send_control(s, SIOP_PACKET_DISCONNECT, NULL);
         sio_socket_close(s, SIO_REASON_SERVER_DISCONNECT);
         return;
     }
@@ -339,7 +339,7 @@ void sio_socket_disconnect(sio_socket *s, int close_session) {
     sio_client_ref(c);
     sio_socket *t;
     while ((t = client_first_connected(c)) != NULL) {
-        socket_send_control(t, SIO_PACKET_DISCONNECT, NULL);
+        socket_send_control(t, SIOP_PACKET_DISCONNECT, NULL);
         sio_socket_close(t, SIO_REASON_SERVER_DISCONNECT);
     }
     sio_client_close(c);
@@ -348,18 +348,18 @@ void sio_socket_disconnect(sio_socket *s, int close_session) {
 
 /* ---- incoming packets -------------------------------------------------------------- */
 
-void sio_socket_on_packet(sio_socket *s, sio_packet *p) {
+void sio_socket_on_packet(sio_socket *s, siop_packet *p) {
     sio_args args = {p->data, p->attachments, p->n_attachments, NULL, 0};
     switch (p->type) {
-    case SIO_PACKET_EVENT:
-    case SIO_PACKET_BINARY_EVENT:
+    case SIOP_PACKET_EVENT:
+    case SIOP_PACKET_BINARY_EVENT:
         sio_namespace_dispatch(s->nsp, s, p);
         break;
-    case SIO_PACKET_ACK:
-    case SIO_PACKET_BINARY_ACK:
-        if (p->id != SIO_NO_ACK) sio_socket_on_ack(s, p->id, &args);
+    case SIOP_PACKET_ACK:
+    case SIOP_PACKET_BINARY_ACK:
+        if (p->id != SIOP_NO_ACK) sio_socket_on_ack(s, p->id, &args);
         break;
-    case SIO_PACKET_DISCONNECT:
+    case SIOP_PACKET_DISCONNECT:
         sio_socket_close(s, SIO_REASON_CLIENT_DISCONNECT);
         break;
     default:
@@ -373,12 +373,12 @@ static int socket_check_emit(const sio_socket *s, const char *event, const sio_a
     if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
     if (!sio_event_name_valid(event)) return SIO_EINVAL;
     if (args && args->json && !json_is_array(args->json)) return SIO_EINVAL;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int flags) {
     int rc = socket_check_emit(s, event, args);
-    if (rc != SIO_OK) return rc;
+    if (rc != SIOP_OK) return rc;
     if (s->nsp->srv->opts.recovery_window_ms > 0 && !(flags & SIO_EMIT_VOLATILE)) {
         /* As Node: through the adapter to the socket's own room, so the packet is logged
          * (with its offset) and replayed if the connection drops. */
@@ -387,8 +387,8 @@ int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int 
         return sio_namespace_emit(s->nsp, &to, event, args, flags);
     }
     sio_frame f;
-    rc = sio_frame_encode(&f, s->nsp, SIO_NO_ACK, event, args);
-    if (rc != SIO_OK) return rc;
+    rc = sio_frame_encode(&f, s->nsp, SIOP_NO_ACK, event, args);
+    if (rc != SIOP_OK) return rc;
     rc = sio_socket_send_frame(s, &f, flags);
     sio_frame_release(&f);
     return rc;
@@ -397,12 +397,12 @@ int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int 
 int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,
                         uint32_t timeout_ms, sio_ack_cb cb, void *ud) {
     int rc = socket_check_emit(s, event, args);
-    if (rc != SIO_OK) return rc;
+    if (rc != SIOP_OK) return rc;
     if (!cb) return SIO_EINVAL;
     if (s->n_acks >= s->nsp->srv->opts.max_pending_acks) return SIO_ELIMIT;
     sio_ack_op *op = sio_ack_op_new_single(s, cb, ud);
     sio_frame f;
-    if (sio_frame_encode(&f, s->nsp, sio_ack_op_id(op), event, args) != SIO_OK) {
+    if (sio_frame_encode(&f, s->nsp, sio_ack_op_id(op), event, args) != SIOP_OK) {
         sio_ack_op_cancel(op);
         return SIO_EINVAL;
     }
@@ -411,14 +411,14 @@ int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,
     sio_socket_send_frame(s, &f, 0);
     sio_frame_release(&f);
     sio_ack_op_arm(op, timeout_ms);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 int sio_socket_join(sio_socket *s, const char *room) {
     if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
     if (!room) return SIO_EINVAL;
     s->nsp->adapter->ops->add(s->nsp->adapter, s, &room, 1);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 int sio_socket_in_room(const sio_socket *s, const char *room) {
@@ -430,5 +430,5 @@ int sio_socket_leave(sio_socket *s, const char *room) {
     if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
     if (!room) return SIO_EINVAL;
     s->nsp->adapter->ops->del(s->nsp->adapter, s, room);
-    return SIO_OK;
+    return SIOP_OK;
 }

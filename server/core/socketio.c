@@ -24,14 +24,14 @@ void sio_options_defaults(sio_options *opts) {
     opts->recovery_max_packets = SIO_DEFAULT_RECOVERY_PACKETS;
     opts->recovery_max_bytes = SIO_DEFAULT_RECOVERY_BYTES;
     opts->recovery_max_sessions = SIO_DEFAULT_RECOVERY_SESSIONS;
-    opts->max_attachments = SIO_DEFAULT_MAX_ATTACHMENTS;
+    opts->max_attachments = SIOP_DEFAULT_MAX_ATTACHMENTS;
     opts->max_pending_acks = SIO_DEFAULT_MAX_PENDING_ACKS;
 }
 
 const char *sio_strerror(int err) {
     switch (err) {
-    case SIO_OK: return "ok";
-    case SIO_ERR: return "error";
+    case SIOP_OK: return "ok";
+    case SIOP_ERR: return "error";
     case SIO_ECLOSED: return "socket is not connected";
     case SIO_ELIMIT: return "limit reached";
     case SIO_EINVAL: return "invalid argument";
@@ -79,13 +79,13 @@ sio_server *sio_server_new(uv_loop_t *loop, const eio_config *cfg, const sio_opt
     srv->loop = loop;
     if (opts) srv->opts = *opts;
     else sio_options_defaults(&srv->opts);
-    sio_map_init(&srv->namespaces);
+    sb_map_init(&srv->namespaces);
     sb_buf_init(&srv->scratch);
-    sio_decoder_init(&srv->decoder, srv->opts.max_attachments);
+    siop_decoder_init(&srv->decoder, srv->opts.max_attachments);
     srv->adapter_new = sio_adapter_local_new;
     srv->engine = eio_server_new(loop, cfg, &callbacks, srv, err, errlen);
     if (!srv->engine) {
-        sio_map_free(&srv->namespaces);
+        sb_map_free(&srv->namespaces);
         sb_buf_free(&srv->scratch);
         free(srv);
         return NULL;
@@ -108,7 +108,7 @@ void sio_server_set_adapter(sio_server *srv, sio_adapter_factory f, void *ud) {
     sio_namespace *nsp;
     srv->adapter_new = f ? f : sio_adapter_local_new;
     srv->adapter_ud = f ? ud : NULL;
-    while ((nsp = sio_map_next(&srv->namespaces, &pos)) != NULL) {
+    while ((nsp = sb_map_next(&srv->namespaces, &pos)) != NULL) {
         sio_node_acks_orphan(nsp);
         nsp->adapter->ops->free(nsp->adapter);
         nsp->adapter = srv->adapter_new(nsp, srv->adapter_ud);
@@ -126,8 +126,8 @@ void sio_server_handle_closed(uv_handle_t *h) {
 static void server_release_namespaces(sio_server *srv) {
     size_t pos = 0;
     sio_namespace *nsp;
-    while ((nsp = sio_map_next(&srv->namespaces, &pos)) != NULL) sio_namespace_free(nsp);
-    sio_map_free(&srv->namespaces);
+    while ((nsp = sb_map_next(&srv->namespaces, &pos)) != NULL) sio_namespace_free(nsp);
+    sb_map_free(&srv->namespaces);
     sb_buf_free(&srv->scratch);
 }
 

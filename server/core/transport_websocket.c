@@ -26,7 +26,7 @@
 static int reject_upgrade(eio_conn *c, int code)
 {
     c->close_after = 1;
-    http_respond_error(c, code);
+    eio__http_respond_error(c, code);
     return -1;
 }
 
@@ -47,38 +47,38 @@ static int header_has_token(const char *value, const char *token)
 static int upgrade_check(eio_conn *c, eio_session **probe_of)
 {
     eio_server *srv = c->srv;
-    const char *query = http_req_query(c);
-    const char *upgrade = http_req_header(c, "upgrade");
-    const char *key = http_req_header(c, "sec-websocket-key");
-    const char *version = http_req_header(c, "sec-websocket-version");
+    const char *query = eio__http_req_query(c);
+    const char *upgrade = eio__http_req_header(c, "upgrade");
+    const char *key = eio__http_req_header(c, "sec-websocket-key");
+    const char *version = eio__http_req_header(c, "sec-websocket-version");
     char transport[EIO_QUERY_VALUE_MAX], sid[EIO_QUERY_VALUE_MAX], eio[EIO_QUERY_VALUE_MAX];
     size_t plen = strlen(srv->cfg.path);
     *probe_of = NULL;
     if (srv->shutting_down) {
         c->close_after = 1;
-        http_respond(c, 503, "text/plain", "shutting down", 13, NULL);
+        eio__http_respond(c, 503, "text/plain", "shutting down", 13, NULL);
         return -1;
     }
     if (strncmp((const char *)c->req->head.data, srv->cfg.path, plen - 1)) {
         c->close_after = 1;
-        http_respond(c, 404, "text/plain", "Not Found", 9, NULL);
+        eio__http_respond(c, 404, "text/plain", "Not Found", 9, NULL);
         return -1;
     }
     if (c->req->parser.method != HTTP_GET || !upgrade || !header_has_token(upgrade, "websocket") ||
         !key || !version || strcmp(version, EIO_WS_VERSION))
         return reject_upgrade(c, EIO_ERR_BAD_REQUEST);
     if (!srv->cfg.allow_websocket ||
-        http_query_param(query, "transport", transport, sizeof(transport)) < 0 ||
+        eio__http_query_param(query, "transport", transport, sizeof(transport)) < 0 ||
         strcmp(transport, "websocket"))
         return reject_upgrade(c, EIO_ERR_UNKNOWN_TRANSPORT);
-    if (http_query_param(query, "sid", sid, sizeof(sid)) >= 0) {
-        eio_session *s = session_find(srv, sid);
+    if (eio__http_query_param(query, "sid", sid, sizeof(sid)) >= 0) {
+        eio_session *s = eio__session_find(srv, sid);
         if (!s || s->state == EIO_SESSION_CLOSED)
             return reject_upgrade(c, EIO_ERR_UNKNOWN_SID);
         *probe_of = s;
         return 0;
     }
-    if (http_query_param(query, "EIO", eio, sizeof(eio)) < 0 || strcmp(eio, "4"))
+    if (eio__http_query_param(query, "EIO", eio, sizeof(eio)) < 0 || strcmp(eio, "4"))
         return reject_upgrade(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 0;
 }
@@ -87,7 +87,7 @@ static void send_switching_protocols(eio_conn *c)
 {
     static const char head[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
-    const char *key = http_req_header(c, "sec-websocket-key");
+    const char *key = eio__http_req_header(c, "sec-websocket-key");
     eio_msg *m = eio_msg_raw(sizeof(head) - 1 + WS_ACCEPT_LEN + 4);
     uint8_t *p = EIO_MSG_DATA(m);
     char accept[WS_ACCEPT_LEN + 1];
@@ -96,11 +96,11 @@ static void send_switching_protocols(eio_conn *c)
     memcpy(p + sizeof(head) - 1, accept, WS_ACCEPT_LEN);
     memcpy(p + sizeof(head) - 1 + WS_ACCEPT_LEN, "\r\n\r\n", 4);
     m->len = sizeof(head) - 1 + WS_ACCEPT_LEN + 4;
-    conn_send(c, m);
+    eio__conn_send(c, m);
     eio_msg_unref(m);
 }
 
-int websocket_upgrade(eio_conn *c)
+int eio__websocket_upgrade(eio_conn *c)
 {
     eio_server *srv = c->srv;
     eio_session *s;
@@ -110,26 +110,26 @@ int websocket_upgrade(eio_conn *c)
     c->kind = EIO_CONN_WEBSOCKET;
     ws_reader_init(&c->ws, srv->cfg.max_payload, 1);
     if (!s) {
-        conn_set_timeout(c, 0);
-        session_create(srv, EIO_TRANSPORT_WEBSOCKET, c);
+        eio__conn_set_timeout(c, 0);
+        eio__session_create(srv, EIO_TRANSPORT_WEBSOCKET, c);
         return 0;
     }
     if (s->state != EIO_SESSION_OPEN || s->transport != EIO_TRANSPORT_POLLING || s->probe) {
         /* Only an open polling session may upgrade, once at a time: as the Node server
          * does, the handshake completes and the websocket is closed at once. */
-        websocket_send_close(c, WS_CLOSE_NO_STATUS, NULL);
+        eio__websocket_send_close(c, WS_CLOSE_NO_STATUS, NULL);
         return 0;
     }
     c->is_probe = 1;
     c->session = s;
     s->probe = c;
-    conn_set_timeout(c, (srv->cfg.upgrade_timeout_ms + 999) / 1000);
+    eio__conn_set_timeout(c, (srv->cfg.upgrade_timeout_ms + 999) / 1000);
     return 0;
 }
 
 /* ---- closing ---- */
 
-void websocket_send_close(eio_conn *c, uint16_t code, const char *reason)
+void eio__websocket_send_close(eio_conn *c, uint16_t code, const char *reason)
 {
     uint8_t payload[WS_CONTROL_MAX];
     size_t n = ws_close_payload(payload, code, reason);
@@ -138,19 +138,19 @@ void websocket_send_close(eio_conn *c, uint16_t code, const char *reason)
     memcpy(EIO_MSG_DATA(m) + h, payload, n);
     m->len = h + n;
     if (c->kind == EIO_CONN_WEBSOCKET)
-        websocket_flush(c); /* what the session had queued goes first */
-    conn_send(c, m);
+        eio__websocket_flush(c); /* what the session had queued goes first */
+    eio__conn_send(c, m);
     eio_msg_unref(m);
-    conn_close_after_write(c);
+    eio__conn_close_after_write(c);
 }
 
 /* Ends a websocket whose session is gone: a close frame after what is queued, and the
  * connection is cut after EIO_CLOSE_GRACE_S if the client never takes it. */
-void websocket_release(eio_conn *c)
+void eio__websocket_release(eio_conn *c)
 {
-    conn_detach(c);
-    conn_set_timeout(c, EIO_CLOSE_GRACE_S);
-    websocket_send_close(c, WS_CLOSE_NORMAL, NULL);
+    eio__conn_detach(c);
+    eio__conn_set_timeout(c, EIO_CLOSE_GRACE_S);
+    eio__websocket_send_close(c, WS_CLOSE_NORMAL, NULL);
 }
 
 /* The websocket stops carrying its session, which (unless c was only a probe) ends. */
@@ -158,14 +158,14 @@ static void websocket_leave(eio_conn *c, const char *reason, eio_close_mode mode
 {
     eio_session *s = c->session;
     int was_probe = c->is_probe;
-    conn_detach(c);
+    eio__conn_detach(c);
     sb_buf_free(&c->frag);
     if (s && !was_probe)
-        session_close(s, reason, mode);
+        eio__session_close(s, reason, mode);
 }
 
 /* The connection ended (the client went, or we closed it): the session learns of it. */
-void websocket_closed(eio_conn *c)
+void eio__websocket_closed(eio_conn *c)
 {
     websocket_leave(c, EIO_REASON_TRANSPORT_CLOSE, EIO_CLOSE_BY_CLIENT);
 }
@@ -174,46 +174,46 @@ void websocket_closed(eio_conn *c)
 static void websocket_fail(eio_conn *c, uint16_t code, const char *why)
 {
     websocket_leave(c, EIO_REASON_TRANSPORT_ERROR, EIO_CLOSE_ABORT);
-    websocket_send_close(c, code, why);
+    eio__websocket_send_close(c, code, why);
 }
 
 /* ---- outbound ---- */
 
-void websocket_flush(eio_conn *c)
+void eio__websocket_flush(eio_conn *c)
 {
     eio_session *s = c->session;
     eio_msg *m;
     if (!s || c->is_probe)
         return;
-    while ((m = queue_pop(&s->q))) {
-        queue_push(&c->out, m);
+    while ((m = eio__queue_pop(&s->q))) {
+        eio__queue_push(&c->out, m);
         eio_msg_unref(m);
     }
     if (s->state == EIO_SESSION_CLOSING) {
-        conn_detach(c);
-        session_maybe_destroy(s);
-        websocket_send_close(c, WS_CLOSE_NORMAL, NULL);
+        eio__conn_detach(c);
+        eio__session_maybe_destroy(s);
+        eio__websocket_send_close(c, WS_CLOSE_NORMAL, NULL);
     }
 }
 
 /* ---- inbound ---- */
 
 /* Packets on the probe: only the upgrade handshake is allowed there. */
-static void probe_packet(eio_conn *c, const eio_packet *p)
+static void probe_packet(eio_conn *c, const eiop_packet *p)
 {
     eio_session *s = c->session;
-    if (p->type == EIO_PACKET_PING && p->len == strlen(EIO_PROBE) &&
+    if (p->type == EIOP_PACKET_PING && p->len == strlen(EIO_PROBE) &&
         !memcmp(p->data, EIO_PROBE, p->len)) {
-        eio_msg *m = eio_msg_new(EIO_PACKET_PONG, EIO_PROBE, strlen(EIO_PROBE), 0);
+        eio_msg *m = eio_msg_new(EIOP_PACKET_PONG, EIO_PROBE, strlen(EIO_PROBE), 0);
         s->upgrading = 1;
-        conn_send(c, m);
+        eio__conn_send(c, m);
         eio_msg_unref(m);
         if (s->get)
-            conn_want_flush(s->get); /* released with a NOOP */
+            eio__conn_want_flush(s->get); /* released with a NOOP */
         return;
     }
-    if (p->type == EIO_PACKET_UPGRADE && s->upgrading) {
-        session_upgrade_done(s);
+    if (p->type == EIOP_PACKET_UPGRADE && s->upgrading) {
+        eio__session_upgrade_done(s);
         return;
     }
     websocket_fail(c, WS_CLOSE_PROTOCOL_ERROR, "unexpected packet during upgrade");
@@ -222,18 +222,18 @@ static void probe_packet(eio_conn *c, const eio_packet *p)
 static void websocket_packet(eio_conn *c, const uint8_t *data, size_t len, int binary)
 {
     eio_session *s = c->session;
-    eio_packet p;
+    eiop_packet p;
     const char *err;
     if (!s)
         return;
-    if (eio_packet_decode_frame(data, len, !binary, &p, &err) != EIO_OK) {
+    if (eiop_packet_decode_frame(data, len, !binary, &p, &err) != EIOP_OK) {
         websocket_fail(c, WS_CLOSE_PROTOCOL_ERROR, err);
         return;
     }
     if (c->is_probe)
         probe_packet(c, &p);
     else
-        session_on_packet(s, &p);
+        eio__session_on_packet(s, &p);
 }
 
 static void websocket_control(eio_conn *c, const ws_frame *f)
@@ -246,15 +246,15 @@ static void websocket_control(eio_conn *c, const ws_frame *f)
         size_t h = ws_frame_header(EIO_MSG_DATA(m), WS_OP_PONG, f->len);
         memcpy(EIO_MSG_DATA(m) + h, f->payload, f->len);
         m->len = h + f->len;
-        conn_send(c, m);
+        eio__conn_send(c, m);
         eio_msg_unref(m);
     } else if (f->opcode == WS_OP_CLOSE) {
         if (ws_close_parse(f->payload, f->len, &code, &reason, &reason_len)) {
             websocket_fail(c, WS_CLOSE_PROTOCOL_ERROR, "invalid close frame");
             return;
         }
-        websocket_closed(c);
-        websocket_send_close(c, code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : code, NULL);
+        eio__websocket_closed(c);
+        eio__websocket_send_close(c, code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : code, NULL);
     }
 }
 
@@ -274,7 +274,7 @@ static void websocket_data(eio_conn *c, const ws_frame *f)
     sb_buf_free(&frag);
 }
 
-size_t websocket_feed(eio_conn *c, uint8_t *data, size_t len, size_t *need)
+size_t eio__websocket_feed(eio_conn *c, uint8_t *data, size_t len, size_t *need)
 {
     ws_frame f;
     ssize_t n = ws_read_frame(&c->ws, data, len, &f, need);

@@ -245,7 +245,7 @@ hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
     sio_namespace_on_connection(app->nsp, on_connection, app);
     sio_namespace_on_disconnect(app->nsp, on_disconnect, app);
     sio_namespace_on_delivery(app->nsp, hd_delivery_hook, app);
-    sio_map_init(&app->chats);
+    sb_map_init(&app->chats);
     hd_events_register(app);
     hd_rest_attach(app);
     start_timers(app);

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "auth.h"
-#include "engineio.h"
+#include "engineio_codec.h"
 
 #define HD_JWT_SEGMENTS 3 /* header.payload.signature */
 #define HD_JWT_SEPARATOR '.'
@@ -55,7 +55,7 @@ static int hd_b64url_sextet(unsigned char c)
 static void hd_b64url_encode(sb_buf *out, const void *data, size_t len)
 {
     size_t mark = out->len;
-    eio_base64_encode(out, data, len);
+    eiop_base64_encode(out, data, len);
     while (out->len > mark && out->data[out->len - 1] == HD_B64_PAD)
         out->len--;
     for (size_t i = mark; i < out->len; i++)
@@ -87,7 +87,7 @@ static int hd_b64url_decode(sb_buf *out, const char *text, size_t len)
     if (v >= 0 && hd_b64url_canonical_tail(v, len)) {
         while (std.len % HD_B64_GROUP != 0)
             sb_buf_append_byte(&std, HD_B64_PAD);
-        rc = eio_base64_decode(out, std.data, std.len) == EIO_OK ? 0 : -1;
+        rc = eiop_base64_decode(out, std.data, std.len) == EIOP_OK ? 0 : -1;
     }
     sb_buf_free(&std);
     return rc;

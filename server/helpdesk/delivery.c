@@ -80,7 +80,7 @@ static hd_chat *chat_new(hd_app *app, const char *id, int64_t last)
     c->app = app;
     c->last = last;
     c->verify_at = uv_now(sio_server_loop(app->srv)) + HD_VERIFY_MS;
-    sio_map_put(&app->chats, c->id, c);
+    sb_map_put(&app->chats, c->id, c);
     return c;
 }
 
@@ -292,7 +292,7 @@ static void deliver_around_wants(hd_chat *c, const sio_args *args)
  * lands); only the sockets waiting for older messages get it from the catch-up. */
 static int support_arrives(hd_app *app, const char *chat_id, int64_t seq, const sio_args *args)
 {
-    hd_chat *c = sio_map_get(&app->chats, chat_id);
+    hd_chat *c = sb_map_get(&app->chats, chat_id);
     if (!c) {
         char room[HD_ROOM_MAX];
         hd_room(room, "chat", chat_id);
@@ -336,7 +336,7 @@ static void assigned_arrives(hd_app *app, json_t *body)
     int64_t from = json_integer_value(last_seq) - HD_BACKLOG;
     if (from < 0)
         from = 0;
-    hd_chat *c = sio_map_get(&app->chats, chat_id);
+    hd_chat *c = sb_map_get(&app->chats, chat_id);
     if (!c) /* what the chat room's members here have is unknown: from the backlog's start */
         c = chat_new(app, chat_id, from);
     c->verify_at = uv_now(sio_server_loop(app->srv)) + HD_VERIFY_MS;
@@ -381,7 +381,7 @@ int hd_delivery_hook(sio_namespace *nsp, const char *event, const sio_args *args
 void hd_delivery_joined(hd_app *app, sio_socket *s, const char *chat_id, int64_t last_seq,
                         int64_t resume)
 {
-    hd_chat *c = sio_map_get(&app->chats, chat_id);
+    hd_chat *c = sb_map_get(&app->chats, chat_id);
     if (!c) { /* what was stored between the store's answer and the join */
         c = chat_new(app, chat_id, last_seq);
         schedule(app, c);
@@ -397,7 +397,7 @@ void hd_delivery_links_up(hd_app *app)
 {
     size_t pos = 0;
     hd_chat *c;
-    while ((c = sio_map_next(&app->chats, &pos)) != NULL)
+    while ((c = sb_map_next(&app->chats, &pos)) != NULL)
         schedule(app, c);
 }
 
@@ -409,7 +409,7 @@ void hd_delivery_tick(hd_app *app)
     hd_chat **gone = calloc(app->chats.count ? app->chats.count : 1, sizeof(*gone));
     if (!gone)
         abort();
-    while ((c = sio_map_next(&app->chats, &pos)) != NULL) {
+    while ((c = sb_map_next(&app->chats, &pos)) != NULL) {
         char room[HD_ROOM_MAX];
         hd_room(room, "chat", c->id);
         if (c->verify_at && c->verify_at <= now && c->state == CHAT_IDLE) {
@@ -421,7 +421,7 @@ void hd_delivery_tick(hd_app *app)
             gone[n++] = c;
     }
     for (size_t i = 0; i < n; i++) {
-        sio_map_del(&app->chats, gone[i]->id);
+        sb_map_del(&app->chats, gone[i]->id);
         chat_free(gone[i]);
     }
     free(gone);
@@ -432,7 +432,7 @@ void hd_delivery_stop(hd_app *app)
 {
     size_t pos = 0;
     hd_chat *c;
-    while ((c = sio_map_next(&app->chats, &pos)) != NULL)
+    while ((c = sb_map_next(&app->chats, &pos)) != NULL)
         wants_free(c);
 }
 
@@ -441,9 +441,9 @@ void hd_delivery_free(hd_app *app)
 {
     size_t pos = 0;
     hd_chat *c;
-    while ((c = sio_map_next(&app->chats, &pos)) != NULL)
+    while ((c = sb_map_next(&app->chats, &pos)) != NULL)
         chat_free(c);
-    sio_map_free(&app->chats);
+    sb_map_free(&app->chats);
     app->pending = NULL;
 }
 

@@ -70,7 +70,7 @@ struct hd_app {
                                     retried every tick (referenced) */
     size_t n_resync, cap_resync;
     sb_buf scratch;              /* the support event's arguments, while one is sent */
-    sio_map chats;               /* delivery.c: ticket_chat_id → hd_chat */
+    sb_map chats;               /* delivery.c: ticket_chat_id → hd_chat */
     hd_chat *pending;            /* conversations to catch up on the next loop turn */
     uv_idle_t catchup_idle;      /* runs them */
     int delivering;              /* delivery.c emits: its hook lets them through */

@@ -82,15 +82,15 @@ struct mem_conv {
     char *closed_by, *reason; /* NULL until closed */
     mem_msg **msgs;           /* msgs[seq - 1] */
     size_t n_msgs, cap_msgs;
-    sio_map by_client_msg_id; /* client_msg_id → message; the key lives in the message */
+    sb_map by_client_msg_id; /* client_msg_id → message; the key lives in the message */
     conv_link links[IN_LISTS];
 };
 
 typedef struct mem_store {
     hd_store base;
-    sio_map convs;    /* id → mem_conv */
-    sio_map sessions; /* id → mem_session */
-    sio_map agents;   /* id → mem_agent */
+    sb_map convs;    /* id → mem_conv */
+    sb_map sessions; /* id → mem_session */
+    sb_map agents;   /* id → mem_agent */
     conv_list queue;  /* queued: by queued_at, then enqueue order */
     conv_list open;   /* queued or assigned: by last_activity */
     uint64_t serial;
@@ -285,18 +285,18 @@ static int access_ok(const mem_conv *c, const hd_access *who)
 static mem_conv *conv_for(mem_store *st, const char *chat_id, const hd_access *who,
                           int *status)
 {
-    mem_conv *c = chat_id ? sio_map_get(&st->convs, chat_id) : NULL;
+    mem_conv *c = chat_id ? sb_map_get(&st->convs, chat_id) : NULL;
     *status = !c ? HD_ENOTFOUND : !access_ok(c, who) ? HD_EFORBIDDEN : HD_OK;
     return *status == HD_OK ? c : NULL;
 }
 
 static mem_session *session_get(mem_store *st, const char *id)
 {
-    mem_session *s = sio_map_get(&st->sessions, id);
+    mem_session *s = sb_map_get(&st->sessions, id);
     if (!s) {
         s = xcalloc(1, sizeof(*s));
         s->id = xstrdup(id);
-        sio_map_put(&st->sessions, s->id, s);
+        sb_map_put(&st->sessions, s->id, s);
     }
     return s;
 }
@@ -310,8 +310,8 @@ static mem_conv *conv_create(mem_store *st, const hd_post *p)
     c->status = CONV_QUEUED;
     c->created_at = c->queued_at = c->last_activity = p->now_ms;
     c->serial = ++st->serial;
-    sio_map_init(&c->by_client_msg_id);
-    sio_map_put(&st->convs, c->id, c);
+    sb_map_init(&c->by_client_msg_id);
+    sb_map_put(&st->convs, c->id, c);
     c->session->open = c;
     list_insert(&c->session->convs, c, IN_SESSION);
     list_insert(&st->queue, c, IN_QUEUE);
@@ -342,7 +342,7 @@ static mem_msg *conv_append(mem_store *st, mem_conv *c, const sb_buf *text, cons
     mem_msg *m = msg_new(text->data, text->len, cmid);
     c->msgs[c->n_msgs++] = m;
     if (m->cmid)
-        sio_map_put(&c->by_client_msg_id, m->cmid, m);
+        sb_map_put(&c->by_client_msg_id, m->cmid, m);
     conv_touch(st, c, now_ms);
     return m;
 }
@@ -414,7 +414,7 @@ static void conv_free(mem_conv *c)
     for (size_t i = 0; i < c->n_msgs; i++)
         free(c->msgs[i]);
     free(c->msgs);
-    sio_map_free(&c->by_client_msg_id);
+    sb_map_free(&c->by_client_msg_id);
     free(c->id);
     free(c->dept);
     free(c->closed_by);
@@ -469,13 +469,13 @@ static void agent_set_profile(mem_agent *a, const hd_agent *in)
 /* A new agent is online (away is something an agent says) with no socket yet. */
 static mem_agent *agent_upsert(mem_store *st, const hd_agent *in, int64_t now_ms)
 {
-    mem_agent *a = sio_map_get(&st->agents, in->id);
+    mem_agent *a = sb_map_get(&st->agents, in->id);
     if (!a) {
         a = xcalloc(1, sizeof(*a));
         a->id = xstrdup(in->id);
         a->online = 1;
         a->idle_since = now_ms;
-        sio_map_put(&st->agents, a->id, a);
+        sb_map_put(&st->agents, a->id, a);
     }
     agent_set_profile(a, in);
     return a;
@@ -508,7 +508,7 @@ static mem_agent **agents_with_room(mem_store *st, size_t *n)
     mem_agent **v = xcalloc(st->agents.count, sizeof(*v)), *a;
     size_t pos = 0;
     *n = 0;
-    while ((a = sio_map_next(&st->agents, &pos)) != NULL)
+    while ((a = sb_map_next(&st->agents, &pos)) != NULL)
         if (agent_available(a) && agent_has_room(a))
             v[(*n)++] = a;
     return v;
@@ -552,7 +552,7 @@ static int post_new_check(mem_store *st, const hd_post *p)
 {
     if (!id_ok(p->session_id) || !id_ok(p->new_chat_id) || (p->dept && !id_ok(p->dept)))
         return HD_EBADREQ;
-    if (p->access.agent_id || sio_map_get(&st->convs, p->new_chat_id))
+    if (p->access.agent_id || sb_map_get(&st->convs, p->new_chat_id))
         return HD_EBADREQ;
     if (p->access.session_id && strcmp(p->access.session_id, p->session_id) != 0)
         return HD_EFORBIDDEN;
@@ -565,7 +565,7 @@ static mem_conv *post_target(mem_store *st, const hd_post *p, int *status)
     if (p->ticket_chat_id)
         return conv_for(st, p->ticket_chat_id, &p->access, status);
     *status = post_new_check(st, p);
-    mem_session *s = *status == HD_OK ? sio_map_get(&st->sessions, p->session_id) : NULL;
+    mem_session *s = *status == HD_OK ? sb_map_get(&st->sessions, p->session_id) : NULL;
     return s ? s->open : NULL;
 }
 
@@ -591,7 +591,7 @@ static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud
     mem_conv *c = post_target(st, p, &status);
     if (status != HD_OK)
         return reply_status(status, cb, ud);
-    mem_msg *dup = c && p->client_msg_id ? sio_map_get(&c->by_client_msg_id, p->client_msg_id)
+    mem_msg *dup = c && p->client_msg_id ? sb_map_get(&c->by_client_msg_id, p->client_msg_id)
                                          : NULL;
     if (dup) {
         json_t *msg = msg_json(dup);
@@ -654,7 +654,7 @@ static int transfer_check(mem_store *st, const mem_conv *c, const char *agent_id
         return HD_ECONFLICT;
     if (dept && !id_ok(dept))
         return HD_EBADREQ;
-    *to = agent_id ? sio_map_get(&st->agents, agent_id) : NULL;
+    *to = agent_id ? sb_map_get(&st->agents, agent_id) : NULL;
     if (agent_id && (!*to || !agent_available(*to)))
         return HD_EFORBIDDEN;
     if (*to && *to != c->agent && !agent_has_room(*to))
@@ -731,10 +731,10 @@ static int newest_first(const void *x, const void *y)
 static const conv_list *conversations_of(mem_store *st, const hd_access *who)
 {
     if (who->session_id) {
-        mem_session *s = sio_map_get(&st->sessions, who->session_id);
+        mem_session *s = sb_map_get(&st->sessions, who->session_id);
         return s ? &s->convs : NULL;
     }
-    mem_agent *a = sio_map_get(&st->agents, who->agent_id);
+    mem_agent *a = sb_map_get(&st->agents, who->agent_id);
     return a ? &a->convs : NULL;
 }
 
@@ -813,17 +813,17 @@ static void mem_close(hd_store *base, void (*done)(void *ud), void *ud)
     mem_store *st = (mem_store *)base;
     size_t pos = 0;
     void *v;
-    while ((v = sio_map_next(&st->convs, &pos)) != NULL)
+    while ((v = sb_map_next(&st->convs, &pos)) != NULL)
         conv_free(v);
-    for (pos = 0; (v = sio_map_next(&st->agents, &pos)) != NULL;)
+    for (pos = 0; (v = sb_map_next(&st->agents, &pos)) != NULL;)
         agent_free(v);
-    for (pos = 0; (v = sio_map_next(&st->sessions, &pos)) != NULL;) {
+    for (pos = 0; (v = sb_map_next(&st->sessions, &pos)) != NULL;) {
         free(((mem_session *)v)->id);
         free(v);
     }
-    sio_map_free(&st->convs);
-    sio_map_free(&st->agents);
-    sio_map_free(&st->sessions);
+    sb_map_free(&st->convs);
+    sb_map_free(&st->agents);
+    sb_map_free(&st->sessions);
     sb_buf_free(&st->scratch);
     free(st);
     if (done)
@@ -848,8 +848,8 @@ hd_store *hd_store_memory_new(void)
 {
     mem_store *st = xcalloc(1, sizeof(*st));
     st->base.ops = &MEM_OPS;
-    sio_map_init(&st->convs);
-    sio_map_init(&st->sessions);
-    sio_map_init(&st->agents);
+    sb_map_init(&st->convs);
+    sb_map_init(&st->sessions);
+    sb_map_init(&st->agents);
     return &st->base;
 }

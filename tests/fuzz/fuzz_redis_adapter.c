@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "redis_adapter.h"
+#include "redis_adapter_codec.h"
 
 enum { FUZZ_BROADCAST, FUZZ_REQUEST, FUZZ_RESPONSE, FUZZ_KINDS };
 
@@ -50,7 +50,7 @@ static int names_same(const char *a, const char *b)
     return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
-static int rooms_same(const rda_rooms *a, const rda_rooms *b)
+static int rooms_same(const rdap_rooms *a, const rdap_rooms *b)
 {
     if (a->n != b->n)
         return 0;
@@ -60,13 +60,13 @@ static int rooms_same(const rda_rooms *a, const rda_rooms *b)
     return 1;
 }
 
-static int opts_same(const rda_opts *a, const rda_opts *b)
+static int opts_same(const rdap_opts *a, const rdap_opts *b)
 {
     return rooms_same(&a->rooms, &b->rooms) && rooms_same(&a->except, &b->except) &&
            json_same(a->flags, b->flags);
 }
 
-static int attachments_same(const sio_attachment *a, size_t na, const sio_attachment *b,
+static int attachments_same(const siop_attachment *a, size_t na, const siop_attachment *b,
                             size_t nb)
 {
     if (na != nb)
@@ -77,20 +77,20 @@ static int attachments_same(const sio_attachment *a, size_t na, const sio_attach
     return 1;
 }
 
-static int packets_same(const sio_packet *a, const sio_packet *b)
+static int packets_same(const siop_packet *a, const siop_packet *b)
 {
     return a->type == b->type && names_same(a->nsp, b->nsp) && a->id == b->id &&
            json_same(a->data, b->data) &&
            attachments_same(a->attachments, a->n_attachments, b->attachments, b->n_attachments);
 }
 
-static int broadcasts_same(const rda_broadcast *a, const rda_broadcast *b)
+static int broadcasts_same(const rdap_broadcast *a, const rdap_broadcast *b)
 {
     return names_same(a->uid, b->uid) && packets_same(&a->packet, &b->packet) &&
            opts_same(&a->opts, &b->opts);
 }
 
-static int requests_same(const rda_request *a, const rda_request *b)
+static int requests_same(const rdap_request *a, const rdap_request *b)
 {
     return a->type == b->type && names_same(a->uid, b->uid) &&
            names_same(a->request_id, b->request_id) && names_same(a->sid, b->sid) &&
@@ -101,7 +101,7 @@ static int requests_same(const rda_request *a, const rda_request *b)
            json_same(a->data, b->data);
 }
 
-static int responses_same(const rda_response *a, const rda_response *b)
+static int responses_same(const rdap_response *a, const rdap_response *b)
 {
     return a->type == b->type && names_same(a->request_id, b->request_id) &&
            json_same(a->sockets, b->sockets) && a->has_rooms == b->has_rooms &&
@@ -119,14 +119,14 @@ static int bufs_same(const sb_buf *a, const sb_buf *b)
 /* One kind's decode, encode, equality and clear, so that the checks are written once. */
 typedef struct fuzz_ops {
     size_t size;
-    int (*decode)(rda_decoder *d, const uint8_t *msg, size_t len, void *out);
+    int (*decode)(rdap_decoder *d, const uint8_t *msg, size_t len, void *out);
     int (*encode)(const void *m, sb_buf *out);
     int (*same)(const void *a, const void *b);
     void (*clear)(void *m);
 } fuzz_ops;
 
 #define FUZZ_OPS(T, name)                                                                \
-    static int name##_decode_any(rda_decoder *d, const uint8_t *msg, size_t len, void *out) \
+    static int name##_decode_any(rdap_decoder *d, const uint8_t *msg, size_t len, void *out) \
     {                                                                                    \
         return rda_##name##_decode(d, msg, len, out);                                    \
     }                                                                                    \
@@ -145,9 +145,9 @@ typedef struct fuzz_ops {
     static const fuzz_ops name##_ops = {sizeof(T), name##_decode_any, name##_encode_any, \
                                         name##_same_any, name##_clear_any};
 
-FUZZ_OPS(rda_broadcast, broadcast)
-FUZZ_OPS(rda_request, request)
-FUZZ_OPS(rda_response, response)
+FUZZ_OPS(rdap_broadcast, broadcast)
+FUZZ_OPS(rdap_request, request)
+FUZZ_OPS(rdap_response, response)
 
 static const fuzz_ops *const FUZZ_KIND_OPS[FUZZ_KINDS] = {&broadcast_ops, &request_ops,
                                                           &response_ops};
@@ -157,14 +157,14 @@ static void check_round_trip(const fuzz_ops *ops, const void *m)
     sb_buf first, second;
     sb_buf_init(&first);
     sb_buf_init(&second);
-    FUZZ_CHECK(ops->encode(m, &first) == RDA_OK);
+    FUZZ_CHECK(ops->encode(m, &first) == RDAP_OK);
     void *again = malloc(ops->size);
     FUZZ_CHECK(again != NULL);
-    rda_decoder d;
-    rda_decoder_init(&d);
-    FUZZ_CHECK(ops->decode(&d, first.data, first.len, again) == RDA_OK);
+    rdap_decoder d;
+    rdap_decoder_init(&d);
+    FUZZ_CHECK(ops->decode(&d, first.data, first.len, again) == RDAP_OK);
     FUZZ_CHECK(ops->same(m, again));
-    FUZZ_CHECK(ops->encode(again, &second) == RDA_OK);
+    FUZZ_CHECK(ops->encode(again, &second) == RDAP_OK);
     FUZZ_CHECK(bufs_same(&first, &second));
     ops->clear(again);
     free(again);
@@ -184,9 +184,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(msg != NULL && m != NULL);
     if (len > 0)
         memcpy(msg, data + 1, len);
-    rda_decoder d;
-    rda_decoder_init(&d);
-    if (ops->decode(&d, msg, len, m) == RDA_OK)
+    rdap_decoder d;
+    rdap_decoder_init(&d);
+    if (ops->decode(&d, msg, len, m) == RDAP_OK)
         check_round_trip(ops, m);
     else
         FUZZ_CHECK(d.errstr[0] != '\0');

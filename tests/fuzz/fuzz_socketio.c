@@ -4,17 +4,17 @@
  * message starting with 0xfe is fed as a binary attachment (without that byte), any other
  * as a text message, so inputs can also send them in the wrong order. Every packet the
  * decoder completes must encode, decode again to an equal packet, and re-encode to the same
- * text; for events, sio_event_encode() must agree with sio_packet_encode().
+ * text; for events, siop_event_encode() must agree with siop_packet_encode().
  */
 #include <string.h>
 
 #include "fuzz.h"
-#include "socketio.h"
+#include "socketio_codec.h"
 
 #define FUZZ_MESSAGE_SEPARATOR 0xff
 #define FUZZ_BINARY_MARK 0xfe
 
-static int packets_equal(const sio_packet *a, const sio_packet *b)
+static int packets_equal(const siop_packet *a, const siop_packet *b)
 {
     if (a->type != b->type || strcmp(a->nsp, b->nsp) != 0 || a->id != b->id ||
         a->n_attachments != b->n_attachments)
@@ -22,7 +22,7 @@ static int packets_equal(const sio_packet *a, const sio_packet *b)
     if ((a->data == NULL) != (b->data == NULL) || (a->data && !json_equal(a->data, b->data)))
         return 0;
     for (size_t i = 0; i < a->n_attachments; i++) {
-        const sio_attachment *x = &a->attachments[i], *y = &b->attachments[i];
+        const siop_attachment *x = &a->attachments[i], *y = &b->attachments[i];
         if (x->len != y->len || (x->len > 0 && memcmp(x->data, y->data, x->len) != 0))
             return 0;
     }
@@ -30,25 +30,25 @@ static int packets_equal(const sio_packet *a, const sio_packet *b)
 }
 
 /* Decodes text plus p's attachments with a fresh decoder; the packet must complete. */
-static void decode_again(const sb_buf *text, const sio_packet *p, sio_packet *q)
+static void decode_again(const sb_buf *text, const siop_packet *p, siop_packet *q)
 {
-    sio_decoder d;
-    sio_decoder_init(&d, SIO_DEFAULT_MAX_ATTACHMENTS);
-    sio_packet_init(q);
-    int rc = sio_decoder_feed_text(&d, (const char *)text->data, text->len, q);
+    siop_decoder d;
+    siop_decoder_init(&d, SIOP_DEFAULT_MAX_ATTACHMENTS);
+    siop_packet_init(q);
+    int rc = siop_decoder_feed_text(&d, (const char *)text->data, text->len, q);
     for (size_t i = 0; i < p->n_attachments; i++) {
-        FUZZ_CHECK(rc == SIO_MORE);
-        rc = sio_decoder_feed_binary(&d, p->attachments[i].data, p->attachments[i].len, q);
+        FUZZ_CHECK(rc == SIOP_MORE);
+        rc = siop_decoder_feed_binary(&d, p->attachments[i].data, p->attachments[i].len, q);
     }
-    FUZZ_CHECK(rc == SIO_OK);
-    sio_decoder_free(&d);
+    FUZZ_CHECK(rc == SIOP_OK);
+    siop_decoder_free(&d);
 }
 
 /* The broadcast encoder, given the event's parts, must write what the packet encoder did. */
-static void check_event_encode(const sio_packet *p, const sb_buf *text)
+static void check_event_encode(const siop_packet *p, const sb_buf *text)
 {
     const json_t *name = json_array_get(p->data, 0);
-    if ((p->type != SIO_PACKET_EVENT && p->type != SIO_PACKET_BINARY_EVENT) ||
+    if ((p->type != SIOP_PACKET_EVENT && p->type != SIOP_PACKET_BINARY_EVENT) ||
         !json_is_string(name) || memchr(json_string_value(name), 0, json_string_length(name)))
         return;
     json_t *args = json_array();
@@ -56,53 +56,53 @@ static void check_event_encode(const sio_packet *p, const sb_buf *text)
         json_array_append(args, json_array_get(p->data, i));
     sb_buf out;
     sb_buf_init(&out);
-    size_t n = p->type == SIO_PACKET_BINARY_EVENT ? p->n_attachments : 0;
-    int rc = sio_event_encode(&out, p->nsp, p->id, json_string_value(name), args, n);
-    /* "50-[...]" has no sio_event_encode form: zero attachments select EVENT. */
-    if (n > 0 || p->type == SIO_PACKET_EVENT)
-        FUZZ_CHECK(rc == SIO_OK && out.len == text->len &&
+    size_t n = p->type == SIOP_PACKET_BINARY_EVENT ? p->n_attachments : 0;
+    int rc = siop_event_encode(&out, p->nsp, p->id, json_string_value(name), args, n);
+    /* "50-[...]" has no siop_event_encode form: zero attachments select EVENT. */
+    if (n > 0 || p->type == SIOP_PACKET_EVENT)
+        FUZZ_CHECK(rc == SIOP_OK && out.len == text->len &&
                    memcmp(out.data, text->data, out.len) == 0);
     sb_buf_free(&out);
     json_decref(args);
 }
 
-static void check_round_trip(const sio_packet *p)
+static void check_round_trip(const siop_packet *p)
 {
     sb_buf text, again;
     sb_buf_init(&text);
     sb_buf_init(&again);
-    FUZZ_CHECK(sio_packet_encode(p, &text) == SIO_OK);
-    sio_packet q;
+    FUZZ_CHECK(siop_packet_encode(p, &text) == SIOP_OK);
+    siop_packet q;
     decode_again(&text, p, &q);
     FUZZ_CHECK(packets_equal(p, &q));
-    FUZZ_CHECK(sio_packet_encode(&q, &again) == SIO_OK);
+    FUZZ_CHECK(siop_packet_encode(&q, &again) == SIOP_OK);
     FUZZ_CHECK(again.len == text.len && memcmp(again.data, text.data, text.len) == 0);
     check_event_encode(p, &text);
-    sio_packet_clear(&q);
+    siop_packet_clear(&q);
     sb_buf_free(&text);
     sb_buf_free(&again);
 }
 
-static void feed(sio_decoder *d, const uint8_t *msg, size_t len)
+static void feed(siop_decoder *d, const uint8_t *msg, size_t len)
 {
-    sio_packet p;
+    siop_packet p;
     int rc;
     d->errstr[0] = '\0';
     if (len > 0 && msg[0] == FUZZ_BINARY_MARK)
-        rc = sio_decoder_feed_binary(d, msg + 1, len - 1, &p);
+        rc = siop_decoder_feed_binary(d, msg + 1, len - 1, &p);
     else
-        rc = sio_decoder_feed_text(d, (const char *)msg, len, &p);
-    FUZZ_CHECK(rc != SIO_ERR || d->errstr[0] != '\0');
-    if (rc != SIO_OK)
+        rc = siop_decoder_feed_text(d, (const char *)msg, len, &p);
+    FUZZ_CHECK(rc != SIOP_ERR || d->errstr[0] != '\0');
+    if (rc != SIOP_OK)
         return;
     check_round_trip(&p);
-    sio_packet_clear(&p);
+    siop_packet_clear(&p);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    sio_decoder d;
-    sio_decoder_init(&d, SIO_DEFAULT_MAX_ATTACHMENTS);
+    siop_decoder d;
+    siop_decoder_init(&d, SIOP_DEFAULT_MAX_ATTACHMENTS);
     const uint8_t *end = data + size;
     for (const uint8_t *msg = data;;) {
         const uint8_t *sep = memchr(msg, FUZZ_MESSAGE_SEPARATOR, (size_t)(end - msg));
@@ -118,6 +118,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         msg = sep + 1;
     }
-    sio_decoder_free(&d);
+    siop_decoder_free(&d);
     return 0;
 }

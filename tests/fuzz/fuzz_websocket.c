@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "websocket.h"
+#include "websocket_codec.h"
 
 #define FUZZ_MAX_PAYLOAD 1024 /* below -max_len, so 1009 is reached with whole frames too */
 #define FUZZ_SPLIT_SCALE 255  /* the first byte picks the split point in [0, size] */

@@ -1,31 +1,31 @@
 /* test_redis_adapter.c: the Redis adapter codec's refusals, its encoding rules (checked
  * against bytes notepack.io wrote), its init layouts, and the channel names. Vectors are hex
- * (msgpack) or JSON text, as in rda_vectors.h. */
-#include "rda_test.h"
-#include "rda_vectors.h"
+ * (msgpack) or JSON text, as in rdap_vectors.h. */
+#include "rdap_test.h"
+#include "rdap_vectors.h"
 
-#define PH(n) RDA_PH(n)
+#define PH(n) RDAP_PH(n)
 
 typedef enum rda_kind { BROADCAST, REQUEST, RESPONSE } rda_kind;
 
 /* Decodes len bytes at msg as kind; returns the status and copies errstr into why. */
 static int decode_bytes(rda_kind kind, const uint8_t *msg, size_t len, char *why, size_t cap)
 {
-    rda_decoder d;
-    rda_decoder_init(&d);
+    rdap_decoder d;
+    rdap_decoder_init(&d);
     int rc;
     if (kind == BROADCAST) {
-        rda_broadcast b;
-        rc = rda_broadcast_decode(&d, msg, len, &b);
-        rda_broadcast_clear(&b);
+        rdap_broadcast b;
+        rc = rdap_broadcast_decode(&d, msg, len, &b);
+        rdap_broadcast_clear(&b);
     } else if (kind == REQUEST) {
-        rda_request q;
-        rc = rda_request_decode(&d, msg, len, &q);
-        rda_request_clear(&q);
+        rdap_request q;
+        rc = rdap_request_decode(&d, msg, len, &q);
+        rdap_request_clear(&q);
     } else {
-        rda_response p;
-        rc = rda_response_decode(&d, msg, len, &p);
-        rda_response_clear(&p);
+        rdap_response p;
+        rc = rdap_response_decode(&d, msg, len, &p);
+        rdap_response_clear(&p);
     }
     snprintf(why, cap, "%s", d.errstr);
     return rc;
@@ -34,7 +34,7 @@ static int decode_bytes(rda_kind kind, const uint8_t *msg, size_t len, char *why
 static int decode_as(rda_kind kind, const char *vec, char *why, size_t cap)
 {
     size_t len;
-    uint8_t *msg = rda_test_bytes(vec, &len);
+    uint8_t *msg = rdap_test_bytes(vec, &len);
     int rc = decode_bytes(kind, msg, len, why, cap);
     free(msg);
     return rc;
@@ -139,10 +139,10 @@ static const refusal REFUSALS[] = {
 
 TEST_IMPL(rda_decode_refusals)
 {
-    char why[RDA_ERRSTR_LEN];
+    char why[RDAP_ERRSTR_LEN];
     for (size_t i = 0; i < REFUSAL_COUNT; i++) {
         const refusal *r = &REFUSALS[i];
-        if (decode_as(r->kind, r->bytes, why, sizeof why) != RDA_ERR)
+        if (decode_as(r->kind, r->bytes, why, sizeof why) != RDAP_ERR)
             TEST_FAIL("'%s' was accepted", r->bytes);
         if (strncmp(why, r->why, strlen(r->why)) != 0)
             TEST_FAIL("'%s': errstr '%s', want '%s'", r->bytes, why, r->why);
@@ -159,13 +159,13 @@ TEST_IMPL(rda_decode_refuses_every_prefix)
     } vectors[] = {{BROADCAST, BC_BINARY},
                    {REQUEST, REQ_BROADCAST_BINARY},
                    {RESPONSE, RES_BROADCAST_ACK_BINARY}};
-    char why[RDA_ERRSTR_LEN];
+    char why[RDAP_ERRSTR_LEN];
     for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; v++) {
         size_t len;
-        uint8_t *full = rda_test_bytes(vectors[v].bytes, &len);
+        uint8_t *full = rdap_test_bytes(vectors[v].bytes, &len);
         for (size_t n = 0; n < len; n++) {
             uint8_t *msg = test_exact_copy(full, n);
-            ASSERT_EQ(decode_bytes(vectors[v].kind, msg, n, why, sizeof why), RDA_ERR);
+            ASSERT_EQ(decode_bytes(vectors[v].kind, msg, n, why, sizeof why), RDAP_ERR);
             ASSERT(why[0] != '\0');
             free(msg);
         }
@@ -179,20 +179,20 @@ TEST_IMPL(rda_decode_failure_leaves_nothing)
 {
     const char *bad_request = "{\"type\":1,\"uid\":\"u\",\"requestId\":\"r\",\"rooms\":1}";
     size_t len;
-    uint8_t *msg = rda_test_bytes(bad_request, &len);
-    rda_decoder d;
-    rda_decoder_init(&d);
-    rda_request q;
-    ASSERT_EQ(rda_request_decode(&d, msg, len, &q), RDA_ERR);
-    ASSERT(q.uid == NULL && q.request_id == NULL && !q.has_rooms && q.type == RDA_TYPE_NONE);
+    uint8_t *msg = rdap_test_bytes(bad_request, &len);
+    rdap_decoder d;
+    rdap_decoder_init(&d);
+    rdap_request q;
+    ASSERT_EQ(rdap_request_decode(&d, msg, len, &q), RDAP_ERR);
+    ASSERT(q.uid == NULL && q.request_id == NULL && !q.has_rooms && q.type == RDAP_TYPE_NONE);
     free(msg);
 
-    msg = rda_test_bytes(U EV "90", &len);
-    rda_broadcast b;
-    ASSERT_EQ(rda_broadcast_decode(&d, msg, len, &b), RDA_ERR);
+    msg = rdap_test_bytes(U EV "90", &len);
+    rdap_broadcast b;
+    ASSERT_EQ(rdap_broadcast_decode(&d, msg, len, &b), RDAP_ERR);
     ASSERT(b.uid == NULL && b.packet.data == NULL && b.packet.nsp == NULL);
     ASSERT(b.opts.flags == NULL && b.opts.rooms.n == 0);
-    rda_broadcast_clear(&b);
+    rdap_broadcast_clear(&b);
     free(msg);
     return 0;
 }
@@ -201,52 +201,52 @@ TEST_IMPL(rda_decode_failure_leaves_nothing)
  * wire, missing nsp, unknown keys, integral reals, integer rooms. */
 TEST_IMPL(rda_decode_accepts_what_node_reads)
 {
-    rda_request q;
+    rdap_request q;
     /* SERVER_SIDE_EMIT as msgpack: {type: 6, uid: "u", data: ["e", 1]} */
-    rda_test_request("83a47479706506a3756964a175a46461746192a16501", &q);
-    ASSERT_EQ(q.type, RDA_SERVER_SIDE_EMIT);
+    rdap_test_request("83a47479706506a3756964a175a46461746192a16501", &q);
+    ASSERT_EQ(q.type, RDAP_SERVER_SIDE_EMIT);
     ASSERT_STR_EQ(q.uid, "u");
     ASSERT_JSON_EQ(q.data, "[\"e\",1]");
-    rda_request_clear(&q);
+    rdap_request_clear(&q);
 
     /* BROADCAST as JSON, without nsp; unknown keys are ignored. */
-    rda_test_request("{\"uid\":\"u\",\"requestId\":\"r\",\"type\":7,\"extra\":1,"
+    rdap_test_request("{\"uid\":\"u\",\"requestId\":\"r\",\"type\":7,\"extra\":1,"
                         "\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{}}", &q);
     ASSERT_STR_EQ(q.packet.nsp, "/");
-    ASSERT_EQ(q.packet.type, SIO_PACKET_EVENT);
+    ASSERT_EQ(q.packet.type, SIOP_PACKET_EVENT);
     ASSERT(q.has_opts && q.opts.rooms.n == 0 && q.opts.flags == NULL);
-    rda_request_clear(&q);
+    rdap_request_clear(&q);
 
     /* Types as integral reals, integer rooms. */
-    rda_test_request("{\"type\":2.0,\"opts\":{\"rooms\":[123,-5,\"x\"],\"except\":[]},"
+    rdap_test_request("{\"type\":2.0,\"opts\":{\"rooms\":[123,-5,\"x\"],\"except\":[]},"
                         "\"rooms\":[7]}", &q);
-    ASSERT_EQ(q.type, RDA_REMOTE_JOIN);
+    ASSERT_EQ(q.type, RDAP_REMOTE_JOIN);
     ASSERT_ROOMS(q.opts.rooms, "123,-5,x");
     ASSERT_ROOMS(q.rooms, "7");
-    rda_request_clear(&q);
+    rdap_request_clear(&q);
 
     /* Empty strings and keys: {type: 1, uid: "", "": ""} */
-    rda_test_request("83a47479706501a3756964a0a0a0", &q);
+    rdap_test_request("83a47479706501a3756964a0a0a0", &q);
     ASSERT_STR_EQ(q.uid, "");
-    rda_request_clear(&q);
+    rdap_request_clear(&q);
 
-    rda_broadcast b;
+    rdap_broadcast b;
     /* A packet of type BINARY_EVENT on the wire, with and without binary. */
-    rda_test_broadcast(U "82a47479706505a46461746192a165c4010180", &b);
-    ASSERT_EQ(b.packet.type, SIO_PACKET_BINARY_EVENT);
+    rdap_test_broadcast(U "82a47479706505a46461746192a165c4010180", &b);
+    ASSERT_EQ(b.packet.type, SIOP_PACKET_BINARY_EVENT);
     ASSERT_EQ(b.packet.n_attachments, 1);
-    rda_broadcast_clear(&b);
-    rda_test_broadcast(U "82a47479706505a46461746191a16580", &b);
-    ASSERT_EQ(b.packet.type, SIO_PACKET_EVENT);
-    rda_broadcast_clear(&b);
+    rdap_broadcast_clear(&b);
+    rdap_test_broadcast(U "82a47479706505a46461746191a16580", &b);
+    ASSERT_EQ(b.packet.type, SIOP_PACKET_EVENT);
+    rdap_broadcast_clear(&b);
     /* An ACK with binary is a BINARY_ACK; a packet without data has none. */
-    rda_test_broadcast(U "82a47479706503a46461746191c4010180", &b);
-    ASSERT_EQ(b.packet.type, SIO_PACKET_BINARY_ACK);
-    rda_broadcast_clear(&b);
-    rda_test_broadcast(U "81a4747970650180", &b);
-    ASSERT_EQ(b.packet.type, SIO_PACKET_DISCONNECT);
+    rdap_test_broadcast(U "82a47479706503a46461746191c4010180", &b);
+    ASSERT_EQ(b.packet.type, SIOP_PACKET_BINARY_ACK);
+    rdap_broadcast_clear(&b);
+    rdap_test_broadcast(U "81a4747970650180", &b);
+    ASSERT_EQ(b.packet.type, SIOP_PACKET_DISCONNECT);
     ASSERT(b.packet.data == NULL);
-    rda_broadcast_clear(&b);
+    rdap_broadcast_clear(&b);
     return 0;
 }
 
@@ -254,13 +254,13 @@ TEST_IMPL(rda_decode_accepts_what_node_reads)
  * with an array index key after another key or with a repeated key. */
 TEST_IMPL(rda_decode_other_msgpack_forms)
 {
-    rda_broadcast b;
-    rda_test_broadcast(U PKT("95ca3fc00000ca40000000cfffffffffffffffffc7020001ffd000") "80", &b);
+    rdap_broadcast b;
+    rdap_test_broadcast(U PKT("95ca3fc00000ca40000000cfffffffffffffffffc7020001ffd000") "80", &b);
     ASSERT_JSON_EQ(b.packet.data, "[1.5,2,18446744073709551616.0," PH(0) ",0]");
-    ASSERT_EQ(b.packet.type, SIO_PACKET_BINARY_EVENT);
+    ASSERT_EQ(b.packet.type, SIOP_PACKET_BINARY_EVENT);
     ASSERT_EQ(b.packet.attachments[0].len, 2);
     ASSERT(memcmp(b.packet.attachments[0].data, "\x01\xff", 2) == 0);
-    rda_broadcast_clear(&b);
+    rdap_broadcast_clear(&b);
 
     /* Bins are numbered as Node's object enumerates its keys, which is how they are packed
      * again: an array index key first, a repeated key in the place of its first occurrence
@@ -281,8 +281,8 @@ TEST_IMPL(rda_decode_other_msgpack_forms)
     };
 #undef ACK_HEAD
     for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++) {
-        rda_response p;
-        rda_test_response(orders[i].msg, &p);
+        rdap_response p;
+        rdap_test_response(orders[i].msg, &p);
         char *tree = json_dumps(p.ack, JSON_COMPACT);
         ASSERT_STR_EQ(tree, orders[i].tree);
         free(tree);
@@ -291,10 +291,10 @@ TEST_IMPL(rda_decode_other_msgpack_forms)
         ASSERT(p.ack_attachments[1].len == 1 && p.ack_attachments[1].data[0] == 0x01);
         sb_buf out;
         sb_buf_init(&out);
-        ASSERT_EQ(rda_response_encode(&p, &out), RDA_OK);
+        ASSERT_EQ(rdap_response_encode(&p, &out), RDAP_OK);
         ASSERT_VECTOR_EQ(out, orders[i].packed);
         sb_buf_free(&out);
-        rda_response_clear(&p);
+        rdap_response_clear(&p);
     }
     return 0;
 }
@@ -303,12 +303,12 @@ TEST_IMPL(rda_decode_other_msgpack_forms)
 
 static void encode_ack(json_t *ack, sb_buf *out)
 {
-    rda_response p;
-    rda_response_init(&p, RDA_BROADCAST_ACK);
+    rdap_response p;
+    rdap_response_init(&p, RDAP_BROADCAST_ACK);
     p.request_id = test_exact_copy("r", 2);
     p.ack = ack;
-    ASSERT_EQ(rda_response_encode(&p, out), RDA_OK);
-    rda_response_clear(&p);
+    ASSERT_EQ(rdap_response_encode(&p, out), RDAP_OK);
+    rdap_response_clear(&p);
 }
 
 /* notepack.io's number choices; from 2^64 on Node writes garbage, this side float64. */
@@ -334,7 +334,7 @@ TEST_IMPL(rda_encode_numbers_like_notepack)
 /* Object.keys() order: array indices ascending, then the other keys as inserted. */
 TEST_IMPL(rda_encode_js_key_order)
 {
-    json_t *obj = sio_test_json("{\"b\":1,\"10\":2,\"2\":3,\"a\":4,\"01\":5,\"4294967295\":6,"
+    json_t *obj = siop_test_json("{\"b\":1,\"10\":2,\"2\":3,\"a\":4,\"01\":5,\"4294967295\":6,"
                                 "\"4294967294\":7,\"-1\":8,\"1.5\":9}");
     sb_buf out;
     sb_buf_init(&out);
@@ -349,7 +349,7 @@ TEST_IMPL(rda_encode_js_key_order)
 /* Each refused struct leaves out as it was. */
 static void assert_refused(int rc, sb_buf *out)
 {
-    ASSERT_EQ(rc, RDA_ERR);
+    ASSERT_EQ(rc, RDAP_ERR);
     ASSERT_BUF_EQ(*out, "xy");
 }
 
@@ -364,72 +364,72 @@ static json_t *nested_arrays(size_t depth)
     return v;
 }
 
-static void refuse_broadcast(void (*spoil)(rda_broadcast *b), size_t which)
+static void refuse_broadcast(void (*spoil)(rdap_broadcast *b), size_t which)
 {
-    rda_broadcast b;
-    rda_broadcast_init(&b);
+    rdap_broadcast b;
+    rdap_broadcast_init(&b);
     b.uid = test_exact_copy("u", 2);
-    b.packet.data = sio_test_json("[\"e\"]");
+    b.packet.data = siop_test_json("[\"e\"]");
     spoil(&b);
     sb_buf out;
     sb_buf_init(&out);
     sb_buf_append_str(&out, "xy");
-    if (rda_broadcast_encode(&b, &out) != RDA_ERR)
+    if (rdap_broadcast_encode(&b, &out) != RDAP_ERR)
         TEST_FAIL("spoiler %zu: the broadcast was encoded", which);
-    assert_refused(RDA_ERR, &out);
+    assert_refused(RDAP_ERR, &out);
     sb_buf_free(&out);
-    rda_broadcast_clear(&b);
+    rdap_broadcast_clear(&b);
 }
 
-static void no_uid(rda_broadcast *b)
+static void no_uid(rdap_broadcast *b)
 {
     free(b->uid);
     b->uid = NULL;
 }
-static void bad_uid(rda_broadcast *b)
+static void bad_uid(rdap_broadcast *b)
 {
     b->uid[0] = '\xff';
 }
-static void bad_type(rda_broadcast *b)
+static void bad_type(rdap_broadcast *b)
 {
-    b->packet.type = (sio_packet_type)7;
+    b->packet.type = (siop_packet_type)7;
 }
-static void negative_id(rda_broadcast *b)
+static void negative_id(rdap_broadcast *b)
 {
     b->packet.id = -2;
 }
-static void huge_id(rda_broadcast *b)
+static void huge_id(rdap_broadcast *b)
 {
-    b->packet.id = SIO_MAX_ACK_ID + 1;
+    b->packet.id = SIOP_MAX_ACK_ID + 1;
 }
-static void dangling_placeholder(rda_broadcast *b)
+static void dangling_placeholder(rdap_broadcast *b)
 {
-    json_array_append_new(b->packet.data, sio_placeholder_new(0));
+    json_array_append_new(b->packet.data, siop_placeholder_new(0));
 }
-static void malformed_placeholder(rda_broadcast *b)
+static void malformed_placeholder(rdap_broadcast *b)
 {
-    json_array_append_new(b->packet.data, sio_test_json("{\"_placeholder\":true,\"num\":\"0\"}"));
+    json_array_append_new(b->packet.data, siop_test_json("{\"_placeholder\":true,\"num\":\"0\"}"));
 }
-static void binary_connect(rda_broadcast *b)
+static void binary_connect(rdap_broadcast *b)
 {
-    b->packet.type = SIO_PACKET_CONNECT;
+    b->packet.type = SIOP_PACKET_CONNECT;
     json_decref(b->packet.data);
-    b->packet.data = sio_test_json("{\"a\":" PH(0) "}");
+    b->packet.data = siop_test_json("{\"a\":" PH(0) "}");
     b->packet.attachments = calloc(1, sizeof *b->packet.attachments);
     b->packet.n_attachments = 1;
 }
-static void too_deep(rda_broadcast *b)
+static void too_deep(rdap_broadcast *b)
 {
     /* array, packet, data: 3 levels before these */
     json_array_append_new(b->packet.data, nested_arrays(30));
 }
-static void null_room(rda_broadcast *b)
+static void null_room(rdap_broadcast *b)
 {
-    rda_rooms_add(&b->opts.rooms, "a");
+    rdap_rooms_add(&b->opts.rooms, "a");
     free(b->opts.rooms.names[0]);
     b->opts.rooms.names[0] = NULL;
 }
-static void flags_not_object(rda_broadcast *b)
+static void flags_not_object(rdap_broadcast *b)
 {
     json_decref(b->opts.flags);
     b->opts.flags = json_integer(1);
@@ -437,7 +437,7 @@ static void flags_not_object(rda_broadcast *b)
 
 TEST_IMPL(rda_encode_refusals)
 {
-    void (*spoilers[])(rda_broadcast *) = {no_uid,    bad_uid,   bad_type,  negative_id,
+    void (*spoilers[])(rdap_broadcast *) = {no_uid,    bad_uid,   bad_type,  negative_id,
                                            huge_id,   dangling_placeholder,
                                            malformed_placeholder, binary_connect,
                                            too_deep,  null_room, flags_not_object};
@@ -447,31 +447,31 @@ TEST_IMPL(rda_encode_refusals)
     sb_buf out;
     sb_buf_init(&out);
     sb_buf_append_str(&out, "xy");
-    rda_request q;
-    rda_request_init(&q, (rda_type)10);
-    assert_refused(rda_request_encode(&q, &out), &out);
-    q.type = RDA_TYPE_NONE;
-    assert_refused(rda_request_encode(&q, &out), &out);
+    rdap_request q;
+    rdap_request_init(&q, (rdap_type)10);
+    assert_refused(rdap_request_encode(&q, &out), &out);
+    q.type = RDAP_TYPE_NONE;
+    assert_refused(rdap_request_encode(&q, &out), &out);
     /* A placeholder without its attachment in a JSON request. */
-    q.type = RDA_SERVER_SIDE_EMIT;
+    q.type = RDAP_SERVER_SIDE_EMIT;
     q.has_packet = 1;
-    q.packet.data = sio_test_json("[" PH(0) "]");
-    assert_refused(rda_request_encode(&q, &out), &out);
-    rda_request_clear(&q);
+    q.packet.data = siop_test_json("[" PH(0) "]");
+    assert_refused(rdap_request_encode(&q, &out), &out);
+    rdap_request_clear(&q);
 
-    rda_response p;
-    rda_response_init(&p, RDA_SERVER_SIDE_EMIT);
-    p.type = (rda_type)12;
-    assert_refused(rda_response_encode(&p, &out), &out);
-    rda_response_clear(&p);
-    rda_response_init(&p, RDA_BROADCAST_CLIENT_COUNT);
+    rdap_response p;
+    rdap_response_init(&p, RDAP_SERVER_SIDE_EMIT);
+    p.type = (rdap_type)12;
+    assert_refused(rdap_response_encode(&p, &out), &out);
+    rdap_response_clear(&p);
+    rdap_response_init(&p, RDAP_BROADCAST_CLIENT_COUNT);
     p.client_count = -5;
-    assert_refused(rda_response_encode(&p, &out), &out);
-    rda_response_clear(&p);
-    rda_response_init(&p, RDA_BROADCAST_ACK);
-    p.ack = sio_test_json(PH(0));
-    assert_refused(rda_response_encode(&p, &out), &out);
-    rda_response_clear(&p);
+    assert_refused(rdap_response_encode(&p, &out), &out);
+    rdap_response_clear(&p);
+    rdap_response_init(&p, RDAP_BROADCAST_ACK);
+    p.ack = siop_test_json(PH(0));
+    assert_refused(rdap_response_encode(&p, &out), &out);
+    rdap_response_clear(&p);
     sb_buf_free(&out);
     return 0;
 }
@@ -479,56 +479,56 @@ TEST_IMPL(rda_encode_refusals)
 /* The deepest data this codec both writes and reads back. */
 TEST_IMPL(rda_encode_depth_limit)
 {
-    rda_broadcast b;
-    rda_broadcast_init(&b);
+    rdap_broadcast b;
+    rdap_broadcast_init(&b);
     b.uid = test_exact_copy("u", 2);
-    b.packet.data = nested_arrays(RDA_MAX_DEPTH - 2);
+    b.packet.data = nested_arrays(RDAP_MAX_DEPTH - 2);
     sb_buf out;
     sb_buf_init(&out);
-    ASSERT_EQ(rda_broadcast_encode(&b, &out), RDA_OK);
-    rda_broadcast back;
-    rda_decoder d;
-    rda_decoder_init(&d);
-    ASSERT_EQ(rda_broadcast_decode(&d, out.data, out.len, &back), RDA_OK);
+    ASSERT_EQ(rdap_broadcast_encode(&b, &out), RDAP_OK);
+    rdap_broadcast back;
+    rdap_decoder d;
+    rdap_decoder_init(&d);
+    ASSERT_EQ(rdap_broadcast_decode(&d, out.data, out.len, &back), RDAP_OK);
     ASSERT(json_equal(back.packet.data, b.packet.data));
-    rda_broadcast_clear(&back);
+    rdap_broadcast_clear(&back);
     json_decref(b.packet.data);
-    b.packet.data = nested_arrays(RDA_MAX_DEPTH - 1);
+    b.packet.data = nested_arrays(RDAP_MAX_DEPTH - 1);
     sb_buf_reset(&out);
-    ASSERT_EQ(rda_broadcast_encode(&b, &out), RDA_ERR);
+    ASSERT_EQ(rdap_broadcast_encode(&b, &out), RDAP_ERR);
     sb_buf_free(&out);
-    rda_broadcast_clear(&b);
+    rdap_broadcast_clear(&b);
     return 0;
 }
 
 /* Binary packets go out with the type Node writes (EVENT/ACK) and come back binary. */
 TEST_IMPL(rda_encode_binary_packet_types)
 {
-    rda_request q;
-    rda_request_init(&q, RDA_BROADCAST);
+    rdap_request q;
+    rdap_request_init(&q, RDAP_BROADCAST);
     q.uid = test_exact_copy("u", 2);
     q.request_id = test_exact_copy("r", 2);
-    q.packet.type = SIO_PACKET_BINARY_ACK;
-    q.packet.data = sio_test_json("[" PH(0) "]");
+    q.packet.type = SIOP_PACKET_BINARY_ACK;
+    q.packet.data = siop_test_json("[" PH(0) "]");
     q.packet.attachments = calloc(1, sizeof *q.packet.attachments);
     q.packet.attachments[0].data = test_exact_copy("\x01", 1);
     q.packet.attachments[0].len = 1;
     q.packet.n_attachments = 1;
     sb_buf out;
     sb_buf_init(&out);
-    ASSERT_EQ(rda_request_encode(&q, &out), RDA_OK);
+    ASSERT_EQ(rdap_request_encode(&q, &out), RDAP_OK);
     /* notepack.encode({uid, requestId, type: 7, packet: {type: 3, data: [<01>], nsp: "/"},
      * opts: {rooms: [], except: [], flags: {}}}) */
     ASSERT_VECTOR_EQ(out, "85a3756964a175a9726571756573744964a172a47479706507a67061636b657483a474"
                           "79706503a46461746191c40101a36e7370a12fa46f70747383a5726f6f6d7390a6"
                           "65786365707490a5666c61677380");
-    rda_request back;
-    rda_decoder d;
-    rda_decoder_init(&d);
-    ASSERT_EQ(rda_request_decode(&d, out.data, out.len, &back), RDA_OK);
-    ASSERT_EQ(back.packet.type, SIO_PACKET_BINARY_ACK);
-    rda_request_clear(&back);
-    rda_request_clear(&q);
+    rdap_request back;
+    rdap_decoder d;
+    rdap_decoder_init(&d);
+    ASSERT_EQ(rdap_request_decode(&d, out.data, out.len, &back), RDAP_OK);
+    ASSERT_EQ(back.packet.type, SIOP_PACKET_BINARY_ACK);
+    rdap_request_clear(&back);
+    rdap_request_clear(&q);
     sb_buf_free(&out);
     return 0;
 }
@@ -538,34 +538,34 @@ TEST_IMPL(rda_encode_format_choice)
 {
     sb_buf out;
     sb_buf_init(&out);
-    rda_request q;
-    rda_request_init(&q, RDA_REMOTE_JOIN);
+    rdap_request q;
+    rdap_request_init(&q, RDAP_REMOTE_JOIN);
     q.has_packet = 1;
-    q.packet.data = sio_test_json("[\"e\"]");
-    ASSERT_EQ(rda_request_encode(&q, &out), RDA_OK);
+    q.packet.data = siop_test_json("[\"e\"]");
+    ASSERT_EQ(rdap_request_encode(&q, &out), RDAP_OK);
     ASSERT_EQ(out.data[0], '{');
-    q.packet.type = SIO_PACKET_BINARY_EVENT;
-    json_array_append_new(q.packet.data, sio_placeholder_new(0));
+    q.packet.type = SIOP_PACKET_BINARY_EVENT;
+    json_array_append_new(q.packet.data, siop_placeholder_new(0));
     q.packet.attachments = calloc(1, sizeof *q.packet.attachments);
     q.packet.attachments[0].data = test_exact_copy("", 1);
     q.packet.n_attachments = 1;
     sb_buf_reset(&out);
-    ASSERT_EQ(rda_request_encode(&q, &out), RDA_OK);
+    ASSERT_EQ(rdap_request_encode(&q, &out), RDAP_OK);
     ASSERT(out.data[0] != '{');
-    rda_request_clear(&q);
+    rdap_request_clear(&q);
 
-    rda_response p;
-    rda_response_init(&p, RDA_BROADCAST_ACK); /* an acknowledgement of undefined */
+    rdap_response p;
+    rdap_response_init(&p, RDAP_BROADCAST_ACK); /* an acknowledgement of undefined */
     sb_buf_reset(&out);
-    ASSERT_EQ(rda_response_encode(&p, &out), RDA_OK);
+    ASSERT_EQ(rdap_response_encode(&p, &out), RDAP_OK);
     ASSERT_MEM_EQ(out.data, out.len, "\x81\xa4type\x09");
-    rda_response_clear(&p);
+    rdap_response_clear(&p);
     sb_buf_free(&out);
     return 0;
 }
 
 typedef struct layout {
-    rda_type type;
+    rdap_type type;
     const char *json;
 } layout;
 
@@ -575,97 +575,97 @@ static void assert_text(const sb_buf *b, const char *text)
         TEST_FAIL("wrote %.*s, want %s", (int)b->len, (const char *)b->data, text);
 }
 
-/* The fields rda_request_init() and rda_response_init() mark, as Node writes them. */
+/* The fields rdap_request_init() and rdap_response_init() mark, as Node writes them. */
 TEST_IMPL(rda_init_layouts)
 {
     static const layout requests[] = {
-        {RDA_SOCKETS, "{\"uid\":\"u\",\"type\":0,\"rooms\":[]}"},
-        {RDA_ALL_ROOMS, "{\"uid\":\"u\",\"type\":1}"},
-        {RDA_REMOTE_JOIN, "{\"uid\":\"u\",\"type\":2,\"opts\":{\"rooms\":[],\"except\":[]},"
+        {RDAP_SOCKETS, "{\"uid\":\"u\",\"type\":0,\"rooms\":[]}"},
+        {RDAP_ALL_ROOMS, "{\"uid\":\"u\",\"type\":1}"},
+        {RDAP_REMOTE_JOIN, "{\"uid\":\"u\",\"type\":2,\"opts\":{\"rooms\":[],\"except\":[]},"
                           "\"rooms\":[]}"},
-        {RDA_REMOTE_LEAVE, "{\"uid\":\"u\",\"type\":3,\"opts\":{\"rooms\":[],\"except\":[]},"
+        {RDAP_REMOTE_LEAVE, "{\"uid\":\"u\",\"type\":3,\"opts\":{\"rooms\":[],\"except\":[]},"
                            "\"rooms\":[]}"},
-        {RDA_REMOTE_DISCONNECT, "{\"uid\":\"u\",\"type\":4,\"opts\":{\"rooms\":[],\"except\":[]},"
+        {RDAP_REMOTE_DISCONNECT, "{\"uid\":\"u\",\"type\":4,\"opts\":{\"rooms\":[],\"except\":[]},"
                                 "\"close\":false}"},
-        {RDA_REMOTE_FETCH, "{\"uid\":\"u\",\"type\":5,\"opts\":{\"rooms\":[],\"except\":[]}}"},
-        {RDA_SERVER_SIDE_EMIT, "{\"uid\":\"u\",\"type\":6,\"data\":[]}"},
+        {RDAP_REMOTE_FETCH, "{\"uid\":\"u\",\"type\":5,\"opts\":{\"rooms\":[],\"except\":[]}}"},
+        {RDAP_SERVER_SIDE_EMIT, "{\"uid\":\"u\",\"type\":6,\"data\":[]}"},
     };
     static const layout responses[] = {
-        {RDA_SOCKETS, "{\"sockets\":[]}"},        {RDA_ALL_ROOMS, "{\"rooms\":[]}"},
-        {RDA_REMOTE_JOIN, "{}"},                  {RDA_REMOTE_FETCH, "{\"sockets\":[]}"},
-        {RDA_SERVER_SIDE_EMIT, "{\"type\":6}"},
-        {RDA_BROADCAST_CLIENT_COUNT, "{\"type\":8,\"clientCount\":0}"},
+        {RDAP_SOCKETS, "{\"sockets\":[]}"},        {RDAP_ALL_ROOMS, "{\"rooms\":[]}"},
+        {RDAP_REMOTE_JOIN, "{}"},                  {RDAP_REMOTE_FETCH, "{\"sockets\":[]}"},
+        {RDAP_SERVER_SIDE_EMIT, "{\"type\":6}"},
+        {RDAP_BROADCAST_CLIENT_COUNT, "{\"type\":8,\"clientCount\":0}"},
     };
     sb_buf out;
     sb_buf_init(&out);
     for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
-        rda_request q;
-        rda_request_init(&q, requests[i].type);
+        rdap_request q;
+        rdap_request_init(&q, requests[i].type);
         q.uid = test_exact_copy("u", 2);
         sb_buf_reset(&out);
-        ASSERT_EQ(rda_request_encode(&q, &out), RDA_OK);
+        ASSERT_EQ(rdap_request_encode(&q, &out), RDAP_OK);
         assert_text(&out, requests[i].json);
-        rda_request_clear(&q);
+        rdap_request_clear(&q);
     }
     for (size_t i = 0; i < sizeof responses / sizeof responses[0]; i++) {
-        rda_response p;
-        rda_response_init(&p, responses[i].type);
+        rdap_response p;
+        rdap_response_init(&p, responses[i].type);
         sb_buf_reset(&out);
-        ASSERT_EQ(rda_response_encode(&p, &out), RDA_OK);
+        ASSERT_EQ(rdap_response_encode(&p, &out), RDAP_OK);
         assert_text(&out, responses[i].json);
-        rda_response_clear(&p);
+        rdap_response_clear(&p);
     }
     /* BROADCAST: {uid, type: 7, packet: {type: 2, nsp: "/"}, opts: {rooms, except, flags}} */
-    rda_request q;
-    rda_request_init(&q, RDA_BROADCAST);
+    rdap_request q;
+    rdap_request_init(&q, RDAP_BROADCAST);
     q.uid = test_exact_copy("u", 2);
     sb_buf_reset(&out);
-    ASSERT_EQ(rda_request_encode(&q, &out), RDA_OK);
+    ASSERT_EQ(rdap_request_encode(&q, &out), RDAP_OK);
     ASSERT_VECTOR_EQ(out, "84a3756964a175a47479706507a67061636b657482a47479706502a36e7370a12fa46f"
                           "70747383a5726f6f6d7390a665786365707490a5666c61677380");
-    rda_request_clear(&q);
+    rdap_request_clear(&q);
     sb_buf_free(&out);
     return 0;
 }
 
 TEST_IMPL(rda_rooms_add_copies)
 {
-    rda_rooms r;
-    rda_rooms_init(&r);
+    rdap_rooms r;
+    rdap_rooms_init(&r);
     char name[] = "room";
-    rda_rooms_add(&r, name);
+    rdap_rooms_add(&r, name);
     name[0] = 'x';
-    rda_rooms_add(&r, "");
+    rdap_rooms_add(&r, "");
     ASSERT_EQ(r.n, 2);
     ASSERT_STR_EQ(r.names[0], "room");
     ASSERT_STR_EQ(r.names[1], "");
-    rda_rooms_clear(&r);
+    rdap_rooms_clear(&r);
     ASSERT(r.names == NULL && r.n == 0);
-    rda_rooms_clear(&r);
+    rdap_rooms_clear(&r);
     return 0;
 }
 
 TEST_IMPL(rda_flags)
 {
-    rda_opts o;
-    rda_opts_init(&o);
-    ASSERT(!rda_opts_volatile(&o) && rda_opts_compress(&o));
-    o.flags = sio_test_json("{\"volatile\":true,\"compress\":false}");
-    ASSERT(rda_opts_volatile(&o) && !rda_opts_compress(&o));
+    rdap_opts o;
+    rdap_opts_init(&o);
+    ASSERT(!rdap_opts_volatile(&o) && rdap_opts_compress(&o));
+    o.flags = siop_test_json("{\"volatile\":true,\"compress\":false}");
+    ASSERT(rdap_opts_volatile(&o) && !rdap_opts_compress(&o));
     json_decref(o.flags);
-    o.flags = sio_test_json("{\"volatile\":1,\"compress\":true}");
-    ASSERT(!rda_opts_volatile(&o) && rda_opts_compress(&o));
-    rda_opts_clear(&o);
+    o.flags = siop_test_json("{\"volatile\":1,\"compress\":true}");
+    ASSERT(!rdap_opts_volatile(&o) && rdap_opts_compress(&o));
+    rdap_opts_clear(&o);
     return 0;
 }
 
 TEST_IMPL(rda_type_names)
 {
-    ASSERT_STR_EQ(rda_type_name(RDA_SOCKETS), "SOCKETS");
-    ASSERT_STR_EQ(rda_type_name(RDA_REMOTE_FETCH), "REMOTE_FETCH");
-    ASSERT_STR_EQ(rda_type_name(RDA_BROADCAST_ACK), "BROADCAST_ACK");
-    ASSERT_STR_EQ(rda_type_name(RDA_TYPE_NONE), "NONE");
-    ASSERT_STR_EQ(rda_type_name((rda_type)10), "NONE");
+    ASSERT_STR_EQ(rdap_type_name(RDAP_SOCKETS), "SOCKETS");
+    ASSERT_STR_EQ(rdap_type_name(RDAP_REMOTE_FETCH), "REMOTE_FETCH");
+    ASSERT_STR_EQ(rdap_type_name(RDAP_BROADCAST_ACK), "BROADCAST_ACK");
+    ASSERT_STR_EQ(rdap_type_name(RDAP_TYPE_NONE), "NONE");
+    ASSERT_STR_EQ(rdap_type_name((rdap_type)10), "NONE");
     return 0;
 }
 
@@ -682,17 +682,17 @@ TEST_IMPL(rda_type_names)
 
 TEST_IMPL(rda_channel_names)
 {
-    ASSERT_CHANNEL(rda_channel_broadcast(&ch_, NULL, NULL, NULL), "socket.io#/#");
-    ASSERT_CHANNEL(rda_channel_broadcast(&ch_, "app", "/admin", NULL), "app#/admin#");
-    ASSERT_CHANNEL(rda_channel_broadcast(&ch_, NULL, "/", "room1"), "socket.io#/#room1#");
-    ASSERT_CHANNEL(rda_channel_broadcast(&ch_, NULL, "/", ""), "socket.io#/##");
-    ASSERT_CHANNEL(rda_channel_request(&ch_, NULL, "/"), "socket.io-request#/#");
-    ASSERT_CHANNEL(rda_channel_request(&ch_, "app", "/chat"), "app-request#/chat#");
-    ASSERT_CHANNEL(rda_channel_response(&ch_, NULL, "/", NULL), "socket.io-response#/#");
-    ASSERT_CHANNEL(rda_channel_response(&ch_, NULL, "/", "VaG4CY"),
+    ASSERT_CHANNEL(rdap_channel_broadcast(&ch_, NULL, NULL, NULL), "socket.io#/#");
+    ASSERT_CHANNEL(rdap_channel_broadcast(&ch_, "app", "/admin", NULL), "app#/admin#");
+    ASSERT_CHANNEL(rdap_channel_broadcast(&ch_, NULL, "/", "room1"), "socket.io#/#room1#");
+    ASSERT_CHANNEL(rdap_channel_broadcast(&ch_, NULL, "/", ""), "socket.io#/##");
+    ASSERT_CHANNEL(rdap_channel_request(&ch_, NULL, "/"), "socket.io-request#/#");
+    ASSERT_CHANNEL(rdap_channel_request(&ch_, "app", "/chat"), "app-request#/chat#");
+    ASSERT_CHANNEL(rdap_channel_response(&ch_, NULL, "/", NULL), "socket.io-response#/#");
+    ASSERT_CHANNEL(rdap_channel_response(&ch_, NULL, "/", "VaG4CY"),
                    "socket.io-response#/#VaG4CY#");
-    ASSERT_CHANNEL(rda_channel_broadcast_pattern(&ch_, NULL, "/"), "socket.io#/#*");
-    ASSERT_CHANNEL(rda_channel_broadcast_pattern(&ch_, "a*b\\", "/x?[y]"),
+    ASSERT_CHANNEL(rdap_channel_broadcast_pattern(&ch_, NULL, "/"), "socket.io#/#*");
+    ASSERT_CHANNEL(rdap_channel_broadcast_pattern(&ch_, "a*b\\", "/x?[y]"),
                    "a\\*b\\\\#/x\\?\\[y\\]#*");
     return 0;
 }
@@ -700,15 +700,15 @@ TEST_IMPL(rda_channel_names)
 /* Node's rule: the room's channel when the broadcast names exactly one room. */
 TEST_IMPL(rda_channel_for_broadcast)
 {
-    rda_opts o;
-    rda_opts_init(&o);
-    ASSERT_CHANNEL(rda_channel_broadcast_for(&ch_, NULL, "/", &o), "socket.io#/#");
-    rda_rooms_add(&o.except, "x");
-    rda_rooms_add(&o.rooms, "r1");
-    ASSERT_CHANNEL(rda_channel_broadcast_for(&ch_, NULL, "/", &o), "socket.io#/#r1#");
-    rda_rooms_add(&o.rooms, "r2");
-    ASSERT_CHANNEL(rda_channel_broadcast_for(&ch_, NULL, "/", &o), "socket.io#/#");
-    rda_opts_clear(&o);
+    rdap_opts o;
+    rdap_opts_init(&o);
+    ASSERT_CHANNEL(rdap_channel_broadcast_for(&ch_, NULL, "/", &o), "socket.io#/#");
+    rdap_rooms_add(&o.except, "x");
+    rdap_rooms_add(&o.rooms, "r1");
+    ASSERT_CHANNEL(rdap_channel_broadcast_for(&ch_, NULL, "/", &o), "socket.io#/#r1#");
+    rdap_rooms_add(&o.rooms, "r2");
+    ASSERT_CHANNEL(rdap_channel_broadcast_for(&ch_, NULL, "/", &o), "socket.io#/#");
+    rdap_opts_clear(&o);
     return 0;
 }
 
@@ -716,7 +716,7 @@ static void assert_room_of(const char *channel, const char *nsp, const char *roo
 {
     const char *got;
     size_t len;
-    int rc = rda_channel_broadcast_room(channel, strlen(channel), NULL, nsp, &got, &len);
+    int rc = rdap_channel_broadcast_room(channel, strlen(channel), NULL, nsp, &got, &len);
     if (room == NULL) {
         if (rc != 0)
             TEST_FAIL("%s: read as a broadcast channel of %s", channel, nsp);
@@ -753,29 +753,29 @@ TEST_IMPL(rda_broadcast_sent_by_reads_the_uid)
         uid[lens[i]] = '\0';
         memcpy(other, uid, lens[i] + 1);
         other[lens[i] - 1] = 'b';
-        rda_broadcast b;
-        rda_broadcast_init(&b);
+        rdap_broadcast b;
+        rdap_broadcast_init(&b);
         b.uid = test_exact_copy(uid, lens[i] + 1);
         b.packet.data = json_pack("[s]", "hello");
         sb_buf out;
         sb_buf_init(&out);
-        ASSERT_EQ(rda_broadcast_encode(&b, &out), RDA_OK);
-        ASSERT_EQ(rda_broadcast_sent_by(out.data, out.len, uid), 1);
-        ASSERT_EQ(rda_broadcast_sent_by(out.data, out.len, other), 0);
+        ASSERT_EQ(rdap_broadcast_encode(&b, &out), RDAP_OK);
+        ASSERT_EQ(rdap_broadcast_sent_by(out.data, out.len, uid), 1);
+        ASSERT_EQ(rdap_broadcast_sent_by(out.data, out.len, other), 0);
         uid[lens[i] - 1] = '\0'; /* a prefix of the real one */
-        ASSERT_EQ(rda_broadcast_sent_by(out.data, out.len, uid), 0);
+        ASSERT_EQ(rdap_broadcast_sent_by(out.data, out.len, uid), 0);
         /* cut anywhere before the uid's last byte */
         size_t uid_end = 0;
         while (uid_end + lens[i] <= out.len && memcmp(out.data + uid_end, b.uid, lens[i]))
             uid_end++;
         uid_end += lens[i];
         for (size_t cut = 0; cut < uid_end; cut += cut < 8 ? 1 : 16)
-            ASSERT_EQ(rda_broadcast_sent_by(out.data, cut, b.uid), 0);
-        ASSERT_EQ(rda_broadcast_sent_by(out.data, uid_end - 1, b.uid), 0);
+            ASSERT_EQ(rdap_broadcast_sent_by(out.data, cut, b.uid), 0);
+        ASSERT_EQ(rdap_broadcast_sent_by(out.data, uid_end - 1, b.uid), 0);
         sb_buf_free(&out);
-        rda_broadcast_clear(&b);
+        rdap_broadcast_clear(&b);
     }
     static const uint8_t not_array[] = {0xa1, 'u'};
-    ASSERT_EQ(rda_broadcast_sent_by(not_array, sizeof(not_array), "u"), 0);
+    ASSERT_EQ(rdap_broadcast_sent_by(not_array, sizeof(not_array), "u"), 0);
     return 0;
 }

@@ -61,7 +61,7 @@ static void on_ping(sio_namespace *nsp, const char *event, const sio_args *args,
     int *seen = ud;
     (*seen)++;
     ASSERT_STR_EQ(event, "ping");
-    if (ack) ASSERT_EQ(sio_node_ack_send(ack, &out), SIO_OK);
+    if (ack) ASSERT_EQ(sio_node_ack_send(ack, &out), SIOP_OK);
     json_decref(answer);
 }
 
@@ -124,7 +124,7 @@ TEST_IMPL(server_event_answer_later_or_never)
     receive(&f, "later", "[]", &answered);
     ASSERT(kept != NULL);
     ASSERT_EQ(answered.calls, 0);
-    ASSERT_EQ(sio_node_ack_send(kept, NULL), SIO_OK);
+    ASSERT_EQ(sio_node_ack_send(kept, NULL), SIOP_OK);
     ASSERT_EQ(answered.calls, 1);
     ASSERT_STR_EQ(answered.answer, "[]");
     receive(&f, "later", "[]", &dropped);
@@ -203,11 +203,11 @@ TEST_IMPL(server_side_emit_alone_completes_at_once_without_local_handlers)
     sio_args args = {json, NULL, 0, NULL, 0}, bad = {not_array, NULL, 0, NULL, 0};
     fixture_start(&f, NULL, NULL);
     sio_namespace_on_server_event(f.nsp, "ping", on_ping, &seen);
-    ASSERT_EQ(sio_namespace_server_side_emit(f.nsp, "ping", &args, 1000, on_result, &log), SIO_OK);
+    ASSERT_EQ(sio_namespace_server_side_emit(f.nsp, "ping", &args, 1000, on_result, &log), SIOP_OK);
     ASSERT_EQ(log.calls, 1);
     ASSERT_EQ(log.status, SIO_ACK_OK);
     ASSERT_STR_EQ(log.json, "[]");
-    ASSERT_EQ(sio_namespace_server_side_emit(f.nsp, "ping", NULL, 0, NULL, NULL), SIO_OK);
+    ASSERT_EQ(sio_namespace_server_side_emit(f.nsp, "ping", NULL, 0, NULL, NULL), SIOP_OK);
     ASSERT_EQ(seen, 0); /* as Node: the emitting node's own handlers never run */
     ASSERT_EQ(sio_namespace_server_side_emit(f.nsp, "disconnect", NULL, 1000, on_result, &log),
               SIO_EINVAL);
@@ -230,16 +230,16 @@ TEST_IMPL(socket_operations_validate_and_fetch_nothing_without_sockets)
     const char *except[] = {"b"};
     sio_target to = {rooms, 1, except, 1}, broken = {rooms, 2, NULL, 0};
     fixture_start(&f, NULL, NULL);
-    ASSERT_EQ(sio_namespace_sockets_join(f.nsp, NULL, rooms, 1), SIO_OK);
-    ASSERT_EQ(sio_namespace_sockets_join(f.nsp, &to, rooms, 0), SIO_OK);
+    ASSERT_EQ(sio_namespace_sockets_join(f.nsp, NULL, rooms, 1), SIOP_OK);
+    ASSERT_EQ(sio_namespace_sockets_join(f.nsp, &to, rooms, 0), SIOP_OK);
     ASSERT_EQ(sio_namespace_sockets_join(f.nsp, &to, rooms, 2), SIO_EINVAL);
     ASSERT_EQ(sio_namespace_sockets_leave(f.nsp, &broken, rooms, 1), SIO_EINVAL);
-    ASSERT_EQ(sio_namespace_disconnect_sockets(f.nsp, &to, 1), SIO_OK);
+    ASSERT_EQ(sio_namespace_disconnect_sockets(f.nsp, &to, 1), SIOP_OK);
     ASSERT_EQ(sio_namespace_disconnect_sockets(f.nsp, &broken, 0), SIO_EINVAL);
     ASSERT_EQ(sio_namespace_fetch_sockets(f.nsp, &to, NULL, NULL), SIO_EINVAL);
     ASSERT_EQ(sio_namespace_fetch_sockets(f.nsp, &broken, on_result, &log), SIO_EINVAL);
     ASSERT_EQ(log.calls, 0);
-    ASSERT_EQ(sio_namespace_fetch_sockets(f.nsp, NULL, on_result, &log), SIO_OK);
+    ASSERT_EQ(sio_namespace_fetch_sockets(f.nsp, NULL, on_result, &log), SIOP_OK);
     ASSERT_EQ(log.calls, 1);
     ASSERT_EQ(log.status, SIO_ACK_OK);
     ASSERT_STR_EQ(log.json, "[]");
@@ -269,11 +269,11 @@ TEST_IMPL(socket_operations_an_adapter_lacks_fail_with_err)
     result_log log = {0};
     const char *room = "a";
     fixture_start(&f, older_new, NULL);
-    ASSERT_EQ(sio_namespace_sockets_join(f.nsp, NULL, &room, 1), SIO_ERR);
-    ASSERT_EQ(sio_namespace_sockets_leave(f.nsp, NULL, &room, 1), SIO_ERR);
-    ASSERT_EQ(sio_namespace_disconnect_sockets(f.nsp, NULL, 0), SIO_ERR);
-    ASSERT_EQ(sio_namespace_fetch_sockets(f.nsp, NULL, on_result, &log), SIO_ERR);
-    ASSERT_EQ(sio_namespace_server_side_emit(f.nsp, "x", NULL, 1000, on_result, &log), SIO_ERR);
+    ASSERT_EQ(sio_namespace_sockets_join(f.nsp, NULL, &room, 1), SIOP_ERR);
+    ASSERT_EQ(sio_namespace_sockets_leave(f.nsp, NULL, &room, 1), SIOP_ERR);
+    ASSERT_EQ(sio_namespace_disconnect_sockets(f.nsp, NULL, 0), SIOP_ERR);
+    ASSERT_EQ(sio_namespace_fetch_sockets(f.nsp, NULL, on_result, &log), SIOP_ERR);
+    ASSERT_EQ(sio_namespace_server_side_emit(f.nsp, "x", NULL, 1000, on_result, &log), SIOP_ERR);
     ASSERT_EQ(log.calls, 0);
     fixture_stop(&f);
     return 0;

@@ -4,7 +4,7 @@
  * given is an ASan report rather than a lucky NUL.
  */
 #include "test.h"
-#include "websocket.h"
+#include "websocket_codec.h"
 
 #define TEST_MAX_PAYLOAD (1u << 20)
 #define TEST_FIN 0x80

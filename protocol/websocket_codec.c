@@ -8,7 +8,7 @@
  * bytes. The UTF-8 of text is checked with Bjoern Hoehrmann's DFA, whose one word of state
  * carries a character cut between two fragments over to the next.
  */
-#include "websocket.h"
+#include "websocket_codec.h"
 
 #include <limits.h>
 #include <openssl/evp.h>

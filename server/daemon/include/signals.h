@@ -2,7 +2,7 @@
  *
  * The first signal asks the application to stop gracefully (its stop callback starts the
  * shutdown); a second one, while that shutdown runs, exits at once. The handles stay
- * active until sb_signals_close(), which the application calls when its shutdown is done
+ * active until sbd_signals_close(), which the application calls when its shutdown is done
  * so that the loop can end.
  */
 #ifndef SB_SIGNALS_H
@@ -10,20 +10,20 @@
 
 #include <uv.h>
 
-#define SB_EXIT_FORCED 1 /* exit status when a second signal cuts the shutdown short */
+#define SBD_EXIT_FORCED 1 /* exit status when a second signal cuts the shutdown short */
 
-typedef void (*sb_stop_cb)(void *ud);
+typedef void (*sbd_stop_cb)(void *ud);
 
-typedef struct sb_signals {
+typedef struct sbd_signals {
     uv_signal_t term;   /* SIGTERM */
     uv_signal_t intr;   /* SIGINT */
     int received;       /* signals seen so far */
     const char *prog;   /* for the log lines */
-    sb_stop_cb stop;
+    sbd_stop_cb stop;
     void *ud;
-} sb_signals;
+} sbd_signals;
 
-void sb_signals_start(sb_signals *s, uv_loop_t *loop, const char *prog, sb_stop_cb stop, void *ud);
-void sb_signals_close(sb_signals *s);
+void sbd_signals_start(sbd_signals *s, uv_loop_t *loop, const char *prog, sbd_stop_cb stop, void *ud);
+void sbd_signals_close(sbd_signals *s);
 
 #endif

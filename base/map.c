@@ -51,7 +51,7 @@ static uint64_t siphash13(const uint8_t *in, size_t len, uint64_t k0, uint64_t k
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-void sio_map_init(sio_map *m) {
+void sb_map_init(sb_map *m) {
     uint64_t key[2] = {0, 0};
     memset(m, 0, sizeof(*m));
     /* Without entropy the map still works, only without flooding resistance. */
@@ -60,26 +60,26 @@ void sio_map_init(sio_map *m) {
     m->k1 = key[1];
 }
 
-void sio_map_free(sio_map *m) {
+void sb_map_free(sb_map *m) {
     free(m->slots);
     m->slots = NULL;
     m->cap = m->count = 0;
 }
 
-static uint64_t map_hash(const sio_map *m, const char *key) {
+static uint64_t map_hash(const sb_map *m, const char *key) {
     return siphash13((const uint8_t *)key, strlen(key), m->k0, m->k1);
 }
 
 /* Index of key's slot, or of the free slot where it would go. */
-static size_t map_find(const sio_map *m, const char *key, uint64_t h) {
+static size_t map_find(const sb_map *m, const char *key, uint64_t h) {
     size_t mask = m->cap - 1, i = (size_t)h & mask;
     while (m->slots[i].key && (m->slots[i].hash != h || strcmp(m->slots[i].key, key) != 0))
         i = (i + 1) & mask;
     return i;
 }
 
-static void map_grow(sio_map *m) {
-    sio_map_slot *old = m->slots;
+static void map_grow(sb_map *m) {
+    sb_map_slot *old = m->slots;
     size_t old_cap = m->cap;
     m->cap = old_cap ? old_cap * 2 : SIO_MAP_MIN_CAP;
     m->slots = calloc(m->cap, sizeof(*m->slots));
@@ -92,13 +92,13 @@ static void map_grow(sio_map *m) {
     free(old);
 }
 
-void *sio_map_get(const sio_map *m, const char *key) {
+void *sb_map_get(const sb_map *m, const char *key) {
     if (m->count == 0) return NULL;
     size_t i = map_find(m, key, map_hash(m, key));
     return m->slots[i].key ? m->slots[i].value : NULL;
 }
 
-void sio_map_put(sio_map *m, const char *key, void *value) {
+void sb_map_put(sb_map *m, const char *key, void *value) {
     if ((m->count + 1) * SIO_MAP_MAX_LOAD_DEN > m->cap * SIO_MAP_MAX_LOAD_NUM) map_grow(m);
     uint64_t h = map_hash(m, key);
     size_t i = map_find(m, key, h);
@@ -108,7 +108,7 @@ void sio_map_put(sio_map *m, const char *key, void *value) {
     m->slots[i].hash = h;
 }
 
-void *sio_map_del(sio_map *m, const char *key) {
+void *sb_map_del(sb_map *m, const char *key) {
     if (m->count == 0) return NULL;
     size_t mask = m->cap - 1, i = map_find(m, key, map_hash(m, key));
     if (!m->slots[i].key) return NULL;
@@ -131,9 +131,9 @@ void *sio_map_del(sio_map *m, const char *key) {
     return value;
 }
 
-void *sio_map_next(const sio_map *m, size_t *pos) {
+void *sb_map_next(const sb_map *m, size_t *pos) {
     while (*pos < m->cap) {
-        const sio_map_slot *s = &m->slots[(*pos)++];
+        const sb_map_slot *s = &m->slots[(*pos)++];
         if (s->key) return s->value;
     }
     return NULL;

@@ -19,30 +19,30 @@
 #define SB_SHARED_OPTIONS 16
 #define SB_MAX_OPTIONS 32
 
-void sb_options_defaults(sb_options *o) {
+void sbd_options_defaults(sbd_options *o) {
     memset(o, 0, sizeof(*o));
     eio_config_defaults(&o->eio);
     sio_options_defaults(&o->sio);
 }
 
-static int shared_options(sb_options *o, sb_option *t, int *help) {
-    const sb_option shared[SB_SHARED_OPTIONS] = {
-        {"host", SB_OPT_STRING, &o->eio.host, 0, 0, "interface to bind (default 127.0.0.1)"},
-        {"port", SB_OPT_INT, &o->eio.port, 0, SB_MAX_PORT, "TCP port, 0 = any free one (default 3000)"},
-        {"path", SB_OPT_STRING, &o->eio.path, 0, 0, "endpoint path (default /socket.io/)"},
-        {"ping-interval", SB_OPT_U32, &o->eio.ping_interval_ms, 1, UINT32_MAX, "ms between pings (default 25000)"},
-        {"ping-timeout", SB_OPT_U32, &o->eio.ping_timeout_ms, 1, UINT32_MAX, "ms a pong may take (default 20000)"},
-        {"max-payload", SB_OPT_SIZE, &o->eio.max_payload, 1, SIZE_MAX, "largest message or POST body in bytes (default 1000000)"},
-        {"max-outbound", SB_OPT_SIZE, &o->eio.max_outbound, 1, SIZE_MAX, "bytes queued per connection before it is closed (default 4194304)"},
-        {"connect-timeout", SB_OPT_U32, &o->sio.connect_timeout_ms, 1, UINT32_MAX, "ms to join a namespace before the session is closed (default 45000)"},
-        {"cors-origin", SB_OPT_STRING, &o->eio.cors_origin, 0, 0, "allowed CORS origins: '*' or a comma-separated list (default none)"},
-        {"cookie", SB_OPT_STRING, &o->eio.cookie, 0, 0, "sticky-session cookie name (default none)"},
-        {"recovery-window", SB_OPT_U32, &o->sio.recovery_window_ms, 0, UINT32_MAX, "connection state recovery window in ms, 0 = off (default 0)"},
-        {"redis", SB_OPT_STRING, &o->redis, 0, 0, "cluster mode: redis://[user:password@]host[:port][/db] (default none: one node)"},
-        {"redis-prefix", SB_OPT_STRING, &o->redis_prefix, 0, 0, "channel prefix of the cluster (default socket.io)"},
-        {"redis-room-channels", SB_OPT_FLAG, &o->redis_room_channels, 0, 1, "subscribe one channel per local room instead of key#nsp#* (less traffic, but a broadcast right after a remote join can miss the new member)"},
-        {"node-id", SB_OPT_STRING, &o->node_id, 0, 0, "this node's name in logs (default random)"},
-        {"help", SB_OPT_FLAG, help, 0, 1, "print this help and exit"},
+static int shared_options(sbd_options *o, sbd_option *t, int *help) {
+    const sbd_option shared[SB_SHARED_OPTIONS] = {
+        {"host", SBD_OPT_STRING, &o->eio.host, 0, 0, "interface to bind (default 127.0.0.1)"},
+        {"port", SBD_OPT_INT, &o->eio.port, 0, SB_MAX_PORT, "TCP port, 0 = any free one (default 3000)"},
+        {"path", SBD_OPT_STRING, &o->eio.path, 0, 0, "endpoint path (default /socket.io/)"},
+        {"ping-interval", SBD_OPT_U32, &o->eio.ping_interval_ms, 1, UINT32_MAX, "ms between pings (default 25000)"},
+        {"ping-timeout", SBD_OPT_U32, &o->eio.ping_timeout_ms, 1, UINT32_MAX, "ms a pong may take (default 20000)"},
+        {"max-payload", SBD_OPT_SIZE, &o->eio.max_payload, 1, SIZE_MAX, "largest message or POST body in bytes (default 1000000)"},
+        {"max-outbound", SBD_OPT_SIZE, &o->eio.max_outbound, 1, SIZE_MAX, "bytes queued per connection before it is closed (default 4194304)"},
+        {"connect-timeout", SBD_OPT_U32, &o->sio.connect_timeout_ms, 1, UINT32_MAX, "ms to join a namespace before the session is closed (default 45000)"},
+        {"cors-origin", SBD_OPT_STRING, &o->eio.cors_origin, 0, 0, "allowed CORS origins: '*' or a comma-separated list (default none)"},
+        {"cookie", SBD_OPT_STRING, &o->eio.cookie, 0, 0, "sticky-session cookie name (default none)"},
+        {"recovery-window", SBD_OPT_U32, &o->sio.recovery_window_ms, 0, UINT32_MAX, "connection state recovery window in ms, 0 = off (default 0)"},
+        {"redis", SBD_OPT_STRING, &o->redis, 0, 0, "cluster mode: redis://[user:password@]host[:port][/db] (default none: one node)"},
+        {"redis-prefix", SBD_OPT_STRING, &o->redis_prefix, 0, 0, "channel prefix of the cluster (default socket.io)"},
+        {"redis-room-channels", SBD_OPT_FLAG, &o->redis_room_channels, 0, 1, "subscribe one channel per local room instead of key#nsp#* (less traffic, but a broadcast right after a remote join can miss the new member)"},
+        {"node-id", SBD_OPT_STRING, &o->node_id, 0, 0, "this node's name in logs (default random)"},
+        {"help", SBD_OPT_FLAG, help, 0, 1, "print this help and exit"},
     };
     memcpy(t, shared, sizeof(shared));
     return SB_SHARED_OPTIONS;
@@ -69,7 +69,7 @@ static int parse_number(const char *v, uint64_t min, uint64_t max, uint64_t *out
 
 /* A repeatable option: each flag adds one value (the first flag replaces what the
  * environment gave); the environment variable holds them all, comma-separated. */
-static int list_add(const char *prog, sb_option_list *l, const char *value, const char *origin) {
+static int list_add(const char *prog, sbd_option_list *l, const char *value, const char *origin) {
     int env = strncmp(origin, SB_ENV_PREFIX, strlen(SB_ENV_PREFIX)) == 0;
     if (!env && l->from_env) l->n = 0, l->from_env = 0;
     if (env) {
@@ -80,33 +80,33 @@ static int list_add(const char *prog, sb_option_list *l, const char *value, cons
         strcpy(l->storage, value);
         l->from_env = 1;
         for (char *save = NULL, *tok = strtok_r(l->storage, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            if (l->n == SB_OPTION_LIST_MAX) goto too_many;
+            if (l->n == SBD_OPTION_LIST_MAX) goto too_many;
             l->items[l->n++] = tok;
         }
         return 0;
     }
-    if (l->n == SB_OPTION_LIST_MAX) goto too_many;
+    if (l->n == SBD_OPTION_LIST_MAX) goto too_many;
     l->items[l->n++] = value;
     return 0;
 too_many:
-    fprintf(stderr, "%s: too many values for %s (at most %d)\n", prog, origin, SB_OPTION_LIST_MAX);
+    fprintf(stderr, "%s: too many values for %s (at most %d)\n", prog, origin, SBD_OPTION_LIST_MAX);
     return -1;
 }
 
 /* Stores value into opt's target; prints why not and returns -1 when it is invalid.
  * origin names where the value came from ("--port", "SWITCHBOARD_PORT"). */
-static int option_set(const char *prog, const sb_option *opt, const char *value, const char *origin) {
+static int option_set(const char *prog, const sbd_option *opt, const char *value, const char *origin) {
     uint64_t n;
     switch (opt->kind) {
-    case SB_OPT_FLAG:
+    case SBD_OPT_FLAG:
         if (!value) return *(int *)opt->target = 1, 0;
         if (parse_bool(value, opt->target) == 0) return 0;
         fprintf(stderr, "%s: invalid value for %s: '%s' (expected true or false)\n", prog, origin, value);
         return -1;
-    case SB_OPT_STRING:
+    case SBD_OPT_STRING:
         *(const char **)opt->target = value;
         return 0;
-    case SB_OPT_LIST:
+    case SBD_OPT_LIST:
         return list_add(prog, opt->target, value, origin);
     default:
         if (parse_number(value, opt->min, opt->max, &n) != 0) {
@@ -114,23 +114,23 @@ static int option_set(const char *prog, const sb_option *opt, const char *value,
                     prog, origin, value, opt->min, opt->max);
             return -1;
         }
-        if (opt->kind == SB_OPT_U32) *(uint32_t *)opt->target = (uint32_t)n;
-        else if (opt->kind == SB_OPT_SIZE) *(size_t *)opt->target = (size_t)n;
+        if (opt->kind == SBD_OPT_U32) *(uint32_t *)opt->target = (uint32_t)n;
+        else if (opt->kind == SBD_OPT_SIZE) *(size_t *)opt->target = (size_t)n;
         else *(int *)opt->target = (int)n;
         return 0;
     }
 }
 
-static void env_name(const sb_option *opt, char *buf, size_t len) {
+static void env_name(const sbd_option *opt, char *buf, size_t len) {
     size_t i = (size_t)snprintf(buf, len, SB_ENV_PREFIX);
     for (const char *p = opt->name; *p && i + 1 < len; p++)
         buf[i++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
     buf[i] = '\0';
 }
 
-static int option_from_env(const sb_option *opt) { return strcmp(opt->name, "help") != 0; }
+static int option_from_env(const sbd_option *opt) { return strcmp(opt->name, "help") != 0; }
 
-static int parse_env(const char *prog, const sb_option *t, int n) {
+static int parse_env(const char *prog, const sbd_option *t, int n) {
     char name[SB_ENV_NAME_MAX];
     for (int i = 0; i < n; i++) {
         if (!option_from_env(&t[i])) continue;
@@ -141,13 +141,13 @@ static int parse_env(const char *prog, const sb_option *t, int n) {
     return 0;
 }
 
-static const sb_option *option_find(const sb_option *t, int n, const char *name, size_t len) {
+static const sbd_option *option_find(const sbd_option *t, int n, const char *name, size_t len) {
     for (int i = 0; i < n; i++)
         if (strlen(t[i].name) == len && strncmp(t[i].name, name, len) == 0) return &t[i];
     return NULL;
 }
 
-static int parse_argv(const char *prog, const sb_option *t, int n, int argc, char **argv) {
+static int parse_argv(const char *prog, const sbd_option *t, int n, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0) {
@@ -156,13 +156,13 @@ static int parse_argv(const char *prog, const sb_option *t, int n, int argc, cha
         }
         const char *eq = strchr(arg + 2, '=');
         size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-        const sb_option *opt = option_find(t, n, arg + 2, len);
+        const sbd_option *opt = option_find(t, n, arg + 2, len);
         if (!opt) {
             fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, arg);
             return -1;
         }
         const char *value = eq ? eq + 1 : NULL;
-        if (!value && opt->kind != SB_OPT_FLAG) {
+        if (!value && opt->kind != SBD_OPT_FLAG) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "%s: option --%s needs a value\n", prog, opt->name);
                 return -1;
@@ -176,7 +176,7 @@ static int parse_argv(const char *prog, const sb_option *t, int n, int argc, cha
     return 0;
 }
 
-static void print_help(const char *prog, const sb_option *t, int n) {
+static void print_help(const char *prog, const sbd_option *t, int n) {
     char name[SB_ENV_NAME_MAX];
     printf("usage: %s [options]\n\noptions (each also read from its environment variable; the flag wins):\n", prog);
     for (int i = 0; i < n; i++) {
@@ -194,7 +194,7 @@ static int cookie_name_valid(const char *s) {
 
 /* Path "x", "/x" or "/x/" becomes "/x/", as Node normalises its path option. A NULL
  * path is left for the binary to choose. */
-static int path_normalise(const char *prog, sb_options *o) {
+static int path_normalise(const char *prog, sbd_options *o) {
     const char *p = o->eio.path;
     if (!p) return 0;
     size_t len = strlen(p);
@@ -209,7 +209,7 @@ static int path_normalise(const char *prog, sb_options *o) {
     return 0;
 }
 
-static int finish(const char *prog, sb_options *o) {
+static int finish(const char *prog, sbd_options *o) {
     if (path_normalise(prog, o) != 0) return -1;
     if (!o->eio.host || !*o->eio.host) {
         fprintf(stderr, "%s: invalid value for --host: ''\n", prog);
@@ -225,21 +225,21 @@ static int finish(const char *prog, sb_options *o) {
     return 0;
 }
 
-int sb_options_parse(sb_options *o, const char *prog, int argc, char **argv,
-                     const sb_option *extra, size_t n_extra) {
-    sb_option table[SB_MAX_OPTIONS];
+int sbd_options_parse(sbd_options *o, const char *prog, int argc, char **argv,
+                     const sbd_option *extra, size_t n_extra) {
+    sbd_option table[SB_MAX_OPTIONS];
     int help = 0;
     int n = shared_options(o, table, &help);
     if (n_extra > SB_MAX_OPTIONS - (size_t)n) {
         fprintf(stderr, "%s: too many options\n", prog);
-        return SB_OPTIONS_ERR;
+        return SBD_OPTIONS_ERR;
     }
     for (size_t i = 0; i < n_extra; i++) table[n++] = extra[i];
     if (parse_env(prog, table, n) != 0 || parse_argv(prog, table, n, argc, argv) != 0)
-        return SB_OPTIONS_ERR;
+        return SBD_OPTIONS_ERR;
     if (help) {
         print_help(prog, table, n);
-        return SB_OPTIONS_HELP;
+        return SBD_OPTIONS_HELP;
     }
-    return finish(prog, o) == 0 ? SB_OPTIONS_OK : SB_OPTIONS_ERR;
+    return finish(prog, o) == 0 ? SBD_OPTIONS_OK : SBD_OPTIONS_ERR;
 }

@@ -6,7 +6,7 @@
  * writes it as JSON or packs it. Binary only travels on a message's binary path (a packet's
  * data, a BROADCAST_ACK's argument), as placeholders in the tree.
  */
-#include "redis_adapter.h"
+#include "redis_adapter_codec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -40,21 +40,21 @@ static const char *const RDA_RESPONSE_BINARY_PATH[] = {"packet", NULL};
 
 /* ---- lifetimes ---------------------------------------------------------------------- */
 
-void rda_rooms_init(rda_rooms *r)
+void rdap_rooms_init(rdap_rooms *r)
 {
     r->names = NULL;
     r->n = 0;
 }
 
-void rda_rooms_clear(rda_rooms *r)
+void rdap_rooms_clear(rdap_rooms *r)
 {
     for (size_t i = 0; i < r->n; i++)
         free(r->names[i]);
     free(r->names);
-    rda_rooms_init(r);
+    rdap_rooms_init(r);
 }
 
-static void rda_rooms_push(rda_rooms *r, char *owned)
+static void rda_rooms_push(rdap_rooms *r, char *owned)
 {
     char **grown = realloc(r->names, (r->n + 1) * sizeof *r->names);
     if (grown == NULL) {
@@ -65,83 +65,83 @@ static void rda_rooms_push(rda_rooms *r, char *owned)
     r->names[r->n++] = owned;
 }
 
-void rda_rooms_add(rda_rooms *r, const char *name)
+void rdap_rooms_add(rdap_rooms *r, const char *name)
 {
     rda_rooms_push(r, sb_strndup(name, strlen(name)));
 }
 
-void rda_opts_init(rda_opts *o)
+void rdap_opts_init(rdap_opts *o)
 {
-    rda_rooms_init(&o->rooms);
-    rda_rooms_init(&o->except);
+    rdap_rooms_init(&o->rooms);
+    rdap_rooms_init(&o->except);
     o->flags = NULL;
 }
 
-void rda_opts_clear(rda_opts *o)
+void rdap_opts_clear(rdap_opts *o)
 {
-    rda_rooms_clear(&o->rooms);
-    rda_rooms_clear(&o->except);
+    rdap_rooms_clear(&o->rooms);
+    rdap_rooms_clear(&o->except);
     json_decref(o->flags);
     o->flags = NULL;
 }
 
 /* What clearing and failed decodes leave: nothing allocated, so nothing left to free. */
-static void rda_broadcast_zero(rda_broadcast *b)
+static void rda_broadcast_zero(rdap_broadcast *b)
 {
     b->uid = NULL;
-    sio_packet_init(&b->packet);
-    rda_opts_init(&b->opts);
+    siop_packet_init(&b->packet);
+    rdap_opts_init(&b->opts);
 }
 
-void rda_broadcast_init(rda_broadcast *b)
+void rdap_broadcast_init(rdap_broadcast *b)
 {
     rda_broadcast_zero(b);
-    b->packet.type = SIO_PACKET_EVENT;
+    b->packet.type = SIOP_PACKET_EVENT;
     b->opts.flags = json_object();
 }
 
-void rda_broadcast_clear(rda_broadcast *b)
+void rdap_broadcast_clear(rdap_broadcast *b)
 {
     free(b->uid);
-    sio_packet_clear(&b->packet);
-    rda_opts_clear(&b->opts);
+    siop_packet_clear(&b->packet);
+    rdap_opts_clear(&b->opts);
     rda_broadcast_zero(b);
 }
 
-static void rda_request_zero(rda_request *r, rda_type t)
+static void rda_request_zero(rdap_request *r, rdap_type t)
 {
     memset(r, 0, sizeof *r);
     r->type = t;
-    sio_packet_init(&r->packet);
-    rda_opts_init(&r->opts);
-    rda_rooms_init(&r->rooms);
-    r->close = RDA_UNSET;
+    siop_packet_init(&r->packet);
+    rdap_opts_init(&r->opts);
+    rdap_rooms_init(&r->rooms);
+    r->close = RDAP_UNSET;
 }
 
-void rda_request_init(rda_request *r, rda_type t)
+void rdap_request_init(rdap_request *r, rdap_type t)
 {
     rda_request_zero(r, t);
     switch (t) {
-    case RDA_SOCKETS:
+    case RDAP_SOCKETS:
         r->has_rooms = 1;
         break;
-    case RDA_REMOTE_JOIN:
-    case RDA_REMOTE_LEAVE:
+    case RDAP_REMOTE_JOIN:
+    case RDAP_REMOTE_LEAVE:
         r->has_opts = r->has_rooms = 1;
         break;
-    case RDA_REMOTE_DISCONNECT:
+    case RDAP_REMOTE_DISCONNECT:
         r->has_opts = 1;
         r->close = 0;
         break;
-    case RDA_REMOTE_FETCH:
+    case RDAP_REMOTE_FETCH:
         r->has_opts = 1;
         break;
-    case RDA_SERVER_SIDE_EMIT:
+    case RDAP_SERVER_SIDE_EMIT:
         r->data = json_array();
         break;
-    case RDA_BROADCAST:
+    case RDAP_BROADCAST:
         r->has_packet = r->has_opts = 1;
-        r->packet.type = SIO_PACKET_EVENT;
+        r->packet.type = SIOP_PACKET_EVENT;
         r->opts.flags = json_object();
         break;
     default:
@@ -149,44 +149,44 @@ void rda_request_init(rda_request *r, rda_type t)
     }
 }
 
-void rda_request_clear(rda_request *r)
+void rdap_request_clear(rdap_request *r)
 {
     free(r->uid);
     free(r->request_id);
     free(r->sid);
     free(r->room);
-    sio_packet_clear(&r->packet);
-    rda_opts_clear(&r->opts);
-    rda_rooms_clear(&r->rooms);
+    siop_packet_clear(&r->packet);
+    rdap_opts_clear(&r->opts);
+    rdap_rooms_clear(&r->rooms);
     json_decref(r->data);
-    rda_request_zero(r, RDA_TYPE_NONE);
+    rda_request_zero(r, RDAP_TYPE_NONE);
 }
 
-static void rda_response_zero(rda_response *r)
+static void rda_response_zero(rdap_response *r)
 {
     memset(r, 0, sizeof *r);
-    r->type = RDA_TYPE_NONE;
-    rda_rooms_init(&r->rooms);
-    r->client_count = RDA_UNSET;
+    r->type = RDAP_TYPE_NONE;
+    rdap_rooms_init(&r->rooms);
+    r->client_count = RDAP_UNSET;
 }
 
-void rda_response_init(rda_response *r, rda_type t)
+void rdap_response_init(rdap_response *r, rdap_type t)
 {
     rda_response_zero(r);
     switch (t) {
-    case RDA_SOCKETS:
-    case RDA_REMOTE_FETCH:
+    case RDAP_SOCKETS:
+    case RDAP_REMOTE_FETCH:
         r->sockets = json_array();
         break;
-    case RDA_ALL_ROOMS:
+    case RDAP_ALL_ROOMS:
         r->has_rooms = 1;
         break;
-    case RDA_BROADCAST_CLIENT_COUNT:
+    case RDAP_BROADCAST_CLIENT_COUNT:
         r->client_count = 0;
         r->type = t;
         break;
-    case RDA_SERVER_SIDE_EMIT:
-    case RDA_BROADCAST_ACK:
+    case RDAP_SERVER_SIDE_EMIT:
+    case RDAP_BROADCAST_ACK:
         r->type = t;
         break;
     default:
@@ -194,64 +194,64 @@ void rda_response_init(rda_response *r, rda_type t)
     }
 }
 
-static void rda_attachments_free(sio_attachment *a, size_t n)
+static void rda_attachments_free(siop_attachment *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(a[i].data);
     free(a);
 }
 
-void rda_response_clear(rda_response *r)
+void rdap_response_clear(rdap_response *r)
 {
     free(r->request_id);
     json_decref(r->sockets);
-    rda_rooms_clear(&r->rooms);
+    rdap_rooms_clear(&r->rooms);
     json_decref(r->data);
     json_decref(r->ack);
     rda_attachments_free(r->ack_attachments, r->n_ack_attachments);
     rda_response_zero(r);
 }
 
-void rda_decoder_init(rda_decoder *d)
+void rdap_decoder_init(rdap_decoder *d)
 {
     d->errstr[0] = '\0';
 }
 
-const char *rda_type_name(rda_type t)
+const char *rdap_type_name(rdap_type t)
 {
     return t >= 0 && t < RDA_TYPE_COUNT ? RDA_TYPE_NAMES[t] : "NONE";
 }
 
-int rda_opts_volatile(const rda_opts *o)
+int rdap_opts_volatile(const rdap_opts *o)
 {
-    return json_is_true(json_object_get(o->flags, RDA_FLAG_VOLATILE));
+    return json_is_true(json_object_get(o->flags, RDAP_FLAG_VOLATILE));
 }
 
-int rda_opts_compress(const rda_opts *o)
+int rdap_opts_compress(const rdap_opts *o)
 {
-    return !json_is_false(json_object_get(o->flags, RDA_FLAG_COMPRESS));
+    return !json_is_false(json_object_get(o->flags, RDAP_FLAG_COMPRESS));
 }
 
 /* ---- reading a message into JSON ------------------------------------------------------ */
 
 /* A request or response: JSON when it starts with '{', msgpack otherwise (as Node reads). */
-static json_t *rda_message_load(rda_reader *r, const uint8_t *msg, size_t len,
+static json_t *rda_message_load(rdap_reader *r, const uint8_t *msg, size_t len,
                                 const char *const *path)
 {
     json_t *root;
     if (len > 0 && msg[0] == RDA_JSON_START) {
         json_error_t err;
-        root = sio_json_loadb((const char *)msg, len, &err);
+        root = siop_json_loadb((const char *)msg, len, &err);
         if (root == NULL) {
-            rda_fail(r->d, "invalid JSON: %s", err.text);
+            rdap_fail(r->d, "invalid JSON: %s", err.text);
             return NULL;
         }
-    } else if ((root = rda_msgpack_read(r, msg, len, path)) == NULL) {
+    } else if ((root = rdap_msgpack_read(r, msg, len, path)) == NULL) {
         return NULL;
     }
     if (!json_is_object(root)) {
         json_decref(root);
-        rda_fail(r->d, "the message is not an object");
+        rdap_fail(r->d, "the message is not an object");
         return NULL;
     }
     return root;
@@ -274,68 +274,68 @@ static int rda_json_int(const json_t *v, json_int_t *out)
 }
 
 /* Copies a name (uid, id, room…): a string without NUL, handed out as a C string. */
-static int rda_name_copy(rda_decoder *d, const json_t *v, const char *what, char **out)
+static int rda_name_copy(rdap_decoder *d, const json_t *v, const char *what, char **out)
 {
     if (!json_is_string(v))
-        return rda_fail(d, "%s is not a string", what);
+        return rdap_fail(d, "%s is not a string", what);
     size_t n = json_string_length(v);
     if (memchr(json_string_value(v), '\0', n) != NULL)
-        return rda_fail(d, "%s holds a NUL byte", what);
+        return rdap_fail(d, "%s holds a NUL byte", what);
     *out = sb_strndup(json_string_value(v), n);
-    return RDA_OK;
+    return RDAP_OK;
 }
 
 /* Copies the name under key when the object has one (*out stays NULL otherwise). */
-static int rda_take_name(rda_decoder *d, const json_t *obj, const char *key, char **out)
+static int rda_take_name(rdap_decoder *d, const json_t *obj, const char *key, char **out)
 {
     const json_t *v = json_object_get(obj, key);
-    return v == NULL ? RDA_OK : rda_name_copy(d, v, key, out);
+    return v == NULL ? RDAP_OK : rda_name_copy(d, v, key, out);
 }
 
 /* Rooms are strings, or integers in Node (socket.join(42)), which become their decimal text
  * as in the channel name Node builds for them. */
-static int rda_room_copy(rda_decoder *d, const json_t *v, const char *what, char **out)
+static int rda_room_copy(rdap_decoder *d, const json_t *v, const char *what, char **out)
 {
     if (!json_is_integer(v))
         return rda_name_copy(d, v, what, out);
     char text[RDA_DECIMAL_LEN];
     int n = snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     *out = sb_strndup(text, (size_t)n);
-    return RDA_OK;
+    return RDAP_OK;
 }
 
 /* Reads the room list under key, if any, into out (and sets *has). */
-static int rda_take_rooms(rda_decoder *d, const json_t *obj, const char *key, rda_rooms *out,
+static int rda_take_rooms(rdap_decoder *d, const json_t *obj, const char *key, rdap_rooms *out,
                           int *has)
 {
     const json_t *arr = json_object_get(obj, key);
     if (arr == NULL)
-        return RDA_OK;
+        return RDAP_OK;
     if (!json_is_array(arr))
-        return rda_fail(d, "%s is not an array", key);
+        return rdap_fail(d, "%s is not an array", key);
     *has = 1;
     for (size_t i = 0; i < json_array_size(arr); i++) {
         char *name;
-        if (rda_room_copy(d, json_array_get(arr, i), key, &name) != RDA_OK)
-            return RDA_ERR;
+        if (rda_room_copy(d, json_array_get(arr, i), key, &name) != RDAP_OK)
+            return RDAP_ERR;
         rda_rooms_push(out, name);
     }
-    return RDA_OK;
+    return RDAP_OK;
 }
 
-static int rda_opts_from_json(rda_decoder *d, const json_t *v, rda_opts *out)
+static int rda_opts_from_json(rdap_decoder *d, const json_t *v, rdap_opts *out)
 {
     int has;
     if (!json_is_object(v))
-        return rda_fail(d, "opts is not an object");
-    if (rda_take_rooms(d, v, "rooms", &out->rooms, &has) != RDA_OK ||
-        rda_take_rooms(d, v, "except", &out->except, &has) != RDA_OK)
-        return RDA_ERR;
+        return rdap_fail(d, "opts is not an object");
+    if (rda_take_rooms(d, v, "rooms", &out->rooms, &has) != RDAP_OK ||
+        rda_take_rooms(d, v, "except", &out->except, &has) != RDAP_OK)
+        return RDAP_ERR;
     json_t *flags = json_object_get(v, "flags");
     if (flags != NULL && !json_is_object(flags))
-        return rda_fail(d, "opts.flags is not an object");
+        return rdap_fail(d, "opts.flags is not an object");
     out->flags = json_incref(flags);
-    return RDA_OK;
+    return RDAP_OK;
 }
 
 /* Counts the objects in v that claim to be placeholders ("_placeholder": true is all
@@ -344,7 +344,7 @@ static size_t rda_count_claims(const json_t *v)
 {
     size_t count = 0, i;
     json_t *child;
-    if (rda_claims_placeholder(v))
+    if (rdap_claims_placeholder(v))
         return 1;
     if (json_is_array(v)) {
         json_array_foreach(v, i, child)
@@ -361,103 +361,103 @@ static size_t rda_count_claims(const json_t *v)
 /* Gives the bins met on the binary path to the value found there. Every placeholder in
  * value must be one the reader made: a JSON message has none, and a msgpack one has exactly
  * one per bin unless a key was repeated (the bins of the replaced value are then left over). */
-static int rda_attach_bins(rda_reader *r, json_t *value, sio_attachment **att, size_t *n)
+static int rda_attach_bins(rdap_reader *r, json_t *value, siop_attachment **att, size_t *n)
 {
     size_t claims = rda_count_claims(value);
     if (claims > r->n_bins)
-        return rda_fail(r->d, "data holds an object that looks like a placeholder");
+        return rdap_fail(r->d, "data holds an object that looks like a placeholder");
     if (claims < r->n_bins)
-        return rda_fail(r->d, "binary data outside a packet's data");
-    *att = rda_reader_take_bins(r, value, n);
-    return RDA_OK;
+        return rdap_fail(r->d, "binary data outside a packet's data");
+    *att = rdap_reader_take_bins(r, value, n);
+    return RDAP_OK;
 }
 
-static int rda_type_is_binary(sio_packet_type t)
+static int rda_type_is_binary(siop_packet_type t)
 {
-    return t == SIO_PACKET_BINARY_EVENT || t == SIO_PACKET_BINARY_ACK;
+    return t == SIOP_PACKET_BINARY_EVENT || t == SIOP_PACKET_BINARY_ACK;
 }
 
 /* BINARY_EVENT and EVENT differ by 3 in Socket.IO's numbering, as BINARY_ACK and ACK do. */
-#define RDA_BINARY_TYPE_OFFSET (SIO_PACKET_BINARY_EVENT - SIO_PACKET_EVENT)
+#define RDA_BINARY_TYPE_OFFSET (SIOP_PACKET_BINARY_EVENT - SIOP_PACKET_EVENT)
 
-static int rda_packet_header(rda_decoder *d, const json_t *v, sio_packet *p)
+static int rda_packet_header(rdap_decoder *d, const json_t *v, siop_packet *p)
 {
     json_int_t type, id;
     if (!json_is_object(v))
-        return rda_fail(d, "packet is not an object");
+        return rdap_fail(d, "packet is not an object");
     if (!rda_json_int(json_object_get(v, "type"), &type) || type < 0 ||
         type >= RDA_PACKET_TYPE_COUNT)
-        return rda_fail(d, "packet.type is not a Socket.IO packet type");
-    p->type = (sio_packet_type)type;
+        return rdap_fail(d, "packet.type is not a Socket.IO packet type");
+    p->type = (siop_packet_type)type;
     if (rda_type_is_binary(p->type))
         p->type -= RDA_BINARY_TYPE_OFFSET;
     const json_t *jid = json_object_get(v, "id");
     if (jid != NULL) {
-        if (!rda_json_int(jid, &id) || id < 0 || id > SIO_MAX_ACK_ID)
-            return rda_fail(d, "packet.id is not an ack id");
+        if (!rda_json_int(jid, &id) || id < 0 || id > SIOP_MAX_ACK_ID)
+            return rdap_fail(d, "packet.id is not an ack id");
         p->id = id;
     }
     if (json_object_get(v, "nsp") == NULL)
         p->nsp = sb_strndup(RDA_MAIN_NAMESPACE, strlen(RDA_MAIN_NAMESPACE));
-    else if (rda_name_copy(d, json_object_get(v, "nsp"), "packet.nsp", &p->nsp) != RDA_OK)
-        return RDA_ERR;
-    return RDA_OK;
+    else if (rda_name_copy(d, json_object_get(v, "nsp"), "packet.nsp", &p->nsp) != RDAP_OK)
+        return RDAP_ERR;
+    return RDAP_OK;
 }
 
 /* A packet on the Redis wire: {type, data, id?, nsp} with Node's EVENT/ACK types; the
  * attachments make it BINARY_EVENT/BINARY_ACK (see the header). */
-static int rda_packet_from_json(rda_reader *r, const json_t *v, sio_packet *p)
+static int rda_packet_from_json(rdap_reader *r, const json_t *v, siop_packet *p)
 {
-    if (rda_packet_header(r->d, v, p) != RDA_OK)
-        return RDA_ERR;
+    if (rda_packet_header(r->d, v, p) != RDAP_OK)
+        return RDAP_ERR;
     p->data = json_incref(json_object_get(v, "data"));
-    if (rda_attach_bins(r, p->data, &p->attachments, &p->n_attachments) != RDA_OK)
-        return RDA_ERR;
+    if (rda_attach_bins(r, p->data, &p->attachments, &p->n_attachments) != RDAP_OK)
+        return RDAP_ERR;
     if (p->n_attachments == 0)
-        return RDA_OK;
-    if (p->type != SIO_PACKET_EVENT && p->type != SIO_PACKET_ACK)
-        return rda_fail(r->d, "binary data in a %s packet", sio_packet_type_name(p->type));
+        return RDAP_OK;
+    if (p->type != SIOP_PACKET_EVENT && p->type != SIOP_PACKET_ACK)
+        return rdap_fail(r->d, "binary data in a %s packet", siop_packet_type_name(p->type));
     p->type += RDA_BINARY_TYPE_OFFSET;
-    return RDA_OK;
+    return RDAP_OK;
 }
 
 /* ---- decoding ------------------------------------------------------------------------- */
 
 /* Picks a message's fields out of its JSON root into out, a struct holding nothing yet. */
-typedef int (*rda_fields_fn)(rda_reader *r, const json_t *root, void *out);
+typedef int (*rda_fields_fn)(rdap_reader *r, const json_t *root, void *out);
 
 /* Reads msg (msgpack, or also JSON when json is set) and hands its root to fields. */
-static int rda_read_fields(rda_decoder *d, const uint8_t *msg, size_t len, int json,
+static int rda_read_fields(rdap_decoder *d, const uint8_t *msg, size_t len, int json,
                            const char *const *path, rda_fields_fn fields, void *out)
 {
-    rda_reader r;
-    rda_reader_init(&r, d);
+    rdap_reader r;
+    rdap_reader_init(&r, d);
     json_t *root = json ? rda_message_load(&r, msg, len, path)
-                        : rda_msgpack_read(&r, msg, len, path);
-    int rc = root != NULL ? fields(&r, root, out) : RDA_ERR;
+                        : rdap_msgpack_read(&r, msg, len, path);
+    int rc = root != NULL ? fields(&r, root, out) : RDAP_ERR;
     json_decref(root);
-    rda_reader_free(&r);
+    rdap_reader_free(&r);
     return rc;
 }
 
-static int rda_broadcast_fields(rda_reader *r, const json_t *root, void *out)
+static int rda_broadcast_fields(rdap_reader *r, const json_t *root, void *out)
 {
-    rda_broadcast *b = out;
+    rdap_broadcast *b = out;
     if (!json_is_array(root) || json_array_size(root) != RDA_BROADCAST_LEN)
-        return rda_fail(r->d, "a broadcast is an array [uid, packet, opts]");
-    if (rda_name_copy(r->d, json_array_get(root, 0), "uid", &b->uid) != RDA_OK ||
-        rda_packet_from_json(r, json_array_get(root, 1), &b->packet) != RDA_OK)
-        return RDA_ERR;
+        return rdap_fail(r->d, "a broadcast is an array [uid, packet, opts]");
+    if (rda_name_copy(r->d, json_array_get(root, 0), "uid", &b->uid) != RDAP_OK ||
+        rda_packet_from_json(r, json_array_get(root, 1), &b->packet) != RDAP_OK)
+        return RDAP_ERR;
     return rda_opts_from_json(r->d, json_array_get(root, 2), &b->opts);
 }
 
-int rda_broadcast_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_broadcast *out)
+int rdap_broadcast_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_broadcast *out)
 {
-    rda_broadcast b;
+    rdap_broadcast b;
     rda_broadcast_zero(&b);
     int rc = rda_read_fields(d, msg, len, 0, RDA_BROADCAST_BINARY_PATH, rda_broadcast_fields, &b);
-    if (rc != RDA_OK)
-        rda_broadcast_clear(&b);
+    if (rc != RDAP_OK)
+        rdap_broadcast_clear(&b);
     *out = b;
     return rc;
 }
@@ -471,7 +471,7 @@ int rda_broadcast_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_bro
 #define RDA_MP_STR8 0xd9
 #define RDA_MP_STR16 0xda
 
-int rda_broadcast_sent_by(const uint8_t *msg, size_t len, const char *uid)
+int rdap_broadcast_sent_by(const uint8_t *msg, size_t len, const char *uid)
 {
     size_t i, n;
     if (len < 2)
@@ -501,27 +501,27 @@ int rda_broadcast_sent_by(const uint8_t *msg, size_t len, const char *uid)
 }
 
 /* close is a boolean (Node's socket.disconnect(close)). */
-static int rda_take_close(rda_decoder *d, const json_t *obj, int *close)
+static int rda_take_close(rdap_decoder *d, const json_t *obj, int *close)
 {
     const json_t *v = json_object_get(obj, "close");
     if (v == NULL)
-        return RDA_OK;
+        return RDAP_OK;
     if (!json_is_boolean(v))
-        return rda_fail(d, "close is not a boolean");
+        return rdap_fail(d, "close is not a boolean");
     *close = json_is_true(v);
-    return RDA_OK;
+    return RDAP_OK;
 }
 
-static int rda_take_type(rda_decoder *d, const json_t *obj, rda_type *type)
+static int rda_take_type(rdap_decoder *d, const json_t *obj, rdap_type *type)
 {
     const json_t *v = json_object_get(obj, "type");
     json_int_t t;
     if (v == NULL)
-        return RDA_OK;
+        return RDAP_OK;
     if (!rda_json_int(v, &t) || t < 0 || t >= RDA_TYPE_COUNT)
-        return rda_fail(d, "unknown request type");
-    *type = (rda_type)t;
-    return RDA_OK;
+        return rdap_fail(d, "unknown request type");
+    *type = (rdap_type)t;
+    return RDAP_OK;
 }
 
 /* Whether v nests more than limit containers (counting v itself). */
@@ -548,94 +548,94 @@ static int rda_json_deeper(const json_t *v, int limit)
 
 /* A message of a type Node packs may have come as JSON, which nests deeper than msgpack-c
  * reads: refuse what could not be encoded again. */
-static int rda_check_packable(rda_decoder *d, const json_t *root)
+static int rda_check_packable(rdap_decoder *d, const json_t *root)
 {
-    if (rda_json_deeper(root, RDA_MAX_DEPTH))
-        return rda_fail(d, "nested deeper than %d", RDA_MAX_DEPTH);
-    return RDA_OK;
+    if (rda_json_deeper(root, RDAP_MAX_DEPTH))
+        return rdap_fail(d, "nested deeper than %d", RDAP_MAX_DEPTH);
+    return RDAP_OK;
 }
 
-static int rda_request_fields(rda_reader *r, const json_t *root, void *out)
+static int rda_request_fields(rdap_reader *r, const json_t *root, void *out)
 {
-    rda_request *q = out;
-    rda_decoder *d = r->d;
+    rdap_request *q = out;
+    rdap_decoder *d = r->d;
     const json_t *v;
-    if (rda_take_type(d, root, &q->type) != RDA_OK)
-        return RDA_ERR;
-    if (q->type == RDA_TYPE_NONE)
-        return rda_fail(d, "request without a type");
-    if (q->type == RDA_BROADCAST && rda_check_packable(d, root) != RDA_OK)
-        return RDA_ERR;
-    if (rda_take_name(d, root, "uid", &q->uid) != RDA_OK ||
-        rda_take_name(d, root, "requestId", &q->request_id) != RDA_OK ||
-        rda_take_name(d, root, "sid", &q->sid) != RDA_OK ||
-        rda_take_name(d, root, "room", &q->room) != RDA_OK ||
-        rda_take_rooms(d, root, "rooms", &q->rooms, &q->has_rooms) != RDA_OK ||
-        rda_take_close(d, root, &q->close) != RDA_OK)
-        return RDA_ERR;
+    if (rda_take_type(d, root, &q->type) != RDAP_OK)
+        return RDAP_ERR;
+    if (q->type == RDAP_TYPE_NONE)
+        return rdap_fail(d, "request without a type");
+    if (q->type == RDAP_BROADCAST && rda_check_packable(d, root) != RDAP_OK)
+        return RDAP_ERR;
+    if (rda_take_name(d, root, "uid", &q->uid) != RDAP_OK ||
+        rda_take_name(d, root, "requestId", &q->request_id) != RDAP_OK ||
+        rda_take_name(d, root, "sid", &q->sid) != RDAP_OK ||
+        rda_take_name(d, root, "room", &q->room) != RDAP_OK ||
+        rda_take_rooms(d, root, "rooms", &q->rooms, &q->has_rooms) != RDAP_OK ||
+        rda_take_close(d, root, &q->close) != RDAP_OK)
+        return RDAP_ERR;
     v = json_object_get(root, "packet");
     q->has_packet = v != NULL;
-    if (v != NULL && rda_packet_from_json(r, v, &q->packet) != RDA_OK)
-        return RDA_ERR;
+    if (v != NULL && rda_packet_from_json(r, v, &q->packet) != RDAP_OK)
+        return RDAP_ERR;
     v = json_object_get(root, "opts");
     q->has_opts = v != NULL;
-    if (v != NULL && rda_opts_from_json(d, v, &q->opts) != RDA_OK)
-        return RDA_ERR;
+    if (v != NULL && rda_opts_from_json(d, v, &q->opts) != RDAP_OK)
+        return RDAP_ERR;
     q->data = json_incref(json_object_get(root, "data"));
     /* Node applies the event to the data array: anything else would throw there. */
-    if (q->type == RDA_SERVER_SIDE_EMIT && q->data != NULL && !json_is_array(q->data))
-        return rda_fail(d, "SERVER_SIDE_EMIT data is not an array");
-    return RDA_OK;
+    if (q->type == RDAP_SERVER_SIDE_EMIT && q->data != NULL && !json_is_array(q->data))
+        return rdap_fail(d, "SERVER_SIDE_EMIT data is not an array");
+    return RDAP_OK;
 }
 
-int rda_request_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_request *out)
+int rdap_request_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_request *out)
 {
-    rda_request q;
-    rda_request_zero(&q, RDA_TYPE_NONE);
+    rdap_request q;
+    rda_request_zero(&q, RDAP_TYPE_NONE);
     int rc = rda_read_fields(d, msg, len, 1, RDA_REQUEST_BINARY_PATH, rda_request_fields, &q);
-    if (rc != RDA_OK)
-        rda_request_clear(&q);
+    if (rc != RDAP_OK)
+        rdap_request_clear(&q);
     *out = q;
     return rc;
 }
 
-static int rda_take_client_count(rda_decoder *d, const json_t *obj, int64_t *count)
+static int rda_take_client_count(rdap_decoder *d, const json_t *obj, int64_t *count)
 {
     const json_t *v = json_object_get(obj, "clientCount");
     json_int_t n;
     if (v == NULL)
-        return RDA_OK;
+        return RDAP_OK;
     if (!rda_json_int(v, &n) || n < 0)
-        return rda_fail(d, "clientCount is not a count");
+        return rdap_fail(d, "clientCount is not a count");
     *count = n;
-    return RDA_OK;
+    return RDAP_OK;
 }
 
-static int rda_response_fields(rda_reader *r, const json_t *root, void *out)
+static int rda_response_fields(rdap_reader *r, const json_t *root, void *out)
 {
-    rda_response *p = out;
-    rda_decoder *d = r->d;
-    if (rda_take_type(d, root, &p->type) != RDA_OK ||
-        rda_take_name(d, root, "requestId", &p->request_id) != RDA_OK ||
-        rda_take_rooms(d, root, "rooms", &p->rooms, &p->has_rooms) != RDA_OK ||
-        rda_take_client_count(d, root, &p->client_count) != RDA_OK ||
-        (p->type == RDA_BROADCAST_ACK && rda_check_packable(d, root) != RDA_OK))
-        return RDA_ERR;
+    rdap_response *p = out;
+    rdap_decoder *d = r->d;
+    if (rda_take_type(d, root, &p->type) != RDAP_OK ||
+        rda_take_name(d, root, "requestId", &p->request_id) != RDAP_OK ||
+        rda_take_rooms(d, root, "rooms", &p->rooms, &p->has_rooms) != RDAP_OK ||
+        rda_take_client_count(d, root, &p->client_count) != RDAP_OK ||
+        (p->type == RDAP_BROADCAST_ACK && rda_check_packable(d, root) != RDAP_OK))
+        return RDAP_ERR;
     p->sockets = json_incref(json_object_get(root, "sockets"));
     if (p->sockets != NULL && !json_is_array(p->sockets))
-        return rda_fail(d, "sockets is not an array");
+        return rdap_fail(d, "sockets is not an array");
     p->data = json_incref(json_object_get(root, "data"));
     p->ack = json_incref(json_object_get(root, "packet"));
     return rda_attach_bins(r, p->ack, &p->ack_attachments, &p->n_ack_attachments);
 }
 
-int rda_response_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_response *out)
+int rdap_response_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_response *out)
 {
-    rda_response p;
+    rdap_response p;
     rda_response_zero(&p);
     int rc = rda_read_fields(d, msg, len, 1, RDA_RESPONSE_BINARY_PATH, rda_response_fields, &p);
-    if (rc != RDA_OK)
-        rda_response_clear(&p);
+    if (rc != RDAP_OK)
+        rdap_response_clear(&p);
     *out = p;
     return rc;
 }
@@ -645,7 +645,7 @@ int rda_response_decode(rda_decoder *d, const uint8_t *msg, size_t len, rda_resp
 /* Adds v (stolen) under key; fails when v is NULL, i.e. could not be built. */
 static int rda_set(json_t *obj, const char *key, json_t *v)
 {
-    return v != NULL && json_object_set_new(obj, key, v) == 0 ? RDA_OK : RDA_ERR;
+    return v != NULL && json_object_set_new(obj, key, v) == 0 ? RDAP_OK : RDAP_ERR;
 }
 
 static json_t *rda_name_json(const char *name)
@@ -653,7 +653,7 @@ static json_t *rda_name_json(const char *name)
     return name != NULL ? json_string(name) : NULL;
 }
 
-static json_t *rda_rooms_json(const rda_rooms *r)
+static json_t *rda_rooms_json(const rdap_rooms *r)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < r->n; i++) {
@@ -666,22 +666,22 @@ static json_t *rda_rooms_json(const rda_rooms *r)
     return arr;
 }
 
-static int rda_set_flags(json_t *obj, const rda_opts *o)
+static int rda_set_flags(json_t *obj, const rdap_opts *o)
 {
-    return o->flags == NULL || rda_set(obj, "flags", json_incref(o->flags)) == RDA_OK ? RDA_OK
-                                                                                   : RDA_ERR;
+    return o->flags == NULL || rda_set(obj, "flags", json_incref(o->flags)) == RDAP_OK ? RDAP_OK
+                                                                                   : RDAP_ERR;
 }
 
 /* {rooms, except, flags?} as the adapter writes it, or {rooms, flags, except} as the
  * emitter does. */
-static json_t *rda_opts_json(const rda_opts *o, int emitter)
+static json_t *rda_opts_json(const rdap_opts *o, int emitter)
 {
     json_t *obj = json_object();
     if ((o->flags != NULL && !json_is_object(o->flags)) ||
-        rda_set(obj, "rooms", rda_rooms_json(&o->rooms)) != RDA_OK ||
-        (emitter && rda_set_flags(obj, o) != RDA_OK) ||
-        rda_set(obj, "except", rda_rooms_json(&o->except)) != RDA_OK ||
-        (!emitter && rda_set_flags(obj, o) != RDA_OK)) {
+        rda_set(obj, "rooms", rda_rooms_json(&o->rooms)) != RDAP_OK ||
+        (emitter && rda_set_flags(obj, o) != RDAP_OK) ||
+        rda_set(obj, "except", rda_rooms_json(&o->except)) != RDAP_OK ||
+        (!emitter && rda_set_flags(obj, o) != RDAP_OK)) {
         json_decref(obj);
         return NULL;
     }
@@ -693,8 +693,8 @@ static int rda_placeholders_valid(const json_t *v, size_t n)
 {
     size_t i, num;
     json_t *child;
-    if (rda_claims_placeholder(v))
-        return sio_placeholder_num(v, &num) && num < n;
+    if (rdap_claims_placeholder(v))
+        return siop_placeholder_num(v, &num) && num < n;
     if (json_is_array(v)) {
         json_array_foreach(v, i, child)
             if (!rda_placeholders_valid(child, n))
@@ -709,51 +709,51 @@ static int rda_placeholders_valid(const json_t *v, size_t n)
 }
 
 /* {type, data?, id?, nsp} with the type Node writes: EVENT/ACK for the binary ones. */
-static json_t *rda_packet_json(const sio_packet *p)
+static json_t *rda_packet_json(const siop_packet *p)
 {
-    sio_packet_type wire = p->type;
+    siop_packet_type wire = p->type;
     if ((unsigned)p->type >= RDA_PACKET_TYPE_COUNT ||
-        (p->id != SIO_NO_ACK && (p->id < 0 || p->id > SIO_MAX_ACK_ID)) ||
+        (p->id != SIOP_NO_ACK && (p->id < 0 || p->id > SIOP_MAX_ACK_ID)) ||
         !rda_placeholders_valid(p->data, p->n_attachments))
         return NULL;
     if (rda_type_is_binary(wire))
         wire -= RDA_BINARY_TYPE_OFFSET;
-    if (p->n_attachments > 0 && wire != SIO_PACKET_EVENT && wire != SIO_PACKET_ACK)
+    if (p->n_attachments > 0 && wire != SIOP_PACKET_EVENT && wire != SIOP_PACKET_ACK)
         return NULL;
     json_t *obj = json_object();
-    if (rda_set(obj, "type", json_integer(wire)) != RDA_OK ||
-        (p->data != NULL && rda_set(obj, "data", json_incref(p->data)) != RDA_OK) ||
-        (p->id != SIO_NO_ACK && rda_set(obj, "id", json_integer(p->id)) != RDA_OK) ||
+    if (rda_set(obj, "type", json_integer(wire)) != RDAP_OK ||
+        (p->data != NULL && rda_set(obj, "data", json_incref(p->data)) != RDAP_OK) ||
+        (p->id != SIOP_NO_ACK && rda_set(obj, "id", json_integer(p->id)) != RDAP_OK) ||
         rda_set(obj, "nsp", rda_name_json(p->nsp != NULL ? p->nsp : RDA_MAIN_NAMESPACE)) !=
-            RDA_OK) {
+            RDAP_OK) {
         json_decref(obj);
         return NULL;
     }
     return obj;
 }
 
-static int rda_type_valid(rda_type t)
+static int rda_type_valid(rdap_type t)
 {
     return t >= 0 && t < RDA_TYPE_COUNT;
 }
 
 /* Node's key order: uid, requestId, type, sid, room, packet, opts, rooms, close, data. */
-static json_t *rda_request_json(const rda_request *q)
+static json_t *rda_request_json(const rdap_request *q)
 {
     if (!rda_type_valid(q->type))
         return NULL;
     json_t *obj = json_object();
-    if ((q->uid != NULL && rda_set(obj, "uid", rda_name_json(q->uid)) != RDA_OK) ||
+    if ((q->uid != NULL && rda_set(obj, "uid", rda_name_json(q->uid)) != RDAP_OK) ||
         (q->request_id != NULL &&
-         rda_set(obj, "requestId", rda_name_json(q->request_id)) != RDA_OK) ||
-        rda_set(obj, "type", json_integer(q->type)) != RDA_OK ||
-        (q->sid != NULL && rda_set(obj, "sid", rda_name_json(q->sid)) != RDA_OK) ||
-        (q->room != NULL && rda_set(obj, "room", rda_name_json(q->room)) != RDA_OK) ||
-        (q->has_packet && rda_set(obj, "packet", rda_packet_json(&q->packet)) != RDA_OK) ||
-        (q->has_opts && rda_set(obj, "opts", rda_opts_json(&q->opts, 0)) != RDA_OK) ||
-        (q->has_rooms && rda_set(obj, "rooms", rda_rooms_json(&q->rooms)) != RDA_OK) ||
-        (q->close != RDA_UNSET && rda_set(obj, "close", json_boolean(q->close)) != RDA_OK) ||
-        (q->data != NULL && rda_set(obj, "data", json_incref(q->data)) != RDA_OK)) {
+         rda_set(obj, "requestId", rda_name_json(q->request_id)) != RDAP_OK) ||
+        rda_set(obj, "type", json_integer(q->type)) != RDAP_OK ||
+        (q->sid != NULL && rda_set(obj, "sid", rda_name_json(q->sid)) != RDAP_OK) ||
+        (q->room != NULL && rda_set(obj, "room", rda_name_json(q->room)) != RDAP_OK) ||
+        (q->has_packet && rda_set(obj, "packet", rda_packet_json(&q->packet)) != RDAP_OK) ||
+        (q->has_opts && rda_set(obj, "opts", rda_opts_json(&q->opts, 0)) != RDAP_OK) ||
+        (q->has_rooms && rda_set(obj, "rooms", rda_rooms_json(&q->rooms)) != RDAP_OK) ||
+        (q->close != RDAP_UNSET && rda_set(obj, "close", json_boolean(q->close)) != RDAP_OK) ||
+        (q->data != NULL && rda_set(obj, "data", json_incref(q->data)) != RDAP_OK)) {
         json_decref(obj);
         return NULL;
     }
@@ -761,22 +761,22 @@ static json_t *rda_request_json(const rda_request *q)
 }
 
 /* Node's key order: type, requestId, sockets, rooms, data, clientCount, packet. */
-static json_t *rda_response_json(const rda_response *p)
+static json_t *rda_response_json(const rdap_response *p)
 {
-    if ((p->type != RDA_TYPE_NONE && !rda_type_valid(p->type)) ||
-        (p->client_count != RDA_UNSET && p->client_count < 0) ||
+    if ((p->type != RDAP_TYPE_NONE && !rda_type_valid(p->type)) ||
+        (p->client_count != RDAP_UNSET && p->client_count < 0) ||
         !rda_placeholders_valid(p->ack, p->n_ack_attachments))
         return NULL;
     json_t *obj = json_object();
-    if ((p->type != RDA_TYPE_NONE && rda_set(obj, "type", json_integer(p->type)) != RDA_OK) ||
+    if ((p->type != RDAP_TYPE_NONE && rda_set(obj, "type", json_integer(p->type)) != RDAP_OK) ||
         (p->request_id != NULL &&
-         rda_set(obj, "requestId", rda_name_json(p->request_id)) != RDA_OK) ||
-        (p->sockets != NULL && rda_set(obj, "sockets", json_incref(p->sockets)) != RDA_OK) ||
-        (p->has_rooms && rda_set(obj, "rooms", rda_rooms_json(&p->rooms)) != RDA_OK) ||
-        (p->data != NULL && rda_set(obj, "data", json_incref(p->data)) != RDA_OK) ||
-        (p->client_count != RDA_UNSET &&
-         rda_set(obj, "clientCount", json_integer(p->client_count)) != RDA_OK) ||
-        (p->ack != NULL && rda_set(obj, "packet", json_incref(p->ack)) != RDA_OK)) {
+         rda_set(obj, "requestId", rda_name_json(p->request_id)) != RDAP_OK) ||
+        (p->sockets != NULL && rda_set(obj, "sockets", json_incref(p->sockets)) != RDAP_OK) ||
+        (p->has_rooms && rda_set(obj, "rooms", rda_rooms_json(&p->rooms)) != RDAP_OK) ||
+        (p->data != NULL && rda_set(obj, "data", json_incref(p->data)) != RDAP_OK) ||
+        (p->client_count != RDAP_UNSET &&
+         rda_set(obj, "clientCount", json_integer(p->client_count)) != RDAP_OK) ||
+        (p->ack != NULL && rda_set(obj, "packet", json_incref(p->ack)) != RDAP_OK)) {
         json_decref(obj);
         return NULL;
     }
@@ -794,25 +794,25 @@ static int rda_json_write(const char *buffer, size_t size, void *data)
 /* Appends root (stolen; NULL when it could not be built) as msgpack, with att going where
  * its placeholders are on path, or as JSON. Leaves out as it was on failure. */
 static int rda_write(sb_buf *out, json_t *root, int msgpack, const char *const *path,
-                     const sio_attachment *att, size_t n_att)
+                     const siop_attachment *att, size_t n_att)
 {
     size_t mark = out->len;
-    int rc = RDA_ERR;
+    int rc = RDAP_ERR;
     if (root != NULL && msgpack) {
-        rc = rda_msgpack_write(out, root, path, att, n_att);
+        rc = rdap_msgpack_write(out, root, path, att, n_att);
     } else if (root != NULL) {
         rc = json_dump_callback(root, rda_json_write, out, RDA_JSON_ENCODE_FLAGS) == 0
-                 ? RDA_OK : RDA_ERR;
+                 ? RDAP_OK : RDAP_ERR;
     }
     json_decref(root);
-    if (rc != RDA_OK)
+    if (rc != RDAP_OK)
         out->len = mark;
     return rc;
 }
 
-int rda_broadcast_encode(const rda_broadcast *b, sb_buf *out)
+int rdap_broadcast_encode(const rdap_broadcast *b, sb_buf *out)
 {
-    int emitter = b->uid != NULL && strcmp(b->uid, RDA_EMITTER_UID) == 0;
+    int emitter = b->uid != NULL && strcmp(b->uid, RDAP_EMITTER_UID) == 0;
     json_t *root = json_array();
     if (json_array_append_new(root, rda_name_json(b->uid)) != 0 ||
         json_array_append_new(root, rda_packet_json(&b->packet)) != 0 ||
@@ -825,17 +825,17 @@ int rda_broadcast_encode(const rda_broadcast *b, sb_buf *out)
 }
 
 /* Node packs BROADCAST requests and BROADCAST_ACK responses, and JSON cannot hold binary. */
-int rda_request_encode(const rda_request *q, sb_buf *out)
+int rdap_request_encode(const rdap_request *q, sb_buf *out)
 {
     int binary = q->has_packet && q->packet.n_attachments > 0;
-    return rda_write(out, rda_request_json(q), q->type == RDA_BROADCAST || binary,
+    return rda_write(out, rda_request_json(q), q->type == RDAP_BROADCAST || binary,
                      RDA_REQUEST_BINARY_PATH, q->packet.attachments, q->packet.n_attachments);
 }
 
-int rda_response_encode(const rda_response *p, sb_buf *out)
+int rdap_response_encode(const rdap_response *p, sb_buf *out)
 {
     return rda_write(out, rda_response_json(p),
-                     p->type == RDA_BROADCAST_ACK || p->n_ack_attachments > 0,
+                     p->type == RDAP_BROADCAST_ACK || p->n_ack_attachments > 0,
                      RDA_RESPONSE_BINARY_PATH, p->ack_attachments, p->n_ack_attachments);
 }
 
@@ -843,14 +843,14 @@ int rda_response_encode(const rda_response *p, sb_buf *out)
 
 static void rda_channel_start(sb_buf *out, const char *key, const char *suffix, const char *nsp)
 {
-    sb_buf_append_str(out, key != NULL ? key : RDA_DEFAULT_KEY);
+    sb_buf_append_str(out, key != NULL ? key : RDAP_DEFAULT_KEY);
     sb_buf_append_str(out, suffix);
     sb_buf_append_str(out, RDA_CHANNEL_SEP);
     sb_buf_append_str(out, nsp != NULL ? nsp : RDA_MAIN_NAMESPACE);
     sb_buf_append_str(out, RDA_CHANNEL_SEP);
 }
 
-void rda_channel_broadcast(sb_buf *out, const char *key, const char *nsp, const char *room)
+void rdap_channel_broadcast(sb_buf *out, const char *key, const char *nsp, const char *room)
 {
     rda_channel_start(out, key, "", nsp);
     if (room != NULL) {
@@ -859,10 +859,10 @@ void rda_channel_broadcast(sb_buf *out, const char *key, const char *nsp, const 
     }
 }
 
-void rda_channel_broadcast_for(sb_buf *out, const char *key, const char *nsp,
-                               const rda_opts *opts)
+void rdap_channel_broadcast_for(sb_buf *out, const char *key, const char *nsp,
+                               const rdap_opts *opts)
 {
-    rda_channel_broadcast(out, key, nsp, opts->rooms.n == 1 ? opts->rooms.names[0] : NULL);
+    rdap_channel_broadcast(out, key, nsp, opts->rooms.n == 1 ? opts->rooms.names[0] : NULL);
 }
 
 /* Redis glob patterns give a meaning to these; a backslash makes them plain. */
@@ -875,20 +875,20 @@ static void rda_glob_escaped(sb_buf *out, const char *s)
     }
 }
 
-void rda_channel_broadcast_pattern(sb_buf *out, const char *key, const char *nsp)
+void rdap_channel_broadcast_pattern(sb_buf *out, const char *key, const char *nsp)
 {
-    rda_glob_escaped(out, key != NULL ? key : RDA_DEFAULT_KEY);
+    rda_glob_escaped(out, key != NULL ? key : RDAP_DEFAULT_KEY);
     sb_buf_append_str(out, RDA_CHANNEL_SEP);
     rda_glob_escaped(out, nsp != NULL ? nsp : RDA_MAIN_NAMESPACE);
     sb_buf_append_str(out, RDA_CHANNEL_SEP "*");
 }
 
-void rda_channel_request(sb_buf *out, const char *key, const char *nsp)
+void rdap_channel_request(sb_buf *out, const char *key, const char *nsp)
 {
     rda_channel_start(out, key, RDA_REQUEST_SUFFIX, nsp);
 }
 
-void rda_channel_response(sb_buf *out, const char *key, const char *nsp, const char *uid)
+void rdap_channel_response(sb_buf *out, const char *key, const char *nsp, const char *uid)
 {
     rda_channel_start(out, key, RDA_RESPONSE_SUFFIX, nsp);
     if (uid != NULL) {
@@ -897,12 +897,12 @@ void rda_channel_response(sb_buf *out, const char *key, const char *nsp, const c
     }
 }
 
-int rda_channel_broadcast_room(const char *channel, size_t len, const char *key,
+int rdap_channel_broadcast_room(const char *channel, size_t len, const char *key,
                                const char *nsp, const char **room, size_t *room_len)
 {
     sb_buf prefix;
     sb_buf_init(&prefix);
-    rda_channel_broadcast(&prefix, key, nsp, NULL);
+    rdap_channel_broadcast(&prefix, key, nsp, NULL);
     int match = len >= prefix.len && memcmp(channel, prefix.data, prefix.len) == 0;
     size_t rest = match ? len - prefix.len : 0;
     sb_buf_free(&prefix);

@@ -2,12 +2,12 @@
 #ifndef SB_RDA_TEST_H
 #define SB_RDA_TEST_H
 
-#include "redis_adapter.h"
-#include "sio_test.h"
+#include "redis_adapter_codec.h"
+#include "siop_test.h"
 
-/* The bytes of a vector (rda_vectors.h): a JSON message as it is, a msgpack one from hex.
+/* The bytes of a vector (rdap_vectors.h): a JSON message as it is, a msgpack one from hex.
  * An exact-size heap copy, so that a decoder reading past the end trips ASan. */
-static inline uint8_t *rda_test_bytes(const char *vec, size_t *len)
+static inline uint8_t *rdap_test_bytes(const char *vec, size_t *len)
 {
     if (vec[0] == '{') {
         *len = strlen(vec);
@@ -28,7 +28,7 @@ static inline uint8_t *rda_test_bytes(const char *vec, size_t *len)
 #define ASSERT_VECTOR_EQ(buf, vec)                                                       \
     do {                                                                                 \
         size_t n_;                                                                       \
-        uint8_t *want_ = rda_test_bytes((vec), &n_);                                     \
+        uint8_t *want_ = rdap_test_bytes((vec), &n_);                                     \
         if ((buf).len != n_ || memcmp((buf).data, want_, n_) != 0) {                     \
             fprintf(stderr, "got  ");                                                    \
             for (size_t i_ = 0; i_ < (buf).len; i_++)                                    \
@@ -42,7 +42,7 @@ static inline uint8_t *rda_test_bytes(const char *vec, size_t *len)
     } while (0)
 
 /* Names joined with ',' ("" for none), for comparing a room list with a literal. */
-static inline void rda_test_join(const rda_rooms *r, char *out, size_t cap)
+static inline void rdap_test_join(const rdap_rooms *r, char *out, size_t cap)
 {
     out[0] = '\0';
     for (size_t i = 0; i < r->n; i++) {
@@ -52,11 +52,11 @@ static inline void rda_test_join(const rda_rooms *r, char *out, size_t cap)
     }
 }
 
-#define RDA_TEST_JOIN_LEN 256
+#define RDAP_TEST_JOIN_LEN 256
 #define ASSERT_ROOMS(r, text)                                                            \
     do {                                                                                 \
-        char joined_[RDA_TEST_JOIN_LEN];                                                 \
-        rda_test_join(&(r), joined_, sizeof joined_);                                    \
+        char joined_[RDAP_TEST_JOIN_LEN];                                                 \
+        rdap_test_join(&(r), joined_, sizeof joined_);                                    \
         ASSERT_STR_EQ(joined_, (text));                                                  \
     } while (0)
 
@@ -77,23 +77,23 @@ static inline void rda_test_join(const rda_rooms *r, char *out, size_t cap)
             ASSERT_STR_EQ((s), (text));                                                  \
     } while (0)
 
-/* rda_test_broadcast(vec, &out) and its siblings: decoders of a vector, which must decode. */
-#define RDA_TEST_DECODER(kind, type)                                                     \
-    static inline void rda_test_##kind(const char *vec, type *out)                       \
+/* rdap_test_broadcast(vec, &out) and its siblings: decoders of a vector, which must decode. */
+#define RDAP_TEST_DECODER(kind, type)                                                     \
+    static inline void rdap_test_##kind(const char *vec, type *out)                       \
     {                                                                                    \
         size_t len;                                                                      \
-        uint8_t *msg = rda_test_bytes(vec, &len);                                        \
-        rda_decoder d;                                                                   \
-        rda_decoder_init(&d);                                                            \
-        if (rda_##kind##_decode(&d, msg, len, out) != RDA_OK)                            \
+        uint8_t *msg = rdap_test_bytes(vec, &len);                                        \
+        rdap_decoder d;                                                                   \
+        rdap_decoder_init(&d);                                                            \
+        if (rdap_##kind##_decode(&d, msg, len, out) != RDAP_OK)                            \
             TEST_FAIL("decoding %s: %s", #kind, d.errstr);                              \
         free(msg);                                                                       \
     }
-RDA_TEST_DECODER(broadcast, rda_broadcast)
-RDA_TEST_DECODER(request, rda_request)
-RDA_TEST_DECODER(response, rda_response)
+RDAP_TEST_DECODER(broadcast, rdap_broadcast)
+RDAP_TEST_DECODER(request, rdap_request)
+RDAP_TEST_DECODER(response, rdap_response)
 
 /* {"_placeholder":true,"num":n} in expected JSON. */
-#define RDA_PH(n) "{\"_placeholder\":true,\"num\":" #n "}"
+#define RDAP_PH(n) "{\"_placeholder\":true,\"num\":" #n "}"
 
 #endif

@@ -35,7 +35,7 @@ typedef struct sio_broadcast {
 } sio_broadcast;
 
 /* A disconnected socket's state kept for connection state recovery. */
-typedef struct sio_session {
+typedef struct sio_recovery_record {
     char sid[SIO_ID_LEN + 1];  /* the socket id to give back */
     char pid[SIO_ID_LEN + 1];  /* the private id the client presents */
     char **rooms;              /* owned array of owned names */
@@ -43,11 +43,11 @@ typedef struct sio_session {
     json_t *data;              /* owned: the socket's sio_socket_data() */
     sio_frame *missed;         /* owned: packets to replay after CONNECT */
     size_t n_missed;
-} sio_session;
-void sio_session_free(sio_session *sess); /* frees members and sess itself */
+} sio_recovery_record;
+void sio_recovery_record_free(sio_recovery_record *sess); /* frees members and sess itself */
 
 /* sess NULL: nothing to restore. Otherwise the callee owns sess. */
-typedef void (*sio_restore_cb)(sio_session *sess, void *ud);
+typedef void (*sio_restore_cb)(sio_recovery_record *sess, void *ud);
 
 /* The answer of this node's handler to a server-side event from another node: answer is
  * its arguments (borrowed for the call; Node forwards the first one), or NULL when none
@@ -65,7 +65,7 @@ typedef struct sio_adapter_ops {
     int (*has)(sio_adapter *a, const sio_socket *s, const char *room);
     /* 1 when room has members on this node. */
     int (*has_room)(sio_adapter *a, const char *room);
-    /* SIO_OK, or SIO_EINVAL when b cannot be encoded (nothing was sent). */
+    /* SIOP_OK, or SIO_EINVAL when b cannot be encoded (nothing was sent). */
     int (*broadcast)(sio_adapter *a, const sio_broadcast *b);
     /* Like broadcast, with ack id sio_ack_op_id(op): each local recipient is registered
      * with sio_socket_track_ack(); every node reports its count with sio_ack_op_expect().
@@ -81,7 +81,7 @@ typedef struct sio_adapter_ops {
      * forwards the same operation to the other nodes, which apply it to theirs with their
      * local implementation. Arguments are borrowed for the call: copy what a message to
      * other nodes needs. The core validates arguments first; NULL means the adapter does
-     * not offer the operation and the public call fails with SIO_ERR. */
+     * not offer the operation and the public call fails with SIOP_ERR. */
 
     /* Every designated socket joins rooms (n >= 1): fire and forget, nothing reports. */
     void (*add_sockets)(sio_adapter *a, const sio_target *to, const char *const *rooms,
@@ -106,7 +106,7 @@ typedef struct sio_adapter_ops {
      * answer, null for none): SIO_ACK_OK once every other node answered (at once, with [],
      * when there is none), SIO_ACK_TIMEOUT with the answers so far when timeout_ms (> 0)
      * passes first; nodes whose handler does not answer count as missing. When the adapter
-     * is freed first, free runs the pending callbacks (SIO_ACK_TIMEOUT). Returns SIO_OK,
+     * is freed first, free runs the pending callbacks (SIO_ACK_TIMEOUT). Returns SIOP_OK,
      * or SIO_EINVAL when args cannot be sent (cb then never runs). */
     int (*server_side_emit)(sio_adapter *a, const char *event, const sio_args *args,
                             uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud);
@@ -156,7 +156,7 @@ void sio_adapter_local_each_room(sio_adapter *local, void (*cb)(const char *room
  * broadcast without acks, its own and other nodes'. */
 int sio_namespace_delivers(sio_namespace *nsp, const sio_broadcast *b);
 
-/* Encodes an EVENT of nsp (ack_id SIO_NO_ACK for none) into f. Returns SIO_OK, or
+/* Encodes an EVENT of nsp (ack_id SIOP_NO_ACK for none) into f. Returns SIOP_OK, or
  * SIO_EINVAL (f empty) when args cannot be encoded: not serialisable, or placeholders
  * that do not match the attachments. */
 int sio_frame_encode(sio_frame *f, sio_namespace *nsp, int64_t ack_id, const char *event,
@@ -165,7 +165,7 @@ void sio_frame_retain(sio_frame *dst, const sio_frame *src); /* dst shares src's
 void sio_frame_release(sio_frame *f);
 
 /* Queues f on s's session; drops it when flags has SIO_EMIT_VOLATILE and the session
- * cannot send at once. Returns SIO_OK or SIO_ECLOSED. */
+ * cannot send at once. Returns SIOP_OK or SIO_ECLOSED. */
 int sio_socket_send_frame(sio_socket *s, const sio_frame *f, int flags);
 /* Registers op's ack id on s. SIO_ELIMIT when s has too many pending acks. */
 int sio_socket_track_ack(sio_socket *s, sio_ack_op *op);

@@ -13,29 +13,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct sio_map_slot {
+typedef struct sb_map_slot {
     const char *key; /* borrowed; NULL marks a free slot */
     void *value;     /* the caller's pointer */
     uint64_t hash;   /* cached hash of key */
-} sio_map_slot;
+} sb_map_slot;
 
-typedef struct sio_map {
-    sio_map_slot *slots; /* cap slots, NULL until the first put */
+typedef struct sb_map {
+    sb_map_slot *slots; /* cap slots, NULL until the first put */
     size_t cap;          /* a power of two, or 0 */
     size_t count;        /* entries in use */
     uint64_t k0, k1;     /* SipHash key of this map */
-} sio_map;
+} sb_map;
 
-void sio_map_init(sio_map *m);
+void sb_map_init(sb_map *m);
 /* Frees the table only: keys and values belong to the caller. */
-void sio_map_free(sio_map *m);
-void *sio_map_get(const sio_map *m, const char *key);
+void sb_map_free(sb_map *m);
+void *sb_map_get(const sb_map *m, const char *key);
 /* Inserts or replaces; key is borrowed (see file comment). */
-void sio_map_put(sio_map *m, const char *key, void *value);
+void sb_map_put(sb_map *m, const char *key, void *value);
 /* Removes key; returns its value, or NULL when absent. */
-void *sio_map_del(sio_map *m, const char *key);
-/* Iteration: size_t pos = 0; while ((v = sio_map_next(m, &pos)) != NULL) …
+void *sb_map_del(sb_map *m, const char *key);
+/* Iteration: size_t pos = 0; while ((v = sb_map_next(m, &pos)) != NULL) …
  * The map must not change during an iteration. */
-void *sio_map_next(const sio_map *m, size_t *pos);
+void *sb_map_next(const sb_map *m, size_t *pos);
 
 #endif

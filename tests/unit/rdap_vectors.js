@@ -1,11 +1,11 @@
-// rda_vectors.js: writes rda_vectors.h, the golden vectors of test_redis_adapter_golden.c,
+// rdap_vectors.js: writes rdap_vectors.h, the golden vectors of test_redis_adapter_golden.c,
 // from what the real Node packages PUBLISH to a real redis-server, plus a few values encoded
 // by notepack.io directly (the encoder RedisAdapter.broadcast() calls on [uid, packet, opts]).
 //
 //   npm i @socket.io/redis-adapter@8 @socket.io/redis-emitter@5 socket.io@4.8 \
 //         socket.io-client@4.8 redis            (in a scratch directory, not in the repo)
 //   redis-server --port N --save '' --appendonly no &
-//   NODE_PATH=<scratch>/node_modules node rda_vectors.js N > rda_vectors.h
+//   NODE_PATH=<scratch>/node_modules node rdap_vectors.js N > rdap_vectors.h
 //
 // Uids, request ids and socket ids are random: a new capture changes the values the tests
 // check, so regenerate only on purpose (for a new major version of the packages, say).
@@ -185,7 +185,7 @@ function cDefine({ name, channel, bytes }) {
 (async () => {
   await capture();
   const all = [...captured, ...generated()].sort((a, b) => a.name.localeCompare(b.name));
-  console.log(`/* rda_vectors.h: golden vectors, written by rda_vectors.js (see there) with
+  console.log(`/* rdap_vectors.h: golden vectors, written by rdap_vectors.js (see there) with
  * @socket.io/redis-adapter ${require("@socket.io/redis-adapter/package.json").version}, @socket.io/redis-emitter ${require("@socket.io/redis-emitter/package.json").version}, socket.io ${require("socket.io/package.json").version},
  * notepack.io ${require("notepack.io/package.json").version}. JSON messages are text, msgpack ones hex; each names the
  * channel it was published on. */

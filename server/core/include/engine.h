@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "../../protocol/engineio.h"
+#include "engineio_codec.h"
 
 typedef struct eio_server eio_server;
 typedef struct eio_session eio_session;
@@ -90,7 +90,7 @@ void eio_server_shutdown(eio_server *srv, void (*done)(void *ud), void *ud);
 void eio_server_free(eio_server *srv);
 
 /* Outbound messages: refcounted, immutable once built, shareable between sessions. */
-eio_msg *eio_msg_new(eio_packet_type type, const void *data, size_t len, int binary);
+eio_msg *eio_msg_new(eiop_packet_type type, const void *data, size_t len, int binary);
 eio_msg *eio_msg_ref(eio_msg *m);
 void eio_msg_unref(eio_msg *m);
 

@@ -4,9 +4,9 @@
  * two separators (or an end of the body), and every record must hold a packet, so an empty
  * one (leading, doubled or trailing separator) is an error rather than something to skip.
  * A text record has exactly the form of a WebSocket text frame, so both go through
- * eio_packet_decode_frame(); a 'b' record is base64 decoded into the reader's scratch.
+ * eiop_packet_decode_frame(); a 'b' record is base64 decoded into the reader's scratch.
  */
-#include "engineio.h"
+#include "engineio_codec.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -35,25 +35,25 @@ static const char *const EIO_PACKET_TYPE_NAMES[EIO_PACKET_TYPE_COUNT] = {
  * to memcpy and friends without a special case. */
 static const uint8_t EIO_EMPTY_DATA[1];
 
-int eio_packet_decode_frame(const uint8_t *frame, size_t len, int is_text, eio_packet *out,
+int eiop_packet_decode_frame(const uint8_t *frame, size_t len, int is_text, eiop_packet *out,
                             const char **errstr)
 {
     const char *why = NULL;
     if (!is_text) {
-        *out = (eio_packet){EIO_PACKET_MESSAGE, 1, len > 0 ? frame : EIO_EMPTY_DATA, len};
+        *out = (eiop_packet){EIOP_PACKET_MESSAGE, 1, len > 0 ? frame : EIO_EMPTY_DATA, len};
     } else if (len == 0) {
         why = "text frame without a packet type";
     } else if (frame[0] < '0' || frame[0] >= '0' + EIO_PACKET_TYPE_COUNT) {
         why = "unknown packet type";
     } else {
-        *out = (eio_packet){(eio_packet_type)(frame[0] - '0'), 0, frame + 1, len - 1};
+        *out = (eiop_packet){(eiop_packet_type)(frame[0] - '0'), 0, frame + 1, len - 1};
     }
     if (errstr != NULL)
         *errstr = why;
-    return why == NULL ? EIO_OK : EIO_ERR;
+    return why == NULL ? EIOP_OK : EIOP_ERR;
 }
 
-void eio_payload_reader_init(eio_payload_reader *r, const uint8_t *buf, size_t len)
+void eiop_payload_reader_init(eiop_payload_reader *r, const uint8_t *buf, size_t len)
 {
     r->buf = buf;
     r->len = len;
@@ -64,46 +64,46 @@ void eio_payload_reader_init(eio_payload_reader *r, const uint8_t *buf, size_t l
 }
 
 __attribute__((format(printf, 2, 3)))
-static int eio_reader_fail(eio_payload_reader *r, const char *fmt, ...)
+static int eio_reader_fail(eiop_payload_reader *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->errstr, sizeof r->errstr, fmt, ap);
     va_end(ap);
     r->err = 1;
-    return EIO_ERR;
+    return EIOP_ERR;
 }
 
 /* Decodes one non-empty record that starts at offset at of the body. */
-static int eio_record_decode(eio_payload_reader *r, const uint8_t *rec, size_t n, size_t at,
-                             eio_packet *out)
+static int eio_record_decode(eiop_payload_reader *r, const uint8_t *rec, size_t n, size_t at,
+                             eiop_packet *out)
 {
     if (rec[0] != EIO_BINARY_PREFIX) {
         const char *why;
-        if (eio_packet_decode_frame(rec, n, 1, out, &why) != EIO_OK)
+        if (eiop_packet_decode_frame(rec, n, 1, out, &why) != EIOP_OK)
             return eio_reader_fail(r, "%s (0x%02x) at offset %zu", why, rec[0], at);
-        return EIO_OK;
+        return EIOP_OK;
     }
     sb_buf_reset(&r->scratch);
-    if (eio_base64_decode(&r->scratch, rec + 1, n - 1) != EIO_OK)
+    if (eiop_base64_decode(&r->scratch, rec + 1, n - 1) != EIOP_OK)
         return eio_reader_fail(r, "invalid base64 in binary packet at offset %zu", at);
-    return eio_packet_decode_frame(r->scratch.data, r->scratch.len, 0, out, NULL);
+    return eiop_packet_decode_frame(r->scratch.data, r->scratch.len, 0, out, NULL);
 }
 
-int eio_payload_reader_next(eio_payload_reader *r, eio_packet *out)
+int eiop_payload_reader_next(eiop_payload_reader *r, eiop_packet *out)
 {
     if (r->err)
-        return EIO_ERR;
+        return EIOP_ERR;
     if (r->len == 0)
         return eio_reader_fail(r, "empty payload");
     if (r->pos == r->len) {
         /* Past the last record: if a separator ended the body, an empty record follows it. */
-        if (r->buf[r->len - 1] != EIO_RECORD_SEPARATOR)
-            return EIO_DONE;
+        if (r->buf[r->len - 1] != EIOP_RECORD_SEPARATOR)
+            return EIOP_DONE;
         return eio_reader_fail(r, "empty packet at offset %zu (trailing separator)", r->pos);
     }
     const uint8_t *rec = r->buf + r->pos;
-    const uint8_t *sep = memchr(rec, EIO_RECORD_SEPARATOR, r->len - r->pos);
+    const uint8_t *sep = memchr(rec, EIOP_RECORD_SEPARATOR, r->len - r->pos);
     size_t n = sep != NULL ? (size_t)(sep - rec) : r->len - r->pos;
     size_t at = r->pos;
     r->pos += n + (sep != NULL);
@@ -112,24 +112,24 @@ int eio_payload_reader_next(eio_payload_reader *r, eio_packet *out)
     return eio_record_decode(r, rec, n, at, out);
 }
 
-void eio_payload_reader_free(eio_payload_reader *r)
+void eiop_payload_reader_free(eiop_payload_reader *r)
 {
     sb_buf_free(&r->scratch);
 }
 
-void eio_payload_append(sb_buf *out, const eio_packet *p)
+void eiop_payload_append(sb_buf *out, const eiop_packet *p)
 {
     if (out->len > 0)
-        sb_buf_append_byte(out, EIO_RECORD_SEPARATOR);
+        sb_buf_append_byte(out, EIOP_RECORD_SEPARATOR);
     if (!p->binary) {
-        eio_packet_encode_text(out, p->type, p->data, p->len);
+        eiop_packet_encode_text(out, p->type, p->data, p->len);
         return;
     }
     sb_buf_append_byte(out, EIO_BINARY_PREFIX);
-    eio_base64_encode(out, p->data, p->len);
+    eiop_base64_encode(out, p->data, p->len);
 }
 
-void eio_packet_encode_text(sb_buf *out, eio_packet_type type, const uint8_t *data, size_t len)
+void eiop_packet_encode_text(sb_buf *out, eiop_packet_type type, const uint8_t *data, size_t len)
 {
     sb_buf_reserve(out, 1 + len);
     sb_buf_append_byte(out, (uint8_t)('0' + type));
@@ -145,11 +145,11 @@ static json_int_t eio_json_count(uint64_t v)
  * error, reported like out-of-memory (which is the other way jansson fails here). */
 static void eio_handshake_fail(const char *what)
 {
-    fprintf(stderr, "eio_handshake_encode: %s (not UTF-8, or out of memory)\n", what);
+    fprintf(stderr, "eiop_handshake_encode: %s (not UTF-8, or out of memory)\n", what);
     abort();
 }
 
-void eio_handshake_encode(sb_buf *out, const char *sid, const char *const *upgrades, size_t n,
+void eiop_handshake_encode(sb_buf *out, const char *sid, const char *const *upgrades, size_t n,
                           uint64_t ping_interval_ms, uint64_t ping_timeout_ms, uint64_t max_payload)
 {
     json_t *names = json_array();
@@ -164,12 +164,12 @@ void eio_handshake_encode(sb_buf *out, const char *sid, const char *const *upgra
     char *text = open != NULL ? json_dumps(open, JSON_COMPACT) : NULL;
     if (text == NULL)
         eio_handshake_fail("sid");
-    eio_packet_encode_text(out, EIO_PACKET_OPEN, (const uint8_t *)text, strlen(text));
+    eiop_packet_encode_text(out, EIOP_PACKET_OPEN, (const uint8_t *)text, strlen(text));
     free(text);
     json_decref(open);
 }
 
-void eio_base64_encode(sb_buf *out, const uint8_t *data, size_t len)
+void eiop_base64_encode(sb_buf *out, const uint8_t *data, size_t len)
 {
     while (len > 0) {
         size_t n = len < EIO_BASE64_CHUNK_BYTES ? len : EIO_BASE64_CHUNK_BYTES;
@@ -202,11 +202,11 @@ static int eio_base64_padding(const uint8_t *text, size_t len)
     return (int)pad;
 }
 
-int eio_base64_decode(sb_buf *out, const uint8_t *text, size_t len)
+int eiop_base64_decode(sb_buf *out, const uint8_t *text, size_t len)
 {
     int pad = eio_base64_padding(text, len);
     if (pad < 0)
-        return EIO_ERR;
+        return EIOP_ERR;
     size_t mark = out->len;
     while (len > 0) {
         size_t n = len < EIO_BASE64_CHUNK_CHARS ? len : EIO_BASE64_CHUNK_CHARS;
@@ -214,7 +214,7 @@ int eio_base64_decode(sb_buf *out, const uint8_t *text, size_t len)
         int got = EVP_DecodeBlock(out->data + out->len, text, (int)n);
         if (got < 0) {
             out->len = mark;
-            return EIO_ERR;
+            return EIOP_ERR;
         }
         out->len += (size_t)got;
         text += n;
@@ -222,10 +222,10 @@ int eio_base64_decode(sb_buf *out, const uint8_t *text, size_t len)
     }
     /* EVP_DecodeBlock counts the zero bytes that stand for the padding. */
     out->len -= (size_t)pad;
-    return EIO_OK;
+    return EIOP_OK;
 }
 
-const char *eio_packet_type_name(eio_packet_type t)
+const char *eiop_packet_type_name(eiop_packet_type t)
 {
     return (unsigned)t < EIO_PACKET_TYPE_COUNT ? EIO_PACKET_TYPE_NAMES[t] : "unknown";
 }

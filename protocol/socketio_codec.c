@@ -5,7 +5,7 @@
  * with sio_packet_invalid(). The encoders check what they are given with that same
  * function, so this side never writes a packet that a peer's parser (or ours) would refuse.
  */
-#include "socketio.h"
+#include "socketio_codec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,8 +19,8 @@
 #define SIO_PLACEHOLDER_KEY "_placeholder"
 #define SIO_PLACEHOLDER_NUM_KEY "num"
 #define SIO_PACKET_TYPE_COUNT 7
-/* JavaScript's Number.MAX_SAFE_INTEGER (2^53 - 1), the bound SIO_MAX_ACK_ID also is. */
-#define SIO_SAFE_INTEGER_MAX ((double)SIO_MAX_ACK_ID)
+/* JavaScript's Number.MAX_SAFE_INTEGER (2^53 - 1), the bound SIOP_MAX_ACK_ID also is. */
+#define SIO_SAFE_INTEGER_MAX ((double)SIOP_MAX_ACK_ID)
 #define SIO_JSON_DECODE_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
 /* Compact like JSON.stringify; jansson leaves '/' unescaped unless asked to escape it. */
 #define SIO_JSON_ENCODE_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
@@ -50,17 +50,17 @@ static void *sio_alloc(size_t n)
     return p;
 }
 
-void sio_packet_init(sio_packet *p)
+void siop_packet_init(siop_packet *p)
 {
-    p->type = SIO_PACKET_CONNECT;
+    p->type = SIOP_PACKET_CONNECT;
     p->nsp = NULL;
-    p->id = SIO_NO_ACK;
+    p->id = SIOP_NO_ACK;
     p->data = NULL;
     p->n_attachments = 0;
     p->attachments = NULL;
 }
 
-void sio_packet_clear(sio_packet *p)
+void siop_packet_clear(siop_packet *p)
 {
     free(p->nsp);
     json_decref(p->data);
@@ -69,33 +69,33 @@ void sio_packet_clear(sio_packet *p)
         for (size_t i = 0; i < p->n_attachments; i++)
             free(p->attachments[i].data);
     free(p->attachments);
-    sio_packet_init(p);
+    siop_packet_init(p);
 }
 
-const char *sio_packet_type_name(sio_packet_type t)
+const char *siop_packet_type_name(siop_packet_type t)
 {
     return (unsigned)t < SIO_PACKET_TYPE_COUNT ? SIO_PACKET_TYPE_NAMES[t] : "UNKNOWN";
 }
 
-static int sio_type_is_binary(sio_packet_type t)
+static int sio_type_is_binary(siop_packet_type t)
 {
-    return t == SIO_PACKET_BINARY_EVENT || t == SIO_PACKET_BINARY_ACK;
+    return t == SIOP_PACKET_BINARY_EVENT || t == SIOP_PACKET_BINARY_ACK;
 }
 
-static int sio_type_takes_ack(sio_packet_type t)
+static int sio_type_takes_ack(siop_packet_type t)
 {
-    return t == SIO_PACKET_EVENT || t == SIO_PACKET_ACK || sio_type_is_binary(t);
+    return t == SIOP_PACKET_EVENT || t == SIOP_PACKET_ACK || sio_type_is_binary(t);
 }
 
 /* ---- placeholders ------------------------------------------------------------------- */
 
-json_t *sio_placeholder_new(size_t num)
+json_t *siop_placeholder_new(size_t num)
 {
     return json_pack("{s:b, s:I}", SIO_PLACEHOLDER_KEY, 1, SIO_PLACEHOLDER_NUM_KEY,
                      (json_int_t)num);
 }
 
-int sio_placeholder_num(const json_t *v, size_t *num)
+int siop_placeholder_num(const json_t *v, size_t *num)
 {
     if (!json_is_true(json_object_get(v, SIO_PLACEHOLDER_KEY)))
         return 0;
@@ -117,7 +117,7 @@ static size_t sio_placeholder_scan(const json_t *v, size_t n, int *bad)
         json_array_foreach(v, i, child)
             count += sio_placeholder_scan(child, n, bad);
     } else if (json_is_true(json_object_get(v, SIO_PLACEHOLDER_KEY))) {
-        if (sio_placeholder_num(v, &num) && num < n)
+        if (siop_placeholder_num(v, &num) && num < n)
             count++;
         else
             *bad = 1;
@@ -130,7 +130,7 @@ static size_t sio_placeholder_scan(const json_t *v, size_t n, int *bad)
     return count;
 }
 
-size_t sio_placeholder_count(const json_t *v)
+size_t siop_placeholder_count(const json_t *v)
 {
     int bad = 0;
     return sio_placeholder_scan(v, SIZE_MAX, &bad);
@@ -156,20 +156,20 @@ static int sio_event_name_valid(const json_t *name)
 
 /* socket.io-parser's isPayloadValid, except that EVENT and ACK data is also required when
  * absent (the protocol makes it mandatory; the JavaScript parser only checks what is there). */
-static int sio_data_valid(sio_packet_type type, const json_t *data)
+static int sio_data_valid(siop_packet_type type, const json_t *data)
 {
     switch (type) {
-    case SIO_PACKET_CONNECT:
+    case SIOP_PACKET_CONNECT:
         return data == NULL || json_is_object(data);
-    case SIO_PACKET_DISCONNECT:
+    case SIOP_PACKET_DISCONNECT:
         return data == NULL;
-    case SIO_PACKET_CONNECT_ERROR:
+    case SIOP_PACKET_CONNECT_ERROR:
         return json_is_string(data) || json_is_object(data);
-    case SIO_PACKET_EVENT:
-    case SIO_PACKET_BINARY_EVENT:
+    case SIOP_PACKET_EVENT:
+    case SIOP_PACKET_BINARY_EVENT:
         return json_is_array(data) && sio_event_name_valid(json_array_get(data, 0));
-    case SIO_PACKET_ACK:
-    case SIO_PACKET_BINARY_ACK:
+    case SIOP_PACKET_ACK:
+    case SIOP_PACKET_BINARY_ACK:
         return json_is_array(data);
     }
     return 0;
@@ -177,12 +177,12 @@ static int sio_data_valid(sio_packet_type type, const json_t *data)
 
 /* NULL when the packet is acceptable, else the reason it is not. n_attachments is the
  * number of attachments the packet carries (0 for the non-binary types). */
-static const char *sio_packet_invalid(sio_packet_type type, int64_t id, const json_t *data,
+static const char *sio_packet_invalid(siop_packet_type type, int64_t id, const json_t *data,
                                       size_t n_attachments)
 {
     if ((unsigned)type >= SIO_PACKET_TYPE_COUNT)
         return "unknown packet type";
-    if (id != SIO_NO_ACK && (!sio_type_takes_ack(type) || id < 0 || id > SIO_MAX_ACK_ID))
+    if (id != SIOP_NO_ACK && (!sio_type_takes_ack(type) || id < 0 || id > SIOP_MAX_ACK_ID))
         return "invalid ack id";
     if (!sio_data_valid(type, data))
         return "invalid payload";
@@ -194,13 +194,13 @@ static const char *sio_packet_invalid(sio_packet_type type, int64_t id, const js
 /* ---- decoding ----------------------------------------------------------------------- */
 
 __attribute__((format(printf, 2, 3)))
-static int sio_fail(sio_decoder *d, const char *fmt, ...)
+static int sio_fail(siop_decoder *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(d->errstr, sizeof d->errstr, fmt, ap);
     va_end(ap);
-    return SIO_ERR;
+    return SIOP_ERR;
 }
 
 static int sio_is_digit(char c)
@@ -227,8 +227,8 @@ static sio_number_status sio_parse_number(const char *s, size_t len, size_t *pos
     return SIO_NUMBER_OK;
 }
 
-static int sio_parse_attachments(sio_decoder *d, const char *s, size_t len, size_t *pos,
-                                 sio_packet *p)
+static int sio_parse_attachments(siop_decoder *d, const char *s, size_t len, size_t *pos,
+                                 siop_packet *p)
 {
     uint64_t n;
     sio_number_status st = sio_parse_number(s, len, pos, d->max_attachments, &n);
@@ -238,16 +238,16 @@ static int sio_parse_attachments(sio_decoder *d, const char *s, size_t len, size
         return sio_fail(d, "illegal attachments count");
     (*pos)++;
     p->n_attachments = (size_t)n;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 /* A namespace starts with '/' and runs to the next ',' or to the end of the text. */
-static int sio_parse_namespace(sio_decoder *d, const char *s, size_t len, size_t *pos,
-                               sio_packet *p)
+static int sio_parse_namespace(siop_decoder *d, const char *s, size_t len, size_t *pos,
+                               siop_packet *p)
 {
     if (*pos >= len || s[*pos] != SIO_NAMESPACE_START) {
         p->nsp = sb_strndup(SIO_MAIN_NAMESPACE, strlen(SIO_MAIN_NAMESPACE));
-        return SIO_OK;
+        return SIOP_OK;
     }
     const char *start = s + *pos;
     const char *end = memchr(start, SIO_NAMESPACE_END, len - *pos);
@@ -257,29 +257,29 @@ static int sio_parse_namespace(sio_decoder *d, const char *s, size_t len, size_t
         return sio_fail(d, "invalid namespace");
     p->nsp = sb_strndup(start, n);
     *pos += n + (end != NULL);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 /* Reads type, attachment count, namespace and ack id; *pos ends where the JSON starts. */
-static int sio_parse_header(sio_decoder *d, const char *s, size_t len, size_t *pos, sio_packet *p)
+static int sio_parse_header(siop_decoder *d, const char *s, size_t len, size_t *pos, siop_packet *p)
 {
     if (len == 0)
         return sio_fail(d, "empty packet");
     if (s[0] < '0' || s[0] >= '0' + SIO_PACKET_TYPE_COUNT)
         return sio_fail(d, "unknown packet type");
-    p->type = (sio_packet_type)(s[0] - '0');
+    p->type = (siop_packet_type)(s[0] - '0');
     *pos = 1;
-    if (sio_type_is_binary(p->type) && sio_parse_attachments(d, s, len, pos, p) != SIO_OK)
-        return SIO_ERR;
-    if (sio_parse_namespace(d, s, len, pos, p) != SIO_OK)
-        return SIO_ERR;
+    if (sio_type_is_binary(p->type) && sio_parse_attachments(d, s, len, pos, p) != SIOP_OK)
+        return SIOP_ERR;
+    if (sio_parse_namespace(d, s, len, pos, p) != SIOP_OK)
+        return SIOP_ERR;
     uint64_t id;
-    sio_number_status st = sio_parse_number(s, len, pos, SIO_MAX_ACK_ID, &id);
+    sio_number_status st = sio_parse_number(s, len, pos, SIOP_MAX_ACK_ID, &id);
     if (st == SIO_NUMBER_TOO_BIG)
         return sio_fail(d, "invalid ack id");
     if (st == SIO_NUMBER_OK)
         p->id = (int64_t)id;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 /* Turns the reals in v that JavaScript would print as integers (integral, within
@@ -311,7 +311,7 @@ static json_t *sio_json_restore_ints(json_t *v)
 /* jansson refuses integers beyond json_int_t, which JavaScript sends as plain digits
  * (JSON.stringify(1e20) is "100000000000000000000"). Such a text is parsed again with
  * every number as a double, as JavaScript reads it, and the integers that fit put back. */
-json_t *sio_json_loadb(const char *s, size_t len, json_error_t *err)
+json_t *siop_json_loadb(const char *s, size_t len, json_error_t *err)
 {
     json_t *v = json_loadb(s, len, SIO_JSON_DECODE_FLAGS, err);
     if (v != NULL || json_error_code(err) != json_error_numeric_overflow)
@@ -321,33 +321,33 @@ json_t *sio_json_loadb(const char *s, size_t len, json_error_t *err)
 }
 
 /* Decodes one text message into p (initialised by the caller, cleared on error by it). */
-static int sio_parse(sio_decoder *d, const char *s, size_t len, sio_packet *p)
+static int sio_parse(siop_decoder *d, const char *s, size_t len, siop_packet *p)
 {
     size_t pos;
-    if (sio_parse_header(d, s, len, &pos, p) != SIO_OK)
-        return SIO_ERR;
+    if (sio_parse_header(d, s, len, &pos, p) != SIOP_OK)
+        return SIOP_ERR;
     if (pos < len) {
         json_error_t err;
-        p->data = sio_json_loadb(s + pos, len - pos, &err);
+        p->data = siop_json_loadb(s + pos, len - pos, &err);
         if (p->data == NULL)
             return sio_fail(d, "invalid payload: %s", err.text);
     }
     const char *why = sio_packet_invalid(p->type, p->id, p->data, p->n_attachments);
-    return why != NULL ? sio_fail(d, "%s", why) : SIO_OK;
+    return why != NULL ? sio_fail(d, "%s", why) : SIOP_OK;
 }
 
-void sio_decoder_init(sio_decoder *d, size_t max_attachments)
+void siop_decoder_init(siop_decoder *d, size_t max_attachments)
 {
-    sio_packet_init(&d->pending);
+    siop_packet_init(&d->pending);
     d->received = 0;
     d->has_pending = 0;
     d->max_attachments = max_attachments;
     d->errstr[0] = '\0';
 }
 
-void sio_decoder_free(sio_decoder *d)
+void siop_decoder_free(siop_decoder *d)
 {
-    sio_packet_clear(&d->pending);
+    siop_packet_clear(&d->pending);
     d->received = 0;
     d->has_pending = 0;
 }
@@ -355,51 +355,51 @@ void sio_decoder_free(sio_decoder *d)
 /* After any error the decoder holds nothing: a half-received binary packet is dropped, so
  * the decoder can be fed again (though the peer has broken the protocol, and the usual
  * answer is to close the connection). */
-int sio_decoder_feed_text(sio_decoder *d, const char *text, size_t len, sio_packet *out)
+int siop_decoder_feed_text(siop_decoder *d, const char *text, size_t len, siop_packet *out)
 {
     if (d->has_pending) {
         size_t missing = d->pending.n_attachments - d->received;
-        sio_decoder_free(d);
+        siop_decoder_free(d);
         return sio_fail(d, "text message while %zu attachment(s) are still expected", missing);
     }
-    sio_packet p;
-    sio_packet_init(&p);
-    if (sio_parse(d, text, len, &p) != SIO_OK) {
-        sio_packet_clear(&p);
-        return SIO_ERR;
+    siop_packet p;
+    siop_packet_init(&p);
+    if (sio_parse(d, text, len, &p) != SIOP_OK) {
+        siop_packet_clear(&p);
+        return SIOP_ERR;
     }
     if (p.n_attachments == 0) {
         *out = p;
-        return SIO_OK;
+        return SIOP_OK;
     }
     /* The count comes from the peer: with a generous max_attachments, failing to allocate
      * is the peer's error, not a reason to abort. */
     p.attachments = calloc(p.n_attachments, sizeof *p.attachments);
     if (p.attachments == NULL) {
-        sio_packet_clear(&p);
+        siop_packet_clear(&p);
         return sio_fail(d, "too many attachments (no memory for them)");
     }
     d->pending = p;
     d->has_pending = 1;
-    return SIO_MORE;
+    return SIOP_MORE;
 }
 
-int sio_decoder_feed_binary(sio_decoder *d, const uint8_t *data, size_t len, sio_packet *out)
+int siop_decoder_feed_binary(siop_decoder *d, const uint8_t *data, size_t len, siop_packet *out)
 {
     if (!d->has_pending)
         return sio_fail(d, "binary message while no packet expects attachments");
-    sio_attachment *a = &d->pending.attachments[d->received++];
+    siop_attachment *a = &d->pending.attachments[d->received++];
     a->data = sio_alloc(len);
     if (len > 0)
         memcpy(a->data, data, len);
     a->len = len;
     if (d->received < d->pending.n_attachments)
-        return SIO_MORE;
+        return SIOP_MORE;
     *out = d->pending;
-    sio_packet_init(&d->pending);
+    siop_packet_init(&d->pending);
     d->received = 0;
     d->has_pending = 0;
-    return SIO_OK;
+    return SIOP_OK;
 }
 
 /* ---- encoding ----------------------------------------------------------------------- */
@@ -417,7 +417,7 @@ static int sio_namespace_encodable(const char *nsp)
 }
 
 /* Type, attachment count, namespace and ack id: everything before the data. */
-static void sio_encode_prefix(sb_buf *out, sio_packet_type type, const char *nsp, int64_t id,
+static void sio_encode_prefix(sb_buf *out, siop_packet_type type, const char *nsp, int64_t id,
                               size_t n_attachments)
 {
     sb_buf_append_byte(out, (uint8_t)('0' + type));
@@ -429,11 +429,11 @@ static void sio_encode_prefix(sb_buf *out, sio_packet_type type, const char *nsp
         sb_buf_append_str(out, nsp);
         sb_buf_append_byte(out, SIO_NAMESPACE_END);
     }
-    if (id != SIO_NO_ACK)
+    if (id != SIOP_NO_ACK)
         sb_buf_append_u64(out, (uint64_t)id);
 }
 
-static int sio_encode(sb_buf *out, sio_packet_type type, const char *nsp, int64_t id,
+static int sio_encode(sb_buf *out, siop_packet_type type, const char *nsp, int64_t id,
                       const json_t *data, size_t n_attachments)
 {
     if (nsp == NULL)
@@ -441,32 +441,32 @@ static int sio_encode(sb_buf *out, sio_packet_type type, const char *nsp, int64_
     if (!sio_type_is_binary(type))
         n_attachments = 0;
     if (sio_packet_invalid(type, id, data, n_attachments) != NULL || !sio_namespace_encodable(nsp))
-        return SIO_ERR;
+        return SIOP_ERR;
     size_t mark = out->len;
     sio_encode_prefix(out, type, nsp, id, n_attachments);
     if (data != NULL && json_dump_callback(data, sio_buf_write, out, SIO_JSON_ENCODE_FLAGS) != 0) {
         out->len = mark;
-        return SIO_ERR;
+        return SIOP_ERR;
     }
-    return SIO_OK;
+    return SIOP_OK;
 }
 
-int sio_packet_encode(const sio_packet *p, sb_buf *out)
+int siop_packet_encode(const siop_packet *p, sb_buf *out)
 {
     return sio_encode(out, p->type, p->nsp, p->id, p->data, p->n_attachments);
 }
 
-int sio_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *event, json_t *args,
+int siop_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *event, json_t *args,
                      size_t n_attachments)
 {
     if (event == NULL)
-        return SIO_ERR;
+        return SIOP_ERR;
     /* One array per broadcast, not per recipient: its elements are args' own, shared. */
     json_t *data = json_array();
-    int rc = SIO_ERR;
+    int rc = SIOP_ERR;
     if (json_array_append_new(data, json_string(event)) == 0 &&
         (args == NULL || json_array_extend(data, args) == 0))
-        rc = sio_encode(out, n_attachments > 0 ? SIO_PACKET_BINARY_EVENT : SIO_PACKET_EVENT, nsp,
+        rc = sio_encode(out, n_attachments > 0 ? SIOP_PACKET_BINARY_EVENT : SIOP_PACKET_EVENT, nsp,
                         id, data, n_attachments);
     json_decref(data);
     return rc;
@@ -487,31 +487,31 @@ static int sio_text_args_ok(const char *nsp, const char *args_text, size_t len)
            args_text[len - 1] == ']';
 }
 
-int sio_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *event,
+int siop_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *event,
                           const char *args_text, size_t len)
 {
     if (nsp == NULL)
         nsp = SIO_MAIN_NAMESPACE;
     if (event == NULL || !sio_plain_name(event) || !sio_text_args_ok(nsp, args_text, len))
-        return SIO_ERR;
-    sio_encode_prefix(out, SIO_PACKET_EVENT, nsp, id, 0);
+        return SIOP_ERR;
+    sio_encode_prefix(out, SIOP_PACKET_EVENT, nsp, id, 0);
     sb_buf_append(out, "[\"", 2);
     sb_buf_append_str(out, event);
     sb_buf_append_byte(out, '"');
     if (len > 2)
         sb_buf_append_byte(out, ',');
     sb_buf_append(out, args_text + 1, len - 1);
-    return SIO_OK;
+    return SIOP_OK;
 }
 
-int sio_ack_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *args_text,
+int siop_ack_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *args_text,
                         size_t len)
 {
     if (nsp == NULL)
         nsp = SIO_MAIN_NAMESPACE;
     if (id < 0 || !sio_text_args_ok(nsp, args_text, len))
-        return SIO_ERR;
-    sio_encode_prefix(out, SIO_PACKET_ACK, nsp, id, 0);
+        return SIOP_ERR;
+    sio_encode_prefix(out, SIOP_PACKET_ACK, nsp, id, 0);
     sb_buf_append(out, args_text, len);
-    return SIO_OK;
+    return SIOP_OK;
 }

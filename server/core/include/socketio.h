@@ -14,7 +14,7 @@
  *
  * Arguments travel as a JSON array plus binary attachments, in Socket.IO's "deconstructed"
  * form: a buffer is a {"_placeholder":true,"num":N} object inside the JSON (build it with
- * sio_placeholder_new) and attachments[N] holds its bytes. Emits whose placeholders do not
+ * siop_placeholder_new) and attachments[N] holds its bytes. Emits whose placeholders do not
  * match their attachments fail with SIO_EINVAL.
  *
  * Sockets are refcounted: a handler may keep one across asynchronous work with
@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "../../protocol/socketio.h"
+#include "socketio_codec.h"
 #include "engine.h"
 
 typedef struct sio_server sio_server;
@@ -40,7 +40,7 @@ typedef struct sio_node_ack sio_node_ack; /* an answer owed to another node's se
 
 #define SIO_ID_LEN 20 /* socket ids and private session ids: 20 URL-safe characters */
 
-/* Results besides SIO_OK (0) and SIO_ERR (-1) from the codec's sio_status. */
+/* Results besides SIOP_OK (0) and SIOP_ERR (-1) from the codec's siop_status. */
 typedef enum sio_error {
     SIO_ECLOSED = -2,  /* the socket is not connected (any more) */
     SIO_ELIMIT = -3,   /* a configured limit was reached */
@@ -81,7 +81,7 @@ void sio_options_defaults(sio_options *opts);
 /* Arguments of an event or an ack. */
 typedef struct sio_args {
     json_t *json;                      /* JSON array of the arguments; NULL: none */
-    const sio_attachment *attachments; /* bytes of the placeholders in json, by num */
+    const siop_attachment *attachments; /* bytes of the placeholders in json, by num */
     size_t n_attachments;
     /* Optional: json already encoded (compact JSON text of the same array, no attachments).
      * Written as it is to this node's clients instead of encoding json again: a payload
@@ -193,11 +193,11 @@ void sio_namespace_on_delivery(sio_namespace *nsp, sio_delivery_cb cb, void *ud)
 int sio_namespace_has_local_room(sio_namespace *nsp, const char *room);
 
 /* Broadcast: encoded once, the same message shared by every recipient. to may be NULL
- * (everyone). flags: SIO_EMIT_VOLATILE. Returns SIO_OK or SIO_EINVAL. */
+ * (everyone). flags: SIO_EMIT_VOLATILE. Returns SIOP_OK or SIO_EINVAL. */
 int sio_namespace_emit(sio_namespace *nsp, const sio_target *to, const char *event,
                        const sio_args *args, int flags);
 /* Broadcast expecting an ack from every recipient within timeout_ms (> 0), as Node's
- * io.timeout(ms).emit(…, cb). On SIO_OK, cb runs exactly once, never before this call
+ * io.timeout(ms).emit(…, cb). On SIOP_OK, cb runs exactly once, never before this call
  * returns; on error it never runs. A recipient already at max_pending_acks is skipped. */
 int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char *event,
                            const sio_args *args, uint32_t timeout_ms,
@@ -214,7 +214,7 @@ size_t sio_namespace_socket_count(const sio_namespace *nsp);
  * designates (to may be NULL: everyone) on every node, through the adapter. This node's
  * sockets are handled before the call returns; other nodes apply the operation when the
  * adapter's message reaches them, and nothing reports when they have (as in Node).
- * Results: SIO_OK, SIO_EINVAL (a NULL name, bad arguments), or SIO_ERR when the adapter
+ * Results: SIOP_OK, SIO_EINVAL (a NULL name, bad arguments), or SIOP_ERR when the adapter
  * does not offer the operation. */
 
 /* Every designated socket joins the n rooms / leaves those of them it is in. */
@@ -227,7 +227,7 @@ int sio_namespace_sockets_leave(sio_namespace *nsp, const sio_target *to,
  * and the connection closes. */
 int sio_namespace_disconnect_sockets(sio_namespace *nsp, const sio_target *to,
                                      int close_session);
-/* Node's fetchSockets(): describes the designated sockets of every node. On SIO_OK, cb
+/* Node's fetchSockets(): describes the designated sockets of every node. On SIOP_OK, cb
  * runs exactly once, possibly before this call returns (always, with the local adapter);
  * otherwise never. */
 int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to,
@@ -235,7 +235,7 @@ int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to,
 /* Node's serverSideEmit(): event and args go to the handlers registered with
  * sio_namespace_on_server_event() on every OTHER node of the cluster; this node's own
  * handlers do not run. cb NULL: no answer expected. Otherwise
- * timeout_ms must be > 0 and, on SIO_OK, cb runs exactly once, possibly before this call
+ * timeout_ms must be > 0 and, on SIOP_OK, cb runs exactly once, possibly before this call
  * returns: SIO_ACK_OK with one answer per other node (the local adapter has none: at once,
  * with []), or SIO_ACK_TIMEOUT with those that came in time. On error it never runs. */
 int sio_namespace_server_side_emit(sio_namespace *nsp, const char *event, const sio_args *args,
@@ -283,10 +283,10 @@ void *sio_socket_userdata(const sio_socket *s);
 int sio_socket_accept(sio_socket *s);
 int sio_socket_refuse(sio_socket *s, const char *message, json_t *data);
 
-/* Emits to this socket (flags: SIO_EMIT_VOLATILE). Returns SIO_OK, SIO_ECLOSED or
+/* Emits to this socket (flags: SIO_EMIT_VOLATILE). Returns SIOP_OK, SIO_ECLOSED or
  * SIO_EINVAL. */
 int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int flags);
-/* Emits expecting an answer. timeout_ms 0: wait as long as the socket lives. On SIO_OK,
+/* Emits expecting an answer. timeout_ms 0: wait as long as the socket lives. On SIOP_OK,
  * cb runs exactly once (answer, timeout or disconnection); otherwise (SIO_ECLOSED,
  * SIO_ELIMIT: too many pending acks, SIO_EINVAL) it never runs. */
 int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,

@@ -1,4 +1,4 @@
-/* rda_vectors.h: golden vectors, written by rda_vectors.js (see there) with
+/* rdap_vectors.h: golden vectors, written by rdap_vectors.js (see there) with
  * @socket.io/redis-adapter 8.3.0, @socket.io/redis-emitter 5.1.0, socket.io 4.8.4,
  * notepack.io 3.0.1. JSON messages are text, msgpack ones hex; each names the
  * channel it was published on. */
