@@ -9,31 +9,29 @@
  * --redis the node joins a cluster (server/cluster) and the helpdesk keeps its state in
  * Redis (store_redis.h); /readyz then follows Redis.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
+#include "daemon.h"
 #include "health.h"
 #include "helpdesk.h"
 #include "options.h"
 #include "redis_adapter.h"
-#include "signals.h"
 #include "socketio.h"
 #include "store_redis.h"
 
 #define PROG "switchboard"
-#define SB_EXIT_FAILURE 1
 #define SB_MIN_SECRET 16 /* bytes: shorter HS256 secrets can be brute-forced */
 #define SB_STORE_TIMEOUT_MS 3000
 
 typedef struct daemon_ctx {
+    sbd_daemon daemon;   /* loop, signals, shutdown chain */
     sio_server *srv;
     cl_cluster *cluster; /* NULL: embedded mode */
     hd_store *store;
     hd_commands *commands; /* hd:commands consumer; NULL: embedded mode */
     hd_app *app;
-    sbd_signals signals;
 } daemon_ctx;
 
 typedef struct hd_flags {
@@ -43,32 +41,26 @@ typedef struct hd_flags {
     hd_config cfg;
 } hd_flags;
 
-static void on_cluster_closed(void *ud) {
-    daemon_ctx *ctx = ud;
-    sbd_signals_close(&ctx->signals);
-}
-
-static void on_store_closed(void *ud) {
-    daemon_ctx *ctx = ud;
-    if (ctx->cluster) cl_cluster_close(ctx->cluster, on_cluster_closed, ctx);
-    else sbd_signals_close(&ctx->signals);
-}
-
-static void on_commands_closed(void *ud) {
-    daemon_ctx *ctx = ud;
-    ctx->store->ops->close(ctx->store, on_store_closed, ctx);
-}
-
-static void on_shutdown_done(void *ud) {
-    daemon_ctx *ctx = ud;
-    if (ctx->commands) hd_commands_close(ctx->commands, on_commands_closed, ctx);
-    else on_commands_closed(ctx);
-}
-
-static void on_stop(void *ud) {
-    daemon_ctx *ctx = ud;
+/* The shutdown chain's steps (daemon.h), in the order main lists them: the server tells
+ * every client (so it reconnects elsewhere), then the backend's consumer stops, then the
+ * store and the cluster links close. */
+static void stop_server(void *part, sbd_done_cb done, void *done_ud) {
+    daemon_ctx *ctx = part;
     hd_app_stop(ctx->app);
-    sio_server_shutdown(ctx->srv, on_shutdown_done, ctx);
+    sio_server_shutdown(ctx->srv, done, done_ud);
+}
+
+static void close_commands(void *part, sbd_done_cb done, void *done_ud) {
+    hd_commands_close(part, done, done_ud);
+}
+
+static void close_store(void *part, sbd_done_cb done, void *done_ud) {
+    hd_store *store = part;
+    store->ops->close(store, done, done_ud);
+}
+
+static void close_cluster(void *part, sbd_done_cb done, void *done_ud) {
+    cl_cluster_close(part, done, done_ud);
 }
 
 static void log_listening(const sbd_options *o, int port) {
@@ -168,34 +160,39 @@ static int ready(const char **reason, void *ud) {
            (!ctx->commands || hd_commands_ready(reason, ctx->commands));
 }
 
-static int fail(daemon_ctx *ctx, uv_loop_t *loop, int status) {
-    if (ctx->store) ctx->store->ops->close(ctx->store, NULL, NULL);
-    if (ctx->cluster) cl_cluster_close(ctx->cluster, NULL, NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    uv_loop_close(loop);
-    return status;
+/* The chain for the parts made so far; the server part only once the app exists. */
+static void list_shutdown(daemon_ctx *ctx) {
+    sbd_daemon *d = &ctx->daemon;
+    sbd_daemon_on_shutdown(d, stop_server, ctx->app ? ctx : NULL);
+    sbd_daemon_on_shutdown(d, close_commands, ctx->commands);
+    sbd_daemon_on_shutdown(d, close_store, ctx->store);
+    sbd_daemon_on_shutdown(d, close_cluster, ctx->cluster);
+}
+
+static int fail(daemon_ctx *ctx, int status) {
+    list_shutdown(ctx);
+    return sbd_daemon_abort(&ctx->daemon, status);
 }
 
 int main(int argc, char **argv) {
     sbd_options o;
     hd_flags flags;
     daemon_ctx ctx;
-    uv_loop_t loop;
     char err[256];
 
     int rc = parse(&o, &flags, argc, argv);
     if (rc >= 0) return rc;
-    signal(SIGPIPE, SIG_IGN);
-    uv_loop_init(&loop);
     memset(&ctx, 0, sizeof(ctx));
-    if (open_state(&ctx, &loop, &o, err, sizeof(err))) {
+    sbd_daemon_init(&ctx.daemon, PROG);
+    uv_loop_t *loop = &ctx.daemon.loop;
+    if (open_state(&ctx, loop, &o, err, sizeof(err))) {
         fprintf(stderr, "%s: --redis: %s\n", PROG, err);
-        return fail(&ctx, &loop, SBD_EXIT_USAGE);
+        return fail(&ctx, SBD_EXIT_USAGE);
     }
-    ctx.srv = sio_server_new(&loop, &o.eio, &o.sio, err, sizeof(err));
+    ctx.srv = sio_server_new(loop, &o.eio, &o.sio, err, sizeof(err));
     if (!ctx.srv) {
         fprintf(stderr, "%s: %s\n", PROG, err);
-        return fail(&ctx, &loop, SB_EXIT_FAILURE);
+        return fail(&ctx, SBD_EXIT_FAILURE);
     }
     if (ctx.cluster) sio_server_set_adapter(ctx.srv, cl_adapter_new, ctx.cluster);
     ctx.app = hd_app_new(ctx.srv, ctx.store, &flags.cfg, ready, &ctx);
@@ -203,19 +200,15 @@ int main(int argc, char **argv) {
         /* A stable --node-id keeps one consumer per node in the group across restarts. */
         const char *consumer = o.node_id ? o.node_id : cl_cluster_uid(ctx.cluster);
         hd_commands_config ccfg = {o.redis, NULL, consumer, 0, 0, hd_backend_command, ctx.app};
-        ctx.commands = hd_commands_new(&loop, &ccfg, err, sizeof(err));
+        ctx.commands = hd_commands_new(loop, &ccfg, err, sizeof(err));
         if (!ctx.commands) fprintf(stderr, "%s: hd:commands: %s (the backend's commands are not read)\n", PROG, err);
     }
     if (!o.redis)
         fprintf(stderr, "%s: embedded mode: conversations are kept in memory and lost on restart (--redis keeps them)\n", PROG);
     log_listening(&o, eio_server_port(sio_server_engine(ctx.srv)));
-    sbd_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    list_shutdown(&ctx);
+    sbd_daemon_run(&ctx.daemon);
     sio_server_free(ctx.srv);
     hd_app_free(ctx.app);
-    if (uv_loop_close(&loop) != 0) {
-        fprintf(stderr, "%s: handles left open at exit\n", PROG);
-        return SB_EXIT_FAILURE;
-    }
-    return 0;
+    return sbd_daemon_finish(&ctx.daemon);
 }

@@ -38,21 +38,19 @@
  * --engine-io mode (path /engine.io/): the raw Engine.IO echo of the engine.io-protocol
  * test-suite, every message sent back as it came, with no Socket.IO layer at all.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
+#include "daemon.h"
 #include "health.h"
 #include "options.h"
 #include "redis_adapter.h"
-#include "signals.h"
 #include "socketio.h"
 
 #define PROG "switchboard-echo"
 #define ECHO_EIO_PATH "/engine.io/"
 #define ECHO_SIO_PATH "/socket.io/"
-#define SB_EXIT_FAILURE 1
 #define ECHO_ACK_TIMEOUT_MS 10000
 #define ECHO_NODE_TIMEOUT_MS 5000 /* for answers from other nodes: Node's requestsTimeout */
 #define ECHO_MAX_ROOMS 16         /* room names in one target or one sockets-join */
@@ -61,7 +59,7 @@
 typedef struct echo_ctx {
     sio_server *sio;     /* Socket.IO mode */
     eio_server *eio;     /* --engine-io mode */
-    sbd_signals signals;
+    sbd_daemon daemon;  /* loop, signals, shutdown chain */
     cl_cluster *cluster; /* NULL: one node */
     eio_health health;
     const char *node_id; /* the answer to "ping-node" and "whoami" */
@@ -345,21 +343,15 @@ static void on_eio_close(eio_session *s, const char *reason, void *ud) {}
 
 /* ---- lifecycle --------------------------------------------------------------------- */
 
-static void on_cluster_closed(void *ud) {
-    echo_ctx *ctx = ud;
-    sbd_signals_close(&ctx->signals);
+/* The shutdown chain (daemon.h): the server tells every client, then the cluster closes. */
+static void stop_server(void *part, sbd_done_cb done, void *done_ud) {
+    echo_ctx *ctx = part;
+    if (ctx->sio) sio_server_shutdown(ctx->sio, done, done_ud);
+    else eio_server_shutdown(ctx->eio, done, done_ud);
 }
 
-static void on_shutdown_done(void *ud) {
-    echo_ctx *ctx = ud;
-    if (ctx->cluster) cl_cluster_close(ctx->cluster, on_cluster_closed, ctx);
-    else sbd_signals_close(&ctx->signals);
-}
-
-static void on_stop(void *ud) {
-    echo_ctx *ctx = ud;
-    if (ctx->sio) sio_server_shutdown(ctx->sio, on_shutdown_done, ctx);
-    else eio_server_shutdown(ctx->eio, on_shutdown_done, ctx);
+static void close_cluster(void *part, sbd_done_cb done, void *done_ud) {
+    cl_cluster_close(part, done, done_ud);
 }
 
 static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sbd_options *o, int engine_io) {
@@ -404,7 +396,6 @@ int main(int argc, char **argv) {
     };
     sbd_options o;
     echo_ctx ctx;
-    uv_loop_t loop;
 
     sbd_options_defaults(&o);
     o.eio.path = NULL; /* the default depends on the mode */
@@ -414,19 +405,17 @@ int main(int argc, char **argv) {
     default: break;
     }
     if (!o.eio.path) o.eio.path = engine_io ? ECHO_EIO_PATH : ECHO_SIO_PATH;
-    signal(SIGPIPE, SIG_IGN);
     memset(&ctx, 0, sizeof(ctx));
     ctx.node_id = ECHO_NODE_ID;
-    uv_loop_init(&loop);
-    if (echo_start(&ctx, &loop, &o, engine_io) != 0) {
-        if (ctx.cluster) cl_cluster_close(ctx.cluster, NULL, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
-        return SB_EXIT_FAILURE;
+    sbd_daemon_init(&ctx.daemon, PROG);
+    if (echo_start(&ctx, &ctx.daemon.loop, &o, engine_io) != 0) {
+        sbd_daemon_on_shutdown(&ctx.daemon, close_cluster, ctx.cluster);
+        return sbd_daemon_abort(&ctx.daemon, SBD_EXIT_FAILURE);
     }
-    sbd_signals_start(&ctx.signals, &loop, PROG, on_stop, &ctx);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    sbd_daemon_on_shutdown(&ctx.daemon, stop_server, &ctx);
+    sbd_daemon_on_shutdown(&ctx.daemon, close_cluster, ctx.cluster);
+    sbd_daemon_run(&ctx.daemon);
     if (ctx.sio) sio_server_free(ctx.sio);
     else eio_server_free(ctx.eio);
-    return uv_loop_close(&loop) == 0 ? 0 : SB_EXIT_FAILURE;
+    return sbd_daemon_finish(&ctx.daemon);
 }

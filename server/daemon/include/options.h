@@ -5,8 +5,8 @@
  * A binary adds its own options (echo's --engine-io) through the same table, so they get
  * the same syntax, environment variable, validation and --help line.
  */
-#ifndef SB_OPTIONS_H
-#define SB_OPTIONS_H
+#ifndef SBD_OPTIONS_H
+#define SBD_OPTIONS_H
 
 #include <stddef.h>
 #include <stdint.h>

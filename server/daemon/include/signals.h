@@ -5,8 +5,8 @@
  * active until sbd_signals_close(), which the application calls when its shutdown is done
  * so that the loop can end.
  */
-#ifndef SB_SIGNALS_H
-#define SB_SIGNALS_H
+#ifndef SBD_SIGNALS_H
+#define SBD_SIGNALS_H
 
 #include <uv.h>
 
