@@ -27,15 +27,15 @@
 
 /* Status codes. The ones a reply callback can see say why there is no (good) reply. */
 #define RC_OK 0
-#define RC_ERR_REPLY -1   /* Redis answered with an error reply (reply holds it) */
-#define RC_ERR_DOWN -2    /* the command link was not connected: nothing was sent */
-#define RC_ERR_LOST -3    /* the connection dropped before the reply came */
-#define RC_ERR_TIMEOUT -4 /* no reply within command_timeout_ms: the connection was dropped */
-#define RC_ERR_BUSY -5    /* max_pending or max_pending_bytes reached: nothing was sent */
-#define RC_ERR_CLOSED -6  /* rc_close() was called */
-#define RC_ERR_ARG -7     /* bad format or arguments, or a command reserved to this layer */
-#define RC_ERR_NOMEM -8   /* out of memory */
-#define RC_ERR_URL -9     /* the URL is not of the supported form */
+#define RC_ERR_REPLY (-1) /* Redis answered with an error reply (reply holds it) */
+#define RC_ERR_DOWN (-2)  /* the command link was not connected: nothing was sent */
+#define RC_ERR_LOST (-3)  /* the connection dropped before the reply came */
+#define RC_ERR_TIMEOUT (-4) /* no reply within command_timeout_ms: the connection was dropped */
+#define RC_ERR_BUSY (-5)  /* max_pending or max_pending_bytes reached: nothing was sent */
+#define RC_ERR_CLOSED (-6) /* rc_close() was called */
+#define RC_ERR_ARG (-7)   /* bad format or arguments, or a command reserved to this layer */
+#define RC_ERR_NOMEM (-8) /* out of memory */
+#define RC_ERR_URL (-9)   /* the URL is not of the supported form */
 
 /* Limits of rc_url (bytes, without the terminating NUL) and of its numbers. */
 #define RC_URL_HOST_MAX 253
