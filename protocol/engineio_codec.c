@@ -15,35 +15,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EIO_PACKET_TYPE_COUNT 7
-#define EIO_BINARY_PREFIX 'b'
-#define EIO_BASE64_PAD '='
-#define EIO_BASE64_MAX_PAD 2
+#define EIOP_PACKET_TYPE_COUNT 7
+#define EIOP_BINARY_PREFIX 'b'
+#define EIOP_BASE64_PAD '='
+#define EIOP_BASE64_MAX_PAD 2
 /* OpenSSL's block functions take int lengths, so large buffers go through in chunks. A
  * chunk is a whole number of 3-byte groups (4 characters), so encoded chunks concatenate
  * into one valid encoding and decoded chunks never split a group. */
-#define EIO_BASE64_CHUNK_GROUPS 16384
-#define EIO_BASE64_CHUNK_BYTES (3 * EIO_BASE64_CHUNK_GROUPS)
-#define EIO_BASE64_CHUNK_CHARS (4 * EIO_BASE64_CHUNK_GROUPS)
+#define EIOP_BASE64_CHUNK_GROUPS 16384
+#define EIOP_BASE64_CHUNK_BYTES (3 * EIOP_BASE64_CHUNK_GROUPS)
+#define EIOP_BASE64_CHUNK_CHARS (4 * EIOP_BASE64_CHUNK_GROUPS)
 /* Handshake numbers are read by JavaScript, where integers above 2^53 - 1 lose precision. */
-#define EIO_JSON_SAFE_INTEGER_MAX 9007199254740991ULL
+#define EIOP_JSON_SAFE_INTEGER_MAX 9007199254740991ULL
 
-static const char *const EIO_PACKET_TYPE_NAMES[EIO_PACKET_TYPE_COUNT] = {
+static const char *const EIOP_PACKET_TYPE_NAMES[EIOP_PACKET_TYPE_COUNT] = {
     "open", "close", "ping", "pong", "message", "upgrade", "noop"};
 
 /* What a zero-length binary packet points at: data is never NULL, so consumers can pass it
  * to memcpy and friends without a special case. */
-static const uint8_t EIO_EMPTY_DATA[1];
+static const uint8_t EIOP_EMPTY_DATA[1];
 
 int eiop_packet_decode_frame(const uint8_t *frame, size_t len, int is_text, eiop_packet *out,
                             const char **errstr)
 {
     const char *why = NULL;
     if (!is_text) {
-        *out = (eiop_packet){EIOP_PACKET_MESSAGE, 1, len > 0 ? frame : EIO_EMPTY_DATA, len};
+        *out = (eiop_packet){EIOP_PACKET_MESSAGE, 1, len > 0 ? frame : EIOP_EMPTY_DATA, len};
     } else if (len == 0) {
         why = "text frame without a packet type";
-    } else if (frame[0] < '0' || frame[0] >= '0' + EIO_PACKET_TYPE_COUNT) {
+    } else if (frame[0] < '0' || frame[0] >= '0' + EIOP_PACKET_TYPE_COUNT) {
         why = "unknown packet type";
     } else {
         *out = (eiop_packet){(eiop_packet_type)(frame[0] - '0'), 0, frame + 1, len - 1};
@@ -78,7 +78,7 @@ static int eio_reader_fail(eiop_payload_reader *r, const char *fmt, ...)
 static int eio_record_decode(eiop_payload_reader *r, const uint8_t *rec, size_t n, size_t at,
                              eiop_packet *out)
 {
-    if (rec[0] != EIO_BINARY_PREFIX) {
+    if (rec[0] != EIOP_BINARY_PREFIX) {
         const char *why;
         if (eiop_packet_decode_frame(rec, n, 1, out, &why) != EIOP_OK)
             return eio_reader_fail(r, "%s (0x%02x) at offset %zu", why, rec[0], at);
@@ -125,7 +125,7 @@ void eiop_payload_append(sb_buf *out, const eiop_packet *p)
         eiop_packet_encode_text(out, p->type, p->data, p->len);
         return;
     }
-    sb_buf_append_byte(out, EIO_BINARY_PREFIX);
+    sb_buf_append_byte(out, EIOP_BINARY_PREFIX);
     eiop_base64_encode(out, p->data, p->len);
 }
 
@@ -138,7 +138,7 @@ void eiop_packet_encode_text(sb_buf *out, eiop_packet_type type, const uint8_t *
 
 static json_int_t eio_json_count(uint64_t v)
 {
-    return (json_int_t)(v < EIO_JSON_SAFE_INTEGER_MAX ? v : EIO_JSON_SAFE_INTEGER_MAX);
+    return (json_int_t)(v < EIOP_JSON_SAFE_INTEGER_MAX ? v : EIOP_JSON_SAFE_INTEGER_MAX);
 }
 
 /* The names come from the server, not the peer: one that is not UTF-8 is a programming
@@ -172,7 +172,7 @@ void eiop_handshake_encode(sb_buf *out, const char *sid, const char *const *upgr
 void eiop_base64_encode(sb_buf *out, const uint8_t *data, size_t len)
 {
     while (len > 0) {
-        size_t n = len < EIO_BASE64_CHUNK_BYTES ? len : EIO_BASE64_CHUNK_BYTES;
+        size_t n = len < EIOP_BASE64_CHUNK_BYTES ? len : EIOP_BASE64_CHUNK_BYTES;
         /* + 1: EVP_EncodeBlock NUL-terminates what it writes. */
         sb_buf_reserve(out, 4 * ((n + 2) / 3) + 1);
         out->len += (size_t)EVP_EncodeBlock(out->data + out->len, data, (int)n);
@@ -194,7 +194,7 @@ static int eio_base64_padding(const uint8_t *text, size_t len)
     if (len % 4 != 0)
         return -1;
     size_t pad = 0;
-    while (pad < EIO_BASE64_MAX_PAD && pad < len && text[len - 1 - pad] == EIO_BASE64_PAD)
+    while (pad < EIOP_BASE64_MAX_PAD && pad < len && text[len - 1 - pad] == EIOP_BASE64_PAD)
         pad++;
     for (size_t i = 0; i < len - pad; i++)
         if (!eio_base64_alphabet(text[i]))
@@ -209,7 +209,7 @@ int eiop_base64_decode(sb_buf *out, const uint8_t *text, size_t len)
         return EIOP_ERR;
     size_t mark = out->len;
     while (len > 0) {
-        size_t n = len < EIO_BASE64_CHUNK_CHARS ? len : EIO_BASE64_CHUNK_CHARS;
+        size_t n = len < EIOP_BASE64_CHUNK_CHARS ? len : EIOP_BASE64_CHUNK_CHARS;
         sb_buf_reserve(out, n / 4 * 3);
         int got = EVP_DecodeBlock(out->data + out->len, text, (int)n);
         if (got < 0) {
@@ -227,5 +227,5 @@ int eiop_base64_decode(sb_buf *out, const uint8_t *text, size_t len)
 
 const char *eiop_packet_type_name(eiop_packet_type t)
 {
-    return (unsigned)t < EIO_PACKET_TYPE_COUNT ? EIO_PACKET_TYPE_NAMES[t] : "unknown";
+    return (unsigned)t < EIOP_PACKET_TYPE_COUNT ? EIOP_PACKET_TYPE_NAMES[t] : "unknown";
 }

@@ -15,28 +15,28 @@
 
 #include "redis_adapter_msgpack.h"
 
-#define RDA_JSON_START '{'
-#define RDA_CHANNEL_SEP "#"
-#define RDA_REQUEST_SUFFIX "-request"
-#define RDA_RESPONSE_SUFFIX "-response"
-#define RDA_MAIN_NAMESPACE "/"
-#define RDA_TYPE_COUNT 10
-#define RDA_PACKET_TYPE_COUNT 7
-#define RDA_BROADCAST_LEN 3  /* [uid, packet, opts] */
-#define RDA_JSON_ENCODE_FLAGS JSON_COMPACT
+#define RDAP_JSON_START '{'
+#define RDAP_CHANNEL_SEP "#"
+#define RDAP_REQUEST_SUFFIX "-request"
+#define RDAP_RESPONSE_SUFFIX "-response"
+#define RDAP_MAIN_NAMESPACE "/"
+#define RDAP_TYPE_COUNT 10
+#define RDAP_PACKET_TYPE_COUNT 7
+#define RDAP_BROADCAST_LEN 3  /* [uid, packet, opts] */
+#define RDAP_JSON_ENCODE_FLAGS JSON_COMPACT
 /* 2^63 as a double: the bound of the integers read as json_int_t. */
-#define RDA_TWO_POW_63 9223372036854775808.0
-#define RDA_DECIMAL_LEN 24
+#define RDAP_TWO_POW_63 9223372036854775808.0
+#define RDAP_DECIMAL_LEN 24
 
-static const char *const RDA_TYPE_NAMES[RDA_TYPE_COUNT] = {
+static const char *const RDAP_TYPE_NAMES[RDAP_TYPE_COUNT] = {
     "SOCKETS",          "ALL_ROOMS",        "REMOTE_JOIN", "REMOTE_LEAVE",
     "REMOTE_DISCONNECT", "REMOTE_FETCH",    "SERVER_SIDE_EMIT", "BROADCAST",
     "BROADCAST_CLIENT_COUNT", "BROADCAST_ACK"};
 
 /* The binary paths (redis_adapter_msgpack.h): a broadcast's packet is element 1. */
-static const char *const RDA_BROADCAST_BINARY_PATH[] = {"1", "data", NULL};
-static const char *const RDA_REQUEST_BINARY_PATH[] = {"packet", "data", NULL};
-static const char *const RDA_RESPONSE_BINARY_PATH[] = {"packet", NULL};
+static const char *const RDAP_BROADCAST_BINARY_PATH[] = {"1", "data", NULL};
+static const char *const RDAP_REQUEST_BINARY_PATH[] = {"packet", "data", NULL};
+static const char *const RDAP_RESPONSE_BINARY_PATH[] = {"packet", NULL};
 
 /* ---- lifetimes ---------------------------------------------------------------------- */
 
@@ -219,7 +219,7 @@ void rdap_decoder_init(rdap_decoder *d)
 
 const char *rdap_type_name(rdap_type t)
 {
-    return t >= 0 && t < RDA_TYPE_COUNT ? RDA_TYPE_NAMES[t] : "NONE";
+    return t >= 0 && t < RDAP_TYPE_COUNT ? RDAP_TYPE_NAMES[t] : "NONE";
 }
 
 int rdap_opts_volatile(const rdap_opts *o)
@@ -239,7 +239,7 @@ static json_t *rda_message_load(rdap_reader *r, const uint8_t *msg, size_t len,
                                 const char *const *path)
 {
     json_t *root;
-    if (len > 0 && msg[0] == RDA_JSON_START) {
+    if (len > 0 && msg[0] == RDAP_JSON_START) {
         json_error_t err;
         root = siop_json_loadb((const char *)msg, len, &err);
         if (root == NULL) {
@@ -267,7 +267,7 @@ static int rda_json_int(const json_t *v, json_int_t *out)
         return 1;
     }
     double r = json_real_value(v);
-    if (!json_is_real(v) || r != trunc(r) || r < -RDA_TWO_POW_63 || r >= RDA_TWO_POW_63)
+    if (!json_is_real(v) || r != trunc(r) || r < -RDAP_TWO_POW_63 || r >= RDAP_TWO_POW_63)
         return 0;
     *out = (json_int_t)r;
     return 1;
@@ -298,7 +298,7 @@ static int rda_room_copy(rdap_decoder *d, const json_t *v, const char *what, cha
 {
     if (!json_is_integer(v))
         return rda_name_copy(d, v, what, out);
-    char text[RDA_DECIMAL_LEN];
+    char text[RDAP_DECIMAL_LEN];
     int n = snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     *out = sb_strndup(text, (size_t)n);
     return RDAP_OK;
@@ -378,7 +378,7 @@ static int rda_type_is_binary(siop_packet_type t)
 }
 
 /* BINARY_EVENT and EVENT differ by 3 in Socket.IO's numbering, as BINARY_ACK and ACK do. */
-#define RDA_BINARY_TYPE_OFFSET (SIOP_PACKET_BINARY_EVENT - SIOP_PACKET_EVENT)
+#define RDAP_BINARY_TYPE_OFFSET (SIOP_PACKET_BINARY_EVENT - SIOP_PACKET_EVENT)
 
 static int rda_packet_header(rdap_decoder *d, const json_t *v, siop_packet *p)
 {
@@ -386,11 +386,11 @@ static int rda_packet_header(rdap_decoder *d, const json_t *v, siop_packet *p)
     if (!json_is_object(v))
         return rdap_fail(d, "packet is not an object");
     if (!rda_json_int(json_object_get(v, "type"), &type) || type < 0 ||
-        type >= RDA_PACKET_TYPE_COUNT)
+        type >= RDAP_PACKET_TYPE_COUNT)
         return rdap_fail(d, "packet.type is not a Socket.IO packet type");
     p->type = (siop_packet_type)type;
     if (rda_type_is_binary(p->type))
-        p->type -= RDA_BINARY_TYPE_OFFSET;
+        p->type -= RDAP_BINARY_TYPE_OFFSET;
     const json_t *jid = json_object_get(v, "id");
     if (jid != NULL) {
         if (!rda_json_int(jid, &id) || id < 0 || id > SIOP_MAX_ACK_ID)
@@ -398,7 +398,7 @@ static int rda_packet_header(rdap_decoder *d, const json_t *v, siop_packet *p)
         p->id = id;
     }
     if (json_object_get(v, "nsp") == NULL)
-        p->nsp = sb_strndup(RDA_MAIN_NAMESPACE, strlen(RDA_MAIN_NAMESPACE));
+        p->nsp = sb_strndup(RDAP_MAIN_NAMESPACE, strlen(RDAP_MAIN_NAMESPACE));
     else if (rda_name_copy(d, json_object_get(v, "nsp"), "packet.nsp", &p->nsp) != RDAP_OK)
         return RDAP_ERR;
     return RDAP_OK;
@@ -417,7 +417,7 @@ static int rda_packet_from_json(rdap_reader *r, const json_t *v, siop_packet *p)
         return RDAP_OK;
     if (p->type != SIOP_PACKET_EVENT && p->type != SIOP_PACKET_ACK)
         return rdap_fail(r->d, "binary data in a %s packet", siop_packet_type_name(p->type));
-    p->type += RDA_BINARY_TYPE_OFFSET;
+    p->type += RDAP_BINARY_TYPE_OFFSET;
     return RDAP_OK;
 }
 
@@ -443,7 +443,7 @@ static int rda_read_fields(rdap_decoder *d, const uint8_t *msg, size_t len, int 
 static int rda_broadcast_fields(rdap_reader *r, const json_t *root, void *out)
 {
     rdap_broadcast *b = out;
-    if (!json_is_array(root) || json_array_size(root) != RDA_BROADCAST_LEN)
+    if (!json_is_array(root) || json_array_size(root) != RDAP_BROADCAST_LEN)
         return rdap_fail(r->d, "a broadcast is an array [uid, packet, opts]");
     if (rda_name_copy(r->d, json_array_get(root, 0), "uid", &b->uid) != RDAP_OK ||
         rda_packet_from_json(r, json_array_get(root, 1), &b->packet) != RDAP_OK)
@@ -455,7 +455,7 @@ int rdap_broadcast_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_
 {
     rdap_broadcast b;
     rda_broadcast_zero(&b);
-    int rc = rda_read_fields(d, msg, len, 0, RDA_BROADCAST_BINARY_PATH, rda_broadcast_fields, &b);
+    int rc = rda_read_fields(d, msg, len, 0, RDAP_BROADCAST_BINARY_PATH, rda_broadcast_fields, &b);
     if (rc != RDAP_OK)
         rdap_broadcast_clear(&b);
     *out = b;
@@ -464,34 +464,34 @@ int rdap_broadcast_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_
 
 /* msgpack's array and string headers (the format's spec), read by hand because msgpack-c
  * only unpacks whole objects: here only the first element's bytes matter. */
-#define RDA_MP_FIXARRAY 0x90
-#define RDA_MP_ARRAY16 0xdc
-#define RDA_MP_ARRAY32 0xdd
-#define RDA_MP_FIXSTR 0xa0
-#define RDA_MP_STR8 0xd9
-#define RDA_MP_STR16 0xda
+#define RDAP_MP_FIXARRAY 0x90
+#define RDAP_MP_ARRAY16 0xdc
+#define RDAP_MP_ARRAY32 0xdd
+#define RDAP_MP_FIXSTR 0xa0
+#define RDAP_MP_STR8 0xd9
+#define RDAP_MP_STR16 0xda
 
 int rdap_broadcast_sent_by(const uint8_t *msg, size_t len, const char *uid)
 {
     size_t i, n;
     if (len < 2)
         return 0;
-    if ((msg[0] & 0xf0) == RDA_MP_FIXARRAY)
+    if ((msg[0] & 0xf0) == RDAP_MP_FIXARRAY)
         i = 1;
-    else if (msg[0] == RDA_MP_ARRAY16)
+    else if (msg[0] == RDAP_MP_ARRAY16)
         i = 3;
-    else if (msg[0] == RDA_MP_ARRAY32)
+    else if (msg[0] == RDAP_MP_ARRAY32)
         i = 5;
     else
         return 0;
     if (i >= len)
         return 0;
     uint8_t h = msg[i++];
-    if ((h & 0xe0) == RDA_MP_FIXSTR) {
+    if ((h & 0xe0) == RDAP_MP_FIXSTR) {
         n = h & 0x1f;
-    } else if (h == RDA_MP_STR8 && i < len) {
+    } else if (h == RDAP_MP_STR8 && i < len) {
         n = msg[i++];
-    } else if (h == RDA_MP_STR16 && i + 1 < len) {
+    } else if (h == RDAP_MP_STR16 && i + 1 < len) {
         n = (size_t)msg[i] << 8 | msg[i + 1];
         i += 2;
     } else {
@@ -518,7 +518,7 @@ static int rda_take_type(rdap_decoder *d, const json_t *obj, rdap_type *type)
     json_int_t t;
     if (v == NULL)
         return RDAP_OK;
-    if (!rda_json_int(v, &t) || t < 0 || t >= RDA_TYPE_COUNT)
+    if (!rda_json_int(v, &t) || t < 0 || t >= RDAP_TYPE_COUNT)
         return rdap_fail(d, "unknown request type");
     *type = (rdap_type)t;
     return RDAP_OK;
@@ -592,7 +592,7 @@ int rdap_request_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_re
 {
     rdap_request q;
     rda_request_zero(&q, RDAP_TYPE_NONE);
-    int rc = rda_read_fields(d, msg, len, 1, RDA_REQUEST_BINARY_PATH, rda_request_fields, &q);
+    int rc = rda_read_fields(d, msg, len, 1, RDAP_REQUEST_BINARY_PATH, rda_request_fields, &q);
     if (rc != RDAP_OK)
         rdap_request_clear(&q);
     *out = q;
@@ -633,7 +633,7 @@ int rdap_response_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_r
 {
     rdap_response p;
     rda_response_zero(&p);
-    int rc = rda_read_fields(d, msg, len, 1, RDA_RESPONSE_BINARY_PATH, rda_response_fields, &p);
+    int rc = rda_read_fields(d, msg, len, 1, RDAP_RESPONSE_BINARY_PATH, rda_response_fields, &p);
     if (rc != RDAP_OK)
         rdap_response_clear(&p);
     *out = p;
@@ -712,19 +712,19 @@ static int rda_placeholders_valid(const json_t *v, size_t n)
 static json_t *rda_packet_json(const siop_packet *p)
 {
     siop_packet_type wire = p->type;
-    if ((unsigned)p->type >= RDA_PACKET_TYPE_COUNT ||
+    if ((unsigned)p->type >= RDAP_PACKET_TYPE_COUNT ||
         (p->id != SIOP_NO_ACK && (p->id < 0 || p->id > SIOP_MAX_ACK_ID)) ||
         !rda_placeholders_valid(p->data, p->n_attachments))
         return NULL;
     if (rda_type_is_binary(wire))
-        wire -= RDA_BINARY_TYPE_OFFSET;
+        wire -= RDAP_BINARY_TYPE_OFFSET;
     if (p->n_attachments > 0 && wire != SIOP_PACKET_EVENT && wire != SIOP_PACKET_ACK)
         return NULL;
     json_t *obj = json_object();
     if (rda_set(obj, "type", json_integer(wire)) != RDAP_OK ||
         (p->data != NULL && rda_set(obj, "data", json_incref(p->data)) != RDAP_OK) ||
         (p->id != SIOP_NO_ACK && rda_set(obj, "id", json_integer(p->id)) != RDAP_OK) ||
-        rda_set(obj, "nsp", rda_name_json(p->nsp != NULL ? p->nsp : RDA_MAIN_NAMESPACE)) !=
+        rda_set(obj, "nsp", rda_name_json(p->nsp != NULL ? p->nsp : RDAP_MAIN_NAMESPACE)) !=
             RDAP_OK) {
         json_decref(obj);
         return NULL;
@@ -734,7 +734,7 @@ static json_t *rda_packet_json(const siop_packet *p)
 
 static int rda_type_valid(rdap_type t)
 {
-    return t >= 0 && t < RDA_TYPE_COUNT;
+    return t >= 0 && t < RDAP_TYPE_COUNT;
 }
 
 /* Node's key order: uid, requestId, type, sid, room, packet, opts, rooms, close, data. */
@@ -801,7 +801,7 @@ static int rda_write(sb_buf *out, json_t *root, int msgpack, const char *const *
     if (root != NULL && msgpack) {
         rc = rdap_msgpack_write(out, root, path, att, n_att);
     } else if (root != NULL) {
-        rc = json_dump_callback(root, rda_json_write, out, RDA_JSON_ENCODE_FLAGS) == 0
+        rc = json_dump_callback(root, rda_json_write, out, RDAP_JSON_ENCODE_FLAGS) == 0
                  ? RDAP_OK : RDAP_ERR;
     }
     json_decref(root);
@@ -820,7 +820,7 @@ int rdap_broadcast_encode(const rdap_broadcast *b, sb_buf *out)
         json_decref(root);
         root = NULL;
     }
-    return rda_write(out, root, 1, RDA_BROADCAST_BINARY_PATH, b->packet.attachments,
+    return rda_write(out, root, 1, RDAP_BROADCAST_BINARY_PATH, b->packet.attachments,
                      b->packet.n_attachments);
 }
 
@@ -829,14 +829,14 @@ int rdap_request_encode(const rdap_request *q, sb_buf *out)
 {
     int binary = q->has_packet && q->packet.n_attachments > 0;
     return rda_write(out, rda_request_json(q), q->type == RDAP_BROADCAST || binary,
-                     RDA_REQUEST_BINARY_PATH, q->packet.attachments, q->packet.n_attachments);
+                     RDAP_REQUEST_BINARY_PATH, q->packet.attachments, q->packet.n_attachments);
 }
 
 int rdap_response_encode(const rdap_response *p, sb_buf *out)
 {
     return rda_write(out, rda_response_json(p),
                      p->type == RDAP_BROADCAST_ACK || p->n_ack_attachments > 0,
-                     RDA_RESPONSE_BINARY_PATH, p->ack_attachments, p->n_ack_attachments);
+                     RDAP_RESPONSE_BINARY_PATH, p->ack_attachments, p->n_ack_attachments);
 }
 
 /* ---- channels ------------------------------------------------------------------------- */
@@ -845,9 +845,9 @@ static void rda_channel_start(sb_buf *out, const char *key, const char *suffix, 
 {
     sb_buf_append_str(out, key != NULL ? key : RDAP_DEFAULT_KEY);
     sb_buf_append_str(out, suffix);
-    sb_buf_append_str(out, RDA_CHANNEL_SEP);
-    sb_buf_append_str(out, nsp != NULL ? nsp : RDA_MAIN_NAMESPACE);
-    sb_buf_append_str(out, RDA_CHANNEL_SEP);
+    sb_buf_append_str(out, RDAP_CHANNEL_SEP);
+    sb_buf_append_str(out, nsp != NULL ? nsp : RDAP_MAIN_NAMESPACE);
+    sb_buf_append_str(out, RDAP_CHANNEL_SEP);
 }
 
 void rdap_channel_broadcast(sb_buf *out, const char *key, const char *nsp, const char *room)
@@ -855,7 +855,7 @@ void rdap_channel_broadcast(sb_buf *out, const char *key, const char *nsp, const
     rda_channel_start(out, key, "", nsp);
     if (room != NULL) {
         sb_buf_append_str(out, room);
-        sb_buf_append_str(out, RDA_CHANNEL_SEP);
+        sb_buf_append_str(out, RDAP_CHANNEL_SEP);
     }
 }
 
@@ -878,22 +878,22 @@ static void rda_glob_escaped(sb_buf *out, const char *s)
 void rdap_channel_broadcast_pattern(sb_buf *out, const char *key, const char *nsp)
 {
     rda_glob_escaped(out, key != NULL ? key : RDAP_DEFAULT_KEY);
-    sb_buf_append_str(out, RDA_CHANNEL_SEP);
-    rda_glob_escaped(out, nsp != NULL ? nsp : RDA_MAIN_NAMESPACE);
-    sb_buf_append_str(out, RDA_CHANNEL_SEP "*");
+    sb_buf_append_str(out, RDAP_CHANNEL_SEP);
+    rda_glob_escaped(out, nsp != NULL ? nsp : RDAP_MAIN_NAMESPACE);
+    sb_buf_append_str(out, RDAP_CHANNEL_SEP "*");
 }
 
 void rdap_channel_request(sb_buf *out, const char *key, const char *nsp)
 {
-    rda_channel_start(out, key, RDA_REQUEST_SUFFIX, nsp);
+    rda_channel_start(out, key, RDAP_REQUEST_SUFFIX, nsp);
 }
 
 void rdap_channel_response(sb_buf *out, const char *key, const char *nsp, const char *uid)
 {
-    rda_channel_start(out, key, RDA_RESPONSE_SUFFIX, nsp);
+    rda_channel_start(out, key, RDAP_RESPONSE_SUFFIX, nsp);
     if (uid != NULL) {
         sb_buf_append_str(out, uid);
-        sb_buf_append_str(out, RDA_CHANNEL_SEP);
+        sb_buf_append_str(out, RDAP_CHANNEL_SEP);
     }
 }
 
@@ -907,7 +907,7 @@ int rdap_channel_broadcast_room(const char *channel, size_t len, const char *key
     size_t rest = match ? len - prefix.len : 0;
     sb_buf_free(&prefix);
     /* Nothing after the prefix, or a room (which may be "") and its closing '#'. */
-    if (!match || (rest > 0 && channel[len - 1] != RDA_CHANNEL_SEP[0]))
+    if (!match || (rest > 0 && channel[len - 1] != RDAP_CHANNEL_SEP[0]))
         return 0;
     *room = channel + (len - rest);
     *room_len = rest > 0 ? rest - 1 : 0;

@@ -17,28 +17,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RDA_PLACEHOLDER_KEY "_placeholder"
-#define RDA_PLACEHOLDER_NUM_KEY "num"
+#define RDAP_PLACEHOLDER_KEY "_placeholder"
+#define RDAP_PLACEHOLDER_NUM_KEY "num"
 /* msgpack-c writes lengths and counts as 32-bit numbers at most. */
-#define RDA_MSGPACK_MAX_LEN UINT32_MAX
+#define RDAP_MSGPACK_MAX_LEN UINT32_MAX
 /* The msgpack ext types notepack.io reads: timestamps (the spec's), and ArrayBuffers, which
  * notepack.io 2.x wrote as ext 0 and 3.x still reads as binary. */
-#define RDA_EXT_TIMESTAMP (-1)
-#define RDA_EXT_ARRAYBUFFER 0
+#define RDAP_EXT_TIMESTAMP (-1)
+#define RDAP_EXT_ARRAYBUFFER 0
 /* JavaScript object keys that are array indices (canonical decimal, below 2^32 - 1) are
  * enumerated first, in numeric order; notepack.io writes keys in that order. */
-#define RDA_ARRAY_INDEX_MAX 4294967294ULL
-#define RDA_ARRAY_INDEX_DIGITS 10
+#define RDAP_ARRAY_INDEX_MAX 4294967294ULL
+#define RDAP_ARRAY_INDEX_DIGITS 10
 /* 2^63 and 2^64 as doubles: the ranges of msgpack's int64 and uint64. */
-#define RDA_TWO_POW_63 9223372036854775808.0
-#define RDA_TWO_POW_64 18446744073709551616.0
+#define RDAP_TWO_POW_63 9223372036854775808.0
+#define RDAP_TWO_POW_64 18446744073709551616.0
 /* A JavaScript Date holds at most 8.64e15 ms either side of the epoch. */
-#define RDA_DATE_MAX_MS 8640000000000000LL
-#define RDA_MS_PER_S 1000LL
-#define RDA_NS_PER_MS 1000000LL
-#define RDA_MS_PER_DAY 86400000LL
-#define RDA_ISO_LEN 32
-#define RDA_INDEX_LEN 24
+#define RDAP_DATE_MAX_MS 8640000000000000LL
+#define RDAP_MS_PER_S 1000LL
+#define RDAP_NS_PER_MS 1000000LL
+#define RDAP_MS_PER_DAY 86400000LL
+#define RDAP_ISO_LEN 32
+#define RDAP_INDEX_LEN 24
 
 void *rdap_alloc(size_t n)
 {
@@ -61,7 +61,7 @@ int rdap_fail(rdap_decoder *d, const char *fmt, ...)
 
 int rdap_claims_placeholder(const json_t *v)
 {
-    return json_is_true(json_object_get(v, RDA_PLACEHOLDER_KEY));
+    return json_is_true(json_object_get(v, RDAP_PLACEHOLDER_KEY));
 }
 
 /* The rest of path below the element called (key, len), or NULL when the element is not
@@ -78,7 +78,7 @@ static const char *const *rda_path_index(const char *const *path, size_t i, char
 {
     if (path == NULL || path[0] == NULL)
         return NULL; /* off the binary path: no index to write */
-    int n = snprintf(buf, RDA_INDEX_LEN, "%zu", i);
+    int n = snprintf(buf, RDAP_INDEX_LEN, "%zu", i);
     return rda_path_step(path, buf, (size_t)n);
 }
 
@@ -88,7 +88,7 @@ static const char *const *rda_path_index(const char *const *path, size_t i, char
 static int rda_array_index(const char *key, size_t len, uint64_t *index)
 {
     uint64_t v = 0;
-    if (len == 0 || len > RDA_ARRAY_INDEX_DIGITS || (len > 1 && key[0] == '0'))
+    if (len == 0 || len > RDAP_ARRAY_INDEX_DIGITS || (len > 1 && key[0] == '0'))
         return 0;
     for (size_t i = 0; i < len; i++) {
         if (key[i] < '0' || key[i] > '9')
@@ -96,7 +96,7 @@ static int rda_array_index(const char *key, size_t len, uint64_t *index)
         v = v * 10 + (uint64_t)(key[i] - '0');
     }
     *index = v;
-    return v <= RDA_ARRAY_INDEX_MAX;
+    return v <= RDAP_ARRAY_INDEX_MAX;
 }
 
 /* Where a key goes in Object.keys() order: array indices first, ascending, then the other
@@ -126,16 +126,16 @@ static int rda_key_rank_cmp(const void *pa, const void *pb)
     return a->pos < b->pos ? -1 : a->pos > b->pos;
 }
 
-#define RDA_ENTRIES_ON_STACK 16 /* objects up to this many keys need no allocation */
+#define RDAP_ENTRIES_ON_STACK 16 /* objects up to this many keys need no allocation */
 
 /* ---- msgpack structure check ---------------------------------------------------------- */
 
 typedef enum rda_mp_kind {
-    RDA_MP_SCALAR,  /* fixed size: nil, booleans, numbers, fixext */
-    RDA_MP_SIZED,   /* a length, then that many bytes: str, bin, ext */
-    RDA_MP_ARRAY,
-    RDA_MP_MAP,
-    RDA_MP_INVALID  /* 0xc1, which the format never uses */
+    RDAP_MP_SCALAR,  /* fixed size: nil, booleans, numbers, fixext */
+    RDAP_MP_SIZED,   /* a length, then that many bytes: str, bin, ext */
+    RDAP_MP_ARRAY,
+    RDAP_MP_MAP,
+    RDAP_MP_INVALID  /* 0xc1, which the format never uses */
 } rda_mp_kind;
 
 /* The markers 0xc0..0xdf: what follows the marker byte. */
@@ -146,19 +146,19 @@ typedef struct rda_mp_marker {
     uint8_t fixed;     /* body bytes of a scalar */
 } rda_mp_marker;
 
-#define RDA_MP_MARKER_FIRST 0xc0
-static const rda_mp_marker RDA_MP_MARKERS[] = {
-    {RDA_MP_SCALAR, 0, 0, 0},  {RDA_MP_INVALID, 0, 0, 0}, {RDA_MP_SCALAR, 0, 0, 0},  /* c0-c2 */
-    {RDA_MP_SCALAR, 0, 0, 0},  {RDA_MP_SIZED, 1, 0, 0},   {RDA_MP_SIZED, 2, 0, 0},   /* c3-c5 */
-    {RDA_MP_SIZED, 4, 0, 0},   {RDA_MP_SIZED, 1, 1, 0},   {RDA_MP_SIZED, 2, 1, 0},   /* c6-c8 */
-    {RDA_MP_SIZED, 4, 1, 0},   {RDA_MP_SCALAR, 0, 0, 4},  {RDA_MP_SCALAR, 0, 0, 8},  /* c9-cb */
-    {RDA_MP_SCALAR, 0, 0, 1},  {RDA_MP_SCALAR, 0, 0, 2},  {RDA_MP_SCALAR, 0, 0, 4},  /* cc-ce */
-    {RDA_MP_SCALAR, 0, 0, 8},  {RDA_MP_SCALAR, 0, 0, 1},  {RDA_MP_SCALAR, 0, 0, 2},  /* cf-d1 */
-    {RDA_MP_SCALAR, 0, 0, 4},  {RDA_MP_SCALAR, 0, 0, 8},  {RDA_MP_SCALAR, 0, 0, 2},  /* d2-d4 */
-    {RDA_MP_SCALAR, 0, 0, 3},  {RDA_MP_SCALAR, 0, 0, 5},  {RDA_MP_SCALAR, 0, 0, 9},  /* d5-d7 */
-    {RDA_MP_SCALAR, 0, 0, 17}, {RDA_MP_SIZED, 1, 0, 0},   {RDA_MP_SIZED, 2, 0, 0},   /* d8-da */
-    {RDA_MP_SIZED, 4, 0, 0},   {RDA_MP_ARRAY, 2, 0, 0},   {RDA_MP_ARRAY, 4, 0, 0},   /* db-dd */
-    {RDA_MP_MAP, 2, 0, 0},     {RDA_MP_MAP, 4, 0, 0}};                              /* de-df */
+#define RDAP_MP_MARKER_FIRST 0xc0
+static const rda_mp_marker RDAP_MP_MARKERS[] = {
+    {RDAP_MP_SCALAR, 0, 0, 0},  {RDAP_MP_INVALID, 0, 0, 0}, {RDAP_MP_SCALAR, 0, 0, 0},  /* c0-c2 */
+    {RDAP_MP_SCALAR, 0, 0, 0},  {RDAP_MP_SIZED, 1, 0, 0},   {RDAP_MP_SIZED, 2, 0, 0},   /* c3-c5 */
+    {RDAP_MP_SIZED, 4, 0, 0},   {RDAP_MP_SIZED, 1, 1, 0},   {RDAP_MP_SIZED, 2, 1, 0},   /* c6-c8 */
+    {RDAP_MP_SIZED, 4, 1, 0},   {RDAP_MP_SCALAR, 0, 0, 4},  {RDAP_MP_SCALAR, 0, 0, 8},  /* c9-cb */
+    {RDAP_MP_SCALAR, 0, 0, 1},  {RDAP_MP_SCALAR, 0, 0, 2},  {RDAP_MP_SCALAR, 0, 0, 4},  /* cc-ce */
+    {RDAP_MP_SCALAR, 0, 0, 8},  {RDAP_MP_SCALAR, 0, 0, 1},  {RDAP_MP_SCALAR, 0, 0, 2},  /* cf-d1 */
+    {RDAP_MP_SCALAR, 0, 0, 4},  {RDAP_MP_SCALAR, 0, 0, 8},  {RDAP_MP_SCALAR, 0, 0, 2},  /* d2-d4 */
+    {RDAP_MP_SCALAR, 0, 0, 3},  {RDAP_MP_SCALAR, 0, 0, 5},  {RDAP_MP_SCALAR, 0, 0, 9},  /* d5-d7 */
+    {RDAP_MP_SCALAR, 0, 0, 17}, {RDAP_MP_SIZED, 1, 0, 0},   {RDAP_MP_SIZED, 2, 0, 0},   /* d8-da */
+    {RDAP_MP_SIZED, 4, 0, 0},   {RDAP_MP_ARRAY, 2, 0, 0},   {RDAP_MP_ARRAY, 4, 0, 0},   /* db-dd */
+    {RDAP_MP_MAP, 2, 0, 0},     {RDAP_MP_MAP, 4, 0, 0}};                              /* de-df */
 
 /* One value's header: its kind, header bytes, then body bytes or elements (a map's count
  * doubled: keys and values). */
@@ -172,7 +172,7 @@ static void rda_mp_fix(rda_mp_head *h, rda_mp_kind kind, uint64_t size)
 {
     h->kind = kind;
     h->head = 1;
-    h->size = kind == RDA_MP_MAP ? 2 * size : size;
+    h->size = kind == RDAP_MP_MAP ? 2 * size : size;
 }
 
 /* Reads the header at p (avail > 0 bytes). Returns 0 when it runs past avail. */
@@ -180,15 +180,15 @@ static int rda_mp_read_head(const uint8_t *p, size_t avail, rda_mp_head *h)
 {
     uint8_t m = p[0];
     if (m <= 0x7f || m >= 0xe0)
-        rda_mp_fix(h, RDA_MP_SCALAR, 0);
+        rda_mp_fix(h, RDAP_MP_SCALAR, 0);
     else if (m <= 0x8f)
-        rda_mp_fix(h, RDA_MP_MAP, m & 0x0f);
+        rda_mp_fix(h, RDAP_MP_MAP, m & 0x0f);
     else if (m <= 0x9f)
-        rda_mp_fix(h, RDA_MP_ARRAY, m & 0x0f);
-    else if (m < RDA_MP_MARKER_FIRST)
-        rda_mp_fix(h, RDA_MP_SIZED, m & 0x1f);
+        rda_mp_fix(h, RDAP_MP_ARRAY, m & 0x0f);
+    else if (m < RDAP_MP_MARKER_FIRST)
+        rda_mp_fix(h, RDAP_MP_SIZED, m & 0x1f);
     else {
-        const rda_mp_marker *mk = &RDA_MP_MARKERS[m - RDA_MP_MARKER_FIRST];
+        const rda_mp_marker *mk = &RDAP_MP_MARKERS[m - RDAP_MP_MARKER_FIRST];
         if (1 + (size_t)mk->size_len > avail)
             return 0;
         uint64_t n = mk->fixed;
@@ -219,9 +219,9 @@ static int rda_msgpack_check(rdap_decoder *d, const uint8_t *msg, size_t len)
             return rdap_fail(d, "truncated msgpack");
         pending[level]--;
         pos += h.head;
-        if (h.kind == RDA_MP_INVALID)
+        if (h.kind == RDAP_MP_INVALID)
             return rdap_fail(d, "invalid msgpack marker 0x%02x", msg[pos - 1]);
-        if (h.kind == RDA_MP_SCALAR || h.kind == RDA_MP_SIZED) {
+        if (h.kind == RDAP_MP_SCALAR || h.kind == RDAP_MP_SIZED) {
             if (h.size > len - pos)
                 return rdap_fail(d, "truncated msgpack");
             pos += (size_t)h.size;
@@ -281,7 +281,7 @@ static void rda_renumber_bins(const rdap_reader *r, json_t *v, rdap_bin *ordered
             abort();
         }
         ordered[*next] = r->bins[num];
-        json_integer_set(json_object_get(v, RDA_PLACEHOLDER_NUM_KEY), (json_int_t)(*next)++);
+        json_integer_set(json_object_get(v, RDAP_PLACEHOLDER_NUM_KEY), (json_int_t)(*next)++);
     } else if (json_is_array(v)) {
         json_array_foreach(v, i, child)
             rda_renumber_bins(r, child, ordered, next);
@@ -325,7 +325,7 @@ static json_t *rda_json_number(double v)
 {
     if (!isfinite(v))
         return json_null();
-    if (v == trunc(v) && v >= -RDA_TWO_POW_63 && v < RDA_TWO_POW_63)
+    if (v == trunc(v) && v >= -RDAP_TWO_POW_63 && v < RDAP_TWO_POW_63)
         return json_integer((json_int_t)v);
     return json_real(v);
 }
@@ -335,17 +335,17 @@ static int64_t rda_floor_div(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-/* Date.prototype.toISOString() of ms since the epoch (|ms| <= RDA_DATE_MAX_MS), with the
+/* Date.prototype.toISOString() of ms since the epoch (|ms| <= RDAP_DATE_MAX_MS), with the
  * civil-from-days conversion of H. Hinnant's "chrono-compatible date algorithms". */
 static json_t *rda_iso_date(int64_t ms)
 {
-    int64_t days = rda_floor_div(ms, RDA_MS_PER_DAY), in_day = ms - days * RDA_MS_PER_DAY;
+    int64_t days = rda_floor_div(ms, RDAP_MS_PER_DAY), in_day = ms - days * RDAP_MS_PER_DAY;
     int64_t z = days + 719468, era = rda_floor_div(z, 146097), doe = z - era * 146097;
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
     int64_t day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
     int64_t year = yoe + era * 400 + (month <= 2);
-    char iso[RDA_ISO_LEN], ystr[RDA_ISO_LEN];
+    char iso[RDAP_ISO_LEN], ystr[RDAP_ISO_LEN];
     /* Years outside 0..9999 take the expanded form: a sign and six digits. */
     if (year >= 0 && year <= 9999)
         snprintf(ystr, sizeof ystr, "%04lld", (long long)year);
@@ -369,13 +369,13 @@ static json_t *rda_timestamp_json(rdap_reader *r, const msgpack_object *o)
         rdap_fail(r->d, "malformed msgpack timestamp");
         return NULL;
     }
-    if (ts.tv_sec > RDA_DATE_MAX_MS / RDA_MS_PER_S + 1 ||
-        ts.tv_sec < -(RDA_DATE_MAX_MS / RDA_MS_PER_S) - 1)
+    if (ts.tv_sec > RDAP_DATE_MAX_MS / RDAP_MS_PER_S + 1 ||
+        ts.tv_sec < -(RDAP_DATE_MAX_MS / RDAP_MS_PER_S) - 1)
         return json_null();
-    int64_t ms = ts.tv_sec * RDA_MS_PER_S + ts.tv_nsec / RDA_NS_PER_MS;
-    if (ms < 0 && ts.tv_nsec % RDA_NS_PER_MS != 0)
+    int64_t ms = ts.tv_sec * RDAP_MS_PER_S + ts.tv_nsec / RDAP_NS_PER_MS;
+    if (ms < 0 && ts.tv_nsec % RDAP_NS_PER_MS != 0)
         ms++;
-    if (ms > RDA_DATE_MAX_MS || ms < -RDA_DATE_MAX_MS)
+    if (ms > RDAP_DATE_MAX_MS || ms < -RDAP_DATE_MAX_MS)
         return json_null();
     return rda_iso_date(ms);
 }
@@ -385,9 +385,9 @@ static json_t *rda_from_msgpack(rdap_reader *r, const msgpack_object *o, int bin
 
 static json_t *rda_ext_json(rdap_reader *r, const msgpack_object *o, int binary)
 {
-    if (o->via.ext.type == RDA_EXT_TIMESTAMP)
+    if (o->via.ext.type == RDAP_EXT_TIMESTAMP)
         return rda_timestamp_json(r, o);
-    if (o->via.ext.type == RDA_EXT_ARRAYBUFFER && binary)
+    if (o->via.ext.type == RDAP_EXT_ARRAYBUFFER && binary)
         return rda_reader_add_bin(r, o->via.ext.ptr, o->via.ext.size);
     rdap_fail(r->d, "unsupported msgpack ext type %d", o->via.ext.type);
     return NULL;
@@ -410,7 +410,7 @@ static json_t *rda_string_json(rdap_reader *r, const char *ptr, size_t len)
 static json_t *rda_array_json(rdap_reader *r, const msgpack_object_array *a, int binary,
                               const char *const *path)
 {
-    char index[RDA_INDEX_LEN];
+    char index[RDAP_INDEX_LEN];
     json_t *arr = json_array();
     for (uint32_t i = 0; i < a->size; i++) {
         json_t *v = rda_from_msgpack(r, &a->ptr[i], binary, rda_path_index(path, i, index));
@@ -441,7 +441,7 @@ static json_t *rda_map_value_json(rdap_reader *r, const msgpack_object_kv *kv, i
 
 /* The order in which JavaScript enumerates the keys of m once notepack.io has assigned them
  * to an object, as ranks whose pos is the pair's place in m: in stack (room for
- * RDA_ENTRIES_ON_STACK) when they fit, else an owned array. NULL when that is m's own order
+ * RDAP_ENTRIES_ON_STACK) when they fit, else an owned array. NULL when that is m's own order
  * (no key is an array index). A key that is not a string is ranked as a plain key; it is
  * refused when its turn comes. */
 static rda_key_rank *rda_map_order(const msgpack_object_map *m, rda_key_rank *stack)
@@ -456,7 +456,7 @@ static rda_key_rank *rda_map_order(const msgpack_object_map *m, rda_key_rank *st
     if (!any_index)
         return NULL;
     rda_key_rank *order =
-        m->size <= RDA_ENTRIES_ON_STACK ? stack : rdap_alloc(m->size * sizeof *order);
+        m->size <= RDAP_ENTRIES_ON_STACK ? stack : rdap_alloc(m->size * sizeof *order);
     for (uint32_t i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
         if (k->type == MSGPACK_OBJECT_STR)
@@ -475,7 +475,7 @@ static rda_key_rank *rda_map_order(const msgpack_object_map *m, rda_key_rank *st
 static json_t *rda_map_json(rdap_reader *r, const msgpack_object_map *m, int binary,
                             const char *const *path)
 {
-    rda_key_rank stack[RDA_ENTRIES_ON_STACK];
+    rda_key_rank stack[RDAP_ENTRIES_ON_STACK];
     rda_key_rank *order = rda_map_order(m, stack);
     json_t *obj = json_object();
     for (uint32_t i = 0; i < m->size && obj != NULL; i++) {
@@ -581,16 +581,16 @@ static int rda_pack(rda_packer *w, const json_t *v, int binary, const char *cons
  * same), up to uint64; other numbers as float64. */
 static int rda_pack_real(msgpack_packer *pk, double v)
 {
-    if (v == trunc(v) && v >= -RDA_TWO_POW_63 && v < RDA_TWO_POW_63)
+    if (v == trunc(v) && v >= -RDAP_TWO_POW_63 && v < RDAP_TWO_POW_63)
         return msgpack_pack_int64(pk, (int64_t)v);
-    if (v == trunc(v) && v >= 0 && v < RDA_TWO_POW_64)
+    if (v == trunc(v) && v >= 0 && v < RDAP_TWO_POW_64)
         return msgpack_pack_uint64(pk, (uint64_t)v);
     return msgpack_pack_double(pk, v);
 }
 
 static int rda_pack_bytes(msgpack_packer *pk, const void *p, size_t len, int is_str)
 {
-    if (len > RDA_MSGPACK_MAX_LEN)
+    if (len > RDAP_MSGPACK_MAX_LEN)
         return RDAP_ERR;
     if (is_str)
         return msgpack_pack_str(pk, len) == 0 && msgpack_pack_str_body(pk, p, len) == 0
@@ -622,13 +622,13 @@ static int rda_entry_cmp(const void *pa, const void *pb)
 }
 
 /* The entries of obj in the order Object.keys() gives them: in stack (room for
- * RDA_ENTRIES_ON_STACK) when they fit, else an owned array. */
+ * RDAP_ENTRIES_ON_STACK) when they fit, else an owned array. */
 static rda_entry *rda_object_entries(const json_t *v, size_t *n, rda_entry *stack)
 {
     json_t *obj = (json_t *)v; /* iteration only reads */
     size_t count = json_object_size(obj), i = 0;
     int any_index = 0;
-    rda_entry *e = count <= RDA_ENTRIES_ON_STACK ? stack : rdap_alloc(count * sizeof *e);
+    rda_entry *e = count <= RDAP_ENTRIES_ON_STACK ? stack : rdap_alloc(count * sizeof *e);
     for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it), i++) {
         e[i].key = json_object_iter_key(it);
         e[i].len = json_object_iter_key_len(it);
@@ -645,9 +645,9 @@ static int rda_pack_object(rda_packer *w, const json_t *v, int binary, const cha
                            int depth)
 {
     size_t n;
-    rda_entry stack[RDA_ENTRIES_ON_STACK];
+    rda_entry stack[RDAP_ENTRIES_ON_STACK];
     rda_entry *e = rda_object_entries(v, &n, stack);
-    int rc = n <= RDA_MSGPACK_MAX_LEN && msgpack_pack_map(&w->pk, n) == 0 ? RDAP_OK : RDAP_ERR;
+    int rc = n <= RDAP_MSGPACK_MAX_LEN && msgpack_pack_map(&w->pk, n) == 0 ? RDAP_OK : RDAP_ERR;
     for (size_t i = 0; i < n && rc == RDAP_OK; i++) {
         rc = rda_pack_bytes(&w->pk, e[i].key, e[i].len, 1);
         if (rc == RDAP_OK)
@@ -662,9 +662,9 @@ static int rda_pack_object(rda_packer *w, const json_t *v, int binary, const cha
 static int rda_pack_array(rda_packer *w, const json_t *v, int binary, const char *const *path,
                           int depth)
 {
-    char index[RDA_INDEX_LEN];
+    char index[RDAP_INDEX_LEN];
     size_t n = json_array_size(v);
-    if (n > RDA_MSGPACK_MAX_LEN || msgpack_pack_array(&w->pk, n) != 0)
+    if (n > RDAP_MSGPACK_MAX_LEN || msgpack_pack_array(&w->pk, n) != 0)
         return RDAP_ERR;
     for (size_t i = 0; i < n; i++)
         if (rda_pack(w, json_array_get(v, i), binary, rda_path_index(path, i, index),

@@ -9,8 +9,8 @@
  * placeholders become bins on the way out; everywhere else a placeholder-looking object is
  * plain data, and a bin is refused.
  */
-#ifndef RDA_REDIS_ADAPTER_MSGPACK_H
-#define RDA_REDIS_ADAPTER_MSGPACK_H
+#ifndef RDAP_REDIS_ADAPTER_MSGPACK_H
+#define RDAP_REDIS_ADAPTER_MSGPACK_H
 
 #include "redis_adapter_codec.h"
 

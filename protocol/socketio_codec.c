@@ -12,31 +12,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIO_MAIN_NAMESPACE "/"
-#define SIO_NAMESPACE_START '/'
-#define SIO_NAMESPACE_END ','
-#define SIO_ATTACHMENTS_END '-'
-#define SIO_PLACEHOLDER_KEY "_placeholder"
-#define SIO_PLACEHOLDER_NUM_KEY "num"
-#define SIO_PACKET_TYPE_COUNT 7
+#define SIOP_MAIN_NAMESPACE "/"
+#define SIOP_NAMESPACE_START '/'
+#define SIOP_NAMESPACE_END ','
+#define SIOP_ATTACHMENTS_END '-'
+#define SIOP_PLACEHOLDER_KEY "_placeholder"
+#define SIOP_PLACEHOLDER_NUM_KEY "num"
+#define SIOP_PACKET_TYPE_COUNT 7
 /* JavaScript's Number.MAX_SAFE_INTEGER (2^53 - 1), the bound SIOP_MAX_ACK_ID also is. */
-#define SIO_SAFE_INTEGER_MAX ((double)SIOP_MAX_ACK_ID)
-#define SIO_JSON_DECODE_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
+#define SIOP_SAFE_INTEGER_MAX ((double)SIOP_MAX_ACK_ID)
+#define SIOP_JSON_DECODE_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
 /* Compact like JSON.stringify; jansson leaves '/' unescaped unless asked to escape it. */
-#define SIO_JSON_ENCODE_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
+#define SIOP_JSON_ENCODE_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
 
-static const char *const SIO_PACKET_TYPE_NAMES[SIO_PACKET_TYPE_COUNT] = {
+static const char *const SIOP_PACKET_TYPE_NAMES[SIOP_PACKET_TYPE_COUNT] = {
     "CONNECT", "DISCONNECT", "EVENT", "ACK", "CONNECT_ERROR", "BINARY_EVENT", "BINARY_ACK"};
 
 /* Event names with a meaning of their own on one side or the other (socket.io-parser). */
-static const char *const SIO_RESERVED_EVENTS[] = {
+static const char *const SIOP_RESERVED_EVENTS[] = {
     "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"};
 
 /* Parsing a decimal field: the outcomes the callers report differently. */
 typedef enum sio_number_status {
-    SIO_NUMBER_OK,
-    SIO_NUMBER_NONE,     /* no digit where the number should start */
-    SIO_NUMBER_TOO_BIG   /* more than the caller's maximum */
+    SIOP_NUMBER_OK,
+    SIOP_NUMBER_NONE,     /* no digit where the number should start */
+    SIOP_NUMBER_TOO_BIG   /* more than the caller's maximum */
 } sio_number_status;
 
 /* Allocation failure aborts, as in buffer.h. */
@@ -74,7 +74,7 @@ void siop_packet_clear(siop_packet *p)
 
 const char *siop_packet_type_name(siop_packet_type t)
 {
-    return (unsigned)t < SIO_PACKET_TYPE_COUNT ? SIO_PACKET_TYPE_NAMES[t] : "UNKNOWN";
+    return (unsigned)t < SIOP_PACKET_TYPE_COUNT ? SIOP_PACKET_TYPE_NAMES[t] : "UNKNOWN";
 }
 
 static int sio_type_is_binary(siop_packet_type t)
@@ -91,15 +91,15 @@ static int sio_type_takes_ack(siop_packet_type t)
 
 json_t *siop_placeholder_new(size_t num)
 {
-    return json_pack("{s:b, s:I}", SIO_PLACEHOLDER_KEY, 1, SIO_PLACEHOLDER_NUM_KEY,
+    return json_pack("{s:b, s:I}", SIOP_PLACEHOLDER_KEY, 1, SIOP_PLACEHOLDER_NUM_KEY,
                      (json_int_t)num);
 }
 
 int siop_placeholder_num(const json_t *v, size_t *num)
 {
-    if (!json_is_true(json_object_get(v, SIO_PLACEHOLDER_KEY)))
+    if (!json_is_true(json_object_get(v, SIOP_PLACEHOLDER_KEY)))
         return 0;
-    const json_t *n = json_object_get(v, SIO_PLACEHOLDER_NUM_KEY);
+    const json_t *n = json_object_get(v, SIOP_PLACEHOLDER_NUM_KEY);
     if (!json_is_integer(n) || json_integer_value(n) < 0)
         return 0;
     *num = (size_t)json_integer_value(n);
@@ -116,7 +116,7 @@ static size_t sio_placeholder_scan(const json_t *v, size_t n, int *bad)
     if (json_is_array(v)) {
         json_array_foreach(v, i, child)
             count += sio_placeholder_scan(child, n, bad);
-    } else if (json_is_true(json_object_get(v, SIO_PLACEHOLDER_KEY))) {
+    } else if (json_is_true(json_object_get(v, SIOP_PLACEHOLDER_KEY))) {
         if (siop_placeholder_num(v, &num) && num < n)
             count++;
         else
@@ -140,8 +140,8 @@ size_t siop_placeholder_count(const json_t *v)
 
 static int sio_event_name_reserved(const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof SIO_RESERVED_EVENTS / sizeof SIO_RESERVED_EVENTS[0]; i++)
-        if (strlen(SIO_RESERVED_EVENTS[i]) == len && memcmp(SIO_RESERVED_EVENTS[i], name, len) == 0)
+    for (size_t i = 0; i < sizeof SIOP_RESERVED_EVENTS / sizeof SIOP_RESERVED_EVENTS[0]; i++)
+        if (strlen(SIOP_RESERVED_EVENTS[i]) == len && memcmp(SIOP_RESERVED_EVENTS[i], name, len) == 0)
             return 1;
     return 0;
 }
@@ -180,7 +180,7 @@ static int sio_data_valid(siop_packet_type type, const json_t *data)
 static const char *sio_packet_invalid(siop_packet_type type, int64_t id, const json_t *data,
                                       size_t n_attachments)
 {
-    if ((unsigned)type >= SIO_PACKET_TYPE_COUNT)
+    if ((unsigned)type >= SIOP_PACKET_TYPE_COUNT)
         return "unknown packet type";
     if (id != SIOP_NO_ACK && (!sio_type_takes_ack(type) || id < 0 || id > SIOP_MAX_ACK_ID))
         return "invalid ack id";
@@ -216,15 +216,15 @@ static sio_number_status sio_parse_number(const char *s, size_t len, size_t *pos
     size_t i = *pos;
     uint64_t v = 0;
     if (i >= len || !sio_is_digit(s[i]))
-        return SIO_NUMBER_NONE;
+        return SIOP_NUMBER_NONE;
     for (; i < len && sio_is_digit(s[i]); i++) {
         unsigned digit = (unsigned)(s[i] - '0');
         if (v > (UINT64_MAX - digit) / 10 || (v = v * 10 + digit) > max)
-            return SIO_NUMBER_TOO_BIG;
+            return SIOP_NUMBER_TOO_BIG;
     }
     *pos = i;
     *out = v;
-    return SIO_NUMBER_OK;
+    return SIOP_NUMBER_OK;
 }
 
 static int sio_parse_attachments(siop_decoder *d, const char *s, size_t len, size_t *pos,
@@ -232,9 +232,9 @@ static int sio_parse_attachments(siop_decoder *d, const char *s, size_t len, siz
 {
     uint64_t n;
     sio_number_status st = sio_parse_number(s, len, pos, d->max_attachments, &n);
-    if (st == SIO_NUMBER_TOO_BIG)
+    if (st == SIOP_NUMBER_TOO_BIG)
         return sio_fail(d, "too many attachments (at most %zu)", d->max_attachments);
-    if (st != SIO_NUMBER_OK || *pos >= len || s[*pos] != SIO_ATTACHMENTS_END)
+    if (st != SIOP_NUMBER_OK || *pos >= len || s[*pos] != SIOP_ATTACHMENTS_END)
         return sio_fail(d, "illegal attachments count");
     (*pos)++;
     p->n_attachments = (size_t)n;
@@ -245,12 +245,12 @@ static int sio_parse_attachments(siop_decoder *d, const char *s, size_t len, siz
 static int sio_parse_namespace(siop_decoder *d, const char *s, size_t len, size_t *pos,
                                siop_packet *p)
 {
-    if (*pos >= len || s[*pos] != SIO_NAMESPACE_START) {
-        p->nsp = sb_strndup(SIO_MAIN_NAMESPACE, strlen(SIO_MAIN_NAMESPACE));
+    if (*pos >= len || s[*pos] != SIOP_NAMESPACE_START) {
+        p->nsp = sb_strndup(SIOP_MAIN_NAMESPACE, strlen(SIOP_MAIN_NAMESPACE));
         return SIOP_OK;
     }
     const char *start = s + *pos;
-    const char *end = memchr(start, SIO_NAMESPACE_END, len - *pos);
+    const char *end = memchr(start, SIOP_NAMESPACE_END, len - *pos);
     size_t n = end != NULL ? (size_t)(end - start) : len - *pos;
     /* nsp is handed out as a C string: an embedded NUL would silently shorten it. */
     if (memchr(start, '\0', n) != NULL)
@@ -265,7 +265,7 @@ static int sio_parse_header(siop_decoder *d, const char *s, size_t len, size_t *
 {
     if (len == 0)
         return sio_fail(d, "empty packet");
-    if (s[0] < '0' || s[0] >= '0' + SIO_PACKET_TYPE_COUNT)
+    if (s[0] < '0' || s[0] >= '0' + SIOP_PACKET_TYPE_COUNT)
         return sio_fail(d, "unknown packet type");
     p->type = (siop_packet_type)(s[0] - '0');
     *pos = 1;
@@ -275,9 +275,9 @@ static int sio_parse_header(siop_decoder *d, const char *s, size_t len, size_t *
         return SIOP_ERR;
     uint64_t id;
     sio_number_status st = sio_parse_number(s, len, pos, SIOP_MAX_ACK_ID, &id);
-    if (st == SIO_NUMBER_TOO_BIG)
+    if (st == SIOP_NUMBER_TOO_BIG)
         return sio_fail(d, "invalid ack id");
-    if (st == SIO_NUMBER_OK)
+    if (st == SIOP_NUMBER_OK)
         p->id = (int64_t)id;
     return SIOP_OK;
 }
@@ -290,7 +290,7 @@ static json_t *sio_json_restore_ints(json_t *v)
     json_t *child;
     if (json_is_real(v)) {
         double r = json_real_value(v);
-        if (r < -SIO_SAFE_INTEGER_MAX || r > SIO_SAFE_INTEGER_MAX || r != (double)(json_int_t)r)
+        if (r < -SIOP_SAFE_INTEGER_MAX || r > SIOP_SAFE_INTEGER_MAX || r != (double)(json_int_t)r)
             return v;
         json_decref(v);
         return json_integer((json_int_t)r);
@@ -313,10 +313,10 @@ static json_t *sio_json_restore_ints(json_t *v)
  * every number as a double, as JavaScript reads it, and the integers that fit put back. */
 json_t *siop_json_loadb(const char *s, size_t len, json_error_t *err)
 {
-    json_t *v = json_loadb(s, len, SIO_JSON_DECODE_FLAGS, err);
+    json_t *v = json_loadb(s, len, SIOP_JSON_DECODE_FLAGS, err);
     if (v != NULL || json_error_code(err) != json_error_numeric_overflow)
         return v;
-    v = json_loadb(s, len, SIO_JSON_DECODE_FLAGS | JSON_DECODE_INT_AS_REAL, err);
+    v = json_loadb(s, len, SIOP_JSON_DECODE_FLAGS | JSON_DECODE_INT_AS_REAL, err);
     return v != NULL ? sio_json_restore_ints(v) : NULL;
 }
 
@@ -413,7 +413,7 @@ static int sio_buf_write(const char *buffer, size_t size, void *data)
 /* A namespace that the decoder would read back as itself. */
 static int sio_namespace_encodable(const char *nsp)
 {
-    return nsp[0] == SIO_NAMESPACE_START && strchr(nsp, SIO_NAMESPACE_END) == NULL;
+    return nsp[0] == SIOP_NAMESPACE_START && strchr(nsp, SIOP_NAMESPACE_END) == NULL;
 }
 
 /* Type, attachment count, namespace and ack id: everything before the data. */
@@ -423,11 +423,11 @@ static void sio_encode_prefix(sb_buf *out, siop_packet_type type, const char *ns
     sb_buf_append_byte(out, (uint8_t)('0' + type));
     if (sio_type_is_binary(type)) {
         sb_buf_append_u64(out, n_attachments);
-        sb_buf_append_byte(out, SIO_ATTACHMENTS_END);
+        sb_buf_append_byte(out, SIOP_ATTACHMENTS_END);
     }
-    if (strcmp(nsp, SIO_MAIN_NAMESPACE) != 0) {
+    if (strcmp(nsp, SIOP_MAIN_NAMESPACE) != 0) {
         sb_buf_append_str(out, nsp);
-        sb_buf_append_byte(out, SIO_NAMESPACE_END);
+        sb_buf_append_byte(out, SIOP_NAMESPACE_END);
     }
     if (id != SIOP_NO_ACK)
         sb_buf_append_u64(out, (uint64_t)id);
@@ -437,14 +437,14 @@ static int sio_encode(sb_buf *out, siop_packet_type type, const char *nsp, int64
                       const json_t *data, size_t n_attachments)
 {
     if (nsp == NULL)
-        nsp = SIO_MAIN_NAMESPACE;
+        nsp = SIOP_MAIN_NAMESPACE;
     if (!sio_type_is_binary(type))
         n_attachments = 0;
     if (sio_packet_invalid(type, id, data, n_attachments) != NULL || !sio_namespace_encodable(nsp))
         return SIOP_ERR;
     size_t mark = out->len;
     sio_encode_prefix(out, type, nsp, id, n_attachments);
-    if (data != NULL && json_dump_callback(data, sio_buf_write, out, SIO_JSON_ENCODE_FLAGS) != 0) {
+    if (data != NULL && json_dump_callback(data, sio_buf_write, out, SIOP_JSON_ENCODE_FLAGS) != 0) {
         out->len = mark;
         return SIOP_ERR;
     }
@@ -491,7 +491,7 @@ int siop_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char 
                           const char *args_text, size_t len)
 {
     if (nsp == NULL)
-        nsp = SIO_MAIN_NAMESPACE;
+        nsp = SIOP_MAIN_NAMESPACE;
     if (event == NULL || !sio_plain_name(event) || !sio_text_args_ok(nsp, args_text, len))
         return SIOP_ERR;
     sio_encode_prefix(out, SIOP_PACKET_EVENT, nsp, id, 0);
@@ -508,7 +508,7 @@ int siop_ack_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *a
                         size_t len)
 {
     if (nsp == NULL)
-        nsp = SIO_MAIN_NAMESPACE;
+        nsp = SIOP_MAIN_NAMESPACE;
     if (id < 0 || !sio_text_args_ok(nsp, args_text, len))
         return SIOP_ERR;
     sio_encode_prefix(out, SIOP_PACKET_ACK, nsp, id, 0);

@@ -7,8 +7,8 @@
  * socket->id). Each map hashes with its own random SipHash key, so names chosen by clients
  * cannot be crafted to collide.
  */
-#ifndef SIO_MAP_H
-#define SIO_MAP_H
+#ifndef SB_MAP_H
+#define SB_MAP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -11,8 +11,8 @@
  * point into the input buffer (text) or into the reader's scratch buffer (binary), so a
  * packet is valid until the next call on the same reader and while the input lives.
  */
-#ifndef EIO_ENGINEIO_H
-#define EIO_ENGINEIO_H
+#ifndef EIOP_ENGINEIO_CODEC_H
+#define EIOP_ENGINEIO_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -32,8 +32,8 @@
  * the message. msgpack nesting is limited to RDAP_MAX_DEPTH containers on both sides. The
  * msgpack itself goes through msgpack-c, in redis_adapter_msgpack.c.
  */
-#ifndef RDA_REDIS_ADAPTER_H
-#define RDA_REDIS_ADAPTER_H
+#ifndef RDAP_REDIS_ADAPTER_CODEC_H
+#define RDAP_REDIS_ADAPTER_CODEC_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -12,8 +12,8 @@
  * The decoder is fed one Engine.IO message at a time (text, then binary attachments) and
  * hands out a packet once it is complete, like hiredis's reader.
  */
-#ifndef SIO_SOCKETIO_H
-#define SIO_SOCKETIO_H
+#ifndef SIOP_SOCKETIO_CODEC_H
+#define SIOP_SOCKETIO_CODEC_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -14,8 +14,8 @@
  * continuation order, the message size limit (summed over fragments) and the UTF-8 of
  * text messages (checked across fragments) are already checked.
  */
-#ifndef SB_WEBSOCKET_H
-#define SB_WEBSOCKET_H
+#ifndef WS_WEBSOCKET_CODEC_H
+#define WS_WEBSOCKET_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

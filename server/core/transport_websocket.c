@@ -1,6 +1,6 @@
 /* transport_websocket.c: the WebSocket transport and the upgrade from polling.
  *
- * One frame is one packet. Frames are read by the codec in protocol/websocket.c straight
+ * One frame is one packet. Frames are read by the codec in protocol/websocket_codec.c straight
  * out of the connection's input (the read slab, mostly), unmasked in place, and handed on
  * without a copy; only a fragmented message is assembled, in a buffer freed once whole.
  * Outbound packets wait in the session's queue and move to the connection's output when

@@ -7,7 +7,7 @@
 //   POST body cut across writes (Content-Length and chunked); Expect: 100-continue; HEAD;
 //   HTTP/1.0 and Connection: close; the keep-alive idle deadline (5 s, as advertised by
 //   `Keep-Alive: timeout=5`); bytes that are not HTTP (400 and Connection: close).
-// WebSocket (protocol/websocket.c, server/core/transport_websocket.c), with the upgrade
+// WebSocket (protocol/websocket_codec.c, server/core/transport_websocket.c), with the upgrade
 // done by hand (Sec-WebSocket-Accept checked) and every client frame masked:
 //   a frame a byte per write; a fragmented message; a ping between fragments; the close
 //   codes for an unmasked frame (1002), invalid UTF-8 (1007), RSV1 (1002), a message over

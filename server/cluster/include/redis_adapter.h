@@ -5,7 +5,7 @@
  * uid; it is the sio_adapter_factory of the server, so every namespace gets an rca
  * adapter. Such an adapter composes the local adapter (adapter_local.c), which keeps the
  * rooms and delivers to this node's sockets, and adds the other nodes: broadcasts are
- * published for them, theirs are delivered here, and the requests of protocol/redis_adapter.h
+ * published for them, theirs are delivered here, and the requests of protocol/include/redis_adapter_codec.h
  * (fetchSockets, serverSideEmit, broadcasts with acks, remote joins...) go both ways.
  *
  * Unlike Node, which PSUBSCRIBEs key#nsp#* and drops what it has no room for, a node

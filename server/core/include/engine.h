@@ -1,7 +1,7 @@
 /* engine.h: the Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
  *
  * One eio_server listens on one host:port on the caller's libuv loop (its own transport:
- * HTTP/1.1 through http-parser, WebSocket through protocol/websocket.h), and serves the Engine.IO endpoint at cfg.path on both transports (with the
+ * HTTP/1.1 through http-parser, WebSocket through protocol/include/websocket_codec.h), and serves the Engine.IO endpoint at cfg.path on both transports (with the
  * polling-to-websocket upgrade). It owns sessions: an application learns of one through
  * on_open, receives its messages through on_message and its end through on_close, after
  * which the session is freed. Everything runs on the loop's thread; nothing here blocks.

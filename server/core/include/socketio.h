@@ -21,8 +21,8 @@
  * sio_socket_ref() and release it with sio_socket_unref(); operations on a socket that has
  * disconnected meanwhile are harmless no-ops that return SIO_ECLOSED.
  */
-#ifndef SIO_SERVER_SOCKETIO_H
-#define SIO_SERVER_SOCKETIO_H
+#ifndef SIO_SOCKETIO_H
+#define SIO_SOCKETIO_H
 
 #include <jansson.h>
 #include <stddef.h>

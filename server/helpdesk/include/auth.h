@@ -72,7 +72,7 @@ const char *hd_role_name(hd_role r);
  * never expire. */
 int hd_identity_expired(const hd_auth_config *cfg, const hd_identity *id, int64_t now_s);
 
-/* For tests and the benchmark's load generator: claims_json (a JSON object, signed byte
+/* For the tests (the benchmark's load generator signs its own: bench/loadgen/jwt.c): claims_json (a JSON object, signed byte
  * for byte as given) as an HS256 JWT with header {"alg":"HS256","typ":"JWT"}. Returns a
  * malloc'd string the caller frees, or NULL when secret is NULL or empty. */
 char *hd_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *claims_json);
