@@ -2,7 +2,7 @@
  *
  * The decoder reads the header fields left to right in socket.io-parser's order (type,
  * attachment count, namespace, ack id), hands the rest to jansson, then checks the packet
- * with sio_packet_invalid(). The encoders check what they are given with that same
+ * with siop_packet_invalid(). The encoders check what they are given with that same
  * function, so this side never writes a packet that a peer's parser (or ours) would refuse.
  */
 #include "socketio_codec.h"
@@ -33,14 +33,14 @@ static const char *const SIOP_RESERVED_EVENTS[] = {
     "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"};
 
 /* Parsing a decimal field: the outcomes the callers report differently. */
-typedef enum sio_number_status {
+typedef enum siop_number_status {
     SIOP_NUMBER_OK,
     SIOP_NUMBER_NONE,     /* no digit where the number should start */
     SIOP_NUMBER_TOO_BIG   /* more than the caller's maximum */
-} sio_number_status;
+} siop_number_status;
 
 /* Allocation failure aborts, as in buffer.h. */
-static void *sio_alloc(size_t n)
+static void *siop_alloc(size_t n)
 {
     void *p = malloc(n > 0 ? n : 1);
     if (p == NULL) {
@@ -77,14 +77,14 @@ const char *siop_packet_type_name(siop_packet_type t)
     return (unsigned)t < SIOP_PACKET_TYPE_COUNT ? SIOP_PACKET_TYPE_NAMES[t] : "UNKNOWN";
 }
 
-static int sio_type_is_binary(siop_packet_type t)
+static int siop_type_is_binary(siop_packet_type t)
 {
     return t == SIOP_PACKET_BINARY_EVENT || t == SIOP_PACKET_BINARY_ACK;
 }
 
-static int sio_type_takes_ack(siop_packet_type t)
+static int siop_type_takes_ack(siop_packet_type t)
 {
-    return t == SIOP_PACKET_EVENT || t == SIOP_PACKET_ACK || sio_type_is_binary(t);
+    return t == SIOP_PACKET_EVENT || t == SIOP_PACKET_ACK || siop_type_is_binary(t);
 }
 
 /* ---- placeholders ------------------------------------------------------------------- */
@@ -109,13 +109,13 @@ int siop_placeholder_num(const json_t *v, size_t *num)
 /* Counts the well-formed placeholders in v, and sets *bad when an object claims to be one
  * ("_placeholder": true, which is all socket.io-parser looks at) but is malformed or names
  * attachment n or beyond. */
-static size_t sio_placeholder_scan(const json_t *v, size_t n, int *bad)
+static size_t siop_placeholder_scan(const json_t *v, size_t n, int *bad)
 {
     size_t count = 0, i, num;
     json_t *child;
     if (json_is_array(v)) {
         json_array_foreach(v, i, child)
-            count += sio_placeholder_scan(child, n, bad);
+            count += siop_placeholder_scan(child, n, bad);
     } else if (json_is_true(json_object_get(v, SIOP_PLACEHOLDER_KEY))) {
         if (siop_placeholder_num(v, &num) && num < n)
             count++;
@@ -125,7 +125,7 @@ static size_t sio_placeholder_scan(const json_t *v, size_t n, int *bad)
         /* jansson's iteration API is not const-qualified; nothing here writes. */
         json_t *obj = (json_t *)v;
         for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it))
-            count += sio_placeholder_scan(json_object_iter_value(it), n, bad);
+            count += siop_placeholder_scan(json_object_iter_value(it), n, bad);
     }
     return count;
 }
@@ -133,12 +133,12 @@ static size_t sio_placeholder_scan(const json_t *v, size_t n, int *bad)
 size_t siop_placeholder_count(const json_t *v)
 {
     int bad = 0;
-    return sio_placeholder_scan(v, SIZE_MAX, &bad);
+    return siop_placeholder_scan(v, SIZE_MAX, &bad);
 }
 
 /* ---- validation (shared by the decoder and the encoders) ----------------------------- */
 
-static int sio_event_name_reserved(const char *name, size_t len)
+static int siop_event_name_reserved(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof SIOP_RESERVED_EVENTS / sizeof SIOP_RESERVED_EVENTS[0]; i++)
         if (strlen(SIOP_RESERVED_EVENTS[i]) == len && memcmp(SIOP_RESERVED_EVENTS[i], name, len) == 0)
@@ -146,17 +146,17 @@ static int sio_event_name_reserved(const char *name, size_t len)
     return 0;
 }
 
-static int sio_event_name_valid(const json_t *name)
+static int siop_event_name_valid(const json_t *name)
 {
     if (json_is_number(name))
         return 1;
     return json_is_string(name) &&
-           !sio_event_name_reserved(json_string_value(name), json_string_length(name));
+           !siop_event_name_reserved(json_string_value(name), json_string_length(name));
 }
 
 /* socket.io-parser's isPayloadValid, except that EVENT and ACK data is also required when
  * absent (the protocol makes it mandatory; the JavaScript parser only checks what is there). */
-static int sio_data_valid(siop_packet_type type, const json_t *data)
+static int siop_data_valid(siop_packet_type type, const json_t *data)
 {
     switch (type) {
     case SIOP_PACKET_CONNECT:
@@ -167,7 +167,7 @@ static int sio_data_valid(siop_packet_type type, const json_t *data)
         return json_is_string(data) || json_is_object(data);
     case SIOP_PACKET_EVENT:
     case SIOP_PACKET_BINARY_EVENT:
-        return json_is_array(data) && sio_event_name_valid(json_array_get(data, 0));
+        return json_is_array(data) && siop_event_name_valid(json_array_get(data, 0));
     case SIOP_PACKET_ACK:
     case SIOP_PACKET_BINARY_ACK:
         return json_is_array(data);
@@ -177,24 +177,24 @@ static int sio_data_valid(siop_packet_type type, const json_t *data)
 
 /* NULL when the packet is acceptable, else the reason it is not. n_attachments is the
  * number of attachments the packet carries (0 for the non-binary types). */
-static const char *sio_packet_invalid(siop_packet_type type, int64_t id, const json_t *data,
+static const char *siop_packet_invalid(siop_packet_type type, int64_t id, const json_t *data,
                                       size_t n_attachments)
 {
     if ((unsigned)type >= SIOP_PACKET_TYPE_COUNT)
         return "unknown packet type";
-    if (id != SIOP_NO_ACK && (!sio_type_takes_ack(type) || id < 0 || id > SIOP_MAX_ACK_ID))
+    if (id != SIOP_NO_ACK && (!siop_type_takes_ack(type) || id < 0 || id > SIOP_MAX_ACK_ID))
         return "invalid ack id";
-    if (!sio_data_valid(type, data))
+    if (!siop_data_valid(type, data))
         return "invalid payload";
     int bad = 0;
-    sio_placeholder_scan(data, n_attachments, &bad);
+    siop_placeholder_scan(data, n_attachments, &bad);
     return bad ? "illegal attachments" : NULL;
 }
 
 /* ---- decoding ----------------------------------------------------------------------- */
 
 __attribute__((format(printf, 2, 3)))
-static int sio_fail(siop_decoder *d, const char *fmt, ...)
+static int siop_fail(siop_decoder *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -203,21 +203,21 @@ static int sio_fail(siop_decoder *d, const char *fmt, ...)
     return SIOP_ERR;
 }
 
-static int sio_is_digit(char c)
+static int siop_is_digit(char c)
 {
     return c >= '0' && c <= '9';
 }
 
 /* Reads the decimal number at s[*pos] (at least one digit), stopping as soon as it exceeds
  * max so that no digit string, however long, can overflow. */
-static sio_number_status sio_parse_number(const char *s, size_t len, size_t *pos, uint64_t max,
+static siop_number_status siop_parse_number(const char *s, size_t len, size_t *pos, uint64_t max,
                                           uint64_t *out)
 {
     size_t i = *pos;
     uint64_t v = 0;
-    if (i >= len || !sio_is_digit(s[i]))
+    if (i >= len || !siop_is_digit(s[i]))
         return SIOP_NUMBER_NONE;
-    for (; i < len && sio_is_digit(s[i]); i++) {
+    for (; i < len && siop_is_digit(s[i]); i++) {
         unsigned digit = (unsigned)(s[i] - '0');
         if (v > (UINT64_MAX - digit) / 10 || (v = v * 10 + digit) > max)
             return SIOP_NUMBER_TOO_BIG;
@@ -227,22 +227,22 @@ static sio_number_status sio_parse_number(const char *s, size_t len, size_t *pos
     return SIOP_NUMBER_OK;
 }
 
-static int sio_parse_attachments(siop_decoder *d, const char *s, size_t len, size_t *pos,
+static int siop_parse_attachments(siop_decoder *d, const char *s, size_t len, size_t *pos,
                                  siop_packet *p)
 {
     uint64_t n;
-    sio_number_status st = sio_parse_number(s, len, pos, d->max_attachments, &n);
+    siop_number_status st = siop_parse_number(s, len, pos, d->max_attachments, &n);
     if (st == SIOP_NUMBER_TOO_BIG)
-        return sio_fail(d, "too many attachments (at most %zu)", d->max_attachments);
+        return siop_fail(d, "too many attachments (at most %zu)", d->max_attachments);
     if (st != SIOP_NUMBER_OK || *pos >= len || s[*pos] != SIOP_ATTACHMENTS_END)
-        return sio_fail(d, "illegal attachments count");
+        return siop_fail(d, "illegal attachments count");
     (*pos)++;
     p->n_attachments = (size_t)n;
     return SIOP_OK;
 }
 
 /* A namespace starts with '/' and runs to the next ',' or to the end of the text. */
-static int sio_parse_namespace(siop_decoder *d, const char *s, size_t len, size_t *pos,
+static int siop_parse_namespace(siop_decoder *d, const char *s, size_t len, size_t *pos,
                                siop_packet *p)
 {
     if (*pos >= len || s[*pos] != SIOP_NAMESPACE_START) {
@@ -254,29 +254,29 @@ static int sio_parse_namespace(siop_decoder *d, const char *s, size_t len, size_
     size_t n = end != NULL ? (size_t)(end - start) : len - *pos;
     /* nsp is handed out as a C string: an embedded NUL would silently shorten it. */
     if (memchr(start, '\0', n) != NULL)
-        return sio_fail(d, "invalid namespace");
+        return siop_fail(d, "invalid namespace");
     p->nsp = sb_strndup(start, n);
     *pos += n + (end != NULL);
     return SIOP_OK;
 }
 
 /* Reads type, attachment count, namespace and ack id; *pos ends where the JSON starts. */
-static int sio_parse_header(siop_decoder *d, const char *s, size_t len, size_t *pos, siop_packet *p)
+static int siop_parse_header(siop_decoder *d, const char *s, size_t len, size_t *pos, siop_packet *p)
 {
     if (len == 0)
-        return sio_fail(d, "empty packet");
+        return siop_fail(d, "empty packet");
     if (s[0] < '0' || s[0] >= '0' + SIOP_PACKET_TYPE_COUNT)
-        return sio_fail(d, "unknown packet type");
+        return siop_fail(d, "unknown packet type");
     p->type = (siop_packet_type)(s[0] - '0');
     *pos = 1;
-    if (sio_type_is_binary(p->type) && sio_parse_attachments(d, s, len, pos, p) != SIOP_OK)
+    if (siop_type_is_binary(p->type) && siop_parse_attachments(d, s, len, pos, p) != SIOP_OK)
         return SIOP_ERR;
-    if (sio_parse_namespace(d, s, len, pos, p) != SIOP_OK)
+    if (siop_parse_namespace(d, s, len, pos, p) != SIOP_OK)
         return SIOP_ERR;
     uint64_t id;
-    sio_number_status st = sio_parse_number(s, len, pos, SIOP_MAX_ACK_ID, &id);
+    siop_number_status st = siop_parse_number(s, len, pos, SIOP_MAX_ACK_ID, &id);
     if (st == SIOP_NUMBER_TOO_BIG)
-        return sio_fail(d, "invalid ack id");
+        return siop_fail(d, "invalid ack id");
     if (st == SIOP_NUMBER_OK)
         p->id = (int64_t)id;
     return SIOP_OK;
@@ -284,7 +284,7 @@ static int sio_parse_header(siop_decoder *d, const char *s, size_t len, size_t *
 
 /* Turns the reals in v that JavaScript would print as integers (integral, within
  * Number.MAX_SAFE_INTEGER) into json integers. Steals v and returns what replaces it. */
-static json_t *sio_json_restore_ints(json_t *v)
+static json_t *siop_json_restore_ints(json_t *v)
 {
     size_t i;
     json_t *child;
@@ -299,11 +299,11 @@ static json_t *sio_json_restore_ints(json_t *v)
      * the iterations stay valid. */
     if (json_is_array(v))
         json_array_foreach(v, i, child)
-            json_array_set_new(v, i, sio_json_restore_ints(json_incref(child)));
+            json_array_set_new(v, i, siop_json_restore_ints(json_incref(child)));
     else if (json_is_object(v))
         for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
             child = json_incref(json_object_iter_value(it));
-            json_object_iter_set_new(v, it, sio_json_restore_ints(child));
+            json_object_iter_set_new(v, it, siop_json_restore_ints(child));
         }
     return v;
 }
@@ -317,23 +317,23 @@ json_t *siop_json_loadb(const char *s, size_t len, json_error_t *err)
     if (v != NULL || json_error_code(err) != json_error_numeric_overflow)
         return v;
     v = json_loadb(s, len, SIOP_JSON_DECODE_FLAGS | JSON_DECODE_INT_AS_REAL, err);
-    return v != NULL ? sio_json_restore_ints(v) : NULL;
+    return v != NULL ? siop_json_restore_ints(v) : NULL;
 }
 
 /* Decodes one text message into p (initialised by the caller, cleared on error by it). */
-static int sio_parse(siop_decoder *d, const char *s, size_t len, siop_packet *p)
+static int siop_parse(siop_decoder *d, const char *s, size_t len, siop_packet *p)
 {
     size_t pos;
-    if (sio_parse_header(d, s, len, &pos, p) != SIOP_OK)
+    if (siop_parse_header(d, s, len, &pos, p) != SIOP_OK)
         return SIOP_ERR;
     if (pos < len) {
         json_error_t err;
         p->data = siop_json_loadb(s + pos, len - pos, &err);
         if (p->data == NULL)
-            return sio_fail(d, "invalid payload: %s", err.text);
+            return siop_fail(d, "invalid payload: %s", err.text);
     }
-    const char *why = sio_packet_invalid(p->type, p->id, p->data, p->n_attachments);
-    return why != NULL ? sio_fail(d, "%s", why) : SIOP_OK;
+    const char *why = siop_packet_invalid(p->type, p->id, p->data, p->n_attachments);
+    return why != NULL ? siop_fail(d, "%s", why) : SIOP_OK;
 }
 
 void siop_decoder_init(siop_decoder *d, size_t max_attachments)
@@ -360,11 +360,11 @@ int siop_decoder_feed_text(siop_decoder *d, const char *text, size_t len, siop_p
     if (d->has_pending) {
         size_t missing = d->pending.n_attachments - d->received;
         siop_decoder_free(d);
-        return sio_fail(d, "text message while %zu attachment(s) are still expected", missing);
+        return siop_fail(d, "text message while %zu attachment(s) are still expected", missing);
     }
     siop_packet p;
     siop_packet_init(&p);
-    if (sio_parse(d, text, len, &p) != SIOP_OK) {
+    if (siop_parse(d, text, len, &p) != SIOP_OK) {
         siop_packet_clear(&p);
         return SIOP_ERR;
     }
@@ -377,7 +377,7 @@ int siop_decoder_feed_text(siop_decoder *d, const char *text, size_t len, siop_p
     p.attachments = calloc(p.n_attachments, sizeof *p.attachments);
     if (p.attachments == NULL) {
         siop_packet_clear(&p);
-        return sio_fail(d, "too many attachments (no memory for them)");
+        return siop_fail(d, "too many attachments (no memory for them)");
     }
     d->pending = p;
     d->has_pending = 1;
@@ -387,9 +387,9 @@ int siop_decoder_feed_text(siop_decoder *d, const char *text, size_t len, siop_p
 int siop_decoder_feed_binary(siop_decoder *d, const uint8_t *data, size_t len, siop_packet *out)
 {
     if (!d->has_pending)
-        return sio_fail(d, "binary message while no packet expects attachments");
+        return siop_fail(d, "binary message while no packet expects attachments");
     siop_attachment *a = &d->pending.attachments[d->received++];
-    a->data = sio_alloc(len);
+    a->data = siop_alloc(len);
     if (len > 0)
         memcpy(a->data, data, len);
     a->len = len;
@@ -404,24 +404,24 @@ int siop_decoder_feed_binary(siop_decoder *d, const uint8_t *data, size_t len, s
 
 /* ---- encoding ----------------------------------------------------------------------- */
 
-static int sio_buf_write(const char *buffer, size_t size, void *data)
+static int siop_buf_write(const char *buffer, size_t size, void *data)
 {
     sb_buf_append(data, buffer, size);
     return 0;
 }
 
 /* A namespace that the decoder would read back as itself. */
-static int sio_namespace_encodable(const char *nsp)
+static int siop_namespace_encodable(const char *nsp)
 {
     return nsp[0] == SIOP_NAMESPACE_START && strchr(nsp, SIOP_NAMESPACE_END) == NULL;
 }
 
 /* Type, attachment count, namespace and ack id: everything before the data. */
-static void sio_encode_prefix(sb_buf *out, siop_packet_type type, const char *nsp, int64_t id,
+static void siop_encode_prefix(sb_buf *out, siop_packet_type type, const char *nsp, int64_t id,
                               size_t n_attachments)
 {
     sb_buf_append_byte(out, (uint8_t)('0' + type));
-    if (sio_type_is_binary(type)) {
+    if (siop_type_is_binary(type)) {
         sb_buf_append_u64(out, n_attachments);
         sb_buf_append_byte(out, SIOP_ATTACHMENTS_END);
     }
@@ -433,18 +433,18 @@ static void sio_encode_prefix(sb_buf *out, siop_packet_type type, const char *ns
         sb_buf_append_u64(out, (uint64_t)id);
 }
 
-static int sio_encode(sb_buf *out, siop_packet_type type, const char *nsp, int64_t id,
+static int siop_encode(sb_buf *out, siop_packet_type type, const char *nsp, int64_t id,
                       const json_t *data, size_t n_attachments)
 {
     if (nsp == NULL)
         nsp = SIOP_MAIN_NAMESPACE;
-    if (!sio_type_is_binary(type))
+    if (!siop_type_is_binary(type))
         n_attachments = 0;
-    if (sio_packet_invalid(type, id, data, n_attachments) != NULL || !sio_namespace_encodable(nsp))
+    if (siop_packet_invalid(type, id, data, n_attachments) != NULL || !siop_namespace_encodable(nsp))
         return SIOP_ERR;
     size_t mark = out->len;
-    sio_encode_prefix(out, type, nsp, id, n_attachments);
-    if (data != NULL && json_dump_callback(data, sio_buf_write, out, SIOP_JSON_ENCODE_FLAGS) != 0) {
+    siop_encode_prefix(out, type, nsp, id, n_attachments);
+    if (data != NULL && json_dump_callback(data, siop_buf_write, out, SIOP_JSON_ENCODE_FLAGS) != 0) {
         out->len = mark;
         return SIOP_ERR;
     }
@@ -453,7 +453,7 @@ static int sio_encode(sb_buf *out, siop_packet_type type, const char *nsp, int64
 
 int siop_packet_encode(const siop_packet *p, sb_buf *out)
 {
-    return sio_encode(out, p->type, p->nsp, p->id, p->data, p->n_attachments);
+    return siop_encode(out, p->type, p->nsp, p->id, p->data, p->n_attachments);
 }
 
 int siop_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *event, json_t *args,
@@ -466,14 +466,14 @@ int siop_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *even
     int rc = SIOP_ERR;
     if (json_array_append_new(data, json_string(event)) == 0 &&
         (args == NULL || json_array_extend(data, args) == 0))
-        rc = sio_encode(out, n_attachments > 0 ? SIOP_PACKET_BINARY_EVENT : SIOP_PACKET_EVENT, nsp,
+        rc = siop_encode(out, n_attachments > 0 ? SIOP_PACKET_BINARY_EVENT : SIOP_PACKET_EVENT, nsp,
                         id, data, n_attachments);
     json_decref(data);
     return rc;
 }
 
 /* 1 when the name needs no escaping inside a JSON string (printable ASCII). */
-static int sio_plain_name(const char *s)
+static int siop_plain_name(const char *s)
 {
     for (; *s; s++)
         if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
@@ -481,9 +481,9 @@ static int sio_plain_name(const char *s)
     return 1;
 }
 
-static int sio_text_args_ok(const char *nsp, const char *args_text, size_t len)
+static int siop_text_args_ok(const char *nsp, const char *args_text, size_t len)
 {
-    return sio_namespace_encodable(nsp) && len >= 2 && args_text[0] == '[' &&
+    return siop_namespace_encodable(nsp) && len >= 2 && args_text[0] == '[' &&
            args_text[len - 1] == ']';
 }
 
@@ -492,9 +492,9 @@ int siop_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char 
 {
     if (nsp == NULL)
         nsp = SIOP_MAIN_NAMESPACE;
-    if (event == NULL || !sio_plain_name(event) || !sio_text_args_ok(nsp, args_text, len))
+    if (event == NULL || !siop_plain_name(event) || !siop_text_args_ok(nsp, args_text, len))
         return SIOP_ERR;
-    sio_encode_prefix(out, SIOP_PACKET_EVENT, nsp, id, 0);
+    siop_encode_prefix(out, SIOP_PACKET_EVENT, nsp, id, 0);
     sb_buf_append(out, "[\"", 2);
     sb_buf_append_str(out, event);
     sb_buf_append_byte(out, '"');
@@ -509,9 +509,9 @@ int siop_ack_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *a
 {
     if (nsp == NULL)
         nsp = SIOP_MAIN_NAMESPACE;
-    if (id < 0 || !sio_text_args_ok(nsp, args_text, len))
+    if (id < 0 || !siop_text_args_ok(nsp, args_text, len))
         return SIOP_ERR;
-    sio_encode_prefix(out, SIOP_PACKET_ACK, nsp, id, 0);
+    siop_encode_prefix(out, SIOP_PACKET_ACK, nsp, id, 0);
     sb_buf_append(out, args_text, len);
     return SIOP_OK;
 }
