@@ -1,8 +1,9 @@
 /* hd_internal.h: what the files of the helpdesk application share, and nothing else.
  *
  * app.c      lifecycle, the auth hook, connections, timers
- * routing.c  carrying out the store's decisions: assignments, inquiries, closes, deliveries
- * events.c   the client events of the namespace (support, typing, read, take, ...)
+ * client.c   the per-socket state (client.h)
+ * conversations.c carrying out the store's decisions: assignments, inquiries, closes, deliveries
+ * socket_events.c the client events of the namespace (support, typing, read, take, ...)
  * delivery.c nothing acknowledged missed: per conversation, what this node delivered, and
  *            the catch-ups (after a fault, the backlog on assignment, resume)
  * rest.c     the REST endpoints, /metrics, health
@@ -13,35 +14,13 @@
 
 #include <uv.h>
 
+#include "client.h"
 #include "health.h"
 #include "helpdesk.h"
 #include "map.h"
 #include "message.h"
 
-#define HD_ROOM_MAX (HD_ID_MAX + 16) /* "session:" + id */
 #define HD_LATENCY_BUCKETS 12
-
-#define HD_SYNC_ROOMS 0x1
-#define HD_SYNC_PRESENCE 0x2
-
-/* Per socket, from its token: small, because idle connections are most connections. */
-typedef struct hd_client {
-    hd_role role;
-    char *id;            /* sub (in the same allocation); NULL for an API key */
-    char *name;          /* in the same allocation, NULL when absent */
-    char **depts;        /* owned */
-    size_t n_depts;
-    int max_chats;
-    int64_t exp;         /* seconds; 0: never (API key) */
-    double tokens;       /* rate limit bucket */
-    int64_t refill_ms;   /* when tokens was last topped up */
-    int present;         /* counted in the agent's presence (the store said so) */
-    int joined;          /* in the chat rooms of its open conversations */
-    int syncing;         /* HD_SYNC_* operations in flight */
-    int resync_queued;   /* in app->resync */
-    int gone;            /* the socket left while an operation was in flight */
-    json_t *resume;      /* the auth payload's resume, until the socket is in its rooms */
-} hd_client;
 
 typedef struct hd_chat hd_chat; /* delivery.c */
 
@@ -82,16 +61,7 @@ struct hd_app {
     int handles_open;
 };
 
-/* app.c */
-hd_client *hd_client_of(sio_socket *s);
-void hd_client_free(hd_client *c);
-void hd_agent_of(const hd_client *c, hd_agent *out);
-void hd_room(char *buf, const char *kind, const char *id); /* "kind:id" into HD_ROOM_MAX */
-/* What a customer (its session) or an agent (its conversations) may touch; supervisors
- * and API keys may touch anything. */
-hd_access hd_access_of(hd_role role, const char *id);
-
-/* routing.c: each wraps a store operation and, on success, does what the contract says
+/* conversations.c: each wraps a store operation and, on success, does what the contract says
  * follows (emits, joins, routing); cb (may be NULL) gets the store's result after that. */
 void hd_route_kick(hd_app *app);
 /* Emits payload (borrowed; NULL: nothing) to the union of rooms, but the sockets in except
@@ -137,7 +107,7 @@ void hd_delivery_tick(hd_app *app);     /* retries, second reads, forgetting */
 void hd_delivery_stop(hd_app *app);   /* releases the sockets it holds */
 void hd_delivery_free(hd_app *app);
 
-/* events.c */
+/* socket_events.c */
 void hd_events_register(hd_app *app);
 /* The contract's error body {"status_code","error":{"code","message"}} (new reference). */
 json_t *hd_error_body(int status, const char *detail);
