@@ -28,7 +28,7 @@ int hd_backend_post(const hd_app *app, json_t *body, const char *chat, hd_post *
 {
     json_t *sender = json_object_get(body, "sender");
     memset(p, 0, sizeof(*p));
-    int st = hd_parse_message(app, body, p, why);
+    int st = hd_parse_message(app->cfg.max_message, body, p, why);
     if (st)
         return st;
     if (!chat || !*chat || strlen(chat) > HD_ID_MAX)

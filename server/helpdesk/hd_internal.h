@@ -2,6 +2,7 @@
  *
  * app.c      lifecycle, the auth hook, connections, timers
  * client.c   the per-socket state (client.h)
+ * contract.c a message payload's checks and the error body, for every road in
  * conversations.c carrying out the store's decisions: assignments, inquiries, closes, deliveries
  * socket_events.c the client events of the namespace (support, typing, read, take, ...)
  * delivery.c nothing acknowledged missed: per conversation, what this node delivered, and
@@ -15,6 +16,7 @@
 #include <uv.h>
 
 #include "client.h"
+#include "contract.h"
 #include "health.h"
 #include "helpdesk.h"
 #include "map.h"
@@ -109,12 +111,6 @@ void hd_delivery_free(hd_app *app);
 
 /* socket_events.c */
 void hd_events_register(hd_app *app);
-/* The contract's error body {"status_code","error":{"code","message"}} (new reference). */
-json_t *hd_error_body(int status, const char *detail);
-const char *hd_error_code(int status);
-/* A post's text, attachment and client_msg_id from a payload; 0 or an HD_E* status with
- * *why set. */
-int hd_parse_message(const hd_app *app, json_t *payload, hd_post *p, const char **why);
 
 /* backend.c: a backend message (REST body or hd:commands data) as a post into chat;
  * msg_id holds HD_ULID_LEN + 1 bytes. 0 or an HD_E* status with *why set. */

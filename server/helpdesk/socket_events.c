@@ -16,41 +16,6 @@
 
 /* ---- answers ---------------------------------------------------------------------------- */
 
-const char *hd_error_code(int status)
-{
-    switch (status) {
-    case HD_EBADREQ: return "bad_request";
-    case HD_EEXPIRED: return "token_expired";
-    case HD_EFORBIDDEN: return "forbidden";
-    case HD_ENOTFOUND: return "not_found";
-    case HD_ECONFLICT: return "conflict";
-    case HD_ETOOLARGE: return "too_large";
-    case HD_ERATE: return "rate_limited";
-    case HD_EUNAVAILABLE: return "store_unavailable";
-    default: return "error";
-    }
-}
-
-static const char *default_detail(int status)
-{
-    switch (status) {
-    case HD_EEXPIRED: return "the token has expired";
-    case HD_EFORBIDDEN: return "not allowed for this role or conversation";
-    case HD_ENOTFOUND: return "unknown conversation";
-    case HD_ECONFLICT: return "the conversation is closed or taken";
-    case HD_ETOOLARGE: return "message too large";
-    case HD_ERATE: return "too many events, slow down";
-    case HD_EUNAVAILABLE: return "store unavailable, nothing was stored: retry";
-    default: return "malformed request";
-    }
-}
-
-json_t *hd_error_body(int status, const char *detail)
-{
-    return json_pack("{s:i,s:{s:s,s:s}}", "status_code", status, "error", "code",
-                     hd_error_code(status), "message", detail ? detail : default_detail(status));
-}
-
 /* Acks with body (stolen); no ack: nothing. */
 static void ack_body(sio_ack *ack, json_t *body)
 {
@@ -102,59 +67,12 @@ static int precheck(hd_app *app, hd_client *c)
     return 0;
 }
 
-/* An optional id field: absent or null → NULL; else a string of 1..HD_ID_MAX bytes. */
-static int id_field(json_t *o, const char *key, const char **out)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > HD_ID_MAX)
-        return -1;
-    *out = json_string_value(v);
-    return 0;
-}
-
-static int attachment_valid(json_t *a)
-{
-    json_t *size = json_object_get(a, "size");
-    if (!json_is_string(json_object_get(a, "url")))
-        return 0;
-    if (json_object_get(a, "name") && !json_is_string(json_object_get(a, "name")))
-        return 0;
-    if (json_object_get(a, "mime") && !json_is_string(json_object_get(a, "mime")))
-        return 0;
-    return !size || (json_is_integer(size) && json_integer_value(size) >= 0);
-}
-
-int hd_parse_message(const hd_app *app, json_t *payload, hd_post *p, const char **why)
-{
-    json_t *text = json_object_get(payload, "message");
-    json_t *att = json_object_get(payload, "attachment");
-    if (!json_is_object(payload))
-        return *why = "the payload must be an object", HD_EBADREQ;
-    if (!json_is_string(text))
-        return *why = "message must be a string", HD_EBADREQ;
-    if (json_string_length(text) > app->cfg.max_message)
-        return *why = NULL, HD_ETOOLARGE;
-    if (!att || json_is_null(att) || json_is_false(att))
-        att = json_false();
-    else if (!json_is_object(att) || !attachment_valid(att))
-        return *why = "attachment must be false or {url, name, mime, size}", HD_EBADREQ;
-    if (json_string_length(text) == 0 && json_is_false(att))
-        return *why = "empty message", HD_EBADREQ;
-    if (id_field(payload, "client_msg_id", &p->client_msg_id))
-        return *why = "client_msg_id must be a short string", HD_EBADREQ;
-    p->message = json_string_value(text);
-    p->attachment = att;
-    return 0;
-}
-
 /* Who sends, and where to, by role (spec §3 "support (client to relay)"). */
 static int post_identity(const hd_client *c, json_t *payload, hd_post *p, const char **why)
 {
     const char *session, *chat;
-    if (id_field(payload, "session_id", &session) || id_field(payload, "ticket_chat_id", &chat))
+    if (hd_id_field(payload, "session_id", &session) ||
+        hd_id_field(payload, "ticket_chat_id", &chat))
         return *why = "session_id and ticket_chat_id must be short strings or null", HD_EBADREQ;
     p->ticket_chat_id = chat;
     switch (c->role) {
@@ -270,7 +188,7 @@ static void on_support(sio_socket *s, const char *event, const sio_args *args, s
     memset(&p, 0, sizeof(p));
     int st = precheck(app, c);
     if (!st)
-        st = hd_parse_message(app, payload, &p, &why);
+        st = hd_parse_message(app->cfg.max_message, payload, &p, &why);
     if (!st)
         st = post_identity(c, payload, &p, &why);
     if (st) {
@@ -296,7 +214,7 @@ static void on_support(sio_socket *s, const char *event, const sio_args *args, s
 static int member_of_chat(hd_client *c, sio_socket *s, json_t *payload, char *room)
 {
     const char *chat;
-    if (id_field(payload, "ticket_chat_id", &chat) || !chat)
+    if (hd_id_field(payload, "ticket_chat_id", &chat) || !chat)
         return HD_EBADREQ;
     hd_room(room, "chat", chat);
     if (c->role != HD_ROLE_API && c->role != HD_ROLE_SUPERVISOR && !sio_socket_in_room(s, room))
@@ -381,7 +299,7 @@ static int op_start(hd_app *app, hd_client *c, json_t *payload, const char **cha
     int st = precheck(app, c);
     if (st)
         return st;
-    if (!json_is_object(payload) || id_field(payload, "ticket_chat_id", chat) || !*chat)
+    if (!json_is_object(payload) || hd_id_field(payload, "ticket_chat_id", chat) || !*chat)
         return HD_EBADREQ;
     return 0;
 }
@@ -419,7 +337,7 @@ static void on_transfer(sio_socket *s, const char *event, const sio_args *args, 
     json_t *payload = json_array_get(args->json, 0);
     const char *chat = NULL, *agent_id = NULL, *dept = NULL;
     int st = op_start(app, c, payload, &chat);
-    if (!st && (id_field(payload, "agent_id", &agent_id) || id_field(payload, "dept", &dept)))
+    if (!st && (hd_id_field(payload, "agent_id", &agent_id) || hd_id_field(payload, "dept", &dept)))
         st = HD_EBADREQ;
     if (!st && c->role != HD_ROLE_AGENT && c->role != HD_ROLE_SUPERVISOR &&
         c->role != HD_ROLE_API)
