@@ -1,7 +1,8 @@
 /* hd_internal.h: what the files of the helpdesk application share, and nothing else.
  *
- * app.c      lifecycle, the auth hook, connections, timers
+ * app.c      lifecycle, timers
  * client.c   the per-socket state (client.h)
+ * connections.c a socket's life: the auth hook, its rooms and presence from the store
  * contract.c a message payload's checks and the error body, for every road in
  * conversations.c carrying out the store's decisions: assignments, inquiries, closes, deliveries
  * socket_events.c the client events of the namespace (support, typing, read, take, ...)
@@ -24,7 +25,14 @@
 
 #define HD_LATENCY_BUCKETS 12
 
-typedef struct hd_chat hd_chat; /* delivery.c */
+typedef struct hd_chat hd_chat; /* connections.c: the namespace's auth, connection and disconnect hooks (ud is the app) */
+void hd_conn_auth(sio_socket *s, void *ud);
+void hd_conn_connected(sio_socket *s, void *ud);
+void hd_conn_disconnected(sio_socket *s, const char *reason, void *ud);
+void hd_resync(hd_app *app);      /* the tick's retry */
+void hd_resync_drop(hd_app *app); /* releases the sockets waiting for a retry */
+
+/* delivery.c */
 
 typedef struct hd_metrics {
     uint64_t messages_in;      /* support messages received (any source) */
@@ -70,9 +78,6 @@ void hd_route_kick(hd_app *app);
  * (may be NULL). */
 void hd_emit(hd_app *app, const char *const *rooms, size_t n, const char *except,
              const char *event, json_t *payload, int flags);
-/* A store callback for updates nothing waits for (a failure is healed elsewhere: the
- * node's heartbeat expiry, the next resync). */
-void hd_ignore_result(const hd_result *r, void *ud);
 void hd_deliver_post(hd_app *app, const hd_post *p, hd_result_cb cb, void *ud);
 void hd_deliver_take(hd_app *app, const char *chat_id, const hd_agent *agent, hd_result_cb cb,
                      void *ud);
@@ -81,14 +86,15 @@ void hd_deliver_transfer(hd_app *app, const char *chat_id, const hd_access *acce
 void hd_deliver_close(hd_app *app, const char *chat_id, const hd_access *access, const char *by,
                       const char *reason, hd_result_cb cb, void *ud);
 void hd_deliver_sweep(hd_app *app);
-/* Puts a connected socket where the store says it belongs: the chat rooms of its open
- * conversations, and (an agent) its presence. What the store could not answer (Redis
- * down) is retried every tick until it can, or until the socket leaves. */
-void hd_sync_socket(hd_app *app, sio_socket *s);
-void hd_resync(hd_app *app);      /* the tick's retry */
-void hd_resync_drop(hd_app *app); /* releases the sockets waiting for a retry */
 /* 1 when the node can do its whole job (the store, and the cluster's pub/sub, are up). */
 int hd_app_ready(hd_app *app);
+
+/* connections.c: the namespace's auth, connection and disconnect hooks (ud is the app) */
+void hd_conn_auth(sio_socket *s, void *ud);
+void hd_conn_connected(sio_socket *s, void *ud);
+void hd_conn_disconnected(sio_socket *s, const char *reason, void *ud);
+void hd_resync(hd_app *app);      /* the tick's retry */
+void hd_resync_drop(hd_app *app); /* releases the sockets waiting for a retry */
 
 /* delivery.c */
 /* The core's delivery hook (sio_namespace_on_delivery) of /helpdesk; ud is the app. */
