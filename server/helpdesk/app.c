@@ -1,10 +1,37 @@
-/* app.c: the helpdesk application's lifecycle: it registers the hooks of the socket's life
- * (connections.c), the events, REST and the timers.
+/* app.c: the wiring of the helpdesk: it holds the node and every part's state, registers
+ * their hooks on the namespace and the engine, runs the timers, and starts and stops it all.
+ *
+ * The parts are layered; a file includes its own header and those of the layers below it,
+ * never one of its own layer or above (the public include/ headers and message.h, the
+ * stores' own, anyone may include):
+ *
+ *   layer  header           what it holds
+ *   0      client.h         the per-socket state: hd_client, hd_client_of, hd_access_of,
+ *                           hd_room
+ *   0      contract.h       a message payload's checks, the error body
+ *   0      metrics.h        the counters and their Prometheus text
+ *   1      node.h           what every part shares: server, namespace, store, cfg, counters
+ *   2      delivery.h       what this node delivered per conversation, and the catch-ups
+ *   3      conversations.h  the store's decisions carried out: emits, joins, auto routing
+ *   4      connections.h    a socket's life: auth, its rooms and presence, the resync
+ *   4      socket_events.h  the client events: support, typing, read, take, ...
+ *   4      backend.h        the backend's messages and hd:commands
+ *   5      rest.h           the REST endpoints, /metrics, health
+ *   6      app.c            this file: the wiring, which includes them all
+ *
+ * Each part gets from here the state of the parts below it that it calls (hd_conv_init,
+ * hd_conn_init); no part calls one of its own layer or above, and none calls app.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "hd_internal.h"
+#include "backend.h"
+#include "connections.h"
+#include "conversations.h"
+#include "delivery.h"
+#include "node.h"
+#include "rest.h"
+#include "socket_events.h"
 
 #define HD_TICK_MS 2000  /* retries what Redis refused; routes slots freed where no event
                             reached this node */
@@ -22,18 +49,30 @@ void hd_config_defaults(hd_config *cfg)
     cfg->burst = HD_DEFAULT_BURST;
 }
 
+struct hd_app {
+    hd_node node;                /* what every part shares */
+    hd_delivery delivery;
+    hd_conversations convs;
+    hd_connections conns;
+    uv_timer_t route_timer;      /* periodic auto routing (another node's freed slot...) */
+    uv_timer_t sweep_timer;      /* inactivity closes */
+    int handles_open;            /* the timers whose close callback is pending */
+};
+
 /* ---- timers ----------------------------------------------------------------------------- */
 
 static void on_route_timer(uv_timer_t *t)
 {
-    hd_resync(t->data);
-    hd_delivery_tick(t->data);
-    hd_route_kick(t->data);
+    hd_app *app = t->data;
+    hd_conn_resync(&app->conns);
+    hd_delivery_tick(&app->delivery);
+    hd_conv_route(&app->convs);
 }
 
 static void on_sweep_timer(uv_timer_t *t)
 {
-    hd_deliver_sweep(t->data);
+    hd_app *app = t->data;
+    hd_conv_sweep(&app->convs);
 }
 
 static uint64_t sweep_period_ms(const hd_config *cfg)
@@ -44,17 +83,29 @@ static uint64_t sweep_period_ms(const hd_config *cfg)
 
 static void start_timers(hd_app *app)
 {
-    uv_loop_t *loop = sio_server_loop(app->srv);
+    uv_loop_t *loop = sio_server_loop(app->node.srv);
     uv_timer_init(loop, &app->route_timer);
     uv_timer_init(loop, &app->sweep_timer);
-    uv_idle_init(loop, &app->catchup_idle);
-    app->route_timer.data = app->sweep_timer.data = app->catchup_idle.data = app;
-    app->handles_open = 3;
+    app->route_timer.data = app->sweep_timer.data = app;
+    app->handles_open = 2;
     uv_timer_start(&app->route_timer, on_route_timer, HD_TICK_MS, HD_TICK_MS);
-    if (app->cfg.inactivity_s) {
-        uint64_t period = sweep_period_ms(&app->cfg);
+    if (app->node.cfg.inactivity_s) {
+        uint64_t period = sweep_period_ms(&app->node.cfg);
         uv_timer_start(&app->sweep_timer, on_sweep_timer, period, period);
     }
+}
+
+/* The namespace's hooks: a socket's life, the delivery hook, the events; and REST. */
+static void register_hooks(hd_app *app)
+{
+    sio_namespace *nsp = app->node.nsp;
+    sio_namespace_set_auth(nsp, hd_conn_auth, &app->conns);
+    sio_namespace_keep_auth(nsp, 0); /* the token is read in hd_conn_auth, then not needed */
+    sio_namespace_on_connection(nsp, hd_conn_connected, &app->conns);
+    sio_namespace_on_disconnect(nsp, hd_conn_disconnected, &app->conns);
+    sio_namespace_on_delivery(nsp, hd_delivery_hook, &app->delivery);
+    hd_events_register(&app->convs);
+    hd_rest_attach(&app->convs);
 }
 
 hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
@@ -63,20 +114,17 @@ hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
     hd_app *app = calloc(1, sizeof(*app));
     if (!app)
         abort();
-    app->srv = srv;
-    app->store = store;
-    app->cfg = *cfg;
-    app->health.ready = ready;
-    app->health.ud = ready_ud;
-    app->nsp = sio_server_of(srv, HD_NAMESPACE);
-    sio_namespace_set_auth(app->nsp, hd_conn_auth, app);
-    sio_namespace_keep_auth(app->nsp, 0); /* the token is read in on_auth, then not needed */
-    sio_namespace_on_connection(app->nsp, hd_conn_connected, app);
-    sio_namespace_on_disconnect(app->nsp, hd_conn_disconnected, app);
-    sio_namespace_on_delivery(app->nsp, hd_delivery_hook, app);
-    sb_map_init(&app->chats);
-    hd_events_register(app);
-    hd_rest_attach(app);
+    hd_node *node = &app->node;
+    node->srv = srv;
+    node->store = store;
+    node->cfg = *cfg;
+    node->health.ready = ready;
+    node->health.ud = ready_ud;
+    node->nsp = sio_server_of(srv, HD_NAMESPACE);
+    hd_delivery_init(&app->delivery, node);
+    hd_conv_init(&app->convs, node, &app->delivery);
+    hd_conn_init(&app->conns, node, &app->convs, &app->delivery);
+    register_hooks(app);
     start_timers(app);
     return app;
 }
@@ -89,34 +137,34 @@ static void on_timer_closed(uv_handle_t *h)
 
 void hd_app_stop(hd_app *app)
 {
-    if (app->stopped)
+    if (app->node.stopped)
         return;
-    app->stopped = 1;
-    hd_resync_drop(app);
-    hd_delivery_stop(app);
+    app->node.stopped = 1;
+    hd_conn_resync_drop(&app->conns);
+    hd_delivery_stop(&app->delivery);
     uv_close((uv_handle_t *)&app->route_timer, on_timer_closed);
     uv_close((uv_handle_t *)&app->sweep_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&app->catchup_idle, on_timer_closed);
 }
 
 void hd_app_free(hd_app *app)
 {
     if (!app)
         return;
-    free(app->resync);
-    hd_delivery_free(app);
-    sb_buf_free(&app->scratch);
+    hd_conn_free(&app->conns);
+    hd_delivery_free(&app->delivery);
+    hd_conv_free(&app->convs);
     free(app);
 }
 
 void hd_app_links_up(hd_app *app)
 {
-    if (!app->stopped)
-        hd_delivery_links_up(app);
+    if (!app->node.stopped)
+        hd_delivery_links_up(&app->delivery);
 }
 
-int hd_app_ready(hd_app *app)
+/* ud is the app (helpdesk.h): the backend part sees only the conversations. */
+void hd_backend_command(hd_command *cmd, const char *type, json_t *data, void *ud)
 {
-    const char *why;
-    return !app->health.ready || app->health.ready(&why, app->health.ud);
+    hd_app *app = ud;
+    hd_backend_apply(&app->convs, cmd, type, data);
 }

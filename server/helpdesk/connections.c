@@ -10,12 +10,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hd_internal.h"
+#include "client.h"
+#include "connections.h"
+#include "message.h"
 
 /* A store callback for updates nothing waits for (a failure is healed elsewhere: the
  * node's heartbeat expiry, the next resync). */
 static void ignore_result(const hd_result *r, void *ud)
 {
+}
+
+void hd_conn_init(hd_connections *cn, hd_node *node, hd_conversations *convs,
+                  hd_delivery *delivery)
+{
+    cn->node = node;
+    cn->convs = convs;
+    cn->delivery = delivery;
+}
+
+void hd_conn_free(hd_connections *cn)
+{
+    free(cn->resync);
 }
 
 /* ---- where a socket belongs ----------------------------------------------------------------
@@ -27,25 +42,25 @@ static void ignore_result(const hd_result *r, void *ud)
  * the store granted to a gone socket is taken back. */
 
 typedef struct sync_op {
-    hd_app *app;
+    hd_connections *cn;
     sio_socket *socket; /* referenced */
     hd_client *client;  /* kept alive by client->syncing */
     int kind;           /* HD_SYNC_* */
 } sync_op;
 
-static void resync_queue(hd_app *app, sio_socket *s, hd_client *c)
+static void resync_queue(hd_connections *cn, sio_socket *s, hd_client *c)
 {
-    if (c->resync_queued || app->stopped)
+    if (c->resync_queued || cn->node->stopped)
         return;
-    if (app->n_resync == app->cap_resync) {
-        size_t cap = app->cap_resync ? app->cap_resync * 2 : 16;
-        sio_socket **v = realloc(app->resync, cap * sizeof(*v));
+    if (cn->n_resync == cn->cap_resync) {
+        size_t cap = cn->cap_resync ? cn->cap_resync * 2 : 16;
+        sio_socket **v = realloc(cn->resync, cap * sizeof(*v));
         if (!v)
             abort();
-        app->resync = v;
-        app->cap_resync = cap;
+        cn->resync = v;
+        cn->cap_resync = cap;
     }
-    app->resync[app->n_resync++] = sio_socket_ref(s);
+    cn->resync[cn->n_resync++] = sio_socket_ref(s);
     c->resync_queued = 1;
 }
 
@@ -63,16 +78,16 @@ static void on_sync_presence(const hd_result *r, void *ud)
 {
     sync_op *op = ud;
     hd_client *c = op->client;
+    hd_store *store = op->cn->node->store;
     hd_agent agent;
-    if (r->status == HD_OK && c->gone && !op->app->stopped) {
+    if (r->status == HD_OK && c->gone && !op->cn->node->stopped) {
         hd_agent_of(c, &agent);
-        op->app->store->ops->agent_presence(op->app->store, &agent, -1, -1, hd_now_ms(),
-                                            ignore_result, NULL);
+        store->ops->agent_presence(store, &agent, -1, -1, hd_now_ms(), ignore_result, NULL);
     } else if (r->status == HD_OK && !c->gone) {
         c->present = 1;
-        hd_route_kick(op->app);
+        hd_conv_route(op->cn->convs);
     } else if (!c->gone) {
-        resync_queue(op->app, op->socket, c);
+        resync_queue(op->cn, op->socket, c);
     }
     sync_finish(op);
 }
@@ -93,70 +108,70 @@ static void on_sync_rooms(const hd_result *r, void *ud)
             hd_room(chat, "chat", chat_id);
             sio_socket_join(op->socket, chat);
         }
-        hd_delivery_resume(op->app, op->socket, c, r->list);
+        hd_delivery_resume(op->cn->delivery, op->socket, c, r->list);
     } else if (!c->gone) {
-        resync_queue(op->app, op->socket, c);
+        resync_queue(op->cn, op->socket, c);
     }
     sync_finish(op);
 }
 
-static sync_op *sync_start(hd_app *app, sio_socket *s, hd_client *c, int kind)
+static sync_op *sync_start(hd_connections *cn, sio_socket *s, hd_client *c, int kind)
 {
     sync_op *op = malloc(sizeof(*op));
     if (!op)
         abort();
-    *op = (sync_op){app, sio_socket_ref(s), c, kind};
+    *op = (sync_op){cn, sio_socket_ref(s), c, kind};
     c->syncing |= kind;
     return op;
 }
 
 /* Puts a connected socket where the store says it belongs: the chat rooms of its open
  * conversations, and (an agent) its presence. */
-static void sync_socket(hd_app *app, sio_socket *s)
+static void sync_socket(hd_connections *cn, sio_socket *s)
 {
     hd_client *c = hd_client_of(s);
-    if (!c || app->stopped)
+    hd_store *store = cn->node->store;
+    if (!c || cn->node->stopped)
         return;
     if (!c->joined && !(c->syncing & HD_SYNC_ROOMS) && c->role != HD_ROLE_API) {
         hd_access who = hd_access_of(c->role, c->id);
         if (c->role == HD_ROLE_SUPERVISOR)
             who.agent_id = c->id; /* its own conversations, like an agent */
-        app->store->ops->conversations(app->store, &who, 1, on_sync_rooms,
-                                       sync_start(app, s, c, HD_SYNC_ROOMS));
+        store->ops->conversations(store, &who, 1, on_sync_rooms,
+                                  sync_start(cn, s, c, HD_SYNC_ROOMS));
     }
     if (c->role == HD_ROLE_AGENT && !c->present && !(c->syncing & HD_SYNC_PRESENCE)) {
         hd_agent agent;
         hd_agent_of(c, &agent);
-        app->store->ops->agent_presence(app->store, &agent, +1, -1, hd_now_ms(),
-                                        on_sync_presence,
-                                        sync_start(app, s, c, HD_SYNC_PRESENCE));
+        store->ops->agent_presence(store, &agent, +1, -1, hd_now_ms(), on_sync_presence,
+                                   sync_start(cn, s, c, HD_SYNC_PRESENCE));
     }
 }
 
-void hd_resync(hd_app *app)
+void hd_conn_resync(hd_connections *cn)
 {
-    sio_socket **v = app->resync;
-    size_t n = app->n_resync;
-    app->resync = NULL;
-    app->n_resync = app->cap_resync = 0;
+    sio_socket **v = cn->resync;
+    size_t n = cn->n_resync;
+    cn->resync = NULL;
+    cn->n_resync = cn->cap_resync = 0;
     for (size_t i = 0; i < n; i++) {
         hd_client *c = hd_client_of(v[i]);
         if (c)
             c->resync_queued = 0;
-        if (c && hd_app_ready(app))
-            sync_socket(app, v[i]);
+        if (c && hd_node_ready(cn->node))
+            sync_socket(cn, v[i]);
         else if (c)
-            resync_queue(app, v[i], c);
+            resync_queue(cn, v[i], c);
         sio_socket_unref(v[i]);
     }
     free(v);
 }
 
-void hd_resync_drop(hd_app *app)
+void hd_conn_resync_drop(hd_connections *cn)
 {
-    for (size_t i = 0; i < app->n_resync; i++)
-        sio_socket_unref(app->resync[i]);
-    app->n_resync = 0;
+    for (size_t i = 0; i < cn->n_resync; i++)
+        sio_socket_unref(cn->resync[i]);
+    cn->n_resync = 0;
 }
 
 /* ---- the auth hook ---------------------------------------------------------------------- */
@@ -177,20 +192,21 @@ static const char *credentials(sio_socket *s, char *buf, size_t len, int *api_so
 
 void hd_conn_auth(sio_socket *s, void *ud)
 {
-    hd_app *app = ud;
+    hd_connections *cn = ud;
     char buf[HD_TOKEN_MAX + 2];
     int api_source;
     hd_identity id;
     const char *token = credentials(s, buf, sizeof(buf), &api_source);
-    const char *why = hd_auth_verify(&app->cfg.auth, token, api_source, hd_now_ms() / 1000, &id);
+    const char *why =
+        hd_auth_verify(&cn->node->cfg.auth, token, api_source, hd_now_ms() / 1000, &id);
     if (why) {
-        app->metrics.auth_failures++;
+        cn->node->metrics.auth_failures++;
         json_t *data = json_pack("{s:s}", "code", why);
         sio_socket_refuse(s, "unauthorized", data);
         json_decref(data);
         return;
     }
-    hd_client *c = hd_client_new(&app->cfg, &id);
+    hd_client *c = hd_client_new(&cn->node->cfg, &id);
     c->resume = hd_resume_parse(sio_socket_auth(s));
     sio_socket_set_userdata(s, c);
     sio_socket_accept(s);
@@ -219,24 +235,24 @@ static void join_role_rooms(sio_socket *s, const hd_client *c)
 
 void hd_conn_connected(sio_socket *s, void *ud)
 {
-    hd_app *app = ud;
+    hd_connections *cn = ud;
     hd_client *c = hd_client_of(s);
     join_role_rooms(s, c);
-    sync_socket(app, s);
+    sync_socket(cn, s);
 }
 
 void hd_conn_disconnected(sio_socket *s, const char *reason, void *ud)
 {
-    hd_app *app = ud;
+    hd_connections *cn = ud;
     hd_client *c = hd_client_of(s);
     if (!c)
         return;
     sio_socket_set_userdata(s, NULL);
-    if (c->present && !app->stopped) {
+    if (c->present && !cn->node->stopped) {
         hd_agent agent;
         hd_agent_of(c, &agent);
-        app->store->ops->agent_presence(app->store, &agent, -1, -1, hd_now_ms(), ignore_result,
-                                        NULL);
+        cn->node->store->ops->agent_presence(cn->node->store, &agent, -1, -1, hd_now_ms(),
+                                             ignore_result, NULL);
     }
     c->present = 0;
     c->gone = 1;
