@@ -1,16 +1,37 @@
-/* app.c: the helpdesk application's lifecycle, the auth hook and connections.
+/* app.c: the wiring of the helpdesk: it holds the node and every part's state, registers
+ * their hooks on the namespace and the engine, runs the timers, and starts and stops it all.
  *
- * A CONNECT to /helpdesk is checked before the namespace accepts it (spec §1): the token
- * comes from the auth payload, or from ?token=…&token_source=api for clients that cannot
- * send one. What the token says is kept per socket as a small hd_client; nothing of a
- * refused socket is kept. A connected socket joins the rooms of its role (spec §2) and
- * the chat rooms of its open conversations; an agent's sockets count as its presence.
+ * The parts are layered; a file includes its own header and those of the layers below it,
+ * never one of its own layer or above (the public include/ headers and message.h, the
+ * stores' own, anyone may include):
+ *
+ *   layer  header           what it holds
+ *   0      client.h         the per-socket state: hd_client, hd_client_of, hd_access_of,
+ *                           hd_room
+ *   0      contract.h       a message payload's checks, the error body
+ *   0      metrics.h        the counters and their Prometheus text
+ *   1      node.h           what every part shares: server, namespace, store, cfg, counters
+ *   2      delivery.h       what this node delivered per conversation, and the catch-ups
+ *   3      conversations.h  the store's decisions carried out: emits, joins, auto routing
+ *   4      connections.h    a socket's life: auth, its rooms and presence, the resync
+ *   4      socket_events.h  the client events: support, typing, read, take, ...
+ *   4      backend.h        the backend's messages and hd:commands
+ *   5      rest.h           the REST endpoints, /metrics, health
+ *   6      app.c            this file: the wiring, which includes them all
+ *
+ * Each part gets from here the state of the parts below it that it calls (hd_conv_init,
+ * hd_conn_init); no part calls one of its own layer or above, and none calls app.c.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hd_internal.h"
+#include "backend.h"
+#include "connections.h"
+#include "conversations.h"
+#include "delivery.h"
+#include "node.h"
+#include "rest.h"
+#include "socket_events.h"
 
 #define HD_TICK_MS 2000  /* retries what Redis refused; routes slots freed where no event
                             reached this node */
@@ -28,183 +49,30 @@ void hd_config_defaults(hd_config *cfg)
     cfg->burst = HD_DEFAULT_BURST;
 }
 
-hd_access hd_access_of(hd_role role, const char *id)
-{
-    hd_access a = {NULL, NULL};
-    if (role == HD_ROLE_CUSTOMER)
-        a.session_id = id;
-    else if (role == HD_ROLE_AGENT)
-        a.agent_id = id;
-    return a;
-}
-
-void hd_room(char *buf, const char *kind, const char *id)
-{
-    snprintf(buf, HD_ROOM_MAX, "%s:%s", kind, id);
-}
-
-hd_client *hd_client_of(sio_socket *s)
-{
-    return sio_socket_userdata(s);
-}
-
-void hd_agent_of(const hd_client *c, hd_agent *out)
-{
-    out->id = c->id;
-    out->name = c->name;
-    out->depts = (const char *const *)c->depts;
-    out->n_depts = c->n_depts;
-    out->max_chats = c->max_chats;
-}
-
-static char *dup_or_null(const char *s)
-{
-    if (!s || !*s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
-/* One allocation for the struct, the id and the name (idle sockets are most sockets, and
- * each allocation costs its rounding and header too). */
-static hd_client *client_new(const hd_app *app, const hd_identity *id)
-{
-    size_t id_len = *id->id ? strlen(id->id) + 1 : 0;
-    size_t name_len = *id->name ? strlen(id->name) + 1 : 0;
-    hd_client *c = calloc(1, sizeof(*c) + id_len + name_len);
-    if (!c)
-        abort();
-    char *tail = (char *)(c + 1);
-    c->role = id->role;
-    if (id_len) {
-        c->id = memcpy(tail, id->id, id_len);
-        tail += id_len;
-    }
-    if (name_len)
-        c->name = memcpy(tail, id->name, name_len);
-    c->max_chats = id->max_chats > 0 ? id->max_chats : app->cfg.max_chats;
-    c->exp = id->exp;
-    c->tokens = app->cfg.burst;
-    c->refill_ms = hd_now_ms();
-    if (id->n_depts) {
-        c->depts = calloc(id->n_depts, sizeof(*c->depts));
-        if (!c->depts)
-            abort();
-        for (size_t i = 0; i < id->n_depts; i++)
-            c->depts[i] = dup_or_null(id->depts[i]);
-        c->n_depts = id->n_depts;
-    }
-    return c;
-}
-
-void hd_client_free(hd_client *c)
-{
-    json_decref(c->resume);
-    for (size_t i = 0; i < c->n_depts; i++)
-        free(c->depts[i]);
-    free(c->depts);
-    free(c);
-}
-
-/* ---- the auth hook ---------------------------------------------------------------------- */
-
-static const char *credentials(sio_socket *s, char *buf, size_t len, int *api_source)
-{
-    char source[8];
-    json_t *tok = json_object_get(sio_socket_auth(s), "token");
-    *api_source = sio_socket_query_param(s, "token_source", source, sizeof(source)) >= 0 &&
-                  !strcmp(source, "api");
-    if (json_is_string(tok)) /* a NUL inside would cut the token short: refuse it whole */
-        return strlen(json_string_value(tok)) == json_string_length(tok) ? json_string_value(tok)
-                                                                          : "";
-    if (sio_socket_query_param(s, "token", buf, len) > 0)
-        return buf;
-    return NULL;
-}
-
-static void on_auth(sio_socket *s, void *ud)
-{
-    hd_app *app = ud;
-    char buf[HD_TOKEN_MAX + 2];
-    int api_source;
-    hd_identity id;
-    const char *token = credentials(s, buf, sizeof(buf), &api_source);
-    const char *why = hd_auth_verify(&app->cfg.auth, token, api_source, hd_now_ms() / 1000, &id);
-    if (why) {
-        app->metrics.auth_failures++;
-        json_t *data = json_pack("{s:s}", "code", why);
-        sio_socket_refuse(s, "unauthorized", data);
-        json_decref(data);
-        return;
-    }
-    hd_client *c = client_new(app, &id);
-    c->resume = hd_resume_parse(sio_socket_auth(s));
-    sio_socket_set_userdata(s, c);
-    sio_socket_accept(s);
-}
-
-/* ---- connections ------------------------------------------------------------------------ */
-
-static void join_role_rooms(sio_socket *s, const hd_client *c)
-{
-    char room[HD_ROOM_MAX];
-    if (c->role == HD_ROLE_CUSTOMER) {
-        hd_room(room, "session", c->id);
-        sio_socket_join(s, room);
-        return;
-    }
-    if (c->role != HD_ROLE_AGENT && c->role != HD_ROLE_SUPERVISOR)
-        return;
-    hd_room(room, "agent", c->id);
-    sio_socket_join(s, room);
-    sio_socket_join(s, "agents");
-    for (size_t i = 0; i < c->n_depts; i++) {
-        hd_room(room, "dept", c->depts[i]);
-        sio_socket_join(s, room);
-    }
-}
-
-static void on_connection(sio_socket *s, void *ud)
-{
-    hd_app *app = ud;
-    hd_client *c = hd_client_of(s);
-    join_role_rooms(s, c);
-    hd_sync_socket(app, s);
-}
-
-static void on_disconnect(sio_socket *s, const char *reason, void *ud)
-{
-    hd_app *app = ud;
-    hd_client *c = hd_client_of(s);
-    if (!c)
-        return;
-    sio_socket_set_userdata(s, NULL);
-    if (c->present && !app->stopped) {
-        hd_agent agent;
-        hd_agent_of(c, &agent);
-        app->store->ops->agent_presence(app->store, &agent, -1, -1, hd_now_ms(), hd_ignore_result,
-                                        NULL);
-    }
-    c->present = 0;
-    c->gone = 1;
-    if (!c->syncing)
-        hd_client_free(c); /* else the last sync operation frees it */
-}
+struct hd_app {
+    hd_node node;                /* what every part shares */
+    hd_delivery delivery;
+    hd_conversations convs;
+    hd_connections conns;
+    uv_timer_t route_timer;      /* periodic auto routing (another node's freed slot...) */
+    uv_timer_t sweep_timer;      /* inactivity closes */
+    int handles_open;            /* the timers whose close callback is pending */
+};
 
 /* ---- timers ----------------------------------------------------------------------------- */
 
 static void on_route_timer(uv_timer_t *t)
 {
-    hd_resync(t->data);
-    hd_delivery_tick(t->data);
-    hd_route_kick(t->data);
+    hd_app *app = t->data;
+    hd_conn_resync(&app->conns);
+    hd_delivery_tick(&app->delivery);
+    hd_conv_route(&app->convs);
 }
 
 static void on_sweep_timer(uv_timer_t *t)
 {
-    hd_deliver_sweep(t->data);
+    hd_app *app = t->data;
+    hd_conv_sweep(&app->convs);
 }
 
 static uint64_t sweep_period_ms(const hd_config *cfg)
@@ -215,17 +83,29 @@ static uint64_t sweep_period_ms(const hd_config *cfg)
 
 static void start_timers(hd_app *app)
 {
-    uv_loop_t *loop = sio_server_loop(app->srv);
+    uv_loop_t *loop = sio_server_loop(app->node.srv);
     uv_timer_init(loop, &app->route_timer);
     uv_timer_init(loop, &app->sweep_timer);
-    uv_idle_init(loop, &app->catchup_idle);
-    app->route_timer.data = app->sweep_timer.data = app->catchup_idle.data = app;
-    app->handles_open = 3;
+    app->route_timer.data = app->sweep_timer.data = app;
+    app->handles_open = 2;
     uv_timer_start(&app->route_timer, on_route_timer, HD_TICK_MS, HD_TICK_MS);
-    if (app->cfg.inactivity_s) {
-        uint64_t period = sweep_period_ms(&app->cfg);
+    if (app->node.cfg.inactivity_s) {
+        uint64_t period = sweep_period_ms(&app->node.cfg);
         uv_timer_start(&app->sweep_timer, on_sweep_timer, period, period);
     }
+}
+
+/* The namespace's hooks: a socket's life, the delivery hook, the events; and REST. */
+static void register_hooks(hd_app *app)
+{
+    sio_namespace *nsp = app->node.nsp;
+    sio_namespace_set_auth(nsp, hd_conn_auth, &app->conns);
+    sio_namespace_keep_auth(nsp, 0); /* the token is read in hd_conn_auth, then not needed */
+    sio_namespace_on_connection(nsp, hd_conn_connected, &app->conns);
+    sio_namespace_on_disconnect(nsp, hd_conn_disconnected, &app->conns);
+    sio_namespace_on_delivery(nsp, hd_delivery_hook, &app->delivery);
+    hd_events_register(&app->convs);
+    hd_rest_attach(&app->convs);
 }
 
 hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
@@ -234,20 +114,17 @@ hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
     hd_app *app = calloc(1, sizeof(*app));
     if (!app)
         abort();
-    app->srv = srv;
-    app->store = store;
-    app->cfg = *cfg;
-    app->health.ready = ready;
-    app->health.ud = ready_ud;
-    app->nsp = sio_server_of(srv, HD_NAMESPACE);
-    sio_namespace_set_auth(app->nsp, on_auth, app);
-    sio_namespace_keep_auth(app->nsp, 0); /* the token is read in on_auth, then not needed */
-    sio_namespace_on_connection(app->nsp, on_connection, app);
-    sio_namespace_on_disconnect(app->nsp, on_disconnect, app);
-    sio_namespace_on_delivery(app->nsp, hd_delivery_hook, app);
-    sb_map_init(&app->chats);
-    hd_events_register(app);
-    hd_rest_attach(app);
+    hd_node *node = &app->node;
+    node->srv = srv;
+    node->store = store;
+    node->cfg = *cfg;
+    node->health.ready = ready;
+    node->health.ud = ready_ud;
+    node->nsp = sio_server_of(srv, HD_NAMESPACE);
+    hd_delivery_init(&app->delivery, node);
+    hd_conv_init(&app->convs, node, &app->delivery);
+    hd_conn_init(&app->conns, node, &app->convs, &app->delivery);
+    register_hooks(app);
     start_timers(app);
     return app;
 }
@@ -260,34 +137,34 @@ static void on_timer_closed(uv_handle_t *h)
 
 void hd_app_stop(hd_app *app)
 {
-    if (app->stopped)
+    if (app->node.stopped)
         return;
-    app->stopped = 1;
-    hd_resync_drop(app);
-    hd_delivery_stop(app);
+    app->node.stopped = 1;
+    hd_conn_resync_drop(&app->conns);
+    hd_delivery_stop(&app->delivery);
     uv_close((uv_handle_t *)&app->route_timer, on_timer_closed);
     uv_close((uv_handle_t *)&app->sweep_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&app->catchup_idle, on_timer_closed);
 }
 
 void hd_app_free(hd_app *app)
 {
     if (!app)
         return;
-    free(app->resync);
-    hd_delivery_free(app);
-    sb_buf_free(&app->scratch);
+    hd_conn_free(&app->conns);
+    hd_delivery_free(&app->delivery);
+    hd_conv_free(&app->convs);
     free(app);
 }
 
 void hd_app_links_up(hd_app *app)
 {
-    if (!app->stopped)
-        hd_delivery_links_up(app);
+    if (!app->node.stopped)
+        hd_delivery_links_up(&app->delivery);
 }
 
-int hd_app_ready(hd_app *app)
+/* ud is the app (helpdesk.h): the backend part sees only the conversations. */
+void hd_backend_command(hd_command *cmd, const char *type, json_t *data, void *ud)
 {
-    const char *why;
-    return !app->health.ready || app->health.ready(&why, app->health.ud);
+    hd_app *app = ud;
+    hd_backend_apply(&app->convs, cmd, type, data);
 }

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "hd_internal.h"
+#include "backend.h"
+#include "contract.h"
+#include "message.h"
 
 static int sender_valid(json_t *sender)
 {
@@ -23,12 +24,12 @@ static int sender_valid(json_t *sender)
     return !name || json_is_null(name) || json_is_string(name);
 }
 
-int hd_backend_post(const hd_app *app, json_t *body, const char *chat, hd_post *p, char *msg_id,
-                    const char **why)
+int hd_backend_post(size_t max_message, json_t *body, const char *chat, hd_post *p,
+                    char *msg_id, const char **why)
 {
     json_t *sender = json_object_get(body, "sender");
     memset(p, 0, sizeof(*p));
-    int st = hd_parse_message(app, body, p, why);
+    int st = hd_parse_message(max_message, body, p, why);
     if (st)
         return st;
     if (!chat || !*chat || strlen(chat) > HD_ID_MAX)
@@ -67,9 +68,8 @@ static void command_refused(hd_command *cmd, const char *why)
     hd_command_ack(cmd);
 }
 
-void hd_backend_command(hd_command *cmd, const char *type, json_t *data, void *ud)
+void hd_backend_apply(hd_conversations *cv, hd_command *cmd, const char *type, json_t *data)
 {
-    hd_app *app = ud;
     const char *chat = json_string_value(json_object_get(data, "ticket_chat_id"));
     const char *why = NULL;
     if (!type || !json_is_object(data) || !chat) {
@@ -79,18 +79,18 @@ void hd_backend_command(hd_command *cmd, const char *type, json_t *data, void *u
     if (!strcmp(type, "message")) {
         hd_post p;
         char msg_id[HD_ULID_LEN + 1];
-        if (hd_backend_post(app, data, chat, &p, msg_id, &why))
+        if (hd_backend_post(cv->node->cfg.max_message, data, chat, &p, msg_id, &why))
             command_refused(cmd, why);
         else
-            hd_deliver_post(app, &p, on_command_done, cmd);
+            hd_conv_post(cv, &p, on_command_done, cmd);
     } else if (!strcmp(type, "close")) {
         hd_access any = {NULL, NULL};
-        hd_deliver_close(app, chat, &any, "backend", "backend", on_command_done, cmd);
+        hd_conv_close(cv, chat, &any, "backend", "backend", on_command_done, cmd);
     } else if (!strcmp(type, "transfer")) {
         hd_access any = {NULL, NULL};
         const char *agent_id = json_string_value(json_object_get(data, "agent_id"));
         const char *dept = json_string_value(json_object_get(data, "dept"));
-        hd_deliver_transfer(app, chat, &any, agent_id, dept, on_command_done, cmd);
+        hd_conv_transfer(cv, chat, &any, agent_id, dept, on_command_done, cmd);
     } else {
         command_refused(cmd, "unknown type (message, close or transfer)");
     }

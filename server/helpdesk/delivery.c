@@ -33,7 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hd_internal.h"
+#include "client.h"
+#include "delivery.h"
 
 #define HD_BACKLOG 50   /* messages an agent assigned later gets (spec §4) */
 #define HD_RESUME_MAX 32 /* conversations one resume may name */
@@ -41,7 +42,7 @@
 
 enum {
     CHAT_IDLE,     /* nothing to do */
-    CHAT_QUEUED,   /* in app->pending: a catch-up starts on the next loop turn */
+    CHAT_QUEUED,   /* in d->pending: a catch-up starts on the next loop turn */
     CHAT_FETCHING, /* a history read is in flight */
     CHAT_WAITING   /* the store could not answer: retried by the tick, the links' return,
                       or the next message of the conversation */
@@ -57,7 +58,7 @@ typedef struct hd_want {
 } hd_want;
 
 struct hd_chat {
-    hd_app *app;
+    hd_delivery *delivery;
     int64_t last;   /* the chat room's members here have every message up to it */
     int64_t seen;   /* the highest seq seen live while catching up or after a gap */
     int64_t read_after; /* the read in flight: messages after this seq */
@@ -70,17 +71,17 @@ struct hd_chat {
 
 /* ---- conversations tracked ---------------------------------------------------------- */
 
-static hd_chat *chat_new(hd_app *app, const char *id, int64_t last)
+static hd_chat *chat_new(hd_delivery *d, const char *id, int64_t last)
 {
     size_t len = strlen(id) + 1;
     hd_chat *c = calloc(1, sizeof(*c) + len);
     if (!c)
         abort();
     memcpy(c->id, id, len);
-    c->app = app;
+    c->delivery = d;
     c->last = last;
-    c->verify_at = uv_now(sio_server_loop(app->srv)) + HD_VERIFY_MS;
-    sb_map_put(&app->chats, c->id, c);
+    c->verify_at = uv_now(sio_server_loop(d->node->srv)) + HD_VERIFY_MS;
+    sb_map_put(&d->chats, c->id, c);
     return c;
 }
 
@@ -136,37 +137,39 @@ static void wants_served(hd_chat *c)
     }
 }
 
-static void schedule(hd_app *app, hd_chat *c)
+static void run_catchups(uv_idle_t *h);
+
+static void schedule(hd_delivery *d, hd_chat *c)
 {
     if (c->state != CHAT_IDLE && c->state != CHAT_WAITING)
         return; /* queued already, or a read in flight: it looks again when it ends */
-    if (app->stopped)
+    if (d->node->stopped)
         return;
     c->state = CHAT_QUEUED;
-    c->next_pending = app->pending;
-    app->pending = c;
-    uv_idle_start(&app->catchup_idle, hd_delivery_run);
+    c->next_pending = d->pending;
+    d->pending = c;
+    uv_idle_start(&d->catchup_idle, run_catchups);
 }
 
 /* ---- catching up ---------------------------------------------------------------------- */
 
 /* Emits one stored message as support, this node's sockets only, without the hook. */
-static void emit_local(hd_app *app, const sio_target *to, sio_socket *s, json_t *args)
+static void emit_local(hd_delivery *d, const sio_target *to, sio_socket *s, json_t *args)
 {
     sio_args a = {args, NULL, 0, NULL, 0};
-    app->delivering = 1;
+    d->delivering = 1;
     if (s)
         sio_socket_emit(s, "support", &a, 0);
     else
-        sio_namespace_emit(app->nsp, to, "support", &a, SIO_EMIT_LOCAL);
-    app->delivering = 0;
+        sio_namespace_emit(d->node->nsp, to, "support", &a, SIO_EMIT_LOCAL);
+    d->delivering = 0;
 }
 
 /* Message m to every want that lacks it, and to the chat room's members (but the wants'
  * targets) when they lack it. */
 static void deliver_stored(hd_chat *c, json_t *m)
 {
-    hd_app *app = c->app;
+    hd_delivery *d = c->delivery;
     json_int_t seq = json_integer_value(json_object_get(m, "seq"));
     json_t *args = json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", m);
     size_t n = 0;
@@ -182,7 +185,7 @@ static void deliver_stored(hd_chat *c, json_t *m)
             continue;
         const char *rooms[1] = {w->target};
         sio_target to = {rooms, 1, NULL, 0};
-        emit_local(app, &to, w->socket, args);
+        emit_local(d, &to, w->socket, args);
         w->from = seq;
     }
     if (seq > c->last) {
@@ -190,9 +193,9 @@ static void deliver_stored(hd_chat *c, json_t *m)
         hd_room(room, "chat", c->id);
         const char *rooms[1] = {room};
         sio_target to = {rooms, 1, except, n};
-        emit_local(app, &to, NULL, args);
+        emit_local(d, &to, NULL, args);
         c->last = seq;
-        app->metrics.messages_out++;
+        d->node->metrics.messages_out++;
     }
     free(except);
     json_decref(args);
@@ -201,11 +204,11 @@ static void deliver_stored(hd_chat *c, json_t *m)
 static void on_fetched(const hd_result *r, void *ud)
 {
     hd_chat *c = ud;
-    hd_app *app = c->app;
+    hd_delivery *d = c->delivery;
     size_t i;
     json_t *m;
     c->state = CHAT_IDLE;
-    if (app->stopped) /* its wants are released (hd_delivery_stop) */
+    if (d->node->stopped) /* its wants are released (hd_delivery_stop) */
         return;
     if (r->status == HD_EUNAVAILABLE) {
         c->state = CHAT_WAITING;
@@ -227,12 +230,12 @@ static void on_fetched(const hd_result *r, void *ud)
         c->seen = 0;
     }
     if (more || c->wants)
-        schedule(app, c);
+        schedule(d, c);
 }
 
 static void fetch(hd_chat *c)
 {
-    hd_app *app = c->app;
+    hd_delivery *d = c->delivery;
     int64_t after = c->last;
     for (hd_want *w = c->wants; w; w = w->next) {
         w->started = 1;
@@ -241,21 +244,23 @@ static void fetch(hd_chat *c)
     }
     c->state = CHAT_FETCHING;
     c->read_after = after;
-    app->store->ops->history(app->store, c->id, NULL, after, HD_HISTORY_MAX, on_fetched, c);
+    d->node->store->ops->history(d->node->store, c->id, NULL, after, HD_HISTORY_MAX, on_fetched,
+                                 c);
 }
 
-void hd_delivery_run(uv_idle_t *h)
+/* The catch-ups queued (d->catchup_idle), on the loop turn after they were asked for. */
+static void run_catchups(uv_idle_t *h)
 {
-    hd_app *app = h->data;
-    hd_chat *list = app->pending;
-    app->pending = NULL;
+    hd_delivery *d = h->data;
+    hd_chat *list = d->pending;
+    d->pending = NULL;
     uv_idle_stop(h);
     while (list) {
         hd_chat *c = list;
         list = c->next_pending;
         c->next_pending = NULL;
         c->state = CHAT_IDLE;
-        if (!app->stopped)
+        if (!d->node->stopped)
             fetch(c);
     }
 }
@@ -266,7 +271,7 @@ void hd_delivery_run(uv_idle_t *h)
  * it, in order, from the catch-up. */
 static void deliver_around_wants(hd_chat *c, const sio_args *args)
 {
-    hd_app *app = c->app;
+    hd_delivery *d = c->delivery;
     char room[HD_ROOM_MAX];
     size_t n = 0;
     for (hd_want *w = c->wants; w; w = w->next)
@@ -280,9 +285,9 @@ static void deliver_around_wants(hd_chat *c, const sio_args *args)
     hd_room(room, "chat", c->id);
     const char *rooms[1] = {room};
     sio_target to = {rooms, 1, except, n};
-    app->delivering = 1;
-    sio_namespace_emit(app->nsp, &to, "support", args, SIO_EMIT_LOCAL);
-    app->delivering = 0;
+    d->delivering = 1;
+    sio_namespace_emit(d->node->nsp, &to, "support", args, SIO_EMIT_LOCAL);
+    d->delivering = 0;
     free(except);
 }
 
@@ -290,15 +295,15 @@ static void deliver_around_wants(hd_chat *c, const sio_args *args)
  * While a catch-up is on its way, the next message in order still goes to the room at
  * once (a member may leave the room, the conversation closing, before the catch-up
  * lands); only the sockets waiting for older messages get it from the catch-up. */
-static int support_arrives(hd_app *app, const char *chat_id, int64_t seq, const sio_args *args)
+static int support_arrives(hd_delivery *d, const char *chat_id, int64_t seq, const sio_args *args)
 {
-    hd_chat *c = sb_map_get(&app->chats, chat_id);
+    hd_chat *c = sb_map_get(&d->chats, chat_id);
     if (!c) {
         char room[HD_ROOM_MAX];
         hd_room(room, "chat", chat_id);
-        if (!sio_namespace_has_local_room(app->nsp, room))
+        if (!sio_namespace_has_local_room(d->node->nsp, room))
             return 1; /* nobody here to deliver to */
-        c = chat_new(app, chat_id, seq - 1);
+        c = chat_new(d, chat_id, seq - 1);
     }
     if (seq <= c->last)
         return 0;
@@ -309,20 +314,20 @@ static int support_arrives(hd_app *app, const char *chat_id, int64_t seq, const 
             deliver_around_wants(c, args);
             c->last = seq;
         }
-        schedule(app, c); /* (a catch-up under way looks again when it ends) */
+        schedule(d, c); /* (a catch-up under way looks again when it ends) */
         return 0;
     }
     c->last = seq;
     if (c->state == CHAT_WAITING && c->seen <= c->last)
         c->state = CHAT_IDLE; /* the read that failed looked for nothing this does not prove */
     else if (c->state == CHAT_WAITING)
-        schedule(app, c); /* traffic again: the store may be back too */
+        schedule(d, c); /* traffic again: the store may be back too */
     return 1;
 }
 
 /* The agent's copy of "assigned" (it has last_seq): the agent's sockets here get the
  * backlog after it. */
-static void assigned_arrives(hd_app *app, json_t *body)
+static void assigned_arrives(hd_delivery *d, json_t *body)
 {
     const char *chat_id = json_string_value(json_object_get(body, "ticket_chat_id"));
     const char *agent_id = json_string_value(json_object_get(json_object_get(body, "agent"), "id"));
@@ -331,36 +336,36 @@ static void assigned_arrives(hd_app *app, json_t *body)
     if (!chat_id || !agent_id || !json_is_integer(last_seq))
         return;
     hd_room(room, "agent", agent_id);
-    if (!sio_namespace_has_local_room(app->nsp, room))
+    if (!sio_namespace_has_local_room(d->node->nsp, room))
         return;
     int64_t from = json_integer_value(last_seq) - HD_BACKLOG;
     if (from < 0)
         from = 0;
-    hd_chat *c = sb_map_get(&app->chats, chat_id);
+    hd_chat *c = sb_map_get(&d->chats, chat_id);
     if (!c) /* what the chat room's members here have is unknown: from the backlog's start */
-        c = chat_new(app, chat_id, from);
-    c->verify_at = uv_now(sio_server_loop(app->srv)) + HD_VERIFY_MS;
+        c = chat_new(d, chat_id, from);
+    c->verify_at = uv_now(sio_server_loop(d->node->srv)) + HD_VERIFY_MS;
     want_add(c, NULL, room, from);
-    schedule(app, c);
+    schedule(d, c);
 }
 
 int hd_delivery_hook(sio_namespace *nsp, const char *event, const sio_args *args,
                      const sio_target *to, void *ud)
 {
-    hd_app *app = ud;
+    hd_delivery *d = ud;
     (void)nsp;
-    if (app->delivering)
+    if (d->delivering)
         return 1;
     int support = strcmp(event, "support") == 0;
     if (!support && strcmp(event, "assigned") != 0)
         return 1;
-    if (support && app->emit_chat) /* this node's own: it knows what it sends */
-        return support_arrives(app, app->emit_chat, app->emit_seq, args);
+    if (support && d->emit_chat) /* this node's own: it knows what it sends */
+        return support_arrives(d, d->emit_chat, d->emit_seq, args);
     json_t *tree = sio_args_json(args);
     json_t *body = json_array_get(tree, 0);
     int deliver = 1;
     if (!support) {
-        assigned_arrives(app, body);
+        assigned_arrives(d, body);
     } else {
         json_t *data = json_object_get(body, "data");
         const char *chat_id = json_string_value(json_object_get(data, "ticket_chat_id"));
@@ -369,88 +374,100 @@ int hd_delivery_hook(sio_namespace *nsp, const char *event, const sio_args *args
         if (chat_id && json_is_integer(seq) && to->n_rooms == 1 && to->n_except == 0) {
             hd_room(room, "chat", chat_id);
             if (strcmp(room, to->rooms[0]) == 0) /* else not the relay's: relayed as it is */
-                deliver = support_arrives(app, chat_id, json_integer_value(seq), args);
+                deliver = support_arrives(d, chat_id, json_integer_value(seq), args);
         }
     }
     json_decref(tree);
     return deliver;
 }
 
-/* ---- sockets joining, links coming back, the tick -------------------------------------- */
+/* ---- starting, sockets joining, links coming back, the tick, stopping ------------------ */
 
-void hd_delivery_joined(hd_app *app, sio_socket *s, const char *chat_id, int64_t last_seq,
-                        int64_t resume)
+void hd_delivery_init(hd_delivery *d, hd_node *node)
 {
-    hd_chat *c = sb_map_get(&app->chats, chat_id);
+    d->node = node;
+    sb_map_init(&d->chats);
+    uv_idle_init(sio_server_loop(node->srv), &d->catchup_idle);
+    d->catchup_idle.data = d;
+}
+
+/* s joined the chat room of chat_id, whose last seq the store said is last_seq; resume:
+ * the seq the client said it has (-1: none). */
+static void socket_joined(hd_delivery *d, sio_socket *s, const char *chat_id, int64_t last_seq,
+                          int64_t resume)
+{
+    hd_chat *c = sb_map_get(&d->chats, chat_id);
     if (!c) { /* what was stored between the store's answer and the join */
-        c = chat_new(app, chat_id, last_seq);
-        schedule(app, c);
+        c = chat_new(d, chat_id, last_seq);
+        schedule(d, c);
     }
     int64_t from = resume >= 0 ? resume : last_seq;
     if (from < c->last) {
         want_add(c, s, NULL, from);
-        schedule(app, c);
+        schedule(d, c);
     }
 }
 
-void hd_delivery_links_up(hd_app *app)
+void hd_delivery_links_up(hd_delivery *d)
 {
     size_t pos = 0;
     hd_chat *c;
-    while ((c = sb_map_next(&app->chats, &pos)) != NULL)
-        schedule(app, c);
+    while ((c = sb_map_next(&d->chats, &pos)) != NULL)
+        schedule(d, c);
 }
 
-void hd_delivery_tick(hd_app *app)
+void hd_delivery_tick(hd_delivery *d)
 {
     size_t pos = 0, n = 0;
     hd_chat *c;
-    uint64_t now = uv_now(sio_server_loop(app->srv));
-    hd_chat **gone = calloc(app->chats.count ? app->chats.count : 1, sizeof(*gone));
+    uint64_t now = uv_now(sio_server_loop(d->node->srv));
+    hd_chat **gone = calloc(d->chats.count ? d->chats.count : 1, sizeof(*gone));
     if (!gone)
         abort();
-    while ((c = sb_map_next(&app->chats, &pos)) != NULL) {
+    while ((c = sb_map_next(&d->chats, &pos)) != NULL) {
         char room[HD_ROOM_MAX];
         hd_room(room, "chat", c->id);
         if (c->verify_at && c->verify_at <= now && c->state == CHAT_IDLE) {
             c->verify_at = 0;
-            schedule(app, c);
+            schedule(d, c);
         } else if (c->state == CHAT_WAITING)
-            schedule(app, c);
-        else if (c->state == CHAT_IDLE && !c->wants && !sio_namespace_has_local_room(app->nsp, room))
+            schedule(d, c);
+        else if (c->state == CHAT_IDLE && !c->wants &&
+                 !sio_namespace_has_local_room(d->node->nsp, room))
             gone[n++] = c;
     }
     for (size_t i = 0; i < n; i++) {
-        sb_map_del(&app->chats, gone[i]->id);
+        sb_map_del(&d->chats, gone[i]->id);
         chat_free(gone[i]);
     }
     free(gone);
 }
 
 /* The sockets that wanted messages are released while the server is still there. */
-void hd_delivery_stop(hd_app *app)
+void hd_delivery_stop(hd_delivery *d)
 {
     size_t pos = 0;
     hd_chat *c;
-    while ((c = sb_map_next(&app->chats, &pos)) != NULL)
+    while ((c = sb_map_next(&d->chats, &pos)) != NULL)
         wants_free(c);
+    uv_close((uv_handle_t *)&d->catchup_idle, NULL);
 }
 
 /* Only after the store has answered every read: a read in flight holds its hd_chat. */
-void hd_delivery_free(hd_app *app)
+void hd_delivery_free(hd_delivery *d)
 {
     size_t pos = 0;
     hd_chat *c;
-    while ((c = sb_map_next(&app->chats, &pos)) != NULL)
+    while ((c = sb_map_next(&d->chats, &pos)) != NULL)
         chat_free(c);
-    sb_map_free(&app->chats);
-    app->pending = NULL;
+    sb_map_free(&d->chats);
+    d->pending = NULL;
 }
 
 /* ---- resume: conversations the socket is not in the room of ---------------------------- */
 
 typedef struct resume_op {
-    hd_app *app;
+    hd_node *node;
     sio_socket *socket; /* referenced */
     hd_access access;   /* its strings in who[] */
     int64_t after;
@@ -465,7 +482,7 @@ static void on_resume_read(const hd_result *r, void *ud)
     resume_op *op = ud;
     size_t i, n = json_array_size(r->list);
     json_t *m;
-    if (r->status == HD_OK && !op->app->stopped) {
+    if (r->status == HD_OK && !op->node->stopped) {
         json_array_foreach(r->list, i, m) {
             json_t *args = json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", m);
             sio_args a = {args, NULL, 0, NULL, 0};
@@ -485,19 +502,19 @@ static void on_resume_read(const hd_result *r, void *ud)
 
 static void resume_read(resume_op *op)
 {
-    op->app->store->ops->history(op->app->store, op->chat_id, &op->access, op->after,
-                                 HD_HISTORY_MAX, on_resume_read, op);
+    op->node->store->ops->history(op->node->store, op->chat_id, &op->access, op->after,
+                                  HD_HISTORY_MAX, on_resume_read, op);
 }
 
 /* A resumed conversation the socket is not in (closed, say): read as the socket may. */
-static void resume_direct(hd_app *app, sio_socket *s, const hd_client *cl, const char *chat_id,
-                          int64_t after)
+static void resume_direct(hd_delivery *d, sio_socket *s, const hd_client *cl,
+                          const char *chat_id, int64_t after)
 {
     size_t len = cl->id ? strlen(cl->id) + 1 : 0;
     resume_op *op = calloc(1, sizeof(*op) + len);
     if (!op)
         abort();
-    op->app = app;
+    op->node = d->node;
     op->socket = sio_socket_ref(s);
     op->after = after;
     op->chat_id = strdup(chat_id);
@@ -525,7 +542,7 @@ json_t *hd_resume_parse(json_t *auth)
     return json_incref(resume);
 }
 
-void hd_delivery_resume(hd_app *app, sio_socket *s, hd_client *cl, json_t *open)
+void hd_delivery_resume(hd_delivery *d, sio_socket *s, hd_client *cl, json_t *open)
 {
     const char *chat_id;
     json_t *seq, *conv;
@@ -534,13 +551,13 @@ void hd_delivery_resume(hd_app *app, sio_socket *s, hd_client *cl, json_t *open)
         const char *id = json_string_value(json_object_get(conv, "ticket_chat_id"));
         json_t *from = id && cl->resume ? json_object_get(cl->resume, id) : NULL;
         if (id)
-            hd_delivery_joined(app, s, id, json_integer_value(json_object_get(conv, "last_seq")),
-                               from ? json_integer_value(from) : -1);
+            socket_joined(d, s, id, json_integer_value(json_object_get(conv, "last_seq")),
+                          from ? json_integer_value(from) : -1);
         if (from)
             json_object_del(cl->resume, id);
     }
     json_object_foreach(cl->resume, chat_id, seq) {
-        resume_direct(app, s, cl, chat_id, json_integer_value(seq));
+        resume_direct(d, s, cl, chat_id, json_integer_value(seq));
     }
     json_decref(cl->resume);
     cl->resume = NULL;

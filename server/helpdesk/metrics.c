@@ -3,8 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "hd_internal.h"
 #include "buffer.h"
+#include "helpdesk.h"
+#include "metrics.h"
 
 /* Upper bounds of the latency buckets, in microseconds (the last is +Inf). */
 static const int64_t bucket_us[HD_LATENCY_BUCKETS - 1] = {250,   500,    1000,   2000,  5000,
@@ -59,19 +60,19 @@ static void histogram(sb_buf *b, const hd_metrics *m)
          (unsigned long long)m->latency_count);
 }
 
-char *hd_metrics_render(hd_app *app, size_t *len, size_t queue_length)
+char *hd_metrics_render(const hd_metrics *m, sio_server *srv, sio_namespace *nsp, size_t *len,
+                        size_t queue_length)
 {
-    const hd_metrics *m = &app->metrics;
     sb_buf b;
     sb_buf_init(&b);
     gauge(&b, "switchboard_connections", "Open Engine.IO sessions.",
-          eio_server_session_count(sio_server_engine(app->srv)));
+          eio_server_session_count(sio_server_engine(srv)));
     line(&b, "# HELP switchboard_sockets Connected Socket.IO sockets per namespace.\n"
              "# TYPE switchboard_sockets gauge\n");
     line(&b, "switchboard_sockets{namespace=\"/\"} %zu\n",
-         sio_namespace_socket_count(sio_server_of(app->srv, "/")));
+         sio_namespace_socket_count(sio_server_of(srv, "/")));
     line(&b, "switchboard_sockets{namespace=\"%s\"} %zu\n", HD_NAMESPACE,
-         sio_namespace_socket_count(app->nsp));
+         sio_namespace_socket_count(nsp));
     counter(&b, "switchboard_messages_in_total", "Support messages received.", m->messages_in);
     counter(&b, "switchboard_messages_stored_total", "Support messages stored by this node.",
             m->messages_stored);

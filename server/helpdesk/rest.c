@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hd_internal.h"
+#include "backend.h"
+#include "client.h"
+#include "contract.h"
+#include "message.h"
+#include "rest.h"
 
 #define REST_PREFIX "/api/v1/helpdesk/"
 #define REST_JSON "application/json"
@@ -19,7 +23,7 @@
 #define REST_PARAM_MAX 32
 
 typedef struct rest_req {
-    hd_app *app;
+    hd_node *node;
     eio_http_deferred *d;
     int created_status; /* HTTP status for a 200 of the store (201 for a new message) */
 } rest_req;
@@ -50,7 +54,7 @@ static void on_store_answer(const hd_result *r, void *ud)
     json_t *data = r->message ? r->message : parsed ? parsed : r->list ? r->list : r->conversation;
     if (r->status != HD_OK) {
         if (r->status != HD_EUNAVAILABLE)
-            x->app->metrics.refused++;
+            x->node->metrics.refused++;
         respond_json(NULL, x->d, r->status, hd_error_body(r->status, NULL));
     } else {
         int http = r->duplicate ? HD_OK : x->created_status;
@@ -60,12 +64,12 @@ static void on_store_answer(const hd_result *r, void *ud)
     free(x);
 }
 
-static rest_req *defer(hd_app *app, eio_http_request *req, int created_status)
+static rest_req *defer(hd_node *node, eio_http_request *req, int created_status)
 {
     rest_req *x = malloc(sizeof(*x));
     if (!x)
         abort();
-    x->app = app;
+    x->node = node;
     x->created_status = created_status;
     x->d = eio_http_defer(req);
     return x;
@@ -73,7 +77,7 @@ static rest_req *defer(hd_app *app, eio_http_request *req, int created_status)
 
 /* ---- who is asking -------------------------------------------------------------------------- */
 
-static int bearer(hd_app *app, eio_http_request *req, hd_identity *id)
+static int bearer(hd_node *node, eio_http_request *req, hd_identity *id)
 {
     char header[HD_TOKEN_MAX + 16];
     int n = eio_http_header(req, "authorization", header, sizeof(header));
@@ -81,10 +85,10 @@ static int bearer(hd_app *app, eio_http_request *req, hd_identity *id)
     if (n <= 7 || strncasecmp(header, "Bearer ", 7))
         why = HD_AUTH_MISSING_TOKEN;
     else
-        why = hd_auth_verify(&app->cfg.auth, header + 7, 0, hd_now_ms() / 1000, id);
+        why = hd_auth_verify(&node->cfg.auth, header + 7, 0, hd_now_ms() / 1000, id);
     if (!why)
         return 0;
-    app->metrics.auth_failures++;
+    node->metrics.auth_failures++;
     json_t *body = json_pack("{s:i,s:{s:s,s:s}}", "status_code", 401, "error", "code",
                              "unauthorized", "message", why);
     respond_json(req, NULL, 401, body);
@@ -93,7 +97,7 @@ static int bearer(hd_app *app, eio_http_request *req, hd_identity *id)
 
 /* ---- endpoints ---------------------------------------------------------------------------------- */
 
-static void post_message(hd_app *app, eio_http_request *req, const hd_identity *id,
+static void post_message(hd_conversations *cv, eio_http_request *req, const hd_identity *id,
                          const char *chat)
 {
     size_t len;
@@ -107,14 +111,14 @@ static void post_message(hd_app *app, eio_http_request *req, const hd_identity *
     if (!st && !body)
         st = HD_EBADREQ, why = "the body is not JSON";
     if (!st)
-        st = hd_backend_post(app, body, chat, &p, msg_id, &why);
+        st = hd_backend_post(cv->node->cfg.max_message, body, chat, &p, msg_id, &why);
     if (st) {
-        app->metrics.refused++;
+        cv->node->metrics.refused++;
         respond_error(req, st, why);
         json_decref(body);
         return;
     }
-    hd_deliver_post(app, &p, on_store_answer, defer(app, req, 201));
+    hd_conv_post(cv, &p, on_store_answer, defer(cv->node, req, 201));
     json_decref(body);
 }
 
@@ -134,7 +138,7 @@ static int query_int(eio_http_request *req, const char *name, long long dflt, lo
     return 0;
 }
 
-static void get_messages(hd_app *app, eio_http_request *req, const hd_identity *id,
+static void get_messages(hd_node *node, eio_http_request *req, const hd_identity *id,
                          const char *chat)
 {
     long long after, limit;
@@ -143,12 +147,12 @@ static void get_messages(hd_app *app, eio_http_request *req, const hd_identity *
         return;
     }
     hd_access access = hd_access_of(id->role, id->id);
-    app->store->ops->history(app->store, chat, &access, after,
-                             (size_t)(limit > HD_HISTORY_MAX ? HD_HISTORY_MAX : limit),
-                             on_store_answer, defer(app, req, HD_OK));
+    node->store->ops->history(node->store, chat, &access, after,
+                              (size_t)(limit > HD_HISTORY_MAX ? HD_HISTORY_MAX : limit),
+                              on_store_answer, defer(node, req, HD_OK));
 }
 
-static void get_conversations(hd_app *app, eio_http_request *req, const hd_identity *id,
+static void get_conversations(hd_node *node, eio_http_request *req, const hd_identity *id,
                               const char *session)
 {
     if ((id->role == HD_ROLE_CUSTOMER && strcmp(id->id, session)) || id->role == HD_ROLE_AGENT) {
@@ -156,16 +160,16 @@ static void get_conversations(hd_app *app, eio_http_request *req, const hd_ident
         return;
     }
     hd_access who = {session, NULL};
-    app->store->ops->conversations(app->store, &who, 0, on_store_answer, defer(app, req, HD_OK));
+    node->store->ops->conversations(node->store, &who, 0, on_store_answer, defer(node, req, HD_OK));
 }
 
-static void get_inquiries(hd_app *app, eio_http_request *req, const hd_identity *id)
+static void get_inquiries(hd_node *node, eio_http_request *req, const hd_identity *id)
 {
     if (id->role == HD_ROLE_CUSTOMER) {
         respond_error(req, HD_EFORBIDDEN, NULL);
         return;
     }
-    app->store->ops->inquiries(app->store, on_store_answer, defer(app, req, HD_OK));
+    node->store->ops->inquiries(node->store, on_store_answer, defer(node, req, HD_OK));
 }
 
 /* ---- /metrics ------------------------------------------------------------------------------------ */
@@ -174,7 +178,8 @@ static void on_metrics_queue(const hd_result *r, void *ud)
 {
     rest_req *x = ud;
     size_t len;
-    char *text = hd_metrics_render(x->app, &len, r->status == HD_OK ? json_array_size(r->list) : 0);
+    char *text = hd_metrics_render(&x->node->metrics, x->node->srv, x->node->nsp, &len,
+                                   r->status == HD_OK ? json_array_size(r->list) : 0);
     eio_http_deferred_respond(x->d, 200, "text/plain; version=0.0.4", text, len);
     free(text);
     free(x);
@@ -199,7 +204,8 @@ static int split_path(const char *path, char seg[][HD_ID_MAX + 1], int n)
     return count;
 }
 
-static int rest_api(hd_app *app, eio_http_request *req, const char *method, const char *path)
+static int rest_api(hd_conversations *cv, eio_http_request *req, const char *method,
+                    const char *path)
 {
     char seg[3][HD_ID_MAX + 1];
     hd_identity id;
@@ -214,33 +220,34 @@ static int rest_api(hd_app *app, eio_http_request *req, const char *method, cons
         respond_error(req, 405, "method not allowed");
         return 0;
     }
-    if (bearer(app, req, &id))
+    if (bearer(cv->node, req, &id))
         return 0;
     if (messages && post)
-        post_message(app, req, &id, seg[1]);
+        post_message(cv, req, &id, seg[1]);
     else if (messages)
-        get_messages(app, req, &id, seg[1]);
+        get_messages(cv->node, req, &id, seg[1]);
     else if (convs)
-        get_conversations(app, req, &id, seg[1]);
+        get_conversations(cv->node, req, &id, seg[1]);
     else
-        get_inquiries(app, req, &id);
+        get_inquiries(cv->node, req, &id);
     return 0;
 }
 
 static int rest_handler(eio_http_request *req, void *ud)
 {
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
+    hd_node *node = cv->node;
     const char *path = eio_http_path(req);
     if (!strncmp(path, REST_PREFIX, strlen(REST_PREFIX)))
-        return rest_api(app, req, eio_http_method(req), path);
+        return rest_api(cv, req, eio_http_method(req), path);
     if (!strcmp(path, "/metrics") && !strcmp(eio_http_method(req), "GET")) {
-        app->store->ops->inquiries(app->store, on_metrics_queue, defer(app, req, HD_OK));
+        node->store->ops->inquiries(node->store, on_metrics_queue, defer(node, req, HD_OK));
         return 0;
     }
-    return eio_health_handle(req, &app->health);
+    return eio_health_handle(req, &node->health);
 }
 
-void hd_rest_attach(hd_app *app)
+void hd_rest_attach(hd_conversations *cv)
 {
-    eio_server_set_http_handler(sio_server_engine(app->srv), rest_handler, app);
+    eio_server_set_http_handler(sio_server_engine(cv->node->srv), rest_handler, cv);
 }

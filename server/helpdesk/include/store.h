@@ -91,7 +91,7 @@ typedef struct hd_result {
     size_t message_text_len;
     const char *chat_id;       /* post: the conversation's id */
     int64_t seq;               /* post: the message's seq */
-    /* post, filled by the relay (routing.c), not by stores: the support event's arguments
+    /* post, filled by the relay (conversations.c), not by stores: the support event's arguments
      * [{"status_code":200,"data":message}] as JSON text, encoded once for the room and the
      * sender's ack; NULL when not built */
     const char *support_args;

@@ -1,4 +1,4 @@
-/* events.c: the client events of /helpdesk (spec §3): support, typing, read, take,
+/* socket_events.c: the client events of /helpdesk (spec §3): support, typing, read, take,
  * transfer, close, status, history.
  *
  * Every handler checks in the same order: the token has not expired (401), the socket is
@@ -10,46 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hd_internal.h"
+#include "client.h"
+#include "contract.h"
+#include "message.h"
+#include "socket_events.h"
 
 #define HD_US_PER_MS 1000
 
 /* ---- answers ---------------------------------------------------------------------------- */
-
-const char *hd_error_code(int status)
-{
-    switch (status) {
-    case HD_EBADREQ: return "bad_request";
-    case HD_EEXPIRED: return "token_expired";
-    case HD_EFORBIDDEN: return "forbidden";
-    case HD_ENOTFOUND: return "not_found";
-    case HD_ECONFLICT: return "conflict";
-    case HD_ETOOLARGE: return "too_large";
-    case HD_ERATE: return "rate_limited";
-    case HD_EUNAVAILABLE: return "store_unavailable";
-    default: return "error";
-    }
-}
-
-static const char *default_detail(int status)
-{
-    switch (status) {
-    case HD_EEXPIRED: return "the token has expired";
-    case HD_EFORBIDDEN: return "not allowed for this role or conversation";
-    case HD_ENOTFOUND: return "unknown conversation";
-    case HD_ECONFLICT: return "the conversation is closed or taken";
-    case HD_ETOOLARGE: return "message too large";
-    case HD_ERATE: return "too many events, slow down";
-    case HD_EUNAVAILABLE: return "store unavailable, nothing was stored: retry";
-    default: return "malformed request";
-    }
-}
-
-json_t *hd_error_body(int status, const char *detail)
-{
-    return json_pack("{s:i,s:{s:s,s:s}}", "status_code", status, "error", "code",
-                     hd_error_code(status), "message", detail ? detail : default_detail(status));
-}
 
 /* Acks with body (stolen); no ack: nothing. */
 static void ack_body(sio_ack *ack, json_t *body)
@@ -78,75 +46,27 @@ static void ack_result(sio_ack *ack, int status, json_t *data, const char *detai
 
 /* ---- checks every event goes through ------------------------------------------------------- */
 
-static int rate_ok(const hd_app *app, hd_client *c)
+static int rate_ok(const hd_node *node, hd_client *c)
 {
-    if (!app->cfg.rate)
+    if (!node->cfg.rate)
         return 1;
     int64_t now = hd_now_ms();
-    c->tokens += (double)(now - c->refill_ms) * app->cfg.rate / 1000.0;
+    c->tokens += (double)(now - c->refill_ms) * node->cfg.rate / 1000.0;
     c->refill_ms = now;
-    if (c->tokens > app->cfg.burst)
-        c->tokens = app->cfg.burst;
+    if (c->tokens > node->cfg.burst)
+        c->tokens = node->cfg.burst;
     if (c->tokens < 1.0)
         return 0;
     c->tokens -= 1.0;
     return 1;
 }
 
-static int precheck(hd_app *app, hd_client *c)
+static int precheck(const hd_node *node, hd_client *c)
 {
-    if (c->exp && c->exp < hd_now_ms() / 1000 - app->cfg.auth.skew_s)
+    if (c->exp && c->exp < hd_now_ms() / 1000 - node->cfg.auth.skew_s)
         return HD_EEXPIRED;
-    if (!rate_ok(app, c))
+    if (!rate_ok(node, c))
         return HD_ERATE;
-    return 0;
-}
-
-/* An optional id field: absent or null → NULL; else a string of 1..HD_ID_MAX bytes. */
-static int id_field(json_t *o, const char *key, const char **out)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > HD_ID_MAX)
-        return -1;
-    *out = json_string_value(v);
-    return 0;
-}
-
-static int attachment_valid(json_t *a)
-{
-    json_t *size = json_object_get(a, "size");
-    if (!json_is_string(json_object_get(a, "url")))
-        return 0;
-    if (json_object_get(a, "name") && !json_is_string(json_object_get(a, "name")))
-        return 0;
-    if (json_object_get(a, "mime") && !json_is_string(json_object_get(a, "mime")))
-        return 0;
-    return !size || (json_is_integer(size) && json_integer_value(size) >= 0);
-}
-
-int hd_parse_message(const hd_app *app, json_t *payload, hd_post *p, const char **why)
-{
-    json_t *text = json_object_get(payload, "message");
-    json_t *att = json_object_get(payload, "attachment");
-    if (!json_is_object(payload))
-        return *why = "the payload must be an object", HD_EBADREQ;
-    if (!json_is_string(text))
-        return *why = "message must be a string", HD_EBADREQ;
-    if (json_string_length(text) > app->cfg.max_message)
-        return *why = NULL, HD_ETOOLARGE;
-    if (!att || json_is_null(att) || json_is_false(att))
-        att = json_false();
-    else if (!json_is_object(att) || !attachment_valid(att))
-        return *why = "attachment must be false or {url, name, mime, size}", HD_EBADREQ;
-    if (json_string_length(text) == 0 && json_is_false(att))
-        return *why = "empty message", HD_EBADREQ;
-    if (id_field(payload, "client_msg_id", &p->client_msg_id))
-        return *why = "client_msg_id must be a short string", HD_EBADREQ;
-    p->message = json_string_value(text);
-    p->attachment = att;
     return 0;
 }
 
@@ -154,7 +74,8 @@ int hd_parse_message(const hd_app *app, json_t *payload, hd_post *p, const char 
 static int post_identity(const hd_client *c, json_t *payload, hd_post *p, const char **why)
 {
     const char *session, *chat;
-    if (id_field(payload, "session_id", &session) || id_field(payload, "ticket_chat_id", &chat))
+    if (hd_id_field(payload, "session_id", &session) ||
+        hd_id_field(payload, "ticket_chat_id", &chat))
         return *why = "session_id and ticket_chat_id must be short strings or null", HD_EBADREQ;
     p->ticket_chat_id = chat;
     switch (c->role) {
@@ -188,19 +109,19 @@ static int post_identity(const hd_client *c, json_t *payload, hd_post *p, const 
 /* ---- async context ---------------------------------------------------------------------------- */
 
 typedef struct ev_ctx {
-    hd_app *app;
+    hd_conversations *cv;
     sio_socket *socket;  /* referenced */
     sio_ack *ack;        /* owned, may be NULL */
     json_t *client_msg_id;
     int64_t t0_us;
 } ev_ctx;
 
-static ev_ctx *ctx_new(hd_app *app, sio_socket *s, sio_ack *ack)
+static ev_ctx *ctx_new(hd_conversations *cv, sio_socket *s, sio_ack *ack)
 {
     ev_ctx *x = calloc(1, sizeof(*x));
     if (!x)
         abort();
-    x->app = app;
+    x->cv = cv;
     x->socket = sio_socket_ref(s);
     x->ack = ack;
     x->t0_us = (int64_t)uv_hrtime() / 1000;
@@ -227,13 +148,13 @@ static void emit_to(sio_socket *s, const char *event, json_t *body)
 }
 
 /* Failure: to the sender only, as the event and as the ack (spec §3). */
-static void support_fail(hd_app *app, sio_socket *s, sio_ack *ack, int status, const char *why,
+static void support_fail(hd_node *node, sio_socket *s, sio_ack *ack, int status, const char *why,
                          json_t *client_msg_id)
 {
     json_t *body = hd_error_body(status, why);
     json_object_set(body, "client_msg_id", client_msg_id ? client_msg_id : json_null());
     if (status != HD_EUNAVAILABLE)
-        app->metrics.refused++;
+        node->metrics.refused++;
     emit_to(s, "support", body);
     ack_body(ack, body);
 }
@@ -242,7 +163,7 @@ static void on_support_done(const hd_result *r, void *ud)
 {
     ev_ctx *x = ud;
     if (r->status != HD_OK) {
-        support_fail(x->app, x->socket, x->ack, r->status, NULL, x->client_msg_id);
+        support_fail(x->cv->node, x->socket, x->ack, r->status, NULL, x->client_msg_id);
         x->ack = NULL;
         ctx_free(x);
         return;
@@ -254,27 +175,27 @@ static void on_support_done(const hd_result *r, void *ud)
                               not sent here again, this socket's node had delivered it */
         sio_socket_emit(x->socket, "support", &a, 0);
     x->ack = NULL;
-    hd_metrics_latency(&x->app->metrics, (int64_t)uv_hrtime() / 1000 - x->t0_us);
+    hd_metrics_latency(&x->cv->node->metrics, (int64_t)uv_hrtime() / 1000 - x->t0_us);
     ctx_free(x);
 }
 
 static void on_support(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                        void *ud)
 {
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     json_t *payload = json_array_get(args->json, 0);
     json_t *cmid = json_object_get(payload, "client_msg_id");
     hd_post p;
     const char *why = NULL;
     memset(&p, 0, sizeof(p));
-    int st = precheck(app, c);
+    int st = precheck(cv->node, c);
     if (!st)
-        st = hd_parse_message(app, payload, &p, &why);
+        st = hd_parse_message(cv->node->cfg.max_message, payload, &p, &why);
     if (!st)
         st = post_identity(c, payload, &p, &why);
     if (st) {
-        support_fail(app, s, ack, st, why, json_is_string(cmid) ? cmid : NULL);
+        support_fail(cv->node, s, ack, st, why, json_is_string(cmid) ? cmid : NULL);
         return;
     }
     char msg_id[HD_ULID_LEN + 1], chat_id[HD_CHAT_ID_LEN + 1];
@@ -285,9 +206,9 @@ static void on_support(sio_socket *s, const char *event, const sio_args *args, s
         hd_chat_id(p.now_ms, chat_id);
         p.new_chat_id = chat_id;
     }
-    ev_ctx *x = ctx_new(app, s, ack);
+    ev_ctx *x = ctx_new(cv, s, ack);
     x->client_msg_id = json_incref(json_is_string(cmid) ? cmid : NULL);
-    hd_deliver_post(app, &p, on_support_done, x);
+    hd_conv_post(cv, &p, on_support_done, x);
 }
 
 /* ---- typing and read: relayed to members of the chat room ------------------------------------- */
@@ -296,7 +217,7 @@ static void on_support(sio_socket *s, const char *event, const sio_args *args, s
 static int member_of_chat(hd_client *c, sio_socket *s, json_t *payload, char *room)
 {
     const char *chat;
-    if (id_field(payload, "ticket_chat_id", &chat) || !chat)
+    if (hd_id_field(payload, "ticket_chat_id", &chat) || !chat)
         return HD_EBADREQ;
     hd_room(room, "chat", chat);
     if (c->role != HD_ROLE_API && c->role != HD_ROLE_SUPERVISOR && !sio_socket_in_room(s, room))
@@ -319,11 +240,11 @@ static void sender_room(const hd_client *c, sio_socket *s, char *room)
 static void on_typing(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                       void *ud)
 {
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     json_t *payload = json_array_get(args->json, 0);
     char room[HD_ROOM_MAX], self[HD_ROOM_MAX];
-    int st = precheck(app, c);
+    int st = precheck(cv->node, c);
     if (!st && !json_is_boolean(json_object_get(payload, "typing")))
         st = HD_EBADREQ;
     if (!st)
@@ -334,7 +255,7 @@ static void on_typing(sio_socket *s, const char *event, const sio_args *args, si
                                  json_object_get(payload, "ticket_chat_id"), "typing",
                                  json_object_get(payload, "typing"));
         const char *rooms[1] = {room};
-        hd_emit(app, rooms, 1, self, "typing", body, SIO_EMIT_VOLATILE);
+        hd_conv_emit(cv, rooms, 1, self, "typing", body, SIO_EMIT_VOLATILE);
         json_decref(body);
     }
     ack_result(ack, st ? st : HD_OK, NULL, NULL);
@@ -343,12 +264,12 @@ static void on_typing(sio_socket *s, const char *event, const sio_args *args, si
 static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                     void *ud)
 {
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     json_t *payload = json_array_get(args->json, 0);
     json_t *seq = json_object_get(payload, "seq");
     char room[HD_ROOM_MAX];
-    int st = precheck(app, c);
+    int st = precheck(cv->node, c);
     if (!st && (!json_is_integer(seq) || json_integer_value(seq) < 0))
         st = HD_EBADREQ;
     if (!st)
@@ -357,7 +278,7 @@ static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_
         json_t *body = json_pack("{s:O,s:O}", "ticket_chat_id",
                                  json_object_get(payload, "ticket_chat_id"), "seq", seq);
         const char *rooms[1] = {room};
-        hd_emit(app, rooms, 1, NULL, "read", body, 0);
+        hd_conv_emit(cv, rooms, 1, NULL, "read", body, 0);
         json_decref(body);
     }
     ack_result(ack, st ? st : HD_OK, NULL, NULL);
@@ -369,26 +290,26 @@ static void on_op_done(const hd_result *r, void *ud)
 {
     ev_ctx *x = ud;
     if (r->status >= 400 && r->status != HD_EUNAVAILABLE)
-        x->app->metrics.refused++;
+        x->cv->node->metrics.refused++;
     ack_result(x->ack, r->status, r->list ? r->list : r->conversation, NULL);
     x->ack = NULL;
     ctx_free(x);
 }
 
 /* The common start of take, transfer, close, history: checks, and the chat id. */
-static int op_start(hd_app *app, hd_client *c, json_t *payload, const char **chat)
+static int op_start(const hd_node *node, hd_client *c, json_t *payload, const char **chat)
 {
-    int st = precheck(app, c);
+    int st = precheck(node, c);
     if (st)
         return st;
-    if (!json_is_object(payload) || id_field(payload, "ticket_chat_id", chat) || !*chat)
+    if (!json_is_object(payload) || hd_id_field(payload, "ticket_chat_id", chat) || !*chat)
         return HD_EBADREQ;
     return 0;
 }
 
-static int refuse(hd_app *app, sio_ack *ack, int status)
+static int refuse(hd_node *node, sio_ack *ack, int status)
 {
-    app->metrics.refused++;
+    node->metrics.refused++;
     ack_result(ack, status, NULL, NULL);
     return status;
 }
@@ -396,40 +317,40 @@ static int refuse(hd_app *app, sio_ack *ack, int status)
 static void on_take(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                     void *ud)
 {
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     const char *chat = NULL;
-    int st = op_start(app, c, json_array_get(args->json, 0), &chat);
+    int st = op_start(cv->node, c, json_array_get(args->json, 0), &chat);
     if (!st && c->role != HD_ROLE_AGENT)
         st = HD_EFORBIDDEN;
     if (st) {
-        refuse(app, ack, st);
+        refuse(cv->node, ack, st);
         return;
     }
     hd_agent agent;
     hd_agent_of(c, &agent);
-    hd_deliver_take(app, chat, &agent, on_op_done, ctx_new(app, s, ack));
+    hd_conv_take(cv, chat, &agent, on_op_done, ctx_new(cv, s, ack));
 }
 
 static void on_transfer(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                         void *ud)
 {
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     json_t *payload = json_array_get(args->json, 0);
     const char *chat = NULL, *agent_id = NULL, *dept = NULL;
-    int st = op_start(app, c, payload, &chat);
-    if (!st && (id_field(payload, "agent_id", &agent_id) || id_field(payload, "dept", &dept)))
+    int st = op_start(cv->node, c, payload, &chat);
+    if (!st && (hd_id_field(payload, "agent_id", &agent_id) || hd_id_field(payload, "dept", &dept)))
         st = HD_EBADREQ;
     if (!st && c->role != HD_ROLE_AGENT && c->role != HD_ROLE_SUPERVISOR &&
         c->role != HD_ROLE_API)
         st = HD_EFORBIDDEN;
     if (st) {
-        refuse(app, ack, st);
+        refuse(cv->node, ack, st);
         return;
     }
     hd_access access = hd_access_of(c->role, c->id);
-    hd_deliver_transfer(app, chat, &access, agent_id, dept, on_op_done, ctx_new(app, s, ack));
+    hd_conv_transfer(cv, chat, &access, agent_id, dept, on_op_done, ctx_new(cv, s, ack));
 }
 
 static void on_close(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
@@ -437,48 +358,49 @@ static void on_close(sio_socket *s, const char *event, const sio_args *args, sio
 {
     static const char *const by[] = {"customer", "agent", "agent", "backend"};
     static const char *const reason[] = {"customer", "agent", "agent", "backend"};
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     const char *chat = NULL;
-    int st = op_start(app, c, json_array_get(args->json, 0), &chat);
+    int st = op_start(cv->node, c, json_array_get(args->json, 0), &chat);
     if (st) {
-        refuse(app, ack, st);
+        refuse(cv->node, ack, st);
         return;
     }
     hd_access access = hd_access_of(c->role, c->id);
-    hd_deliver_close(app, chat, &access, by[c->role], reason[c->role], on_op_done,
-                     ctx_new(app, s, ack));
+    hd_conv_close(cv, chat, &access, by[c->role], reason[c->role], on_op_done,
+                  ctx_new(cv, s, ack));
 }
 
 static void on_history(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                        void *ud)
 {
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     json_t *payload = json_array_get(args->json, 0);
     json_t *after = json_object_get(payload, "after_seq"), *limit = json_object_get(payload, "limit");
     const char *chat = NULL;
-    int st = op_start(app, c, payload, &chat);
+    int st = op_start(cv->node, c, payload, &chat);
     if (!st && ((after && !json_is_null(after) && (!json_is_integer(after) || json_integer_value(after) < 0)) ||
                 (limit && !json_is_null(limit) && (!json_is_integer(limit) || json_integer_value(limit) < 1))))
         st = HD_EBADREQ;
     if (st) {
-        refuse(app, ack, st);
+        refuse(cv->node, ack, st);
         return;
     }
     json_int_t n = json_is_integer(limit) ? json_integer_value(limit) : HD_HISTORY_DEFAULT;
     hd_access access = hd_access_of(c->role, c->id);
-    app->store->ops->history(app->store, chat, &access,
-                             json_is_integer(after) ? json_integer_value(after) : 0,
-                             (size_t)(n > HD_HISTORY_MAX ? HD_HISTORY_MAX : n), on_op_done,
-                             ctx_new(app, s, ack));
+    hd_store *store = cv->node->store;
+    store->ops->history(store, chat, &access,
+                        json_is_integer(after) ? json_integer_value(after) : 0,
+                        (size_t)(n > HD_HISTORY_MAX ? HD_HISTORY_MAX : n), on_op_done,
+                        ctx_new(cv, s, ack));
 }
 
 static void on_status_done(const hd_result *r, void *ud)
 {
     ev_ctx *x = ud;
     if (r->status == HD_OK)
-        hd_route_kick(x->app);
+        hd_conv_route(x->cv);
     ack_result(x->ack, r->status, NULL, NULL);
     x->ack = NULL;
     ctx_free(x);
@@ -487,32 +409,33 @@ static void on_status_done(const hd_result *r, void *ud)
 static void on_status(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                       void *ud)
 {
-    hd_app *app = ud;
+    hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     const char *status = json_string_value(json_object_get(json_array_get(args->json, 0), "status"));
-    int st = precheck(app, c);
+    int st = precheck(cv->node, c);
     if (!st && (!status || (strcmp(status, "online") && strcmp(status, "away"))))
         st = HD_EBADREQ;
     if (!st && c->role != HD_ROLE_AGENT)
         st = HD_EFORBIDDEN;
     if (st) {
-        refuse(app, ack, st);
+        refuse(cv->node, ack, st);
         return;
     }
     hd_agent agent;
     hd_agent_of(c, &agent);
-    app->store->ops->agent_presence(app->store, &agent, 0, !strcmp(status, "online"), hd_now_ms(),
-                                    on_status_done, ctx_new(app, s, ack));
+    hd_store *store = cv->node->store;
+    store->ops->agent_presence(store, &agent, 0, !strcmp(status, "online"), hd_now_ms(),
+                               on_status_done, ctx_new(cv, s, ack));
 }
 
-void hd_events_register(hd_app *app)
+void hd_events_register(hd_conversations *cv)
 {
-    sio_namespace_on(app->nsp, "support", on_support, app);
-    sio_namespace_on(app->nsp, "typing", on_typing, app);
-    sio_namespace_on(app->nsp, "read", on_read, app);
-    sio_namespace_on(app->nsp, "take", on_take, app);
-    sio_namespace_on(app->nsp, "transfer", on_transfer, app);
-    sio_namespace_on(app->nsp, "close", on_close, app);
-    sio_namespace_on(app->nsp, "status", on_status, app);
-    sio_namespace_on(app->nsp, "history", on_history, app);
+    sio_namespace_on(cv->node->nsp, "support", on_support, cv);
+    sio_namespace_on(cv->node->nsp, "typing", on_typing, cv);
+    sio_namespace_on(cv->node->nsp, "read", on_read, cv);
+    sio_namespace_on(cv->node->nsp, "take", on_take, cv);
+    sio_namespace_on(cv->node->nsp, "transfer", on_transfer, cv);
+    sio_namespace_on(cv->node->nsp, "close", on_close, cv);
+    sio_namespace_on(cv->node->nsp, "status", on_status, cv);
+    sio_namespace_on(cv->node->nsp, "history", on_history, cv);
 }

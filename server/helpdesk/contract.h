@@ -1,0 +1,26 @@
+/* contract.h: what the contract says of the socket's events, the REST endpoints and
+ * hd:commands alike: a message payload's checks and the error body of a refusal.
+ *
+ * Beside client.h at the bottom of the helpdesk: it includes none of the helpdesk's own
+ * headers but the public ones.
+ */
+#ifndef HD_CONTRACT_H
+#define HD_CONTRACT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "store.h"
+
+/* An optional id field of o: absent or null sets *out NULL; else it must be a string of
+ * 1..HD_ID_MAX bytes (borrowed from o). 0, or -1 when it is not. */
+int hd_id_field(json_t *o, const char *key, const char **out);
+/* A post's text, attachment and client_msg_id from a payload (borrowed from it), the text
+ * at most max_message bytes; 0 or an HD_E* status with *why set. */
+int hd_parse_message(size_t max_message, json_t *payload, hd_post *p, const char **why);
+/* The contract's error body {"status_code","error":{"code","message"}} (new reference);
+ * detail NULL: the status's usual message. */
+json_t *hd_error_body(int status, const char *detail);
+const char *hd_error_code(int status);
+
+#endif

@@ -1,0 +1,404 @@
+/* conversations.c: carrying out what the store decided about conversations: a message
+ * posted, a conversation taken, transferred, closed (by a client, the backend or the
+ * inactivity sweep), and auto routing's assignments.
+ *
+ * The store takes every decision atomically (store.h); this file makes the decision
+ * visible: sockets join and leave chat rooms cluster-wide (through the adapter, so the
+ * sockets of other nodes follow too), and the contract's events go out: support, inquiry,
+ * assigned, closed. Nothing is emitted or acknowledged before the store has answered 200.
+ * Every wrapper hands the store's result to its caller last, so an ack never overtakes
+ * the delivery it confirms.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "conversations.h"
+#include "message.h"
+
+typedef struct hd_op {
+    hd_conversations *cv;
+    hd_result_cb cb;
+    void *ud;
+} hd_op;
+
+static hd_op *op_new(hd_conversations *cv, hd_result_cb cb, void *ud)
+{
+    hd_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        abort();
+    op->cv = cv;
+    op->cb = cb;
+    op->ud = ud;
+    return op;
+}
+
+static void op_finish(hd_op *op, const hd_result *r)
+{
+    if (r->status == HD_EUNAVAILABLE)
+        op->cv->node->metrics.store_errors++;
+    if (op->cb)
+        op->cb(r, op->ud);
+    free(op);
+}
+
+/* A node that cannot reach every other node (its pub/sub link is down while its store link
+ * is up, say, right after Redis came back) must not store what it cannot deliver: the
+ * change is refused as the store's own outage would be, and the client retries. */
+static int refuse_unready(hd_conversations *cv, hd_result_cb cb, void *ud)
+{
+    if (hd_node_ready(cv->node))
+        return 0;
+    hd_result r;
+    memset(&r, 0, sizeof(r));
+    r.status = HD_EUNAVAILABLE;
+    cv->node->metrics.store_errors++;
+    if (cb)
+        cb(&r, ud);
+    return 1;
+}
+
+static const char *str_field(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+void hd_conv_emit(hd_conversations *cv, const char *const *rooms, size_t n, const char *except,
+                  const char *event, json_t *payload, int flags)
+{
+    if (!payload)
+        return;
+    const char *not[1] = {except};
+    sio_target to = {rooms, n, not, except ? 1 : 0};
+    json_t *args = json_pack("[O]", payload);
+    sio_args a = {args, NULL, 0, NULL, 0};
+    sio_namespace_emit(cv->node->nsp, &to, event, &a, flags);
+    json_decref(args);
+}
+
+/* Every socket in room `who` joins (or leaves) room `chat`, on every node. */
+static void room_follow(hd_conversations *cv, const char *who, const char *chat, int join)
+{
+    const char *from[1] = {who};
+    const char *rooms[1] = {chat};
+    sio_target to = {from, 1, NULL, 0};
+    if (join)
+        sio_namespace_sockets_join(cv->node->nsp, &to, rooms, 1);
+    else
+        sio_namespace_sockets_leave(cv->node->nsp, &to, rooms, 1);
+}
+
+void hd_conv_init(hd_conversations *cv, hd_node *node, hd_delivery *delivery)
+{
+    cv->node = node;
+    cv->delivery = delivery;
+    sb_buf_init(&cv->scratch);
+}
+
+void hd_conv_free(hd_conversations *cv)
+{
+    sb_buf_free(&cv->scratch);
+}
+
+/* ---- announcements ------------------------------------------------------------------------ */
+
+static void announce_inquiry(hd_conversations *cv, json_t *conv)
+{
+    char room[HD_ROOM_MAX];
+    const char *dept = str_field(conv, "dept");
+    const char *rooms[1] = {"agents"};
+    if (dept) {
+        hd_room(room, "dept", dept);
+        rooms[0] = room;
+    }
+    json_t *inq = json_pack("{s:O,s:O,s:O,s:O,s:O}", "ticket_chat_id",
+                            json_object_get(conv, "ticket_chat_id"), "session_id",
+                            json_object_get(conv, "session_id"), "dept",
+                            json_object_get(conv, "dept"), "first_message",
+                            json_object_get(conv, "first_message"), "queued_at",
+                            json_object_get(conv, "queued_at"));
+    if (inq)
+        hd_conv_emit(cv, rooms, 1, NULL, "inquiry", inq, 0);
+    json_decref(inq);
+}
+
+/* The customer of a conversation, as the agent's "assigned" carries it (spec §3): who it
+ * is, from the first message when the customer wrote it (email and fields are not kept
+ * with the conversation: null). */
+static json_t *customer_of(json_t *conv)
+{
+    json_t *sender = json_object_get(json_object_get(conv, "first_message"), "sender");
+    const char *type = str_field(sender, "type");
+    json_t *name = type && !strcmp(type, "customer") ? json_object_get(sender, "name") : NULL;
+    return json_pack("{s:O,s:O,s:n,s:n}", "session_id", json_object_get(conv, "session_id"),
+                     "name", name ? name : json_null(), "email", "fields");
+}
+
+/* A conversation the store just assigned: its agent's sockets join the chat room; the
+ * chat room hears "assigned", and the agent its own copy, with the customer and last_seq,
+ * after which each node with the agent's sockets sends them the backlog (delivery.c). */
+static void apply_assignment(hd_conversations *cv, json_t *conv)
+{
+    char chat[HD_ROOM_MAX], agent_room[HD_ROOM_MAX], session[HD_ROOM_MAX];
+    const char *chat_id = str_field(conv, "ticket_chat_id");
+    const char *session_id = str_field(conv, "session_id");
+    json_t *agent = json_object_get(conv, "agent");
+    const char *agent_id = str_field(agent, "id");
+    if (!chat_id || !agent_id)
+        return;
+    hd_room(chat, "chat", chat_id);
+    hd_room(agent_room, "agent", agent_id);
+    room_follow(cv, agent_room, chat, 1);
+    if (session_id) {
+        hd_room(session, "session", session_id);
+        room_follow(cv, session, chat, 1);
+    }
+    const char *rooms[1] = {chat};
+    json_t *body = json_pack("{s:s,s:O}", "ticket_chat_id", chat_id, "agent", agent);
+    hd_conv_emit(cv, rooms, 1, agent_room, "assigned", body, 0);
+    json_decref(body);
+    rooms[0] = agent_room;
+    body = json_pack("{s:s,s:O,s:o,s:I}", "ticket_chat_id", chat_id, "agent", agent, "customer",
+                     customer_of(conv), "last_seq",
+                     json_integer_value(json_object_get(conv, "last_seq")));
+    hd_conv_emit(cv, rooms, 1, NULL, "assigned", body, 0);
+    json_decref(body);
+}
+
+/* ---- auto routing ------------------------------------------------------------------------- */
+
+static void on_routed(const hd_result *r, void *ud)
+{
+    hd_conversations *cv = ud;
+    size_t i;
+    json_t *conv;
+    cv->routing = 0;
+    if (r->status != HD_OK)
+        return;
+    json_array_foreach(r->list, i, conv) apply_assignment(cv, conv);
+    if (cv->route_again || json_array_size(r->list) > 0)
+        hd_conv_route(cv);
+}
+
+void hd_conv_route(hd_conversations *cv)
+{
+    if (cv->node->cfg.manual_routing || cv->node->stopped)
+        return;
+    if (cv->routing) {
+        cv->route_again = 1;
+        return;
+    }
+    cv->routing = 1;
+    cv->route_again = 0;
+    cv->node->store->ops->route(cv->node->store, hd_now_ms(), on_routed, cv);
+}
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
+static int append_text(const char *buffer, size_t size, void *data)
+{
+    sb_buf_append(data, buffer, size);
+    return 0;
+}
+
+/* The support event's arguments as text: the message's own text (the store's, or
+ * jansson's writing of it) inside the fixed envelope [{"status_code":200,"data":…}]. */
+static void support_text(const hd_result *r, sb_buf *out)
+{
+    static const char head[] = "[{\"status_code\":200,\"data\":";
+    sb_buf_append(out, head, sizeof(head) - 1);
+    if (r->message_text) {
+        sb_buf_append(out, r->message_text, r->message_text_len);
+    } else {
+        json_dump_callback(r->message, append_text, out, JSON_COMPACT);
+    }
+    sb_buf_append(out, "}]", 2);
+}
+
+/* The stored message to its chat room, then to the sender's callback: the arguments are
+ * encoded once, for the room's frame and for the sender's ack. */
+static void support_emit(hd_conversations *cv, const char *chat, hd_op *op, const hd_result *r)
+{
+    sb_buf *text = &cv->scratch;
+    /* the tree is what other nodes get; without one the core parses the text if it must */
+    json_t *args = r->message ? json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", r->message)
+                              : NULL;
+    sb_buf_reset(text);
+    support_text(r, text);
+    const char *rooms[1] = {chat};
+    sio_target to = {rooms, 1, NULL, 0};
+    sio_args a = {args, NULL, 0, (const char *)text->data, text->len};
+    cv->delivery->emit_chat = r->chat_id;
+    cv->delivery->emit_seq = r->seq;
+    sio_namespace_emit(cv->node->nsp, &to, "support", &a, 0);
+    cv->delivery->emit_chat = NULL;
+    hd_result done = *r;
+    done.support_args = a.text;
+    done.support_args_len = a.text_len;
+    op_finish(op, &done);
+    json_decref(args);
+}
+
+/* A stored message goes to its chat room, a retry's too (spec §3, v1.1: delivery is at
+ * least once; whoever has it drops the repeat by id, and each node drops what it already
+ * delivered, delivery.c). A conversation created now: the session's sockets join it, the
+ * agents hear the inquiry, and the assignments made in the same step are carried out
+ * before the message goes, so that the agent gets it live. */
+static void on_posted(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    hd_conversations *cv = op->cv;
+    size_t i;
+    json_t *conv;
+    if (r->status != HD_OK || !r->chat_id) {
+        op_finish(op, r);
+        return;
+    }
+    char chat[HD_ROOM_MAX], session[HD_ROOM_MAX];
+    const char *session_id = str_field(r->conversation, "session_id");
+    hd_room(chat, "chat", r->chat_id);
+    if (!r->duplicate)
+        cv->node->metrics.messages_stored++;
+    if (r->created && session_id) {
+        hd_room(session, "session", session_id);
+        room_follow(cv, session, chat, 1);
+    }
+    if (r->created) {
+        announce_inquiry(cv, r->conversation);
+        json_array_foreach(r->list, i, conv) apply_assignment(cv, conv);
+    }
+    support_emit(cv, chat, op, r);
+    cv->node->metrics.messages_out++;
+    if (r->created)
+        hd_conv_route(cv);
+}
+
+void hd_conv_post(hd_conversations *cv, const hd_post *p, hd_result_cb cb, void *ud)
+{
+    hd_store *store = cv->node->store;
+    cv->node->metrics.messages_in++;
+    if (refuse_unready(cv, cb, ud))
+        return;
+    hd_post routed = *p;
+    routed.assign = !cv->node->cfg.manual_routing;
+    store->ops->post(store, &routed, on_posted, op_new(cv, cb, ud));
+}
+
+/* ---- take, transfer, close -------------------------------------------------------------------- */
+
+static void on_taken(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    if (r->status == HD_OK)
+        apply_assignment(op->cv, r->conversation);
+    op_finish(op, r);
+}
+
+void hd_conv_take(hd_conversations *cv, const char *chat_id, const hd_agent *agent,
+                  hd_result_cb cb, void *ud)
+{
+    hd_store *store = cv->node->store;
+    if (refuse_unready(cv, cb, ud))
+        return;
+    store->ops->take(store, chat_id, agent, hd_now_ms(), on_taken, op_new(cv, cb, ud));
+}
+
+static void leave_previous_agent(hd_conversations *cv, const hd_result *r)
+{
+    char chat[HD_ROOM_MAX], agent_room[HD_ROOM_MAX];
+    const char *chat_id = str_field(r->conversation, "ticket_chat_id");
+    if (!r->previous_agent || !chat_id)
+        return;
+    hd_room(chat, "chat", chat_id);
+    hd_room(agent_room, "agent", r->previous_agent);
+    room_follow(cv, agent_room, chat, 0);
+}
+
+static void on_transferred(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    hd_conversations *cv = op->cv;
+    if (r->status == HD_OK) {
+        leave_previous_agent(cv, r);
+        if (json_is_object(json_object_get(r->conversation, "agent")))
+            apply_assignment(cv, r->conversation);
+        else
+            announce_inquiry(cv, r->conversation);
+    }
+    op_finish(op, r);
+    if (r->status == HD_OK)
+        hd_conv_route(cv);
+}
+
+void hd_conv_transfer(hd_conversations *cv, const char *chat_id, const hd_access *access,
+                      const char *agent_id, const char *dept, hd_result_cb cb, void *ud)
+{
+    hd_store *store = cv->node->store;
+    if (refuse_unready(cv, cb, ud))
+        return;
+    store->ops->transfer(store, chat_id, access, agent_id, dept, hd_now_ms(), on_transferred,
+                         op_new(cv, cb, ud));
+}
+
+/* "closed" to the chat room, then everyone leaves it. */
+static void announce_closed(hd_conversations *cv, json_t *conv)
+{
+    char chat[HD_ROOM_MAX];
+    const char *chat_id = str_field(conv, "ticket_chat_id");
+    if (!chat_id)
+        return;
+    hd_room(chat, "chat", chat_id);
+    const char *rooms[1] = {chat};
+    json_t *body = json_pack("{s:s,s:O,s:O}", "ticket_chat_id", chat_id, "by",
+                             json_object_get(conv, "closed_by"), "reason",
+                             json_object_get(conv, "reason"));
+    hd_conv_emit(cv, rooms, 1, NULL, "closed", body, 0);
+    json_decref(body);
+    room_follow(cv, chat, chat, 0);
+}
+
+static void on_closed(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    hd_conversations *cv = op->cv;
+    if (r->status == HD_OK)
+        announce_closed(cv, r->conversation);
+    op_finish(op, r);
+    if (r->status == HD_OK)
+        hd_conv_route(cv);
+}
+
+void hd_conv_close(hd_conversations *cv, const char *chat_id, const hd_access *access,
+                   const char *by, const char *reason, hd_result_cb cb, void *ud)
+{
+    hd_store *store = cv->node->store;
+    if (refuse_unready(cv, cb, ud))
+        return;
+    store->ops->close_chat(store, chat_id, access, by, reason, hd_now_ms(), on_closed,
+                           op_new(cv, cb, ud));
+}
+
+static void on_swept(const hd_result *r, void *ud)
+{
+    hd_op *op = ud;
+    hd_conversations *cv = op->cv;
+    size_t i;
+    json_t *conv;
+    if (r->status == HD_OK) {
+        json_array_foreach(r->list, i, conv) announce_closed(cv, conv);
+    }
+    op_finish(op, r);
+    if (r->status == HD_OK && json_array_size(r->list)) {
+        hd_conv_route(cv);
+        hd_conv_sweep(cv); /* a store closes a bounded batch per call: until none is left */
+    }
+}
+
+void hd_conv_sweep(hd_conversations *cv)
+{
+    hd_store *store = cv->node->store;
+    if (cv->node->stopped)
+        return;
+    store->ops->sweep(store, hd_now_ms(), (int64_t)cv->node->cfg.inactivity_s * 1000, on_swept,
+                      op_new(cv, NULL, NULL));
+}
