@@ -4,7 +4,8 @@
   scripts/check-layers.py includes         every #include "…" points down or sideways within a
                                            layer, never up, never into another layer's internals,
                                            never through a path; inside a layer the files form
-                                           no circle (x.c including y.h means x uses y); no two
+                                           no circle (x.c including y.h, directly or through
+                                           internal headers, means x uses y); no two
                                            headers share a file name.
   scripts/check-layers.py symbols LIB…     every symbol a layer's library exports carries one of
                                            that layer's prefixes (nm).
@@ -101,25 +102,34 @@ def check_includes():
             errors.append("two headers named %s: %s" % (f, ", ".join(where)))
 
     for name, (folder, _, allowed) in LAYERS.items():
-        edges = {}
+        files = {os.path.basename(p): p for p in sources(folder)}
+        internal = {f for f, p in files.items() if f.endswith(".h") and "/include/" not in p}
+        direct = {}
         for path in sources(folder):
             rel = os.path.relpath(path, ROOT)
+            direct[path] = []
             for inc in INCLUDE.findall(open(path, encoding="utf-8").read()):
                 if "/" in inc:
                     errors.append('%s: #include "%s": a path; include by name through the layers\' include folders' % (rel, inc))
-                    continue
-                own = [p for p in sources(folder) if os.path.basename(p) == inc]
-                if own:
-                    # A .c file including another file's header uses that file; headers
-                    # including headers only share types, so they draw no edge.
-                    if path.endswith(".c") and unit_of(own[0]) != unit_of(path):
-                        edges.setdefault(unit_of(path), set()).add(unit_of(own[0]))
-                    continue
-                to = public.get(inc)
-                if to is None:
+                elif inc in files:
+                    direct[path].append(inc)
+                elif inc not in public:
                     errors.append('%s: #include "%s": no layer has it in its include folder' % (rel, inc))
-                elif to not in allowed:
-                    errors.append('%s: #include "%s": %s may not include %s (upward or sideways)' % (rel, inc, name, to))
+                elif public[inc] not in allowed:
+                    errors.append('%s: #include "%s": %s may not include %s (upward or sideways)' % (rel, inc, name, public[inc]))
+        # x.c uses y when it includes y.h, directly or through the layer's internal headers
+        # (a public header only shares types, so it is not followed).
+        edges = {}
+        for path in (p for p in direct if p.endswith(".c")):
+            seen, todo = set(), list(direct[path])
+            while todo:
+                h = todo.pop()
+                if h in seen or h not in internal:
+                    continue
+                seen.add(h)
+                todo.extend(direct[files[h]])
+                if unit_of(h) != unit_of(path):
+                    edges.setdefault(unit_of(path), set()).add(unit_of(h))
         circle = find_circle(edges)
         if circle:
             errors.append("%s: includes go round in a circle: %s" % (folder, " -> ".join(circle)))
