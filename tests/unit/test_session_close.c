@@ -17,6 +17,7 @@
 #define HEARTBEATS_SURVIVED 3     /* pings answered while the session must stay open */
 #define SMALL_OUTBOUND 256        /* max_outbound for the slow consumer (the OPEN packet fits) */
 #define BIG_MESSAGE 300           /* more than SMALL_OUTBOUND */
+#define TINY_OUTBOUND 16          /* max_outbound smaller than the OPEN packet */
 #define WEBSOCKET_QUERY "EIO=4&transport=websocket"
 #define QUERY_MAX 128             /* WEBSOCKET_QUERY with a sid */
 
@@ -267,6 +268,27 @@ TEST_IMPL(session_close_send_over_max_outbound_is_slow_consumer)
     expect_closed_once(&f, EIO_REASON_SLOW_CONSUMER);
     ASSERT_EQ(eio_server_session_count(f.srv), 0); /* no GET to tell: gone at once */
     eio_test_http_wait(eio_test_poll(&f.net, sid, "GET", NULL), 400);
+    fixture_stop(&f);
+    return 0;
+}
+
+/* The OPEN packet is the engine's own: a max_outbound smaller than it must not close the
+ * session before the application has seen it open. */
+TEST_IMPL(session_open_packet_is_not_held_to_max_outbound)
+{
+    fixture f;
+    eio_config cfg;
+    char sid[EIO_SID_LEN + 1], message[TINY_OUTBOUND];
+    config_defaults(&cfg);
+    cfg.max_outbound = TINY_OUTBOUND;
+    fixture_start_with(&f, &cfg);
+    eio_test_poll_open(&f.net, sid, sizeof(sid));
+    ASSERT_EQ(f.n_logs, 1);
+    ASSERT_EQ(f.closes, 0);
+    ASSERT_EQ(eio_server_session_count(f.srv), 1);
+    memset(message, 'x', sizeof(message));
+    ASSERT_EQ(eio_session_send(f.last, message, sizeof(message), 0), -1); /* the limit holds */
+    expect_closed_once(&f, EIO_REASON_SLOW_CONSUMER);
     fixture_stop(&f);
     return 0;
 }
