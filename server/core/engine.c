@@ -365,8 +365,13 @@ static void session_send_handshake(eio_session *s)
     sb_buf_init(&b);
     eiop_handshake_encode(&b, s->sid, upgrades, offer ? 1 : 0, cfg->ping_interval_ms,
                          cfg->ping_timeout_ms, cfg->max_payload);
-    /* The encoder wrote the type digit too: the message holds only what follows it. */
-    eio__session_send_packet(s, EIOP_PACKET_OPEN, b.data + 1, b.len - 1);
+    /* The encoder wrote the type digit too: the message holds only what follows it. It is
+     * queued without the max_outbound check: a session closed as a slow consumer here
+     * would reach on_close before on_open, and on_open would then run for a freed one. */
+    eio_msg *m = eio_msg_new(EIOP_PACKET_OPEN, b.data + 1, b.len - 1, 0);
+    eio__queue_push(&s->q, m);
+    eio_msg_unref(m);
+    eio__session_flush(s);
     sb_buf_free(&b);
 }
 
