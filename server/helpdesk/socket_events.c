@@ -297,7 +297,7 @@ static void on_op_done(const hd_result *r, void *ud)
 }
 
 /* The common start of take, transfer, close, history: checks, and the chat id. */
-static int op_start(const hd_node *node, hd_client *c, json_t *payload, const char **chat)
+static int chat_check(const hd_node *node, hd_client *c, json_t *payload, const char **chat)
 {
     int st = precheck(node, c);
     if (st)
@@ -314,21 +314,28 @@ static int refuse(hd_node *node, sio_ack *ack, int status)
     return status;
 }
 
+/* The agents' own events: refuses (and returns non-zero) when st is an error or the sender
+ * is not an agent, else fills agent. */
+static int agent_check(hd_node *node, hd_client *c, sio_ack *ack, int st, hd_agent *agent)
+{
+    if (!st && c->role != HD_ROLE_AGENT)
+        st = HD_EFORBIDDEN;
+    if (st)
+        return refuse(node, ack, st);
+    hd_agent_of(c, agent);
+    return 0;
+}
+
 static void on_take(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                     void *ud)
 {
     hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     const char *chat = NULL;
-    int st = op_start(cv->node, c, json_array_get(args->json, 0), &chat);
-    if (!st && c->role != HD_ROLE_AGENT)
-        st = HD_EFORBIDDEN;
-    if (st) {
-        refuse(cv->node, ack, st);
-        return;
-    }
     hd_agent agent;
-    hd_agent_of(c, &agent);
+    if (agent_check(cv->node, c, ack, chat_check(cv->node, c, json_array_get(args->json, 0), &chat),
+                    &agent))
+        return;
     hd_conv_take(cv, chat, &agent, on_op_done, ctx_new(cv, s, ack));
 }
 
@@ -339,7 +346,7 @@ static void on_transfer(sio_socket *s, const char *event, const sio_args *args, 
     hd_client *c = hd_client_of(s);
     json_t *payload = json_array_get(args->json, 0);
     const char *chat = NULL, *agent_id = NULL, *dept = NULL;
-    int st = op_start(cv->node, c, payload, &chat);
+    int st = chat_check(cv->node, c, payload, &chat);
     if (!st && (hd_id_field(payload, "agent_id", &agent_id) || hd_id_field(payload, "dept", &dept)))
         st = HD_EBADREQ;
     if (!st && c->role != HD_ROLE_AGENT && c->role != HD_ROLE_SUPERVISOR &&
@@ -361,7 +368,7 @@ static void on_close(sio_socket *s, const char *event, const sio_args *args, sio
     hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     const char *chat = NULL;
-    int st = op_start(cv->node, c, json_array_get(args->json, 0), &chat);
+    int st = chat_check(cv->node, c, json_array_get(args->json, 0), &chat);
     if (st) {
         refuse(cv->node, ack, st);
         return;
@@ -379,7 +386,7 @@ static void on_history(sio_socket *s, const char *event, const sio_args *args, s
     json_t *payload = json_array_get(args->json, 0);
     json_t *after = json_object_get(payload, "after_seq"), *limit = json_object_get(payload, "limit");
     const char *chat = NULL;
-    int st = op_start(cv->node, c, payload, &chat);
+    int st = chat_check(cv->node, c, payload, &chat);
     if (!st && ((after && !json_is_null(after) && (!json_is_integer(after) || json_integer_value(after) < 0)) ||
                 (limit && !json_is_null(limit) && (!json_is_integer(limit) || json_integer_value(limit) < 1))))
         st = HD_EBADREQ;
@@ -415,14 +422,9 @@ static void on_status(sio_socket *s, const char *event, const sio_args *args, si
     int st = precheck(cv->node, c);
     if (!st && (!status || (strcmp(status, "online") && strcmp(status, "away"))))
         st = HD_EBADREQ;
-    if (!st && c->role != HD_ROLE_AGENT)
-        st = HD_EFORBIDDEN;
-    if (st) {
-        refuse(cv->node, ack, st);
-        return;
-    }
     hd_agent agent;
-    hd_agent_of(c, &agent);
+    if (agent_check(cv->node, c, ack, st, &agent))
+        return;
     hd_store *store = cv->node->store;
     store->ops->agent_presence(store, &agent, 0, !strcmp(status, "online"), hd_now_ms(),
                                on_status_done, ctx_new(cv, s, ack));
