@@ -15,6 +15,24 @@ TEST_ENTRY(buf_reset_keeps_allocation)
 TEST_ENTRY(buf_reserve_ensures_room)
 TEST_ENTRY(buf_release_hands_over_allocation)
 
+/* test_list.c */
+TEST_ENTRY(list_starts_empty)
+TEST_ENTRY(list_insert_head_and_tail)
+TEST_ENTRY(list_insert_after_and_before)
+TEST_ENTRY(list_remove_first_middle_last)
+TEST_ENTRY(list_remove_twice_is_harmless)
+TEST_ENTRY(list_foreach_safe_removes_while_walking)
+TEST_ENTRY(list_links_in_several_lists_at_once)
+
+/* test_map.c */
+TEST_ENTRY(map_starts_empty)
+TEST_ENTRY(map_put_get_del)
+TEST_ENTRY(map_grows_and_keeps_every_entry)
+TEST_ENTRY(map_del_keeps_the_rest_findable)
+TEST_ENTRY(map_next_visits_each_entry_once)
+TEST_ENTRY(map_collect_then_delete)
+TEST_ENTRY(map_keys_differ_per_map)
+
 /* test_base64.c */
 TEST_ENTRY(base64_rfc4648_vectors)
 TEST_ENTRY(base64_decode_is_strict)
