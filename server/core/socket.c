@@ -47,6 +47,7 @@ sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
     s->refs = 1;
     s->state = SIO_SOCKET_RESTORING;
     s->nsp = nsp;
+    sb_list_init(&s->acks);
     if (json_is_object(auth)) {
         s->auth = auth;
     } else {
@@ -321,8 +322,11 @@ void sio_socket_close(sio_socket *s, const char *reason) {
 }
 
 static sio_socket *client_first_connected(sio_client *c) {
-    for (sio_socket *t = c->sockets; t; t = t->client_next)
+    sb_list *q;
+    SB_LIST_FOREACH(q, &c->sockets) {
+        sio_socket *t = SB_LIST_DATA(q, sio_socket, client_link);
         if (t->state == SIO_SOCKET_CONNECTED) return t;
+    }
     return NULL;
 }
 
