@@ -29,6 +29,7 @@
 #include <hiredis/sds.h>
 #include <hiredis/adapters/libuv.h>
 
+#include "list.h"
 #include "map.h"
 
 #define RC_URL_INPUT_MAX 2048         /* longest URL accepted */
@@ -70,7 +71,7 @@ typedef struct rc_link {
 
 /* One command awaiting its reply (pending list) or its failure callback (failed queue). */
 typedef struct rc_req {
-    struct rc_req *prev, *next;
+    sb_list link;    /* in c->pending_list or c->failed_list */
     rc_conn *conn;
     rc_reply_cb cb;  /* NULL: nobody waits (health PING, or cb NULL given) */
     void *ud;
@@ -96,10 +97,10 @@ struct rc_conn {
     rc_config cfg;                /* with defaults applied; cfg.url is not kept */
     rc_link cmd, sub;
 
-    rc_req *pending_head, *pending_tail; /* in flight on the command link, oldest first */
+    sb_list pending_list;         /* in flight on the command link, oldest first */
     size_t pending, pending_bytes;
     uint64_t last_progress;       /* uv_now() of the last reply, or of the first send */
-    rc_req *failed_head, *failed_tail;   /* refused commands, answered on the next turn */
+    sb_list failed_list;          /* refused commands, answered on the next turn */
     size_t failed;
     uv_idle_t fail_idle;          /* runs the failed queue */
     uv_idle_t flusher;         /* writes the links' queued commands, once per loop turn */
@@ -333,27 +334,13 @@ static uint64_t link_next_delay(rc_link *l) {
 static void pending_push(rc_conn *c, rc_req *r) {
     if (c->pending == 0)
         c->last_progress = uv_now(c->loop);
-    r->prev = c->pending_tail;
-    r->next = NULL;
-    if (c->pending_tail != NULL)
-        c->pending_tail->next = r;
-    else
-        c->pending_head = r;
-    c->pending_tail = r;
+    sb_list_insert_tail(&c->pending_list, &r->link);
     c->pending++;
     c->pending_bytes += r->len;
 }
 
 static void pending_unlink(rc_conn *c, rc_req *r) {
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else
-        c->pending_head = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
-    else
-        c->pending_tail = r->prev;
-    r->prev = r->next = NULL;
+    sb_list_remove(&r->link);
     c->pending--;
     c->pending_bytes -= r->len;
 }
@@ -362,7 +349,8 @@ static void pending_unlink(rc_conn *c, rc_req *r) {
  * since rc_close() answers the rest itself, unless rc_close() is the caller. */
 static void pending_fail_all(rc_conn *c, int status, const char *reason) {
     rc_req *r;
-    while ((r = c->pending_head) != NULL && (!c->closing || status == RC_ERR_CLOSED)) {
+    while ((r = SB_LIST_FIRST(&c->pending_list, rc_req, link)) != NULL &&
+           (!c->closing || status == RC_ERR_CLOSED)) {
         pending_unlink(c, r);
         r->done = 1; /* hiredis still holds r and frees it through on_cmd_reply */
         if (r->cb != NULL)
@@ -375,12 +363,7 @@ static void on_fail_idle(uv_idle_t *h);
 static void fail_later(rc_conn *c, rc_req *r, int status) {
     r->status = status;
     r->done = 1;
-    r->next = NULL;
-    if (c->failed_tail != NULL)
-        c->failed_tail->next = r;
-    else
-        c->failed_head = r;
-    c->failed_tail = r;
+    sb_list_insert_tail(&c->failed_list, &r->link);
     if (c->failed++ == 0)
         uv_idle_start(&c->fail_idle, on_fail_idle);
 }
@@ -389,10 +372,9 @@ static void fail_later(rc_conn *c, rc_req *r, int status) {
  * and force is set. */
 static void failed_run(rc_conn *c, size_t n, int force) {
     rc_req *r;
-    while (n-- > 0 && (force || !c->closing) && (r = c->failed_head) != NULL) {
-        c->failed_head = r->next;
-        if (c->failed_head == NULL)
-            c->failed_tail = NULL;
+    while (n-- > 0 && (force || !c->closing) &&
+           (r = SB_LIST_FIRST(&c->failed_list, rc_req, link)) != NULL) {
+        sb_list_remove(&r->link);
         c->failed--;
         if (r->cb != NULL)
             r->cb(c, r->status, NULL, rc_strerror(r->status), r->ud);
@@ -1120,6 +1102,8 @@ rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t er
     if (c->cfg.max_pending == 0) c->cfg.max_pending = RC_DEFAULT_MAX_PENDING;
     if (c->cfg.max_pending_bytes == 0) c->cfg.max_pending_bytes = RC_DEFAULT_MAX_PENDING_BYTES;
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ull;
+    sb_list_init(&c->pending_list);
+    sb_list_init(&c->failed_list);
     sb_map_init(&c->channels);
     sb_map_init(&c->patterns);
     uv_idle_init(loop, &c->fail_idle);
