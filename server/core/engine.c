@@ -12,6 +12,7 @@
 
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "engine_internal.h"
 
 void eio_config_defaults(eio_config *cfg)
@@ -223,7 +224,7 @@ static void sid_generate(char out[EIO_SID_LEN + 1])
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         abort();
     sb_buf_init(&b);
-    eiop_base64_encode(&b, raw, sizeof(raw));
+    sb_base64_encode(&b, raw, sizeof(raw));
     for (size_t i = 0; i < EIO_SID_LEN; i++) {
         char c = (char)b.data[i];
         out[i] = c == '+' ? '-' : c == '/' ? '_' : c;

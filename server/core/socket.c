@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base64.h"
 #include "sio_internal.h"
 
 #define SIO_ID_RANDOM_BYTES 15 /* base64 of 15 bytes is SIO_ID_LEN characters, no padding */
@@ -23,7 +24,7 @@ int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]) {
     sb_buf *b = &srv->scratch;
     if (uv_random(NULL, NULL, raw, sizeof(raw), 0, NULL) != 0) return SIOP_ERR;
     sb_buf_reset(b);
-    eiop_base64_encode(b, raw, sizeof(raw));
+    sb_base64_encode(b, raw, sizeof(raw));
     if (b->len != SIO_ID_LEN) return SIOP_ERR;
     for (size_t i = 0; i < SIO_ID_LEN; i++) {
         char ch = (char)b->data[i];

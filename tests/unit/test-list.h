@@ -37,7 +37,11 @@ TEST_ENTRY(map_keys_differ_per_map)
 TEST_ENTRY(base64_rfc4648_vectors)
 TEST_ENTRY(base64_decode_is_strict)
 TEST_ENTRY(base64_decode_appends_and_rolls_back)
-TEST_ENTRY(base64_round_trip_across_chunks)
+TEST_ENTRY(base64_large_round_trip_matches_openssl)
+TEST_ENTRY(base64_url_rfc4648_vectors_unpadded)
+TEST_ENTRY(base64_url_decode_is_strict_and_canonical)
+TEST_ENTRY(base64_url_decode_appends_and_rolls_back)
+TEST_ENTRY(base64_both_alphabets_round_trip_every_byte)
 
 /* test_websocket.c */
 TEST_ENTRY(ws_rfc_single_frame_unmasked)
