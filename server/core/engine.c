@@ -10,10 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
-#include "base64.h"
 #include "engine_internal.h"
+#include "random.h"
 
 void eio_config_defaults(eio_config *cfg)
 {
@@ -217,22 +215,6 @@ eio_session *eio__session_find(eio_server *srv, const char *sid)
     return s;
 }
 
-static void sid_generate(char out[EIO_SID_LEN + 1])
-{
-    uint8_t raw[EIO_SID_BYTES];
-    sb_buf b;
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
-        abort();
-    sb_buf_init(&b);
-    sb_base64_encode(&b, raw, sizeof(raw));
-    for (size_t i = 0; i < EIO_SID_LEN; i++) {
-        char c = (char)b.data[i];
-        out[i] = c == '+' ? '-' : c == '/' ? '_' : c;
-    }
-    out[EIO_SID_LEN] = '\0';
-    sb_buf_free(&b);
-}
-
 /* ---- deadlines ---- */
 
 static void session_deadline(eio_session *s);
@@ -364,7 +346,7 @@ eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn
     s->srv = srv;
     s->transport = t;
     do
-        sid_generate(s->sid);
+        sb_random_id(s->sid, EIO_SID_LEN);
     while (eio__session_find(srv, s->sid));
     eio__conn_peer_name(c, s->remote, sizeof(s->remote));
     s->t_list = -1;

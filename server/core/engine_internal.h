@@ -25,8 +25,7 @@
 #include "websocket_codec.h"
 #include "engine.h"
 
-#define EIO_SID_BYTES 15                 /* 20 base64url characters */
-#define EIO_SID_LEN 20
+#define EIO_SID_LEN 20                   /* base64url characters: 15 random bytes, as Node's */
 #define EIO_CLOSE_TIMEOUT_MS 30000       /* a closing polling session waits this long for its GET */
 #define EIO_CLIENT_CLOSE_LINGER_MS 1000  /* a client-closed polling session waits for a racing GET */
 #define EIO_SHUTDOWN_GRACE_MS 1000       /* shutdown waits this long for polling GETs to collect "1" */

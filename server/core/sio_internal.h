@@ -165,7 +165,6 @@ void sio_socket_on_packet(sio_socket *s, siop_packet *p);
 void sio_socket_close(sio_socket *s, const char *reason);
 /* Sends CONNECT (with the socket's ids), replays recovered packets. */
 void sio_socket_connect(sio_socket *s);
-int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]);
 
 /* ack.c */
 sio_ack_op *sio_ack_op_new_single(sio_socket *s, sio_ack_cb cb, void *ud);

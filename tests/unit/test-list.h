@@ -33,6 +33,14 @@ TEST_ENTRY(map_next_visits_each_entry_once)
 TEST_ENTRY(map_collect_then_delete)
 TEST_ENTRY(map_keys_differ_per_map)
 
+/* test_random.c */
+TEST_ENTRY(random_bytes_differ_between_draws)
+TEST_ENTRY(random_bytes_cover_every_value)
+TEST_ENTRY(random_id_length_and_alphabet)
+TEST_ENTRY(random_id_every_character_at_every_position)
+TEST_ENTRY(random_id_unique_over_many)
+TEST_ENTRY(random_bytes_differ_after_fork)
+
 /* test_base64.c */
 TEST_ENTRY(base64_rfc4648_vectors)
 TEST_ENTRY(base64_decode_is_strict)
