@@ -41,6 +41,19 @@ TEST_ENTRY(random_id_every_character_at_every_position)
 TEST_ENTRY(random_id_unique_over_many)
 TEST_ENTRY(random_bytes_differ_after_fork)
 
+/* test_defer.c */
+TEST_ENTRY(defer_runs_on_the_next_turn_not_before)
+TEST_ENTRY(defer_pushed_while_running_waits_a_turn)
+TEST_ENTRY(defer_idle_when_empty)
+TEST_ENTRY(defer_flush_answers_everything_now)
+TEST_ENTRY(defer_close_answers_what_waits)
+
+/* test_countdown.c */
+TEST_ENTRY(countdown_runs_once_after_the_last_close)
+TEST_ENTRY(countdown_waits_for_the_owner)
+TEST_ENTRY(countdown_with_nothing_to_close)
+TEST_ENTRY(countdown_done_serves_as_a_callback)
+
 /* test_base64.c */
 TEST_ENTRY(base64_rfc4648_vectors)
 TEST_ENTRY(base64_decode_is_strict)
