@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countdown.h"
 #include "list.h"
 #include "redis_conn.h"
 
@@ -50,7 +51,7 @@ struct hd_commands {
     size_t n_held;
     int closing;
     int conn_closing;
-    int close_pending;     /* handles and the connection still closing */
+    sb_countdown closed;   /* the timers and the connection, at close */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -66,25 +67,15 @@ static void consumer_free(hd_commands *c)
     free(c);
 }
 
-static void close_step(hd_commands *c)
+/* The timers and the connection have all closed. */
+static void on_closed(void *ud)
 {
-    if (--c->close_pending > 0)
-        return;
+    hd_commands *c = ud;
     void (*done)(void *) = c->done;
     void *done_ud = c->done_ud;
     consumer_free(c);
     if (done != NULL)
         done(done_ud);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    close_step(h->data);
-}
-
-static void on_conn_closed(void *ud)
-{
-    close_step(ud);
 }
 
 /* Closes the connection once nothing depends on it: no command held (its ack needs the
@@ -95,7 +86,9 @@ static void maybe_finish(hd_commands *c)
         c->claiming)
         return;
     c->conn_closing = 1;
-    rc_close(c->conn, on_conn_closed, c);
+    sb_countdown_add(&c->closed);
+    rc_close(c->conn, sb_countdown_done, &c->closed);
+    sb_countdown_done(&c->closed); /* every close has started */
 }
 
 /* ---- commands handed out ---- */
@@ -404,8 +397,8 @@ void hd_commands_close(hd_commands *c, void (*done)(void *ud), void *ud)
     c->closing = 1;
     c->done = done;
     c->done_ud = ud;
-    c->close_pending = 3; /* two timers, the connection */
-    uv_close((uv_handle_t *)&c->claim_timer, on_handle_closed);
-    uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
+    sb_countdown_start(&c->closed, on_closed, c);
+    sb_countdown_close(&c->closed, (uv_handle_t *)&c->claim_timer);
+    sb_countdown_close(&c->closed, (uv_handle_t *)&c->retry_timer);
     maybe_finish(c);
 }

@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countdown.h"
+#include "defer.h"
 #include "message.h"
 #include "redis_conn.h"
 #include "store_redis_scripts.h"
@@ -68,7 +70,7 @@ typedef struct hd_op {
     size_t lens[HD_REDIS_ARGS_MAX];
     char *args;                           /* inline_args, or allocated once outgrown */
     size_t args_len, args_cap;
-    struct hd_op *next;                   /* failed queue */
+    sb_list link;                         /* in st->failed's queue */
     char inline_args[HD_REDIS_INLINE_ARGS];
 } hd_op;
 
@@ -84,12 +86,12 @@ struct hd_redis_store {
     int clock_known;                      /* a TIME has been answered */
     char sha[HD_SCRIPT_COUNT][HD_REDIS_SHA_HEX + 1];
     uv_timer_t heartbeat;
-    uv_idle_t fail_idle;                  /* answers the failed queue on the next turn */
-    hd_op *failed_head, *failed_tail;
+    sb_defer failed;                      /* ops refused before sending, answered on the
+                                             next turn */
     size_t inflight;                      /* ops sent and not answered yet */
     int closing;
     int goodbye_sent;
-    int close_pending;                    /* handles and the connection still closing */
+    sb_countdown closed;                  /* the handles and the connection, at close */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -115,34 +117,17 @@ static void op_answer_status(hd_op *op, int status)
     op_free(op);
 }
 
-static void failed_run(hd_redis_store *st)
+static void on_failed(sb_list *link, void *ud)
 {
-    hd_op *op;
-    while ((op = st->failed_head) != NULL) {
-        st->failed_head = op->next;
-        if (st->failed_head == NULL)
-            st->failed_tail = NULL;
-        op_answer_status(op, op->status);
-    }
-    uv_idle_stop(&st->fail_idle);
-}
-
-static void on_fail_idle(uv_idle_t *h)
-{
-    failed_run(h->data);
+    hd_op *op = SB_LIST_DATA(link, hd_op, link);
+    (void)ud;
+    op_answer_status(op, op->status);
 }
 
 static void op_fail_later(hd_op *op, int status)
 {
-    hd_redis_store *st = op->st;
     op->status = status;
-    op->next = NULL;
-    if (st->failed_tail != NULL)
-        st->failed_tail->next = op;
-    else
-        st->failed_head = op;
-    st->failed_tail = op;
-    uv_idle_start(&st->fail_idle, on_fail_idle);
+    sb_defer_push(&op->st->failed, &op->link);
 }
 
 /* ---- building and sending an operation ---- */
@@ -726,25 +711,15 @@ static void store_free(hd_redis_store *st)
     free(st);
 }
 
-static void close_step(hd_redis_store *st)
+/* The heartbeat, the failed queue's handle and the connection have all closed. */
+static void on_closed(void *ud)
 {
-    if (--st->close_pending > 0)
-        return;
+    hd_redis_store *st = ud;
     void (*done)(void *) = st->done;
     void *done_ud = st->done_ud;
     store_free(st);
     if (done != NULL)
         done(done_ud);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    close_step(h->data);
-}
-
-static void on_conn_closed(void *ud)
-{
-    close_step(ud);
 }
 
 /* Every op sent has been answered: the connection can go. */
@@ -753,9 +728,10 @@ static void on_goodbye(rc_conn *conn, int status, const redisReply *reply, const
 {
     hd_redis_store *st = ud;
     (void)status, (void)reply, (void)errstr;
-    rc_close(conn, on_conn_closed, st);
-    failed_run(st);
-    uv_close((uv_handle_t *)&st->fail_idle, on_handle_closed);
+    sb_countdown_add(&st->closed);
+    rc_close(conn, sb_countdown_done, &st->closed);
+    sb_defer_close(&st->failed, &st->closed);
+    sb_countdown_done(&st->closed); /* every close has started */
 }
 
 /* Once no op is in flight, deletes the liveness key, which takes this node's agents out
@@ -777,8 +753,8 @@ static void redis_close(hd_store *base, void (*done)(void *ud), void *ud)
     st->closing = 1;
     st->done = done;
     st->done_ud = ud;
-    st->close_pending = 3; /* heartbeat, fail_idle, conn */
-    uv_close((uv_handle_t *)&st->heartbeat, on_handle_closed);
+    sb_countdown_start(&st->closed, on_closed, st);
+    sb_countdown_close(&st->closed, (uv_handle_t *)&st->heartbeat);
     goodbye_when_idle(st);
 }
 
@@ -853,8 +829,7 @@ hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *
         store_free(st);
         return NULL;
     }
-    uv_idle_init(loop, &st->fail_idle);
-    st->fail_idle.data = st;
+    sb_defer_init(loop, &st->failed, on_failed, st);
     uv_timer_init(loop, &st->heartbeat);
     st->heartbeat.data = st;
     uint64_t period = st->ttl_ms >= HD_REDIS_HEARTBEATS_PER_TTL
