@@ -128,11 +128,11 @@ typedef struct fuzz_ops {
 #define FUZZ_OPS(T, name)                                                                \
     static int name##_decode_any(rdap_decoder *d, const uint8_t *msg, size_t len, void *out) \
     {                                                                                    \
-        return rda_##name##_decode(d, msg, len, out);                                    \
+        return rdap_##name##_decode(d, msg, len, out);                                   \
     }                                                                                    \
     static int name##_encode_any(const void *m, sb_buf *out)                             \
     {                                                                                    \
-        return rda_##name##_encode(m, out);                                              \
+        return rdap_##name##_encode(m, out);                                             \
     }                                                                                    \
     static int name##_same_any(const void *a, const void *b)                             \
     {                                                                                    \
@@ -140,7 +140,7 @@ typedef struct fuzz_ops {
     }                                                                                    \
     static void name##_clear_any(void *m)                                                \
     {                                                                                    \
-        rda_##name##_clear(m);                                                           \
+        rdap_##name##_clear(m);                                                          \
     }                                                                                    \
     static const fuzz_ops name##_ops = {sizeof(T), name##_decode_any, name##_encode_any, \
                                         name##_same_any, name##_clear_any};
