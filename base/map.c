@@ -10,7 +10,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
+
+#include "random.h"
 
 #define SIO_MAP_MIN_CAP 8
 #define SIO_MAP_MAX_LOAD_NUM 2 /* grow when count + 1 > cap * 2/3 */
@@ -53,10 +54,9 @@ static uint64_t siphash13(const uint8_t *in, size_t len, uint64_t k0, uint64_t k
 }
 
 void sb_map_init(sb_map *m) {
-    uint64_t key[2] = {0, 0};
+    uint64_t key[2];
     memset(m, 0, sizeof(*m));
-    /* Without entropy the map still works, only without flooding resistance. */
-    (void)uv_random(NULL, NULL, key, sizeof(key), 0, NULL);
+    sb_random_bytes(key, sizeof(key));
     m->k0 = key[0];
     m->k1 = key[1];
 }

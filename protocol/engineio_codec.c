@@ -1,4 +1,4 @@
-/* engineio.c: Engine.IO v4 packets, polling payloads and the base64 they carry.
+/* engineio.c: Engine.IO v4 packets and polling payloads (their base64 is base64.h's).
  *
  * A payload is read one record at a time without copying: a record is the bytes between
  * two separators (or an end of the body), and every record must hold a packet, so an empty
@@ -9,22 +9,15 @@
 #include "engineio_codec.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
+
 #define EIOP_PACKET_TYPE_COUNT 7
 #define EIOP_BINARY_PREFIX 'b'
-#define EIOP_BASE64_PAD '='
-#define EIOP_BASE64_MAX_PAD 2
-/* OpenSSL's block functions take int lengths, so large buffers go through in chunks. A
- * chunk is a whole number of 3-byte groups (4 characters), so encoded chunks concatenate
- * into one valid encoding and decoded chunks never split a group. */
-#define EIOP_BASE64_CHUNK_GROUPS 16384
-#define EIOP_BASE64_CHUNK_BYTES (3 * EIOP_BASE64_CHUNK_GROUPS)
-#define EIOP_BASE64_CHUNK_CHARS (4 * EIOP_BASE64_CHUNK_GROUPS)
 /* Handshake numbers are read by JavaScript, where integers above 2^53 - 1 lose precision. */
 #define EIOP_JSON_SAFE_INTEGER_MAX 9007199254740991ULL
 
@@ -85,7 +78,7 @@ static int eio_record_decode(eiop_payload_reader *r, const uint8_t *rec, size_t 
         return EIOP_OK;
     }
     sb_buf_reset(&r->scratch);
-    if (eiop_base64_decode(&r->scratch, rec + 1, n - 1) != EIOP_OK)
+    if (sb_base64_decode(&r->scratch, rec + 1, n - 1) != SB_BASE64_OK)
         return eio_reader_fail(r, "invalid base64 in binary packet at offset %zu", at);
     return eiop_packet_decode_frame(r->scratch.data, r->scratch.len, 0, out, NULL);
 }
@@ -126,7 +119,7 @@ void eiop_payload_append(sb_buf *out, const eiop_packet *p)
         return;
     }
     sb_buf_append_byte(out, EIOP_BINARY_PREFIX);
-    eiop_base64_encode(out, p->data, p->len);
+    sb_base64_encode(out, p->data, p->len);
 }
 
 void eiop_packet_encode_text(sb_buf *out, eiop_packet_type type, const uint8_t *data, size_t len)
@@ -167,62 +160,6 @@ void eiop_handshake_encode(sb_buf *out, const char *sid, const char *const *upgr
     eiop_packet_encode_text(out, EIOP_PACKET_OPEN, (const uint8_t *)text, strlen(text));
     free(text);
     json_decref(open);
-}
-
-void eiop_base64_encode(sb_buf *out, const uint8_t *data, size_t len)
-{
-    while (len > 0) {
-        size_t n = len < EIOP_BASE64_CHUNK_BYTES ? len : EIOP_BASE64_CHUNK_BYTES;
-        /* + 1: EVP_EncodeBlock NUL-terminates what it writes. */
-        sb_buf_reserve(out, 4 * ((n + 2) / 3) + 1);
-        out->len += (size_t)EVP_EncodeBlock(out->data + out->len, data, (int)n);
-        data += n;
-        len -= n;
-    }
-}
-
-static int eio_base64_alphabet(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
-}
-
-/* EVP_DecodeBlock skips whitespace and does not insist on padding, so the strict checks
- * are done here. Returns how many padding characters end text, or -1 if it is not base64. */
-static int eio_base64_padding(const uint8_t *text, size_t len)
-{
-    if (len % 4 != 0)
-        return -1;
-    size_t pad = 0;
-    while (pad < EIOP_BASE64_MAX_PAD && pad < len && text[len - 1 - pad] == EIOP_BASE64_PAD)
-        pad++;
-    for (size_t i = 0; i < len - pad; i++)
-        if (!eio_base64_alphabet(text[i]))
-            return -1;
-    return (int)pad;
-}
-
-int eiop_base64_decode(sb_buf *out, const uint8_t *text, size_t len)
-{
-    int pad = eio_base64_padding(text, len);
-    if (pad < 0)
-        return EIOP_ERR;
-    size_t mark = out->len;
-    while (len > 0) {
-        size_t n = len < EIOP_BASE64_CHUNK_CHARS ? len : EIOP_BASE64_CHUNK_CHARS;
-        sb_buf_reserve(out, n / 4 * 3);
-        int got = EVP_DecodeBlock(out->data + out->len, text, (int)n);
-        if (got < 0) {
-            out->len = mark;
-            return EIOP_ERR;
-        }
-        out->len += (size_t)got;
-        text += n;
-        len -= n;
-    }
-    /* EVP_DecodeBlock counts the zero bytes that stand for the padding. */
-    out->len -= (size_t)pad;
-    return EIOP_OK;
 }
 
 const char *eiop_packet_type_name(eiop_packet_type t)

@@ -79,12 +79,6 @@ void eiop_packet_encode_text(sb_buf *out, eiop_packet_type type, const uint8_t *
 void eiop_handshake_encode(sb_buf *out, const char *sid, const char *const *upgrades, size_t n,
                           uint64_t ping_interval_ms, uint64_t ping_timeout_ms, uint64_t max_payload);
 
-/* Base64 (standard alphabet, padded), through OpenSSL. decode is strict: it refuses
- * characters outside the alphabet, bad padding and lengths that are not a multiple of 4.
- * Returns EIOP_OK or EIOP_ERR. */
-void eiop_base64_encode(sb_buf *out, const uint8_t *data, size_t len);
-int eiop_base64_decode(sb_buf *out, const uint8_t *text, size_t len);
-
 const char *eiop_packet_type_name(eiop_packet_type t); /* "open", "close", … for logs */
 
 #endif

@@ -29,6 +29,9 @@
 #include <hiredis/sds.h>
 #include <hiredis/adapters/libuv.h>
 
+#include "countdown.h"
+#include "defer.h"
+#include "list.h"
 #include "map.h"
 
 #define RC_URL_INPUT_MAX 2048         /* longest URL accepted */
@@ -70,7 +73,7 @@ typedef struct rc_link {
 
 /* One command awaiting its reply (pending list) or its failure callback (failed queue). */
 typedef struct rc_req {
-    struct rc_req *prev, *next;
+    sb_list link;    /* in c->pending_list, or in c->failed's queue */
     rc_conn *conn;
     rc_reply_cb cb;  /* NULL: nobody waits (health PING, or cb NULL given) */
     void *ud;
@@ -96,12 +99,10 @@ struct rc_conn {
     rc_config cfg;                /* with defaults applied; cfg.url is not kept */
     rc_link cmd, sub;
 
-    rc_req *pending_head, *pending_tail; /* in flight on the command link, oldest first */
+    sb_list pending_list;         /* in flight on the command link, oldest first */
     size_t pending, pending_bytes;
     uint64_t last_progress;       /* uv_now() of the last reply, or of the first send */
-    rc_req *failed_head, *failed_tail;   /* refused commands, answered on the next turn */
-    size_t failed;
-    uv_idle_t fail_idle;          /* runs the failed queue */
+    sb_defer failed;              /* refused commands, answered on the next turn */
     uv_idle_t flusher;         /* writes the links' queued commands, once per loop turn */
 
     sb_map channels, patterns;   /* name -> rc_sub */
@@ -110,7 +111,7 @@ struct rc_conn {
 
     int ready_reported;           /* the last value given to on_state */
     int closing;
-    int close_pending;            /* handles and resolutions rc_close() still waits for */
+    sb_countdown closed;          /* the handles and resolutions rc_close() waits for */
     rc_close_cb done;
     void *done_ud;
     uint64_t rng;                 /* xorshift state for the backoff jitter */
@@ -119,7 +120,6 @@ struct rc_conn {
 static void link_connect(rc_link *l);
 static void link_lost(rc_link *l, int status, const char *reason);
 static void on_link_timer(uv_timer_t *t);
-static void close_step(rc_conn *c);
 
 /* ---- status, logging ---- */
 
@@ -333,27 +333,13 @@ static uint64_t link_next_delay(rc_link *l) {
 static void pending_push(rc_conn *c, rc_req *r) {
     if (c->pending == 0)
         c->last_progress = uv_now(c->loop);
-    r->prev = c->pending_tail;
-    r->next = NULL;
-    if (c->pending_tail != NULL)
-        c->pending_tail->next = r;
-    else
-        c->pending_head = r;
-    c->pending_tail = r;
+    sb_list_insert_tail(&c->pending_list, &r->link);
     c->pending++;
     c->pending_bytes += r->len;
 }
 
 static void pending_unlink(rc_conn *c, rc_req *r) {
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else
-        c->pending_head = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
-    else
-        c->pending_tail = r->prev;
-    r->prev = r->next = NULL;
+    sb_list_remove(&r->link);
     c->pending--;
     c->pending_bytes -= r->len;
 }
@@ -362,7 +348,8 @@ static void pending_unlink(rc_conn *c, rc_req *r) {
  * since rc_close() answers the rest itself, unless rc_close() is the caller. */
 static void pending_fail_all(rc_conn *c, int status, const char *reason) {
     rc_req *r;
-    while ((r = c->pending_head) != NULL && (!c->closing || status == RC_ERR_CLOSED)) {
+    while ((r = SB_LIST_FIRST(&c->pending_list, rc_req, link)) != NULL &&
+           (!c->closing || status == RC_ERR_CLOSED)) {
         pending_unlink(c, r);
         r->done = 1; /* hiredis still holds r and frees it through on_cmd_reply */
         if (r->cb != NULL)
@@ -370,43 +357,20 @@ static void pending_fail_all(rc_conn *c, int status, const char *reason) {
     }
 }
 
-static void on_fail_idle(uv_idle_t *h);
-
 static void fail_later(rc_conn *c, rc_req *r, int status) {
     r->status = status;
     r->done = 1;
-    r->next = NULL;
-    if (c->failed_tail != NULL)
-        c->failed_tail->next = r;
-    else
-        c->failed_head = r;
-    c->failed_tail = r;
-    if (c->failed++ == 0)
-        uv_idle_start(&c->fail_idle, on_fail_idle);
+    sb_defer_push(&c->failed, &r->link);
 }
 
-/* Answers (and frees) up to n queued failures; always all of them once conn is closing
- * and force is set. */
-static void failed_run(rc_conn *c, size_t n, int force) {
-    rc_req *r;
-    while (n-- > 0 && (force || !c->closing) && (r = c->failed_head) != NULL) {
-        c->failed_head = r->next;
-        if (c->failed_head == NULL)
-            c->failed_tail = NULL;
-        c->failed--;
-        if (r->cb != NULL)
-            r->cb(c, r->status, NULL, rc_strerror(r->status), r->ud);
-        free(r);
-    }
-    if (c->failed == 0)
-        uv_idle_stop(&c->fail_idle);
-}
-
-/* Failures queued by these callbacks wait for the next turn: a caller that retries at once
- * cannot spin here. */
-static void on_fail_idle(uv_idle_t *h) {
-    rc_conn *c = h->data;
-    failed_run(c, c->failed, 0);
+/* A refused command's answer, on the turn after it was refused (a caller that retries at
+ * once cannot spin here); rc_close() gives the rest at once. */
+static void on_failed(sb_list *link, void *ud) {
+    rc_conn *c = ud;
+    rc_req *r = SB_LIST_DATA(link, rc_req, link);
+    if (r->cb != NULL)
+        r->cb(c, r->status, NULL, rc_strerror(r->status), r->ud);
+    free(r);
 }
 
 /* ---- commands ---- */
@@ -1013,7 +977,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         uv_ip_name(pick->ai_addr, ip, sizeof ip);
     uv_freeaddrinfo(res);
     if (c->closing) {
-        close_step(c);
+        sb_countdown_done(&c->closed);
         return;
     }
     if (ip[0] == '\0') {
@@ -1067,18 +1031,14 @@ static void on_link_timer(uv_timer_t *t) {
 
 /* ---- life cycle ---- */
 
-static void close_step(rc_conn *c) {
-    if (--c->close_pending > 0)
-        return;
+/* Everything rc_close() waited for has closed. */
+static void on_closed(void *ud) {
+    rc_conn *c = ud;
     rc_close_cb done = c->done;
-    void *ud = c->done_ud;
+    void *done_ud = c->done_ud;
     free(c);
     if (done != NULL)
-        done(ud);
-}
-
-static void on_handle_closed(uv_handle_t *h) {
-    close_step(h->data);
+        done(done_ud);
 }
 
 static void link_init(rc_conn *c, rc_link *l, const char *name, int is_sub) {
@@ -1120,10 +1080,10 @@ rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t er
     if (c->cfg.max_pending == 0) c->cfg.max_pending = RC_DEFAULT_MAX_PENDING;
     if (c->cfg.max_pending_bytes == 0) c->cfg.max_pending_bytes = RC_DEFAULT_MAX_PENDING_BYTES;
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ull;
+    sb_list_init(&c->pending_list);
     sb_map_init(&c->channels);
     sb_map_init(&c->patterns);
-    uv_idle_init(loop, &c->fail_idle);
-    c->fail_idle.data = c;
+    sb_defer_init(loop, &c->failed, on_failed, c);
     uv_idle_init(loop, &c->flusher);
     c->flusher.data = c;
     link_init(c, &c->cmd, "command", 0);
@@ -1142,11 +1102,9 @@ static void link_close(rc_conn *c, rc_link *l) {
     if (l->resolving) {
         /* Cancelled or not (already running), on_resolved still comes. */
         uv_cancel((uv_req_t *)&l->resolve);
-        c->close_pending++;
+        sb_countdown_add(&c->closed);
     }
-    l->timer.data = c;
-    uv_close((uv_handle_t *)&l->timer, on_handle_closed);
-    c->close_pending++;
+    sb_countdown_close(&c->closed, (uv_handle_t *)&l->timer);
 }
 
 void rc_close(rc_conn *c, rc_close_cb done, void *ud) {
@@ -1155,13 +1113,12 @@ void rc_close(rc_conn *c, rc_close_cb done, void *ud) {
     c->closing = 1;
     c->done = done;
     c->done_ud = ud;
+    sb_countdown_start(&c->closed, on_closed, c);
     pending_fail_all(c, RC_ERR_CLOSED, rc_strerror(RC_ERR_CLOSED));
-    failed_run(c, c->failed, 1);
+    sb_defer_close(&c->failed, &c->closed);
     link_close(c, &c->cmd);
     link_close(c, &c->sub);
     registry_free(c);
-    uv_close((uv_handle_t *)&c->fail_idle, on_handle_closed);
-    c->close_pending++;
-    uv_close((uv_handle_t *)&c->flusher, on_handle_closed);
-    c->close_pending++;
+    sb_countdown_close(&c->closed, (uv_handle_t *)&c->flusher);
+    sb_countdown_done(&c->closed);
 }

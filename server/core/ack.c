@@ -31,7 +31,7 @@ struct sio_ack_op {
     size_t dropped;                  /* recipients that left before answering */
     unsigned nodes_expected;
     unsigned nodes_reported;
-    sio_ack_entry *entries;          /* entries still waiting, in any socket */
+    sb_list entries;                 /* entries still waiting, in any socket */
     int armed;
     int done;
     int has_timer;
@@ -39,8 +39,8 @@ struct sio_ack_op {
 };
 
 struct sio_ack_entry {
-    sio_ack_entry *sock_prev, *sock_next; /* in sock->acks, oldest first */
-    sio_ack_entry *op_prev, *op_next;     /* in op->entries */
+    sb_list sock_link; /* in sock->acks, oldest first */
+    sb_list op_link;   /* in op->entries */
     sio_socket *sock;
     sio_ack_op *op;
 };
@@ -65,6 +65,7 @@ static sio_ack_op *op_new(sio_namespace *nsp, void *ud) {
     op->id = namespace_next_ack_id(nsp);
     op->ud = ud;
     op->nodes_expected = 1;
+    sb_list_init(&op->entries);
     return op;
 }
 
@@ -96,17 +97,16 @@ void sio_ack_op_on_done(sio_ack_op *op, void (*done)(void *ud), void *ud) {
 int64_t sio_ack_op_id(const sio_ack_op *op) { return op->id; }
 
 static void entry_unlink(sio_ack_entry *e) {
-    sio_socket *s = e->sock;
-    sio_ack_op *op = e->op;
-    if (e->sock_prev) e->sock_prev->sock_next = e->sock_next;
-    else s->acks = e->sock_next;
-    if (e->sock_next) e->sock_next->sock_prev = e->sock_prev;
-    else s->acks_tail = e->sock_prev;
-    s->n_acks--;
-    if (e->op_prev) e->op_prev->op_next = e->op_next;
-    else op->entries = e->op_next;
-    if (e->op_next) e->op_next->op_prev = e->op_prev;
+    sb_list_remove(&e->sock_link);
+    e->sock->n_acks--;
+    sb_list_remove(&e->op_link);
     free(e);
+}
+
+/* Unlinks every entry of op still waiting. */
+static void op_unlink_entries(sio_ack_op *op) {
+    sio_ack_entry *e;
+    while ((e = SB_LIST_FIRST(&op->entries, sio_ack_entry, op_link))) entry_unlink(e);
 }
 
 int sio_socket_track_ack(sio_socket *s, sio_ack_op *op) {
@@ -116,14 +116,9 @@ int sio_socket_track_ack(sio_socket *s, sio_ack_op *op) {
     if (!e) abort();
     e->sock = s;
     e->op = op;
-    e->sock_prev = s->acks_tail;
-    if (s->acks_tail) s->acks_tail->sock_next = e;
-    else s->acks = e;
-    s->acks_tail = e;
+    sb_list_insert_tail(&s->acks, &e->sock_link);
     s->n_acks++;
-    e->op_next = op->entries;
-    if (op->entries) op->entries->op_prev = e;
-    op->entries = e;
+    sb_list_insert_head(&op->entries, &e->op_link);
     return SIOP_OK;
 }
 
@@ -136,7 +131,7 @@ static void op_notify_done(sio_ack_op *op) {
 
 static void op_free(sio_ack_op *op) {
     op_notify_done(op);
-    while (op->entries) entry_unlink(op->entries);
+    op_unlink_entries(op);
     json_decref(op->responses);
     if (op->single) sio_socket_unref(op->single);
     free(op);
@@ -157,7 +152,7 @@ static int op_ready(const sio_ack_op *op) {
 
 static void op_complete(sio_ack_op *op, int status, const sio_args *args) {
     op->done = 1;
-    while (op->entries) entry_unlink(op->entries);
+    op_unlink_entries(op);
     if (op->has_timer) uv_timer_stop(&op->timer);
     if (op->single) op->single_cb(op->single, status, status == SIO_ACK_OK ? args : NULL, op->ud);
     else if (op->broadcast_cb) op->broadcast_cb(status, op->responses, op->ud);
@@ -216,10 +211,19 @@ void sio_ack_op_response(sio_ack_op *op, json_t *first_arg) {
     op_check(op);
 }
 
+/* The entry of s waiting for the answer id, or NULL. */
+static sio_ack_entry *socket_entry_of(sio_socket *s, int64_t id) {
+    sb_list *q;
+    SB_LIST_FOREACH(q, &s->acks) {
+        sio_ack_entry *e = SB_LIST_DATA(q, sio_ack_entry, sock_link);
+        if (e->op->id == id) return e;
+    }
+    return NULL;
+}
+
 /* Answers with an unknown or already used id are ignored, as in Node. */
 void sio_socket_on_ack(sio_socket *s, int64_t id, const sio_args *args) {
-    sio_ack_entry *e = s->acks;
-    while (e && e->op->id != id) e = e->sock_next;
+    sio_ack_entry *e = socket_entry_of(s, id);
     if (!e) return;
     sio_ack_op *op = e->op;
     entry_unlink(e);
@@ -233,9 +237,10 @@ void sio_socket_on_ack(sio_socket *s, int64_t id, const sio_args *args) {
 }
 
 void sio_socket_drop_acks(sio_socket *s) {
-    while (s->acks) {
-        sio_ack_op *op = s->acks->op;
-        entry_unlink(s->acks);
+    sio_ack_entry *e;
+    while ((e = SB_LIST_FIRST(&s->acks, sio_ack_entry, sock_link))) {
+        sio_ack_op *op = e->op;
+        entry_unlink(e);
         op->dropped++;
         op_check(op);
     }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "list.h"
 #include "map.h"
 #include "recovery.h"
 
@@ -30,12 +31,12 @@ typedef struct local_entry local_entry;
 typedef struct local_member {
     local_room *room;                           /* NULL: the entry's own-id room */
     local_entry *entry;
-    struct local_member *room_prev, *room_next; /* in room->members */
+    sb_list room_link;                          /* in room->members */
     struct local_member *entry_next;            /* in entry->rooms */
 } local_member;
 
 struct local_room {
-    local_member *members;
+    sb_list members;         /* local_member.room_link, newest first */
     size_t size;
     char name[]; /* the map key */
 };
@@ -43,7 +44,7 @@ struct local_room {
 struct local_entry {
     sio_socket *sock;
     local_member *rooms;
-    local_entry *prev, *next; /* in the adapter's list of sockets */
+    sb_list link;             /* in the adapter's list of sockets */
     uint64_t mark;            /* epoch of the last broadcast that visited it */
     uint64_t first_sent;      /* sequence of the first logged packet sent to it; 0: none */
     local_member own;         /* in rooms while the socket is in its own-id room (own.entry
@@ -53,7 +54,7 @@ struct local_entry {
 typedef struct local_adapter {
     sio_adapter base;
     sb_map rooms;            /* name → local_room */
-    local_entry *entries;
+    sb_list entries;          /* local_entry.link, newest first */
     uint64_t epoch;
     sio_socket **scratch;     /* recipient vector reused by broadcasts */
     size_t scratch_cap;
@@ -93,9 +94,7 @@ static local_entry *entry_of(local_adapter *a, sio_socket *s) {
     e = calloc(1, sizeof(*e));
     if (!e) abort();
     e->sock = s;
-    e->next = a->entries;
-    if (a->entries) a->entries->prev = e;
-    a->entries = e;
+    sb_list_insert_head(&a->entries, &e->link);
     sio_socket_set_adapter_data(s, e);
     return e;
 }
@@ -107,6 +106,7 @@ static local_room *room_of(local_adapter *a, const char *name) {
     r = calloc(1, sizeof(*r) + len + 1);
     if (!r) abort();
     memcpy(r->name, name, len + 1);
+    sb_list_init(&r->members);
     int existed = a->room_cb && own_holder(a, name);
     sb_map_put(&a->rooms, r->name, r);
     if (a->room_cb && !existed) a->room_cb(r->name, 1, a->room_ud);
@@ -115,9 +115,7 @@ static local_room *room_of(local_adapter *a, const char *name) {
 
 static void member_unlink_room(local_adapter *a, local_member *m) {
     local_room *r = m->room;
-    if (m->room_prev) m->room_prev->room_next = m->room_next;
-    else r->members = m->room_next;
-    if (m->room_next) m->room_next->room_prev = m->room_prev;
+    sb_list_remove(&m->room_link);
     if (--r->size == 0) {
         sb_map_del(&a->rooms, r->name);
         if (a->room_cb && !own_holder(a, r->name)) a->room_cb(r->name, 0, a->room_ud);
@@ -159,9 +157,7 @@ static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms
         if (!m) abort();
         m->room = r;
         m->entry = e;
-        m->room_next = r->members;
-        if (r->members) r->members->room_prev = m;
-        r->members = m;
+        sb_list_insert_head(&r->members, &m->room_link);
         r->size++;
         m->entry_next = e->rooms;
         e->rooms = m;
@@ -196,9 +192,7 @@ static void local_del_all(sio_adapter *base, sio_socket *s) {
         e->rooms = m->entry_next;
         member_leave(a, m);
     }
-    if (e->prev) e->prev->next = e->next;
-    else a->entries = e->next;
-    if (e->next) e->next->prev = e->prev;
+    sb_list_remove(&e->link);
     sio_socket_set_adapter_data(s, NULL);
     free(e);
 }
@@ -220,9 +214,24 @@ static void recipients_push(local_adapter *a, recipients *r, local_entry *e) {
 
 static void room_mark(local_adapter *a, const char *name, uint64_t epoch) {
     local_room *r = sb_map_get(&a->rooms, name);
-    for (local_member *m = r ? r->members : NULL; m; m = m->room_next) m->entry->mark = epoch;
+    if (r) {
+        sb_list *q;
+        SB_LIST_FOREACH(q, &r->members)
+            SB_LIST_DATA(q, local_member, room_link)->entry->mark = epoch;
+    }
     local_entry *own = own_holder(a, name);
     if (own) own->mark = epoch;
+}
+
+/* Pushes the explicit members of room the broadcast at epoch has not visited yet. */
+static void room_collect(local_adapter *a, local_room *room, uint64_t epoch, recipients *r) {
+    sb_list *q;
+    SB_LIST_FOREACH(q, &room->members) {
+        local_entry *e = SB_LIST_DATA(q, local_member, room_link)->entry;
+        if (e->mark == epoch) continue;
+        e->mark = epoch;
+        recipients_push(a, r, e);
+    }
 }
 
 static void recipients_collect(local_adapter *a, const sio_target *to, recipients *r) {
@@ -235,17 +244,16 @@ static void recipients_collect(local_adapter *a, const sio_target *to, recipient
     }
     for (size_t i = 0; i < to->n_except; i++) room_mark(a, to->except[i], epoch);
     if (to->n_rooms == 0) {
-        for (local_entry *e = a->entries; e; e = e->next)
+        sb_list *q;
+        SB_LIST_FOREACH(q, &a->entries) {
+            local_entry *e = SB_LIST_DATA(q, local_entry, link);
             if (e->mark != epoch) recipients_push(a, r, e);
+        }
         return;
     }
     for (size_t i = 0; i < to->n_rooms; i++) {
         local_room *room = sb_map_get(&a->rooms, to->rooms[i]);
-        for (local_member *m = room ? room->members : NULL; m; m = m->room_next) {
-            if (m->entry->mark == epoch) continue;
-            m->entry->mark = epoch;
-            recipients_push(a, r, m->entry);
-        }
+        if (room) room_collect(a, room, epoch, r);
         local_entry *own = own_holder(a, to->rooms[i]);
         if (own && own->mark != epoch) {
             own->mark = epoch;
@@ -432,7 +440,9 @@ void sio_adapter_local_each_room(sio_adapter *base, void (*cb)(const char *room,
     size_t pos = 0;
     local_room *r;
     while ((r = sb_map_next(&a->rooms, &pos)) != NULL) cb(r->name, ud);
-    for (local_entry *e = a->entries; e; e = e->next) {
+    sb_list *q;
+    SB_LIST_FOREACH(q, &a->entries) {
+        local_entry *e = SB_LIST_DATA(q, local_entry, link);
         const char *id = sio_socket_id(e->sock);
         if (e->own.entry && !sb_map_get(&a->rooms, id)) cb(id, ud);
     }
@@ -446,7 +456,8 @@ void sio_adapter_local_on_room(sio_adapter *base, sio_room_cb cb, void *ud) {
 
 static void local_free(sio_adapter *base) {
     local_adapter *a = (local_adapter *)base;
-    while (a->entries) local_del_all(base, a->entries->sock);
+    local_entry *e;
+    while ((e = SB_LIST_FIRST(&a->entries, local_entry, link))) local_del_all(base, e->sock);
     sb_map_free(&a->rooms);
     free(a->scratch);
     if (a->rec) sio_recovery_free(a->rec);
@@ -479,6 +490,7 @@ static sio_adapter *local_new(sio_namespace *nsp, int logged) {
     a->base.ops = &local_ops;
     a->base.nsp = nsp;
     sb_map_init(&a->rooms);
+    sb_list_init(&a->entries);
     const sio_options *opts = sio_server_options(sio_namespace_server(nsp));
     if (logged && opts->recovery_window_ms > 0)
         a->rec = sio_recovery_new(sio_server_loop(sio_namespace_server(nsp)), opts);

@@ -33,32 +33,22 @@ void sio_client_unref(sio_client *c) {
     free(c);
 }
 
-static void waiting_remove(sio_client *c) {
-    sio_server *srv = c->srv;
-    if (!c->waiting) return;
-    if (c->wait_prev) c->wait_prev->wait_next = c->wait_next;
-    else srv->waiting_head = c->wait_next;
-    if (c->wait_next) c->wait_next->wait_prev = c->wait_prev;
-    else srv->waiting_tail = c->wait_prev;
-    c->wait_prev = c->wait_next = NULL;
-    c->waiting = 0;
-}
-
 static void on_connect_timer(uv_timer_t *t) {
     sio_server *srv = t->data;
     uint64_t now = uv_now(srv->loop);
-    while (srv->waiting_head && srv->waiting_head->deadline <= now) {
-        sio_client *c = srv->waiting_head;
-        waiting_remove(c);
+    sio_client *c;
+    while ((c = SB_LIST_FIRST(&srv->waiting, sio_client, wait_link)) && c->deadline <= now) {
+        sb_list_remove(&c->wait_link);
         sio_client_close(c);
     }
     sio_connect_timer_start(srv);
 }
 
 void sio_connect_timer_start(sio_server *srv) {
-    if (srv->shutting_down || !srv->waiting_head || uv_is_active((uv_handle_t *)&srv->connect_timer))
+    sio_client *first = SB_LIST_FIRST(&srv->waiting, sio_client, wait_link);
+    if (srv->shutting_down || !first || uv_is_active((uv_handle_t *)&srv->connect_timer))
         return;
-    uint64_t now = uv_now(srv->loop), deadline = srv->waiting_head->deadline;
+    uint64_t now = uv_now(srv->loop), deadline = first->deadline;
     uv_timer_start(&srv->connect_timer, on_connect_timer, deadline > now ? deadline - now : 0, 0);
 }
 
@@ -69,32 +59,23 @@ void sio_client_open(sio_server *srv, eio_session *session) {
     c->srv = srv;
     c->session = session;
     eio_session_set_data(session, c);
+    sb_list_init(&c->sockets);
     c->deadline = uv_now(srv->loop) + srv->opts.connect_timeout_ms;
-    c->waiting = 1;
-    c->wait_prev = srv->waiting_tail;
-    if (srv->waiting_tail) srv->waiting_tail->wait_next = c;
-    else srv->waiting_head = c;
-    srv->waiting_tail = c;
+    sb_list_insert_tail(&srv->waiting, &c->wait_link);
     sio_connect_timer_start(srv);
 }
 
-void sio_client_joined(sio_client *c) { waiting_remove(c); }
+void sio_client_joined(sio_client *c) { sb_list_remove(&c->wait_link); }
 
 void sio_client_attach(sio_client *c, sio_socket *s) {
     s->client = c;
-    s->client_prev = NULL;
-    s->client_next = c->sockets;
-    if (c->sockets) c->sockets->client_prev = s;
-    c->sockets = s;
+    sb_list_insert_head(&c->sockets, &s->client_link);
     sio_socket_ref(s);
 }
 
 void sio_client_detach(sio_client *c, sio_socket *s) {
     if (s->client != c) return;
-    if (s->client_prev) s->client_prev->client_next = s->client_next;
-    else c->sockets = s->client_next;
-    if (s->client_next) s->client_next->client_prev = s->client_prev;
-    s->client_prev = s->client_next = NULL;
+    sb_list_remove(&s->client_link);
     s->client = NULL;
     sio_socket_unref(s);
 }
@@ -124,13 +105,14 @@ int sio_client_send_ack_text(sio_client *c, const char *nsp, int64_t id, const c
 /* Detaches every socket, each leaving with reason (sockets that never connected are only
  * detached). Pops from the head: a disconnect handler may disconnect other sockets. */
 static void client_close_sockets(sio_client *c, const char *reason) {
-    while (c->sockets) sio_socket_close(c->sockets, reason);
+    sio_socket *s;
+    while ((s = SB_LIST_FIRST(&c->sockets, sio_socket, client_link))) sio_socket_close(s, reason);
 }
 
 void sio_client_closed(sio_client *c, const char *reason) {
     c->session = NULL;
     c->closing = 1;
-    waiting_remove(c);
+    sb_list_remove(&c->wait_link);
     client_close_sockets(c, reason);
     sio_client_unref(c);
 }
@@ -139,15 +121,18 @@ void sio_client_close(sio_client *c) {
     if (c->closing) return;
     sio_client_ref(c);
     c->closing = 1;
-    waiting_remove(c);
+    sb_list_remove(&c->wait_link);
     client_close_sockets(c, SIO_REASON_SERVER_CLOSE);
     if (c->session) eio_session_close(c->session);
     sio_client_unref(c);
 }
 
 static sio_socket *client_socket_of(sio_client *c, const char *nsp) {
-    for (sio_socket *s = c->sockets; s; s = s->client_next)
+    sb_list *q;
+    SB_LIST_FOREACH(q, &c->sockets) {
+        sio_socket *s = SB_LIST_DATA(q, sio_socket, client_link);
         if (strcmp(s->nsp->name, nsp) == 0) return s;
+    }
     return NULL;
 }
 

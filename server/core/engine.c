@@ -10,9 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
 #include "engine_internal.h"
+#include "random.h"
 
 void eio_config_defaults(eio_config *cfg)
 {
@@ -216,22 +215,6 @@ eio_session *eio__session_find(eio_server *srv, const char *sid)
     return s;
 }
 
-static void sid_generate(char out[EIO_SID_LEN + 1])
-{
-    uint8_t raw[EIO_SID_BYTES];
-    sb_buf b;
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
-        abort();
-    sb_buf_init(&b);
-    eiop_base64_encode(&b, raw, sizeof(raw));
-    for (size_t i = 0; i < EIO_SID_LEN; i++) {
-        char c = (char)b.data[i];
-        out[i] = c == '+' ? '-' : c == '/' ? '_' : c;
-    }
-    out[EIO_SID_LEN] = '\0';
-    sb_buf_free(&b);
-}
-
 /* ---- deadlines ---- */
 
 static void session_deadline(eio_session *s);
@@ -240,16 +223,7 @@ static void timer_unlink(eio_session *s)
 {
     if (s->t_list < 0)
         return;
-    eio_timer_list *l = &s->srv->timers[s->t_list];
-    if (s->t_prev)
-        s->t_prev->t_next = s->t_next;
-    else
-        l->head = s->t_next;
-    if (s->t_next)
-        s->t_next->t_prev = s->t_prev;
-    else
-        l->tail = s->t_prev;
-    s->t_prev = s->t_next = NULL;
+    sb_list_remove(&s->t_link);
     s->t_list = -1;
 }
 
@@ -267,20 +241,10 @@ static void timer_link(eio_session *s, uint64_t ms)
         else
             i = EIO_TIMER_LISTS - 1;
     }
-    eio_timer_list *l = &srv->timers[i];
-    eio_session *after = l->tail;
-    while (after && after->due > s->due)
-        after = after->t_prev;
-    s->t_prev = after;
-    s->t_next = after ? after->t_next : l->head;
-    if (s->t_next)
-        s->t_next->t_prev = s;
-    else
-        l->tail = s;
-    if (after)
-        after->t_next = s;
-    else
-        l->head = s;
+    sb_list *head = &srv->timers[i].sessions, *after = head->prev;
+    while (after != head && SB_LIST_DATA(after, eio_session, t_link)->due > s->due)
+        after = after->prev;
+    sb_list_insert_after(after, &s->t_link);
     s->t_list = (signed char)i;
 }
 
@@ -288,7 +252,7 @@ static eio_session *timers_first(eio_server *srv)
 {
     eio_session *first = NULL;
     for (size_t i = 0; i < srv->n_timer_lists; i++) {
-        eio_session *h = srv->timers[i].head;
+        eio_session *h = SB_LIST_FIRST(&srv->timers[i].sessions, eio_session, t_link);
         if (h && (!first || h->due < first->due))
             first = h;
     }
@@ -338,9 +302,9 @@ static void timer_schedule(eio_session *s, eio_timer_phase phase, uint64_t ms)
  * stack may still look at the session), at the loop's next idle phase. */
 static void sessions_reap(eio_server *srv)
 {
-    while (srv->dead) {
-        eio_session *s = srv->dead;
-        srv->dead = s->t_next;
+    eio_session *s;
+    while ((s = SB_LIST_FIRST(&srv->dead, eio_session, t_link))) {
+        sb_list_remove(&s->t_link);
         free(s);
     }
 }
@@ -387,7 +351,7 @@ eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn
     s->srv = srv;
     s->transport = t;
     do
-        sid_generate(s->sid);
+        sb_random_id(s->sid, EIO_SID_LEN);
     while (eio__session_find(srv, s->sid));
     eio__conn_peer_name(c, s->remote, sizeof(s->remote));
     s->t_list = -1;
@@ -439,8 +403,7 @@ static void session_destroy(eio_session *s)
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
     timer_unlink(s);
-    s->t_next = srv->dead;
-    srv->dead = s;
+    sb_list_insert_tail(&srv->dead, &s->t_link);
     uv_idle_start(&srv->reaper, reaper_cb);
 }
 
@@ -682,6 +645,9 @@ eio_server *eio_server_new(uv_loop_t *loop, const eio_config *cfg, const eio_cal
     if (!srv)
         abort();
     srv->loop = loop;
+    for (size_t i = 0; i < EIO_TIMER_LISTS; i++)
+        sb_list_init(&srv->timers[i].sessions);
+    sb_list_init(&srv->dead);
     server_copy_config(srv, cfg);
     if (cb)
         srv->cb = *cb;

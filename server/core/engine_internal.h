@@ -21,11 +21,11 @@
 #include <uthash.h>
 #include <uv.h>
 
+#include "list.h"
 #include "websocket_codec.h"
 #include "engine.h"
 
-#define EIO_SID_BYTES 15                 /* 20 base64url characters */
-#define EIO_SID_LEN 20
+#define EIO_SID_LEN 20                   /* base64url characters: 15 random bytes, as Node's */
 #define EIO_CLOSE_TIMEOUT_MS 30000       /* a closing polling session waits this long for its GET */
 #define EIO_CLIENT_CLOSE_LINGER_MS 1000  /* a client-closed polling session waits for a racing GET */
 #define EIO_SHUTDOWN_GRACE_MS 1000       /* shutdown waits this long for polling GETs to collect "1" */
@@ -182,7 +182,7 @@ struct eio_session {
     eio_conn *ws;                  /* websocket transport, or NULL */
     eio_conn *probe;               /* upgrade probe websocket, or NULL */
     eio_queue q;                   /* outbound packets, bytes checked against max_outbound */
-    eio_session *t_prev, *t_next;  /* in srv->timers[t_list]; t_next: in srv->dead once closed */
+    sb_list t_link;                /* in srv->timers[t_list]; in srv->dead once closed */
     uint64_t due;                  /* loop time of the deadline (heartbeat, upgrade, close) */
     void *data;                    /* application pointer */
     char query[];                  /* handshake query string, in the session's allocation */
@@ -191,7 +191,7 @@ struct eio_session {
 /* Sessions waiting the same delay, in deadline order (loop time only moves forward). */
 typedef struct eio_timer_list {
     uint64_t ms;
-    eio_session *head, *tail;
+    sb_list sessions;              /* eio_session.t_link, earliest deadline first */
 } eio_timer_list;
 
 struct eio_server {
@@ -221,7 +221,8 @@ struct eio_server {
     size_t n_timer_lists;
     uv_timer_t session_timer;
     uint64_t session_timer_due;    /* what session_timer is armed for, while active */
-    eio_session *dead;             /* destroyed sessions, freed by reaper once the stack unwinds */
+    sb_list dead;                  /* destroyed sessions (t_link), freed by reaper once the
+                                      stack unwinds */
     uv_idle_t reaper;
     void (*shutdown_done)(void *);
     void *shutdown_ud;

@@ -24,6 +24,7 @@ static sio_namespace *namespace_new(sio_server *srv, const char *name) {
     sb_map_init(&nsp->sockets);
     sb_map_init(&nsp->handlers);
     sb_map_init(&nsp->server_handlers);
+    sb_list_init(&nsp->node_acks);
     sb_map_put(&srv->namespaces, nsp->name, nsp);
     nsp->adapter = srv->adapter_new(nsp, srv->adapter_ud);
     return nsp;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "map.h"
 
 typedef struct rec_packet {
@@ -26,7 +27,7 @@ typedef struct rec_packet {
 } rec_packet;
 
 typedef struct rec_session {
-    struct rec_session *prev, *next;
+    sb_list link;         /* in r->by_age */
     uint64_t at;          /* loop time of the disconnection */
     uint64_t position;    /* see sio_recovery_persist */
     char sid[SIO_ID_LEN + 1];
@@ -45,7 +46,7 @@ struct sio_recovery {
     uint64_t last_seq;     /* newest sequence number logged */
     uint64_t purged_seq;   /* newest sequence number dropped from the log */
     sb_map sessions;      /* pid → rec_session */
-    rec_session *s_head, *s_tail;
+    sb_list by_age;       /* the same sessions, oldest disconnection first */
 };
 
 /* Copies a list of names into one allocation: the pointer array, then the strings. */
@@ -75,6 +76,7 @@ sio_recovery *sio_recovery_new(uv_loop_t *loop, const sio_options *opts) {
     r->max_bytes = opts->recovery_max_bytes;
     r->max_sessions = opts->recovery_max_sessions;
     sb_map_init(&r->sessions);
+    sb_list_init(&r->by_age);
     return r;
 }
 
@@ -92,10 +94,7 @@ static void packet_drop_head(sio_recovery *r) {
 
 static void session_remove(sio_recovery *r, rec_session *s) {
     sb_map_del(&r->sessions, s->pid);
-    if (s->prev) s->prev->next = s->next;
-    else r->s_head = s->next;
-    if (s->next) s->next->prev = s->prev;
-    else r->s_tail = s->prev;
+    sb_list_remove(&s->link);
 }
 
 static void session_free(rec_session *s) {
@@ -104,20 +103,24 @@ static void session_free(rec_session *s) {
     free(s);
 }
 
+static rec_session *session_oldest(sio_recovery *r) {
+    return SB_LIST_FIRST(&r->by_age, rec_session, link);
+}
+
 static void recovery_expire(sio_recovery *r) {
     uint64_t now = uv_now(r->loop);
+    rec_session *s;
     while (r->head && r->head->at + r->window_ms < now) packet_drop_head(r);
-    while (r->s_head && r->s_head->at + r->window_ms < now) {
-        rec_session *s = r->s_head;
+    while ((s = session_oldest(r)) && s->at + r->window_ms < now) {
         session_remove(r, s);
         session_free(s);
     }
 }
 
 void sio_recovery_free(sio_recovery *r) {
+    rec_session *s;
     while (r->head) packet_drop_head(r);
-    while (r->s_head) {
-        rec_session *s = r->s_head;
+    while ((s = session_oldest(r))) {
         session_remove(r, s);
         session_free(s);
     }
@@ -160,13 +163,13 @@ void sio_recovery_persist(sio_recovery *r, const char *sid, const char *pid,
         session_free(old);
     }
     recovery_expire(r);
-    while (r->s_head && r->sessions.count >= r->max_sessions) {
-        rec_session *s = r->s_head;
+    rec_session *s;
+    while ((s = session_oldest(r)) && r->sessions.count >= r->max_sessions) {
         session_remove(r, s);
         session_free(s);
     }
     if (r->max_sessions == 0) return;
-    rec_session *s = calloc(1, sizeof(*s));
+    s = calloc(1, sizeof(*s));
     if (!s) abort();
     s->at = uv_now(r->loop);
     s->position = position;
@@ -175,10 +178,7 @@ void sio_recovery_persist(sio_recovery *r, const char *sid, const char *pid,
     s->rooms = names_dup(rooms, n_rooms, NULL, 0);
     s->n_rooms = n_rooms;
     s->data = data ? json_deep_copy(data) : json_object();
-    s->prev = r->s_tail;
-    if (r->s_tail) r->s_tail->next = s;
-    else r->s_head = s;
-    r->s_tail = s;
+    sb_list_insert_tail(&r->by_age, &s->link);
     sb_map_put(&r->sessions, s->pid, s);
 }
 

@@ -15,7 +15,7 @@ struct sio_node_ack {
     sio_namespace *nsp;        /* NULL once the reply has run */
     sio_node_reply_cb reply;
     void *ud;
-    sio_node_ack *prev, *next; /* in nsp->node_acks */
+    sb_list link;              /* in nsp->node_acks while nsp is set */
 };
 
 static sio_node_ack *node_ack_new(sio_namespace *nsp, sio_node_reply_cb reply, void *ud) {
@@ -24,9 +24,7 @@ static sio_node_ack *node_ack_new(sio_namespace *nsp, sio_node_reply_cb reply, v
     ack->nsp = nsp;
     ack->reply = reply;
     ack->ud = ud;
-    ack->next = nsp->node_acks;
-    if (nsp->node_acks) nsp->node_acks->prev = ack;
-    nsp->node_acks = ack;
+    sb_list_insert_head(&nsp->node_acks, &ack->link);
     return ack;
 }
 
@@ -34,15 +32,14 @@ static sio_node_ack *node_ack_new(sio_namespace *nsp, sio_node_reply_cb reply, v
 static void node_ack_finish(sio_node_ack *ack, const sio_args *answer) {
     sio_namespace *nsp = ack->nsp;
     if (!nsp) return;
-    if (ack->prev) ack->prev->next = ack->next;
-    else nsp->node_acks = ack->next;
-    if (ack->next) ack->next->prev = ack->prev;
+    sb_list_remove(&ack->link);
     ack->nsp = NULL;
     ack->reply(answer, ack->ud);
 }
 
 void sio_node_acks_orphan(sio_namespace *nsp) {
-    while (nsp->node_acks) node_ack_finish(nsp->node_acks, NULL);
+    sio_node_ack *ack;
+    while ((ack = SB_LIST_FIRST(&nsp->node_acks, sio_node_ack, link))) node_ack_finish(ack, NULL);
 }
 
 int sio_node_ack_send(sio_node_ack *ack, const sio_args *args) {

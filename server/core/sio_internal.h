@@ -18,6 +18,7 @@
 #define SIO_INTERNAL_H
 
 #include "adapter.h"
+#include "list.h"
 #include "map.h"
 #include "socketio.h"
 
@@ -37,8 +38,7 @@ struct sio_server {
     siop_decoder decoder;            /* decodes every client's messages; holds nothing between
                                        calls (see sio_client.decoder) */
     uv_timer_t connect_timer;       /* fires for the oldest client without a namespace */
-    sio_client *waiting_head;       /* clients awaiting a namespace, oldest first */
-    sio_client *waiting_tail;
+    sb_list waiting;                /* clients awaiting a namespace (wait_link), oldest first */
     unsigned handles_open;          /* uv handles (ours) whose close callback is pending */
     int engine_gone;                /* eio_server_shutdown() has finished */
     int shutting_down;
@@ -63,7 +63,7 @@ struct sio_namespace {
     sb_map sockets;                /* id → connected sio_socket of this node */
     sb_map handlers;               /* event name → sio_handler */
     sb_map server_handlers;        /* event name → sio_handler, for other nodes' events */
-    sio_node_ack *node_acks;        /* answers owed to other nodes, not given yet */
+    sb_list node_acks;             /* answers owed to other nodes, not given yet */
     sio_event_cb any_cb;
     void *any_ud;
     sio_delivery_cb delivery_cb;
@@ -95,8 +95,7 @@ struct sio_socket {
     char remote_addr[SIO_ADDR_LEN]; /* (after the ids: no padding between them) */
     sio_namespace *nsp;
     sio_client *client;             /* NULL once detached */
-    sio_socket *client_prev;        /* in client->sockets */
-    sio_socket *client_next;
+    sb_list client_link;            /* in client->sockets */
     json_t *auth;                   /* the CONNECT payload (an object); once connected NULL
                                        until asked for again (sio_socket_auth) */
     char *auth_text;                /* once connected: the payload in compact JSON, NULL for {} */
@@ -104,8 +103,7 @@ struct sio_socket {
     void *userdata;
     void *adapter_data;
     sio_recovery_record *restored;          /* recovery result, consumed when accepted */
-    sio_ack_entry *acks;            /* server emits awaiting this client's ack, oldest first */
-    sio_ack_entry *acks_tail;
+    sb_list acks;                   /* server emits awaiting this client's ack, oldest first */
     size_t n_acks;
     uint64_t issued_ms;             /* creation time, ms since the Unix epoch (handshake) */
 };
@@ -117,11 +115,9 @@ struct sio_client {
     eio_session *session;           /* NULL once the engine closed it */
     siop_decoder *decoder;           /* only while a binary packet awaits its attachments (owned);
                                        otherwise the server's decoder serves */
-    sio_socket *sockets;            /* attached sockets, pending or connected */
-    int waiting;                    /* on the connect-timeout list */
+    sb_list sockets;                /* attached sockets (client_link), pending or connected */
     uint64_t deadline;              /* loop time when the connect timeout fires */
-    sio_client *wait_prev;
-    sio_client *wait_next;
+    sb_list wait_link;              /* in srv->waiting (linked: the connect timeout runs) */
 };
 
 /* socketio.c */
@@ -169,7 +165,6 @@ void sio_socket_on_packet(sio_socket *s, siop_packet *p);
 void sio_socket_close(sio_socket *s, const char *reason);
 /* Sends CONNECT (with the socket's ids), replays recovered packets. */
 void sio_socket_connect(sio_socket *s);
-int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]);
 
 /* ack.c */
 sio_ack_op *sio_ack_op_new_single(sio_socket *s, sio_ack_cb cb, void *ud);

@@ -10,35 +10,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "random.h"
 #include "sio_internal.h"
 
-#define SIO_ID_RANDOM_BYTES 15 /* base64 of 15 bytes is SIO_ID_LEN characters, no padding */
 #define SIO_TIME_TEXT_LEN 64   /* room for the handshake's "time" text */
 #define SIO_MS_PER_S 1000
 #define SIO_US_PER_MS 1000
 
-/* Node's base64id.generateId(): random bytes in URL-safe base64. */
-int sio_socket_new_id(sio_server *srv, char out[SIO_ID_LEN + 1]) {
-    uint8_t raw[SIO_ID_RANDOM_BYTES];
-    sb_buf *b = &srv->scratch;
-    if (uv_random(NULL, NULL, raw, sizeof(raw), 0, NULL) != 0) return SIOP_ERR;
-    sb_buf_reset(b);
-    eiop_base64_encode(b, raw, sizeof(raw));
-    if (b->len != SIO_ID_LEN) return SIOP_ERR;
-    for (size_t i = 0; i < SIO_ID_LEN; i++) {
-        char ch = (char)b->data[i];
-        out[i] = ch == '+' ? '-' : ch == '/' ? '_' : ch;
-    }
-    out[SIO_ID_LEN] = '\0';
-    return SIOP_OK;
-}
-
+/* Node's base64id.generateId(): the ids are 20 URL-safe characters (15 random bytes). */
 static void socket_new_ids(sio_socket *s) {
-    sio_server *srv = s->nsp->srv;
-    do {
-        if (sio_socket_new_id(srv, s->id) != SIOP_OK) abort(); /* no entropy: cannot serve */
-    } while (sb_map_get(&s->nsp->sockets, s->id));
-    if (srv->opts.recovery_window_ms > 0 && sio_socket_new_id(srv, s->pid) != SIOP_OK) abort();
+    do sb_random_id(s->id, SIO_ID_LEN);
+    while (sb_map_get(&s->nsp->sockets, s->id));
+    if (s->nsp->srv->opts.recovery_window_ms > 0) sb_random_id(s->pid, SIO_ID_LEN);
 }
 
 sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
@@ -47,6 +30,7 @@ sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
     s->refs = 1;
     s->state = SIO_SOCKET_RESTORING;
     s->nsp = nsp;
+    sb_list_init(&s->acks);
     if (json_is_object(auth)) {
         s->auth = auth;
     } else {
@@ -321,8 +305,11 @@ void sio_socket_close(sio_socket *s, const char *reason) {
 }
 
 static sio_socket *client_first_connected(sio_client *c) {
-    for (sio_socket *t = c->sockets; t; t = t->client_next)
+    sb_list *q;
+    SB_LIST_FOREACH(q, &c->sockets) {
+        sio_socket *t = SB_LIST_DATA(q, sio_socket, client_link);
         if (t->state == SIO_SOCKET_CONNECTED) return t;
+    }
     return NULL;
 }
 

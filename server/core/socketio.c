@@ -80,6 +80,7 @@ sio_server *sio_server_new(uv_loop_t *loop, const eio_config *cfg, const sio_opt
     if (opts) srv->opts = *opts;
     else sio_options_defaults(&srv->opts);
     sb_map_init(&srv->namespaces);
+    sb_list_init(&srv->waiting);
     sb_buf_init(&srv->scratch);
     siop_decoder_init(&srv->decoder, srv->opts.max_attachments);
     srv->adapter_new = sio_adapter_local_new;

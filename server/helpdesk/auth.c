@@ -3,9 +3,9 @@
  * The one idea: nothing in a JWT is trusted before its signature is checked, and the
  * checks run in an order that tells an honest client what is wrong without telling an
  * attacker anything about a secret: the header is read only for "alg", the payload is read
- * only once the HMAC over "header.payload" matches. base64url is the Engine.IO codec's
- * strict base64 with the URL alphabet swapped in, and refuses every text that is not the
- * one canonical unpadded encoding of its bytes.
+ * only once the HMAC over "header.payload" matches. Segments are read with base's strict
+ * base64url, which refuses every text that is not the one canonical unpadded encoding of
+ * its bytes.
  */
 #include <jansson.h>
 #include <limits.h>
@@ -17,14 +17,12 @@
 #include <string.h>
 
 #include "auth.h"
-#include "engineio_codec.h"
+#include "base64.h"
 
 #define HD_JWT_SEGMENTS 3 /* header.payload.signature */
 #define HD_JWT_SEPARATOR '.'
 #define HD_JWT_ALG "HS256"
 #define HD_JWT_HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-#define HD_B64_GROUP 4      /* characters per base64 group */
-#define HD_B64_PAD '='
 #define HD_ASCII_DEL 0x7f
 /* A real time claim beyond this many seconds (~31 million years) is nonsense, and below it
  * the cast to int64_t is exact enough and never undefined. */
@@ -37,61 +35,6 @@ typedef struct hd_jwt {
     const char *seg[HD_JWT_SEGMENTS];
     size_t len[HD_JWT_SEGMENTS];
 } hd_jwt;
-
-/* ---- base64url (RFC 7515 §2: the URL-safe alphabet, no padding) ---- */
-
-/* The 6-bit value of a base64url character, or -1. */
-static int hd_b64url_sextet(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return 26 + (c - 'a');
-    if (c >= '0' && c <= '9')
-        return 52 + (c - '0');
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
-static void hd_b64url_encode(sb_buf *out, const void *data, size_t len)
-{
-    size_t mark = out->len;
-    eiop_base64_encode(out, data, len);
-    while (out->len > mark && out->data[out->len - 1] == HD_B64_PAD)
-        out->len--;
-    for (size_t i = mark; i < out->len; i++)
-        out->data[i] = out->data[i] == '+' ? '-' : out->data[i] == '/' ? '_' : out->data[i];
-}
-
-/* The unused low bits of a last partial group must be zero, or two texts would decode to
- * the same bytes. A tail of 2 characters (12 bits) carries one byte, 4 bits spare; a tail
- * of 3 (18 bits) carries two, 2 bits spare; a tail of 1 carries nothing and is never valid. */
-static int hd_b64url_canonical_tail(int last_sextet, size_t len)
-{
-    size_t tail = len % HD_B64_GROUP;
-    int unused = tail == 2 ? 0x0f : tail == 3 ? 0x03 : 0;
-    return tail != 1 && (last_sextet & unused) == 0;
-}
-
-/* Appends the bytes text stands for to out; 0 on success, -1 (out unchanged) if text is
- * not canonical unpadded base64url. */
-static int hd_b64url_decode(sb_buf *out, const char *text, size_t len)
-{
-    sb_buf std;
-    sb_buf_init(&std);
-    int v = 0;
-    for (size_t i = 0; i < len && v >= 0; i++) {
-        v = hd_b64url_sextet((unsigned char)text[i]);
-        sb_buf_append_byte(&std, text[i] == '-' ? '+' : text[i] == '_' ? '/' : (uint8_t)text[i]);
-    }
-    int rc = -1;
-    if (v >= 0 && hd_b64url_canonical_tail(v, len)) {
-        while (std.len % HD_B64_GROUP != 0)
-            sb_buf_append_byte(&std, HD_B64_PAD);
-        rc = eiop_base64_decode(out, std.data, std.len) == EIOP_OK ? 0 : -1;
-    }
-    sb_buf_free(&std);
-    return rc;
-}
 
 /* ---- primitives ---- */
 
@@ -161,7 +104,7 @@ static json_t *hd_jwt_json(const char *seg, size_t len)
     sb_buf raw;
     sb_buf_init(&raw);
     json_t *j = NULL;
-    if (hd_b64url_decode(&raw, seg, len) == 0 && raw.len > 0)
+    if (sb_base64_url_decode(&raw, seg, len) == SB_BASE64_OK && raw.len > 0)
         j = json_loadb((const char *)raw.data, raw.len, JSON_REJECT_DUPLICATES, NULL);
     sb_buf_free(&raw);
     if (j != NULL && !json_is_object(j)) {
@@ -197,7 +140,7 @@ static const char *hd_jwt_signature_check(const hd_auth_config *cfg, const hd_jw
     sb_buf sig;
     sb_buf_init(&sig);
     const char *why = HD_AUTH_MALFORMED;
-    if (hd_b64url_decode(&sig, jwt->seg[2], jwt->len[2]) == 0)
+    if (sb_base64_url_decode(&sig, jwt->seg[2], jwt->len[2]) == SB_BASE64_OK)
         why = sig.len == want_len && CRYPTO_memcmp(sig.data, want, want_len) == 0
                   ? NULL
                   : HD_AUTH_BAD_SIGNATURE;
@@ -403,9 +346,9 @@ char *hd_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *cla
 {
     sb_buf tok;
     sb_buf_init(&tok);
-    hd_b64url_encode(&tok, HD_JWT_HEADER, strlen(HD_JWT_HEADER));
+    sb_base64_url_encode(&tok, HD_JWT_HEADER, strlen(HD_JWT_HEADER));
     sb_buf_append_byte(&tok, HD_JWT_SEPARATOR);
-    hd_b64url_encode(&tok, claims_json, strlen(claims_json));
+    sb_base64_url_encode(&tok, claims_json, strlen(claims_json));
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     if (!hd_hs256(secret, len, tok.data, tok.len, mac, &mac_len)) {
@@ -413,7 +356,7 @@ char *hd_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *cla
         return NULL;
     }
     sb_buf_append_byte(&tok, HD_JWT_SEPARATOR);
-    hd_b64url_encode(&tok, mac, mac_len);
+    sb_base64_url_encode(&tok, mac, mac_len);
     sb_buf_append_byte(&tok, '\0');
     return (char *)sb_buf_release(&tok, NULL);
 }

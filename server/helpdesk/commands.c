@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countdown.h"
+#include "list.h"
 #include "redis_conn.h"
 
 #define HD_COMMANDS_DEFAULT_PREFIX "hd:"
@@ -24,7 +26,7 @@
 
 struct hd_command {
     hd_commands *owner;
-    struct hd_command *prev, *next; /* the owner's held list */
+    sb_list link;         /* in the owner's held list */
     char *id;
     char *type;
     json_t *data;
@@ -45,11 +47,11 @@ struct hd_commands {
     int claiming;          /* XAUTOCLAIM in flight */
     int claim_failed;      /* the last XAUTOCLAIM failed: logged once per run of failures */
     size_t acks_inflight;
-    hd_command *held;      /* handed out, not yet acked or retried */
+    sb_list held;          /* handed out, not yet acked or retried (hd_command.link) */
     size_t n_held;
     int closing;
     int conn_closing;
-    int close_pending;     /* handles and the connection still closing */
+    sb_countdown closed;   /* the timers and the connection, at close */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -65,25 +67,15 @@ static void consumer_free(hd_commands *c)
     free(c);
 }
 
-static void close_step(hd_commands *c)
+/* The timers and the connection have all closed. */
+static void on_closed(void *ud)
 {
-    if (--c->close_pending > 0)
-        return;
+    hd_commands *c = ud;
     void (*done)(void *) = c->done;
     void *done_ud = c->done_ud;
     consumer_free(c);
     if (done != NULL)
         done(done_ud);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    close_step(h->data);
-}
-
-static void on_conn_closed(void *ud)
-{
-    close_step(ud);
 }
 
 /* Closes the connection once nothing depends on it: no command held (its ack needs the
@@ -94,16 +86,21 @@ static void maybe_finish(hd_commands *c)
         c->claiming)
         return;
     c->conn_closing = 1;
-    rc_close(c->conn, on_conn_closed, c);
+    sb_countdown_add(&c->closed);
+    rc_close(c->conn, sb_countdown_done, &c->closed);
+    sb_countdown_done(&c->closed); /* every close has started */
 }
 
 /* ---- commands handed out ---- */
 
 static hd_command *held_find(const hd_commands *c, const char *id)
 {
-    for (hd_command *cmd = c->held; cmd != NULL; cmd = cmd->next)
+    sb_list *q;
+    SB_LIST_FOREACH(q, &c->held) {
+        hd_command *cmd = SB_LIST_DATA(q, hd_command, link);
         if (strcmp(cmd->id, id) == 0)
             return cmd;
+    }
     return NULL;
 }
 
@@ -150,10 +147,7 @@ static void deliver_entry(hd_commands *c, const redisReply *e)
     hd_command *cmd = command_new(c, e->element[0]->str, e->element[1]);
     if (cmd == NULL)
         return;
-    cmd->next = c->held;
-    if (c->held != NULL)
-        c->held->prev = cmd;
-    c->held = cmd;
+    sb_list_insert_head(&c->held, &cmd->link);
     c->n_held++;
     c->on_command(cmd, cmd->type, cmd->data, c->ud);
 }
@@ -170,12 +164,7 @@ static void deliver_entries(hd_commands *c, const redisReply *entries)
 static void command_release(hd_command *cmd)
 {
     hd_commands *c = cmd->owner;
-    if (cmd->prev != NULL)
-        cmd->prev->next = cmd->next;
-    else
-        c->held = cmd->next;
-    if (cmd->next != NULL)
-        cmd->next->prev = cmd->prev;
+    sb_list_remove(&cmd->link);
     c->n_held--;
     free(cmd->id);
     free(cmd->type);
@@ -369,6 +358,7 @@ hd_commands *hd_commands_new(uv_loop_t *loop, const hd_commands_config *cfg, cha
     c->claim_idle_ms = cfg->claim_idle_ms != 0 ? cfg->claim_idle_ms
                                                : HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS;
     snprintf(c->cursor, sizeof c->cursor, "0-0");
+    sb_list_init(&c->held);
     c->on_command = cfg->on_command;
     c->ud = cfg->ud;
     rc_config rc;
@@ -407,8 +397,8 @@ void hd_commands_close(hd_commands *c, void (*done)(void *ud), void *ud)
     c->closing = 1;
     c->done = done;
     c->done_ud = ud;
-    c->close_pending = 3; /* two timers, the connection */
-    uv_close((uv_handle_t *)&c->claim_timer, on_handle_closed);
-    uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
+    sb_countdown_start(&c->closed, on_closed, c);
+    sb_countdown_close(&c->closed, (uv_handle_t *)&c->claim_timer);
+    sb_countdown_close(&c->closed, (uv_handle_t *)&c->retry_timer);
     maybe_finish(c);
 }

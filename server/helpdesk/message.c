@@ -1,11 +1,11 @@
 /* message.c: ids, timestamps and the message object (see message.h). */
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "message.h"
+#include "random.h"
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -43,27 +43,11 @@ void hd_time_iso(int64_t ms, char *out)
     digits(out + HD_TIME_LEN - 4, (int)(ms % 1000), 3);
 }
 
-/* 80 random bits per id, drawn from a pool refilled in blocks: one RAND_bytes call per
- * id was a measurable share of a stored message's CPU. */
-#define HD_RANDOM_POOL 4096
-
-static void random_bytes(unsigned char *out, size_t n)
-{
-    static unsigned char pool[HD_RANDOM_POOL];
-    static size_t left;
-    if (left < n) {
-        if (RAND_bytes(pool, sizeof(pool)) != 1)
-            abort(); /* no CSPRNG: ids would collide across nodes */
-        left = sizeof(pool);
-    }
-    memcpy(out, pool + sizeof(pool) - left, n);
-    left -= n;
-}
-
+/* 80 random bits per id: ids made on several nodes at once must not collide. */
 void hd_ulid(int64_t ms, char *out)
 {
     unsigned char rnd[10];
-    random_bytes(rnd, sizeof(rnd));
+    sb_random_bytes(rnd, sizeof(rnd));
     uint64_t t = (uint64_t)ms;
     for (int i = 9; i >= 0; i--) {
         out[i] = crockford[t & 31];

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "map.h"
 #include "message.h"
 #include "store.h"
@@ -33,14 +34,6 @@ enum { IN_QUEUE, IN_OPEN, IN_SESSION, IN_AGENT, IN_LISTS };
 
 typedef struct mem_conv mem_conv;
 
-typedef struct conv_list {
-    mem_conv *head, *tail;
-} conv_list;
-
-typedef struct conv_link {
-    mem_conv *prev, *next;
-} conv_link;
-
 typedef struct mem_agent {
     char *id;           /* the map key */
     char *name;         /* NULL: none */
@@ -52,13 +45,13 @@ typedef struct mem_agent {
     int open;           /* assigned conversations not closed */
     int assigned_ever;
     int64_t idle_since; /* last assignment; if none, when it last became available */
-    conv_list convs;    /* conversations it has, closed ones included */
+    sb_list convs;      /* conversations it has, closed ones included */
 } mem_agent;
 
 typedef struct mem_session {
     char *id;        /* the map key */
     mem_conv *open;  /* its queued or assigned conversation, or NULL */
-    conv_list convs; /* every conversation it had, oldest first */
+    sb_list convs;   /* every conversation it had, oldest first */
 } mem_session;
 
 /* A stored message, kept as the JSON text it was sent as: one allocation instead of a
@@ -83,7 +76,7 @@ struct mem_conv {
     mem_msg **msgs;           /* msgs[seq - 1] */
     size_t n_msgs, cap_msgs;
     sb_map by_client_msg_id; /* client_msg_id → message; the key lives in the message */
-    conv_link links[IN_LISTS];
+    sb_list links[IN_LISTS]; /* links[k]: its place in the list k */
 };
 
 typedef struct mem_store {
@@ -91,8 +84,8 @@ typedef struct mem_store {
     sb_map convs;    /* id → mem_conv */
     sb_map sessions; /* id → mem_session */
     sb_map agents;   /* id → mem_agent */
-    conv_list queue;  /* queued: by queued_at, then enqueue order */
-    conv_list open;   /* queued or assigned: by last_activity */
+    sb_list queue;    /* queued: by queued_at, then enqueue order */
+    sb_list open;     /* queued or assigned: by last_activity */
     uint64_t serial;
     sb_buf scratch;   /* the message being posted, as text */
 } mem_store;
@@ -151,7 +144,18 @@ static int agent_ok(const hd_agent *a)
     return 1;
 }
 
-/* ---- intrusive lists ---- */
+/* ---- intrusive lists (sb_list, through links[k] for the list k) ---- */
+
+static mem_conv *conv_of(const sb_list *link, int k)
+{
+    return SB_LIST_DATA(link - k, mem_conv, links);
+}
+
+/* The first conversation of l, a list k, or NULL. */
+static mem_conv *list_first(const sb_list *l, int k)
+{
+    return sb_list_empty(l) ? NULL : conv_of(l->next, k);
+}
 
 /* The order a sorted list keeps; 0 for the lists that only append. */
 static int64_t list_key(const mem_conv *c, int k)
@@ -161,36 +165,12 @@ static int64_t list_key(const mem_conv *c, int k)
 
 /* Inserts c after the last element whose key is not greater. Keys are normally "now", the
  * greatest yet, so this stops at the tail unless the callers' clocks disagree. */
-static void list_insert(conv_list *l, mem_conv *c, int k)
+static void list_insert(sb_list *l, mem_conv *c, int k)
 {
-    mem_conv *after = l->tail;
-    while (after && list_key(after, k) > list_key(c, k))
-        after = after->links[k].prev;
-    conv_link *ln = &c->links[k];
-    ln->prev = after;
-    ln->next = after ? after->links[k].next : l->head;
-    if (ln->next)
-        ln->next->links[k].prev = c;
-    else
-        l->tail = c;
-    if (after)
-        after->links[k].next = c;
-    else
-        l->head = c;
-}
-
-static void list_unlink(conv_list *l, mem_conv *c, int k)
-{
-    conv_link *ln = &c->links[k];
-    if (ln->prev)
-        ln->prev->links[k].next = ln->next;
-    else
-        l->head = ln->next;
-    if (ln->next)
-        ln->next->links[k].prev = ln->prev;
-    else
-        l->tail = ln->prev;
-    ln->prev = ln->next = NULL;
+    sb_list *after = l->prev;
+    while (after != l && list_key(conv_of(after, k), k) > list_key(c, k))
+        after = after->prev;
+    sb_list_insert_after(after, &c->links[k]);
 }
 
 /* ---- results ---- */
@@ -296,6 +276,7 @@ static mem_session *session_get(mem_store *st, const char *id)
     if (!s) {
         s = xcalloc(1, sizeof(*s));
         s->id = xstrdup(id);
+        sb_list_init(&s->convs);
         sb_map_put(&st->sessions, s->id, s);
     }
     return s;
@@ -304,6 +285,8 @@ static mem_session *session_get(mem_store *st, const char *id)
 static mem_conv *conv_create(mem_store *st, const hd_post *p)
 {
     mem_conv *c = xcalloc(1, sizeof(*c));
+    for (int k = 0; k < IN_LISTS; k++)
+        sb_list_init(&c->links[k]);
     c->id = xstrdup(p->new_chat_id);
     c->session = session_get(st, p->session_id);
     c->dept = xstrdup(p->dept);
@@ -322,7 +305,7 @@ static mem_conv *conv_create(mem_store *st, const hd_post *p)
 /* Something happened in c: the inactivity clock restarts. */
 static void conv_touch(mem_store *st, mem_conv *c, int64_t now_ms)
 {
-    list_unlink(&st->open, c, IN_OPEN);
+    sb_list_remove(&c->links[IN_OPEN]);
     c->last_activity = now_ms;
     list_insert(&st->open, c, IN_OPEN);
 }
@@ -361,14 +344,14 @@ static void conv_unassign(mem_conv *c)
     if (!c->agent)
         return;
     c->agent->open--;
-    list_unlink(&c->agent->convs, c, IN_AGENT);
+    sb_list_remove(&c->links[IN_AGENT]);
     c->agent = NULL;
 }
 
 static void conv_leave_queue(mem_store *st, mem_conv *c)
 {
     if (c->status == CONV_QUEUED)
-        list_unlink(&st->queue, c, IN_QUEUE);
+        sb_list_remove(&c->links[IN_QUEUE]);
 }
 
 static void conv_assign(mem_store *st, mem_conv *c, mem_agent *a, int64_t now_ms)
@@ -401,7 +384,7 @@ static void conv_close(mem_store *st, mem_conv *c, const char *by, const char *r
     conv_leave_queue(st, c);
     if (c->agent)
         c->agent->open--;
-    list_unlink(&st->open, c, IN_OPEN);
+    sb_list_remove(&c->links[IN_OPEN]);
     if (c->session->open == c)
         c->session->open = NULL;
     c->status = CONV_CLOSED;
@@ -473,6 +456,7 @@ static mem_agent *agent_upsert(mem_store *st, const hd_agent *in, int64_t now_ms
     if (!a) {
         a = xcalloc(1, sizeof(*a));
         a->id = xstrdup(in->id);
+        sb_list_init(&a->convs);
         a->online = 1;
         a->idle_since = now_ms;
         sb_map_put(&st->agents, a->id, a);
@@ -531,9 +515,11 @@ static void route_queue(mem_store *st, int64_t now_ms, json_t *list)
 {
     size_t n;
     mem_agent **v = agents_with_room(st, &n);
-    mem_conv *next;
-    for (mem_conv *c = st->queue.head; c && n > 0; c = next) {
-        next = c->links[IN_QUEUE].next;
+    sb_list *q, *next;
+    SB_LIST_FOREACH_SAFE(q, next, &st->queue) {
+        mem_conv *c = conv_of(q, IN_QUEUE);
+        if (n == 0)
+            break;
         size_t i = agent_pick(v, n, c);
         if (i == n)
             continue;
@@ -728,7 +714,7 @@ static int newest_first(const void *x, const void *y)
 }
 
 /* The list to look through for who: its session's, else its agent's (NULL: none). */
-static const conv_list *conversations_of(mem_store *st, const hd_access *who)
+static const sb_list *conversations_of(mem_store *st, const hd_access *who)
 {
     if (who->session_id) {
         mem_session *s = sb_map_get(&st->sessions, who->session_id);
@@ -738,16 +724,19 @@ static const conv_list *conversations_of(mem_store *st, const hd_access *who)
     return a ? &a->convs : NULL;
 }
 
-static json_t *conversations_json(const conv_list *l, int k, const hd_access *who,
+static json_t *conversations_json(const sb_list *l, int k, const hd_access *who,
                                   int open_only)
 {
     size_t n = 0, cap = 0;
-    for (const mem_conv *c = l ? l->head : NULL; c; c = c->links[k].next)
+    const sb_list *q;
+    SB_LIST_FOREACH(q, l)
         cap++;
     const mem_conv **v = xcalloc(cap, sizeof(*v));
-    for (const mem_conv *c = l ? l->head : NULL; c; c = c->links[k].next)
+    SB_LIST_FOREACH(q, l) {
+        const mem_conv *c = conv_of(q, k);
         if (access_ok(c, who) && !(open_only && c->status == CONV_CLOSED))
             v[n++] = c;
+    }
     qsort(v, n, sizeof(*v), newest_first);
     json_t *list = must(json_array());
     for (size_t i = 0; i < n; i++)
@@ -764,8 +753,9 @@ static void mem_conversations(hd_store *base, const hd_access *who, int open_onl
     if (!who || (!who->session_id && !who->agent_id))
         return reply_status(HD_EBADREQ, cb, ud);
     int k = who->session_id ? IN_SESSION : IN_AGENT;
+    const sb_list *l = conversations_of(st, who);
     hd_result r = {.status = HD_OK,
-                   .list = conversations_json(conversations_of(st, who), k, who, open_only)};
+                   .list = l ? conversations_json(l, k, who, open_only) : must(json_array())};
     reply(&r, cb, ud);
 }
 
@@ -773,8 +763,9 @@ static void mem_inquiries(hd_store *base, hd_result_cb cb, void *ud)
 {
     mem_store *st = (mem_store *)base;
     hd_result r = {.status = HD_OK, .list = must(json_array())};
-    for (mem_conv *c = st->queue.head; c; c = c->links[IN_QUEUE].next)
-        json_array_append_new(r.list, inquiry_json(c));
+    sb_list *q;
+    SB_LIST_FOREACH(q, &st->queue)
+        json_array_append_new(r.list, inquiry_json(conv_of(q, IN_QUEUE)));
     reply(&r, cb, ud);
 }
 
@@ -801,7 +792,8 @@ static void mem_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_res
     mem_store *st = (mem_store *)base;
     hd_result r = {.status = HD_OK, .list = must(json_array())};
     mem_conv *c;
-    while ((c = st->open.head) != NULL && c->last_activity < now_ms - timeout_ms) {
+    while ((c = list_first(&st->open, IN_OPEN)) != NULL &&
+           c->last_activity < now_ms - timeout_ms) {
         conv_close(st, c, "system", "inactive");
         json_array_append_new(r.list, conv_json(c));
     }
@@ -848,6 +840,8 @@ hd_store *hd_store_memory_new(void)
 {
     mem_store *st = xcalloc(1, sizeof(*st));
     st->base.ops = &MEM_OPS;
+    sb_list_init(&st->queue);
+    sb_list_init(&st->open);
     sb_map_init(&st->convs);
     sb_map_init(&st->sessions);
     sb_map_init(&st->agents);

@@ -1,14 +1,14 @@
 /* store_redis.c: the Redis hd_store (see store_redis.h).
  *
- * The one idea: C only packs arguments and unpacks answers. Each operation becomes an
- * hd_op holding the script's arguments, sent as EVALSHA; the script's answer (JSON, or
- * post's short array) becomes the hd_result, anything else is 503. A post, the one op
+ * The one idea: C only packs arguments and unpacks answers. Each operation becomes a
+ * store_call holding the script's arguments, sent as EVALSHA; the script's answer (JSON, or
+ * post's short array) becomes the hd_result, anything else is 503. A post, the one call
  * run for every message, keeps the message it built and completes it with the seq and
  * ids the script answers, rather than have the script send the stored message back.
  *
- * Every script is loaded (SCRIPT LOAD) whenever the connection becomes ready. An op that
+ * Every script is loaded (SCRIPT LOAD) whenever the connection becomes ready. A call that
  * still meets NOSCRIPT (the cache was flushed under a live connection) loads its script
- * and is sent again behind the load, and only then as EVAL: thousands of pipelined ops
+ * and is sent again behind the load, and only then as EVAL: thousands of pipelined calls
  * falling back to EVAL at once would each carry the whole script.
  *
  * A post answered 503 stores nothing, even when Redis only stalled: each post carries a
@@ -20,7 +20,7 @@
  *
  * Callbacks never run inside the call that started an operation: failures found before
  * anything is sent (bad input, out of memory) wait in a queue for the next loop turn.
- * Closing waits until every op sent has been answered.
+ * Closing waits until every call sent has been answered.
  */
 #include "store_redis.h"
 
@@ -30,14 +30,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countdown.h"
+#include "defer.h"
 #include "message.h"
 #include "redis_conn.h"
 #include "store_redis_scripts.h"
 
 #define HD_REDIS_ARGS_MAX 20        /* EVALSHA, sha, numkeys and the script's ARGV */
 #define HD_REDIS_FENCE_SHARE 3 /* a post's deadline: a third of the timeout before it */
-#define HD_REDIS_HEAD_ARGS 3        /* EVALSHA|EVAL, sha|body, numkeys: not in the op's bytes */
-#define HD_REDIS_INLINE_ARGS 512    /* argument bytes an op holds in itself: a typical post
+#define HD_REDIS_HEAD_ARGS 3        /* EVALSHA|EVAL, sha|body, numkeys: not in the call's bytes */
+#define HD_REDIS_INLINE_ARGS 512    /* argument bytes a call holds in itself: a typical post
                                        (64 bytes of text) allocates nothing more for them */
 #define HD_REDIS_SHA_HEX 40
 #define HD_REDIS_INT_LEN 24         /* an int64 in decimal, with sign and NUL */
@@ -46,7 +48,7 @@
 
 typedef struct hd_redis_store hd_redis_store;
 
-/* How an op is sent: its script by hash, again after loading it, then in full. */
+/* How a call is sent: its script by hash, again after loading it, then in full. */
 typedef enum hd_send {
     HD_SEND_SHA,
     HD_SEND_SHA_LOADED,
@@ -54,8 +56,8 @@ typedef enum hd_send {
 } hd_send;
 
 /* One operation in flight: the script's arguments (kept for the EVAL fallback), all in
- * one buffer, so that building an op costs one allocation rather than one per argument. */
-typedef struct hd_op {
+ * one buffer, so that building a call costs one allocation rather than one per argument. */
+typedef struct store_call {
     hd_redis_store *st;
     hd_script_id script;
     hd_result_cb cb;
@@ -68,9 +70,9 @@ typedef struct hd_op {
     size_t lens[HD_REDIS_ARGS_MAX];
     char *args;                           /* inline_args, or allocated once outgrown */
     size_t args_len, args_cap;
-    struct hd_op *next;                   /* failed queue */
+    sb_list link;                         /* in st->failed's queue */
     char inline_args[HD_REDIS_INLINE_ARGS];
-} hd_op;
+} store_call;
 
 struct hd_redis_store {
     hd_store base;                        /* first: an hd_store * is an hd_redis_store * */
@@ -84,12 +86,12 @@ struct hd_redis_store {
     int clock_known;                      /* a TIME has been answered */
     char sha[HD_SCRIPT_COUNT][HD_REDIS_SHA_HEX + 1];
     uv_timer_t heartbeat;
-    uv_idle_t fail_idle;                  /* answers the failed queue on the next turn */
-    hd_op *failed_head, *failed_tail;
-    size_t inflight;                      /* ops sent and not answered yet */
+    sb_defer failed;                      /* calls refused before sending, answered on the
+                                             next turn */
+    size_t inflight;                      /* calls sent and not answered yet */
     int closing;
     int goodbye_sent;
-    int close_pending;                    /* handles and the connection still closing */
+    sb_countdown closed;                  /* the handles and the connection, at close */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -98,134 +100,117 @@ static const hd_store_ops redis_ops;
 
 /* ---- the failed queue ---- */
 
-static void op_free(hd_op *op)
+static void call_free(store_call *call)
 {
-    if (op->args != op->inline_args)
-        free(op->args);
-    json_decref(op->message);
-    free(op);
+    if (call->args != call->inline_args)
+        free(call->args);
+    json_decref(call->message);
+    free(call);
 }
 
-static void op_answer_status(hd_op *op, int status)
+static void call_answer_status(store_call *call, int status)
 {
     hd_result r;
     memset(&r, 0, sizeof r);
     r.status = status;
-    op->cb(&r, op->ud);
-    op_free(op);
+    call->cb(&r, call->ud);
+    call_free(call);
 }
 
-static void failed_run(hd_redis_store *st)
+static void on_failed(sb_list *link, void *ud)
 {
-    hd_op *op;
-    while ((op = st->failed_head) != NULL) {
-        st->failed_head = op->next;
-        if (st->failed_head == NULL)
-            st->failed_tail = NULL;
-        op_answer_status(op, op->status);
-    }
-    uv_idle_stop(&st->fail_idle);
+    store_call *call = SB_LIST_DATA(link, store_call, link);
+    (void)ud;
+    call_answer_status(call, call->status);
 }
 
-static void on_fail_idle(uv_idle_t *h)
+static void call_fail_later(store_call *call, int status)
 {
-    failed_run(h->data);
-}
-
-static void op_fail_later(hd_op *op, int status)
-{
-    hd_redis_store *st = op->st;
-    op->status = status;
-    op->next = NULL;
-    if (st->failed_tail != NULL)
-        st->failed_tail->next = op;
-    else
-        st->failed_head = op;
-    st->failed_tail = op;
-    uv_idle_start(&st->fail_idle, on_fail_idle);
+    call->status = status;
+    sb_defer_push(&call->st->failed, &call->link);
 }
 
 /* ---- building and sending an operation ---- */
 
 /* Room for n more argument bytes (a pointer to it), or NULL with the status set. */
-static char *op_reserve(hd_op *op, size_t n)
+static char *call_reserve(store_call *call, size_t n)
 {
-    if (op->args_cap - op->args_len >= n)
-        return op->args + op->args_len;
-    size_t cap = op->args_cap * 2 > op->args_len + n ? op->args_cap * 2 : op->args_len + n;
-    char *grown = op->args == op->inline_args ? malloc(cap) : realloc(op->args, cap);
+    if (call->args_cap - call->args_len >= n)
+        return call->args + call->args_len;
+    size_t cap = call->args_cap * 2 > call->args_len + n ? call->args_cap * 2 : call->args_len + n;
+    char *grown = call->args == call->inline_args ? malloc(cap) : realloc(call->args, cap);
     if (grown == NULL) {
-        op->status = HD_EUNAVAILABLE;
+        call->status = HD_EUNAVAILABLE;
         return NULL;
     }
-    if (op->args == op->inline_args)
-        memcpy(grown, op->args, op->args_len);
-    op->args = grown;
-    op->args_cap = cap;
-    return op->args + op->args_len;
+    if (call->args == call->inline_args)
+        memcpy(grown, call->args, call->args_len);
+    call->args = grown;
+    call->args_cap = cap;
+    return call->args + call->args_len;
 }
 
 /* The len bytes at the end of args (reserved, then written) become the next argument. */
-static void op_push(hd_op *op, size_t len)
+static void call_push(store_call *call, size_t len)
 {
-    op->offs[op->argc] = op->args_len;
-    op->lens[op->argc++] = len;
-    op->args_len += len;
+    call->offs[call->argc] = call->args_len;
+    call->lens[call->argc++] = len;
+    call->args_len += len;
 }
 
 /* Copies len bytes of s as the next argument; the status says out of memory. */
-static void op_add(hd_op *op, const char *s, size_t len)
+static void call_add(store_call *call, const char *s, size_t len)
 {
-    char *at = op->argc < HD_REDIS_ARGS_MAX ? op_reserve(op, len) : NULL;
+    char *at = call->argc < HD_REDIS_ARGS_MAX ? call_reserve(call, len) : NULL;
     if (at == NULL) {
-        op->status = HD_EUNAVAILABLE;
+        call->status = HD_EUNAVAILABLE;
         return;
     }
     memcpy(at, s, len);
-    op_push(op, len);
+    call_push(call, len);
 }
 
 /* NULL travels as '' (the scripts' arg() reads it back as nil). */
-static void op_add_str(hd_op *op, const char *s)
+static void call_add_str(store_call *call, const char *s)
 {
-    op_add(op, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+    call_add(call, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
 }
 
-static void op_add_int(hd_op *op, int64_t v)
+static void call_add_int(store_call *call, int64_t v)
 {
     char buf[HD_REDIS_INT_LEN];
-    op_add(op, buf, (size_t)snprintf(buf, sizeof buf, "%" PRId64, v));
+    call_add(call, buf, (size_t)snprintf(buf, sizeof buf, "%" PRId64, v));
 }
 
-/* j as compact JSON, written straight into the op's bytes; -1 (status set) on failure. */
-static int op_add_json(hd_op *op, const json_t *j)
+/* j as compact JSON, written straight into the call's bytes; -1 (status set) on failure. */
+static int call_add_json(store_call *call, const json_t *j)
 {
-    if (op->argc >= HD_REDIS_ARGS_MAX) {
-        op->status = HD_EUNAVAILABLE;
+    if (call->argc >= HD_REDIS_ARGS_MAX) {
+        call->status = HD_EUNAVAILABLE;
         return -1;
     }
-    size_t room = op->args_cap - op->args_len;
-    size_t n = json_dumpb(j, op->args + op->args_len, room, JSON_COMPACT);
+    size_t room = call->args_cap - call->args_len;
+    size_t n = json_dumpb(j, call->args + call->args_len, room, JSON_COMPACT);
     if (n > room) {
-        if (op_reserve(op, n) == NULL)
+        if (call_reserve(call, n) == NULL)
             return -1;
-        n = json_dumpb(j, op->args + op->args_len, n, JSON_COMPACT);
+        n = json_dumpb(j, call->args + call->args_len, n, JSON_COMPACT);
     }
     if (n == 0) {
-        op->status = HD_EBADREQ;
+        call->status = HD_EBADREQ;
         return -1;
     }
-    op_push(op, n);
+    call_push(call, n);
     return 0;
 }
 
 /* A new operation with the arguments every script starts with; NULL only when out of
  * memory, after answering 503 (the one answer that cannot wait for the next turn). */
-static hd_op *op_start(hd_redis_store *st, hd_script_id script, int64_t now_ms,
-                       hd_result_cb cb, void *ud)
+static store_call *call_start(hd_redis_store *st, hd_script_id script, int64_t now_ms,
+                              hd_result_cb cb, void *ud)
 {
-    hd_op *op = calloc(1, sizeof *op);
-    if (op == NULL) {
+    store_call *call = calloc(1, sizeof *call);
+    if (call == NULL) {
         hd_result r = {.status = HD_EUNAVAILABLE};
         cb(&r, ud);
         return NULL;
@@ -233,49 +218,49 @@ static hd_op *op_start(hd_redis_store *st, hd_script_id script, int64_t now_ms,
     char iso[HD_TIME_LEN + 1] = "";
     if (now_ms > 0)
         hd_time_iso(now_ms, iso);
-    op->st = st;
-    op->script = script;
-    op->cb = cb;
-    op->ud = ud;
-    op->status = HD_OK;
-    op->argc = HD_REDIS_HEAD_ARGS;
-    op->args = op->inline_args;
-    op->args_cap = sizeof op->inline_args;
-    op_add_str(op, st->prefix);
-    op_add_int(op, now_ms);
-    op_add_str(op, iso);
-    return op;
+    call->st = st;
+    call->script = script;
+    call->cb = cb;
+    call->ud = ud;
+    call->status = HD_OK;
+    call->argc = HD_REDIS_HEAD_ARGS;
+    call->args = call->inline_args;
+    call->args_cap = sizeof call->inline_args;
+    call_add_str(call, st->prefix);
+    call_add_int(call, now_ms);
+    call_add_str(call, iso);
+    return call;
 }
 
-static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
-                        void *ud);
+static void on_call_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                          void *ud);
 static void goodbye_when_idle(hd_redis_store *st);
 
-static int op_issue(hd_op *op)
+static int call_issue(store_call *call)
 {
-    hd_redis_store *st = op->st;
-    int eval = op->send == HD_SEND_EVAL;
+    hd_redis_store *st = call->st;
+    int eval = call->send == HD_SEND_EVAL;
     const char *argv[HD_REDIS_ARGS_MAX];
     argv[0] = eval ? "EVAL" : "EVALSHA";
-    argv[1] = eval ? hd_scripts[op->script].body : st->sha[op->script];
+    argv[1] = eval ? hd_scripts[call->script].body : st->sha[call->script];
     argv[2] = "0"; /* numkeys: keys come from the prefix (see the header) */
-    op->lens[0] = strlen(argv[0]);
-    op->lens[1] = strlen(argv[1]);
-    op->lens[2] = 1;
-    for (int i = HD_REDIS_HEAD_ARGS; i < op->argc; i++)
-        argv[i] = op->args + op->offs[i];
-    return rc_command_argv(st->conn, on_op_reply, op, op->argc, argv, op->lens);
+    call->lens[0] = strlen(argv[0]);
+    call->lens[1] = strlen(argv[1]);
+    call->lens[2] = 1;
+    for (int i = HD_REDIS_HEAD_ARGS; i < call->argc; i++)
+        argv[i] = call->args + call->offs[i];
+    return rc_command_argv(st->conn, on_call_reply, call, call->argc, argv, call->lens);
 }
 
-/* Sends op, or queues its failure: a status set while building, or a closing store. */
-static void op_send(hd_op *op)
+/* Sends call, or queues its failure: a status set while building, or a closing store. */
+static void call_send(store_call *call)
 {
-    if (op->status == HD_OK && (op->st->closing || op_issue(op) != RC_OK))
-        op->status = HD_EUNAVAILABLE;
-    if (op->status != HD_OK)
-        op_fail_later(op, op->status);
+    if (call->status == HD_OK && (call->st->closing || call_issue(call) != RC_OK))
+        call->status = HD_EUNAVAILABLE;
+    if (call->status != HD_OK)
+        call_fail_later(call, call->status);
     else
-        op->st->inflight++;
+        call->st->inflight++;
 }
 
 /* Pipelined after this, EVALSHA finds the script. */
@@ -336,16 +321,16 @@ static json_t *reply_json(const redisReply *e)
     return e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
 }
 
-/* op's message completed with what only the script knew, as it appended them: the node
+/* call's message completed with what only the script knew, as it appended them: the node
  * hands on the message that was stored, without reading it back. NULL when the answer
  * lacks them. */
-static json_t *post_message(hd_op *op, redisReply *const *f)
+static json_t *post_message(store_call *call, redisReply *const *f)
 {
     const redisReply *seq = f[POST_SEQ], *chat = f[POST_CHAT], *sess = f[POST_SESSION];
     if (seq->type != REDIS_REPLY_INTEGER || chat->type != REDIS_REPLY_STRING ||
         (sess->type != REDIS_REPLY_STRING && sess->type != REDIS_REPLY_NIL))
         return NULL;
-    json_t *m = op->message;
+    json_t *m = call->message;
     json_t *session = sess->type == REDIS_REPLY_NIL ? json_null()
                                                     : json_stringn(sess->str, sess->len);
     if (json_object_set_new(m, "ticket_chat_id", json_stringn(chat->str, chat->len)) != 0 ||
@@ -357,7 +342,7 @@ static json_t *post_message(hd_op *op, redisReply *const *f)
 
 /* The post script's answer as a->r: JSON is parsed only for a conversation it created or
  * a duplicate's stored message. -1 when it is not one. */
-static int post_answer(hd_op *op, const redisReply *reply, hd_answer *a)
+static int post_answer(store_call *call, const redisReply *reply, hd_answer *a)
 {
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
         reply->element[POST_STATUS]->type != REDIS_REPLY_INTEGER)
@@ -380,7 +365,7 @@ static int post_answer(hd_op *op, const redisReply *reply, hd_answer *a)
     if (a->r.duplicate)
         a->r.message = a->owned[1] = reply_json(f[POST_STORED]);
     else
-        a->r.message = post_message(op, f);
+        a->r.message = post_message(call, f);
     a->r.chat_id = f[POST_CHAT]->str;
     a->r.seq = f[POST_SEQ]->type == REDIS_REPLY_INTEGER ? f[POST_SEQ]->integer : 0;
     if (f[POST_STORED]->type == REDIS_REPLY_STRING) {
@@ -390,43 +375,45 @@ static int post_answer(hd_op *op, const redisReply *reply, hd_answer *a)
     return a->r.message != NULL ? 0 : -1;
 }
 
-static void op_answer_reply(hd_op *op, int status, const redisReply *reply, const char *errstr)
+static void call_answer_reply(store_call *call, int status, const redisReply *reply,
+                              const char *errstr)
 {
     hd_answer a;
     memset(&a, 0, sizeof a);
-    int ok = status == RC_OK && (op->script == HD_SCRIPT_POST ? post_answer(op, reply, &a)
-                                                              : json_answer(reply, &a)) == 0;
+    int ok = status == RC_OK && (call->script == HD_SCRIPT_POST ? post_answer(call, reply, &a)
+                                                                : json_answer(reply, &a)) == 0;
     if (!ok) {
         memset(&a.r, 0, sizeof a.r);
         a.r.status = HD_EUNAVAILABLE;
         /* A script error or a malformed answer is a bug or Redis out of memory, not an
          * outage (those are the connection's to log). */
         if (status == RC_ERR_REPLY || status == RC_OK)
-            fprintf(stderr, "helpdesk store: %s script failed: %s\n", hd_scripts[op->script].name,
-                    status == RC_OK ? "unexpected answer" : errstr);
+            fprintf(stderr, "helpdesk store: %s script failed: %s\n",
+                    hd_scripts[call->script].name, status == RC_OK ? "unexpected answer" : errstr);
     }
-    hd_redis_store *st = op->st;
-    op->cb(&a.r, op->ud);
+    hd_redis_store *st = call->st;
+    call->cb(&a.r, call->ud);
     for (size_t i = 0; i < sizeof(a.owned) / sizeof(a.owned[0]); i++)
         json_decref(a.owned[i]);
-    op_free(op);
+    call_free(call);
     st->inflight--;
     goodbye_when_idle(st);
 }
 
-static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
-                        void *ud)
+static void on_call_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                          void *ud)
 {
-    hd_op *op = ud;
+    store_call *call = ud;
     (void)conn;
-    if (status == RC_ERR_REPLY && op->send != HD_SEND_EVAL && strncmp(errstr, "NOSCRIPT", 8) == 0) {
-        if (op->send++ == HD_SEND_SHA)
-            script_load(op->st, op->script);
-        if (op_issue(op) == RC_OK)
+    if (status == RC_ERR_REPLY && call->send != HD_SEND_EVAL &&
+        strncmp(errstr, "NOSCRIPT", 8) == 0) {
+        if (call->send++ == HD_SEND_SHA)
+            script_load(call->st, call->script);
+        if (call_issue(call) == RC_OK)
             return;
         status = RC_ERR_CLOSED;
     }
-    op_answer_reply(op, status, reply, errstr);
+    call_answer_reply(call, status, reply, errstr);
 }
 
 /* ---- input checks (400), before anything is sent ---- */
@@ -475,65 +462,66 @@ static hd_redis_store *store_of(hd_store *base)
     return (hd_redis_store *)base;
 }
 
-static void op_add_access(hd_op *op, const hd_access *a)
+static void call_add_access(store_call *call, const hd_access *a)
 {
-    op_add_str(op, a != NULL ? a->session_id : NULL);
-    op_add_str(op, a != NULL ? a->agent_id : NULL);
+    call_add_str(call, a != NULL ? a->session_id : NULL);
+    call_add_str(call, a != NULL ? a->agent_id : NULL);
 }
 
 /* The message without ticket_chat_id, session_id and seq, which only the script knows
  * for sure (a customer's first message creates the conversation; an agent's names it by
- * id only): kept in op for the answer to complete, and sent without its closing brace,
+ * id only): kept in call for the answer to complete, and sent without its closing brace,
  * for the script appends them. */
-static void op_add_message(hd_op *op, const hd_post *p)
+static void call_add_message(store_call *call, const hd_post *p)
 {
-    op->message = hd_message_build(p, "", NULL, 0);
-    if (op->message == NULL) {
-        op->status = HD_EBADREQ;
+    call->message = hd_message_build(p, "", NULL, 0);
+    if (call->message == NULL) {
+        call->status = HD_EBADREQ;
         return;
     }
-    json_object_del(op->message, "ticket_chat_id");
-    json_object_del(op->message, "session_id");
-    json_object_del(op->message, "seq");
-    if (op_add_json(op, op->message) == 0)
-        op->lens[op->argc - 1]--; /* the closing brace */
+    json_object_del(call->message, "ticket_chat_id");
+    json_object_del(call->message, "session_id");
+    json_object_del(call->message, "seq");
+    if (call_add_json(call, call->message) == 0)
+        call->lens[call->argc - 1]--; /* the closing brace */
 }
 
 static void redis_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_POST, p->now_ms, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(store_of(base), HD_SCRIPT_POST, p->now_ms, cb, ud);
+    if (call == NULL)
         return;
-    op_add_str(op, p->ticket_chat_id);
-    op_add_str(op, p->session_id);
-    op_add_str(op, p->dept);
-    op_add_access(op, &p->access);
-    op_add_str(op, p->client_msg_id);
-    op_add_str(op, p->new_chat_id);
-    op_add_message(op, p);
-    op_add_str(op, p->assign ? "1" : "0");
-    op_add_int(op, HD_REDIS_ROUTE_MAX);
-    if (op->st->clock_known) /* see the file comment */
-        op_add_int(op, hd_now_ms() + op->st->clock_offset_ms + (int64_t)op->st->command_timeout_ms -
-                           op->st->command_timeout_ms / HD_REDIS_FENCE_SHARE);
+    call_add_str(call, p->ticket_chat_id);
+    call_add_str(call, p->session_id);
+    call_add_str(call, p->dept);
+    call_add_access(call, &p->access);
+    call_add_str(call, p->client_msg_id);
+    call_add_str(call, p->new_chat_id);
+    call_add_message(call, p);
+    call_add_str(call, p->assign ? "1" : "0");
+    call_add_int(call, HD_REDIS_ROUTE_MAX);
+    if (call->st->clock_known) /* see the file comment */
+        call_add_int(call, hd_now_ms() + call->st->clock_offset_ms +
+                               (int64_t)call->st->command_timeout_ms -
+                               call->st->command_timeout_ms / HD_REDIS_FENCE_SHARE);
     else
-        op_add_str(op, NULL);
+        call_add_str(call, NULL);
     if (!post_ok(p))
-        op->status = HD_EBADREQ;
-    op_send(op);
+        call->status = HD_EBADREQ;
+    call_send(call);
 }
 
 static void redis_route(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_ROUTE, now_ms, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(store_of(base), HD_SCRIPT_ROUTE, now_ms, cb, ud);
+    if (call == NULL)
         return;
-    op_add_int(op, HD_REDIS_ROUTE_MAX);
-    op_send(op);
+    call_add_int(call, HD_REDIS_ROUTE_MAX);
+    call_send(call);
 }
 
 /* The agent's departments as a JSON array. */
-static void op_add_depts(hd_op *op, const hd_agent *agent)
+static void call_add_depts(store_call *call, const hd_agent *agent)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < agent->n_depts; i++)
@@ -541,122 +529,122 @@ static void op_add_depts(hd_op *op, const hd_agent *agent)
     char *s = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     if (s == NULL)
-        op->status = HD_EBADREQ;
-    op_add_str(op, s);
+        call->status = HD_EBADREQ;
+    call_add_str(call, s);
     free(s);
 }
 
 /* The agent's profile, as the script takes it: id, name, departments, max_chats. */
-static void op_add_agent(hd_op *op, const hd_agent *agent)
+static void call_add_agent(store_call *call, const hd_agent *agent)
 {
     if (!agent_ok(agent)) {
-        op->status = HD_EBADREQ;
+        call->status = HD_EBADREQ;
         return;
     }
-    op_add_str(op, agent->id);
-    op_add_str(op, agent->name);
-    op_add_depts(op, agent);
-    op_add_int(op, agent->max_chats);
+    call_add_str(call, agent->id);
+    call_add_str(call, agent->name);
+    call_add_depts(call, agent);
+    call_add_int(call, agent->max_chats);
 }
 
 static void redis_take(hd_store *base, const char *chat_id, const hd_agent *agent, int64_t now_ms,
                        hd_result_cb cb, void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_TAKE, now_ms, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(store_of(base), HD_SCRIPT_TAKE, now_ms, cb, ud);
+    if (call == NULL)
         return;
-    op_add_str(op, chat_id);
-    op_add_agent(op, agent);
-    op_send(op);
+    call_add_str(call, chat_id);
+    call_add_agent(call, agent);
+    call_send(call);
 }
 
 static void redis_transfer(hd_store *base, const char *chat_id, const hd_access *access,
                            const char *agent_id, const char *dept, int64_t now_ms,
                            hd_result_cb cb, void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_TRANSFER, now_ms, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(store_of(base), HD_SCRIPT_TRANSFER, now_ms, cb, ud);
+    if (call == NULL)
         return;
-    op_add_str(op, chat_id);
-    op_add_access(op, access);
-    op_add_str(op, agent_id);
-    op_add_str(op, dept);
+    call_add_str(call, chat_id);
+    call_add_access(call, access);
+    call_add_str(call, agent_id);
+    call_add_str(call, dept);
     if (!optional_id_ok(dept))
-        op->status = HD_EBADREQ;
-    op_send(op);
+        call->status = HD_EBADREQ;
+    call_send(call);
 }
 
 static void redis_close_chat(hd_store *base, const char *chat_id, const hd_access *access,
                              const char *by, const char *reason, int64_t now_ms,
                              hd_result_cb cb, void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_CLOSE, now_ms, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(store_of(base), HD_SCRIPT_CLOSE, now_ms, cb, ud);
+    if (call == NULL)
         return;
-    op_add_str(op, chat_id);
-    op_add_access(op, access);
-    op_add_str(op, by);
-    op_add_str(op, reason);
+    call_add_str(call, chat_id);
+    call_add_access(call, access);
+    call_add_str(call, by);
+    call_add_str(call, reason);
     if (!id_ok(by) || !optional_id_ok(reason))
-        op->status = HD_EBADREQ;
-    op_send(op);
+        call->status = HD_EBADREQ;
+    call_send(call);
 }
 
 static void redis_history(hd_store *base, const char *chat_id, const hd_access *access,
                           int64_t after_seq, size_t limit, hd_result_cb cb, void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_HISTORY, 0, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(store_of(base), HD_SCRIPT_HISTORY, 0, cb, ud);
+    if (call == NULL)
         return;
-    op_add_str(op, chat_id);
-    op_add_access(op, access);
-    op_add_int(op, after_seq);
-    op_add_int(op, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    op_send(op);
+    call_add_str(call, chat_id);
+    call_add_access(call, access);
+    call_add_int(call, after_seq);
+    call_add_int(call, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    call_send(call);
 }
 
 static void redis_conversations(hd_store *base, const hd_access *who, int open_only,
                                 hd_result_cb cb, void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_CONVERSATIONS, 0, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(store_of(base), HD_SCRIPT_CONVERSATIONS, 0, cb, ud);
+    if (call == NULL)
         return;
-    op_add_access(op, who);
-    op_add_int(op, open_only != 0);
-    op_send(op);
+    call_add_access(call, who);
+    call_add_int(call, open_only != 0);
+    call_send(call);
 }
 
 static void redis_inquiries(hd_store *base, hd_result_cb cb, void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_INQUIRIES, 0, cb, ud);
-    if (op != NULL)
-        op_send(op);
+    store_call *call = call_start(store_of(base), HD_SCRIPT_INQUIRIES, 0, cb, ud);
+    if (call != NULL)
+        call_send(call);
 }
 
 static void redis_agent_presence(hd_store *base, const hd_agent *agent, int delta, int online,
                                  int64_t now_ms, hd_result_cb cb, void *ud)
 {
     hd_redis_store *st = store_of(base);
-    hd_op *op = op_start(st, HD_SCRIPT_PRESENCE, now_ms, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(st, HD_SCRIPT_PRESENCE, now_ms, cb, ud);
+    if (call == NULL)
         return;
-    op_add_agent(op, agent);
-    op_add_int(op, delta);
-    op_add_int(op, online);
-    op_add_str(op, st->node);
-    op_add_int(op, st->ttl_ms);
-    op_send(op);
+    call_add_agent(call, agent);
+    call_add_int(call, delta);
+    call_add_int(call, online);
+    call_add_str(call, st->node);
+    call_add_int(call, st->ttl_ms);
+    call_send(call);
 }
 
 static void redis_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_result_cb cb,
                         void *ud)
 {
-    hd_op *op = op_start(store_of(base), HD_SCRIPT_SWEEP, now_ms, cb, ud);
-    if (op == NULL)
+    store_call *call = call_start(store_of(base), HD_SCRIPT_SWEEP, now_ms, cb, ud);
+    if (call == NULL)
         return;
-    op_add_int(op, timeout_ms);
-    op_add_int(op, HD_REDIS_SWEEP_MAX);
-    op_send(op);
+    call_add_int(call, timeout_ms);
+    call_add_int(call, HD_REDIS_SWEEP_MAX);
+    call_send(call);
 }
 
 /* ---- liveness ---- */
@@ -704,7 +692,7 @@ static void on_heartbeat(uv_timer_t *t)
 }
 
 /* A (re)connected Redis hears from this instance at once, not a third of a ttl later,
- * and gets every script before the ops that follow. */
+ * and gets every script before the calls that follow. */
 static void on_conn_state(rc_conn *conn, int ready, void *ud)
 {
     hd_redis_store *st = ud;
@@ -726,10 +714,10 @@ static void store_free(hd_redis_store *st)
     free(st);
 }
 
-static void close_step(hd_redis_store *st)
+/* The heartbeat, the failed queue's handle and the connection have all closed. */
+static void on_closed(void *ud)
 {
-    if (--st->close_pending > 0)
-        return;
+    hd_redis_store *st = ud;
     void (*done)(void *) = st->done;
     void *done_ud = st->done_ud;
     store_free(st);
@@ -737,28 +725,19 @@ static void close_step(hd_redis_store *st)
         done(done_ud);
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    close_step(h->data);
-}
-
-static void on_conn_closed(void *ud)
-{
-    close_step(ud);
-}
-
-/* Every op sent has been answered: the connection can go. */
+/* Every call sent has been answered: the connection can go. */
 static void on_goodbye(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
                        void *ud)
 {
     hd_redis_store *st = ud;
     (void)status, (void)reply, (void)errstr;
-    rc_close(conn, on_conn_closed, st);
-    failed_run(st);
-    uv_close((uv_handle_t *)&st->fail_idle, on_handle_closed);
+    sb_countdown_add(&st->closed);
+    rc_close(conn, sb_countdown_done, &st->closed);
+    sb_defer_close(&st->failed, &st->closed);
+    sb_countdown_done(&st->closed); /* every close has started */
 }
 
-/* Once no op is in flight, deletes the liveness key, which takes this node's agents out
+/* Once no call is in flight, deletes the liveness key, which takes this node's agents out
  * of routing now rather than a ttl later, then closes. */
 static void goodbye_when_idle(hd_redis_store *st)
 {
@@ -777,8 +756,8 @@ static void redis_close(hd_store *base, void (*done)(void *ud), void *ud)
     st->closing = 1;
     st->done = done;
     st->done_ud = ud;
-    st->close_pending = 3; /* heartbeat, fail_idle, conn */
-    uv_close((uv_handle_t *)&st->heartbeat, on_handle_closed);
+    sb_countdown_start(&st->closed, on_closed, st);
+    sb_countdown_close(&st->closed, (uv_handle_t *)&st->heartbeat);
     goodbye_when_idle(st);
 }
 
@@ -853,8 +832,7 @@ hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *
         store_free(st);
         return NULL;
     }
-    uv_idle_init(loop, &st->fail_idle);
-    st->fail_idle.data = st;
+    sb_defer_init(loop, &st->failed, on_failed, st);
     uv_timer_init(loop, &st->heartbeat);
     st->heartbeat.data = st;
     uint64_t period = st->ttl_ms >= HD_REDIS_HEARTBEATS_PER_TTL

@@ -15,11 +15,54 @@ TEST_ENTRY(buf_reset_keeps_allocation)
 TEST_ENTRY(buf_reserve_ensures_room)
 TEST_ENTRY(buf_release_hands_over_allocation)
 
+/* test_list.c */
+TEST_ENTRY(list_starts_empty)
+TEST_ENTRY(list_insert_head_and_tail)
+TEST_ENTRY(list_insert_after_and_before)
+TEST_ENTRY(list_remove_first_middle_last)
+TEST_ENTRY(list_remove_twice_is_harmless)
+TEST_ENTRY(list_foreach_safe_removes_while_walking)
+TEST_ENTRY(list_links_in_several_lists_at_once)
+
+/* test_map.c */
+TEST_ENTRY(map_starts_empty)
+TEST_ENTRY(map_put_get_del)
+TEST_ENTRY(map_grows_and_keeps_every_entry)
+TEST_ENTRY(map_del_keeps_the_rest_findable)
+TEST_ENTRY(map_next_visits_each_entry_once)
+TEST_ENTRY(map_collect_then_delete)
+TEST_ENTRY(map_keys_differ_per_map)
+
+/* test_random.c */
+TEST_ENTRY(random_bytes_differ_between_draws)
+TEST_ENTRY(random_bytes_cover_every_value)
+TEST_ENTRY(random_id_length_and_alphabet)
+TEST_ENTRY(random_id_every_character_at_every_position)
+TEST_ENTRY(random_id_unique_over_many)
+TEST_ENTRY(random_bytes_differ_after_fork)
+
+/* test_defer.c */
+TEST_ENTRY(defer_runs_on_the_next_turn_not_before)
+TEST_ENTRY(defer_pushed_while_running_waits_a_turn)
+TEST_ENTRY(defer_idle_when_empty)
+TEST_ENTRY(defer_flush_answers_everything_now)
+TEST_ENTRY(defer_close_answers_what_waits)
+
+/* test_countdown.c */
+TEST_ENTRY(countdown_runs_once_after_the_last_close)
+TEST_ENTRY(countdown_waits_for_the_owner)
+TEST_ENTRY(countdown_with_nothing_to_close)
+TEST_ENTRY(countdown_done_serves_as_a_callback)
+
 /* test_base64.c */
 TEST_ENTRY(base64_rfc4648_vectors)
 TEST_ENTRY(base64_decode_is_strict)
 TEST_ENTRY(base64_decode_appends_and_rolls_back)
-TEST_ENTRY(base64_round_trip_across_chunks)
+TEST_ENTRY(base64_large_round_trip_matches_openssl)
+TEST_ENTRY(base64_url_rfc4648_vectors_unpadded)
+TEST_ENTRY(base64_url_decode_is_strict_and_canonical)
+TEST_ENTRY(base64_url_decode_appends_and_rolls_back)
+TEST_ENTRY(base64_both_alphabets_round_trip_every_byte)
 
 /* test_websocket.c */
 TEST_ENTRY(ws_rfc_single_frame_unmasked)
