@@ -57,7 +57,7 @@ void eiop_payload_reader_init(eiop_payload_reader *r, const uint8_t *buf, size_t
 }
 
 __attribute__((format(printf, 2, 3)))
-static int eio_reader_fail(eiop_payload_reader *r, const char *fmt, ...)
+static int eiop_reader_fail(eiop_payload_reader *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -68,18 +68,18 @@ static int eio_reader_fail(eiop_payload_reader *r, const char *fmt, ...)
 }
 
 /* Decodes one non-empty record that starts at offset at of the body. */
-static int eio_record_decode(eiop_payload_reader *r, const uint8_t *rec, size_t n, size_t at,
+static int eiop_record_decode(eiop_payload_reader *r, const uint8_t *rec, size_t n, size_t at,
                              eiop_packet *out)
 {
     if (rec[0] != EIOP_BINARY_PREFIX) {
         const char *why;
         if (eiop_packet_decode_frame(rec, n, 1, out, &why) != EIOP_OK)
-            return eio_reader_fail(r, "%s (0x%02x) at offset %zu", why, rec[0], at);
+            return eiop_reader_fail(r, "%s (0x%02x) at offset %zu", why, rec[0], at);
         return EIOP_OK;
     }
     sb_buf_reset(&r->scratch);
     if (sb_base64_decode(&r->scratch, rec + 1, n - 1) != SB_BASE64_OK)
-        return eio_reader_fail(r, "invalid base64 in binary packet at offset %zu", at);
+        return eiop_reader_fail(r, "invalid base64 in binary packet at offset %zu", at);
     return eiop_packet_decode_frame(r->scratch.data, r->scratch.len, 0, out, NULL);
 }
 
@@ -88,12 +88,12 @@ int eiop_payload_reader_next(eiop_payload_reader *r, eiop_packet *out)
     if (r->err)
         return EIOP_ERR;
     if (r->len == 0)
-        return eio_reader_fail(r, "empty payload");
+        return eiop_reader_fail(r, "empty payload");
     if (r->pos == r->len) {
         /* Past the last record: if a separator ended the body, an empty record follows it. */
         if (r->buf[r->len - 1] != EIOP_RECORD_SEPARATOR)
             return EIOP_DONE;
-        return eio_reader_fail(r, "empty packet at offset %zu (trailing separator)", r->pos);
+        return eiop_reader_fail(r, "empty packet at offset %zu (trailing separator)", r->pos);
     }
     const uint8_t *rec = r->buf + r->pos;
     const uint8_t *sep = memchr(rec, EIOP_RECORD_SEPARATOR, r->len - r->pos);
@@ -101,8 +101,8 @@ int eiop_payload_reader_next(eiop_payload_reader *r, eiop_packet *out)
     size_t at = r->pos;
     r->pos += n + (sep != NULL);
     if (n == 0)
-        return eio_reader_fail(r, "empty packet at offset %zu", at);
-    return eio_record_decode(r, rec, n, at, out);
+        return eiop_reader_fail(r, "empty packet at offset %zu", at);
+    return eiop_record_decode(r, rec, n, at, out);
 }
 
 void eiop_payload_reader_free(eiop_payload_reader *r)
@@ -129,14 +129,14 @@ void eiop_packet_encode_text(sb_buf *out, eiop_packet_type type, const uint8_t *
     sb_buf_append(out, data, len);
 }
 
-static json_int_t eio_json_count(uint64_t v)
+static json_int_t eiop_json_count(uint64_t v)
 {
     return (json_int_t)(v < EIOP_JSON_SAFE_INTEGER_MAX ? v : EIOP_JSON_SAFE_INTEGER_MAX);
 }
 
 /* The names come from the server, not the peer: one that is not UTF-8 is a programming
  * error, reported like out-of-memory (which is the other way jansson fails here). */
-static void eio_handshake_fail(const char *what)
+static void eiop_handshake_fail(const char *what)
 {
     fprintf(stderr, "eiop_handshake_encode: %s (not UTF-8, or out of memory)\n", what);
     abort();
@@ -148,15 +148,15 @@ void eiop_handshake_encode(sb_buf *out, const char *sid, const char *const *upgr
     json_t *names = json_array();
     for (size_t i = 0; i < n; i++)
         if (names == NULL || json_array_append_new(names, json_string(upgrades[i])) != 0)
-            eio_handshake_fail("upgrade name");
+            eiop_handshake_fail("upgrade name");
     /* json_pack keeps the keys in this order, the order the Node server sends them in. */
     json_t *open = json_pack("{s:s, s:o, s:I, s:I, s:I}", "sid", sid, "upgrades", names,
-                             "pingInterval", eio_json_count(ping_interval_ms),
-                             "pingTimeout", eio_json_count(ping_timeout_ms),
-                             "maxPayload", eio_json_count(max_payload));
+                             "pingInterval", eiop_json_count(ping_interval_ms),
+                             "pingTimeout", eiop_json_count(ping_timeout_ms),
+                             "maxPayload", eiop_json_count(max_payload));
     char *text = open != NULL ? json_dumps(open, JSON_COMPACT) : NULL;
     if (text == NULL)
-        eio_handshake_fail("sid");
+        eiop_handshake_fail("sid");
     eiop_packet_encode_text(out, EIOP_PACKET_OPEN, (const uint8_t *)text, strlen(text));
     free(text);
     json_decref(open);
