@@ -290,17 +290,17 @@ static void on_server_side_emit(sio_socket *s, const char *event, const sio_args
 }
 
 static void on_ping_node(sio_namespace *nsp, const char *event, const sio_args *args,
-                         sio_node_ack *ack, void *ud) {
+                         sio_node_reply *ack, void *ud) {
     const echo_ctx *ctx = ud;
     json_t *answer = json_pack("[s]", ctx->node_id);
     sio_args out = {answer, NULL, 0, NULL, 0};
-    if (ack) sio_node_ack_send(ack, &out);
+    if (ack) sio_node_reply_send(ack, &out);
     json_decref(answer);
 }
 
 static void on_server_message(sio_namespace *nsp, const char *event, const sio_args *args,
-                              sio_node_ack *ack, void *ud) {
-    sio_node_ack_free(ack);
+                              sio_node_reply *ack, void *ud) {
+    sio_node_reply_free(ack);
     sio_namespace_emit(nsp, NULL, "server-message", args, SIO_EMIT_LOCAL);
 }
 

@@ -13,6 +13,7 @@
  * cluster_recovery.c; what the three files share is in cluster_internal.h.
  */
 #include "cluster_internal.h"
+#include "random.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +22,6 @@
 
 #define CL_LOG_MAX 512
 
-static const char CL_UID_CHARS[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 
 /* A channel this adapter subscribes to because a local room has members: one allocation,
  * the name (the map key) followed by the channel. */
@@ -273,7 +273,9 @@ static int channel_is_broadcast(cl_adapter *a, const rc_message *m) {
 
 static void on_message(rc_conn *conn, const rc_message *m, void *ud) {
     cl_cluster *c = ud;
-    for (cl_adapter *a = c->adapters; a; a = a->next) {
+    sb_list *link;
+    SB_LIST_FOREACH(link, &c->adapters) {
+        cl_adapter *a = SB_LIST_DATA(link, cl_adapter, link);
         if (channel_is(m, a->ch_request)) cl__on_request_message(a, m->data, m->len);
         else if (channel_is(m, a->ch_response) || channel_is(m, a->ch_response_own))
             cl__on_response_message(a, m->data, m->len);
@@ -319,9 +321,7 @@ static void cl_free(sio_adapter *base) {
         rc_unsubscribe(c->conn, own[i]);
         free((char *)own[i]);
     }
-    if (a->prev) a->prev->next = a->next;
-    else c->adapters = a->next;
-    if (a->next) a->next->prev = a->prev;
+    sb_list_remove(&a->link);
     free(a);
 }
 
@@ -373,9 +373,9 @@ sio_adapter *cl_adapter_new(sio_namespace *nsp, void *ud) {
     a->ch_response_own = channel_new(rdap_channel_response, c->key, name, c->uid);
     sb_map_init(&a->rooms);
     sb_map_init(&a->requests);
-    a->next = c->adapters;
-    if (c->adapters) c->adapters->prev = a;
-    c->adapters = a;
+    sb_list_init(&a->pending);
+    sb_list_init(&a->restores);
+    sb_list_insert_head(&c->adapters, &a->link);
     if (c->psubscribe) {
         sb_buf b;
         sb_buf_init(&b);
@@ -397,18 +397,12 @@ sio_adapter *cl_adapter_new(sio_namespace *nsp, void *ud) {
 
 /* ---- cluster ----------------------------------------------------------------------- */
 
-static void uid_new(char out[CL_UID_LEN + 1]) {
-    uint8_t bytes[CL_UID_LEN];
-    if (uv_random(NULL, NULL, bytes, sizeof(bytes), 0, NULL) != 0) abort();
-    for (size_t i = 0; i < CL_UID_LEN; i++) out[i] = CL_UID_CHARS[bytes[i] % 64];
-    out[CL_UID_LEN] = '\0';
-}
-
 cl_cluster *cl_cluster_new(uv_loop_t *loop, const cl_config *cfg, char *err, size_t errlen) {
     cl_cluster *c = calloc(1, sizeof(*c));
     if (!c) abort();
     c->loop = loop;
-    uid_new(c->uid);
+    sb_random_id(c->uid, CL_UID_LEN);
+    sb_list_init(&c->adapters);
     c->key = cl__xstrdup(cfg->prefix && *cfg->prefix ? cfg->prefix : RDAP_DEFAULT_KEY);
     c->node_id = cl__xstrdup(cfg->node_id && *cfg->node_id ? cfg->node_id : c->uid);
     c->psubscribe = cfg->psubscribe;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "list.h"
 #include "map.h"
 #include "redis_adapter.h"
 #include "redis_adapter_codec.h"
@@ -33,7 +34,7 @@ struct cl_cluster {
     char *node_id;              /* for logs */
     char uid[CL_UID_LEN + 1];
     uint32_t request_timeout_ms;
-    cl_adapter *adapters;      /* one per namespace */
+    sb_list adapters;          /* cl_adapter.link: one per namespace */
     uint64_t next_request;
     sb_buf out;                 /* encoding buffer reused by every message */
     rdap_decoder dec;
@@ -51,7 +52,7 @@ struct cl_adapter {
     sio_adapter base;
     sio_adapter *local;
     cl_cluster *cluster;
-    cl_adapter *prev, *next;
+    sb_list link;              /* in cl_cluster.adapters */
     char *ch_broadcast;         /* key#nsp# */
     char *pattern;              /* key#nsp#* when the cluster psubscribes, else NULL */
     char *ch_request;           /* key-request#nsp# */
@@ -66,8 +67,8 @@ struct cl_adapter {
     char max_len[CL_NUMBER_MAX];    /* max_packets in decimal */
     char max_replay[CL_NUMBER_MAX]; /* max_packets + 1: more means some are gone */
     char window[CL_NUMBER_MAX];     /* the window in ms: a session's expiry */
-    cl_pending *pending;       /* broadcasts waiting for their stream id */
-    cl_restore *restores;      /* restores waiting for Redis */
+    sb_list pending;           /* cl_pending.link: broadcasts waiting for their stream id */
+    sb_list restores;          /* cl_restore.link: restores waiting for Redis */
 };
 
 /* ---- cluster_adapter.c: helpers every part uses ---------------------------------- */
@@ -107,7 +108,7 @@ void cl__fetch_sockets(sio_adapter *base, const sio_target *to, sio_fetch_socket
                        void *ud);
 int cl__server_side_emit(sio_adapter *base, const char *event, const sio_args *args,
                          uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud);
-int cl__broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op);
+int cl__broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_wait *op);
 void cl__add_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
                      size_t n);
 void cl__del_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,

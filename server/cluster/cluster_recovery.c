@@ -33,14 +33,14 @@ static const char CL_RESTORE_SCRIPT[] =
 
 /* A recoverable broadcast waiting for its stream id. */
 struct cl_pending {
-    cl_pending *prev, *next;
+    sb_list link;              /* in cl_adapter.pending while a is set */
     cl_adapter *a;             /* NULL once the adapter is gone: nothing to deliver to */
     rdap_broadcast m;            /* owned, attachments included; no offset yet */
 };
 
 /* A restore waiting for Redis. */
 struct cl_restore {
-    cl_restore *prev, *next;
+    sb_list link;              /* in cl_adapter.restores while a is set */
     cl_adapter *a;             /* NULL once the adapter is gone (cb has run) */
     sio_restore_cb cb;
     void *ud;
@@ -66,12 +66,6 @@ static void pending_free(cl_pending *p) {
     free(p);
 }
 
-static void pending_unlink(cl_pending *p) {
-    if (p->prev) p->prev->next = p->next;
-    else p->a->pending = p->next;
-    if (p->next) p->next->prev = p->prev;
-}
-
 /* Delivers p here and to the other nodes, with offset as last argument (NULL: none, the
  * stream could not take it; the packet is then not recoverable). */
 static void pending_send(cl_adapter *a, cl_pending *p, const char *offset) {
@@ -86,7 +80,7 @@ static void on_xadd(rc_conn *conn, int status, const redisReply *reply, const ch
     cl_adapter *a = p->a;
     if (a) {
         cl_cluster *c = a->cluster;
-        pending_unlink(p);
+        sb_list_remove(&p->link);
         int ok = status == RC_OK && reply->type == REDIS_REPLY_STRING;
         if (ok) {
             c->xadd_failed_logged = 0;
@@ -123,9 +117,7 @@ int cl__broadcast_recoverable(cl_adapter *a, const sio_broadcast *b) {
         return SIOP_OK;
     }
     p->a = a;
-    p->next = a->pending;
-    if (a->pending) a->pending->prev = p;
-    a->pending = p;
+    sb_list_insert_head(&a->pending, &p->link);
     return SIOP_OK;
 }
 
@@ -284,12 +276,6 @@ static sio_recovery_record *session_from_reply(cl_adapter *a, const redisReply *
     return sess;
 }
 
-static void restore_unlink(cl_restore *r) {
-    if (r->prev) r->prev->next = r->next;
-    else r->a->restores = r->next;
-    if (r->next) r->next->prev = r->prev;
-}
-
 static void on_restore_reply(rc_conn *conn, int status, const redisReply *reply,
                              const char *errstr, void *ud) {
     cl_restore *r = ud;
@@ -298,7 +284,7 @@ static void on_restore_reply(rc_conn *conn, int status, const redisReply *reply,
         free(r);
         return;
     }
-    restore_unlink(r);
+    sb_list_remove(&r->link);
     sio_recovery_record *sess = status == RC_OK ? session_from_reply(a, reply) : NULL;
     sio_restore_cb cb = r->cb;
     void *cb_ud = r->ud;
@@ -333,18 +319,19 @@ void cl__restore_session(sio_adapter *base, const char *pid, const char *offset,
         return;
     }
     r->a = a;
-    r->next = a->restores;
-    if (a->restores) a->restores->prev = r;
-    a->restores = r;
+    sb_list_insert_head(&a->restores, &r->link);
 }
 
 /* Pending broadcasts are dropped (their callbacks free them); pending restores end now. */
 void cl__recovery_detach(cl_adapter *a) {
-    for (cl_pending *p = a->pending; p; p = p->next) p->a = NULL;
-    a->pending = NULL;
-    while (a->restores) {
-        cl_restore *r = a->restores;
-        a->restores = r->next;
+    cl_pending *p;
+    while ((p = SB_LIST_FIRST(&a->pending, cl_pending, link)) != NULL) {
+        sb_list_remove(&p->link);
+        p->a = NULL;
+    }
+    cl_restore *r;
+    while ((r = SB_LIST_FIRST(&a->restores, cl_restore, link)) != NULL) {
+        sb_list_remove(&r->link);
         r->a = NULL;
         r->cb(NULL, r->ud);
     }

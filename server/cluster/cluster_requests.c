@@ -35,7 +35,7 @@ struct cl_request {
     sio_fetch_sockets_cb fetch_cb;
     sio_broadcast_ack_cb emit_cb;
     void *ud;
-    sio_ack_op *op;             /* broadcast with acks: the core's op */
+    sio_ack_wait *op;             /* broadcast with acks: the core's op */
     int has_timer;
     uv_timer_t timer;
 };
@@ -141,7 +141,7 @@ static void on_numsub(rc_conn *conn, int status, const redisReply *reply, const 
         n = (long)reply->element[1]->integer;
     if (r->a && n >= 0) {
         r->nodes = n > 0 ? n : 1;
-        if (r->op) sio_ack_op_expect_nodes(r->op, (unsigned)r->nodes);
+        if (r->op) sio_ack_wait_expect_nodes(r->op, (unsigned)r->nodes);
         else request_check(r);
     } else if (r->a && !r->op) {
         request_finish(r, SIO_ACK_TIMEOUT); /* no Redis: no other node will answer */
@@ -203,7 +203,7 @@ int cl__server_side_emit(sio_adapter *base, const char *event, const sio_args *a
     return SIOP_OK;
 }
 
-static void on_ack_op_done(void *ud) {
+static void on_ack_wait_done(void *ud) {
     cl_request *r = ud;
     cl_adapter *a = r->a;
     r->op = NULL;
@@ -230,14 +230,14 @@ void cl__requests_end(cl_adapter *a) {
     }
 }
 
-int cl__broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op) {
+int cl__broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_wait *op) {
     cl_adapter *a = (cl_adapter *)base;
     int rc = a->local->ops->broadcast_ack(a->local, b, op);
     if (rc != SIOP_OK || (b->flags & SIO_EMIT_LOCAL)) return rc;
-    sio_ack_op_expect_nodes(op, CL_NODES_UNKNOWN);
+    sio_ack_wait_expect_nodes(op, CL_NODES_UNKNOWN);
     cl_request *r = request_new(a, RDAP_BROADCAST, 0);
     r->op = op;
-    sio_ack_op_on_done(op, on_ack_op_done, r);
+    sio_ack_wait_on_done(op, on_ack_wait_done, r);
     rdap_request m;
     rdap_request_init(&m, RDAP_BROADCAST);
     m.uid = cl__xstrdup(a->cluster->uid);
@@ -301,9 +301,9 @@ void cl__on_response_message(cl_adapter *a, const uint8_t *data, size_t len) {
     cl_request *r = m.request_id ? sb_map_get(&a->requests, m.request_id) : NULL;
     if (r && r->op) {
         if (m.type == RDAP_BROADCAST_CLIENT_COUNT && m.client_count >= 0)
-            sio_ack_op_expect(r->op, (size_t)m.client_count);
+            sio_ack_wait_expect(r->op, (size_t)m.client_count);
         else if (m.type == RDAP_BROADCAST_ACK)
-            sio_ack_op_response(r->op, m.ack);
+            sio_ack_wait_response(r->op, m.ack);
     } else if (r && r->type == RDAP_SERVER_SIDE_EMIT && m.type == RDAP_SERVER_SIDE_EMIT) {
         json_array_append(r->results, m.data ? m.data : json_null());
         r->answers++;
@@ -461,18 +461,18 @@ static void relay_broadcast(cl_adapter *a, const rdap_request *req) {
     sio_args args = {rest, req->packet.attachments, req->packet.n_attachments, NULL, 0};
     sio_target to = cl__target_from_opts(&req->opts);
     sio_broadcast b = {json_string_value(name), &args, &to, 0};
-    sio_ack_op *op = sio_ack_op_new_relay(a->base.nsp, relay_ack, rl);
-    sio_ack_op_on_done(op, relay_done, rl);
-    if (a->local->ops->broadcast_ack(a->local, &b, op) != SIOP_OK) sio_ack_op_expect(op, 0);
+    sio_ack_wait *op = sio_ack_wait_new_relay(a->base.nsp, relay_ack, rl);
+    sio_ack_wait_on_done(op, relay_done, rl);
+    if (a->local->ops->broadcast_ack(a->local, &b, op) != SIOP_OK) sio_ack_wait_expect(op, 0);
     json_decref(rest);
     rdap_response res;
     rdap_response_init(&res, RDAP_BROADCAST_CLIENT_COUNT);
     res.request_id = cl__xstrdup(req->request_id);
-    res.client_count = (int64_t)sio_ack_op_clients(op);
+    res.client_count = (int64_t)sio_ack_wait_clients(op);
     publish_response(a->cluster, rl->channel, &res);
     rdap_response_clear(&res);
     json_int_t timeout = json_integer_value(json_object_get(req->opts.flags, RDAP_FLAG_TIMEOUT));
-    sio_ack_op_arm(op, timeout > 0 && timeout < UINT32_MAX ? (uint32_t)timeout : CL_RELAY_DEFAULT_MS);
+    sio_ack_wait_arm(op, timeout > 0 && timeout < UINT32_MAX ? (uint32_t)timeout : CL_RELAY_DEFAULT_MS);
 }
 
 void cl__on_request_message(cl_adapter *a, const uint8_t *data, size_t len) {

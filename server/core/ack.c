@@ -1,7 +1,7 @@
 /* ack.c: acknowledgements, both directions.
  *
- * Server to client: every emit expecting answers is one sio_ack_op (a single socket or a
- * broadcast alike). Each recipient socket holds a sio_ack_entry for it in its list of
+ * Server to client: every emit expecting answers is one sio_ack_wait (a single socket or a
+ * broadcast alike). Each recipient socket holds a sio_ack_waiter for it in its list of
  * pending acks, so an answer finds the op by (socket, id) and a disconnection drops the
  * socket's entries. An op completes exactly once: all answers in (or dropped), or its
  * timer fires; it then unlinks whatever entries remain, runs the callback and is freed
@@ -15,7 +15,7 @@
 
 #include "sio_internal.h"
 
-struct sio_ack_op {
+struct sio_ack_wait {
     sio_server *srv;
     int64_t id;
     sio_socket *single;              /* the recipient of a single emit (ref); NULL: broadcast */
@@ -23,7 +23,7 @@ struct sio_ack_op {
     sio_broadcast_ack_cb broadcast_cb; /* NULL for a relay op */
     sio_ack_relay_cb relay;          /* relay op: each answer of a client of this node */
     void *ud;
-    void (*on_done)(void *ud);       /* sio_ack_op_on_done() */
+    void (*on_done)(void *ud);       /* sio_ack_wait_on_done() */
     void *on_done_ud;
     json_t *responses;               /* broadcast: first argument of each answer */
     size_t expected;                 /* recipients reported by the nodes so far */
@@ -38,11 +38,11 @@ struct sio_ack_op {
     uv_timer_t timer;
 };
 
-struct sio_ack_entry {
+struct sio_ack_waiter {
     sb_list sock_link; /* in sock->acks, oldest first */
     sb_list op_link;   /* in op->entries */
     sio_socket *sock;
-    sio_ack_op *op;
+    sio_ack_wait *op;
 };
 
 struct sio_ack {
@@ -58,8 +58,8 @@ static int64_t namespace_next_ack_id(sio_namespace *nsp) {
     return id;
 }
 
-static sio_ack_op *op_new(sio_namespace *nsp, void *ud) {
-    sio_ack_op *op = calloc(1, sizeof(*op));
+static sio_ack_wait *op_new(sio_namespace *nsp, void *ud) {
+    sio_ack_wait *op = calloc(1, sizeof(*op));
     if (!op) abort();
     op->srv = nsp->srv;
     op->id = namespace_next_ack_id(nsp);
@@ -69,34 +69,34 @@ static sio_ack_op *op_new(sio_namespace *nsp, void *ud) {
     return op;
 }
 
-sio_ack_op *sio_ack_op_new_single(sio_socket *s, sio_ack_cb cb, void *ud) {
-    sio_ack_op *op = op_new(s->nsp, ud);
+sio_ack_wait *sio_ack_wait_new_single(sio_socket *s, sio_ack_cb cb, void *ud) {
+    sio_ack_wait *op = op_new(s->nsp, ud);
     op->single = sio_socket_ref(s);
     op->single_cb = cb;
     return op;
 }
 
-sio_ack_op *sio_ack_op_new_broadcast(sio_namespace *nsp, sio_broadcast_ack_cb cb, void *ud) {
-    sio_ack_op *op = op_new(nsp, ud);
+sio_ack_wait *sio_ack_wait_new_broadcast(sio_namespace *nsp, sio_broadcast_ack_cb cb, void *ud) {
+    sio_ack_wait *op = op_new(nsp, ud);
     op->broadcast_cb = cb;
     op->responses = json_array();
     return op;
 }
 
-sio_ack_op *sio_ack_op_new_relay(sio_namespace *nsp, sio_ack_relay_cb relay, void *ud) {
-    sio_ack_op *op = op_new(nsp, ud);
+sio_ack_wait *sio_ack_wait_new_relay(sio_namespace *nsp, sio_ack_relay_cb relay, void *ud) {
+    sio_ack_wait *op = op_new(nsp, ud);
     op->relay = relay;
     return op;
 }
 
-void sio_ack_op_on_done(sio_ack_op *op, void (*done)(void *ud), void *ud) {
+void sio_ack_wait_on_done(sio_ack_wait *op, void (*done)(void *ud), void *ud) {
     op->on_done = done;
     op->on_done_ud = ud;
 }
 
-int64_t sio_ack_op_id(const sio_ack_op *op) { return op->id; }
+int64_t sio_ack_wait_id(const sio_ack_wait *op) { return op->id; }
 
-static void entry_unlink(sio_ack_entry *e) {
+static void entry_unlink(sio_ack_waiter *e) {
     sb_list_remove(&e->sock_link);
     e->sock->n_acks--;
     sb_list_remove(&e->op_link);
@@ -104,15 +104,15 @@ static void entry_unlink(sio_ack_entry *e) {
 }
 
 /* Unlinks every entry of op still waiting. */
-static void op_unlink_entries(sio_ack_op *op) {
-    sio_ack_entry *e;
-    while ((e = SB_LIST_FIRST(&op->entries, sio_ack_entry, op_link))) entry_unlink(e);
+static void op_unlink_entries(sio_ack_wait *op) {
+    sio_ack_waiter *e;
+    while ((e = SB_LIST_FIRST(&op->entries, sio_ack_waiter, op_link))) entry_unlink(e);
 }
 
-int sio_socket_track_ack(sio_socket *s, sio_ack_op *op) {
+int sio_socket_track_ack(sio_socket *s, sio_ack_wait *op) {
     if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
     if (s->n_acks >= s->nsp->srv->opts.max_pending_acks) return SIO_ELIMIT;
-    sio_ack_entry *e = calloc(1, sizeof(*e));
+    sio_ack_waiter *e = calloc(1, sizeof(*e));
     if (!e) abort();
     e->sock = s;
     e->op = op;
@@ -123,13 +123,13 @@ int sio_socket_track_ack(sio_socket *s, sio_ack_op *op) {
 }
 
 /* Runs the on_done hook once, at completion or, for a cancelled op, when it is freed. */
-static void op_notify_done(sio_ack_op *op) {
+static void op_notify_done(sio_ack_wait *op) {
     void (*done)(void *ud) = op->on_done;
     op->on_done = NULL;
     if (done) done(op->on_done_ud);
 }
 
-static void op_free(sio_ack_op *op) {
+static void op_free(sio_ack_wait *op) {
     op_notify_done(op);
     op_unlink_entries(op);
     json_decref(op->responses);
@@ -138,19 +138,19 @@ static void op_free(sio_ack_op *op) {
 }
 
 static void on_op_timer_closed(uv_handle_t *h) {
-    sio_ack_op *op = h->data;
+    sio_ack_wait *op = h->data;
     sio_server *srv = op->srv;
     op_free(op);
     srv->handles_open--;
     sio_server_maybe_finish(srv);
 }
 
-static int op_ready(const sio_ack_op *op) {
+static int op_ready(const sio_ack_wait *op) {
     return op->nodes_reported >= op->nodes_expected &&
            op->answered + op->dropped >= op->expected;
 }
 
-static void op_complete(sio_ack_op *op, int status, const sio_args *args) {
+static void op_complete(sio_ack_wait *op, int status, const sio_args *args) {
     op->done = 1;
     op_unlink_entries(op);
     if (op->has_timer) uv_timer_stop(&op->timer);
@@ -161,19 +161,19 @@ static void op_complete(sio_ack_op *op, int status, const sio_args *args) {
     else op_free(op);
 }
 
-static void op_check(sio_ack_op *op) {
+static void op_check(sio_ack_wait *op) {
     if (op->armed && !op->done && op_ready(op))
         op_complete(op, op->dropped ? SIO_ACK_DISCONNECTED : SIO_ACK_OK, NULL);
 }
 
 static void on_op_timer(uv_timer_t *t) {
-    sio_ack_op *op = t->data;
+    sio_ack_wait *op = t->data;
     if (op->done) return;
     if (op_ready(op)) op_complete(op, op->dropped ? SIO_ACK_DISCONNECTED : SIO_ACK_OK, NULL);
     else op_complete(op, SIO_ACK_TIMEOUT, NULL);
 }
 
-static void op_timer_start(sio_ack_op *op, uint64_t ms) {
+static void op_timer_start(sio_ack_wait *op, uint64_t ms) {
     if (!op->has_timer) {
         uv_timer_init(op->srv->loop, &op->timer);
         op->timer.data = op;
@@ -183,28 +183,28 @@ static void op_timer_start(sio_ack_op *op, uint64_t ms) {
     uv_timer_start(&op->timer, on_op_timer, ms, 0);
 }
 
-void sio_ack_op_arm(sio_ack_op *op, uint32_t timeout_ms) {
+void sio_ack_wait_arm(sio_ack_wait *op, uint32_t timeout_ms) {
     op->armed = 1;
     if (op_ready(op)) op_timer_start(op, 0);
     else if (timeout_ms > 0) op_timer_start(op, timeout_ms);
 }
 
-void sio_ack_op_cancel(sio_ack_op *op) { op_free(op); }
+void sio_ack_wait_cancel(sio_ack_wait *op) { op_free(op); }
 
-void sio_ack_op_expect_nodes(sio_ack_op *op, unsigned nodes) {
+void sio_ack_wait_expect_nodes(sio_ack_wait *op, unsigned nodes) {
     op->nodes_expected = nodes;
     op_check(op);
 }
 
-void sio_ack_op_expect(sio_ack_op *op, size_t clients) {
+void sio_ack_wait_expect(sio_ack_wait *op, size_t clients) {
     op->expected += clients;
     op->nodes_reported++;
     op_check(op);
 }
 
-size_t sio_ack_op_clients(const sio_ack_op *op) { return op->expected; }
+size_t sio_ack_wait_clients(const sio_ack_wait *op) { return op->expected; }
 
-void sio_ack_op_response(sio_ack_op *op, json_t *first_arg) {
+void sio_ack_wait_response(sio_ack_wait *op, json_t *first_arg) {
     if (op->done) return;
     json_array_append_new(op->responses, first_arg ? json_incref(first_arg) : json_null());
     op->answered++;
@@ -212,10 +212,10 @@ void sio_ack_op_response(sio_ack_op *op, json_t *first_arg) {
 }
 
 /* The entry of s waiting for the answer id, or NULL. */
-static sio_ack_entry *socket_entry_of(sio_socket *s, int64_t id) {
+static sio_ack_waiter *socket_entry_of(sio_socket *s, int64_t id) {
     sb_list *q;
     SB_LIST_FOREACH(q, &s->acks) {
-        sio_ack_entry *e = SB_LIST_DATA(q, sio_ack_entry, sock_link);
+        sio_ack_waiter *e = SB_LIST_DATA(q, sio_ack_waiter, sock_link);
         if (e->op->id == id) return e;
     }
     return NULL;
@@ -223,23 +223,23 @@ static sio_ack_entry *socket_entry_of(sio_socket *s, int64_t id) {
 
 /* Answers with an unknown or already used id are ignored, as in Node. */
 void sio_socket_on_ack(sio_socket *s, int64_t id, const sio_args *args) {
-    sio_ack_entry *e = socket_entry_of(s, id);
+    sio_ack_waiter *e = socket_entry_of(s, id);
     if (!e) return;
-    sio_ack_op *op = e->op;
+    sio_ack_wait *op = e->op;
     entry_unlink(e);
     if (op->single) {
         op->answered++;
         op_complete(op, SIO_ACK_OK, args);
     } else {
         if (op->relay && !op->done) op->relay(args, op->ud);
-        sio_ack_op_response(op, json_array_get(args->json, 0));
+        sio_ack_wait_response(op, json_array_get(args->json, 0));
     }
 }
 
 void sio_socket_drop_acks(sio_socket *s) {
-    sio_ack_entry *e;
-    while ((e = SB_LIST_FIRST(&s->acks, sio_ack_entry, sock_link))) {
-        sio_ack_op *op = e->op;
+    sio_ack_waiter *e;
+    while ((e = SB_LIST_FIRST(&s->acks, sio_ack_waiter, sock_link))) {
+        sio_ack_wait *op = e->op;
         entry_unlink(e);
         op->dropped++;
         op_check(op);

@@ -309,12 +309,12 @@ static int local_broadcast(sio_adapter *base, const sio_broadcast *b) {
     return SIOP_OK;
 }
 
-static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_op *op) {
+static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_wait *op) {
     local_adapter *a = (local_adapter *)base;
     sio_frame f;
     recipients r;
     size_t count = 0;
-    if (sio_frame_encode(&f, base->nsp, sio_ack_op_id(op), b->event, b->args) != SIOP_OK)
+    if (sio_frame_encode(&f, base->nsp, sio_ack_wait_id(op), b->event, b->args) != SIOP_OK)
         return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
     for (size_t i = 0; i < r.n; i++) {
@@ -324,7 +324,7 @@ static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ac
     }
     recipients_release(a, &r);
     sio_frame_release(&f);
-    sio_ack_op_expect(op, count);
+    sio_ack_wait_expect(op, count);
     return SIOP_OK;
 }
 

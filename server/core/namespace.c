@@ -51,7 +51,7 @@ void sio_namespace_free(sio_namespace *nsp) {
     handlers_free(&nsp->handlers);
     handlers_free(&nsp->server_handlers);
     sb_map_free(&nsp->sockets);
-    sio_node_acks_orphan(nsp);
+    sio_node_replies_orphan(nsp);
     nsp->adapter->ops->free(nsp->adapter);
     free(nsp->name);
     free(nsp);
@@ -274,12 +274,12 @@ int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char 
     int rc = broadcast_prepare(&b, to, event, args, 0);
     if (rc != SIOP_OK) return rc;
     if (timeout_ms == 0 || !cb) return SIO_EINVAL;
-    sio_ack_op *op = sio_ack_op_new_broadcast(nsp, cb, ud);
+    sio_ack_wait *op = sio_ack_wait_new_broadcast(nsp, cb, ud);
     if (nsp->adapter->ops->broadcast_ack(nsp->adapter, &b, op) != SIOP_OK) {
-        sio_ack_op_cancel(op);
+        sio_ack_wait_cancel(op);
         return SIO_EINVAL;
     }
-    sio_ack_op_arm(op, timeout_ms);
+    sio_ack_wait_arm(op, timeout_ms);
     return SIOP_OK;
 }
 

@@ -2,7 +2,7 @@
  *
  * Only the adapter knows the other nodes: sending goes through it, and what they send
  * comes back from it through sio_namespace_receive_server_event(). An answer the
- * application owes another node is a sio_node_ack holding the adapter's reply callback.
+ * application owes another node is a sio_node_reply holding the adapter's reply callback.
  * The namespace lists the unanswered ones so that, when its adapter goes away first, each
  * reply still runs exactly once (with no answer) before the adapter is freed; the
  * application's later send or free then finds an inert ack.
@@ -11,15 +11,15 @@
 
 #include "sio_internal.h"
 
-struct sio_node_ack {
+struct sio_node_reply {
     sio_namespace *nsp;        /* NULL once the reply has run */
     sio_node_reply_cb reply;
     void *ud;
     sb_list link;              /* in nsp->node_acks while nsp is set */
 };
 
-static sio_node_ack *node_ack_new(sio_namespace *nsp, sio_node_reply_cb reply, void *ud) {
-    sio_node_ack *ack = calloc(1, sizeof(*ack));
+static sio_node_reply *node_ack_new(sio_namespace *nsp, sio_node_reply_cb reply, void *ud) {
+    sio_node_reply *ack = calloc(1, sizeof(*ack));
     if (!ack) abort();
     ack->nsp = nsp;
     ack->reply = reply;
@@ -29,7 +29,7 @@ static sio_node_ack *node_ack_new(sio_namespace *nsp, sio_node_reply_cb reply, v
 }
 
 /* Runs the reply once (answer NULL: none will come) and leaves ack inert. */
-static void node_ack_finish(sio_node_ack *ack, const sio_args *answer) {
+static void node_ack_finish(sio_node_reply *ack, const sio_args *answer) {
     sio_namespace *nsp = ack->nsp;
     if (!nsp) return;
     sb_list_remove(&ack->link);
@@ -37,12 +37,12 @@ static void node_ack_finish(sio_node_ack *ack, const sio_args *answer) {
     ack->reply(answer, ack->ud);
 }
 
-void sio_node_acks_orphan(sio_namespace *nsp) {
-    sio_node_ack *ack;
-    while ((ack = SB_LIST_FIRST(&nsp->node_acks, sio_node_ack, link))) node_ack_finish(ack, NULL);
+void sio_node_replies_orphan(sio_namespace *nsp) {
+    sio_node_reply *ack;
+    while ((ack = SB_LIST_FIRST(&nsp->node_acks, sio_node_reply, link))) node_ack_finish(ack, NULL);
 }
 
-int sio_node_ack_send(sio_node_ack *ack, const sio_args *args) {
+int sio_node_reply_send(sio_node_reply *ack, const sio_args *args) {
     int rc = ack->nsp ? SIOP_OK : SIO_ECLOSED;
     if (rc == SIOP_OK && args && args->json && !json_is_array(args->json)) rc = SIO_EINVAL;
     if (rc == SIOP_OK) {
@@ -59,7 +59,7 @@ int sio_node_ack_send(sio_node_ack *ack, const sio_args *args) {
     return rc;
 }
 
-void sio_node_ack_free(sio_node_ack *ack) {
+void sio_node_reply_free(sio_node_reply *ack) {
     if (!ack) return;
     node_ack_finish(ack, NULL);
     free(ack);
@@ -69,9 +69,9 @@ void sio_namespace_receive_server_event(sio_namespace *nsp, const char *event,
                                         const sio_args *args, sio_node_reply_cb reply,
                                         void *ud) {
     sio_handler *h = event ? sb_map_get(&nsp->server_handlers, event) : NULL;
-    sio_node_ack *ack = reply ? node_ack_new(nsp, reply, ud) : NULL;
+    sio_node_reply *ack = reply ? node_ack_new(nsp, reply, ud) : NULL;
     if (!h) {
-        sio_node_ack_free(ack);
+        sio_node_reply_free(ack);
         return;
     }
     json_t *json = args && args->json ? json_incref(args->json) : json_array();

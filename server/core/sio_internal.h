@@ -25,7 +25,7 @@
 #define SIO_ADDR_LEN 46 /* INET6_ADDRSTRLEN: room for an IPv6 address in text form */
 
 typedef struct sio_client sio_client;
-typedef struct sio_ack_entry sio_ack_entry;
+typedef struct sio_ack_waiter sio_ack_waiter;
 
 struct sio_server {
     uv_loop_t *loop;
@@ -155,7 +155,7 @@ void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p);
 /* server_event.c */
 /* Runs every pending reply with NULL (the adapter is about to be freed): the acks the
  * application still holds become inert. */
-void sio_node_acks_orphan(sio_namespace *nsp);
+void sio_node_replies_orphan(sio_namespace *nsp);
 
 /* socket.c */
 sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth);
@@ -167,10 +167,10 @@ void sio_socket_close(sio_socket *s, const char *reason);
 void sio_socket_connect(sio_socket *s);
 
 /* ack.c */
-sio_ack_op *sio_ack_op_new_single(sio_socket *s, sio_ack_cb cb, void *ud);
-sio_ack_op *sio_ack_op_new_broadcast(sio_namespace *nsp, sio_broadcast_ack_cb cb, void *ud);
+sio_ack_wait *sio_ack_wait_new_single(sio_socket *s, sio_ack_cb cb, void *ud);
+sio_ack_wait *sio_ack_wait_new_broadcast(sio_namespace *nsp, sio_broadcast_ack_cb cb, void *ud);
 /* Frees an op that was never armed, without running its callback. */
-void sio_ack_op_cancel(sio_ack_op *op);
+void sio_ack_wait_cancel(sio_ack_wait *op);
 void sio_socket_on_ack(sio_socket *s, int64_t id, const sio_args *args);
 void sio_socket_drop_acks(sio_socket *s);
 sio_ack *sio_ack_new(sio_socket *s, int64_t id);

@@ -387,17 +387,17 @@ int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,
     if (rc != SIOP_OK) return rc;
     if (!cb) return SIO_EINVAL;
     if (s->n_acks >= s->nsp->srv->opts.max_pending_acks) return SIO_ELIMIT;
-    sio_ack_op *op = sio_ack_op_new_single(s, cb, ud);
+    sio_ack_wait *op = sio_ack_wait_new_single(s, cb, ud);
     sio_frame f;
-    if (sio_frame_encode(&f, s->nsp, sio_ack_op_id(op), event, args) != SIOP_OK) {
-        sio_ack_op_cancel(op);
+    if (sio_frame_encode(&f, s->nsp, sio_ack_wait_id(op), event, args) != SIOP_OK) {
+        sio_ack_wait_cancel(op);
         return SIO_EINVAL;
     }
     sio_socket_track_ack(s, op); /* cannot fail: n_acks was checked */
-    sio_ack_op_expect(op, 1);
+    sio_ack_wait_expect(op, 1);
     sio_socket_send_frame(s, &f, 0);
     sio_frame_release(&f);
-    sio_ack_op_arm(op, timeout_ms);
+    sio_ack_wait_arm(op, timeout_ms);
     return SIOP_OK;
 }
 

@@ -110,7 +110,7 @@ void sio_server_set_adapter(sio_server *srv, sio_adapter_factory f, void *ud) {
     srv->adapter_new = f ? f : sio_adapter_local_new;
     srv->adapter_ud = f ? ud : NULL;
     while ((nsp = sb_map_next(&srv->namespaces, &pos)) != NULL) {
-        sio_node_acks_orphan(nsp);
+        sio_node_replies_orphan(nsp);
         nsp->adapter->ops->free(nsp->adapter);
         nsp->adapter = srv->adapter_new(nsp, srv->adapter_ud);
     }

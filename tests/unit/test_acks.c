@@ -1,10 +1,10 @@
 /* test_acks.c: acknowledgements (ack.c), both directions, on a real server and clients.
  *
- * Server to client, each emit expecting answers is one sio_ack_op: it completes exactly
+ * Server to client, each emit expecting answers is one sio_ack_wait: it completes exactly
  * once (all answers in, a recipient gone, or its timer), never inside the emit call. The
  * clients here answer every event that asks for it with a JSON text of their own, or stay
  * silent. A cluster is played by an adapter that is the local one plus a second node the
- * test speaks for (sio_ack_op_expect / sio_ack_op_response, as the Redis adapter does).
+ * test speaks for (sio_ack_wait_expect / sio_ack_wait_response, as the Redis adapter does).
  */
 #include "sio_test.h"
 
@@ -302,15 +302,15 @@ TEST_IMPL(ack_broadcast_to_nobody_completes_after_the_call)
     return 0;
 }
 
-TEST_IMPL(ack_op_cancel_runs_on_done_not_the_callback)
+TEST_IMPL(ack_wait_cancel_runs_on_done_not_the_callback)
 {
     sio_test_fixture f;
     ack_log log = {0};
     int done = 0;
     sio_test_start(&f, NULL);
-    sio_ack_op *op = sio_ack_op_new_broadcast(f.nsp, on_broadcast, &log);
-    sio_ack_op_on_done(op, count_call, &done);
-    sio_ack_op_cancel(op);
+    sio_ack_wait *op = sio_ack_wait_new_broadcast(f.nsp, on_broadcast, &log);
+    sio_ack_wait_on_done(op, count_call, &done);
+    sio_ack_wait_cancel(op);
     ASSERT_EQ(done, 1);
     eio_test_run_for(&f.net, EIO_TEST_TICK_MS);
     ASSERT_EQ(log.calls, 0);
@@ -340,13 +340,13 @@ static void on_relay_done(void *ud) {
 }
 
 /* Delivers "question" to everyone with the local adapter, as the Redis adapter does. */
-static sio_ack_op *relay_question(sio_test_fixture *f, relay_log *log) {
+static sio_ack_wait *relay_question(sio_test_fixture *f, relay_log *log) {
     static const sio_target everyone = {NULL, 0, NULL, 0};
     static const sio_args none = {NULL, NULL, 0, NULL, 0};
     sio_broadcast b = {"question", &none, &everyone, 0};
     sio_adapter *a = f->nsp->adapter;
-    sio_ack_op *op = sio_ack_op_new_relay(f->nsp, on_relay, log);
-    sio_ack_op_on_done(op, on_relay_done, log);
+    sio_ack_wait *op = sio_ack_wait_new_relay(f->nsp, on_relay, log);
+    sio_ack_wait_on_done(op, on_relay_done, log);
     ASSERT_EQ(a->ops->broadcast_ack(a, &b, op), SIOP_OK);
     return op;
 }
@@ -359,9 +359,9 @@ TEST_IMPL(ack_relay_passes_each_answer_on)
     sio_test_start(&f, NULL);
     connect_responder(&f, &r[0], "[\"a\"]");
     connect_responder(&f, &r[1], "[\"a\"]");
-    sio_ack_op *op = relay_question(&f, &log);
-    ASSERT_EQ(sio_ack_op_clients(op), 2);
-    sio_ack_op_arm(op, ACK_TIMEOUT_MS);
+    sio_ack_wait *op = relay_question(&f, &log);
+    ASSERT_EQ(sio_ack_wait_clients(op), 2);
+    sio_ack_wait_arm(op, ACK_TIMEOUT_MS);
     EIO_TEST_RUN_UNTIL(&f.net, log.done > 0);
     ASSERT_EQ(log.answers, 2);
     ASSERT_STR_EQ(log.last, "[\"a\"]");
@@ -379,8 +379,8 @@ TEST_IMPL(ack_relay_ends_at_its_timeout)
     sio_test_start(&f, NULL);
     connect_responder(&f, &r[0], "[\"a\"]");
     connect_responder(&f, &r[1], NULL);
-    sio_ack_op *op = relay_question(&f, &log);
-    sio_ack_op_arm(op, ANSWER_WINDOW_MS);
+    sio_ack_wait *op = relay_question(&f, &log);
+    sio_ack_wait_arm(op, ANSWER_WINDOW_MS);
     EIO_TEST_RUN_UNTIL(&f.net, log.done > 0 && r[1].asked > 0);
     ASSERT_EQ(log.answers, 1);
     send_ack(f.sockets[1].conn, r[1].last_id, "[\"late\"]");
@@ -399,16 +399,16 @@ TEST_IMPL(ack_relay_ends_at_its_timeout)
 #define NODES 2
 static sio_adapter_ops two_node_ops;
 static const sio_adapter_ops *local_ops;
-static sio_ack_op **other_node_op;
+static sio_ack_wait **other_node_op;
 
-static void forget_op(void *ud) { *(sio_ack_op **)ud = NULL; }
+static void forget_op(void *ud) { *(sio_ack_wait **)ud = NULL; }
 
-static int two_node_broadcast_ack(sio_adapter *a, const sio_broadcast *b, sio_ack_op *op) {
+static int two_node_broadcast_ack(sio_adapter *a, const sio_broadcast *b, sio_ack_wait *op) {
     int rc = local_ops->broadcast_ack(a, b, op);
     if (rc != SIOP_OK) return rc;
-    sio_ack_op_expect_nodes(op, NODES);
+    sio_ack_wait_expect_nodes(op, NODES);
     *other_node_op = op;
-    sio_ack_op_on_done(op, forget_op, other_node_op);
+    sio_ack_wait_on_done(op, forget_op, other_node_op);
     return rc;
 }
 
@@ -428,7 +428,7 @@ TEST_IMPL(ack_broadcast_waits_for_the_other_node)
     sio_test_fixture f;
     responder r = {0};
     ack_log log = {0};
-    sio_ack_op *op = NULL;
+    sio_ack_wait *op = NULL;
     json_t *there = json_string("there");
     sio_test_start(&f, NULL);
     sio_server_set_adapter(f.srv, two_node_new, &op);
@@ -438,9 +438,9 @@ TEST_IMPL(ack_broadcast_waits_for_the_other_node)
     EIO_TEST_RUN_UNTIL(&f.net, r.asked > 0);
     eio_test_run_for(&f.net, EIO_TEST_TICK_MS * 4); /* the local answer comes in */
     ASSERT_EQ(log.calls, 0);                         /* the other node has not reported */
-    sio_ack_op_expect(op, 1);
-    ASSERT_EQ(sio_ack_op_clients(op), 2);
-    sio_ack_op_response(op, there);
+    sio_ack_wait_expect(op, 1);
+    ASSERT_EQ(sio_ack_wait_clients(op), 2);
+    sio_ack_wait_response(op, there);
     EIO_TEST_RUN_UNTIL(&f.net, log.calls > 0);
     ASSERT_EQ(log.status, SIO_ACK_OK);
     expect_responses(&log, want, 2);
@@ -458,7 +458,7 @@ TEST_IMPL(ack_broadcast_silent_node_times_out)
     sio_test_fixture f;
     responder r = {0};
     ack_log log = {0};
-    sio_ack_op *op = NULL;
+    sio_ack_wait *op = NULL;
     sio_test_start(&f, NULL);
     sio_server_set_adapter(f.srv, two_node_new, &op);
     connect_responder(&f, &r, "[\"here\"]");

@@ -53,7 +53,7 @@ static void on_reply(const sio_args *answer, void *ud) {
 }
 
 /* Handlers: answer at once with ["pong", args...], or keep the ack in *ud. */
-static void on_ping(sio_namespace *nsp, const char *event, const sio_args *args, sio_node_ack *ack,
+static void on_ping(sio_namespace *nsp, const char *event, const sio_args *args, sio_node_reply *ack,
                     void *ud) {
     json_t *answer = json_pack("[s]", "pong");
     json_array_extend(answer, args->json);
@@ -61,13 +61,13 @@ static void on_ping(sio_namespace *nsp, const char *event, const sio_args *args,
     int *seen = ud;
     (*seen)++;
     ASSERT_STR_EQ(event, "ping");
-    if (ack) ASSERT_EQ(sio_node_ack_send(ack, &out), SIOP_OK);
+    if (ack) ASSERT_EQ(sio_node_reply_send(ack, &out), SIOP_OK);
     json_decref(answer);
 }
 
-static void on_keep(sio_namespace *nsp, const char *event, const sio_args *args, sio_node_ack *ack,
+static void on_keep(sio_namespace *nsp, const char *event, const sio_args *args, sio_node_reply *ack,
                     void *ud) {
-    *(sio_node_ack **)ud = ack;
+    *(sio_node_reply **)ud = ack;
 }
 
 static void receive(fixture *f, const char *event, const char *args_json, reply_log *log) {
@@ -118,17 +118,17 @@ TEST_IMPL(server_event_answer_later_or_never)
 {
     fixture f;
     reply_log answered = {0}, dropped = {0};
-    sio_node_ack *kept = NULL;
+    sio_node_reply *kept = NULL;
     fixture_start(&f, NULL, NULL);
     sio_namespace_on_server_event(f.nsp, "later", on_keep, &kept);
     receive(&f, "later", "[]", &answered);
     ASSERT(kept != NULL);
     ASSERT_EQ(answered.calls, 0);
-    ASSERT_EQ(sio_node_ack_send(kept, NULL), SIOP_OK);
+    ASSERT_EQ(sio_node_reply_send(kept, NULL), SIOP_OK);
     ASSERT_EQ(answered.calls, 1);
     ASSERT_STR_EQ(answered.answer, "[]");
     receive(&f, "later", "[]", &dropped);
-    sio_node_ack_free(kept);
+    sio_node_reply_free(kept);
     ASSERT_EQ(dropped.calls, 1);
     ASSERT(dropped.answer == NULL);
     free(answered.answer);
@@ -162,7 +162,7 @@ TEST_IMPL(server_event_pending_answer_ends_before_the_adapter)
     fixture f;
     int freed = 0;
     reply_log log = {0};
-    sio_node_ack *kept = NULL;
+    sio_node_reply *kept = NULL;
     log.freed = &freed;
     fixture_start(&f, noting_new, &freed);
     sio_namespace_on_server_event(f.nsp, "later", on_keep, &kept);
@@ -172,7 +172,7 @@ TEST_IMPL(server_event_pending_answer_ends_before_the_adapter)
     ASSERT_EQ(log.calls, 1);
     ASSERT(log.answer == NULL);
     ASSERT(freed > 0);
-    ASSERT_EQ(sio_node_ack_send(kept, NULL), SIO_ECLOSED); /* inert, and freed */
+    ASSERT_EQ(sio_node_reply_send(kept, NULL), SIO_ECLOSED); /* inert, and freed */
     ASSERT_EQ(log.calls, 1);
     return 0;
 }

@@ -16,7 +16,7 @@
 #include "socketio.h"
 
 typedef struct sio_adapter sio_adapter;
-typedef struct sio_ack_op sio_ack_op; /* one emit waiting for acknowledgements */
+typedef struct sio_ack_wait sio_ack_wait; /* one emit waiting for acknowledgements */
 
 /* One encoded packet: the text message, then one binary message per attachment. */
 typedef struct sio_frame {
@@ -51,7 +51,7 @@ typedef void (*sio_restore_cb)(sio_recovery_record *sess, void *ud);
 
 /* The answer of this node's handler to a server-side event from another node: answer is
  * its arguments (borrowed for the call; Node forwards the first one), or NULL when none
- * will come: no handler, the handler freed the sio_node_ack unanswered, or the namespace
+ * will come: no handler, the handler freed the sio_node_reply unanswered, or the namespace
  * is going away. */
 typedef void (*sio_node_reply_cb)(const sio_args *answer, void *ud);
 
@@ -67,10 +67,10 @@ typedef struct sio_adapter_ops {
     int (*has_room)(sio_adapter *a, const char *room);
     /* SIOP_OK, or SIO_EINVAL when b cannot be encoded (nothing was sent). */
     int (*broadcast)(sio_adapter *a, const sio_broadcast *b);
-    /* Like broadcast, with ack id sio_ack_op_id(op): each local recipient is registered
-     * with sio_socket_track_ack(); every node reports its count with sio_ack_op_expect().
+    /* Like broadcast, with ack id sio_ack_wait_id(op): each local recipient is registered
+     * with sio_socket_track_ack(); every node reports its count with sio_ack_wait_expect().
      * On SIO_EINVAL op must be left untouched (the caller cancels it). */
-    int (*broadcast_ack)(sio_adapter *a, const sio_broadcast *b, sio_ack_op *op);
+    int (*broadcast_ack)(sio_adapter *a, const sio_broadcast *b, sio_ack_wait *op);
     void (*sockets)(sio_adapter *a, const sio_target *to, sio_sockets_cb cb, void *ud);
 
     /* Cluster-wide operations (Node's addSockets, delSockets, disconnectSockets,
@@ -168,7 +168,7 @@ void sio_frame_release(sio_frame *f);
  * cannot send at once. Returns SIOP_OK or SIO_ECLOSED. */
 int sio_socket_send_frame(sio_socket *s, const sio_frame *f, int flags);
 /* Registers op's ack id on s. SIO_ELIMIT when s has too many pending acks. */
-int sio_socket_track_ack(sio_socket *s, sio_ack_op *op);
+int sio_socket_track_ack(sio_socket *s, sio_ack_wait *op);
 const char *sio_socket_pid(const sio_socket *s); /* "" when recovery is off */
 /* New reference to Node's RemoteSocket form of s, what fetch_sockets gathers: {"id",
  * "handshake" (sio_socket_handshake), "rooms" (the n names given, borrowed, in order),
@@ -177,28 +177,28 @@ json_t *sio_socket_describe(const sio_socket *s, const char *const *rooms, size_
 void *sio_socket_adapter_data(const sio_socket *s);
 void sio_socket_set_adapter_data(sio_socket *s, void *p);
 
-int64_t sio_ack_op_id(const sio_ack_op *op);
+int64_t sio_ack_wait_id(const sio_ack_wait *op);
 /* How many nodes will report (default 1). */
-void sio_ack_op_expect_nodes(sio_ack_op *op, unsigned nodes);
+void sio_ack_wait_expect_nodes(sio_ack_wait *op, unsigned nodes);
 /* One node reports how many clients it sent the packet to. */
-void sio_ack_op_expect(sio_ack_op *op, size_t clients);
-/* Clients reported so far with sio_ack_op_expect(). */
-size_t sio_ack_op_clients(const sio_ack_op *op);
+void sio_ack_wait_expect(sio_ack_wait *op, size_t clients);
+/* Clients reported so far with sio_ack_wait_expect(). */
+size_t sio_ack_wait_clients(const sio_ack_wait *op);
 /* An answer from a client of another node (first argument, borrowed; NULL = none). */
-void sio_ack_op_response(sio_ack_op *op, json_t *first_arg);
+void sio_ack_wait_response(sio_ack_wait *op, json_t *first_arg);
 /* done(ud) runs once when op ends (after its callback, or when it is cancelled), just
  * before it is freed: an adapter that keeps op for answers from other nodes forgets it. */
-void sio_ack_op_on_done(sio_ack_op *op, void (*done)(void *ud), void *ud);
-/* An answer from a client of this node to an op made with sio_ack_op_new_relay(). */
+void sio_ack_wait_on_done(sio_ack_wait *op, void (*done)(void *ud), void *ud);
+/* An answer from a client of this node to an op made with sio_ack_wait_new_relay(). */
 typedef void (*sio_ack_relay_cb)(const sio_args *answer, void *ud);
 /* An op for a broadcast with acks that another node asked for (Node's BROADCAST request):
  * no callback of its own; each local client's answer goes to relay (args borrowed) as it
- * comes. Deliver with the local broadcast_ack, then sio_ack_op_arm(); use
- * sio_ack_op_on_done() to learn when it ends. */
-sio_ack_op *sio_ack_op_new_relay(sio_namespace *nsp, sio_ack_relay_cb relay, void *ud);
+ * comes. Deliver with the local broadcast_ack, then sio_ack_wait_arm(); use
+ * sio_ack_wait_on_done() to learn when it ends. */
+sio_ack_wait *sio_ack_wait_new_relay(sio_namespace *nsp, sio_ack_relay_cb relay, void *ud);
 /* Ends the emit: from now on the op completes on its own (never inside this call);
  * timeout_ms 0 waits for every answer or disconnection. */
-void sio_ack_op_arm(sio_ack_op *op, uint32_t timeout_ms);
+void sio_ack_wait_arm(sio_ack_wait *op, uint32_t timeout_ms);
 
 /* A server-side event from another node arrived for nsp: runs the handler registered with
  * sio_namespace_on_server_event() (args borrowed for the call). reply NULL: the sender

@@ -36,7 +36,7 @@ typedef struct sio_server sio_server;
 typedef struct sio_namespace sio_namespace;
 typedef struct sio_socket sio_socket;
 typedef struct sio_ack sio_ack; /* an acknowledgement the server owes a client */
-typedef struct sio_node_ack sio_node_ack; /* an answer owed to another node's server-side emit */
+typedef struct sio_node_reply sio_node_reply; /* an answer owed to another node's server-side emit */
 
 #define SIO_ID_LEN 20 /* socket ids and private session ids: 20 URL-safe characters */
 
@@ -146,9 +146,9 @@ typedef int (*sio_delivery_cb)(sio_namespace *nsp, const char *event, const sio_
 /* A server-side event another node sent with sio_namespace_server_side_emit(). args->json
  * is the array without the event name. ack is NULL when the sender expects no answer;
  * otherwise the handler OWNS it and must end it once, now or later, with
- * sio_node_ack_send() or sio_node_ack_free(). */
+ * sio_node_reply_send() or sio_node_reply_free(). */
 typedef void (*sio_server_event_cb)(sio_namespace *nsp, const char *event, const sio_args *args,
-                                    sio_node_ack *ack, void *ud);
+                                    sio_node_reply *ack, void *ud);
 
 /* ---- server ------------------------------------------------------------------------- */
 
@@ -314,8 +314,8 @@ sio_socket *sio_ack_socket(const sio_ack *ack);
  * arguments); as in Node, that node receives the first argument, JSON only. SIO_EINVAL
  * when args->json is not an array, SIO_ECLOSED when the namespace's adapter has gone
  * meanwhile: ack is freed all the same, and the answer counts as missing. */
-int sio_node_ack_send(sio_node_ack *ack, const sio_args *args);
+int sio_node_reply_send(sio_node_reply *ack, const sio_args *args);
 /* Frees ack without answering: that node's emit counts this one as missing. */
-void sio_node_ack_free(sio_node_ack *ack);
+void sio_node_reply_free(sio_node_reply *ack);
 
 #endif
