@@ -17,7 +17,7 @@
 #include "buffer.h"
 
 #define SB_BASE64_OK 0
-#define SB_BASE64_ERR -1
+#define SB_BASE64_ERR (-1)
 
 /* Characters of base64url for n bytes (no padding, no NUL). */
 #define SB_BASE64_URL_LEN(n) (((n) * 4 + 2) / 3)
