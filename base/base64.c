@@ -12,19 +12,19 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-#define B64_GROUP_BYTES 3
-#define B64_GROUP_CHARS 4
-#define B64_MAX_PAD 2
-#define B64_PAD '='
+#define B64_GROUP_BYTES  3
+#define B64_GROUP_CHARS  4
+#define B64_MAX_PAD      2
+#define B64_PAD          '='
 #define B64_CHUNK_GROUPS 16384 /* a chunk: whole groups, well within int */
-#define B64_CHUNK_BYTES (B64_GROUP_BYTES * B64_CHUNK_GROUPS)
-#define B64_CHUNK_CHARS (B64_GROUP_CHARS * B64_CHUNK_GROUPS)
+#define B64_CHUNK_BYTES  (B64_GROUP_BYTES * B64_CHUNK_GROUPS)
+#define B64_CHUNK_CHARS  (B64_GROUP_CHARS * B64_CHUNK_GROUPS)
 #define B64_SMALL_GROUPS 16 /* sb_base64_url_write's chunk, on the stack */
 
 static int b64_std_char(uint8_t c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 static uint8_t b64_to_url(uint8_t c) { return c == '+' ? '-' : c == '/' ? '_' : c; }
@@ -87,7 +87,8 @@ size_t sb_base64_url_write(char *out, const void *data, size_t len)
     uint8_t chunk[B64_GROUP_CHARS * B64_SMALL_GROUPS + 1];
     size_t n = 0;
     while (len > 0) {
-        size_t take = len < B64_GROUP_BYTES * B64_SMALL_GROUPS ? len : B64_GROUP_BYTES * B64_SMALL_GROUPS;
+        size_t take =
+            len < B64_GROUP_BYTES * B64_SMALL_GROUPS ? len : B64_GROUP_BYTES * B64_SMALL_GROUPS;
         EVP_EncodeBlock(chunk, p, (int)take);
         for (size_t i = 0; i < SB_BASE64_URL_LEN(take); i++)
             out[n++] = (char)b64_to_url(chunk[i]);

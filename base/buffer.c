@@ -35,10 +35,7 @@ void sb_buf_free(sb_buf *b)
     sb_buf_init(b);
 }
 
-void sb_buf_reset(sb_buf *b)
-{
-    b->len = 0;
-}
+void sb_buf_reset(sb_buf *b) { b->len = 0; }
 
 void sb_buf_reserve(sb_buf *b, size_t extra)
 {
@@ -73,10 +70,7 @@ void sb_buf_append_byte(sb_buf *b, uint8_t c)
     b->data[b->len++] = c;
 }
 
-void sb_buf_append_str(sb_buf *b, const char *s)
-{
-    sb_buf_append(b, s, strlen(s));
-}
+void sb_buf_append_str(sb_buf *b, const char *s) { sb_buf_append(b, s, strlen(s)); }
 
 void sb_buf_append_u64(sb_buf *b, uint64_t v)
 {

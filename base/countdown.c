@@ -8,15 +8,9 @@ void sb_countdown_start(sb_countdown *cd, sb_countdown_cb done, void *ud)
     cd->ud = ud;
 }
 
-void sb_countdown_add(sb_countdown *cd)
-{
-    cd->left++;
-}
+void sb_countdown_add(sb_countdown *cd) { cd->left++; }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    sb_countdown_done(h->data);
-}
+static void on_handle_closed(uv_handle_t *h) { sb_countdown_done(h->data); }
 
 void sb_countdown_close(sb_countdown *cd, uv_handle_t *h)
 {

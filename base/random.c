@@ -30,10 +30,7 @@ static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
 
 /* The child is a copy of the forking thread, pool included: it must not hand out the
  * bytes its parent will hand out too. */
-static void pool_forget_in_child(void)
-{
-    pool.left = 0;
-}
+static void pool_forget_in_child(void) { pool.left = 0; }
 
 static void fork_hook_install(void)
 {

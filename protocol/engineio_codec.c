@@ -17,7 +17,7 @@
 #include "base64.h"
 
 #define EIOP_PACKET_TYPE_COUNT 7
-#define EIOP_BINARY_PREFIX 'b'
+#define EIOP_BINARY_PREFIX     'b'
 /* Handshake numbers are read by JavaScript, where integers above 2^53 - 1 lose precision. */
 #define EIOP_JSON_SAFE_INTEGER_MAX 9007199254740991ULL
 
@@ -29,7 +29,7 @@ static const char *const EIOP_PACKET_TYPE_NAMES[EIOP_PACKET_TYPE_COUNT] = {
 static const uint8_t EIOP_EMPTY_DATA[1];
 
 int eiop_packet_decode_frame(const uint8_t *frame, size_t len, int is_text, eiop_packet *out,
-                            const char **errstr)
+                             const char **errstr)
 {
     const char *why = NULL;
     if (!is_text) {
@@ -56,8 +56,8 @@ void eiop_payload_reader_init(eiop_payload_reader *r, const uint8_t *buf, size_t
     r->errstr[0] = '\0';
 }
 
-__attribute__((format(printf, 2, 3)))
-static int eiop_reader_fail(eiop_payload_reader *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int eiop_reader_fail(eiop_payload_reader *r,
+                                                                  const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -69,7 +69,7 @@ static int eiop_reader_fail(eiop_payload_reader *r, const char *fmt, ...)
 
 /* Decodes one non-empty record that starts at offset at of the body. */
 static int eiop_record_decode(eiop_payload_reader *r, const uint8_t *rec, size_t n, size_t at,
-                             eiop_packet *out)
+                              eiop_packet *out)
 {
     if (rec[0] != EIOP_BINARY_PREFIX) {
         const char *why;
@@ -105,10 +105,7 @@ int eiop_payload_reader_next(eiop_payload_reader *r, eiop_packet *out)
     return eiop_record_decode(r, rec, n, at, out);
 }
 
-void eiop_payload_reader_free(eiop_payload_reader *r)
-{
-    sb_buf_free(&r->scratch);
-}
+void eiop_payload_reader_free(eiop_payload_reader *r) { sb_buf_free(&r->scratch); }
 
 void eiop_payload_append(sb_buf *out, const eiop_packet *p)
 {
@@ -143,17 +140,18 @@ static void eiop_handshake_fail(const char *what)
 }
 
 void eiop_handshake_encode(sb_buf *out, const char *sid, const char *const *upgrades, size_t n,
-                          uint64_t ping_interval_ms, uint64_t ping_timeout_ms, uint64_t max_payload)
+                           uint64_t ping_interval_ms, uint64_t ping_timeout_ms,
+                           uint64_t max_payload)
 {
     json_t *names = json_array();
     for (size_t i = 0; i < n; i++)
         if (names == NULL || json_array_append_new(names, json_string(upgrades[i])) != 0)
             eiop_handshake_fail("upgrade name");
     /* json_pack keeps the keys in this order, the order the Node server sends them in. */
-    json_t *open = json_pack("{s:s, s:o, s:I, s:I, s:I}", "sid", sid, "upgrades", names,
-                             "pingInterval", eiop_json_count(ping_interval_ms),
-                             "pingTimeout", eiop_json_count(ping_timeout_ms),
-                             "maxPayload", eiop_json_count(max_payload));
+    json_t *open =
+        json_pack("{s:s, s:o, s:I, s:I, s:I}", "sid", sid, "upgrades", names, "pingInterval",
+                  eiop_json_count(ping_interval_ms), "pingTimeout",
+                  eiop_json_count(ping_timeout_ms), "maxPayload", eiop_json_count(max_payload));
     char *text = open != NULL ? json_dumps(open, JSON_COMPACT) : NULL;
     if (text == NULL)
         eiop_handshake_fail("sid");

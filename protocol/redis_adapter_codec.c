@@ -15,23 +15,24 @@
 
 #include "redis_adapter_msgpack.h"
 
-#define RDAP_JSON_START '{'
-#define RDAP_CHANNEL_SEP "#"
-#define RDAP_REQUEST_SUFFIX "-request"
-#define RDAP_RESPONSE_SUFFIX "-response"
-#define RDAP_MAIN_NAMESPACE "/"
-#define RDAP_TYPE_COUNT 10
+#define RDAP_JSON_START        '{'
+#define RDAP_CHANNEL_SEP       "#"
+#define RDAP_REQUEST_SUFFIX    "-request"
+#define RDAP_RESPONSE_SUFFIX   "-response"
+#define RDAP_MAIN_NAMESPACE    "/"
+#define RDAP_TYPE_COUNT        10
 #define RDAP_PACKET_TYPE_COUNT 7
-#define RDAP_BROADCAST_LEN 3  /* [uid, packet, opts] */
+#define RDAP_BROADCAST_LEN     3 /* [uid, packet, opts] */
 #define RDAP_JSON_ENCODE_FLAGS JSON_COMPACT
 /* 2^63 as a double: the bound of the integers read as json_int_t. */
-#define RDAP_TWO_POW_63 9223372036854775808.0
+#define RDAP_TWO_POW_63  9223372036854775808.0
 #define RDAP_DECIMAL_LEN 24
 
 static const char *const RDAP_TYPE_NAMES[RDAP_TYPE_COUNT] = {
-    "SOCKETS",          "ALL_ROOMS",        "REMOTE_JOIN", "REMOTE_LEAVE",
-    "REMOTE_DISCONNECT", "REMOTE_FETCH",    "SERVER_SIDE_EMIT", "BROADCAST",
-    "BROADCAST_CLIENT_COUNT", "BROADCAST_ACK"};
+    "SOCKETS",          "ALL_ROOMS",         "REMOTE_JOIN",
+    "REMOTE_LEAVE",     "REMOTE_DISCONNECT", "REMOTE_FETCH",
+    "SERVER_SIDE_EMIT", "BROADCAST",         "BROADCAST_CLIENT_COUNT",
+    "BROADCAST_ACK"};
 
 /* The binary paths (redis_adapter_msgpack.h): a broadcast's packet is element 1. */
 static const char *const RDAP_BROADCAST_BINARY_PATH[] = {"1", "data", NULL};
@@ -122,30 +123,21 @@ void rdap_request_init(rdap_request *r, rdap_type t)
 {
     rdap_request_zero(r, t);
     switch (t) {
-    case RDAP_SOCKETS:
-        r->has_rooms = 1;
-        break;
+    case RDAP_SOCKETS: r->has_rooms = 1; break;
     case RDAP_REMOTE_JOIN:
-    case RDAP_REMOTE_LEAVE:
-        r->has_opts = r->has_rooms = 1;
-        break;
+    case RDAP_REMOTE_LEAVE: r->has_opts = r->has_rooms = 1; break;
     case RDAP_REMOTE_DISCONNECT:
         r->has_opts = 1;
         r->close = 0;
         break;
-    case RDAP_REMOTE_FETCH:
-        r->has_opts = 1;
-        break;
-    case RDAP_SERVER_SIDE_EMIT:
-        r->data = json_array();
-        break;
+    case RDAP_REMOTE_FETCH: r->has_opts = 1; break;
+    case RDAP_SERVER_SIDE_EMIT: r->data = json_array(); break;
     case RDAP_BROADCAST:
         r->has_packet = r->has_opts = 1;
         r->packet.type = SIOP_PACKET_EVENT;
         r->opts.flags = json_object();
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -175,22 +167,15 @@ void rdap_response_init(rdap_response *r, rdap_type t)
     rdap_response_zero(r);
     switch (t) {
     case RDAP_SOCKETS:
-    case RDAP_REMOTE_FETCH:
-        r->sockets = json_array();
-        break;
-    case RDAP_ALL_ROOMS:
-        r->has_rooms = 1;
-        break;
+    case RDAP_REMOTE_FETCH: r->sockets = json_array(); break;
+    case RDAP_ALL_ROOMS: r->has_rooms = 1; break;
     case RDAP_BROADCAST_CLIENT_COUNT:
         r->client_count = 0;
         r->type = t;
         break;
     case RDAP_SERVER_SIDE_EMIT:
-    case RDAP_BROADCAST_ACK:
-        r->type = t;
-        break;
-    default:
-        break;
+    case RDAP_BROADCAST_ACK: r->type = t; break;
+    default: break;
     }
 }
 
@@ -212,10 +197,7 @@ void rdap_response_clear(rdap_response *r)
     rdap_response_zero(r);
 }
 
-void rdap_decoder_init(rdap_decoder *d)
-{
-    d->errstr[0] = '\0';
-}
+void rdap_decoder_init(rdap_decoder *d) { d->errstr[0] = '\0'; }
 
 const char *rdap_type_name(rdap_type t)
 {
@@ -236,7 +218,7 @@ int rdap_opts_compress(const rdap_opts *o)
 
 /* A request or response: JSON when it starts with '{', msgpack otherwise (as Node reads). */
 static json_t *rdap_message_load(rdap_reader *r, const uint8_t *msg, size_t len,
-                                const char *const *path)
+                                 const char *const *path)
 {
     json_t *root;
     if (len > 0 && msg[0] == RDAP_JSON_START) {
@@ -306,7 +288,7 @@ static int rdap_room_copy(rdap_decoder *d, const json_t *v, const char *what, ch
 
 /* Reads the room list under key, if any, into out (and sets *has). */
 static int rdap_take_rooms(rdap_decoder *d, const json_t *obj, const char *key, rdap_rooms *out,
-                          int *has)
+                           int *has)
 {
     const json_t *arr = json_object_get(obj, key);
     if (arr == NULL)
@@ -347,8 +329,7 @@ static size_t rdap_count_claims(const json_t *v)
     if (rdap_claims_placeholder(v))
         return 1;
     if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-            count += rdap_count_claims(child);
+        json_array_foreach(v, i, child) count += rdap_count_claims(child);
     } else if (json_is_object(v)) {
         /* jansson's iteration API is not const-qualified; nothing here writes. */
         json_t *obj = (json_t *)v;
@@ -428,12 +409,12 @@ typedef int (*rdap_fields_fn)(rdap_reader *r, const json_t *root, void *out);
 
 /* Reads msg (msgpack, or also JSON when json is set) and hands its root to fields. */
 static int rdap_read_fields(rdap_decoder *d, const uint8_t *msg, size_t len, int json,
-                           const char *const *path, rdap_fields_fn fields, void *out)
+                            const char *const *path, rdap_fields_fn fields, void *out)
 {
     rdap_reader r;
     rdap_reader_init(&r, d);
-    json_t *root = json ? rdap_message_load(&r, msg, len, path)
-                        : rdap_msgpack_read(&r, msg, len, path);
+    json_t *root =
+        json ? rdap_message_load(&r, msg, len, path) : rdap_msgpack_read(&r, msg, len, path);
     int rc = root != NULL ? fields(&r, root, out) : RDAP_ERR;
     json_decref(root);
     rdap_reader_free(&r);
@@ -455,7 +436,8 @@ int rdap_broadcast_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_
 {
     rdap_broadcast b;
     rdap_broadcast_zero(&b);
-    int rc = rdap_read_fields(d, msg, len, 0, RDAP_BROADCAST_BINARY_PATH, rdap_broadcast_fields, &b);
+    int rc =
+        rdap_read_fields(d, msg, len, 0, RDAP_BROADCAST_BINARY_PATH, rdap_broadcast_fields, &b);
     if (rc != RDAP_OK)
         rdap_broadcast_clear(&b);
     *out = b;
@@ -465,11 +447,11 @@ int rdap_broadcast_decode(rdap_decoder *d, const uint8_t *msg, size_t len, rdap_
 /* msgpack's array and string headers (the format's spec), read by hand because msgpack-c
  * only unpacks whole objects: here only the first element's bytes matter. */
 #define RDAP_MP_FIXARRAY 0x90
-#define RDAP_MP_ARRAY16 0xdc
-#define RDAP_MP_ARRAY32 0xdd
-#define RDAP_MP_FIXSTR 0xa0
-#define RDAP_MP_STR8 0xd9
-#define RDAP_MP_STR16 0xda
+#define RDAP_MP_ARRAY16  0xdc
+#define RDAP_MP_ARRAY32  0xdd
+#define RDAP_MP_FIXSTR   0xa0
+#define RDAP_MP_STR8     0xd9
+#define RDAP_MP_STR16    0xda
 
 int rdap_broadcast_sent_by(const uint8_t *msg, size_t len, const char *uid)
 {
@@ -534,9 +516,7 @@ static int rdap_json_deeper(const json_t *v, int limit)
     if (limit == 0)
         return 1;
     if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-            if (rdap_json_deeper(child, limit - 1))
-                return 1;
+        json_array_foreach(v, i, child) if (rdap_json_deeper(child, limit - 1)) return 1;
         return 0;
     }
     json_t *obj = (json_t *)v; /* iteration only reads */
@@ -648,10 +628,7 @@ static int rdap_set(json_t *obj, const char *key, json_t *v)
     return v != NULL && json_object_set_new(obj, key, v) == 0 ? RDAP_OK : RDAP_ERR;
 }
 
-static json_t *rdap_name_json(const char *name)
-{
-    return name != NULL ? json_string(name) : NULL;
-}
+static json_t *rdap_name_json(const char *name) { return name != NULL ? json_string(name) : NULL; }
 
 static json_t *rdap_rooms_json(const rdap_rooms *r)
 {
@@ -669,7 +646,7 @@ static json_t *rdap_rooms_json(const rdap_rooms *r)
 static int rdap_set_flags(json_t *obj, const rdap_opts *o)
 {
     return o->flags == NULL || rdap_set(obj, "flags", json_incref(o->flags)) == RDAP_OK ? RDAP_OK
-                                                                                   : RDAP_ERR;
+                                                                                        : RDAP_ERR;
 }
 
 /* {rooms, except, flags?} as the adapter writes it, or {rooms, flags, except} as the
@@ -696,9 +673,7 @@ static int rdap_placeholders_valid(const json_t *v, size_t n)
     if (rdap_claims_placeholder(v))
         return siop_placeholder_num(v, &num) && num < n;
     if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-            if (!rdap_placeholders_valid(child, n))
-                return 0;
+        json_array_foreach(v, i, child) if (!rdap_placeholders_valid(child, n)) return 0;
     } else if (json_is_object(v)) {
         json_t *obj = (json_t *)v; /* iteration only reads */
         for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it))
@@ -732,10 +707,7 @@ static json_t *rdap_packet_json(const siop_packet *p)
     return obj;
 }
 
-static int rdap_type_valid(rdap_type t)
-{
-    return t >= 0 && t < RDAP_TYPE_COUNT;
-}
+static int rdap_type_valid(rdap_type t) { return t >= 0 && t < RDAP_TYPE_COUNT; }
 
 /* Node's key order: uid, requestId, type, sid, room, packet, opts, rooms, close, data. */
 static json_t *rdap_request_json(const rdap_request *q)
@@ -794,15 +766,15 @@ static int rdap_json_write(const char *buffer, size_t size, void *data)
 /* Appends root (stolen; NULL when it could not be built) as msgpack, with att going where
  * its placeholders are on path, or as JSON. Leaves out as it was on failure. */
 static int rdap_write(sb_buf *out, json_t *root, int msgpack, const char *const *path,
-                     const siop_attachment *att, size_t n_att)
+                      const siop_attachment *att, size_t n_att)
 {
     size_t mark = out->len;
     int rc = RDAP_ERR;
     if (root != NULL && msgpack) {
         rc = rdap_msgpack_write(out, root, path, att, n_att);
     } else if (root != NULL) {
-        rc = json_dump_callback(root, rdap_json_write, out, RDAP_JSON_ENCODE_FLAGS) == 0
-                 ? RDAP_OK : RDAP_ERR;
+        rc = json_dump_callback(root, rdap_json_write, out, RDAP_JSON_ENCODE_FLAGS) == 0 ? RDAP_OK
+                                                                                         : RDAP_ERR;
     }
     json_decref(root);
     if (rc != RDAP_OK)
@@ -821,7 +793,7 @@ int rdap_broadcast_encode(const rdap_broadcast *b, sb_buf *out)
         root = NULL;
     }
     return rdap_write(out, root, 1, RDAP_BROADCAST_BINARY_PATH, b->packet.attachments,
-                     b->packet.n_attachments);
+                      b->packet.n_attachments);
 }
 
 /* Node packs BROADCAST requests and BROADCAST_ACK responses, and JSON cannot hold binary. */
@@ -829,14 +801,14 @@ int rdap_request_encode(const rdap_request *q, sb_buf *out)
 {
     int binary = q->has_packet && q->packet.n_attachments > 0;
     return rdap_write(out, rdap_request_json(q), q->type == RDAP_BROADCAST || binary,
-                     RDAP_REQUEST_BINARY_PATH, q->packet.attachments, q->packet.n_attachments);
+                      RDAP_REQUEST_BINARY_PATH, q->packet.attachments, q->packet.n_attachments);
 }
 
 int rdap_response_encode(const rdap_response *p, sb_buf *out)
 {
     return rdap_write(out, rdap_response_json(p),
-                     p->type == RDAP_BROADCAST_ACK || p->n_ack_attachments > 0,
-                     RDAP_RESPONSE_BINARY_PATH, p->ack_attachments, p->n_ack_attachments);
+                      p->type == RDAP_BROADCAST_ACK || p->n_ack_attachments > 0,
+                      RDAP_RESPONSE_BINARY_PATH, p->ack_attachments, p->n_ack_attachments);
 }
 
 /* ---- channels ------------------------------------------------------------------------- */
@@ -860,7 +832,7 @@ void rdap_channel_broadcast(sb_buf *out, const char *key, const char *nsp, const
 }
 
 void rdap_channel_broadcast_for(sb_buf *out, const char *key, const char *nsp,
-                               const rdap_opts *opts)
+                                const rdap_opts *opts)
 {
     rdap_channel_broadcast(out, key, nsp, opts->rooms.n == 1 ? opts->rooms.names[0] : NULL);
 }
@@ -897,8 +869,8 @@ void rdap_channel_response(sb_buf *out, const char *key, const char *nsp, const 
     }
 }
 
-int rdap_channel_broadcast_room(const char *channel, size_t len, const char *key,
-                               const char *nsp, const char **room, size_t *room_len)
+int rdap_channel_broadcast_room(const char *channel, size_t len, const char *key, const char *nsp,
+                                const char **room, size_t *room_len)
 {
     sb_buf prefix;
     sb_buf_init(&prefix);

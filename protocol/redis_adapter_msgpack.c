@@ -17,28 +17,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RDAP_PLACEHOLDER_KEY "_placeholder"
+#define RDAP_PLACEHOLDER_KEY     "_placeholder"
 #define RDAP_PLACEHOLDER_NUM_KEY "num"
 /* msgpack-c writes lengths and counts as 32-bit numbers at most. */
 #define RDAP_MSGPACK_MAX_LEN UINT32_MAX
 /* The msgpack ext types notepack.io reads: timestamps (the spec's), and ArrayBuffers, which
  * notepack.io 2.x wrote as ext 0 and 3.x still reads as binary. */
-#define RDAP_EXT_TIMESTAMP (-1)
+#define RDAP_EXT_TIMESTAMP   (-1)
 #define RDAP_EXT_ARRAYBUFFER 0
 /* JavaScript object keys that are array indices (canonical decimal, below 2^32 - 1) are
  * enumerated first, in numeric order; notepack.io writes keys in that order. */
-#define RDAP_ARRAY_INDEX_MAX 4294967294ULL
+#define RDAP_ARRAY_INDEX_MAX    4294967294ULL
 #define RDAP_ARRAY_INDEX_DIGITS 10
 /* 2^63 and 2^64 as doubles: the ranges of msgpack's int64 and uint64. */
 #define RDAP_TWO_POW_63 9223372036854775808.0
 #define RDAP_TWO_POW_64 18446744073709551616.0
 /* A JavaScript Date holds at most 8.64e15 ms either side of the epoch. */
 #define RDAP_DATE_MAX_MS 8640000000000000LL
-#define RDAP_MS_PER_S 1000LL
-#define RDAP_NS_PER_MS 1000000LL
-#define RDAP_MS_PER_DAY 86400000LL
-#define RDAP_ISO_LEN 32
-#define RDAP_INDEX_LEN 24
+#define RDAP_MS_PER_S    1000LL
+#define RDAP_NS_PER_MS   1000000LL
+#define RDAP_MS_PER_DAY  86400000LL
+#define RDAP_ISO_LEN     32
+#define RDAP_INDEX_LEN   24
 
 void *rdap_alloc(size_t n)
 {
@@ -68,8 +68,7 @@ int rdap_claims_placeholder(const json_t *v)
  * on it. An empty rest means the element is the binary path's value itself. */
 static const char *const *rdap_path_step(const char *const *path, const char *key, size_t len)
 {
-    if (path == NULL || path[0] == NULL || strlen(path[0]) != len ||
-        memcmp(path[0], key, len) != 0)
+    if (path == NULL || path[0] == NULL || strlen(path[0]) != len || memcmp(path[0], key, len) != 0)
         return NULL;
     return path + 1;
 }
@@ -102,8 +101,8 @@ static int rdap_array_index(const char *key, size_t len, uint64_t *index)
 /* Where a key goes in Object.keys() order: array indices first, ascending, then the other
  * keys in insertion order. */
 typedef struct rdap_key_rank {
-    uint64_t index;  /* the array index, when is_index */
-    size_t pos;      /* insertion order */
+    uint64_t index; /* the array index, when is_index */
+    size_t pos;     /* insertion order */
     int is_index;
 } rdap_key_rank;
 
@@ -131,34 +130,34 @@ static int rdap_key_rank_cmp(const void *pa, const void *pb)
 /* ---- msgpack structure check ---------------------------------------------------------- */
 
 typedef enum rdap_mp_kind {
-    RDAP_MP_SCALAR,  /* fixed size: nil, booleans, numbers, fixext */
-    RDAP_MP_SIZED,   /* a length, then that many bytes: str, bin, ext */
+    RDAP_MP_SCALAR, /* fixed size: nil, booleans, numbers, fixext */
+    RDAP_MP_SIZED,  /* a length, then that many bytes: str, bin, ext */
     RDAP_MP_ARRAY,
     RDAP_MP_MAP,
-    RDAP_MP_INVALID  /* 0xc1, which the format never uses */
+    RDAP_MP_INVALID /* 0xc1, which the format never uses */
 } rdap_mp_kind;
 
 /* The markers 0xc0..0xdf: what follows the marker byte. */
 typedef struct rdap_mp_marker {
-    uint8_t kind;      /* rdap_mp_kind */
-    uint8_t size_len;  /* bytes of the big-endian length or count after the marker */
-    uint8_t extra;     /* bytes between that and the body (the ext type) */
-    uint8_t fixed;     /* body bytes of a scalar */
+    uint8_t kind;     /* rdap_mp_kind */
+    uint8_t size_len; /* bytes of the big-endian length or count after the marker */
+    uint8_t extra;    /* bytes between that and the body (the ext type) */
+    uint8_t fixed;    /* body bytes of a scalar */
 } rdap_mp_marker;
 
 #define RDAP_MP_MARKER_FIRST 0xc0
 static const rdap_mp_marker RDAP_MP_MARKERS[] = {
-    {RDAP_MP_SCALAR, 0, 0, 0},  {RDAP_MP_INVALID, 0, 0, 0}, {RDAP_MP_SCALAR, 0, 0, 0},  /* c0-c2 */
-    {RDAP_MP_SCALAR, 0, 0, 0},  {RDAP_MP_SIZED, 1, 0, 0},   {RDAP_MP_SIZED, 2, 0, 0},   /* c3-c5 */
-    {RDAP_MP_SIZED, 4, 0, 0},   {RDAP_MP_SIZED, 1, 1, 0},   {RDAP_MP_SIZED, 2, 1, 0},   /* c6-c8 */
-    {RDAP_MP_SIZED, 4, 1, 0},   {RDAP_MP_SCALAR, 0, 0, 4},  {RDAP_MP_SCALAR, 0, 0, 8},  /* c9-cb */
-    {RDAP_MP_SCALAR, 0, 0, 1},  {RDAP_MP_SCALAR, 0, 0, 2},  {RDAP_MP_SCALAR, 0, 0, 4},  /* cc-ce */
-    {RDAP_MP_SCALAR, 0, 0, 8},  {RDAP_MP_SCALAR, 0, 0, 1},  {RDAP_MP_SCALAR, 0, 0, 2},  /* cf-d1 */
-    {RDAP_MP_SCALAR, 0, 0, 4},  {RDAP_MP_SCALAR, 0, 0, 8},  {RDAP_MP_SCALAR, 0, 0, 2},  /* d2-d4 */
-    {RDAP_MP_SCALAR, 0, 0, 3},  {RDAP_MP_SCALAR, 0, 0, 5},  {RDAP_MP_SCALAR, 0, 0, 9},  /* d5-d7 */
-    {RDAP_MP_SCALAR, 0, 0, 17}, {RDAP_MP_SIZED, 1, 0, 0},   {RDAP_MP_SIZED, 2, 0, 0},   /* d8-da */
-    {RDAP_MP_SIZED, 4, 0, 0},   {RDAP_MP_ARRAY, 2, 0, 0},   {RDAP_MP_ARRAY, 4, 0, 0},   /* db-dd */
-    {RDAP_MP_MAP, 2, 0, 0},     {RDAP_MP_MAP, 4, 0, 0}};                              /* de-df */
+    {RDAP_MP_SCALAR, 0, 0, 0},  {RDAP_MP_INVALID, 0, 0, 0}, {RDAP_MP_SCALAR, 0, 0, 0}, /* c0-c2 */
+    {RDAP_MP_SCALAR, 0, 0, 0},  {RDAP_MP_SIZED, 1, 0, 0},   {RDAP_MP_SIZED, 2, 0, 0},  /* c3-c5 */
+    {RDAP_MP_SIZED, 4, 0, 0},   {RDAP_MP_SIZED, 1, 1, 0},   {RDAP_MP_SIZED, 2, 1, 0},  /* c6-c8 */
+    {RDAP_MP_SIZED, 4, 1, 0},   {RDAP_MP_SCALAR, 0, 0, 4},  {RDAP_MP_SCALAR, 0, 0, 8}, /* c9-cb */
+    {RDAP_MP_SCALAR, 0, 0, 1},  {RDAP_MP_SCALAR, 0, 0, 2},  {RDAP_MP_SCALAR, 0, 0, 4}, /* cc-ce */
+    {RDAP_MP_SCALAR, 0, 0, 8},  {RDAP_MP_SCALAR, 0, 0, 1},  {RDAP_MP_SCALAR, 0, 0, 2}, /* cf-d1 */
+    {RDAP_MP_SCALAR, 0, 0, 4},  {RDAP_MP_SCALAR, 0, 0, 8},  {RDAP_MP_SCALAR, 0, 0, 2}, /* d2-d4 */
+    {RDAP_MP_SCALAR, 0, 0, 3},  {RDAP_MP_SCALAR, 0, 0, 5},  {RDAP_MP_SCALAR, 0, 0, 9}, /* d5-d7 */
+    {RDAP_MP_SCALAR, 0, 0, 17}, {RDAP_MP_SIZED, 1, 0, 0},   {RDAP_MP_SIZED, 2, 0, 0},  /* d8-da */
+    {RDAP_MP_SIZED, 4, 0, 0},   {RDAP_MP_ARRAY, 2, 0, 0},   {RDAP_MP_ARRAY, 4, 0, 0},  /* db-dd */
+    {RDAP_MP_MAP, 2, 0, 0},     {RDAP_MP_MAP, 4, 0, 0}};                               /* de-df */
 
 /* One value's header: its kind, header bytes, then body bytes or elements (a map's count
  * doubled: keys and values). */
@@ -283,8 +282,7 @@ static void rdap_renumber_bins(const rdap_reader *r, json_t *v, rdap_bin *ordere
         ordered[*next] = r->bins[num];
         json_integer_set(json_object_get(v, RDAP_PLACEHOLDER_NUM_KEY), (json_int_t)(*next)++);
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-            rdap_renumber_bins(r, child, ordered, next);
+        json_array_foreach(v, i, child) rdap_renumber_bins(r, child, ordered, next);
     } else if (json_is_object(v)) {
         for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it))
             rdap_renumber_bins(r, json_object_iter_value(it), ordered, next);
@@ -381,7 +379,7 @@ static json_t *rdap_timestamp_json(rdap_reader *r, const msgpack_object *o)
 }
 
 static json_t *rdap_from_msgpack(rdap_reader *r, const msgpack_object *o, int binary,
-                                const char *const *path);
+                                 const char *const *path);
 
 static json_t *rdap_ext_json(rdap_reader *r, const msgpack_object *o, int binary)
 {
@@ -394,10 +392,7 @@ static json_t *rdap_ext_json(rdap_reader *r, const msgpack_object *o, int binary
 }
 
 /* msgpack-c leaves the pointer of an empty str NULL, which jansson and memcmp refuse. */
-static const char *rdap_str_ptr(const msgpack_object_str *s)
-{
-    return s->size > 0 ? s->ptr : "";
-}
+static const char *rdap_str_ptr(const msgpack_object_str *s) { return s->size > 0 ? s->ptr : ""; }
 
 static json_t *rdap_string_json(rdap_reader *r, const char *ptr, size_t len)
 {
@@ -408,7 +403,7 @@ static json_t *rdap_string_json(rdap_reader *r, const char *ptr, size_t len)
 }
 
 static json_t *rdap_array_json(rdap_reader *r, const msgpack_object_array *a, int binary,
-                              const char *const *path)
+                               const char *const *path)
 {
     char index[RDAP_INDEX_LEN];
     json_t *arr = json_array();
@@ -423,7 +418,7 @@ static json_t *rdap_array_json(rdap_reader *r, const msgpack_object_array *a, in
 }
 
 static json_t *rdap_map_value_json(rdap_reader *r, const msgpack_object_kv *kv, int binary,
-                                  const char *const *path)
+                                   const char *const *path)
 {
     const msgpack_object *k = &kv->key;
     if (k->type != MSGPACK_OBJECT_STR) {
@@ -436,7 +431,7 @@ static json_t *rdap_map_value_json(rdap_reader *r, const msgpack_object_kv *kv, 
         return NULL;
     }
     return rdap_from_msgpack(r, &kv->val, binary,
-                            rdap_path_step(path, rdap_str_ptr(&k->via.str), k->via.str.size));
+                             rdap_path_step(path, rdap_str_ptr(&k->via.str), k->via.str.size));
 }
 
 /* The order in which JavaScript enumerates the keys of m once notepack.io has assigned them
@@ -473,7 +468,7 @@ static rdap_key_rank *rdap_map_order(const msgpack_object_map *m, rdap_key_rank 
  * array index key after another key, which notepack.io never writes, comes out with the
  * index first). rdap_reader_take_bins() then numbers the bins in that order. */
 static json_t *rdap_map_json(rdap_reader *r, const msgpack_object_map *m, int binary,
-                            const char *const *path)
+                             const char *const *path)
 {
     rdap_key_rank stack[RDAP_ENTRIES_ON_STACK];
     rdap_key_rank *order = rdap_map_order(m, stack);
@@ -506,39 +501,31 @@ static json_t *rdap_map_json(rdap_reader *r, const msgpack_object_map *m, int bi
 /* Converts o; binary: o is below the binary path; path: the keys still to follow to it
  * (NULL: o is off the path; empty: o is the path's value). */
 static json_t *rdap_from_msgpack(rdap_reader *r, const msgpack_object *o, int binary,
-                                const char *const *path)
+                                 const char *const *path)
 {
     if (path != NULL && path[0] == NULL) {
         binary = 1;
         path = NULL;
     }
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-        return json_null();
-    case MSGPACK_OBJECT_BOOLEAN:
-        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_NIL: return json_null();
+    case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         /* Beyond int64 only as JavaScript holds it: a double. */
         return o->via.u64 <= INT64_MAX ? json_integer((json_int_t)o->via.u64)
                                        : json_real((double)o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return json_integer(o->via.i64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return rdap_json_number(o->via.f64);
-    case MSGPACK_OBJECT_STR:
-        return rdap_string_json(r, rdap_str_ptr(&o->via.str), o->via.str.size);
+    case MSGPACK_OBJECT_FLOAT64: return rdap_json_number(o->via.f64);
+    case MSGPACK_OBJECT_STR: return rdap_string_json(r, rdap_str_ptr(&o->via.str), o->via.str.size);
     case MSGPACK_OBJECT_BIN:
         if (binary)
             return rdap_reader_add_bin(r, o->via.bin.ptr, o->via.bin.size);
         rdap_fail(r->d, "binary data outside a packet's data");
         return NULL;
-    case MSGPACK_OBJECT_EXT:
-        return rdap_ext_json(r, o, binary);
-    case MSGPACK_OBJECT_ARRAY:
-        return rdap_array_json(r, &o->via.array, binary, path);
-    case MSGPACK_OBJECT_MAP:
-        return rdap_map_json(r, &o->via.map, binary, path);
+    case MSGPACK_OBJECT_EXT: return rdap_ext_json(r, o, binary);
+    case MSGPACK_OBJECT_ARRAY: return rdap_array_json(r, &o->via.array, binary, path);
+    case MSGPACK_OBJECT_MAP: return rdap_map_json(r, &o->via.map, binary, path);
     }
     rdap_fail(r->d, "unknown msgpack type");
     return NULL;
@@ -564,7 +551,7 @@ json_t *rdap_msgpack_read(rdap_reader *r, const uint8_t *msg, size_t len, const 
 
 typedef struct rdap_packer {
     msgpack_packer pk;
-    const siop_attachment *att;  /* what the placeholders on the binary path stand for */
+    const siop_attachment *att; /* what the placeholders on the binary path stand for */
     size_t n_att;
 } rdap_packer;
 
@@ -575,7 +562,7 @@ static int rdap_buf_write(void *data, const char *buf, size_t len)
 }
 
 static int rdap_pack(rdap_packer *w, const json_t *v, int binary, const char *const *path,
-                    int depth);
+                     int depth);
 
 /* notepack.io packs integral numbers as the smallest int that holds them (msgpack-c picks the
  * same), up to uint64; other numbers as float64. */
@@ -593,10 +580,10 @@ static int rdap_pack_bytes(msgpack_packer *pk, const void *p, size_t len, int is
     if (len > RDAP_MSGPACK_MAX_LEN)
         return RDAP_ERR;
     if (is_str)
-        return msgpack_pack_str(pk, len) == 0 && msgpack_pack_str_body(pk, p, len) == 0
-                   ? RDAP_OK : RDAP_ERR;
-    return msgpack_pack_bin(pk, len) == 0 && msgpack_pack_bin_body(pk, p, len) == 0
-               ? RDAP_OK : RDAP_ERR;
+        return msgpack_pack_str(pk, len) == 0 && msgpack_pack_str_body(pk, p, len) == 0 ? RDAP_OK
+                                                                                        : RDAP_ERR;
+    return msgpack_pack_bin(pk, len) == 0 && msgpack_pack_bin_body(pk, p, len) == 0 ? RDAP_OK
+                                                                                    : RDAP_ERR;
 }
 
 /* A placeholder on the binary path goes out as its attachment's bytes. */
@@ -642,7 +629,7 @@ static rdap_entry *rdap_object_entries(const json_t *v, size_t *n, rdap_entry *s
 }
 
 static int rdap_pack_object(rdap_packer *w, const json_t *v, int binary, const char *const *path,
-                           int depth)
+                            int depth)
 {
     size_t n;
     rdap_entry stack[RDAP_ENTRIES_ON_STACK];
@@ -652,7 +639,7 @@ static int rdap_pack_object(rdap_packer *w, const json_t *v, int binary, const c
         rc = rdap_pack_bytes(&w->pk, e[i].key, e[i].len, 1);
         if (rc == RDAP_OK)
             rc = rdap_pack(w, e[i].value, binary, rdap_path_step(path, e[i].key, e[i].len),
-                          depth + 1);
+                           depth + 1);
     }
     if (e != stack)
         free(e);
@@ -660,7 +647,7 @@ static int rdap_pack_object(rdap_packer *w, const json_t *v, int binary, const c
 }
 
 static int rdap_pack_array(rdap_packer *w, const json_t *v, int binary, const char *const *path,
-                          int depth)
+                           int depth)
 {
     char index[RDAP_INDEX_LEN];
     size_t n = json_array_size(v);
@@ -668,14 +655,14 @@ static int rdap_pack_array(rdap_packer *w, const json_t *v, int binary, const ch
         return RDAP_ERR;
     for (size_t i = 0; i < n; i++)
         if (rdap_pack(w, json_array_get(v, i), binary, rdap_path_index(path, i, index),
-                     depth + 1) != RDAP_OK)
+                      depth + 1) != RDAP_OK)
             return RDAP_ERR;
     return RDAP_OK;
 }
 
 /* Packs v, nested in depth containers; binary and path as in rdap_from_msgpack(). */
 static int rdap_pack(rdap_packer *w, const json_t *v, int binary, const char *const *path,
-                    int depth)
+                     int depth)
 {
     msgpack_packer *pk = &w->pk;
     if (path != NULL && path[0] == NULL) {
@@ -689,24 +676,19 @@ static int rdap_pack(rdap_packer *w, const json_t *v, int binary, const char *co
         return depth < RDAP_MAX_DEPTH ? rdap_pack_object(w, v, binary, path, depth) : RDAP_ERR;
     case JSON_ARRAY:
         return depth < RDAP_MAX_DEPTH ? rdap_pack_array(w, v, binary, path, depth) : RDAP_ERR;
-    case JSON_STRING:
-        return rdap_pack_bytes(pk, json_string_value(v), json_string_length(v), 1);
+    case JSON_STRING: return rdap_pack_bytes(pk, json_string_value(v), json_string_length(v), 1);
     case JSON_INTEGER:
         return msgpack_pack_int64(pk, json_integer_value(v)) == 0 ? RDAP_OK : RDAP_ERR;
-    case JSON_REAL:
-        return rdap_pack_real(pk, json_real_value(v)) == 0 ? RDAP_OK : RDAP_ERR;
-    case JSON_TRUE:
-        return msgpack_pack_true(pk) == 0 ? RDAP_OK : RDAP_ERR;
-    case JSON_FALSE:
-        return msgpack_pack_false(pk) == 0 ? RDAP_OK : RDAP_ERR;
-    case JSON_NULL:
-        return msgpack_pack_nil(pk) == 0 ? RDAP_OK : RDAP_ERR;
+    case JSON_REAL: return rdap_pack_real(pk, json_real_value(v)) == 0 ? RDAP_OK : RDAP_ERR;
+    case JSON_TRUE: return msgpack_pack_true(pk) == 0 ? RDAP_OK : RDAP_ERR;
+    case JSON_FALSE: return msgpack_pack_false(pk) == 0 ? RDAP_OK : RDAP_ERR;
+    case JSON_NULL: return msgpack_pack_nil(pk) == 0 ? RDAP_OK : RDAP_ERR;
     }
     return RDAP_ERR;
 }
 
 int rdap_msgpack_write(sb_buf *out, const json_t *root, const char *const *path,
-                      const siop_attachment *att, size_t n_att)
+                       const siop_attachment *att, size_t n_att)
 {
     rdap_packer w;
     msgpack_packer_init(&w.pk, out, rdap_buf_write);

@@ -23,7 +23,7 @@ typedef struct rdap_bin {
 /* One read: where errors go and the bins met so far, in order. */
 typedef struct rdap_reader {
     rdap_decoder *d;
-    rdap_bin *bins;     /* owned array */
+    rdap_bin *bins; /* owned array */
     size_t n_bins;
     size_t cap_bins;
 } rdap_reader;
@@ -46,7 +46,7 @@ json_t *rdap_msgpack_read(rdap_reader *r, const uint8_t *msg, size_t len, const 
  * the path. RDAP_ERR (and out partly written: the caller rolls back) for a placeholder with
  * no attachment, nesting beyond RDAP_MAX_DEPTH, or sizes beyond msgpack's 32 bits. */
 int rdap_msgpack_write(sb_buf *out, const json_t *root, const char *const *path,
-                      const siop_attachment *att, size_t n_att);
+                       const siop_attachment *att, size_t n_att);
 
 /* Whether v is an object with "_placeholder": true (all socket.io-parser looks at). */
 int rdap_claims_placeholder(const json_t *v);

@@ -12,15 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIOP_MAIN_NAMESPACE "/"
-#define SIOP_NAMESPACE_START '/'
-#define SIOP_NAMESPACE_END ','
-#define SIOP_ATTACHMENTS_END '-'
-#define SIOP_PLACEHOLDER_KEY "_placeholder"
+#define SIOP_MAIN_NAMESPACE      "/"
+#define SIOP_NAMESPACE_START     '/'
+#define SIOP_NAMESPACE_END       ','
+#define SIOP_ATTACHMENTS_END     '-'
+#define SIOP_PLACEHOLDER_KEY     "_placeholder"
 #define SIOP_PLACEHOLDER_NUM_KEY "num"
-#define SIOP_PACKET_TYPE_COUNT 7
+#define SIOP_PACKET_TYPE_COUNT   7
 /* JavaScript's Number.MAX_SAFE_INTEGER (2^53 - 1), the bound SIOP_MAX_ACK_ID also is. */
-#define SIOP_SAFE_INTEGER_MAX ((double)SIOP_MAX_ACK_ID)
+#define SIOP_SAFE_INTEGER_MAX  ((double)SIOP_MAX_ACK_ID)
 #define SIOP_JSON_DECODE_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
 /* Compact like JSON.stringify; jansson leaves '/' unescaped unless asked to escape it. */
 #define SIOP_JSON_ENCODE_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
@@ -35,8 +35,8 @@ static const char *const SIOP_RESERVED_EVENTS[] = {
 /* Parsing a decimal field: the outcomes the callers report differently. */
 typedef enum siop_number_status {
     SIOP_NUMBER_OK,
-    SIOP_NUMBER_NONE,     /* no digit where the number should start */
-    SIOP_NUMBER_TOO_BIG   /* more than the caller's maximum */
+    SIOP_NUMBER_NONE,   /* no digit where the number should start */
+    SIOP_NUMBER_TOO_BIG /* more than the caller's maximum */
 } siop_number_status;
 
 /* Allocation failure aborts, as in buffer.h. */
@@ -114,8 +114,7 @@ static size_t siop_placeholder_scan(const json_t *v, size_t n, int *bad)
     size_t count = 0, i, num;
     json_t *child;
     if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-            count += siop_placeholder_scan(child, n, bad);
+        json_array_foreach(v, i, child) count += siop_placeholder_scan(child, n, bad);
     } else if (json_is_true(json_object_get(v, SIOP_PLACEHOLDER_KEY))) {
         if (siop_placeholder_num(v, &num) && num < n)
             count++;
@@ -141,7 +140,8 @@ size_t siop_placeholder_count(const json_t *v)
 static int siop_event_name_reserved(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof SIOP_RESERVED_EVENTS / sizeof SIOP_RESERVED_EVENTS[0]; i++)
-        if (strlen(SIOP_RESERVED_EVENTS[i]) == len && memcmp(SIOP_RESERVED_EVENTS[i], name, len) == 0)
+        if (strlen(SIOP_RESERVED_EVENTS[i]) == len &&
+            memcmp(SIOP_RESERVED_EVENTS[i], name, len) == 0)
             return 1;
     return 0;
 }
@@ -159,18 +159,14 @@ static int siop_event_name_valid(const json_t *name)
 static int siop_data_valid(siop_packet_type type, const json_t *data)
 {
     switch (type) {
-    case SIOP_PACKET_CONNECT:
-        return data == NULL || json_is_object(data);
-    case SIOP_PACKET_DISCONNECT:
-        return data == NULL;
-    case SIOP_PACKET_CONNECT_ERROR:
-        return json_is_string(data) || json_is_object(data);
+    case SIOP_PACKET_CONNECT: return data == NULL || json_is_object(data);
+    case SIOP_PACKET_DISCONNECT: return data == NULL;
+    case SIOP_PACKET_CONNECT_ERROR: return json_is_string(data) || json_is_object(data);
     case SIOP_PACKET_EVENT:
     case SIOP_PACKET_BINARY_EVENT:
         return json_is_array(data) && siop_event_name_valid(json_array_get(data, 0));
     case SIOP_PACKET_ACK:
-    case SIOP_PACKET_BINARY_ACK:
-        return json_is_array(data);
+    case SIOP_PACKET_BINARY_ACK: return json_is_array(data);
     }
     return 0;
 }
@@ -178,7 +174,7 @@ static int siop_data_valid(siop_packet_type type, const json_t *data)
 /* NULL when the packet is acceptable, else the reason it is not. n_attachments is the
  * number of attachments the packet carries (0 for the non-binary types). */
 static const char *siop_packet_invalid(siop_packet_type type, int64_t id, const json_t *data,
-                                      size_t n_attachments)
+                                       size_t n_attachments)
 {
     if ((unsigned)type >= SIOP_PACKET_TYPE_COUNT)
         return "unknown packet type";
@@ -193,8 +189,7 @@ static const char *siop_packet_invalid(siop_packet_type type, int64_t id, const 
 
 /* ---- decoding ----------------------------------------------------------------------- */
 
-__attribute__((format(printf, 2, 3)))
-static int siop_fail(siop_decoder *d, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int siop_fail(siop_decoder *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -203,15 +198,12 @@ static int siop_fail(siop_decoder *d, const char *fmt, ...)
     return SIOP_ERR;
 }
 
-static int siop_is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
+static int siop_is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* Reads the decimal number at s[*pos] (at least one digit), stopping as soon as it exceeds
  * max so that no digit string, however long, can overflow. */
 static siop_number_status siop_parse_number(const char *s, size_t len, size_t *pos, uint64_t max,
-                                          uint64_t *out)
+                                            uint64_t *out)
 {
     size_t i = *pos;
     uint64_t v = 0;
@@ -228,7 +220,7 @@ static siop_number_status siop_parse_number(const char *s, size_t len, size_t *p
 }
 
 static int siop_parse_attachments(siop_decoder *d, const char *s, size_t len, size_t *pos,
-                                 siop_packet *p)
+                                  siop_packet *p)
 {
     uint64_t n;
     siop_number_status st = siop_parse_number(s, len, pos, d->max_attachments, &n);
@@ -243,7 +235,7 @@ static int siop_parse_attachments(siop_decoder *d, const char *s, size_t len, si
 
 /* A namespace starts with '/' and runs to the next ',' or to the end of the text. */
 static int siop_parse_namespace(siop_decoder *d, const char *s, size_t len, size_t *pos,
-                               siop_packet *p)
+                                siop_packet *p)
 {
     if (*pos >= len || s[*pos] != SIOP_NAMESPACE_START) {
         p->nsp = sb_strndup(SIOP_MAIN_NAMESPACE, strlen(SIOP_MAIN_NAMESPACE));
@@ -261,7 +253,8 @@ static int siop_parse_namespace(siop_decoder *d, const char *s, size_t len, size
 }
 
 /* Reads type, attachment count, namespace and ack id; *pos ends where the JSON starts. */
-static int siop_parse_header(siop_decoder *d, const char *s, size_t len, size_t *pos, siop_packet *p)
+static int siop_parse_header(siop_decoder *d, const char *s, size_t len, size_t *pos,
+                             siop_packet *p)
 {
     if (len == 0)
         return siop_fail(d, "empty packet");
@@ -418,7 +411,7 @@ static int siop_namespace_encodable(const char *nsp)
 
 /* Type, attachment count, namespace and ack id: everything before the data. */
 static void siop_encode_prefix(sb_buf *out, siop_packet_type type, const char *nsp, int64_t id,
-                              size_t n_attachments)
+                               size_t n_attachments)
 {
     sb_buf_append_byte(out, (uint8_t)('0' + type));
     if (siop_type_is_binary(type)) {
@@ -434,17 +427,19 @@ static void siop_encode_prefix(sb_buf *out, siop_packet_type type, const char *n
 }
 
 static int siop_encode(sb_buf *out, siop_packet_type type, const char *nsp, int64_t id,
-                      const json_t *data, size_t n_attachments)
+                       const json_t *data, size_t n_attachments)
 {
     if (nsp == NULL)
         nsp = SIOP_MAIN_NAMESPACE;
     if (!siop_type_is_binary(type))
         n_attachments = 0;
-    if (siop_packet_invalid(type, id, data, n_attachments) != NULL || !siop_namespace_encodable(nsp))
+    if (siop_packet_invalid(type, id, data, n_attachments) != NULL ||
+        !siop_namespace_encodable(nsp))
         return SIOP_ERR;
     size_t mark = out->len;
     siop_encode_prefix(out, type, nsp, id, n_attachments);
-    if (data != NULL && json_dump_callback(data, siop_buf_write, out, SIOP_JSON_ENCODE_FLAGS) != 0) {
+    if (data != NULL &&
+        json_dump_callback(data, siop_buf_write, out, SIOP_JSON_ENCODE_FLAGS) != 0) {
         out->len = mark;
         return SIOP_ERR;
     }
@@ -457,7 +452,7 @@ int siop_packet_encode(const siop_packet *p, sb_buf *out)
 }
 
 int siop_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *event, json_t *args,
-                     size_t n_attachments)
+                      size_t n_attachments)
 {
     if (event == NULL)
         return SIOP_ERR;
@@ -467,7 +462,7 @@ int siop_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *even
     if (json_array_append_new(data, json_string(event)) == 0 &&
         (args == NULL || json_array_extend(data, args) == 0))
         rc = siop_encode(out, n_attachments > 0 ? SIOP_PACKET_BINARY_EVENT : SIOP_PACKET_EVENT, nsp,
-                        id, data, n_attachments);
+                         id, data, n_attachments);
     json_decref(data);
     return rc;
 }
@@ -488,7 +483,7 @@ static int siop_text_args_ok(const char *nsp, const char *args_text, size_t len)
 }
 
 int siop_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *event,
-                          const char *args_text, size_t len)
+                           const char *args_text, size_t len)
 {
     if (nsp == NULL)
         nsp = SIOP_MAIN_NAMESPACE;
@@ -505,7 +500,7 @@ int siop_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char 
 }
 
 int siop_ack_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *args_text,
-                        size_t len)
+                         size_t len)
 {
     if (nsp == NULL)
         nsp = SIOP_MAIN_NAMESPACE;

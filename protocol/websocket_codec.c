@@ -16,65 +16,65 @@
 #include <string.h>
 
 /* First byte. */
-#define WS_FIN 0x80
-#define WS_RSV_BITS 0x70 /* RSV1-3: no extension is ever negotiated */
+#define WS_FIN         0x80
+#define WS_RSV_BITS    0x70 /* RSV1-3: no extension is ever negotiated */
 #define WS_OPCODE_BITS 0x0F
 #define WS_CONTROL_BIT 0x08 /* opcodes 0x8-0xF are control frames */
 /* Second byte. */
-#define WS_MASK_BIT 0x80
-#define WS_LEN_BITS 0x7F
-#define WS_LEN_7_MAX 125 /* the longest length the second byte holds itself */
-#define WS_LEN_16 126 /* a 16-bit length follows */
-#define WS_LEN_64 127 /* a 64-bit length follows */
+#define WS_MASK_BIT       0x80
+#define WS_LEN_BITS       0x7F
+#define WS_LEN_7_MAX      125 /* the longest length the second byte holds itself */
+#define WS_LEN_16         126 /* a 16-bit length follows */
+#define WS_LEN_64         127 /* a 64-bit length follows */
 #define WS_LEN_64_TOP_BIT (UINT64_C(1) << 63)
 
-#define WS_BASE_HEADER 2
-#define WS_MASK_KEY_LEN 4
+#define WS_BASE_HEADER    2
+#define WS_MASK_KEY_LEN   4
 #define WS_CLOSE_CODE_LEN 2
-#define WS_CLOSE_APP_MIN 3000 /* 3000-4999: libraries and applications */
-#define WS_CLOSE_APP_MAX 4999
+#define WS_CLOSE_APP_MIN  3000 /* 3000-4999: libraries and applications */
+#define WS_CLOSE_APP_MAX  4999
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_GUID     "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_SHA1_LEN 20
 
 /* Hoehrmann's DFA (http://bjoern.hoehrmann.de/utf-8/decoder/dfa/): 256 byte classes, then
  * the transitions from state + class. A state is a multiple of 12, named for the byte it waits
  * for; no overlong form, surrogate or code point above U+10FFFF gets through. */
-#define WS_UTF8_ACCEPT 0
-#define WS_UTF8_REJECT 12
-#define WS_UTF8_CLASSES 256
+#define WS_UTF8_ACCEPT      0
+#define WS_UTF8_REJECT      12
+#define WS_UTF8_CLASSES     256
 #define WS_UTF8_TRANSITIONS 108 /* 9 states of 12 classes */
-#define WS_ASCII_MAX 0x7F
-#define WS_ASCII_HIGH_BITS UINT64_C(0x8080808080808080)
-#define WS_UTF8_CONT_MASK 0xC0 /* continuation bytes are 10xxxxxx */
-#define WS_UTF8_CONT_BITS 0x80
+#define WS_ASCII_MAX        0x7F
+#define WS_ASCII_HIGH_BITS  UINT64_C(0x8080808080808080)
+#define WS_UTF8_CONT_MASK   0xC0 /* continuation bytes are 10xxxxxx */
+#define WS_UTF8_CONT_BITS   0x80
 
 static const uint8_t WS_UTF8_DFA[WS_UTF8_CLASSES + WS_UTF8_TRANSITIONS] = {
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x00 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x10 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x20 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x30 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x40 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x50 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x60 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x70 */
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x80 */
-     9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9, /* 0x90 */
-     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7, /* 0xA0 */
-     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7, /* 0xB0 */
-     8,  8,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2, /* 0xC0 */
-     2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2, /* 0xD0 */
-    10,  3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  4,  3,  3, /* 0xE0 */
-    11,  6,  6,  6,  5,  8,  8,  8,  8,  8,  8,  8,  8,  8,  8,  8, /* 0xF0 */
-     0, 12, 24, 36, 60, 96, 84, 12, 12, 12, 48, 72, /* accept */
-    12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, /* reject */
-    12,  0, 12, 12, 12, 12, 12,  0, 12,  0, 12, 12, /* one more 80-BF */
-    12, 24, 12, 12, 12, 12, 12, 24, 12, 24, 12, 12, /* two more 80-BF */
-    12, 12, 12, 12, 12, 12, 12, 24, 12, 12, 12, 12, /* after E0: A0-BF */
-    12, 24, 12, 12, 12, 12, 12, 12, 12, 24, 12, 12, /* after ED: 80-9F */
-    12, 12, 12, 12, 12, 12, 12, 36, 12, 36, 12, 12, /* after F0: 90-BF */
-    12, 36, 12, 12, 12, 12, 12, 36, 12, 36, 12, 12, /* after F1-F3: 80-BF */
-    12, 36, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, /* after F4: 80-8F */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, /* 0x00 */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, /* 0x10 */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, /* 0x20 */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, /* 0x30 */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, /* 0x40 */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, /* 0x50 */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, /* 0x60 */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, /* 0x70 */
+    1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, 1, 1, 1, /* 0x80 */
+    9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9, 9, 9, 9, /* 0x90 */
+    7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7, 7, 7, 7, /* 0xA0 */
+    7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7, 7, 7, 7, /* 0xB0 */
+    8,  8,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2, 2, 2, 2, /* 0xC0 */
+    2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2, 2, 2, 2, /* 0xD0 */
+    10, 3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  3, 4, 3, 3, /* 0xE0 */
+    11, 6,  6,  6,  5,  8,  8,  8,  8,  8,  8,  8,  8, 8, 8, 8, /* 0xF0 */
+    0,  12, 24, 36, 60, 96, 84, 12, 12, 12, 48, 72,             /* accept */
+    12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,             /* reject */
+    12, 0,  12, 12, 12, 12, 12, 0,  12, 0,  12, 12,             /* one more 80-BF */
+    12, 24, 12, 12, 12, 12, 12, 24, 12, 24, 12, 12,             /* two more 80-BF */
+    12, 12, 12, 12, 12, 12, 12, 24, 12, 12, 12, 12,             /* after E0: A0-BF */
+    12, 24, 12, 12, 12, 12, 12, 12, 12, 24, 12, 12,             /* after ED: 80-9F */
+    12, 12, 12, 12, 12, 12, 12, 36, 12, 36, 12, 12,             /* after F0: 90-BF */
+    12, 36, 12, 12, 12, 12, 12, 36, 12, 36, 12, 12,             /* after F1-F3: 80-BF */
+    12, 36, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,             /* after F4: 80-8F */
 };
 
 /* How many bytes at the start of s are ASCII, eight at a time while it can. */
@@ -126,10 +126,7 @@ static ssize_t ws_fail(ws_reader *r, uint16_t code, const char *why)
     return -1;
 }
 
-static int ws_is_control(uint8_t op)
-{
-    return (op & WS_CONTROL_BIT) != 0;
-}
+static int ws_is_control(uint8_t op) { return (op & WS_CONTROL_BIT) != 0; }
 
 static int ws_opcode_known(uint8_t op)
 {
@@ -214,8 +211,7 @@ static ssize_t ws_check_size(ws_reader *r, uint8_t op, uint64_t plen, size_t hea
 }
 
 /* The whole frame is in buf: unmask it, check its text, move the message state on. */
-static ssize_t ws_take_frame(ws_reader *r, uint8_t *buf, size_t header, size_t plen,
-                             ws_frame *f)
+static ssize_t ws_take_frame(ws_reader *r, uint8_t *buf, size_t header, size_t plen, ws_frame *f)
 {
     uint8_t op = buf[0] & WS_OPCODE_BITS;
     uint8_t *payload = buf + header;

@@ -21,12 +21,12 @@
 #include "socketio.h"
 #include "store_redis.h"
 
-#define PROG "switchboard"
-#define SB_MIN_SECRET 16 /* bytes: shorter HS256 secrets can be brute-forced */
+#define PROG                "switchboard"
+#define SB_MIN_SECRET       16 /* bytes: shorter HS256 secrets can be brute-forced */
 #define SB_STORE_TIMEOUT_MS 3000
 
 typedef struct daemon_ctx {
-    sbd_daemon daemon;   /* loop, signals, shutdown chain */
+    sbd_daemon daemon; /* loop, signals, shutdown chain */
     sio_server *srv;
     cl_cluster *cluster; /* NULL: embedded mode */
     hd_store *store;
@@ -44,26 +44,31 @@ typedef struct hd_flags {
 /* The shutdown chain's steps (daemon.h), in the order main lists them: the server tells
  * every client (so it reconnects elsewhere), then the backend's consumer stops, then the
  * store and the cluster links close. */
-static void stop_server(void *part, sbd_done_cb done, void *done_ud) {
+static void stop_server(void *part, sbd_done_cb done, void *done_ud)
+{
     daemon_ctx *ctx = part;
     hd_app_stop(ctx->app);
     sio_server_shutdown(ctx->srv, done, done_ud);
 }
 
-static void close_commands(void *part, sbd_done_cb done, void *done_ud) {
+static void close_commands(void *part, sbd_done_cb done, void *done_ud)
+{
     hd_commands_close(part, done, done_ud);
 }
 
-static void close_store(void *part, sbd_done_cb done, void *done_ud) {
+static void close_store(void *part, sbd_done_cb done, void *done_ud)
+{
     hd_store *store = part;
     store->ops->close(store, done, done_ud);
 }
 
-static void close_cluster(void *part, sbd_done_cb done, void *done_ud) {
+static void close_cluster(void *part, sbd_done_cb done, void *done_ud)
+{
     cl_cluster_close(part, done, done_ud);
 }
 
-static void log_listening(const sbd_options *o, int port) {
+static void log_listening(const sbd_options *o, int port)
+{
     const char *host = o->eio.host;
     int v6 = strchr(host, ':') != NULL;
     printf("%s: listening on http://%s%s%s:%d%s (helpdesk namespace %s, %s)\n", PROG, v6 ? "[" : "",
@@ -72,17 +77,27 @@ static void log_listening(const sbd_options *o, int port) {
     fflush(stdout);
 }
 
-static size_t helpdesk_options(hd_flags *f, sbd_option *t) {
+static size_t helpdesk_options(hd_flags *f, sbd_option *t)
+{
     const sbd_option opts[] = {
-        {"jwt-secret", SBD_OPT_STRING, &f->jwt_secret, 0, 0, "HS256 secret shared with the backend (signed tokens)"},
-        {"api-key", SBD_OPT_LIST, &f->api_keys, 0, 0, "an API key of a trusted integration (repeatable; env: comma-separated)"},
-        {"routing", SBD_OPT_STRING, &f->routing, 0, 0, "auto (default) or manual: agents take from the queue"},
-        {"max-chats", SBD_OPT_INT, &f->cfg.max_chats, 1, HD_MAX_CHATS_LIMIT, "an agent's concurrent conversations when its token says none (default 5)"},
-        {"inactivity-timeout", SBD_OPT_U32, &f->cfg.inactivity_s, 0, UINT32_MAX, "seconds without a message before a conversation closes, 0 = never (default 1800)"},
-        {"max-message-bytes", SBD_OPT_SIZE, &f->cfg.max_message, 1, SIZE_MAX, "longest message text (default 16384)"},
-        {"rate-limit", SBD_OPT_U32, &f->cfg.rate, 0, UINT32_MAX, "events per second per socket, 0 = unlimited (default 10)"},
-        {"rate-burst", SBD_OPT_U32, &f->cfg.burst, 1, UINT32_MAX, "events a socket may send at once (default 20)"},
-        {"jwt-skew", SBD_OPT_INT, &f->cfg.auth.skew_s, 0, 3600, "clock skew tolerated on exp and nbf, in seconds (default 30)"},
+        {"jwt-secret", SBD_OPT_STRING, &f->jwt_secret, 0, 0,
+         "HS256 secret shared with the backend (signed tokens)"},
+        {"api-key", SBD_OPT_LIST, &f->api_keys, 0, 0,
+         "an API key of a trusted integration (repeatable; env: comma-separated)"},
+        {"routing", SBD_OPT_STRING, &f->routing, 0, 0,
+         "auto (default) or manual: agents take from the queue"},
+        {"max-chats", SBD_OPT_INT, &f->cfg.max_chats, 1, HD_MAX_CHATS_LIMIT,
+         "an agent's concurrent conversations when its token says none (default 5)"},
+        {"inactivity-timeout", SBD_OPT_U32, &f->cfg.inactivity_s, 0, UINT32_MAX,
+         "seconds without a message before a conversation closes, 0 = never (default 1800)"},
+        {"max-message-bytes", SBD_OPT_SIZE, &f->cfg.max_message, 1, SIZE_MAX,
+         "longest message text (default 16384)"},
+        {"rate-limit", SBD_OPT_U32, &f->cfg.rate, 0, UINT32_MAX,
+         "events per second per socket, 0 = unlimited (default 10)"},
+        {"rate-burst", SBD_OPT_U32, &f->cfg.burst, 1, UINT32_MAX,
+         "events a socket may send at once (default 20)"},
+        {"jwt-skew", SBD_OPT_INT, &f->cfg.auth.skew_s, 0, 3600,
+         "clock skew tolerated on exp and nbf, in seconds (default 30)"},
     };
     memcpy(t, opts, sizeof(opts));
     return sizeof(opts) / sizeof(opts[0]);
@@ -90,11 +105,15 @@ static size_t helpdesk_options(hd_flags *f, sbd_option *t) {
 
 /* Checks what the options cannot check alone; prints why and returns -1 when the helpdesk
  * cannot run as configured. Never prints a secret. */
-static int helpdesk_finish(hd_flags *f) {
-    if (f->jwt_secret && !*f->jwt_secret) f->jwt_secret = NULL;
+static int helpdesk_finish(hd_flags *f)
+{
+    if (f->jwt_secret && !*f->jwt_secret)
+        f->jwt_secret = NULL;
     if (!f->jwt_secret && f->api_keys.n == 0) {
-        fprintf(stderr, "%s: no credentials configured: set --jwt-secret (SWITCHBOARD_JWT_SECRET) for "
-                        "customer and agent tokens, or --api-key (SWITCHBOARD_API_KEY) for integrations\n", PROG);
+        fprintf(stderr,
+                "%s: no credentials configured: set --jwt-secret (SWITCHBOARD_JWT_SECRET) for "
+                "customer and agent tokens, or --api-key (SWITCHBOARD_API_KEY) for integrations\n",
+                PROG);
         return -1;
     }
     if (f->jwt_secret && strlen(f->jwt_secret) < SB_MIN_SECRET) {
@@ -103,11 +122,13 @@ static int helpdesk_finish(hd_flags *f) {
     }
     for (size_t i = 0; i < f->api_keys.n; i++)
         if (strlen(f->api_keys.items[i]) < SB_MIN_SECRET) {
-            fprintf(stderr, "%s: API key #%zu is too short (at least %d bytes)\n", PROG, i + 1, SB_MIN_SECRET);
+            fprintf(stderr, "%s: API key #%zu is too short (at least %d bytes)\n", PROG, i + 1,
+                    SB_MIN_SECRET);
             return -1;
         }
     if (f->routing && strcmp(f->routing, "auto") && strcmp(f->routing, "manual")) {
-        fprintf(stderr, "%s: invalid value for --routing: '%s' (expected auto or manual)\n", PROG, f->routing);
+        fprintf(stderr, "%s: invalid value for --routing: '%s' (expected auto or manual)\n", PROG,
+                f->routing);
         return -1;
     }
     f->cfg.manual_routing = f->routing && !strcmp(f->routing, "manual");
@@ -118,7 +139,8 @@ static int helpdesk_finish(hd_flags *f) {
     return 0;
 }
 
-static int parse(sbd_options *o, hd_flags *f, int argc, char **argv) {
+static int parse(sbd_options *o, hd_flags *f, int argc, char **argv)
+{
     sbd_option extra[16];
     memset(f, 0, sizeof(*f));
     hd_config_defaults(&f->cfg);
@@ -132,36 +154,44 @@ static int parse(sbd_options *o, hd_flags *f, int argc, char **argv) {
 }
 
 /* The cluster's links are back (or lost): conversations catch up on what went by. */
-static void on_cluster_ready(int ready, void *ud) {
+static void on_cluster_ready(int ready, void *ud)
+{
     daemon_ctx *ctx = ud;
-    if (ready && ctx->app) hd_app_links_up(ctx->app);
+    if (ready && ctx->app)
+        hd_app_links_up(ctx->app);
 }
 
 /* The store and the cluster adapter of the configured mode; 0, or -1 with err set. */
-static int open_state(daemon_ctx *ctx, uv_loop_t *loop, const sbd_options *o, char *err, size_t errlen) {
+static int open_state(daemon_ctx *ctx, uv_loop_t *loop, const sbd_options *o, char *err,
+                      size_t errlen)
+{
     if (!o->redis) {
         ctx->store = hd_store_memory_new();
         return 0;
     }
-    cl_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels,
-                      on_cluster_ready, ctx};
+    cl_config cfg = {
+        o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels, on_cluster_ready, ctx};
     ctx->cluster = cl_cluster_new(loop, &cfg, err, errlen);
-    if (!ctx->cluster) return -1;
+    if (!ctx->cluster)
+        return -1;
     /* 503 within a client's usual ack timeout (5 s) when Redis hangs, not after 10 s. */
     hd_redis_config rcfg = {o->redis, NULL, cl_cluster_uid(ctx->cluster), 0, SB_STORE_TIMEOUT_MS};
     ctx->store = hd_store_redis_new(loop, &rcfg, err, errlen);
     return ctx->store ? 0 : -1;
 }
 
-static int ready(const char **reason, void *ud) {
+static int ready(const char **reason, void *ud)
+{
     daemon_ctx *ctx = ud;
-    if (!ctx->cluster) return 1;
+    if (!ctx->cluster)
+        return 1;
     return cl_cluster_ready(reason, ctx->cluster) && hd_store_redis_ready(reason, ctx->store) &&
            (!ctx->commands || hd_commands_ready(reason, ctx->commands));
 }
 
 /* The chain for the parts made so far; the server part only once the app exists. */
-static void list_shutdown(daemon_ctx *ctx) {
+static void list_shutdown(daemon_ctx *ctx)
+{
     sbd_daemon *d = &ctx->daemon;
     sbd_daemon_on_shutdown(d, stop_server, ctx->app ? ctx : NULL);
     sbd_daemon_on_shutdown(d, close_commands, ctx->commands);
@@ -169,19 +199,22 @@ static void list_shutdown(daemon_ctx *ctx) {
     sbd_daemon_on_shutdown(d, close_cluster, ctx->cluster);
 }
 
-static int fail(daemon_ctx *ctx, int status) {
+static int fail(daemon_ctx *ctx, int status)
+{
     list_shutdown(ctx);
     return sbd_daemon_abort(&ctx->daemon, status);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sbd_options o;
     hd_flags flags;
     daemon_ctx ctx;
     char err[256];
 
     int rc = parse(&o, &flags, argc, argv);
-    if (rc >= 0) return rc;
+    if (rc >= 0)
+        return rc;
     memset(&ctx, 0, sizeof(ctx));
     sbd_daemon_init(&ctx.daemon, PROG);
     uv_loop_t *loop = &ctx.daemon.loop;
@@ -194,17 +227,23 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return fail(&ctx, SBD_EXIT_FAILURE);
     }
-    if (ctx.cluster) sio_server_set_adapter(ctx.srv, cl_adapter_new, ctx.cluster);
+    if (ctx.cluster)
+        sio_server_set_adapter(ctx.srv, cl_adapter_new, ctx.cluster);
     ctx.app = hd_app_new(ctx.srv, ctx.store, &flags.cfg, ready, &ctx);
     if (o.redis) {
         /* A stable --node-id keeps one consumer per node in the group across restarts. */
         const char *consumer = o.node_id ? o.node_id : cl_cluster_uid(ctx.cluster);
         hd_commands_config ccfg = {o.redis, NULL, consumer, 0, 0, hd_backend_command, ctx.app};
         ctx.commands = hd_commands_new(loop, &ccfg, err, sizeof(err));
-        if (!ctx.commands) fprintf(stderr, "%s: hd:commands: %s (the backend's commands are not read)\n", PROG, err);
+        if (!ctx.commands)
+            fprintf(stderr, "%s: hd:commands: %s (the backend's commands are not read)\n", PROG,
+                    err);
     }
     if (!o.redis)
-        fprintf(stderr, "%s: embedded mode: conversations are kept in memory and lost on restart (--redis keeps them)\n", PROG);
+        fprintf(
+            stderr,
+            "%s: embedded mode: conversations are kept in memory and lost on restart (--redis keeps them)\n",
+            PROG);
     log_listening(&o, eio_server_port(sio_server_engine(ctx.srv)));
     list_shutdown(&ctx);
     sbd_daemon_run(&ctx.daemon);

@@ -16,11 +16,11 @@
 
 #include "buffer.h"
 
-#define SB_BASE64_OK 0
+#define SB_BASE64_OK  0
 #define SB_BASE64_ERR (-1)
 
 /* Characters of base64url for n bytes (no padding, no NUL). */
-#define SB_BASE64_URL_LEN(n) (((n) * 4 + 2) / 3)
+#define SB_BASE64_URL_LEN(n) (((n)*4 + 2) / 3)
 
 /* Appends the padded base64 of the len bytes at data to out. */
 void sb_base64_encode(sb_buf *out, const void *data, size_t len);

@@ -18,13 +18,13 @@ typedef struct sb_buf {
 } sb_buf;
 
 void sb_buf_init(sb_buf *b);
-void sb_buf_free(sb_buf *b);                   /* frees data; b is empty and reusable after */
-void sb_buf_reset(sb_buf *b);                  /* len = 0, keeps the allocation */
-void sb_buf_reserve(sb_buf *b, size_t extra);  /* ensures cap >= len + extra */
+void sb_buf_free(sb_buf *b);                  /* frees data; b is empty and reusable after */
+void sb_buf_reset(sb_buf *b);                 /* len = 0, keeps the allocation */
+void sb_buf_reserve(sb_buf *b, size_t extra); /* ensures cap >= len + extra */
 void sb_buf_append(sb_buf *b, const void *p, size_t n);
 void sb_buf_append_byte(sb_buf *b, uint8_t c);
 void sb_buf_append_str(sb_buf *b, const char *s);
-void sb_buf_append_u64(sb_buf *b, uint64_t v);  /* decimal digits, no sign */
+void sb_buf_append_u64(sb_buf *b, uint64_t v); /* decimal digits, no sign */
 /* A NUL-terminated copy of the n bytes at s (malloc; the caller frees it). */
 char *sb_strndup(const char *s, size_t n);
 /* Hands the allocation to the caller (who frees it with free()); b is left empty. */

@@ -20,22 +20,22 @@ typedef struct sb_list {
 } sb_list;
 
 /* The object of type holding link in its member field. */
-#define SB_LIST_DATA(link, type, field) ((type *)((char *)(link) - offsetof(type, field)))
+#define SB_LIST_DATA(link, type, field) ((type *)((char *)(link)-offsetof(type, field)))
 
 /* The first (last) object of the list at head, or NULL when it is empty. */
-#define SB_LIST_FIRST(head, type, field) \
+#define SB_LIST_FIRST(head, type, field)                                                           \
     (sb_list_empty(head) ? NULL : SB_LIST_DATA((head)->next, type, field))
-#define SB_LIST_LAST(head, type, field) \
+#define SB_LIST_LAST(head, type, field)                                                            \
     (sb_list_empty(head) ? NULL : SB_LIST_DATA((head)->prev, type, field))
 
 /* Walks the links of head, first to last: for (link = first; link != head; ...). The
  * current link must stay linked during the step; use SB_LIST_FOREACH_SAFE to unlink it. */
-#define SB_LIST_FOREACH(link, head) \
+#define SB_LIST_FOREACH(link, head)                                                                \
     for ((link) = (head)->next; (link) != (head); (link) = (link)->next)
 /* The same, reading the next link before the step, which may then unlink the current one
  * (but not the next one). */
-#define SB_LIST_FOREACH_SAFE(link, tmp, head)                             \
-    for ((link) = (head)->next, (tmp) = (link)->next; (link) != (head); \
+#define SB_LIST_FOREACH_SAFE(link, tmp, head)                                                      \
+    for ((link) = (head)->next, (tmp) = (link)->next; (link) != (head);                            \
          (link) = (tmp), (tmp) = (link)->next)
 
 /* An empty list (for a head), or an unlinked link. */
@@ -45,16 +45,10 @@ static inline void sb_list_init(sb_list *q)
     q->prev = q;
 }
 
-static inline int sb_list_empty(const sb_list *head)
-{
-    return head->next == head;
-}
+static inline int sb_list_empty(const sb_list *head) { return head->next == head; }
 
 /* Whether the link is in a list (the same test as sb_list_empty, read for a link). */
-static inline int sb_list_linked(const sb_list *link)
-{
-    return link->next != link;
-}
+static inline int sb_list_linked(const sb_list *link) { return link->next != link; }
 
 /* Links q right after pos (pos may be the head: q becomes the first). */
 static inline void sb_list_insert_after(sb_list *pos, sb_list *q)
@@ -71,10 +65,7 @@ static inline void sb_list_insert_before(sb_list *pos, sb_list *q)
     sb_list_insert_after(pos->prev, q);
 }
 
-static inline void sb_list_insert_head(sb_list *head, sb_list *q)
-{
-    sb_list_insert_after(head, q);
-}
+static inline void sb_list_insert_head(sb_list *head, sb_list *q) { sb_list_insert_after(head, q); }
 
 static inline void sb_list_insert_tail(sb_list *head, sb_list *q)
 {

@@ -21,9 +21,9 @@ typedef struct sb_map_slot {
 
 typedef struct sb_map {
     sb_map_slot *slots; /* cap slots, NULL until the first put */
-    size_t cap;          /* a power of two, or 0 */
-    size_t count;        /* entries in use */
-    uint64_t k0, k1;     /* SipHash key of this map */
+    size_t cap;         /* a power of two, or 0 */
+    size_t count;       /* entries in use */
+    uint64_t k0, k1;    /* SipHash key of this map */
 } sb_map;
 
 void sb_map_init(sb_map *m);

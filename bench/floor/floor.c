@@ -42,41 +42,41 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FL_EVENTS 1024                 /* epoll events taken per loop turn */
-#define FL_READ_SLAB (256 * 1024)      /* one read's worth, shared by every connection */
-#define FL_MAX_HEADER 8192             /* a longer upgrade request closes the connection */
-#define FL_MAX_FRAME (1u << 20)        /* a longer frame closes the connection */
-#define FL_MAX_OUT (64u << 20)         /* a client this far behind is dropped */
-#define FL_OUT_MIN 1024                /* first size of an output buffer, freed when written */
-#define FL_BODY_MAX (FL_MAX_FRAME + 512)
-#define FL_JWT_MAX 2048                /* decoded JWT claims looked at */
-#define FL_NSP "/helpdesk"
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define FL_EVENTS     1024         /* epoll events taken per loop turn */
+#define FL_READ_SLAB  (256 * 1024) /* one read's worth, shared by every connection */
+#define FL_MAX_HEADER 8192         /* a longer upgrade request closes the connection */
+#define FL_MAX_FRAME  (1u << 20)   /* a longer frame closes the connection */
+#define FL_MAX_OUT    (64u << 20)  /* a client this far behind is dropped */
+#define FL_OUT_MIN    1024         /* first size of an output buffer, freed when written */
+#define FL_BODY_MAX   (FL_MAX_FRAME + 512)
+#define FL_JWT_MAX    2048 /* decoded JWT claims looked at */
+#define FL_NSP        "/helpdesk"
+#define WS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum { FL_CUSTOMER, FL_AGENT };
 
 typedef struct fl_conn {
-    char *in;             /* an incomplete request or frame carried between reads, else NULL */
-    char *out;            /* bytes not yet written (NULL when none and never grown) */
+    char *in;  /* an incomplete request or frame carried between reads, else NULL */
+    char *out; /* bytes not yet written (NULL when none and never grown) */
     uint32_t in_len, out_len, out_cap, out_off;
-    int agent;            /* customer: fd of its conversation's agent, -1 none */
-    uint32_t seq;         /* customer: its conversation's last seq, 0 = not open */
-    uint8_t open;         /* the descriptor is this connection's */
-    uint8_t ws;           /* upgraded */
-    uint8_t role;         /* FL_CUSTOMER or FL_AGENT, from the token's claims */
-    uint8_t dirty;        /* on the flush list of this turn */
+    int agent;     /* customer: fd of its conversation's agent, -1 none */
+    uint32_t seq;  /* customer: its conversation's last seq, 0 = not open */
+    uint8_t open;  /* the descriptor is this connection's */
+    uint8_t ws;    /* upgraded */
+    uint8_t role;  /* FL_CUSTOMER or FL_AGENT, from the token's claims */
+    uint8_t dirty; /* on the flush list of this turn */
 } fl_conn;
 
 typedef struct fl_server {
     int epfd, lfd;
-    fl_conn *conns;       /* by descriptor, as many as the descriptor limit */
+    fl_conn *conns; /* by descriptor, as many as the descriptor limit */
     int nconns;
-    int *dirty;           /* descriptors with output this turn */
+    int *dirty; /* descriptors with output this turn */
     int ndirty;
-    int *agents;          /* descriptors of the agents joined, in turn order */
+    int *agents; /* descriptors of the agents joined, in turn order */
     int nagents, next_agent;
-    char *slab;           /* FL_READ_SLAB */
-    char *body;           /* FL_BODY_MAX: one stored message's JSON */
+    char *slab; /* FL_READ_SLAB */
+    char *body; /* FL_BODY_MAX: one stored message's JSON */
 } fl_server;
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -208,7 +208,8 @@ static void accept_all(fl_server *s)
             continue;
         if (fd < 0)
             return;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                 .data.fd = fd};
         if (fd >= s->nconns || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
             continue;
@@ -223,7 +224,8 @@ static void accept_all(fl_server *s)
 static const char *header_value(const char *p, const char *end, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
-    for (const char *q = p; q && q + 2 + nl < end; q = memmem(q + 2, (size_t)(end - q - 2), "\r\n", 2)) {
+    for (const char *q = p; q && q + 2 + nl < end;
+         q = memmem(q + 2, (size_t)(end - q - 2), "\r\n", 2)) {
         if (strncasecmp(q + 2, name, nl) != 0)
             continue;
         const char *v = q + 2 + nl;
@@ -344,7 +346,8 @@ static void open_conversation(fl_server *s, int cust)
         return;
     c->agent = s->agents[s->next_agent++ % s->nagents];
     char ev[96];
-    int n = snprintf(ev, sizeof ev, "42" FL_NSP ",[\"assigned\",{\"ticket_chat_id\":\"t%d\"}]", cust);
+    int n =
+        snprintf(ev, sizeof ev, "42" FL_NSP ",[\"assigned\",{\"ticket_chat_id\":\"t%d\"}]", cust);
     send_text(s, c->agent, ev, (size_t)n);
 }
 
@@ -368,11 +371,12 @@ static void on_support(fl_server *s, int fd, const char *ack, size_t ack_len, co
     const char *sid = json_str(p, end, "\"session_id\":\"", &sl);
     const char *msg = json_str(p, end, "\"message\":\"", &ml);
     const char *cmid = json_str(p, end, "\"client_msg_id\":\"", &il);
-    int n = snprintf(s->body, FL_BODY_MAX,
-                     "{\"status_code\":200,\"data\":{\"ticket_chat_id\":\"t%d\",\"session_id\":\"%.*s\","
-                     "\"seq\":%u,\"message\":\"%.*s\",\"client_msg_id\":\"%.*s\"}}",
-                     cust, sid ? (int)sl : 0, sid ? sid : "", ++cc->seq, msg ? (int)ml : 0,
-                     msg ? msg : "", cmid ? (int)il : 0, cmid ? cmid : "");
+    int n = snprintf(
+        s->body, FL_BODY_MAX,
+        "{\"status_code\":200,\"data\":{\"ticket_chat_id\":\"t%d\",\"session_id\":\"%.*s\","
+        "\"seq\":%u,\"message\":\"%.*s\",\"client_msg_id\":\"%.*s\"}}",
+        cust, sid ? (int)sl : 0, sid ? sid : "", ++cc->seq, msg ? (int)ml : 0, msg ? msg : "",
+        cmid ? (int)il : 0, cmid ? cmid : "");
     if (n < 0 || (size_t)n >= FL_BODY_MAX)
         return;
     static const char ev[] = "42" FL_NSP ",[\"support\",";
@@ -604,6 +608,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sb-floor: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
         return 1;
     }
-    fprintf(stderr, "sb-floor (the benchmark's floor, not a server) listening on %s:%d\n", host, port);
+    fprintf(stderr, "sb-floor (the benchmark's floor, not a server) listening on %s:%d\n", host,
+            port);
     run(&s);
 }

@@ -26,17 +26,17 @@
 
 #include "lg.h"
 
-#define ROLE_CUSTOMER 0
-#define ROLE_AGENT 1
-#define ACK_RING 8192         /* acks one connection may await */
-#define RTT_RING 1024         /* messages one customer may have awaiting a reply */
+#define ROLE_CUSTOMER    0
+#define ROLE_AGENT       1
+#define ACK_RING         8192 /* acks one connection may await */
+#define RTT_RING         1024 /* messages one customer may have awaiting a reply */
 #define PHASE_TIMEOUT_NS (30ull * 1000000000ull)
 #define DRAIN_TIMEOUT_NS (5ull * 1000000000ull)
-#define MAX_PIDS 16
-#define TEXT_MAX 8192
+#define MAX_PIDS         16
+#define TEXT_MAX         8192
 
 typedef struct pending {
-    uint32_t ack_id;          /* 0: free */
+    uint32_t ack_id; /* 0: free */
     uint32_t n;
     int conv;
     uint64_t sent;
@@ -45,24 +45,24 @@ typedef struct pending {
 typedef struct conv {
     char chat_id[136];
     int has_chat;
-    uint8_t *seen_customer;   /* by seq: deliveries to the customer */
-    uint8_t *seen_agent;      /* by seq: deliveries to the agent */
-    uint8_t *acked;           /* by seq: acks naming it */
+    uint8_t *seen_customer; /* by seq: deliveries to the customer */
+    uint8_t *seen_agent;    /* by seq: deliveries to the agent */
+    uint8_t *acked;         /* by seq: acks naming it */
     size_t cap;
     int64_t max_seq;
     uint32_t next_n;
-    uint32_t awaiting;        /* sent, reply not yet received */
+    uint32_t awaiting; /* sent, reply not yet received */
     uint64_t sent_at[RTT_RING];
 } conv;
 
 typedef struct chat {
     int customers, agents, window, msg_bytes, closed_loop;
     double rate;
-    lg_conn *conns;           /* customers, then agents */
-    pending **pend;           /* per connection, ACK_RING */
+    lg_conn *conns; /* customers, then agents */
+    pending **pend; /* per connection, ACK_RING */
     conv *convs;
     char text[TEXT_MAX];
-    int phase;                /* 0 connect, 1 hello, 2 run, 3 drain */
+    int phase; /* 0 connect, 1 hello, 2 run, 3 drain */
     uint64_t measure_from, measure_to;
     /* counters */
     int ready, closed_early, hello_acked, assigned;
@@ -78,8 +78,8 @@ static void error_note(const char *what, const char *body, size_t n)
 {
     G.errors++;
     if (!G.first_error[0])
-        snprintf(G.first_error, sizeof G.first_error, "%s: %.*s", what,
-                 (int)(n > 140 ? 140 : n), body);
+        snprintf(G.first_error, sizeof G.first_error, "%s: %.*s", what, (int)(n > 140 ? 140 : n),
+                 body);
 }
 
 static int ensure_seq(conv *cv, int64_t seq)
@@ -117,10 +117,7 @@ static int in_window(uint64_t t)
     return G.measure_from != 0 && t >= G.measure_from && (G.measure_to == 0 || t < G.measure_to);
 }
 
-static pending *pend_slot(int conn, uint32_t ack_id)
-{
-    return &G.pend[conn][ack_id % ACK_RING];
-}
+static pending *pend_slot(int conn, uint32_t ack_id) { return &G.pend[conn][ack_id % ACK_RING]; }
 
 static void send_customer(int i)
 {
@@ -130,10 +127,11 @@ static void send_customer(int i)
         return;
     uint32_t n = cv->next_n++;
     char buf[TEXT_MAX + 256];
-    int len = snprintf(buf, sizeof buf,
-                       "[\"support\",{\"session_id\":\"s-%d\",\"message\":\"%s\","
-                       "\"attachment\":false,\"ticket_chat_id\":null,\"client_msg_id\":\"c%d-%u\"}]",
-                       i, G.text, i, n);
+    int len =
+        snprintf(buf, sizeof buf,
+                 "[\"support\",{\"session_id\":\"s-%d\",\"message\":\"%s\","
+                 "\"attachment\":false,\"ticket_chat_id\":null,\"client_msg_id\":\"c%d-%u\"}]",
+                 i, G.text, i, n);
     uint64_t now = lg_now_ns();
     uint32_t id = c->next_ack_id + 1;
     pending *p = pend_slot(i, id);
@@ -171,16 +169,13 @@ static void agent_reply(lg_conn *c, int i, uint32_t n, const char *chat_id)
     lg_emit(c, buf, (size_t)len, 1, 1);
 }
 
-static void on_ready(lg_conn *c, void *ud)
-{
-    G.ready++;
-}
+static void on_ready(lg_conn *c, void *ud) { G.ready++; }
 
 static void on_closed(lg_conn *c, const char *why, void *ud)
 {
     G.closed_early++;
-    error_note(c->role == ROLE_AGENT ? "agent connection ended" : "customer connection ended",
-               why, strlen(why));
+    error_note(c->role == ROLE_AGENT ? "agent connection ended" : "customer connection ended", why,
+               strlen(why));
 }
 
 static void on_support(lg_conn *c, const char *body, size_t n)
@@ -236,8 +231,8 @@ static void on_support(lg_conn *c, const char *body, size_t n)
         agent_reply(c, (int)i, (uint32_t)msg_n, chat_id);
 }
 
-static void on_event(lg_conn *c, const char *name, size_t name_len, const char *body,
-                     size_t n, void *ud)
+static void on_event(lg_conn *c, const char *name, size_t name_len, const char *body, size_t n,
+                     void *ud)
 {
     if (name_len == 7 && memcmp(name, "support", 7) == 0)
         on_support(c, body, n);
@@ -331,10 +326,7 @@ static int hello_done(void) { return G.hello_acked >= G.customers && G.assigned 
 
 /* Counters, not a scan of every ack slot: this runs after every poll of the drain, while
  * the last acks are still being timed. */
-static int drained(void)
-{
-    return G.acks_awaited == 0 && G.replies_awaited == 0;
-}
+static int drained(void) { return G.acks_awaited == 0 && G.replies_awaited == 0; }
 
 /* After the drain: seqs acked must run 1..max without a gap, each reaching the customer
  * and (after the hello, whose delivery to the agent races its assignment) the agent once.
@@ -433,12 +425,15 @@ int lg_chat_main(int argc, char **argv)
     int agent_port = (int)lg_opt_int(argc, argv, "--agent-port", port);
     const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-jwt-secret-0123456789");
     const char *label = lg_opt_str(argc, argv, "--label", "server");
-    const char *workload = lg_opt_str(argc, argv, "--workload-name", port == agent_port ? "chat" : "cluster");
+    const char *workload =
+        lg_opt_str(argc, argv, "--workload-name", port == agent_port ? "chat" : "cluster");
     const char *perf_ctl_path = lg_opt_str(argc, argv, "--perf-ctl", "");
     int perf_fd = -1;
     int server_pids[MAX_PIDS], redis_pids[MAX_PIDS];
-    int n_server = lg_parse_int_list(lg_opt_str(argc, argv, "--server-pids", ""), server_pids, MAX_PIDS);
-    int n_redis = lg_parse_int_list(lg_opt_str(argc, argv, "--redis-pids", ""), redis_pids, MAX_PIDS);
+    int n_server =
+        lg_parse_int_list(lg_opt_str(argc, argv, "--server-pids", ""), server_pids, MAX_PIDS);
+    int n_redis =
+        lg_parse_int_list(lg_opt_str(argc, argv, "--redis-pids", ""), redis_pids, MAX_PIDS);
     int max_chats = (G.customers + G.agents - 1) / G.agents + 1;
     if (G.window < 1 || G.window > RTT_RING / 2 || G.customers < 1 || G.agents < 1) {
         fprintf(stderr, "chat: bad --customers/--agents/--window\n");
@@ -553,8 +548,8 @@ int lg_chat_main(int argc, char **argv)
      * wrong: every shortfall is work still queued at the cut-off (bench/run decides
      * whether that fails the run; for the reference it does not) */
     int saturated = !ok && !G.closed_loop && G.stored_in_window > 0 && unanswered > 0 &&
-                    G.errors == 0 && G.duplicates == 0 && G.unmatched == 0 &&
-                    lost == lost_late && gaps == gaps_late;
+                    G.errors == 0 && G.duplicates == 0 && G.unmatched == 0 && lost == lost_late &&
+                    gaps == gaps_late;
     printf("{\"workload\":\"%s\",\"server\":\"%s\",\"mode\":\"%s\",\"customers\":%d,\"agents\":%d,"
            "\"window\":%d,\"offered_per_s\":%.0f,\"duration_s\":%.1f,\"connect_s\":%.2f,"
            "\"stored\":%llu,\"stored_per_s\":%.0f,\"deliveries_per_s\":%.0f,",
@@ -586,19 +581,21 @@ int lg_chat_main(int argc, char **argv)
     }
     printf("}\n");
     fflush(stdout);
-    fprintf(stderr,
-            "%s %s (%s): %.0f stored/s, %.0f deliveries/s, ack p50/p99/p99.9 %.0f/%.0f/%.0f us, "
-            "agent ack p50/p99 %.0f/%.0f us, rtt p50/p99 %.0f/%.0f us, server %.1f us/msg, redis %.1f us/msg, loadgen %.1f us/msg "
-            "(ceiling %.0f/s); lost %llu dup %llu gaps %llu unanswered %llu errors %llu: %s\n",
-            workload, label, G.closed_loop ? "closed loop" : "fixed rate", stored_rate,
-            (double)G.deliveries_in_window / secs, lg_samples_pct(&G.ack_lat, 50),
-            lg_samples_pct(&G.ack_lat, 99), lg_samples_pct(&G.ack_lat, 99.9),
-            lg_samples_pct(&G.agent_ack_lat, 50), lg_samples_pct(&G.agent_ack_lat, 99),
-            lg_samples_pct(&G.rtt_lat, 50), lg_samples_pct(&G.rtt_lat, 99), server_us, redis_us,
-            lg_us, lg_us > 0 ? 1e6 / lg_us : 0, (unsigned long long)lost,
-            (unsigned long long)G.duplicates, (unsigned long long)gaps,
-            (unsigned long long)unanswered, (unsigned long long)G.errors,
-            ok ? "ok" : saturated ? "SATURATED (behind the offered rate; nothing lost)" : "FAILED");
+    fprintf(
+        stderr,
+        "%s %s (%s): %.0f stored/s, %.0f deliveries/s, ack p50/p99/p99.9 %.0f/%.0f/%.0f us, "
+        "agent ack p50/p99 %.0f/%.0f us, rtt p50/p99 %.0f/%.0f us, server %.1f us/msg, redis %.1f us/msg, loadgen %.1f us/msg "
+        "(ceiling %.0f/s); lost %llu dup %llu gaps %llu unanswered %llu errors %llu: %s\n",
+        workload, label, G.closed_loop ? "closed loop" : "fixed rate", stored_rate,
+        (double)G.deliveries_in_window / secs, lg_samples_pct(&G.ack_lat, 50),
+        lg_samples_pct(&G.ack_lat, 99), lg_samples_pct(&G.ack_lat, 99.9),
+        lg_samples_pct(&G.agent_ack_lat, 50), lg_samples_pct(&G.agent_ack_lat, 99),
+        lg_samples_pct(&G.rtt_lat, 50), lg_samples_pct(&G.rtt_lat, 99), server_us, redis_us, lg_us,
+        lg_us > 0 ? 1e6 / lg_us : 0, (unsigned long long)lost, (unsigned long long)G.duplicates,
+        (unsigned long long)gaps, (unsigned long long)unanswered, (unsigned long long)G.errors,
+        ok          ? "ok"
+        : saturated ? "SATURATED (behind the offered rate; nothing lost)"
+                    : "FAILED");
     if (G.first_error[0])
         fprintf(stderr, "  first error: %s\n", G.first_error);
     return ok ? 0 : 1;

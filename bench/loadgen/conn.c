@@ -24,10 +24,10 @@
 
 #include "lg.h"
 
-#define LG_MAX_OUT (64u << 20)       /* a client this far behind is a failed run */
-#define LG_MAX_HEADER 8192
+#define LG_MAX_OUT     (64u << 20) /* a client this far behind is a failed run */
+#define LG_MAX_HEADER  8192
 #define LG_EPOLL_BATCH 512
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_GUID        "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -118,8 +118,7 @@ void lg_flush(lg_conn *c)
 }
 
 /* Appends one masked text frame made of the concatenated parts. */
-static void send_parts(lg_conn *c, const char *const *parts, const size_t *lens, int k,
-                       int defer)
+static void send_parts(lg_conn *c, const char *const *parts, const size_t *lens, int k, int defer)
 {
     if (c->state == LG_CLOSED)
         return;
@@ -323,9 +322,7 @@ static void on_socketio(lg_conn *c, char *s, size_t n)
         lg_conn_close(c, why);
         break;
     }
-    case '1':
-        lg_conn_close(c, "disconnected by the server");
-        break;
+    case '1': lg_conn_close(c, "disconnected by the server"); break;
     case '2': {
         /* ["name",args...] */
         if (end - p < 4 || p[0] != '[' || p[1] != '"' || end[-1] != ']')
@@ -347,8 +344,7 @@ static void on_socketio(lg_conn *c, char *s, size_t n)
         if (L->h->ack)
             L->h->ack(c, id, p + 1, (size_t)(end - p - 2), L->ud);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -367,17 +363,10 @@ static void on_message(lg_conn *c, char *s, size_t n)
             send_parts(c, parts, lens, 3, 1);
         }
         break;
-    case '2':
-        lg_send_text(c, "3", 1, 1);
-        break;
-    case '1':
-        lg_conn_close(c, "engine.io close");
-        break;
-    case '4':
-        on_socketio(c, s + 1, n - 1);
-        break;
-    default:
-        break;
+    case '2': lg_send_text(c, "3", 1, 1); break;
+    case '1': lg_conn_close(c, "engine.io close"); break;
+    case '4': on_socketio(c, s + 1, n - 1); break;
+    default: break;
     }
 }
 

@@ -17,15 +17,15 @@
 
 #include "lg.h"
 
-#define MAX_PIDS 16
-#define COUNT_RING 4096
-#define STALL_NS (5ull * 1000000000ull)
-#define FANOUT_SUB "s-fanout"
+#define MAX_PIDS    16
+#define COUNT_RING  4096
+#define STALL_NS    (5ull * 1000000000ull)
+#define FANOUT_SUB  "s-fanout"
 #define FANOUT_ROOM "session:" FANOUT_SUB
 
 typedef struct fanout {
     int members, ready, closed;
-    int64_t *expect;           /* per member: the next k it should get */
+    int64_t *expect; /* per member: the next k it should get */
     uint32_t counts[COUNT_RING];
     int64_t emitted, complete, measure_from_k;
     uint64_t received, received_measured, missing, duplicates, reordered, errors;
@@ -89,14 +89,17 @@ int lg_fanout_main(int argc, char **argv)
     const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-jwt-secret-0123456789");
     const char *label = lg_opt_str(argc, argv, "--label", "server");
     int server_pids[MAX_PIDS], redis_pids[MAX_PIDS];
-    int n_server = lg_parse_int_list(lg_opt_str(argc, argv, "--server-pids", ""), server_pids, MAX_PIDS);
-    int n_redis = lg_parse_int_list(lg_opt_str(argc, argv, "--redis-pids", ""), redis_pids, MAX_PIDS);
+    int n_server =
+        lg_parse_int_list(lg_opt_str(argc, argv, "--server-pids", ""), server_pids, MAX_PIDS);
+    int n_redis =
+        lg_parse_int_list(lg_opt_str(argc, argv, "--redis-pids", ""), redis_pids, MAX_PIDS);
     if (F.members < 1 || emits < 10 || window < 1 || window >= COUNT_RING / 2) {
         fprintf(stderr, "fanout: bad --members/--emits/--window\n");
         return 2;
     }
     char claims[160];
-    snprintf(claims, sizeof claims, "{\"sub\":\"" FANOUT_SUB "\",\"role\":\"customer\",\"exp\":%ld}",
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"" FANOUT_SUB "\",\"role\":\"customer\",\"exp\":%ld}",
              (long)time(NULL) + 3600);
     char *token = lg_jwt(secret, claims);
     lg_conn *conns = calloc((size_t)F.members, sizeof *conns);
@@ -125,7 +128,8 @@ int lg_fanout_main(int argc, char **argv)
     if (ok) {
         /* the first tenth warms up and is not measured */
         F.measure_from_k = emits / 10 + 1;
-        uint64_t start = lg_now_ns(), last_progress = start, deadline = start + (uint64_t)(max_s * 1e9);
+        uint64_t start = lg_now_ns(), last_progress = start,
+                 deadline = start + (uint64_t)(max_s * 1e9);
         int64_t last_complete = 0;
         while (F.complete < emits && !F.closed) {
             uint64_t now = lg_now_ns();
@@ -165,32 +169,33 @@ int lg_fanout_main(int argc, char **argv)
     ok = ok && lost == 0 && F.duplicates == 0 && F.errors == 0 && F.closed == 0 &&
          F.complete == emits;
     double rate = elapsed > 0 ? (double)F.received_measured / elapsed : 0;
-    double server_us = F.received_measured ? (double)(cpu1 - cpu0) / (double)F.received_measured : 0;
+    double server_us =
+        F.received_measured ? (double)(cpu1 - cpu0) / (double)F.received_measured : 0;
     double lg_us = F.received_measured ? (double)(lg1 - lg0) / (double)F.received_measured : 0;
-    printf("{\"workload\":\"fanout\",\"server\":\"%s\",\"members\":%d,\"emits\":%lld,\"window\":%d,"
-           "\"deliveries_per_s\":%.0f,\"emits_per_s\":%.1f,"
-           "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f,\"max\":%.0f},"
-           "\"server_cpu_us_per_delivery\":%.3f,\"server_cpu_util\":%.2f,"
-           "\"redis_cpu_util\":%.2f,\"loadgen_cpu_util\":%.2f,\"loadgen_us_per_delivery\":%.3f,\"loadgen_ceiling_per_s\":%.0f,"
-           "\"lost\":%llu,\"duplicates\":%llu,\"out_of_order\":%llu,\"errors\":%llu,\"ok\":%s}\n",
-           label, F.members, (long long)emits, window, rate,
-           elapsed > 0 ? (double)(emits - F.measure_from_k + 1) / elapsed : 0,
-           lg_samples_pct(&F.lat, 50), lg_samples_pct(&F.lat, 90), lg_samples_pct(&F.lat, 99),
-           lg_samples_pct(&F.lat, 99.9), lg_samples_pct(&F.lat, 100), server_us,
-           elapsed > 0 ? (double)(cpu1 - cpu0) / (elapsed * 1e6) : 0,
-           elapsed > 0 ? (double)(rcpu1 - rcpu0) / (elapsed * 1e6) : 0,
-           elapsed > 0 ? (double)(lg1 - lg0) / (elapsed * 1e6) : 0, lg_us,
-           lg_us > 0 ? 1e6 / lg_us : 0, (unsigned long long)lost,
-           (unsigned long long)F.duplicates, (unsigned long long)F.reordered,
-           (unsigned long long)F.errors, ok ? "true" : "false");
+    printf(
+        "{\"workload\":\"fanout\",\"server\":\"%s\",\"members\":%d,\"emits\":%lld,\"window\":%d,"
+        "\"deliveries_per_s\":%.0f,\"emits_per_s\":%.1f,"
+        "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f,\"max\":%.0f},"
+        "\"server_cpu_us_per_delivery\":%.3f,\"server_cpu_util\":%.2f,"
+        "\"redis_cpu_util\":%.2f,\"loadgen_cpu_util\":%.2f,\"loadgen_us_per_delivery\":%.3f,\"loadgen_ceiling_per_s\":%.0f,"
+        "\"lost\":%llu,\"duplicates\":%llu,\"out_of_order\":%llu,\"errors\":%llu,\"ok\":%s}\n",
+        label, F.members, (long long)emits, window, rate,
+        elapsed > 0 ? (double)(emits - F.measure_from_k + 1) / elapsed : 0,
+        lg_samples_pct(&F.lat, 50), lg_samples_pct(&F.lat, 90), lg_samples_pct(&F.lat, 99),
+        lg_samples_pct(&F.lat, 99.9), lg_samples_pct(&F.lat, 100), server_us,
+        elapsed > 0 ? (double)(cpu1 - cpu0) / (elapsed * 1e6) : 0,
+        elapsed > 0 ? (double)(rcpu1 - rcpu0) / (elapsed * 1e6) : 0,
+        elapsed > 0 ? (double)(lg1 - lg0) / (elapsed * 1e6) : 0, lg_us, lg_us > 0 ? 1e6 / lg_us : 0,
+        (unsigned long long)lost, (unsigned long long)F.duplicates, (unsigned long long)F.reordered,
+        (unsigned long long)F.errors, ok ? "true" : "false");
     fprintf(stderr,
             "fanout %s: %d members x %lld emits: %.0f deliveries/s, latency p50/p99/p99.9 "
             "%.0f/%.0f/%.0f us, server %.2f us/delivery, loadgen ceiling %.0f/s; lost %llu dup "
             "%llu: %s\n",
             label, F.members, (long long)emits, rate, lg_samples_pct(&F.lat, 50),
             lg_samples_pct(&F.lat, 99), lg_samples_pct(&F.lat, 99.9), server_us,
-            lg_us > 0 ? 1e6 / lg_us : 0, (unsigned long long)lost,
-            (unsigned long long)F.duplicates, ok ? "ok" : "FAILED");
+            lg_us > 0 ? 1e6 / lg_us : 0, (unsigned long long)lost, (unsigned long long)F.duplicates,
+            ok ? "ok" : "FAILED");
     if (F.first_error[0])
         fprintf(stderr, "  first error: %s\n", F.first_error);
     lg_emitter_close(&E);

@@ -25,13 +25,13 @@
 
 #include "lg.h"
 
-#define MAX_PORTS 16
-#define MAX_PROCS 16
+#define MAX_PORTS          16
+#define MAX_PROCS          16
 #define CONNECT_TIMEOUT_NS (120ull * 1000000000ull)
 
 typedef struct idle {
     int ready, failed;
-    int dropping;         /* closing a wave's clients on purpose: not failures */
+    int dropping; /* closing a wave's clients on purpose: not failures */
     char first_error[160];
 } idle;
 
@@ -119,9 +119,8 @@ static void child(int from, int count, const int *ports, int n_ports, int concur
         uint64_t t0 = lg_now_ns();
         connect_share(&L, conns, from, count, ports, n_ports, concurrency, token);
         uint64_t t1 = lg_now_ns();
-        dprintf(report_fd, "%d %d %llu %llu %s\n", I.ready, I.failed,
-                (unsigned long long)(t1 - t0), (unsigned long long)drop_ns,
-                I.first_error[0] ? I.first_error : "-");
+        dprintf(report_fd, "%d %d %llu %llu %s\n", I.ready, I.failed, (unsigned long long)(t1 - t0),
+                (unsigned long long)drop_ns, I.first_error[0] ? I.first_error : "-");
     }
     hold_until_told(&L, control_fd);
     dprintf(report_fd, "%d\n", L.open_conns);
@@ -149,7 +148,9 @@ static void sleep_polling(lg_loop *L, double s)
 int lg_idle_main(int argc, char **argv)
 {
     int ports[MAX_PORTS], pids[MAX_PORTS];
-    int n_ports = lg_parse_int_list(lg_opt_str(argc, argv, "--ports", lg_opt_str(argc, argv, "--port", "3000")), ports, MAX_PORTS);
+    int n_ports = lg_parse_int_list(
+        lg_opt_str(argc, argv, "--ports", lg_opt_str(argc, argv, "--port", "3000")), ports,
+        MAX_PORTS);
     int n_pids = lg_parse_int_list(lg_opt_str(argc, argv, "--server-pids", ""), pids, MAX_PORTS);
     int n = (int)lg_opt_int(argc, argv, "--connections", 10000);
     int per_proc = (int)lg_opt_int(argc, argv, "--per-process", 19000);
@@ -159,7 +160,8 @@ int lg_idle_main(int argc, char **argv)
     int waves = (int)lg_opt_int(argc, argv, "--waves", 1);
     const char *secret = lg_opt_str(argc, argv, "--jwt-secret", "bench-jwt-secret-0123456789");
     const char *label = lg_opt_str(argc, argv, "--label", "server");
-    const char *workload = lg_opt_str(argc, argv, "--workload-name", n_ports > 1 ? "idle-many" : "idle");
+    const char *workload =
+        lg_opt_str(argc, argv, "--workload-name", n_ports > 1 ? "idle-many" : "idle");
     int procs = (n + per_proc - 1) / per_proc;
     /* every client of a share may be mid-handshake at once, never more */
     if (concurrency < 1)
@@ -245,13 +247,15 @@ int lg_idle_main(int argc, char **argv)
             unsigned long long ns = 0, dns = 0;
             char err[160] = "-";
             /* connect_share bounds the child's time; the line always comes */
-            while (rf[p] && fscanf(rf[p], "%d %d %llu %llu %159[^\n]", &r, &f, &ns, &dns, err) != 5) {
+            while (rf[p] &&
+                   fscanf(rf[p], "%d %d %llu %llu %159[^\n]", &r, &f, &ns, &dns, err) != 5) {
                 if (feof(rf[p]) || ferror(rf[p]))
                     break;
                 lg_poll(&L, 50000000);
             }
             ready += r;
-            failed += f + (r + f == 0 ? (n - p * per_proc < per_proc ? n - p * per_proc : per_proc) : 0);
+            failed +=
+                f + (r + f == 0 ? (n - p * per_proc < per_proc ? n - p * per_proc : per_proc) : 0);
             if (dns / 1e9 > wave_drop_s)
                 wave_drop_s = dns / 1e9;
             if (!first_error[0] && strcmp(err, "-") != 0)

@@ -13,19 +13,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define LG_NSP "/helpdesk"
-#define LG_MAX_SOURCE_ADDRS 50   /* clients bind 127.0.0.2 .. 127.0.0.51 */
-#define LG_READ_CHUNK (256 * 1024)
+#define LG_NSP              "/helpdesk"
+#define LG_MAX_SOURCE_ADDRS 50 /* clients bind 127.0.0.2 .. 127.0.0.51 */
+#define LG_READ_CHUNK       (256 * 1024)
 
 typedef struct lg_conn lg_conn;
 typedef struct lg_loop lg_loop;
 
 enum lg_state {
-    LG_CONNECTING,   /* TCP connect in progress */
-    LG_UPGRADING,    /* HTTP upgrade sent, waiting for 101 */
-    LG_OPENING,      /* waiting for the Engine.IO open packet */
-    LG_JOINING,      /* Socket.IO CONNECT sent, waiting for the answer */
-    LG_READY,        /* joined /helpdesk */
+    LG_CONNECTING, /* TCP connect in progress */
+    LG_UPGRADING,  /* HTTP upgrade sent, waiting for 101 */
+    LG_OPENING,    /* waiting for the Engine.IO open packet */
+    LG_JOINING,    /* Socket.IO CONNECT sent, waiting for the answer */
+    LG_READY,      /* joined /helpdesk */
     LG_CLOSED,
 };
 
@@ -33,8 +33,8 @@ enum lg_state {
  * valid only during the call. */
 typedef struct lg_handlers {
     void (*ready)(lg_conn *c, void *ud);
-    void (*event)(lg_conn *c, const char *name, size_t name_len, const char *body,
-                  size_t body_len, void *ud);
+    void (*event)(lg_conn *c, const char *name, size_t name_len, const char *body, size_t body_len,
+                  void *ud);
     void (*ack)(lg_conn *c, uint32_t ack_id, const char *body, size_t body_len, void *ud);
     void (*closed)(lg_conn *c, const char *why, void *ud); /* once, for any end */
 } lg_handlers;
@@ -42,20 +42,20 @@ typedef struct lg_handlers {
 struct lg_conn {
     int fd;
     enum lg_state state;
-    int index;            /* the workload's number for it */
-    int role;             /* the workload's tag */
+    int index; /* the workload's number for it */
+    int role;  /* the workload's tag */
     lg_loop *loop;
-    const char *token;    /* JWT (owned by the workload) */
-    char *in;             /* partial frame carried between reads (malloc) */
+    const char *token; /* JWT (owned by the workload) */
+    char *in;          /* partial frame carried between reads (malloc) */
     size_t in_len, in_cap;
-    char *msg;            /* fragmented message being reassembled (malloc) */
+    char *msg; /* fragmented message being reassembled (malloc) */
     size_t msg_len, msg_cap;
-    char *out;            /* bytes not yet written (malloc) */
+    char *out; /* bytes not yet written (malloc) */
     size_t out_len, out_cap, out_off;
     uint32_t next_ack_id;
-    uint32_t mask_state;  /* xorshift for frame masks */
-    char ws_key[32];      /* Sec-WebSocket-Key sent */
-    int want_write;       /* EPOLLOUT armed */
+    uint32_t mask_state; /* xorshift for frame masks */
+    char ws_key[32];     /* Sec-WebSocket-Key sent */
+    int want_write;      /* EPOLLOUT armed */
 };
 
 struct lg_loop {
@@ -63,7 +63,7 @@ struct lg_loop {
     const lg_handlers *h;
     void *ud;
     const char *host;
-    char *readbuf;        /* LG_READ_CHUNK */
+    char *readbuf; /* LG_READ_CHUNK */
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
     int open_conns;
 };
@@ -96,7 +96,7 @@ int64_t lg_json_int(const char *s, size_t n, const char *key, int *ok);
 
 /* ---- measurement (stats.c) ---- */
 typedef struct lg_samples {
-    uint32_t *v;          /* microseconds */
+    uint32_t *v; /* microseconds */
     size_t n, cap;
 } lg_samples;
 void lg_samples_add(lg_samples *s, uint64_t ns);

@@ -35,18 +35,19 @@ double lg_opt_num(int argc, char **argv, const char *name, double dflt)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: sb-loadgen idle|chat|fanout [options]\n"
-            "  common: --jwt-secret S --label NAME --server-pids P,P.. --redis-pids P\n"
-            "  idle:   --ports P,P.. --connections N [--per-process 19000] [--warmup 100]\n"
-            "          [--concurrency 256 (handshakes at once, at most --per-process)] [--hold 2]\n"
-            "          [--waves 1 (2: connect, hold, drop all at once, reconnect; a storm)]\n"
-            "          [--workload-name idle]\n"
-            "  chat:   --port P [--agent-port P2] --customers C --agents A [--window W]\n"
-            "          [--rate R (messages/s offered; 0 = closed loop)] [--warmup S] [--duration S]\n"
-            "          [--message-bytes B] [--perf-ctl FIFO (perf stat --control: the window)]\n"
-            "          [--workload-name chat]\n"
-            "  fanout: --port P --redis-port R --members N --emits K [--window W]\n");
+    fprintf(
+        stderr,
+        "usage: sb-loadgen idle|chat|fanout [options]\n"
+        "  common: --jwt-secret S --label NAME --server-pids P,P.. --redis-pids P\n"
+        "  idle:   --ports P,P.. --connections N [--per-process 19000] [--warmup 100]\n"
+        "          [--concurrency 256 (handshakes at once, at most --per-process)] [--hold 2]\n"
+        "          [--waves 1 (2: connect, hold, drop all at once, reconnect; a storm)]\n"
+        "          [--workload-name idle]\n"
+        "  chat:   --port P [--agent-port P2] --customers C --agents A [--window W]\n"
+        "          [--rate R (messages/s offered; 0 = closed loop)] [--warmup S] [--duration S]\n"
+        "          [--message-bytes B] [--perf-ctl FIFO (perf stat --control: the window)]\n"
+        "          [--workload-name chat]\n"
+        "  fanout: --port P --redis-port R --members N --emits K [--window W]\n");
 }
 
 int main(int argc, char **argv)

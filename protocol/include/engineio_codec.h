@@ -21,12 +21,12 @@
 
 #define EIOP_PROTOCOL_VERSION 4
 #define EIOP_RECORD_SEPARATOR 0x1e
-#define EIOP_ERRSTR_LEN 128
+#define EIOP_ERRSTR_LEN       128
 
 typedef enum eiop_status {
-    EIOP_OK = 0,    /* a packet was produced */
-    EIOP_DONE = 1,  /* no more packets in the input */
-    EIOP_ERR = -1   /* malformed input; errstr says why */
+    EIOP_OK = 0,   /* a packet was produced */
+    EIOP_DONE = 1, /* no more packets in the input */
+    EIOP_ERR = -1  /* malformed input; errstr says why */
 } eiop_status;
 
 typedef enum eiop_packet_type {
@@ -41,23 +41,23 @@ typedef enum eiop_packet_type {
 
 typedef struct eiop_packet {
     eiop_packet_type type; /* one of the seven types */
-    int binary;           /* 1: data is raw bytes of a binary MESSAGE; 0: UTF-8 text */
-    const uint8_t *data;  /* bytes after the type digit (borrowed; see file comment) */
-    size_t len;           /* length of data */
+    int binary;            /* 1: data is raw bytes of a binary MESSAGE; 0: UTF-8 text */
+    const uint8_t *data;   /* bytes after the type digit (borrowed; see file comment) */
+    size_t len;            /* length of data */
 } eiop_packet;
 
 /* Decodes one WebSocket frame. is_text says whether it arrived as a text frame.
  * Returns EIOP_OK or EIOP_ERR with *errstr set to a static message. out->data borrows frame. */
 int eiop_packet_decode_frame(const uint8_t *frame, size_t len, int is_text, eiop_packet *out,
-                            const char **errstr);
+                             const char **errstr);
 
 typedef struct eiop_payload_reader {
-    const uint8_t *buf;             /* the body being read (borrowed) */
-    size_t len;                     /* its length */
-    size_t pos;                     /* offset of the next record */
-    sb_buf scratch;                 /* decoded base64 of the last binary packet (owned) */
-    int err;                        /* set once an error was returned */
-    char errstr[EIOP_ERRSTR_LEN];    /* human-readable reason for the error */
+    const uint8_t *buf;           /* the body being read (borrowed) */
+    size_t len;                   /* its length */
+    size_t pos;                   /* offset of the next record */
+    sb_buf scratch;               /* decoded base64 of the last binary packet (owned) */
+    int err;                      /* set once an error was returned */
+    char errstr[EIOP_ERRSTR_LEN]; /* human-readable reason for the error */
 } eiop_payload_reader;
 
 /* Reads a polling body. An empty body is an error (a payload holds at least one packet). */
@@ -74,10 +74,12 @@ void eiop_payload_append(sb_buf *out, const eiop_packet *p);
  * Binary packets are sent as their raw data in a binary frame and need no encoding. */
 void eiop_packet_encode_text(sb_buf *out, eiop_packet_type type, const uint8_t *data, size_t len);
 
-/* Appends the OPEN packet: 0{"sid":…,"upgrades":[…],"pingInterval":…,"pingTimeout":…,"maxPayload":…}.
- * upgrades is an array of n transport names (n may be 0). */
+/* Appends the OPEN packet:
+ * 0{"sid":…,"upgrades":[…],"pingInterval":…,"pingTimeout":…,"maxPayload":…}. upgrades is an array
+ * of n transport names (n may be 0). */
 void eiop_handshake_encode(sb_buf *out, const char *sid, const char *const *upgrades, size_t n,
-                          uint64_t ping_interval_ms, uint64_t ping_timeout_ms, uint64_t max_payload);
+                           uint64_t ping_interval_ms, uint64_t ping_timeout_ms,
+                           uint64_t max_payload);
 
 const char *eiop_packet_type_name(eiop_packet_type t); /* "open", "close", … for logs */
 

@@ -43,18 +43,18 @@
 #include "socketio_codec.h"
 
 #define RDAP_DEFAULT_KEY "socket.io"
-#define RDAP_EMITTER_UID "emitter"  /* the uid of every @socket.io/redis-emitter message */
-#define RDAP_ERRSTR_LEN 128
+#define RDAP_EMITTER_UID "emitter" /* the uid of every @socket.io/redis-emitter message */
+#define RDAP_ERRSTR_LEN  128
 /* msgpack-c's unpacker refuses deeper nesting (its MSGPACK_EMBED_STACK_SIZE); the encoders
  * refuse it too, so that no node publishes what this codec cannot read back. */
 #define RDAP_MAX_DEPTH 32
-#define RDAP_UNSET (-1)  /* an integer field the message does not carry */
+#define RDAP_UNSET     (-1) /* an integer field the message does not carry */
 
 /* Keys of opts.flags that Socket.IO sets (socket.io's BroadcastFlags). */
-#define RDAP_FLAG_VOLATILE "volatile"  /* true: drop for clients that cannot take it now */
-#define RDAP_FLAG_COMPRESS "compress"  /* false: do not compress */
-#define RDAP_FLAG_LOCAL "local"        /* true: this node only (such broadcasts are never sent) */
-#define RDAP_FLAG_TIMEOUT "timeout"    /* ms an acknowledged broadcast waits for answers */
+#define RDAP_FLAG_VOLATILE "volatile" /* true: drop for clients that cannot take it now */
+#define RDAP_FLAG_COMPRESS "compress" /* false: do not compress */
+#define RDAP_FLAG_LOCAL    "local"    /* true: this node only (such broadcasts are never sent) */
+#define RDAP_FLAG_TIMEOUT  "timeout"  /* ms an acknowledged broadcast waits for answers */
 
 typedef enum rdap_status {
     RDAP_OK = 0,
@@ -67,12 +67,12 @@ typedef enum rdap_type {
     RDAP_TYPE_NONE = -1, /* a response without "type": the requester knows it by requestId */
     RDAP_SOCKETS = 0,    /* ids of the sockets in rooms (answered by 8.x, sent only by older) */
     RDAP_ALL_ROOMS = 1,
-    RDAP_REMOTE_JOIN = 2,         /* sockets matching opts join rooms */
-    RDAP_REMOTE_LEAVE = 3,        /* sockets matching opts leave rooms */
-    RDAP_REMOTE_DISCONNECT = 4,   /* sockets matching opts disconnect (close: and the transport) */
-    RDAP_REMOTE_FETCH = 5,        /* id, handshake, rooms and data of sockets matching opts */
-    RDAP_SERVER_SIDE_EMIT = 6,    /* an event for the other nodes, optionally acknowledged */
-    RDAP_BROADCAST = 7,           /* a broadcast whose clients' acknowledgements are awaited */
+    RDAP_REMOTE_JOIN = 2,       /* sockets matching opts join rooms */
+    RDAP_REMOTE_LEAVE = 3,      /* sockets matching opts leave rooms */
+    RDAP_REMOTE_DISCONNECT = 4, /* sockets matching opts disconnect (close: and the transport) */
+    RDAP_REMOTE_FETCH = 5,      /* id, handshake, rooms and data of sockets matching opts */
+    RDAP_SERVER_SIDE_EMIT = 6,  /* an event for the other nodes, optionally acknowledged */
+    RDAP_BROADCAST = 7,         /* a broadcast whose clients' acknowledgements are awaited */
     RDAP_BROADCAST_CLIENT_COUNT = 8, /* response: how many clients a node sent BROADCAST to */
     RDAP_BROADCAST_ACK = 9           /* response: one client's acknowledgement */
 } rdap_type;
@@ -87,15 +87,15 @@ typedef struct rdap_rooms {
 
 /* Which sockets a broadcast or remote operation is for. */
 typedef struct rdap_opts {
-    rdap_rooms rooms;   /* sockets in any of these rooms; none: every socket */
-    rdap_rooms except;  /* minus the sockets in any of these */
+    rdap_rooms rooms;  /* sockets in any of these rooms; none: every socket */
+    rdap_rooms except; /* minus the sockets in any of these */
     json_t *flags;     /* owned object (RDAP_FLAG_*), or NULL: no "flags" key (request opts) */
 } rdap_opts;
 
 /* A broadcast, published on rdap_channel_broadcast(). */
 typedef struct rdap_broadcast {
     char *uid;          /* sending node's uid (owned); RDAP_EMITTER_UID from the emitter */
-    siop_packet packet;  /* see the notes below */
+    siop_packet packet; /* see the notes below */
     rdap_opts opts;
 } rdap_broadcast;
 
@@ -115,32 +115,32 @@ typedef struct rdap_broadcast {
  * close, data). rdap_request_init() marks what Node writes for the type. */
 typedef struct rdap_request {
     rdap_type type;
-    char *uid;          /* sending node (owned); NULL: none (emitter's JOIN/LEAVE/DISCONNECT) */
-    char *request_id;   /* owned; NULL: none, nobody answers (JOIN/LEAVE/DISCONNECT by opts,
-                         * SERVER_SIDE_EMIT without ack) */
-    char *sid;          /* owned; one-socket JOIN/LEAVE/DISCONNECT of 7.x senders, else NULL */
-    char *room;         /* owned; the room of such a one-socket JOIN/LEAVE, else NULL */
+    char *uid;        /* sending node (owned); NULL: none (emitter's JOIN/LEAVE/DISCONNECT) */
+    char *request_id; /* owned; NULL: none, nobody answers (JOIN/LEAVE/DISCONNECT by opts,
+                       * SERVER_SIDE_EMIT without ack) */
+    char *sid;        /* owned; one-socket JOIN/LEAVE/DISCONNECT of 7.x senders, else NULL */
+    char *room;       /* owned; the room of such a one-socket JOIN/LEAVE, else NULL */
     int has_packet;
-    siop_packet packet;  /* BROADCAST: what to send (see the notes above) */
+    siop_packet packet; /* BROADCAST: what to send (see the notes above) */
     int has_opts;
-    rdap_opts opts;      /* JOIN, LEAVE, DISCONNECT, FETCH: which sockets; BROADCAST: and flags */
+    rdap_opts opts; /* JOIN, LEAVE, DISCONNECT, FETCH: which sockets; BROADCAST: and flags */
     int has_rooms;
-    rdap_rooms rooms;    /* SOCKETS: rooms to list (none: all); JOIN/LEAVE: rooms to join/leave */
-    int close;          /* DISCONNECT: 1 to close the transport too, 0, or RDAP_UNSET */
-    json_t *data;       /* SERVER_SIDE_EMIT: [event, args...] (owned); NULL: none */
+    rdap_rooms rooms; /* SOCKETS: rooms to list (none: all); JOIN/LEAVE: rooms to join/leave */
+    int close;        /* DISCONNECT: 1 to close the transport too, 0, or RDAP_UNSET */
+    json_t *data;     /* SERVER_SIDE_EMIT: [event, args...] (owned); NULL: none */
 } rdap_request;
 
 /* A response, published on rdap_channel_response() (the requester's uid when the responder
  * uses specific channels; Node's SERVER_SIDE_EMIT answers always use the shared channel).
  * Key order: type, requestId, sockets, rooms, data, clientCount, packet. */
 typedef struct rdap_response {
-    rdap_type type;        /* SERVER_SIDE_EMIT, BROADCAST_CLIENT_COUNT, BROADCAST_ACK, or
-                           * RDAP_TYPE_NONE for the answers to the other requests */
-    char *request_id;     /* owned; NULL: none (Node ignores such a response) */
-    json_t *sockets;      /* owned; SOCKETS: array of socket ids; REMOTE_FETCH: array of
-                           * {id, handshake, rooms, data}; NULL: none */
+    rdap_type type;   /* SERVER_SIDE_EMIT, BROADCAST_CLIENT_COUNT, BROADCAST_ACK, or
+                       * RDAP_TYPE_NONE for the answers to the other requests */
+    char *request_id; /* owned; NULL: none (Node ignores such a response) */
+    json_t *sockets;  /* owned; SOCKETS: array of socket ids; REMOTE_FETCH: array of
+                       * {id, handshake, rooms, data}; NULL: none */
     int has_rooms;
-    rdap_rooms rooms;      /* ALL_ROOMS: the responder's rooms (socket ids included) */
+    rdap_rooms rooms;     /* ALL_ROOMS: the responder's rooms (socket ids included) */
     json_t *data;         /* owned; SERVER_SIDE_EMIT: the ack's argument; NULL: none (undefined) */
     int64_t client_count; /* BROADCAST_CLIENT_COUNT; RDAP_UNSET: none */
     json_t *ack;          /* owned; BROADCAST_ACK: the client's first ack argument (wire key
@@ -152,25 +152,25 @@ typedef struct rdap_response {
 /* ---- lifetimes -------------------------------------------------------------------------- */
 
 void rdap_rooms_init(rdap_rooms *r);
-void rdap_rooms_clear(rdap_rooms *r);                   /* frees the names; r is empty after */
-void rdap_rooms_add(rdap_rooms *r, const char *name);   /* appends a copy of name */
-void rdap_opts_init(rdap_opts *o);                      /* no rooms, no except, flags NULL */
+void rdap_rooms_clear(rdap_rooms *r);                 /* frees the names; r is empty after */
+void rdap_rooms_add(rdap_rooms *r, const char *name); /* appends a copy of name */
+void rdap_opts_init(rdap_opts *o);                    /* no rooms, no except, flags NULL */
 void rdap_opts_clear(rdap_opts *o);
 
 /* Empty broadcast with flags {} (Node always sends a flags object). */
 void rdap_broadcast_init(rdap_broadcast *b);
-void rdap_broadcast_clear(rdap_broadcast *b);           /* frees everything; b holds nothing */
+void rdap_broadcast_clear(rdap_broadcast *b); /* frees everything; b holds nothing */
 /* Empty request of type t marked with the fields Node sends for it: SOCKETS rooms; JOIN and
  * LEAVE opts and rooms; DISCONNECT opts and close 0; FETCH opts; SERVER_SIDE_EMIT data [];
  * BROADCAST packet (EVENT of "/") and opts with flags {}. uid and request_id stay NULL:
  * set them (malloc'd strings) as Node would for the type. */
 void rdap_request_init(rdap_request *r, rdap_type t);
-void rdap_request_clear(rdap_request *r);               /* frees everything; r holds nothing */
+void rdap_request_clear(rdap_request *r); /* frees everything; r holds nothing */
 /* Empty response answering a request of type t, marked as Node writes it: SOCKETS and
  * REMOTE_FETCH sockets []; ALL_ROOMS rooms; SERVER_SIDE_EMIT, BROADCAST_CLIENT_COUNT (0) and
  * BROADCAST_ACK the type; the one-socket JOIN/LEAVE/DISCONNECT only the requestId. */
 void rdap_response_init(rdap_response *r, rdap_type t);
-void rdap_response_clear(rdap_response *r);             /* frees everything; r holds nothing */
+void rdap_response_clear(rdap_response *r); /* frees everything; r holds nothing */
 
 /* ---- decoding ----------------------------------------------------------------------------- */
 
@@ -224,23 +224,23 @@ void rdap_channel_broadcast(sb_buf *out, const char *key, const char *nsp, const
 /* The channel Node publishes a broadcast with these opts on: the room's when opts->rooms
  * holds exactly one room. Names in opts must be distinct, as Node's Sets make them. */
 void rdap_channel_broadcast_for(sb_buf *out, const char *key, const char *nsp,
-                               const rdap_opts *opts);
+                                const rdap_opts *opts);
 /* The PSUBSCRIBE pattern key#nsp#* (glob characters in key and nsp escaped). */
 void rdap_channel_broadcast_pattern(sb_buf *out, const char *key, const char *nsp);
-void rdap_channel_request(sb_buf *out, const char *key, const char *nsp);  /* key-request#nsp# */
+void rdap_channel_request(sb_buf *out, const char *key, const char *nsp); /* key-request#nsp# */
 /* key-response#nsp#, or key-response#nsp#uid# when uid is not NULL. */
 void rdap_channel_response(sb_buf *out, const char *key, const char *nsp, const char *uid);
 /* If channel is a broadcast channel of key and nsp, returns 1 and sets *room and *room_len
  * to its room part (length 0 for key#nsp#; it points into channel). Returns 0 otherwise. Node
  * skips a room's channel when it has no socket in that room. */
-int rdap_channel_broadcast_room(const char *channel, size_t len, const char *key,
-                               const char *nsp, const char **room, size_t *room_len);
+int rdap_channel_broadcast_room(const char *channel, size_t len, const char *key, const char *nsp,
+                                const char **room, size_t *room_len);
 
 /* ---- flags -------------------------------------------------------------------------------- */
 
-int rdap_opts_volatile(const rdap_opts *o);  /* flags.volatile is true */
-int rdap_opts_compress(const rdap_opts *o);  /* 0 only when flags.compress is false */
+int rdap_opts_volatile(const rdap_opts *o); /* flags.volatile is true */
+int rdap_opts_compress(const rdap_opts *o); /* 0 only when flags.compress is false */
 
-const char *rdap_type_name(rdap_type t);     /* "SOCKETS", "BROADCAST_ACK", … for logs */
+const char *rdap_type_name(rdap_type t); /* "SOCKETS", "BROADCAST_ACK", … for logs */
 
 #endif

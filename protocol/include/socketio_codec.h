@@ -21,17 +21,17 @@
 
 #include "buffer.h"
 
-#define SIOP_PROTOCOL_VERSION 5
-#define SIOP_ERRSTR_LEN 128
+#define SIOP_PROTOCOL_VERSION        5
+#define SIOP_ERRSTR_LEN              128
 #define SIOP_DEFAULT_MAX_ATTACHMENTS 10
-#define SIOP_NO_ACK (-1)
+#define SIOP_NO_ACK                  (-1)
 /* Ack ids are JavaScript numbers on the other side: larger ids would not survive. */
 #define SIOP_MAX_ACK_ID 9007199254740991LL
 
 typedef enum siop_status {
-    SIOP_OK = 0,    /* a complete packet was produced */
-    SIOP_MORE = 1,  /* the packet awaits more binary attachments */
-    SIOP_ERR = -1   /* malformed input; errstr says why */
+    SIOP_OK = 0,   /* a complete packet was produced */
+    SIOP_MORE = 1, /* the packet awaits more binary attachments */
+    SIOP_ERR = -1  /* malformed input; errstr says why */
 } siop_status;
 
 typedef enum siop_packet_type {
@@ -51,10 +51,10 @@ typedef struct siop_attachment {
 
 typedef struct siop_packet {
     siop_packet_type type;
-    char *nsp;                   /* owned, NUL-terminated; "/" when the text named none */
-    int64_t id;                  /* ack id, or SIOP_NO_ACK */
-    json_t *data;                /* owned reference, or NULL when the packet has no data */
-    size_t n_attachments;        /* attachments announced (binary types), 0 otherwise */
+    char *nsp;                    /* owned, NUL-terminated; "/" when the text named none */
+    int64_t id;                   /* ack id, or SIOP_NO_ACK */
+    json_t *data;                 /* owned reference, or NULL when the packet has no data */
+    size_t n_attachments;         /* attachments announced (binary types), 0 otherwise */
     siop_attachment *attachments; /* owned array of n_attachments once complete */
 } siop_packet;
 
@@ -70,11 +70,11 @@ void siop_packet_clear(siop_packet *p);
  * data an array; ack ids only on EVENT/ACK types, decimal, at most SIOP_MAX_ACK_ID;
  * placeholders must name an attachment that exists. */
 typedef struct siop_decoder {
-    siop_packet pending;           /* a binary packet collecting attachments (owned) */
+    siop_packet pending;          /* a binary packet collecting attachments (owned) */
     size_t received;              /* attachments received so far for pending */
     int has_pending;              /* 1 while pending awaits attachments */
     size_t max_attachments;       /* larger announcements are refused */
-    char errstr[SIOP_ERRSTR_LEN];  /* reason for the last SIOP_ERR */
+    char errstr[SIOP_ERRSTR_LEN]; /* reason for the last SIOP_ERR */
 } siop_decoder;
 
 void siop_decoder_init(siop_decoder *d, size_t max_attachments);
@@ -96,16 +96,16 @@ int siop_packet_encode(const siop_packet *p, sb_buf *out);
  * is prepended to args (a JSON array, borrowed, may be NULL). n_attachments > 0 selects
  * BINARY_EVENT. This is the broadcast path: encode once, send to many. */
 int siop_event_encode(sb_buf *out, const char *nsp, int64_t id, const char *event, json_t *args,
-                     size_t n_attachments);
+                      size_t n_attachments);
 
 /* The same two packets with their arguments given as JSON text already (args_text: a JSON
  * array, len bytes, trusted to be well-formed and free of placeholders): the path for a
  * payload that goes out both as an event and as an ack, encoded once. SIOP_ERR when nsp
  * or the event name cannot be encoded. */
 int siop_event_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *event,
-                          const char *args_text, size_t len);
+                           const char *args_text, size_t len);
 int siop_ack_encode_text(sb_buf *out, const char *nsp, int64_t id, const char *args_text,
-                        size_t len);
+                         size_t len);
 
 /* New reference to {"_placeholder":true,"num":num}. */
 json_t *siop_placeholder_new(size_t num);

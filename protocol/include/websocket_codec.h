@@ -21,10 +21,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define WS_HEADER_MAX 14   /* longest frame header: 2 + 8 bytes of length + 4 of mask */
-#define WS_SERVER_HEADER_MAX 10 /* longest unmasked (server-to-client) header */
-#define WS_CONTROL_MAX 125 /* longest control frame payload */
-#define WS_ACCEPT_LEN 28   /* base64 of a SHA-1 digest */
+#define WS_HEADER_MAX        14  /* longest frame header: 2 + 8 bytes of length + 4 of mask */
+#define WS_SERVER_HEADER_MAX 10  /* longest unmasked (server-to-client) header */
+#define WS_CONTROL_MAX       125 /* longest control frame payload */
+#define WS_ACCEPT_LEN        28  /* base64 of a SHA-1 digest */
 
 /* Opcodes (RFC 6455 section 5.2). */
 enum ws_opcode {
@@ -45,26 +45,26 @@ enum ws_close_code {
     WS_CLOSE_NO_STATUS = 1005,    /* never sent: a close frame without a code */
     WS_CLOSE_INVALID_DATA = 1007, /* text that is not UTF-8 */
     WS_CLOSE_POLICY = 1008,
-    WS_CLOSE_TOO_BIG = 1009,      /* message over max_payload */
+    WS_CLOSE_TOO_BIG = 1009, /* message over max_payload */
     WS_CLOSE_INTERNAL = 1011
 };
 
 typedef struct ws_reader {
-    uint64_t max_payload;  /* largest message, summed over its fragments */
-    uint64_t msg_len;      /* bytes of the fragmented message so far */
-    uint32_t utf8_state;   /* UTF-8 validation state carried across text fragments */
-    uint8_t msg_opcode;    /* WS_OP_TEXT / WS_OP_BINARY while a fragmented message is open, else 0 */
-    uint8_t require_mask;  /* 1 on the server side: clients must mask (RFC 6455 5.1) */
-    uint16_t close_code;   /* after -1: the code to close with */
-    const char *errstr;    /* after -1: why, a static string */
+    uint64_t max_payload; /* largest message, summed over its fragments */
+    uint64_t msg_len;     /* bytes of the fragmented message so far */
+    uint32_t utf8_state;  /* UTF-8 validation state carried across text fragments */
+    uint8_t msg_opcode;   /* WS_OP_TEXT / WS_OP_BINARY while a fragmented message is open, else 0 */
+    uint8_t require_mask; /* 1 on the server side: clients must mask (RFC 6455 5.1) */
+    uint16_t close_code;  /* after -1: the code to close with */
+    const char *errstr;   /* after -1: why, a static string */
 } ws_reader;
 
 typedef struct ws_frame {
-    uint8_t opcode;    /* WS_OP_*; a continuation keeps WS_OP_CONTINUATION */
-    uint8_t fin;       /* 1 on the last frame of a message (always 1 for control frames) */
+    uint8_t opcode;     /* WS_OP_*; a continuation keeps WS_OP_CONTINUATION */
+    uint8_t fin;        /* 1 on the last frame of a message (always 1 for control frames) */
     uint8_t msg_opcode; /* the message's opcode (TEXT/BINARY) for data frames, else 0 */
-    uint8_t *payload;  /* unmasked, inside the caller's buffer */
-    size_t len;        /* payload bytes */
+    uint8_t *payload;   /* unmasked, inside the caller's buffer */
+    size_t len;         /* payload bytes */
 } ws_frame;
 
 /* max_payload: largest message accepted (close 1009 beyond). require_mask: 1 for a

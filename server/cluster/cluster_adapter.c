@@ -22,7 +22,6 @@
 
 #define CL_LOG_MAX 512
 
-
 /* A channel this adapter subscribes to because a local room has members: one allocation,
  * the name (the map key) followed by the channel. */
 typedef struct cl_room {
@@ -32,7 +31,8 @@ typedef struct cl_room {
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-void cl__log(cl_cluster *c, const char *fmt, ...) {
+void cl__log(cl_cluster *c, const char *fmt, ...)
+{
     char line[CL_LOG_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -41,48 +41,61 @@ void cl__log(cl_cluster *c, const char *fmt, ...) {
     fprintf(stderr, "cluster[%s]: %s\n", c->node_id, line);
 }
 
-static void on_rc_log(const char *line, void *ud) {
+static void on_rc_log(const char *line, void *ud)
+{
     cl_cluster *c = ud;
     fprintf(stderr, "cluster[%s]: redis %s\n", c->node_id, line);
 }
 
-char *cl__xstrdup(const char *s) {
+char *cl__xstrdup(const char *s)
+{
     char *d = strdup(s);
-    if (!d) abort();
+    if (!d)
+        abort();
     return d;
 }
 
 /* The bytes of b as a C string (channel names hold no NUL: they are made of C strings). */
-char *cl__buf_string(const sb_buf *b) {
+char *cl__buf_string(const sb_buf *b)
+{
     char *s = malloc(b->len + 1);
-    if (!s) abort();
-    if (b->len) memcpy(s, b->data, b->len);
+    if (!s)
+        abort();
+    if (b->len)
+        memcpy(s, b->data, b->len);
     s[b->len] = '\0';
     return s;
 }
 
-void cl__opts_from_target(rdap_opts *o, const sio_target *to) {
-    for (size_t i = 0; i < to->n_rooms; i++) rdap_rooms_add(&o->rooms, to->rooms[i]);
-    for (size_t i = 0; i < to->n_except; i++) rdap_rooms_add(&o->except, to->except[i]);
+void cl__opts_from_target(rdap_opts *o, const sio_target *to)
+{
+    for (size_t i = 0; i < to->n_rooms; i++)
+        rdap_rooms_add(&o->rooms, to->rooms[i]);
+    for (size_t i = 0; i < to->n_except; i++)
+        rdap_rooms_add(&o->except, to->except[i]);
 }
 
-sio_target cl__target_from_opts(const rdap_opts *o) {
+sio_target cl__target_from_opts(const rdap_opts *o)
+{
     return (sio_target){(const char *const *)o->rooms.names, o->rooms.n,
                         (const char *const *)o->except.names, o->except.n};
 }
 
 /* [event, ...args] as Node puts it in packet data and SERVER_SIDE_EMIT data. */
-json_t *cl__event_array(const char *event, const sio_args *args) {
+json_t *cl__event_array(const char *event, const sio_args *args)
+{
     json_t *data = json_array();
     json_array_append_new(data, json_string(event));
     json_t *tree = sio_args_json(args);
-    if (tree) json_array_extend(data, tree);
+    if (tree)
+        json_array_extend(data, tree);
     json_decref(tree);
     return data;
 }
 
 static void on_publish(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
-                       void *ud) {
+                       void *ud)
+{
     cl_cluster *c = ud;
     if (status == RC_OK) {
         c->publish_failed_logged = 0;
@@ -94,7 +107,8 @@ static void on_publish(rc_conn *conn, int status, const redisReply *reply, const
 }
 
 /* PUBLISHes c->out on channel. */
-void cl__publish_out(cl_cluster *c, const char *channel) {
+void cl__publish_out(cl_cluster *c, const char *channel)
+{
     const char *argv[3] = {"PUBLISH", channel, (const char *)c->out.data};
     size_t lens[3] = {7, strlen(channel), c->out.len};
     rc_command_argv(c->conn, on_publish, c, 3, argv, lens);
@@ -104,7 +118,8 @@ void cl__publish_out(cl_cluster *c, const char *channel) {
 
 /* Only without the pattern subscription (one channel per local room): with it, rooms need
  * no bookkeeping here, and the hook is not installed. */
-static void on_room(const char *name, int exists, void *ud) {
+static void on_room(const char *name, int exists, void *ud)
+{
     cl_adapter *a = ud;
     cl_cluster *c = a->cluster;
     if (exists) {
@@ -113,7 +128,8 @@ static void on_room(const char *name, int exists, void *ud) {
         sb_buf_init(&b);
         rdap_channel_broadcast(&b, c->key, sio_namespace_name(a->base.nsp), name);
         cl_room *r = malloc(sizeof(*r) + len + 1 + b.len + 1);
-        if (!r) abort();
+        if (!r)
+            abort();
         memcpy(r->name, name, len + 1);
         char *channel = r->name + len + 1;
         memcpy(channel, b.data, b.len);
@@ -125,36 +141,43 @@ static void on_room(const char *name, int exists, void *ud) {
         return;
     }
     cl_room *r = sb_map_del(&a->rooms, name);
-    if (!r) return;
+    if (!r)
+        return;
     rc_unsubscribe(c->conn, r->channel);
     free(r);
 }
 
-static void cl_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n) {
+static void cl_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n)
+{
     cl_adapter *a = (cl_adapter *)base;
     a->local->ops->add(a->local, s, rooms, n);
 }
 
-static void cl_del(sio_adapter *base, sio_socket *s, const char *room) {
+static void cl_del(sio_adapter *base, sio_socket *s, const char *room)
+{
     cl_adapter *a = (cl_adapter *)base;
     a->local->ops->del(a->local, s, room);
 }
 
-static void cl_del_all(sio_adapter *base, sio_socket *s) {
+static void cl_del_all(sio_adapter *base, sio_socket *s)
+{
     cl_adapter *a = (cl_adapter *)base;
     a->local->ops->del_all(a->local, s);
 }
 
-static int cl_has(sio_adapter *base, const sio_socket *s, const char *room) {
+static int cl_has(sio_adapter *base, const sio_socket *s, const char *room)
+{
     cl_adapter *a = (cl_adapter *)base;
     return a->local->ops->has(a->local, s, room);
 }
 
-static int cl_has_room(sio_adapter *base, const char *room) {
+static int cl_has_room(sio_adapter *base, const char *room)
+{
     return sio_adapter_local_has_room(((cl_adapter *)base)->local, room);
 }
 
-static void cl_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud) {
+static void cl_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb cb, void *ud)
+{
     cl_adapter *a = (cl_adapter *)base;
     a->local->ops->sockets(a->local, to, cb, ud);
 }
@@ -163,7 +186,8 @@ static void cl_sockets(sio_adapter *base, const sio_target *to, sio_sockets_cb c
 
 /* Fills packet p (borrowing args' attachments) for the other nodes; the caller releases
  * p->data and resets p->attachments before clearing. */
-void cl__packet_fill(siop_packet *p, sio_namespace *nsp, const sio_broadcast *b) {
+void cl__packet_fill(siop_packet *p, sio_namespace *nsp, const sio_broadcast *b)
+{
     p->type = b->args->n_attachments ? SIOP_PACKET_BINARY_EVENT : SIOP_PACKET_EVENT;
     p->nsp = cl__xstrdup(sio_namespace_name(nsp));
     p->data = cl__event_array(b->event, b->args);
@@ -171,15 +195,18 @@ void cl__packet_fill(siop_packet *p, sio_namespace *nsp, const sio_broadcast *b)
     p->attachments = (siop_attachment *)b->args->attachments;
 }
 
-void cl__packet_unborrow(siop_packet *p) {
+void cl__packet_unborrow(siop_packet *p)
+{
     p->attachments = NULL;
     p->n_attachments = 0;
 }
 
 /* The event name of p's [event, ...args], or NULL; *rest gets a new array of the args. */
-const char *cl__packet_event(const siop_packet *p, json_t **rest) {
+const char *cl__packet_event(const siop_packet *p, json_t **rest)
+{
     json_t *name = json_array_get(p->data, 0);
-    if (!json_is_string(name)) return NULL;
+    if (!json_is_string(name))
+        return NULL;
     *rest = json_array();
     for (size_t i = 1; i < json_array_size(p->data); i++)
         json_array_append(*rest, json_array_get(p->data, i));
@@ -187,10 +214,12 @@ const char *cl__packet_event(const siop_packet *p, json_t **rest) {
 }
 
 /* A packet another node or the emitter broadcast: to this node's sockets it designates. */
-void cl__deliver(cl_adapter *a, const siop_packet *p, const rdap_opts *opts) {
+void cl__deliver(cl_adapter *a, const siop_packet *p, const rdap_opts *opts)
+{
     json_t *rest;
     const char *event = cl__packet_event(p, &rest);
-    if (!event) return;
+    if (!event)
+        return;
     sio_args args = {rest, p->attachments, p->n_attachments, NULL, 0};
     sio_target to = cl__target_from_opts(opts);
     sio_broadcast b = {event, &args, &to, rdap_opts_volatile(opts) ? SIO_EMIT_VOLATILE : 0};
@@ -199,7 +228,8 @@ void cl__deliver(cl_adapter *a, const siop_packet *p, const rdap_opts *opts) {
 }
 
 /* PUBLISHes m for the other nodes on the channel of its rooms. */
-void cl__publish_broadcast(cl_adapter *a, const rdap_broadcast *m) {
+void cl__publish_broadcast(cl_adapter *a, const rdap_broadcast *m)
+{
     cl_cluster *c = a->cluster;
     sb_buf_reset(&c->out);
     sb_buf channel;
@@ -212,29 +242,34 @@ void cl__publish_broadcast(cl_adapter *a, const rdap_broadcast *m) {
     sb_buf_free(&channel);
 }
 
-void cl__broadcast_fill(cl_adapter *a, rdap_broadcast *m, const sio_broadcast *b) {
+void cl__broadcast_fill(cl_adapter *a, rdap_broadcast *m, const sio_broadcast *b)
+{
     rdap_broadcast_init(m);
     m->uid = cl__xstrdup(a->cluster->uid);
     cl__packet_fill(&m->packet, a->base.nsp, b);
     cl__opts_from_target(&m->opts, b->to);
 }
 
-static int cl_broadcast(sio_adapter *base, const sio_broadcast *b) {
+static int cl_broadcast(sio_adapter *base, const sio_broadcast *b)
+{
     cl_adapter *a = (cl_adapter *)base;
     if (a->stream && !(b->flags & (SIO_EMIT_VOLATILE | SIO_EMIT_LOCAL)))
         return cl__broadcast_recoverable(a, b);
     int rc = a->local->ops->broadcast(a->local, b);
-    if (rc != SIOP_OK || (b->flags & SIO_EMIT_LOCAL)) return rc;
+    if (rc != SIOP_OK || (b->flags & SIO_EMIT_LOCAL))
+        return rc;
     rdap_broadcast m;
     cl__broadcast_fill(a, &m, b);
-    if (b->flags & SIO_EMIT_VOLATILE) json_object_set_new(m.opts.flags, RDAP_FLAG_VOLATILE, json_true());
+    if (b->flags & SIO_EMIT_VOLATILE)
+        json_object_set_new(m.opts.flags, RDAP_FLAG_VOLATILE, json_true());
     cl__publish_broadcast(a, &m);
     cl__packet_unborrow(&m.packet);
     rdap_broadcast_clear(&m);
     return SIOP_OK;
 }
 
-static void on_broadcast_message(cl_adapter *a, const uint8_t *data, size_t len) {
+static void on_broadcast_message(cl_adapter *a, const uint8_t *data, size_t len)
+{
     cl_cluster *c = a->cluster;
     rdap_broadcast m;
     if (rdap_broadcast_sent_by(data, len, c->uid))
@@ -250,20 +285,26 @@ static void on_broadcast_message(cl_adapter *a, const uint8_t *data, size_t len)
 
 /* ---- messages ---------------------------------------------------------------------- */
 
-static int channel_is(const rc_message *m, const char *channel) {
+static int channel_is(const rc_message *m, const char *channel)
+{
     size_t len = strlen(channel);
     return m->channel_len == len && memcmp(m->channel, channel, len) == 0;
 }
 
 /* key#nsp# or key#nsp#room# for a room with local members. */
-static int channel_is_broadcast(cl_adapter *a, const rc_message *m) {
+static int channel_is_broadcast(cl_adapter *a, const rc_message *m)
+{
     size_t len = strlen(a->ch_broadcast);
-    if (m->channel_len < len || memcmp(m->channel, a->ch_broadcast, len) != 0) return 0;
-    if (m->channel_len == len) return 1;
+    if (m->channel_len < len || memcmp(m->channel, a->ch_broadcast, len) != 0)
+        return 0;
+    if (m->channel_len == len)
+        return 1;
     size_t room_len = m->channel_len - len - 1;
-    if (m->channel[m->channel_len - 1] != '#' || room_len == 0) return 0;
+    if (m->channel[m->channel_len - 1] != '#' || room_len == 0)
+        return 0;
     char *room = malloc(room_len + 1);
-    if (!room) abort();
+    if (!room)
+        abort();
     memcpy(room, m->channel + len, room_len);
     room[room_len] = '\0';
     int ours = sio_adapter_local_has_room(a->local, room);
@@ -271,30 +312,38 @@ static int channel_is_broadcast(cl_adapter *a, const rc_message *m) {
     return ours;
 }
 
-static void on_message(rc_conn *conn, const rc_message *m, void *ud) {
+static void on_message(rc_conn *conn, const rc_message *m, void *ud)
+{
     cl_cluster *c = ud;
     sb_list *link;
-    SB_LIST_FOREACH(link, &c->adapters) {
+    SB_LIST_FOREACH(link, &c->adapters)
+    {
         cl_adapter *a = SB_LIST_DATA(link, cl_adapter, link);
-        if (channel_is(m, a->ch_request)) cl__on_request_message(a, m->data, m->len);
+        if (channel_is(m, a->ch_request))
+            cl__on_request_message(a, m->data, m->len);
         else if (channel_is(m, a->ch_response) || channel_is(m, a->ch_response_own))
             cl__on_response_message(a, m->data, m->len);
-        else if (channel_is_broadcast(a, m)) on_broadcast_message(a, m->data, m->len);
-        else continue;
+        else if (channel_is_broadcast(a, m))
+            on_broadcast_message(a, m->data, m->len);
+        else
+            continue;
         return;
     }
 }
 
-static void on_state(rc_conn *conn, int ready, void *ud) {
+static void on_state(rc_conn *conn, int ready, void *ud)
+{
     cl_cluster *c = ud;
     cl__log(c, ready ? "ready: Redis connected, subscriptions in place"
                      : "not ready: Redis unavailable, serving local clients only");
-    if (c->on_ready) c->on_ready(ready, c->ready_ud);
+    if (c->on_ready)
+        c->on_ready(ready, c->ready_ud);
 }
 
 /* ---- adapter lifecycle ------------------------------------------------------------- */
 
-static void cl_free(sio_adapter *base) {
+static void cl_free(sio_adapter *base)
+{
     cl_adapter *a = (cl_adapter *)base;
     cl_cluster *c = a->cluster;
     cl__requests_end(a);
@@ -346,7 +395,8 @@ static const sio_adapter_ops cl_ops = {
 };
 
 static char *channel_new(void (*make)(sb_buf *, const char *, const char *, const char *),
-                         const char *key, const char *nsp, const char *arg) {
+                         const char *key, const char *nsp, const char *arg)
+{
     sb_buf b;
     sb_buf_init(&b);
     make(&b, key, nsp, arg);
@@ -355,14 +405,17 @@ static char *channel_new(void (*make)(sb_buf *, const char *, const char *, cons
     return s;
 }
 
-static void channel_request(sb_buf *b, const char *key, const char *nsp, const char *unused) {
+static void channel_request(sb_buf *b, const char *key, const char *nsp, const char *unused)
+{
     rdap_channel_request(b, key, nsp);
 }
 
-sio_adapter *cl_adapter_new(sio_namespace *nsp, void *ud) {
+sio_adapter *cl_adapter_new(sio_namespace *nsp, void *ud)
+{
     cl_cluster *c = ud;
     cl_adapter *a = calloc(1, sizeof(*a));
-    if (!a) abort();
+    if (!a)
+        abort();
     a->base.ops = &cl_ops;
     a->base.nsp = nsp;
     a->cluster = c;
@@ -391,15 +444,18 @@ sio_adapter *cl_adapter_new(sio_namespace *nsp, void *ud) {
     rc_subscribe(c->conn, a->ch_response_own);
     cl__recovery_init(a, name);
     a->local = a->stream ? sio_adapter_local_new_unlogged(nsp) : sio_adapter_local_new(nsp, NULL);
-    if (!a->pattern) sio_adapter_local_on_room(a->local, on_room, a);
+    if (!a->pattern)
+        sio_adapter_local_on_room(a->local, on_room, a);
     return &a->base;
 }
 
 /* ---- cluster ----------------------------------------------------------------------- */
 
-cl_cluster *cl_cluster_new(uv_loop_t *loop, const cl_config *cfg, char *err, size_t errlen) {
+cl_cluster *cl_cluster_new(uv_loop_t *loop, const cl_config *cfg, char *err, size_t errlen)
+{
     cl_cluster *c = calloc(1, sizeof(*c));
-    if (!c) abort();
+    if (!c)
+        abort();
     c->loop = loop;
     sb_random_id(c->uid, CL_UID_LEN);
     sb_list_init(&c->adapters);
@@ -408,8 +464,8 @@ cl_cluster *cl_cluster_new(uv_loop_t *loop, const cl_config *cfg, char *err, siz
     c->psubscribe = cfg->psubscribe;
     c->on_ready = cfg->on_ready;
     c->ready_ud = cfg->ud;
-    c->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms
-                                                    : CL_DEFAULT_REQUEST_TIMEOUT_MS;
+    c->request_timeout_ms =
+        cfg->request_timeout_ms ? cfg->request_timeout_ms : CL_DEFAULT_REQUEST_TIMEOUT_MS;
     sb_buf_init(&c->out);
     rdap_decoder_init(&c->dec);
     rc_config rc;
@@ -428,16 +484,19 @@ cl_cluster *cl_cluster_new(uv_loop_t *loop, const cl_config *cfg, char *err, siz
     return c;
 }
 
-int cl_cluster_ready(const char **reason, void *ud) {
+int cl_cluster_ready(const char **reason, void *ud)
+{
     cl_cluster *c = ud;
-    if (rc_ready(c->conn)) return 1;
+    if (rc_ready(c->conn))
+        return 1;
     *reason = "redis unavailable";
     return 0;
 }
 
 const char *cl_cluster_uid(const cl_cluster *c) { return c->uid; }
 
-static void on_conn_closed(void *ud) {
+static void on_conn_closed(void *ud)
+{
     cl_cluster *c = ud;
     void (*done)(void *) = c->done;
     void *done_ud = c->done_ud;
@@ -445,10 +504,12 @@ static void on_conn_closed(void *ud) {
     free(c->key);
     free(c->node_id);
     free(c);
-    if (done) done(done_ud);
+    if (done)
+        done(done_ud);
 }
 
-void cl_cluster_close(cl_cluster *c, void (*done)(void *ud), void *ud) {
+void cl_cluster_close(cl_cluster *c, void (*done)(void *ud), void *ud)
+{
     c->done = done;
     c->done_ud = ud;
     rc_close(c->conn, on_conn_closed, c);

@@ -20,7 +20,7 @@
 #include "redis_adapter_codec.h"
 #include "redis_conn.h"
 
-#define CL_NUMBER_MAX 24                    /* a uint64 in decimal, plus NUL */
+#define CL_NUMBER_MAX 24 /* a uint64 in decimal, plus NUL */
 
 typedef struct cl_adapter cl_adapter;
 typedef struct cl_pending cl_pending;
@@ -30,19 +30,19 @@ typedef struct cl_restore cl_restore;
 struct cl_cluster {
     uv_loop_t *loop;
     rc_conn *conn;
-    char *key;                  /* the channel prefix */
-    char *node_id;              /* for logs */
+    char *key;     /* the channel prefix */
+    char *node_id; /* for logs */
     char uid[CL_UID_LEN + 1];
     uint32_t request_timeout_ms;
-    sb_list adapters;          /* cl_adapter.link: one per namespace */
+    sb_list adapters; /* cl_adapter.link: one per namespace */
     uint64_t next_request;
-    sb_buf out;                 /* encoding buffer reused by every message */
+    sb_buf out; /* encoding buffer reused by every message */
     rdap_decoder dec;
-    int psubscribe;             /* cl_config.psubscribe */
+    int psubscribe;                        /* cl_config.psubscribe */
     void (*on_ready)(int ready, void *ud); /* cl_config's */
     void *ready_ud;
-    int publish_failed_logged;  /* one log line per outage, not one per message */
-    int xadd_failed_logged;     /* the same for the recovery stream */
+    int publish_failed_logged; /* one log line per outage, not one per message */
+    int xadd_failed_logged;    /* the same for the recovery stream */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -52,23 +52,23 @@ struct cl_adapter {
     sio_adapter base;
     sio_adapter *local;
     cl_cluster *cluster;
-    sb_list link;              /* in cl_cluster.adapters */
-    char *ch_broadcast;         /* key#nsp# */
-    char *pattern;              /* key#nsp#* when the cluster psubscribes, else NULL */
-    char *ch_request;           /* key-request#nsp# */
-    char *ch_response;          /* key-response#nsp# */
-    char *ch_response_own;      /* key-response#nsp#uid# */
-    sb_map rooms;              /* name → cl_room, without the pattern subscription only */
-    sb_map requests;           /* request id → cl_request (ours, awaiting answers) */
+    sb_list link;          /* in cl_cluster.adapters */
+    char *ch_broadcast;    /* key#nsp# */
+    char *pattern;         /* key#nsp#* when the cluster psubscribes, else NULL */
+    char *ch_request;      /* key-request#nsp# */
+    char *ch_response;     /* key-response#nsp# */
+    char *ch_response_own; /* key-response#nsp#uid# */
+    sb_map rooms;          /* name → cl_room, without the pattern subscription only */
+    sb_map requests;       /* request id → cl_request (ours, awaiting answers) */
     /* recovery in Redis; stream NULL when --recovery-window is 0 */
-    char *stream;               /* key-stream#nsp#: the recoverable broadcasts */
-    char *session_prefix;       /* key-session#nsp#, followed by a pid */
-    size_t max_packets;         /* the stream's MAXLEN, and the most a restore replays */
+    char *stream;                   /* key-stream#nsp#: the recoverable broadcasts */
+    char *session_prefix;           /* key-session#nsp#, followed by a pid */
+    size_t max_packets;             /* the stream's MAXLEN, and the most a restore replays */
     char max_len[CL_NUMBER_MAX];    /* max_packets in decimal */
     char max_replay[CL_NUMBER_MAX]; /* max_packets + 1: more means some are gone */
     char window[CL_NUMBER_MAX];     /* the window in ms: a session's expiry */
-    sb_list pending;           /* cl_pending.link: broadcasts waiting for their stream id */
-    sb_list restores;          /* cl_restore.link: restores waiting for Redis */
+    sb_list pending;                /* cl_pending.link: broadcasts waiting for their stream id */
+    sb_list restores;               /* cl_restore.link: restores waiting for Redis */
 };
 
 /* ---- cluster_adapter.c: helpers every part uses ---------------------------------- */
@@ -104,15 +104,12 @@ void cl__broadcast_fill(cl_adapter *a, rdap_broadcast *m, const sio_broadcast *b
 /* ---- cluster_requests.c ------------------------------------------------------------ */
 
 /* The adapter ops that ask the other nodes. */
-void cl__fetch_sockets(sio_adapter *base, const sio_target *to, sio_fetch_sockets_cb cb,
-                       void *ud);
+void cl__fetch_sockets(sio_adapter *base, const sio_target *to, sio_fetch_sockets_cb cb, void *ud);
 int cl__server_side_emit(sio_adapter *base, const char *event, const sio_args *args,
                          uint32_t timeout_ms, sio_broadcast_ack_cb cb, void *ud);
 int cl__broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ack_wait *op);
-void cl__add_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
-                     size_t n);
-void cl__del_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms,
-                     size_t n);
+void cl__add_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms, size_t n);
+void cl__del_sockets(sio_adapter *base, const sio_target *to, const char *const *rooms, size_t n);
 void cl__disconnect_sockets(sio_adapter *base, const sio_target *to, int close_session);
 /* A message on a's request channel (another node asks) or response channels (answers to
  * our requests). */
@@ -131,7 +128,7 @@ void cl__recovery_detach(cl_adapter *a);
 int cl__broadcast_recoverable(cl_adapter *a, const sio_broadcast *b);
 /* The adapter ops of recovery (the local adapter's when a->stream is NULL). */
 void cl__persist_session(sio_adapter *base, sio_socket *s);
-void cl__restore_session(sio_adapter *base, const char *pid, const char *offset,
-                         sio_restore_cb cb, void *ud);
+void cl__restore_session(sio_adapter *base, const char *pid, const char *offset, sio_restore_cb cb,
+                         void *ud);
 
 #endif

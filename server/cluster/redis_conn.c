@@ -25,23 +25,23 @@
 #include <string.h>
 #include <strings.h>
 
+#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/sds.h>
-#include <hiredis/adapters/libuv.h>
 
 #include "countdown.h"
 #include "defer.h"
 #include "list.h"
 #include "map.h"
 
-#define RC_URL_INPUT_MAX 2048         /* longest URL accepted */
-#define RC_HEALTH_INTERVAL_MS 5000    /* an idle command link sends PING this often */
-#define RC_WATCHDOG_CHECKS 4          /* watchdog runs per command timeout */
+#define RC_URL_INPUT_MAX          2048 /* longest URL accepted */
+#define RC_HEALTH_INTERVAL_MS     5000 /* an idle command link sends PING this often */
+#define RC_WATCHDOG_CHECKS        4    /* watchdog runs per command timeout */
 #define RC_WATCHDOG_MIN_PERIOD_MS 10
-#define RC_RESUBSCRIBE_BATCH 256      /* names per SUBSCRIBE when restoring the registry */
-#define RC_REASON_MAX 320             /* why a connection ended, as logged */
-#define RC_LOG_MAX 512                /* one log line */
-#define RC_WHERE_MAX (RC_URL_HOST_MAX + 16) /* "[host]:port" */
+#define RC_RESUBSCRIBE_BATCH      256 /* names per SUBSCRIBE when restoring the registry */
+#define RC_REASON_MAX             320 /* why a connection ended, as logged */
+#define RC_LOG_MAX                512 /* one log line */
+#define RC_WHERE_MAX              (RC_URL_HOST_MAX + 16) /* "[host]:port" */
 
 typedef enum rc_link_state {
     RC_LINK_DOWN = 0,   /* waiting for the retry timer */
@@ -51,12 +51,12 @@ typedef enum rc_link_state {
 
 typedef struct rc_link {
     rc_conn *conn;
-    const char *name;           /* "command" or "subscriber", for logs */
-    int is_sub;                 /* 1: the subscriber link */
-    redisAsyncContext *ac;      /* the current context, NULL when there is none */
+    const char *name;      /* "command" or "subscriber", for logs */
+    int is_sub;            /* 1: the subscriber link */
+    redisAsyncContext *ac; /* the current context, NULL when there is none */
     rc_link_state state;
-    uv_timer_t timer;           /* DOWN: retry; CONNECTING: deadline; UP (command): watchdog */
-    uv_getaddrinfo_t resolve;   /* in flight while resolving is 1 */
+    uv_timer_t timer;         /* DOWN: retry; CONNECTING: deadline; UP (command): watchdog */
+    uv_getaddrinfo_t resolve; /* in flight while resolving is 1 */
     int resolving;
     int handshake_left;         /* handshake replies still to come */
     uint32_t backoff_ms;        /* the next retry delay, before jitter */
@@ -73,48 +73,48 @@ typedef struct rc_link {
 
 /* One command awaiting its reply (pending list) or its failure callback (failed queue). */
 typedef struct rc_req {
-    sb_list link;    /* in c->pending_list, or in c->failed's queue */
+    sb_list link; /* in c->pending_list, or in c->failed's queue */
     rc_conn *conn;
-    rc_reply_cb cb;  /* NULL: nobody waits (health PING, or cb NULL given) */
+    rc_reply_cb cb; /* NULL: nobody waits (health PING, or cb NULL given) */
     void *ud;
-    size_t len;      /* encoded bytes, counted in pending_bytes */
-    int status;      /* failed queue: the status to report */
-    int done;        /* the callback has run (or will not); hiredis may still hold the req */
+    size_t len; /* encoded bytes, counted in pending_bytes */
+    int status; /* failed queue: the status to report */
+    int done;   /* the callback has run (or will not); hiredis may still hold the req */
 } rc_req;
 
 /* One channel or pattern of the registry. */
 typedef struct rc_sub {
-    char *name;        /* owned; also the map key */
-    unsigned refs;     /* rc_subscribe() calls not matched by rc_unsubscribe() */
-    unsigned inflight; /* (UN)SUBSCRIBE sent on this connection, confirmation not seen */
-    int active;        /* the last confirmation seen was a subscribe */
+    char *name;               /* owned; also the map key */
+    unsigned refs;            /* rc_subscribe() calls not matched by rc_unsubscribe() */
+    unsigned inflight;        /* (UN)SUBSCRIBE sent on this connection, confirmation not seen */
+    int active;               /* the last confirmation seen was a subscribe */
     struct rc_sub *next_dead; /* scratch list while the registry is reset */
 } rc_sub;
 
 struct rc_conn {
     uv_loop_t *loop;
     rc_url url;
-    char where[RC_WHERE_MAX];     /* host:port for logs */
-    int numeric_host;             /* url.host is an IP literal: no resolution */
-    rc_config cfg;                /* with defaults applied; cfg.url is not kept */
+    char where[RC_WHERE_MAX]; /* host:port for logs */
+    int numeric_host;         /* url.host is an IP literal: no resolution */
+    rc_config cfg;            /* with defaults applied; cfg.url is not kept */
     rc_link cmd, sub;
 
-    sb_list pending_list;         /* in flight on the command link, oldest first */
+    sb_list pending_list; /* in flight on the command link, oldest first */
     size_t pending, pending_bytes;
-    uint64_t last_progress;       /* uv_now() of the last reply, or of the first send */
-    sb_defer failed;              /* refused commands, answered on the next turn */
-    uv_idle_t flusher;         /* writes the links' queued commands, once per loop turn */
+    uint64_t last_progress; /* uv_now() of the last reply, or of the first send */
+    sb_defer failed;        /* refused commands, answered on the next turn */
+    uv_idle_t flusher;      /* writes the links' queued commands, once per loop turn */
 
-    sb_map channels, patterns;   /* name -> rc_sub */
-    size_t restore_left;          /* restore confirmations still to come */
-    size_t restored;              /* names sent by the current restore */
+    sb_map channels, patterns; /* name -> rc_sub */
+    size_t restore_left;       /* restore confirmations still to come */
+    size_t restored;           /* names sent by the current restore */
 
-    int ready_reported;           /* the last value given to on_state */
+    int ready_reported; /* the last value given to on_state */
     int closing;
-    sb_countdown closed;          /* the handles and resolutions rc_close() waits for */
+    sb_countdown closed; /* the handles and resolutions rc_close() waits for */
     rc_close_cb done;
     void *done_ud;
-    uint64_t rng;                 /* xorshift state for the backoff jitter */
+    uint64_t rng; /* xorshift state for the backoff jitter */
 };
 
 static void link_connect(rc_link *l);
@@ -123,7 +123,8 @@ static void on_link_timer(uv_timer_t *t);
 
 /* ---- status, logging ---- */
 
-const char *rc_strerror(int status) {
+const char *rc_strerror(int status)
+{
     switch (status) {
     case RC_OK: return "ok";
     case RC_ERR_REPLY: return "redis error reply";
@@ -139,8 +140,8 @@ const char *rc_strerror(int status) {
     }
 }
 
-__attribute__((format(printf, 2, 3)))
-static void rc_log(rc_conn *c, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void rc_log(rc_conn *c, const char *fmt, ...)
+{
     char line[RC_LOG_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -154,21 +155,27 @@ static void rc_log(rc_conn *c, const char *fmt, ...) {
 
 /* ---- URL ---- */
 
-static int url_fail(char *err, size_t errlen, const char *msg) {
+static int url_fail(char *err, size_t errlen, const char *msg)
+{
     if (err != NULL && errlen > 0)
         snprintf(err, errlen, "redis URL: %s", msg);
     return RC_ERR_URL;
 }
 
-static int hex_value(char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
     return -1;
 }
 
 /* Percent-decodes [s, e) into out (cap bytes with the NUL). -1: bad escape, %00, too long. */
-static int pct_decode(const char *s, const char *e, char *out, size_t cap) {
+static int pct_decode(const char *s, const char *e, char *out, size_t cap)
+{
     size_t n = 0;
     while (s < e) {
         int ch = (unsigned char)*s++;
@@ -188,7 +195,8 @@ static int pct_decode(const char *s, const char *e, char *out, size_t cap) {
 }
 
 /* Parses the decimal [s, e) into *out when it is in [min, max]. */
-static int parse_uint(const char *s, const char *e, long min, long max, int *out) {
+static int parse_uint(const char *s, const char *e, long min, long max, int *out)
+{
     long v = 0;
     if (s == e)
         return -1;
@@ -205,7 +213,8 @@ static int parse_uint(const char *s, const char *e, long min, long max, int *out
     return 0;
 }
 
-static int parse_userinfo(const char *s, const char *e, rc_url *out, char *err, size_t errlen) {
+static int parse_userinfo(const char *s, const char *e, rc_url *out, char *err, size_t errlen)
+{
     const char *colon = memchr(s, ':', (size_t)(e - s));
     if (s == e)
         return url_fail(err, errlen, "empty credentials before '@'");
@@ -220,14 +229,16 @@ static int parse_userinfo(const char *s, const char *e, rc_url *out, char *err, 
     return RC_OK;
 }
 
-static int host_char_ok(char ch, int bracketed) {
+static int host_char_ok(char ch, int bracketed)
+{
     if (bracketed)
         return hex_value(ch) >= 0 || ch == ':' || ch == '.';
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
            ch == '.' || ch == '-' || ch == '_';
 }
 
-static int parse_hostport(const char *s, const char *e, rc_url *out, char *err, size_t errlen) {
+static int parse_hostport(const char *s, const char *e, rc_url *out, char *err, size_t errlen)
+{
     const char *host = s, *host_end, *rest;
     int bracketed = s < e && *s == '[';
     if (bracketed) {
@@ -259,7 +270,8 @@ static int parse_hostport(const char *s, const char *e, rc_url *out, char *err, 
     return RC_OK;
 }
 
-int rc_url_parse(const char *url, rc_url *out, char *err, size_t errlen) {
+int rc_url_parse(const char *url, rc_url *out, char *err, size_t errlen)
+{
     memset(out, 0, sizeof *out);
     out->port = RC_URL_DEFAULT_PORT;
     if (url == NULL || url[0] == '\0')
@@ -286,24 +298,28 @@ int rc_url_parse(const char *url, rc_url *out, char *err, size_t errlen) {
     int rv = parse_hostport(p, slash != NULL ? slash : end, out, err, errlen);
     if (rv != RC_OK)
         return rv;
-    if (slash != NULL && slash + 1 < end && parse_uint(slash + 1, end, 0, RC_URL_DB_MAX, &out->db) != 0)
+    if (slash != NULL && slash + 1 < end &&
+        parse_uint(slash + 1, end, 0, RC_URL_DB_MAX, &out->db) != 0)
         return url_fail(err, errlen, "database must be a number from 0 to 2147483647");
     return RC_OK;
 }
 
-void rc_config_init(rc_config *cfg, const char *url) {
+void rc_config_init(rc_config *cfg, const char *url)
+{
     memset(cfg, 0, sizeof *cfg);
     cfg->url = url;
 }
 
 /* ---- readiness, backoff ---- */
 
-int rc_ready(const rc_conn *c) {
+int rc_ready(const rc_conn *c)
+{
     return c != NULL && !c->closing && c->cmd.state == RC_LINK_UP && c->sub.state == RC_LINK_UP &&
            c->restore_left == 0;
 }
 
-static void update_ready(rc_conn *c) {
+static void update_ready(rc_conn *c)
+{
     int ready = rc_ready(c);
     if (c->closing || ready == c->ready_reported)
         return;
@@ -312,7 +328,8 @@ static void update_ready(rc_conn *c) {
         c->cfg.on_state(c, ready, c->cfg.ud);
 }
 
-static uint64_t rng_next(rc_conn *c) {
+static uint64_t rng_next(rc_conn *c)
+{
     c->rng ^= c->rng << 13;
     c->rng ^= c->rng >> 7;
     c->rng ^= c->rng << 17;
@@ -321,7 +338,8 @@ static uint64_t rng_next(rc_conn *c) {
 
 /* The next retry delay: the doubling delay minus up to half of it, so that nodes that lost
  * Redis together do not all come back in the same millisecond. */
-static uint64_t link_next_delay(rc_link *l) {
+static uint64_t link_next_delay(rc_link *l)
+{
     rc_conn *c = l->conn;
     uint32_t d = l->backoff_ms;
     l->backoff_ms = d >= c->cfg.backoff_max_ms / 2 ? c->cfg.backoff_max_ms : d * 2;
@@ -330,7 +348,8 @@ static uint64_t link_next_delay(rc_link *l) {
 
 /* ---- the command link's pending list and failed queue ---- */
 
-static void pending_push(rc_conn *c, rc_req *r) {
+static void pending_push(rc_conn *c, rc_req *r)
+{
     if (c->pending == 0)
         c->last_progress = uv_now(c->loop);
     sb_list_insert_tail(&c->pending_list, &r->link);
@@ -338,7 +357,8 @@ static void pending_push(rc_conn *c, rc_req *r) {
     c->pending_bytes += r->len;
 }
 
-static void pending_unlink(rc_conn *c, rc_req *r) {
+static void pending_unlink(rc_conn *c, rc_req *r)
+{
     sb_list_remove(&r->link);
     c->pending--;
     c->pending_bytes -= r->len;
@@ -346,7 +366,8 @@ static void pending_unlink(rc_conn *c, rc_req *r) {
 
 /* Answers every in-flight command with status. It stops when a callback closes conn,
  * since rc_close() answers the rest itself, unless rc_close() is the caller. */
-static void pending_fail_all(rc_conn *c, int status, const char *reason) {
+static void pending_fail_all(rc_conn *c, int status, const char *reason)
+{
     rc_req *r;
     while ((r = SB_LIST_FIRST(&c->pending_list, rc_req, link)) != NULL &&
            (!c->closing || status == RC_ERR_CLOSED)) {
@@ -357,7 +378,8 @@ static void pending_fail_all(rc_conn *c, int status, const char *reason) {
     }
 }
 
-static void fail_later(rc_conn *c, rc_req *r, int status) {
+static void fail_later(rc_conn *c, rc_req *r, int status)
+{
     r->status = status;
     r->done = 1;
     sb_defer_push(&c->failed, &r->link);
@@ -365,7 +387,8 @@ static void fail_later(rc_conn *c, rc_req *r, int status) {
 
 /* A refused command's answer, on the turn after it was refused (a caller that retries at
  * once cannot spin here); rc_close() gives the rest at once. */
-static void on_failed(sb_list *link, void *ud) {
+static void on_failed(sb_list *link, void *ud)
+{
     rc_conn *c = ud;
     rc_req *r = SB_LIST_DATA(link, rc_req, link);
     if (r->cb != NULL)
@@ -376,10 +399,11 @@ static void on_failed(sb_list *link, void *ud) {
 /* ---- commands ---- */
 
 /* Commands that would change the link's own state behind this layer's back. */
-static int command_reserved(const char *cmd, int len) {
-    static const char *const reserved[] = {"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
-                                           "punsubscribe", "sunsubscribe", "monitor", "auth",
-                                           "select", "hello", "reset", "quit"};
+static int command_reserved(const char *cmd, int len)
+{
+    static const char *const reserved[] = {
+        "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
+        "monitor",   "auth",       "select",     "hello",       "reset",        "quit"};
     /* cmd is "*<argc>\r\n$<len>\r\n<name>\r\n..." as hiredis formats it. */
     const char *end = cmd + len, *p = memchr(cmd, '$', (size_t)len), *name;
     if (p == NULL || (name = memchr(p, '\n', (size_t)(end - p))) == NULL)
@@ -395,7 +419,8 @@ static int command_reserved(const char *cmd, int len) {
     return 0;
 }
 
-static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
     rc_req *r = privdata;
     rc_conn *c = r->conn;
     const redisReply *rep = reply;
@@ -422,11 +447,14 @@ static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *privdata) {
 /* Sends the formatted command cmd (len bytes, or len < 0 when formatting failed), which it
  * frees. */
 /* cmd: a formatted command, freed here with free() or, when is_sds, sdsfree(). */
-static int command_submit(rc_conn *c, rc_reply_cb cb, void *ud, char *cmd, int len, int is_sds) {
+static int command_submit(rc_conn *c, rc_reply_cb cb, void *ud, char *cmd, int len, int is_sds)
+{
     rc_req *r = calloc(1, sizeof *r);
     if (r == NULL) {
-        if (is_sds) sdsfree(cmd);
-        else free(cmd);
+        if (is_sds)
+            sdsfree(cmd);
+        else
+            free(cmd);
         return RC_ERR_NOMEM;
     }
     r->conn = c;
@@ -438,12 +466,15 @@ static int command_submit(rc_conn *c, rc_reply_cb cb, void *ud, char *cmd, int l
         status = RC_ERR_ARG;
     else if (c->cmd.state != RC_LINK_UP)
         status = RC_ERR_DOWN;
-    else if (c->pending >= c->cfg.max_pending || c->pending_bytes + r->len > c->cfg.max_pending_bytes)
+    else if (c->pending >= c->cfg.max_pending ||
+             c->pending_bytes + r->len > c->cfg.max_pending_bytes)
         status = RC_ERR_BUSY;
     else if (redisAsyncFormattedCommand(c->cmd.ac, on_cmd_reply, r, cmd, (size_t)len) != REDIS_OK)
         status = RC_ERR_DOWN;
-    if (is_sds) sdsfree(cmd);
-    else free(cmd);
+    if (is_sds)
+        sdsfree(cmd);
+    else
+        free(cmd);
     if (status != RC_OK)
         fail_later(c, r, status);
     else
@@ -451,7 +482,8 @@ static int command_submit(rc_conn *c, rc_reply_cb cb, void *ud, char *cmd, int l
     return RC_OK;
 }
 
-int rc_command(rc_conn *c, rc_reply_cb cb, void *ud, const char *fmt, ...) {
+int rc_command(rc_conn *c, rc_reply_cb cb, void *ud, const char *fmt, ...)
+{
     if (c->closing)
         return RC_ERR_CLOSED;
     char *cmd = NULL;
@@ -465,7 +497,8 @@ int rc_command(rc_conn *c, rc_reply_cb cb, void *ud, const char *fmt, ...) {
 /* hiredis's sds formatter: redisFormatCommandArgv writes each length with sprintf, which
  * was a tenth of a stored message's CPU. */
 int rc_command_argv(rc_conn *c, rc_reply_cb cb, void *ud, int argc, const char **argv,
-                    const size_t *argvlen) {
+                    const size_t *argvlen)
+{
     if (c->closing)
         return RC_ERR_CLOSED;
     sds cmd = NULL;
@@ -475,7 +508,8 @@ int rc_command_argv(rc_conn *c, rc_reply_cb cb, void *ud, int argc, const char *
 
 /* ---- the subscription registry ---- */
 
-static void sub_free(sb_map *map, rc_sub *e) {
+static void sub_free(sb_map *map, rc_sub *e)
+{
     sb_map_del(map, e->name);
     free(e->name);
     free(e);
@@ -484,7 +518,8 @@ static void sub_free(sb_map *map, rc_sub *e) {
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
 /* Sends cmd for e on the subscriber link. */
-static int sub_send(rc_conn *c, rc_sub *e, const char *cmd) {
+static int sub_send(rc_conn *c, rc_sub *e, const char *cmd)
+{
     const char *argv[2] = {cmd, e->name};
     size_t lens[2] = {strlen(cmd), strlen(e->name)};
     if (redisAsyncCommandArgv(c->sub.ac, on_sub_reply, &c->sub, 2, argv, lens) != REDIS_OK)
@@ -493,7 +528,8 @@ static int sub_send(rc_conn *c, rc_sub *e, const char *cmd) {
     return 0;
 }
 
-static int sub_add(rc_conn *c, sb_map *map, const char *name, const char *cmd) {
+static int sub_add(rc_conn *c, sb_map *map, const char *name, const char *cmd)
+{
     if (c->closing)
         return RC_ERR_CLOSED;
     rc_sub *e = sb_map_get(map, name);
@@ -513,7 +549,8 @@ static int sub_add(rc_conn *c, sb_map *map, const char *name, const char *cmd) {
     return RC_OK;
 }
 
-static int sub_del(rc_conn *c, sb_map *map, const char *name, const char *cmd) {
+static int sub_del(rc_conn *c, sb_map *map, const char *name, const char *cmd)
+{
     if (c->closing)
         return RC_ERR_CLOSED;
     rc_sub *e = sb_map_get(map, name);
@@ -529,23 +566,28 @@ static int sub_del(rc_conn *c, sb_map *map, const char *name, const char *cmd) {
     return RC_OK;
 }
 
-int rc_subscribe(rc_conn *c, const char *channel) {
+int rc_subscribe(rc_conn *c, const char *channel)
+{
     return sub_add(c, &c->channels, channel, "SUBSCRIBE");
 }
 
-int rc_unsubscribe(rc_conn *c, const char *channel) {
+int rc_unsubscribe(rc_conn *c, const char *channel)
+{
     return sub_del(c, &c->channels, channel, "UNSUBSCRIBE");
 }
 
-int rc_psubscribe(rc_conn *c, const char *pattern) {
+int rc_psubscribe(rc_conn *c, const char *pattern)
+{
     return sub_add(c, &c->patterns, pattern, "PSUBSCRIBE");
 }
 
-int rc_punsubscribe(rc_conn *c, const char *pattern) {
+int rc_punsubscribe(rc_conn *c, const char *pattern)
+{
     return sub_del(c, &c->patterns, pattern, "PUNSUBSCRIBE");
 }
 
-int rc_subscribed(const rc_conn *c, const char *name, int pattern) {
+int rc_subscribed(const rc_conn *c, const char *name, int pattern)
+{
     if (c->closing || c->sub.state != RC_LINK_UP)
         return 0;
     const rc_sub *e = sb_map_get(pattern ? &c->patterns : &c->channels, name);
@@ -554,7 +596,8 @@ int rc_subscribed(const rc_conn *c, const char *name, int pattern) {
 
 /* A new connection knows none of the registry: forget what was in flight, and drop the
  * names nobody references any more. */
-static void registry_reset(rc_conn *c) {
+static void registry_reset(rc_conn *c)
+{
     sb_map *maps[2] = {&c->channels, &c->patterns};
     for (int m = 0; m < 2; m++) {
         rc_sub *dead = NULL, *e;
@@ -575,7 +618,8 @@ static void registry_reset(rc_conn *c) {
     c->restore_left = 0;
 }
 
-static void registry_free(rc_conn *c) {
+static void registry_free(rc_conn *c)
+{
     sb_map *maps[2] = {&c->channels, &c->patterns};
     for (int m = 0; m < 2; m++) {
         rc_sub *e;
@@ -589,7 +633,8 @@ static void registry_free(rc_conn *c) {
 }
 
 /* Sends argv[1..argc) under argv[0] as one command counted by the restore. */
-static int restore_send(rc_conn *c, int argc, const char **argv, const size_t *lens) {
+static int restore_send(rc_conn *c, int argc, const char **argv, const size_t *lens)
+{
     if (argc < 2)
         return 0;
     if (redisAsyncCommandArgv(c->sub.ac, on_sub_reply, &c->sub, argc, argv, lens) != REDIS_OK)
@@ -599,7 +644,8 @@ static int restore_send(rc_conn *c, int argc, const char **argv, const size_t *l
 }
 
 /* Subscribes the new subscriber connection to the whole registry, in batches. */
-static int registry_restore(rc_conn *c) {
+static int registry_restore(rc_conn *c)
+{
     static const char *const cmds[2] = {"SUBSCRIBE", "PSUBSCRIBE"};
     sb_map *maps[2] = {&c->channels, &c->patterns};
     const char *argv[RC_RESUBSCRIBE_BATCH + 1];
@@ -628,19 +674,22 @@ static int registry_restore(rc_conn *c) {
     return 0;
 }
 
-static int reply_is_string(const redisReply *r) {
+static int reply_is_string(const redisReply *r)
+{
     return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
 }
 
 /* The live registry entry named by a reply element, if the name is one we subscribed. */
-static rc_sub *sub_lookup(sb_map *map, const redisReply *name) {
+static rc_sub *sub_lookup(sb_map *map, const redisReply *name)
+{
     if (!reply_is_string(name) || strlen(name->str) != name->len)
         return NULL;
     return sb_map_get(map, name->str);
 }
 
 static void deliver(rc_conn *c, const redisReply *pattern, const redisReply *channel,
-                    const redisReply *payload) {
+                    const redisReply *payload)
+{
     rc_sub *e = sub_lookup(pattern != NULL ? &c->patterns : &c->channels,
                            pattern != NULL ? pattern : channel);
     if (e == NULL || e->refs == 0 || !reply_is_string(channel) || !reply_is_string(payload) ||
@@ -654,7 +703,8 @@ static void deliver(rc_conn *c, const redisReply *pattern, const redisReply *cha
 static void link_log_up(rc_link *l);
 
 /* A (p)subscribe / (p)unsubscribe confirmation. */
-static void confirm(rc_conn *c, sb_map *map, const redisReply *name, int subscribed) {
+static void confirm(rc_conn *c, sb_map *map, const redisReply *name, int subscribed)
+{
     rc_sub *e = sub_lookup(map, name);
     if (e != NULL) {
         if (e->inflight > 0)
@@ -670,7 +720,8 @@ static void confirm(rc_conn *c, sb_map *map, const redisReply *name, int subscri
     }
 }
 
-static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
     rc_link *l = privdata;
     rc_conn *c = l->conn;
     const redisReply *r = reply;
@@ -695,7 +746,8 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata) {
 
 /* ---- the link state machine ---- */
 
-static void link_log_up(rc_link *l) {
+static void link_log_up(rc_link *l)
+{
     rc_conn *c = l->conn;
     char restored[64] = "";
     if (l->is_sub && c->restored > 0)
@@ -714,11 +766,13 @@ static void link_log_up(rc_link *l) {
 
 /* Forgets the link's context (the caller or hiredis frees it), answers what depended on it,
  * logs the transition once, and schedules the next attempt. */
-static void link_lost(rc_link *l, int status, const char *reason) {
+static void link_lost(rc_link *l, int status, const char *reason)
+{
     rc_conn *c = l->conn;
     int announced = l->announced;
     if (reason != l->reason)
-        snprintf(l->reason, sizeof l->reason, "%s", reason != NULL && reason[0] ? reason : "unknown error");
+        snprintf(l->reason, sizeof l->reason, "%s",
+                 reason != NULL && reason[0] ? reason : "unknown error");
     l->ac = NULL;
     l->state = RC_LINK_DOWN;
     l->handshake_left = 0;
@@ -741,21 +795,24 @@ static void link_lost(rc_link *l, int status, const char *reason) {
     }
     if (l->is_sub)
         registry_reset(c);
-    uv_timer_start(&l->timer, on_link_timer, link_next_delay(l), 0); /* replaces deadline or watchdog */
+    uv_timer_start(&l->timer, on_link_timer, link_next_delay(l),
+                   0); /* replaces deadline or watchdog */
     if (!l->is_sub)
         pending_fail_all(c, status, l->reason);
     update_ready(c);
 }
 
 /* link_lost() for a context hiredis is not already freeing: frees it too. */
-static void link_drop(rc_link *l, int status, const char *reason) {
+static void link_drop(rc_link *l, int status, const char *reason)
+{
     redisAsyncContext *ac = l->ac;
     link_lost(l, status, reason);
     if (ac != NULL)
         redisAsyncFree(ac); /* inside one of ac's callbacks, hiredis defers this to its end */
 }
 
-static void link_up(rc_link *l) {
+static void link_up(rc_link *l)
+{
     rc_conn *c = l->conn;
     l->state = RC_LINK_UP;
     uv_timer_stop(&l->timer);
@@ -777,7 +834,8 @@ static void link_up(rc_link *l) {
     update_ready(c);
 }
 
-static void on_handshake_reply(redisAsyncContext *ac, void *reply, void *privdata) {
+static void on_handshake_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
     rc_link *l = privdata;
     const redisReply *r = reply;
     if (ac != l->ac)
@@ -793,7 +851,8 @@ static void on_handshake_reply(redisAsyncContext *ac, void *reply, void *privdat
     }
 }
 
-static int handshake_send(rc_link *l, int argc, const char **argv) {
+static int handshake_send(rc_link *l, int argc, const char **argv)
+{
     size_t lens[3];
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
@@ -804,7 +863,8 @@ static int handshake_send(rc_link *l, int argc, const char **argv) {
 }
 
 /* AUTH, SELECT and PING, queued before the socket is even connected, so they go first. */
-static int link_handshake(rc_link *l) {
+static int link_handshake(rc_link *l)
+{
     const rc_url *u = &l->conn->url;
     char db[16];
     snprintf(db, sizeof db, "%d", u->db);
@@ -833,7 +893,8 @@ static int link_handshake(rc_link *l) {
  * the transport writes its clients), and polls for it only when the kernel pushed back. */
 static void rc_poll_rearm(void *privdata);
 
-static void rc_poll(uv_poll_t *handle, int status, int events) {
+static void rc_poll(uv_poll_t *handle, int status, int events)
+{
     redisLibuvEvents *p = handle->data;
     int ev = status < 0 ? p->events : events;
     if (p->context != NULL && (ev & UV_READABLE))
@@ -844,13 +905,15 @@ static void rc_poll(uv_poll_t *handle, int status, int events) {
         rc_poll_rearm(p); /* libuv stopped the handle; hiredis found nothing wrong */
 }
 
-static void rc_poll_rearm(void *privdata) {
+static void rc_poll_rearm(void *privdata)
+{
     redisLibuvEvents *p = privdata;
     if (p->events != 0)
         uv_poll_start(&p->handle, p->events, rc_poll);
 }
 
-static void rc_poll_set(redisLibuvEvents *p, int events) {
+static void rc_poll_set(redisLibuvEvents *p, int events)
+{
     if (p->events == events)
         return;
     p->events = events;
@@ -860,19 +923,22 @@ static void rc_poll_set(redisLibuvEvents *p, int events) {
         uv_poll_stop(&p->handle);
 }
 
-static void rc_add_read(void *privdata) {
+static void rc_add_read(void *privdata)
+{
     redisLibuvEvents *p = privdata;
     rc_poll_set(p, p->events | UV_READABLE);
 }
 
-static void rc_del_read(void *privdata) {
+static void rc_del_read(void *privdata)
+{
     redisLibuvEvents *p = privdata;
     rc_poll_set(p, p->events & ~UV_READABLE);
 }
 
 static void on_flush(uv_idle_t *h);
 
-static void rc_add_write(void *privdata) {
+static void rc_add_write(void *privdata)
+{
     redisLibuvEvents *p = privdata;
     redisAsyncContext *ac = p->context;
     rc_link *l = ac != NULL ? ac->data : NULL;
@@ -888,12 +954,14 @@ static void rc_add_write(void *privdata) {
     }
 }
 
-static void rc_del_write(void *privdata) {
+static void rc_del_write(void *privdata)
+{
     redisLibuvEvents *p = privdata;
     rc_poll_set(p, p->events & ~UV_WRITABLE);
 }
 
-static void link_flush(rc_link *l) {
+static void link_flush(rc_link *l)
+{
     if (!l->write_due)
         return;
     l->write_due = 0;
@@ -904,14 +972,16 @@ static void link_flush(rc_link *l) {
     l->writing = 0;
 }
 
-static void on_flush(uv_idle_t *h) {
+static void on_flush(uv_idle_t *h)
+{
     rc_conn *c = h->data;
     uv_idle_stop(h);
     link_flush(&c->cmd);
     link_flush(&c->sub);
 }
 
-static int rc_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+static int rc_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
     if (redisLibuvAttach(ac, loop) != REDIS_OK)
         return REDIS_ERR;
     ac->ev.addRead = rc_add_read;
@@ -921,19 +991,22 @@ static int rc_attach(redisAsyncContext *ac, uv_loop_t *loop) {
     return REDIS_OK;
 }
 
-static void on_connected(const redisAsyncContext *ac, int status) {
+static void on_connected(const redisAsyncContext *ac, int status)
+{
     rc_link *l = ac->data;
     if (status != REDIS_OK && ac == l->ac)
         link_lost(l, RC_ERR_LOST, ac->errstr); /* hiredis frees ac when this returns */
 }
 
-static void on_disconnected(const redisAsyncContext *ac, int status) {
+static void on_disconnected(const redisAsyncContext *ac, int status)
+{
     rc_link *l = ac->data;
     if (ac == l->ac)
         link_lost(l, RC_ERR_LOST, status == REDIS_OK ? "disconnected" : ac->errstr);
 }
 
-static void link_connect_ip(rc_link *l, const char *ip) {
+static void link_connect_ip(rc_link *l, const char *ip)
+{
     rc_conn *c = l->conn;
     redisAsyncContext *ac = redisAsyncConnect(ip, c->url.port);
     if (ac == NULL) {
@@ -961,7 +1034,8 @@ static void link_connect_ip(rc_link *l, const char *ip) {
         link_drop(l, RC_ERR_LOST, "cannot queue the handshake");
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
     rc_link *l = req->data;
     rc_conn *c = l->conn;
     char ip[INET6_ADDRSTRLEN] = "";
@@ -990,7 +1064,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     link_connect_ip(l, ip);
 }
 
-static void link_connect(rc_link *l) {
+static void link_connect(rc_link *l)
+{
     rc_conn *c = l->conn;
     l->state = RC_LINK_CONNECTING;
     if (c->numeric_host) {
@@ -1009,7 +1084,8 @@ static void link_connect(rc_link *l) {
 }
 
 /* DOWN: time to retry. CONNECTING: the attempt took too long. UP: the command watchdog. */
-static void on_link_timer(uv_timer_t *t) {
+static void on_link_timer(uv_timer_t *t)
+{
     rc_link *l = t->data;
     rc_conn *c = l->conn;
     char reason[RC_REASON_MAX];
@@ -1032,7 +1108,8 @@ static void on_link_timer(uv_timer_t *t) {
 /* ---- life cycle ---- */
 
 /* Everything rc_close() waited for has closed. */
-static void on_closed(void *ud) {
+static void on_closed(void *ud)
+{
     rc_conn *c = ud;
     rc_close_cb done = c->done;
     void *done_ud = c->done_ud;
@@ -1041,7 +1118,8 @@ static void on_closed(void *ud) {
         done(done_ud);
 }
 
-static void link_init(rc_conn *c, rc_link *l, const char *name, int is_sub) {
+static void link_init(rc_conn *c, rc_link *l, const char *name, int is_sub)
+{
     l->conn = c;
     l->name = name;
     l->is_sub = is_sub;
@@ -1052,7 +1130,8 @@ static void link_init(rc_conn *c, rc_link *l, const char *name, int is_sub) {
     l->timer.data = l;
 }
 
-rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t errlen) {
+rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t errlen)
+{
     rc_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         if (err != NULL && errlen > 0)
@@ -1064,7 +1143,8 @@ rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t er
         return NULL;
     }
     unsigned char addr[sizeof(struct in6_addr)];
-    c->numeric_host = inet_pton(AF_INET, c->url.host, addr) == 1 || inet_pton(AF_INET6, c->url.host, addr) == 1;
+    c->numeric_host =
+        inet_pton(AF_INET, c->url.host, addr) == 1 || inet_pton(AF_INET6, c->url.host, addr) == 1;
     if (strchr(c->url.host, ':') != NULL)
         snprintf(c->where, sizeof c->where, "[%s]:%d", c->url.host, c->url.port);
     else
@@ -1072,13 +1152,20 @@ rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t er
     c->loop = loop;
     c->cfg = *cfg;
     c->cfg.url = NULL;
-    if (c->cfg.connect_timeout_ms == 0) c->cfg.connect_timeout_ms = RC_DEFAULT_CONNECT_TIMEOUT_MS;
-    if (c->cfg.command_timeout_ms == 0) c->cfg.command_timeout_ms = RC_DEFAULT_COMMAND_TIMEOUT_MS;
-    if (c->cfg.backoff_min_ms == 0) c->cfg.backoff_min_ms = RC_DEFAULT_BACKOFF_MIN_MS;
-    if (c->cfg.backoff_max_ms == 0) c->cfg.backoff_max_ms = RC_DEFAULT_BACKOFF_MAX_MS;
-    if (c->cfg.backoff_max_ms < c->cfg.backoff_min_ms) c->cfg.backoff_max_ms = c->cfg.backoff_min_ms;
-    if (c->cfg.max_pending == 0) c->cfg.max_pending = RC_DEFAULT_MAX_PENDING;
-    if (c->cfg.max_pending_bytes == 0) c->cfg.max_pending_bytes = RC_DEFAULT_MAX_PENDING_BYTES;
+    if (c->cfg.connect_timeout_ms == 0)
+        c->cfg.connect_timeout_ms = RC_DEFAULT_CONNECT_TIMEOUT_MS;
+    if (c->cfg.command_timeout_ms == 0)
+        c->cfg.command_timeout_ms = RC_DEFAULT_COMMAND_TIMEOUT_MS;
+    if (c->cfg.backoff_min_ms == 0)
+        c->cfg.backoff_min_ms = RC_DEFAULT_BACKOFF_MIN_MS;
+    if (c->cfg.backoff_max_ms == 0)
+        c->cfg.backoff_max_ms = RC_DEFAULT_BACKOFF_MAX_MS;
+    if (c->cfg.backoff_max_ms < c->cfg.backoff_min_ms)
+        c->cfg.backoff_max_ms = c->cfg.backoff_min_ms;
+    if (c->cfg.max_pending == 0)
+        c->cfg.max_pending = RC_DEFAULT_MAX_PENDING;
+    if (c->cfg.max_pending_bytes == 0)
+        c->cfg.max_pending_bytes = RC_DEFAULT_MAX_PENDING_BYTES;
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ull;
     sb_list_init(&c->pending_list);
     sb_map_init(&c->channels);
@@ -1093,7 +1180,8 @@ rc_conn *rc_conn_new(uv_loop_t *loop, const rc_config *cfg, char *err, size_t er
     return c;
 }
 
-static void link_close(rc_conn *c, rc_link *l) {
+static void link_close(rc_conn *c, rc_link *l)
+{
     redisAsyncContext *ac = l->ac;
     l->ac = NULL;
     l->state = RC_LINK_DOWN;
@@ -1107,7 +1195,8 @@ static void link_close(rc_conn *c, rc_link *l) {
     sb_countdown_close(&c->closed, (uv_handle_t *)&l->timer);
 }
 
-void rc_close(rc_conn *c, rc_close_cb done, void *ud) {
+void rc_close(rc_conn *c, rc_close_cb done, void *ud)
+{
     if (c == NULL || c->closing)
         return;
     c->closing = 1;

@@ -28,17 +28,14 @@
 
 #include "engine_internal.h"
 
-#define EIO_LISTEN_BACKLOG 4096      /* connect storms: the kernel caps it at somaxconn */
-#define EIO_BUSY_INPUT_MAX 65536     /* input kept while a request is served; beyond, stop reading */
+#define EIO_LISTEN_BACKLOG 4096  /* connect storms: the kernel caps it at somaxconn */
+#define EIO_BUSY_INPUT_MAX 65536 /* input kept while a request is served; beyond, stop reading */
 
 static void conn_flush(eio_conn *c);
 static void on_flush(uv_idle_t *p);
 static void conn_process_leftover(eio_conn *c);
 
-static uint32_t now_s(const eio_server *srv)
-{
-    return (uint32_t)(uv_now(srv->loop) / 1000);
-}
+static uint32_t now_s(const eio_server *srv) { return (uint32_t)(uv_now(srv->loop) / 1000); }
 
 static int is_conn(const uv_handle_t *h, const eio_server *srv)
 {
@@ -66,10 +63,7 @@ void eio__conn_send(eio_conn *c, eio_msg *m)
     eio__conn_want_flush(c);
 }
 
-int eio__conn_output_pending(const eio_conn *c)
-{
-    return c->out.len > 0 || c->wreq != NULL;
-}
+int eio__conn_output_pending(const eio_conn *c) { return c->out.len > 0 || c->wreq != NULL; }
 
 /* Drops the written bytes from the head of the output. */
 static void output_consume(eio_conn *c, size_t n)
@@ -105,10 +99,7 @@ static uint32_t output_gather(const eio_conn *c, uv_buf_t *iov, size_t *total)
     return n;
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    free(req);
-}
+static void on_shutdown(uv_shutdown_t *req, int status) { free(req); }
 
 /* Everything queued has been written. */
 static void output_done(eio_conn *c)
@@ -262,10 +253,7 @@ static void close_one(uv_handle_t *h, void *arg)
         eio__conn_close((eio_conn *)h);
 }
 
-void eio__conn_close_all(eio_server *srv)
-{
-    uv_walk(srv->loop, close_one, srv);
-}
+void eio__conn_close_all(eio_server *srv) { uv_walk(srv->loop, close_one, srv); }
 
 typedef struct pending_count {
     const eio_server *srv;
@@ -308,10 +296,7 @@ static void sweep_one(uv_handle_t *h, void *arg)
     eio__conn_close(c);
 }
 
-static void on_sweep(uv_timer_t *t)
-{
-    uv_walk(t->loop, sweep_one, t->data);
-}
+static void on_sweep(uv_timer_t *t) { uv_walk(t->loop, sweep_one, t->data); }
 
 /* ---- input ---- */
 
@@ -430,7 +415,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->closed)
         return;
     if (c->kind == EIO_CONN_HTTP && !c->req)
-        eio__conn_set_timeout(c, EIO_HTTP_REQUEST_S); /* a request begins: it has that long, whole */
+        eio__conn_set_timeout(c,
+                              EIO_HTTP_REQUEST_S); /* a request begins: it has that long, whole */
     if ((uint8_t *)buf->base == c->srv->slab) {
         uint8_t *data = c->srv->slab;
         size_t consumed = conn_process(c, data, (size_t)nread, &need);
@@ -496,9 +482,9 @@ static int listen_socket(eio_server *srv, char *err, size_t errlen)
     int rc = getaddrinfo(srv->host, service, &hints, &res);
     if (!rc && res) {
         fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-                        bind(fd, res->ai_addr, res->ai_addrlen) ||
-                        listen(fd, EIO_LISTEN_BACKLOG))) {
+        if (fd >= 0 &&
+            (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+             bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, EIO_LISTEN_BACKLOG))) {
             close(fd);
             fd = -1;
         }

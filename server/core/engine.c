@@ -121,10 +121,7 @@ void eio__queue_push(eio_queue *q, eio_msg *m)
     q->bytes += wire_len(m);
 }
 
-eio_msg *eio__queue_at(const eio_queue *q, uint32_t i)
-{
-    return q->q[(q->head + i) % q->cap];
-}
+eio_msg *eio__queue_at(const eio_queue *q, uint32_t i) { return q->q[(q->head + i) % q->cap]; }
 
 eio_msg *eio__queue_pop(eio_queue *q)
 {
@@ -328,7 +325,7 @@ static void session_send_handshake(eio_session *s)
     sb_buf b;
     sb_buf_init(&b);
     eiop_handshake_encode(&b, s->sid, upgrades, offer ? 1 : 0, cfg->ping_interval_ms,
-                         cfg->ping_timeout_ms, cfg->max_payload);
+                          cfg->ping_timeout_ms, cfg->max_payload);
     /* The encoder wrote the type digit too: the message holds only what follows it. It is
      * queued without the max_outbound check: a session closed as a slow consumer here
      * would reach on_close before on_open, and on_open would then run for a freed one. */
@@ -442,7 +439,8 @@ void eio__session_close(eio_session *s, const char *reason, eio_close_mode mode)
     if (mode != EIO_CLOSE_FLUSH) {
         eio__queue_clear(&s->q);
         if (s->transport == EIO_TRANSPORT_POLLING && (s->get || mode == EIO_CLOSE_BY_CLIENT))
-            queue_push_packet(s, mode == EIO_CLOSE_BY_CLIENT ? EIOP_PACKET_NOOP : EIOP_PACKET_CLOSE);
+            queue_push_packet(s,
+                              mode == EIO_CLOSE_BY_CLIENT ? EIOP_PACKET_NOOP : EIOP_PACKET_CLOSE);
         if (s->get || mode != EIO_CLOSE_BY_CLIENT || s->transport != EIO_TRANSPORT_POLLING) {
             session_destroy(s);
             return;
@@ -488,12 +486,8 @@ static void session_deadline(eio_session *s)
         timer_schedule(s, EIO_PHASE_PONG, cfg->ping_timeout_ms);
         eio__session_send_packet(s, EIOP_PACKET_PING, NULL, 0);
         break;
-    case EIO_PHASE_PONG:
-        eio__session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT);
-        break;
-    case EIO_PHASE_CLOSE:
-        session_destroy(s);
-        break;
+    case EIO_PHASE_PONG: eio__session_close(s, EIO_REASON_PING_TIMEOUT, EIO_CLOSE_ABORT); break;
+    case EIO_PHASE_CLOSE: session_destroy(s); break;
     }
 }
 
@@ -539,9 +533,7 @@ void eio__session_on_packet(eio_session *s, const eiop_packet *p)
     if (s->state != EIO_SESSION_OPEN)
         return;
     switch (p->type) {
-    case EIOP_PACKET_PING:
-        eio__session_send_packet(s, EIOP_PACKET_PONG, p->data, p->len);
-        break;
+    case EIOP_PACKET_PING: eio__session_send_packet(s, EIOP_PACKET_PONG, p->data, p->len); break;
     case EIOP_PACKET_PONG:
         if (s->phase == EIO_PHASE_PONG)
             eio__session_heartbeat_start(s);
@@ -591,10 +583,7 @@ int eio_session_query_param(const eio_session *s, const char *name, char *buf, s
 
 /* ---- server ---- */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static void server_copy_config(eio_server *srv, const eio_config *cfg)
 {
@@ -705,10 +694,11 @@ static void shutdown_check(uv_timer_t *t)
 {
     eio_server *srv = t->data;
     eio_session *s, *tmp;
-    if ((srv->n_sessions || eio__conn_count_pending(srv)) && uv_now(srv->loop) < srv->shutdown_deadline)
+    if ((srv->n_sessions || eio__conn_count_pending(srv)) &&
+        uv_now(srv->loop) < srv->shutdown_deadline)
         return;
     HASH_ITER(hh, srv->sessions, s, tmp)
-        session_destroy(s);
+    session_destroy(s);
     uv_timer_stop(t);
     sessions_reap(srv); /* a timer callback: nothing up the stack holds them */
     eio__conn_close_all(srv);
@@ -745,7 +735,7 @@ void eio_server_shutdown(eio_server *srv, void (*done)(void *ud), void *ud)
     srv->shutdown_ud = ud;
     close_own(srv, &srv->listener);
     HASH_ITER(hh, srv->sessions, s, tmp)
-        eio__session_close(s, EIO_REASON_SHUTDOWN, EIO_CLOSE_FLUSH);
+    eio__session_close(s, EIO_REASON_SHUTDOWN, EIO_CLOSE_FLUSH);
     srv->shutdown_deadline = uv_now(srv->loop) + EIO_SHUTDOWN_GRACE_MS;
     uv_timer_start(&srv->shutdown_timer, shutdown_check, 0, EIO_SHUTDOWN_CHECK_MS);
 }

@@ -5,7 +5,7 @@
 #include "health.h"
 
 #define EIO_HEALTH_BODY_MAX 160
-#define EIO_JSON "application/json"
+#define EIO_JSON            "application/json"
 
 int eio_health_handle(eio_http_request *req, void *ud)
 {

@@ -14,13 +14,13 @@
 
 #include "engine_internal.h"
 
-#define EIO_QUERY_PARAM_MAX 128   /* sid, transport and EIO values are short */
-#define EIO_ORIGIN_MAX 512        /* longer Origin headers get no CORS answer */
+#define EIO_QUERY_PARAM_MAX 128 /* sid, transport and EIO values are short */
+#define EIO_ORIGIN_MAX      512 /* longer Origin headers get no CORS answer */
 
 enum http_route {
-    HTTP_ROUTE_NONE = 0,  /* answered (or parked) at the headers: a body is skipped */
-    HTTP_ROUTE_POST,      /* a polling POST: the body is the payload */
-    HTTP_ROUTE_APP        /* the application's handler, once the body is in */
+    HTTP_ROUTE_NONE = 0, /* answered (or parked) at the headers: a body is skipped */
+    HTTP_ROUTE_POST,     /* a polling POST: the body is the payload */
+    HTTP_ROUTE_APP       /* the application's handler, once the body is in */
 };
 
 struct eio_http_request {
@@ -37,10 +37,7 @@ static const char *const http_error_messages[] = {
 
 /* ---- the request being read ---- */
 
-static const char *req_path(const eio_http_in *r)
-{
-    return (const char *)r->head.data;
-}
+static const char *req_path(const eio_http_in *r) { return (const char *)r->head.data; }
 
 const char *eio__http_req_query(const eio_conn *c)
 {
@@ -227,7 +224,7 @@ static void respond_finish(eio_conn *c, sb_buf *h, const void *body, size_t len)
 }
 
 void eio__http_respond(eio_conn *c, int status, const char *ctype, const void *body, size_t len,
-                  const char *extra_headers)
+                       const char *extra_headers)
 {
     sb_buf h;
     if (c->closed || c->kind == EIO_CONN_CLOSING)
@@ -246,8 +243,7 @@ void eio__http_respond(eio_conn *c, int status, const char *ctype, const void *b
 
 int eio__http_error_body(int code, char *buf, size_t len)
 {
-    return snprintf(buf, len, "{\"code\":%d,\"message\":\"%s\"}", code,
-                    http_error_messages[code]);
+    return snprintf(buf, len, "{\"code\":%d,\"message\":\"%s\"}", code, http_error_messages[code]);
 }
 
 void eio__http_respond_error(eio_conn *c, int code)
@@ -329,8 +325,8 @@ int eio_http_header(const eio_http_request *req, const char *name, char *buf, si
     return (int)strlen(v);
 }
 
-void eio_http_respond(eio_http_request *req, int status, const char *content_type,
-                      const void *body, size_t len)
+void eio_http_respond(eio_http_request *req, int status, const char *content_type, const void *body,
+                      size_t len)
 {
     eio__http_respond(req->conn, status, content_type, body, len, NULL);
 }
@@ -428,7 +424,8 @@ static void engine_request(eio_conn *c, eio_server *srv)
         eio__http_respond_error(c, EIO_ERR_BAD_HANDSHAKE_METHOD);
     else if (strcmp(transport, "polling"))
         eio__http_respond_error(c, EIO_ERR_BAD_REQUEST);
-    else if (eio__http_query_param(query, "EIO", version, sizeof(version)) < 0 || strcmp(version, "4"))
+    else if (eio__http_query_param(query, "EIO", version, sizeof(version)) < 0 ||
+             strcmp(version, "4"))
         eio__http_respond_error(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     else
         eio__polling_handle_get(c, eio__session_create(srv, EIO_TRANSPORT_POLLING, c));
@@ -452,10 +449,7 @@ static void http_route(eio_conn *c)
 
 /* ---- http-parser callbacks ---- */
 
-static eio_conn *conn_of(http_parser *p)
-{
-    return p->data;
-}
+static eio_conn *conn_of(http_parser *p) { return p->data; }
 
 static int on_url(http_parser *p, const char *at, size_t len)
 {
@@ -601,10 +595,7 @@ static void request_done(eio_conn *c)
     req_free(c);
 }
 
-void eio__http_route_post(eio_conn *c)
-{
-    c->req->route = HTTP_ROUTE_POST;
-}
+void eio__http_route_post(eio_conn *c) { c->req->route = HTTP_ROUTE_POST; }
 
 size_t eio__http_feed(eio_conn *c, const uint8_t *data, size_t len)
 {
@@ -633,8 +624,7 @@ size_t eio__http_feed(eio_conn *c, const uint8_t *data, size_t len)
         return complete ? n : len;
     }
     if (e != HPE_OK) {
-        int status = r->limit_status ? r->limit_status
-                     : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+        int status = r->limit_status ? r->limit_status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
         req_free(c);
         c->keep_alive = 0;
         respond_and_close(c, status);

@@ -15,12 +15,15 @@
 
 #define SIO_EVENT_NAME_LEN 32 /* room for a numeric event name in text form */
 
-static sio_namespace *namespace_new(sio_server *srv, const char *name) {
+static sio_namespace *namespace_new(sio_server *srv, const char *name)
+{
     sio_namespace *nsp = calloc(1, sizeof(*nsp));
-    if (!nsp) abort();
+    if (!nsp)
+        abort();
     nsp->srv = srv;
     nsp->name = strdup(name);
-    if (!nsp->name) abort();
+    if (!nsp->name)
+        abort();
     sb_map_init(&nsp->sockets);
     sb_map_init(&nsp->handlers);
     sb_map_init(&nsp->server_handlers);
@@ -30,24 +33,30 @@ static sio_namespace *namespace_new(sio_server *srv, const char *name) {
     return nsp;
 }
 
-sio_namespace *sio_namespace_find(sio_server *srv, const char *name) {
+sio_namespace *sio_namespace_find(sio_server *srv, const char *name)
+{
     return sb_map_get(&srv->namespaces, name);
 }
 
-sio_namespace *sio_server_of(sio_server *srv, const char *name) {
-    if (!name || name[0] != '/') return NULL;
+sio_namespace *sio_server_of(sio_server *srv, const char *name)
+{
+    if (!name || name[0] != '/')
+        return NULL;
     sio_namespace *nsp = sio_namespace_find(srv, name);
     return nsp ? nsp : namespace_new(srv, name);
 }
 
-static void handlers_free(sb_map *handlers) {
+static void handlers_free(sb_map *handlers)
+{
     size_t pos = 0;
     sio_handler *h;
-    while ((h = sb_map_next(handlers, &pos)) != NULL) free(h);
+    while ((h = sb_map_next(handlers, &pos)) != NULL)
+        free(h);
     sb_map_free(handlers);
 }
 
-void sio_namespace_free(sio_namespace *nsp) {
+void sio_namespace_free(sio_namespace *nsp)
+{
     handlers_free(&nsp->handlers);
     handlers_free(&nsp->server_handlers);
     sb_map_free(&nsp->sockets);
@@ -61,82 +70,101 @@ const char *sio_namespace_name(const sio_namespace *nsp) { return nsp->name; }
 sio_server *sio_namespace_server(const sio_namespace *nsp) { return nsp->srv; }
 size_t sio_namespace_socket_count(const sio_namespace *nsp) { return nsp->sockets.count; }
 
-sio_socket *sio_namespace_socket(sio_namespace *nsp, const char *id) {
+sio_socket *sio_namespace_socket(sio_namespace *nsp, const char *id)
+{
     return sb_map_get(&nsp->sockets, id);
 }
 
-void sio_namespace_set_auth(sio_namespace *nsp, sio_auth_cb cb, void *ud) {
+void sio_namespace_set_auth(sio_namespace *nsp, sio_auth_cb cb, void *ud)
+{
     nsp->auth_cb = cb;
     nsp->auth_ud = ud;
 }
 
 void sio_namespace_keep_auth(sio_namespace *nsp, int keep) { nsp->forget_auth = !keep; }
 
-void sio_namespace_on_connection(sio_namespace *nsp, sio_connection_cb cb, void *ud) {
+void sio_namespace_on_connection(sio_namespace *nsp, sio_connection_cb cb, void *ud)
+{
     nsp->connection_cb = cb;
     nsp->connection_ud = ud;
 }
 
-void sio_namespace_on_disconnect(sio_namespace *nsp, sio_disconnect_cb cb, void *ud) {
+void sio_namespace_on_disconnect(sio_namespace *nsp, sio_disconnect_cb cb, void *ud)
+{
     nsp->disconnect_cb = cb;
     nsp->disconnect_ud = ud;
 }
 
 /* Replaces the handler of event in handlers: returns the new entry for the caller to set
  * its callback, or NULL (the handler removed) when set is 0. */
-static sio_handler *handler_replace(sb_map *handlers, const char *event, int set, void *ud) {
+static sio_handler *handler_replace(sb_map *handlers, const char *event, int set, void *ud)
+{
     free(sb_map_del(handlers, event));
-    if (!set) return NULL;
+    if (!set)
+        return NULL;
     size_t len = strlen(event);
     sio_handler *h = malloc(sizeof(*h) + len + 1);
-    if (!h) abort();
+    if (!h)
+        abort();
     h->ud = ud;
     memcpy(h->event, event, len + 1);
     sb_map_put(handlers, h->event, h);
     return h;
 }
 
-void sio_namespace_on(sio_namespace *nsp, const char *event, sio_event_cb cb, void *ud) {
+void sio_namespace_on(sio_namespace *nsp, const char *event, sio_event_cb cb, void *ud)
+{
     sio_handler *h = handler_replace(&nsp->handlers, event, cb != NULL, ud);
-    if (h) h->cb.client = cb;
+    if (h)
+        h->cb.client = cb;
 }
 
 void sio_namespace_on_server_event(sio_namespace *nsp, const char *event, sio_server_event_cb cb,
-                                   void *ud) {
+                                   void *ud)
+{
     sio_handler *h = handler_replace(&nsp->server_handlers, event, cb != NULL, ud);
-    if (h) h->cb.server = cb;
+    if (h)
+        h->cb.server = cb;
 }
 
-void sio_namespace_on_any(sio_namespace *nsp, sio_event_cb cb, void *ud) {
+void sio_namespace_on_any(sio_namespace *nsp, sio_event_cb cb, void *ud)
+{
     nsp->any_cb = cb;
     nsp->any_ud = ud;
 }
 
-void sio_namespace_on_delivery(sio_namespace *nsp, sio_delivery_cb cb, void *ud) {
+void sio_namespace_on_delivery(sio_namespace *nsp, sio_delivery_cb cb, void *ud)
+{
     nsp->delivery_cb = cb;
     nsp->delivery_ud = ud;
 }
 
-int sio_namespace_delivers(sio_namespace *nsp, const sio_broadcast *b) {
+int sio_namespace_delivers(sio_namespace *nsp, const sio_broadcast *b)
+{
     return !nsp->delivery_cb || nsp->delivery_cb(nsp, b->event, b->args, b->to, nsp->delivery_ud);
 }
 
-int sio_namespace_has_local_room(sio_namespace *nsp, const char *room) {
+int sio_namespace_has_local_room(sio_namespace *nsp, const char *room)
+{
     return nsp->adapter->ops->has_room(nsp->adapter, room);
 }
 
 /* ---- CONNECT ----------------------------------------------------------------------- */
 
-static void namespace_authorize(sio_socket *s) {
+static void namespace_authorize(sio_socket *s)
+{
     sio_namespace *nsp = s->nsp;
     s->state = SIO_SOCKET_AUTHORIZING;
     s->auth_pending = 1;
     sio_socket_ref(s); /* released by sio_socket_accept / sio_socket_refuse */
-    if (nsp->auth_cb) nsp->auth_cb(s, nsp->auth_ud);
-    else sio_socket_accept(s);
+    if (nsp->auth_cb)
+        nsp->auth_cb(s, nsp->auth_ud);
+    else
+        sio_socket_accept(s);
 }
 
-static void on_restored(sio_recovery_record *sess, void *ud) {
+static void on_restored(sio_recovery_record *sess, void *ud)
+{
     sio_socket *s = ud;
     if (sess && (s->state != SIO_SOCKET_RESTORING || sb_map_get(&s->nsp->sockets, sess->sid))) {
         /* the client left meanwhile, or that id is in use again: start afresh */
@@ -152,32 +180,40 @@ static void on_restored(sio_recovery_record *sess, void *ud) {
         s->restored = sess;
         s->recovered = 1;
     }
-    if (s->state == SIO_SOCKET_RESTORING) namespace_authorize(s);
+    if (s->state == SIO_SOCKET_RESTORING)
+        namespace_authorize(s);
     sio_socket_unref(s);
 }
 
 /* Recovery applies when the CONNECT payload carries a string pid, and an offset that is
  * a string or absent: a client that received no broadcast before dropping has none. Node
  * refuses the latter; the adapter replays from the session's own position instead. */
-static int namespace_restore(sio_namespace *nsp, sio_socket *s) {
+static int namespace_restore(sio_namespace *nsp, sio_socket *s)
+{
     const char *pid = json_string_value(json_object_get(s->auth, "pid"));
     json_t *offset = json_object_get(s->auth, "offset");
-    if (nsp->srv->opts.recovery_window_ms == 0 || !pid) return 0;
-    if (offset && !json_is_string(offset)) return 0;
+    if (nsp->srv->opts.recovery_window_ms == 0 || !pid)
+        return 0;
+    if (offset && !json_is_string(offset))
+        return 0;
     sio_socket_ref(s);
-    nsp->adapter->ops->restore_session(nsp->adapter, pid, json_string_value(offset),
-                                       on_restored, s);
+    nsp->adapter->ops->restore_session(nsp->adapter, pid, json_string_value(offset), on_restored,
+                                       s);
     return 1;
 }
 
-void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth) {
+void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth)
+{
     sio_socket *s = sio_socket_new(nsp, c, auth);
-    if (!namespace_restore(nsp, s)) namespace_authorize(s);
+    if (!namespace_restore(nsp, s))
+        namespace_authorize(s);
     sio_socket_unref(s); /* the client's reference keeps it */
 }
 
-int sio_socket_accept(sio_socket *s) {
-    if (!s->auth_pending) return SIO_EINVAL;
+int sio_socket_accept(sio_socket *s)
+{
+    if (!s->auth_pending)
+        return SIO_EINVAL;
     s->auth_pending = 0;
     int rc = SIO_ECLOSED;
     if (s->state == SIO_SOCKET_AUTHORIZING && s->client && !s->client->closing) {
@@ -188,8 +224,10 @@ int sio_socket_accept(sio_socket *s) {
     return rc;
 }
 
-int sio_socket_refuse(sio_socket *s, const char *message, json_t *data) {
-    if (!s->auth_pending) return SIO_EINVAL;
+int sio_socket_refuse(sio_socket *s, const char *message, json_t *data)
+{
+    if (!s->auth_pending)
+        return SIO_EINVAL;
     s->auth_pending = 0;
     int rc = SIO_ECLOSED;
     if (s->state == SIO_SOCKET_AUTHORIZING && s->client && !s->client->closing) {
@@ -198,7 +236,8 @@ int sio_socket_refuse(sio_socket *s, const char *message, json_t *data) {
         p.type = SIOP_PACKET_CONNECT_ERROR;
         p.nsp = s->nsp->name;
         p.data = json_pack("{s:s}", "message", message ? message : "");
-        if (data) json_object_set(p.data, "data", data);
+        if (data)
+            json_object_set(p.data, "data", data);
         sio_client_send_packet(s->client, &p);
         json_decref(p.data);
         sio_socket_close(s, NULL);
@@ -211,14 +250,19 @@ int sio_socket_refuse(sio_socket *s, const char *message, json_t *data) {
 /* ---- events ------------------------------------------------------------------------ */
 
 /* The event name as text: Node accepts a number in its place. */
-static const char *event_name(json_t *v, char *buf, size_t len) {
-    if (json_is_string(v)) return json_string_value(v);
-    if (json_is_integer(v)) snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else snprintf(buf, len, "%.17g", json_number_value(v));
+static const char *event_name(json_t *v, char *buf, size_t len)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v))
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else
+        snprintf(buf, len, "%.17g", json_number_value(v));
     return buf;
 }
 
-void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p) {
+void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p)
+{
     char buf[SIO_EVENT_NAME_LEN];
     json_t *name = json_incref(json_array_get(p->data, 0));
     const char *event = event_name(name, buf, sizeof(buf));
@@ -226,9 +270,12 @@ void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p) {
     sio_args args = {p->data, p->attachments, p->n_attachments, NULL, 0};
     sio_ack *ack = p->id != SIOP_NO_ACK ? sio_ack_new(s, p->id) : NULL;
     sio_handler *h = sb_map_get(&nsp->handlers, event);
-    if (h) h->cb.client(s, event, &args, ack, h->ud);
-    else if (nsp->any_cb) nsp->any_cb(s, event, &args, ack, nsp->any_ud);
-    else if (ack) sio_ack_free(ack);
+    if (h)
+        h->cb.client(s, event, &args, ack, h->ud);
+    else if (nsp->any_cb)
+        nsp->any_cb(s, event, &args, ack, nsp->any_ud);
+    else if (ack)
+        sio_ack_free(ack);
     json_decref(name);
 }
 
@@ -236,22 +283,29 @@ void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p) {
 
 static const sio_target everyone = {NULL, 0, NULL, 0};
 
-static int names_valid(const char *const *names, size_t n) {
-    if (n > 0 && !names) return 0;
+static int names_valid(const char *const *names, size_t n)
+{
+    if (n > 0 && !names)
+        return 0;
     for (size_t i = 0; i < n; i++)
-        if (!names[i]) return 0;
+        if (!names[i])
+            return 0;
     return 1;
 }
 
-static int target_valid(const sio_target *to) {
+static int target_valid(const sio_target *to)
+{
     return !to || (names_valid(to->rooms, to->n_rooms) && names_valid(to->except, to->n_except));
 }
 
 static int broadcast_prepare(sio_broadcast *b, const sio_target *to, const char *event,
-                             const sio_args *args, int flags) {
+                             const sio_args *args, int flags)
+{
     static const sio_args none = {NULL, NULL, 0, NULL, 0};
-    if (!sio_event_name_valid(event) || !target_valid(to)) return SIO_EINVAL;
-    if (args && args->json && !json_is_array(args->json)) return SIO_EINVAL;
+    if (!sio_event_name_valid(event) || !target_valid(to))
+        return SIO_EINVAL;
+    if (args && args->json && !json_is_array(args->json))
+        return SIO_EINVAL;
     b->event = event;
     b->args = args ? args : &none;
     b->to = to ? to : &everyone;
@@ -260,20 +314,25 @@ static int broadcast_prepare(sio_broadcast *b, const sio_target *to, const char 
 }
 
 int sio_namespace_emit(sio_namespace *nsp, const sio_target *to, const char *event,
-                       const sio_args *args, int flags) {
+                       const sio_args *args, int flags)
+{
     sio_broadcast b;
     int rc = broadcast_prepare(&b, to, event, args, flags);
-    if (rc != SIOP_OK) return rc;
+    if (rc != SIOP_OK)
+        return rc;
     return nsp->adapter->ops->broadcast(nsp->adapter, &b);
 }
 
 int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char *event,
-                           const sio_args *args, uint32_t timeout_ms,
-                           sio_broadcast_ack_cb cb, void *ud) {
+                           const sio_args *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
+                           void *ud)
+{
     sio_broadcast b;
     int rc = broadcast_prepare(&b, to, event, args, 0);
-    if (rc != SIOP_OK) return rc;
-    if (timeout_ms == 0 || !cb) return SIO_EINVAL;
+    if (rc != SIOP_OK)
+        return rc;
+    if (timeout_ms == 0 || !cb)
+        return SIO_EINVAL;
     sio_ack_wait *op = sio_ack_wait_new_broadcast(nsp, cb, ud);
     if (nsp->adapter->ops->broadcast_ack(nsp->adapter, &b, op) != SIOP_OK) {
         sio_ack_wait_cancel(op);
@@ -283,53 +342,61 @@ int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char 
     return SIOP_OK;
 }
 
-void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets_cb cb,
-                           void *ud) {
+void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets_cb cb, void *ud)
+{
     nsp->adapter->ops->sockets(nsp->adapter, to ? to : &everyone, cb, ud);
 }
 
 /* ---- cluster-wide operations on sockets ---------------------------------------------- */
 
 /* SIOP_OK when to and rooms are usable and the adapter offers the operation. */
-static int socket_op_check(int offered, const sio_target *to, const char *const *rooms,
-                           size_t n) {
-    if (!target_valid(to) || !names_valid(rooms, n)) return SIO_EINVAL;
+static int socket_op_check(int offered, const sio_target *to, const char *const *rooms, size_t n)
+{
+    if (!target_valid(to) || !names_valid(rooms, n))
+        return SIO_EINVAL;
     return offered ? SIOP_OK : SIOP_ERR;
 }
 
-typedef void (*rooms_op)(sio_adapter *a, const sio_target *to, const char *const *rooms,
-                         size_t n);
+typedef void (*rooms_op)(sio_adapter *a, const sio_target *to, const char *const *rooms, size_t n);
 
 static int namespace_rooms_op(sio_namespace *nsp, rooms_op op, const sio_target *to,
-                              const char *const *rooms, size_t n) {
+                              const char *const *rooms, size_t n)
+{
     int rc = socket_op_check(op != NULL, to, rooms, n);
-    if (rc == SIOP_OK && n > 0) op(nsp->adapter, to ? to : &everyone, rooms, n);
+    if (rc == SIOP_OK && n > 0)
+        op(nsp->adapter, to ? to : &everyone, rooms, n);
     return rc;
 }
 
-int sio_namespace_sockets_join(sio_namespace *nsp, const sio_target *to,
-                               const char *const *rooms, size_t n) {
+int sio_namespace_sockets_join(sio_namespace *nsp, const sio_target *to, const char *const *rooms,
+                               size_t n)
+{
     return namespace_rooms_op(nsp, nsp->adapter->ops->add_sockets, to, rooms, n);
 }
 
-int sio_namespace_sockets_leave(sio_namespace *nsp, const sio_target *to,
-                                const char *const *rooms, size_t n) {
+int sio_namespace_sockets_leave(sio_namespace *nsp, const sio_target *to, const char *const *rooms,
+                                size_t n)
+{
     return namespace_rooms_op(nsp, nsp->adapter->ops->del_sockets, to, rooms, n);
 }
 
-int sio_namespace_disconnect_sockets(sio_namespace *nsp, const sio_target *to,
-                                     int close_session) {
+int sio_namespace_disconnect_sockets(sio_namespace *nsp, const sio_target *to, int close_session)
+{
     sio_adapter *a = nsp->adapter;
     int rc = socket_op_check(a->ops->disconnect_sockets != NULL, to, NULL, 0);
-    if (rc == SIOP_OK) a->ops->disconnect_sockets(a, to ? to : &everyone, close_session);
+    if (rc == SIOP_OK)
+        a->ops->disconnect_sockets(a, to ? to : &everyone, close_session);
     return rc;
 }
 
-int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to,
-                                sio_fetch_sockets_cb cb, void *ud) {
+int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to, sio_fetch_sockets_cb cb,
+                                void *ud)
+{
     sio_adapter *a = nsp->adapter;
     int rc = socket_op_check(a->ops->fetch_sockets != NULL, to, NULL, 0);
-    if (rc == SIOP_OK && !cb) rc = SIO_EINVAL;
-    if (rc == SIOP_OK) a->ops->fetch_sockets(a, to ? to : &everyone, cb, ud);
+    if (rc == SIOP_OK && !cb)
+        rc = SIO_EINVAL;
+    if (rc == SIOP_OK)
+        a->ops->fetch_sockets(a, to ? to : &everyone, cb, ud);
     return rc;
 }

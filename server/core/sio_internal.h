@@ -31,19 +31,19 @@ struct sio_server {
     uv_loop_t *loop;
     eio_server *engine;
     sio_options opts;
-    sb_map namespaces;             /* name → sio_namespace */
+    sb_map namespaces; /* name → sio_namespace */
     sio_adapter_factory adapter_new;
     void *adapter_ud;
-    sb_buf scratch;                 /* encoding buffer reused by every packet sent */
-    siop_decoder decoder;            /* decodes every client's messages; holds nothing between
-                                       calls (see sio_client.decoder) */
-    uv_timer_t connect_timer;       /* fires for the oldest client without a namespace */
-    sb_list waiting;                /* clients awaiting a namespace (wait_link), oldest first */
-    unsigned handles_open;          /* uv handles (ours) whose close callback is pending */
-    int engine_gone;                /* eio_server_shutdown() has finished */
+    sb_buf scratch;           /* encoding buffer reused by every packet sent */
+    siop_decoder decoder;     /* decodes every client's messages; holds nothing between
+                                calls (see sio_client.decoder) */
+    uv_timer_t connect_timer; /* fires for the oldest client without a namespace */
+    sb_list waiting;          /* clients awaiting a namespace (wait_link), oldest first */
+    unsigned handles_open;    /* uv handles (ours) whose close callback is pending */
+    int engine_gone;          /* eio_server_shutdown() has finished */
     int shutting_down;
-    int finished;                   /* namespaces released, done called */
-    void (*done)(void *ud);         /* sio_server_shutdown()'s callback */
+    int finished;           /* namespaces released, done called */
+    void (*done)(void *ud); /* sio_server_shutdown()'s callback */
     void *done_ud;
 };
 
@@ -60,27 +60,27 @@ struct sio_namespace {
     sio_server *srv;
     char *name;
     sio_adapter *adapter;
-    sb_map sockets;                /* id → connected sio_socket of this node */
-    sb_map handlers;               /* event name → sio_handler */
-    sb_map server_handlers;        /* event name → sio_handler, for other nodes' events */
-    sb_list node_acks;             /* answers owed to other nodes, not given yet */
+    sb_map sockets;         /* id → connected sio_socket of this node */
+    sb_map handlers;        /* event name → sio_handler */
+    sb_map server_handlers; /* event name → sio_handler, for other nodes' events */
+    sb_list node_acks;      /* answers owed to other nodes, not given yet */
     sio_event_cb any_cb;
     void *any_ud;
     sio_delivery_cb delivery_cb;
     void *delivery_ud;
     sio_auth_cb auth_cb;
     void *auth_ud;
-    int forget_auth;                /* sio_namespace_keep_auth(nsp, 0) */
+    int forget_auth; /* sio_namespace_keep_auth(nsp, 0) */
     sio_connection_cb connection_cb;
     void *connection_ud;
     sio_disconnect_cb disconnect_cb;
     void *disconnect_ud;
-    int64_t next_ack_id;            /* shared by the namespace's sockets, as in Node */
+    int64_t next_ack_id; /* shared by the namespace's sockets, as in Node */
 };
 
 typedef enum sio_socket_state {
-    SIO_SOCKET_RESTORING = 0,    /* the adapter is looking its recovery session up */
-    SIO_SOCKET_AUTHORIZING = 1,  /* the auth hook has not decided yet */
+    SIO_SOCKET_RESTORING = 0,   /* the adapter is looking its recovery session up */
+    SIO_SOCKET_AUTHORIZING = 1, /* the auth hook has not decided yet */
     SIO_SOCKET_CONNECTED = 2,
     SIO_SOCKET_CLOSED = 3
 } sio_socket_state;
@@ -88,36 +88,36 @@ typedef enum sio_socket_state {
 struct sio_socket {
     int refs;
     sio_socket_state state;
-    int auth_pending;               /* the hook holds a reference and owes a decision */
+    int auth_pending; /* the hook holds a reference and owes a decision */
     int recovered;
     char id[SIO_ID_LEN + 1];
     char pid[SIO_ID_LEN + 1];       /* "" when recovery is off */
     char remote_addr[SIO_ADDR_LEN]; /* (after the ids: no padding between them) */
     sio_namespace *nsp;
-    sio_client *client;             /* NULL once detached */
-    sb_list client_link;            /* in client->sockets */
-    json_t *auth;                   /* the CONNECT payload (an object); once connected NULL
-                                       until asked for again (sio_socket_auth) */
-    char *auth_text;                /* once connected: the payload in compact JSON, NULL for {} */
-    json_t *data;                   /* sio_socket_data(), created when first asked for */
+    sio_client *client;  /* NULL once detached */
+    sb_list client_link; /* in client->sockets */
+    json_t *auth;        /* the CONNECT payload (an object); once connected NULL
+                            until asked for again (sio_socket_auth) */
+    char *auth_text;     /* once connected: the payload in compact JSON, NULL for {} */
+    json_t *data;        /* sio_socket_data(), created when first asked for */
     void *userdata;
     void *adapter_data;
-    sio_recovery_record *restored;          /* recovery result, consumed when accepted */
-    sb_list acks;                   /* server emits awaiting this client's ack, oldest first */
+    sio_recovery_record *restored; /* recovery result, consumed when accepted */
+    sb_list acks;                  /* server emits awaiting this client's ack, oldest first */
     size_t n_acks;
-    uint64_t issued_ms;             /* creation time, ms since the Unix epoch (handshake) */
+    uint64_t issued_ms; /* creation time, ms since the Unix epoch (handshake) */
 };
 
 struct sio_client {
-    int refs;                       /* the session's, plus one per dispatch in progress */
-    int closing;                    /* input is ignored: the session is being closed */
+    int refs;    /* the session's, plus one per dispatch in progress */
+    int closing; /* input is ignored: the session is being closed */
     sio_server *srv;
-    eio_session *session;           /* NULL once the engine closed it */
-    siop_decoder *decoder;           /* only while a binary packet awaits its attachments (owned);
-                                       otherwise the server's decoder serves */
-    sb_list sockets;                /* attached sockets (client_link), pending or connected */
-    uint64_t deadline;              /* loop time when the connect timeout fires */
-    sb_list wait_link;              /* in srv->waiting (linked: the connect timeout runs) */
+    eio_session *session;  /* NULL once the engine closed it */
+    siop_decoder *decoder; /* only while a binary packet awaits its attachments (owned);
+                             otherwise the server's decoder serves */
+    sb_list sockets;       /* attached sockets (client_link), pending or connected */
+    uint64_t deadline;     /* loop time when the connect timeout fires */
+    sb_list wait_link;     /* in srv->waiting (linked: the connect timeout runs) */
 };
 
 /* socketio.c */

@@ -13,20 +13,25 @@
 #include "random.h"
 #include "sio_internal.h"
 
-#define SIO_TIME_TEXT_LEN 64   /* room for the handshake's "time" text */
-#define SIO_MS_PER_S 1000
-#define SIO_US_PER_MS 1000
+#define SIO_TIME_TEXT_LEN 64 /* room for the handshake's "time" text */
+#define SIO_MS_PER_S      1000
+#define SIO_US_PER_MS     1000
 
 /* Node's base64id.generateId(): the ids are 20 URL-safe characters (15 random bytes). */
-static void socket_new_ids(sio_socket *s) {
-    do sb_random_id(s->id, SIO_ID_LEN);
+static void socket_new_ids(sio_socket *s)
+{
+    do
+        sb_random_id(s->id, SIO_ID_LEN);
     while (sb_map_get(&s->nsp->sockets, s->id));
-    if (s->nsp->srv->opts.recovery_window_ms > 0) sb_random_id(s->pid, SIO_ID_LEN);
+    if (s->nsp->srv->opts.recovery_window_ms > 0)
+        sb_random_id(s->pid, SIO_ID_LEN);
 }
 
-sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
+sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth)
+{
     sio_socket *s = calloc(1, sizeof(*s));
-    if (!s) abort();
+    if (!s)
+        abort();
     s->refs = 1;
     s->state = SIO_SOCKET_RESTORING;
     s->nsp = nsp;
@@ -47,13 +52,16 @@ sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
     return s;
 }
 
-sio_socket *sio_socket_ref(sio_socket *s) {
+sio_socket *sio_socket_ref(sio_socket *s)
+{
     s->refs++;
     return s;
 }
 
-void sio_socket_unref(sio_socket *s) {
-    if (--s->refs > 0) return;
+void sio_socket_unref(sio_socket *s)
+{
+    if (--s->refs > 0)
+        return;
     sio_recovery_record_free(s->restored);
     json_decref(s->auth);
     free(s->auth_text);
@@ -67,7 +75,8 @@ sio_namespace *sio_socket_namespace(const sio_socket *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket *s) { return s->state == SIO_SOCKET_CONNECTED; }
 int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
 /* The payload as a new object, from the compact text when the socket keeps only that. */
-static json_t *auth_parse(const sio_socket *s) {
+static json_t *auth_parse(const sio_socket *s)
+{
     json_error_t err;
     json_t *o = s->auth_text ? siop_json_loadb(s->auth_text, strlen(s->auth_text), &err) : NULL;
     return o ? o : json_object();
@@ -78,22 +87,26 @@ static json_t *auth_parse(const sio_socket *s) {
  * handler has run, the payload is kept as compact text, and parsed back if asked for.
  * Only when nobody else holds the object: then dropping ours would free nothing. Or it is
  * forgotten altogether, when the namespace says so (sio_namespace_keep_auth). */
-static void auth_compact(sio_socket *s) {
+static void auth_compact(sio_socket *s)
+{
     if (s->auth && s->nsp->forget_auth) {
         json_decref(s->auth);
         s->auth = NULL; /* and no text: {} from now on */
         return;
     }
-    if (!s->auth || s->auth->refcount != 1) return;
+    if (!s->auth || s->auth->refcount != 1)
+        return;
     if (json_object_size(s->auth) > 0) {
         s->auth_text = json_dumps(s->auth, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (!s->auth_text) return; /* keep the object */
+        if (!s->auth_text)
+            return; /* keep the object */
     }
     json_decref(s->auth);
     s->auth = NULL;
 }
 
-json_t *sio_socket_auth(const sio_socket *cs) {
+json_t *sio_socket_auth(const sio_socket *cs)
+{
     sio_socket *s = (sio_socket *)cs;
     if (!s->auth) {
         s->auth = auth_parse(s);
@@ -103,9 +116,11 @@ json_t *sio_socket_auth(const sio_socket *cs) {
     return s->auth;
 }
 
-json_t *sio_socket_data(const sio_socket *cs) {
+json_t *sio_socket_data(const sio_socket *cs)
+{
     sio_socket *s = (sio_socket *)cs;
-    if (!s->data && !(s->data = json_object())) abort();
+    if (!s->data && !(s->data = json_object()))
+        abort();
     return s->data;
 }
 const char *sio_socket_remote_addr(const sio_socket *s) { return s->remote_addr; }
@@ -114,11 +129,13 @@ void *sio_socket_userdata(const sio_socket *s) { return s->userdata; }
 void *sio_socket_adapter_data(const sio_socket *s) { return s->adapter_data; }
 void sio_socket_set_adapter_data(sio_socket *s, void *p) { s->adapter_data = p; }
 
-eio_session *sio_socket_session(const sio_socket *s) {
+eio_session *sio_socket_session(const sio_socket *s)
+{
     return s->state == SIO_SOCKET_CONNECTED && s->client ? s->client->session : NULL;
 }
 
-int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, size_t len) {
+int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, size_t len)
+{
     eio_session *session = s->client ? s->client->session : NULL;
     return session ? eio_session_query_param(session, name, buf, len) : -1;
 }
@@ -127,7 +144,8 @@ int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, siz
 
 /* The handshake query (url-decoded name=value pairs joined by '&', as the engine keeps
  * it) as an object; of repeated names the first wins, as in sio_socket_query_param(). */
-static json_t *query_object(const char *q) {
+static json_t *query_object(const char *q)
+{
     json_t *o = json_object();
     while (*q) {
         size_t field = strcspn(q, "&");
@@ -141,7 +159,8 @@ static json_t *query_object(const char *q) {
 }
 
 /* Node's `new Date() + ""`, without the zone's name in parentheses. */
-static json_t *time_text(uint64_t ms) {
+static json_t *time_text(uint64_t ms)
+{
     char buf[SIO_TIME_TEXT_LEN];
     time_t t = (time_t)(ms / SIO_MS_PER_S);
     struct tm tm;
@@ -150,7 +169,8 @@ static json_t *time_text(uint64_t ms) {
     return json_string(buf);
 }
 
-json_t *sio_socket_handshake(const sio_socket *s) {
+json_t *sio_socket_handshake(const sio_socket *s)
+{
     eio_session *session = s->client ? s->client->session : NULL;
     const char *query = session ? eio_session_query(session) : "";
     const char *path = session ? eio_server_config(eio_session_server(session))->path : NULL;
@@ -161,9 +181,11 @@ json_t *sio_socket_handshake(const sio_socket *s) {
                      "issued", (json_int_t)s->issued_ms);
 }
 
-json_t *sio_socket_describe(const sio_socket *s, const char *const *rooms, size_t n) {
+json_t *sio_socket_describe(const sio_socket *s, const char *const *rooms, size_t n)
+{
     json_t *names = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(names, json_string(rooms[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(names, json_string(rooms[i]));
     return json_pack("{s:s, s:o, s:o, s:o}", "id", s->id, "handshake", sio_socket_handshake(s),
                      "rooms", names, "data", s->data ? json_deep_copy(s->data) : json_object());
 }
@@ -171,22 +193,27 @@ json_t *sio_socket_describe(const sio_socket *s, const char *const *rooms, size_
 /* ---- frames ------------------------------------------------------------------------ */
 
 int sio_frame_encode(sio_frame *f, sio_namespace *nsp, int64_t ack_id, const char *event,
-                     const sio_args *args) {
+                     const sio_args *args)
+{
     sb_buf *b = &nsp->srv->scratch;
     size_t n = args ? args->n_attachments : 0;
     memset(f, 0, sizeof(*f));
     sb_buf_reset(b);
     if (args && args->text && n == 0) {
-        if (siop_event_encode_text(b, nsp->name, ack_id, event, args->text, args->text_len) != SIOP_OK)
+        if (siop_event_encode_text(b, nsp->name, ack_id, event, args->text, args->text_len) !=
+            SIOP_OK)
             return SIO_EINVAL;
-    } else if (siop_event_encode(b, nsp->name, ack_id, event, args ? args->json : NULL, n) != SIOP_OK) {
+    } else if (siop_event_encode(b, nsp->name, ack_id, event, args ? args->json : NULL, n) !=
+               SIOP_OK) {
         return SIO_EINVAL;
     }
     f->text = eio_msg_new(EIOP_PACKET_MESSAGE, b->data, b->len, 0);
     f->bytes = b->len;
-    if (n == 0) return SIOP_OK;
+    if (n == 0)
+        return SIOP_OK;
     f->attachments = malloc(n * sizeof(*f->attachments));
-    if (!f->attachments) abort();
+    if (!f->attachments)
+        abort();
     for (size_t i = 0; i < n; i++) {
         const siop_attachment *a = &args->attachments[i];
         f->attachments[i] = eio_msg_new(EIOP_PACKET_MESSAGE, a->data, a->len, 1);
@@ -196,42 +223,57 @@ int sio_frame_encode(sio_frame *f, sio_namespace *nsp, int64_t ack_id, const cha
     return SIOP_OK;
 }
 
-json_t *sio_args_json(const sio_args *args) {
-    if (!args) return NULL;
-    if (args->json) return json_incref(args->json);
+json_t *sio_args_json(const sio_args *args)
+{
+    if (!args)
+        return NULL;
+    if (args->json)
+        return json_incref(args->json);
     return args->text ? siop_json_loadb(args->text, args->text_len, NULL) : NULL;
 }
 
-void sio_frame_retain(sio_frame *dst, const sio_frame *src) {
+void sio_frame_retain(sio_frame *dst, const sio_frame *src)
+{
     *dst = *src;
     dst->text = eio_msg_ref(src->text);
-    if (src->n_attachments == 0) return;
+    if (src->n_attachments == 0)
+        return;
     dst->attachments = malloc(src->n_attachments * sizeof(*dst->attachments));
-    if (!dst->attachments) abort();
+    if (!dst->attachments)
+        abort();
     for (size_t i = 0; i < src->n_attachments; i++)
         dst->attachments[i] = eio_msg_ref(src->attachments[i]);
 }
 
-void sio_frame_release(sio_frame *f) {
-    if (f->text) eio_msg_unref(f->text);
-    for (size_t i = 0; i < f->n_attachments; i++) eio_msg_unref(f->attachments[i]);
+void sio_frame_release(sio_frame *f)
+{
+    if (f->text)
+        eio_msg_unref(f->text);
+    for (size_t i = 0; i < f->n_attachments; i++)
+        eio_msg_unref(f->attachments[i]);
     free(f->attachments);
     memset(f, 0, sizeof(*f));
 }
 
-int sio_socket_send_frame(sio_socket *s, const sio_frame *f, int flags) {
+int sio_socket_send_frame(sio_socket *s, const sio_frame *f, int flags)
+{
     eio_session *session = sio_socket_session(s);
-    if (!session || s->client->closing) return SIO_ECLOSED;
-    if ((flags & SIO_EMIT_VOLATILE) && !eio_session_writable(session)) return SIOP_OK;
-    if (eio_session_send_msg(session, f->text) != 0) return SIO_ECLOSED;
+    if (!session || s->client->closing)
+        return SIO_ECLOSED;
+    if ((flags & SIO_EMIT_VOLATILE) && !eio_session_writable(session))
+        return SIOP_OK;
+    if (eio_session_send_msg(session, f->text) != 0)
+        return SIO_ECLOSED;
     for (size_t i = 0; i < f->n_attachments; i++)
-        if (eio_session_send_msg(session, f->attachments[i]) != 0) return SIO_ECLOSED;
+        if (eio_session_send_msg(session, f->attachments[i]) != 0)
+            return SIO_ECLOSED;
     return SIOP_OK;
 }
 
 /* ---- connect / disconnect ---------------------------------------------------------- */
 
-static void socket_send_control(sio_socket *s, siop_packet_type type, json_t *data) {
+static void socket_send_control(sio_socket *s, siop_packet_type type, json_t *data)
+{
     siop_packet p;
     siop_packet_init(&p);
     p.type = type;
@@ -240,7 +282,8 @@ static void socket_send_control(sio_socket *s, siop_packet_type type, json_t *da
     sio_client_send_packet(s->client, &p);
 }
 
-static void socket_join_initial(sio_socket *s) {
+static void socket_join_initial(sio_socket *s)
+{
     sio_adapter *a = s->nsp->adapter;
     const char *own = s->id;
     a->ops->add(a, s, &own, 1);
@@ -248,7 +291,8 @@ static void socket_join_initial(sio_socket *s) {
         a->ops->add(a, s, (const char *const *)s->restored->rooms, s->restored->n_rooms);
 }
 
-void sio_socket_connect(sio_socket *s) {
+void sio_socket_connect(sio_socket *s)
+{
     sio_namespace *nsp = s->nsp;
     sio_client *c = s->client;
     sio_client_ref(c); /* a send below may close the session at once */
@@ -256,7 +300,8 @@ void sio_socket_connect(sio_socket *s) {
     sb_map_put(&nsp->sockets, s->id, s);
     socket_join_initial(s);
     json_t *hello = json_pack("{s:s}", "sid", s->id);
-    if (s->pid[0]) json_object_set_new(hello, "pid", json_string(s->pid));
+    if (s->pid[0])
+        json_object_set_new(hello, "pid", json_string(s->pid));
     socket_send_control(s, SIOP_PACKET_CONNECT, hello);
     json_decref(hello);
     if (s->restored) {
@@ -273,16 +318,19 @@ void sio_socket_connect(sio_socket *s) {
 }
 
 /* Node's RECOVERABLE_DISCONNECT_REASONS (socket.ts). */
-static int reason_recoverable(const char *reason) {
+static int reason_recoverable(const char *reason)
+{
     static const char *const recoverable[] = {
         EIO_REASON_TRANSPORT_ERROR, EIO_REASON_TRANSPORT_CLOSE, EIO_REASON_FORCED_CLOSE,
         EIO_REASON_PING_TIMEOUT,    EIO_REASON_SHUTDOWN,        SIO_REASON_SERVER_CLOSE};
     for (size_t i = 0; i < sizeof(recoverable) / sizeof(recoverable[0]); i++)
-        if (strcmp(reason, recoverable[i]) == 0) return 1;
+        if (strcmp(reason, recoverable[i]) == 0)
+            return 1;
     return 0;
 }
 
-void sio_socket_close(sio_socket *s, const char *reason) {
+void sio_socket_close(sio_socket *s, const char *reason)
+{
     sio_namespace *nsp = s->nsp;
     sio_adapter *a = nsp->adapter;
     int was_connected = s->state == SIO_SOCKET_CONNECTED;
@@ -292,29 +340,37 @@ void sio_socket_close(sio_socket *s, const char *reason) {
         if (nsp->srv->opts.recovery_window_ms > 0 && reason_recoverable(reason))
             a->ops->persist_session(a, s);
         a->ops->del_all(a, s);
-        if (sb_map_get(&nsp->sockets, s->id) == s) sb_map_del(&nsp->sockets, s->id);
+        if (sb_map_get(&nsp->sockets, s->id) == s)
+            sb_map_del(&nsp->sockets, s->id);
     }
     sio_recovery_record_free(s->restored);
     s->restored = NULL;
-    if (s->client) sio_client_detach(s->client, s);
+    if (s->client)
+        sio_client_detach(s->client, s);
     if (was_connected) {
         sio_socket_drop_acks(s);
-        if (nsp->disconnect_cb) nsp->disconnect_cb(s, reason, nsp->disconnect_ud);
+        if (nsp->disconnect_cb)
+            nsp->disconnect_cb(s, reason, nsp->disconnect_ud);
     }
     sio_socket_unref(s);
 }
 
-static sio_socket *client_first_connected(sio_client *c) {
+static sio_socket *client_first_connected(sio_client *c)
+{
     sb_list *q;
-    SB_LIST_FOREACH(q, &c->sockets) {
+    SB_LIST_FOREACH(q, &c->sockets)
+    {
         sio_socket *t = SB_LIST_DATA(q, sio_socket, client_link);
-        if (t->state == SIO_SOCKET_CONNECTED) return t;
+        if (t->state == SIO_SOCKET_CONNECTED)
+            return t;
     }
     return NULL;
 }
 
-void sio_socket_disconnect(sio_socket *s, int close_session) {
-    if (s->state != SIO_SOCKET_CONNECTED) return;
+void sio_socket_disconnect(sio_socket *s, int close_session)
+{
+    if (s->state != SIO_SOCKET_CONNECTED)
+        return;
     sio_client *c = s->client;
     if (!close_session) {
         socket_send_control(s, SIOP_PACKET_DISCONNECT, NULL);
@@ -335,37 +391,40 @@ void sio_socket_disconnect(sio_socket *s, int close_session) {
 
 /* ---- incoming packets -------------------------------------------------------------- */
 
-void sio_socket_on_packet(sio_socket *s, siop_packet *p) {
+void sio_socket_on_packet(sio_socket *s, siop_packet *p)
+{
     sio_args args = {p->data, p->attachments, p->n_attachments, NULL, 0};
     switch (p->type) {
     case SIOP_PACKET_EVENT:
-    case SIOP_PACKET_BINARY_EVENT:
-        sio_namespace_dispatch(s->nsp, s, p);
-        break;
+    case SIOP_PACKET_BINARY_EVENT: sio_namespace_dispatch(s->nsp, s, p); break;
     case SIOP_PACKET_ACK:
     case SIOP_PACKET_BINARY_ACK:
-        if (p->id != SIOP_NO_ACK) sio_socket_on_ack(s, p->id, &args);
+        if (p->id != SIOP_NO_ACK)
+            sio_socket_on_ack(s, p->id, &args);
         break;
-    case SIOP_PACKET_DISCONNECT:
-        sio_socket_close(s, SIO_REASON_CLIENT_DISCONNECT);
-        break;
-    default:
-        break;
+    case SIOP_PACKET_DISCONNECT: sio_socket_close(s, SIO_REASON_CLIENT_DISCONNECT); break;
+    default: break;
     }
 }
 
 /* ---- emit and rooms ---------------------------------------------------------------- */
 
-static int socket_check_emit(const sio_socket *s, const char *event, const sio_args *args) {
-    if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
-    if (!sio_event_name_valid(event)) return SIO_EINVAL;
-    if (args && args->json && !json_is_array(args->json)) return SIO_EINVAL;
+static int socket_check_emit(const sio_socket *s, const char *event, const sio_args *args)
+{
+    if (s->state != SIO_SOCKET_CONNECTED)
+        return SIO_ECLOSED;
+    if (!sio_event_name_valid(event))
+        return SIO_EINVAL;
+    if (args && args->json && !json_is_array(args->json))
+        return SIO_EINVAL;
     return SIOP_OK;
 }
 
-int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int flags) {
+int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int flags)
+{
     int rc = socket_check_emit(s, event, args);
-    if (rc != SIOP_OK) return rc;
+    if (rc != SIOP_OK)
+        return rc;
     if (s->nsp->srv->opts.recovery_window_ms > 0 && !(flags & SIO_EMIT_VOLATILE)) {
         /* As Node: through the adapter to the socket's own room, so the packet is logged
          * (with its offset) and replayed if the connection drops. */
@@ -375,18 +434,23 @@ int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int 
     }
     sio_frame f;
     rc = sio_frame_encode(&f, s->nsp, SIOP_NO_ACK, event, args);
-    if (rc != SIOP_OK) return rc;
+    if (rc != SIOP_OK)
+        return rc;
     rc = sio_socket_send_frame(s, &f, flags);
     sio_frame_release(&f);
     return rc;
 }
 
-int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,
-                        uint32_t timeout_ms, sio_ack_cb cb, void *ud) {
+int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args, uint32_t timeout_ms,
+                        sio_ack_cb cb, void *ud)
+{
     int rc = socket_check_emit(s, event, args);
-    if (rc != SIOP_OK) return rc;
-    if (!cb) return SIO_EINVAL;
-    if (s->n_acks >= s->nsp->srv->opts.max_pending_acks) return SIO_ELIMIT;
+    if (rc != SIOP_OK)
+        return rc;
+    if (!cb)
+        return SIO_EINVAL;
+    if (s->n_acks >= s->nsp->srv->opts.max_pending_acks)
+        return SIO_ELIMIT;
     sio_ack_wait *op = sio_ack_wait_new_single(s, cb, ud);
     sio_frame f;
     if (sio_frame_encode(&f, s->nsp, sio_ack_wait_id(op), event, args) != SIOP_OK) {
@@ -401,21 +465,29 @@ int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,
     return SIOP_OK;
 }
 
-int sio_socket_join(sio_socket *s, const char *room) {
-    if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
-    if (!room) return SIO_EINVAL;
+int sio_socket_join(sio_socket *s, const char *room)
+{
+    if (s->state != SIO_SOCKET_CONNECTED)
+        return SIO_ECLOSED;
+    if (!room)
+        return SIO_EINVAL;
     s->nsp->adapter->ops->add(s->nsp->adapter, s, &room, 1);
     return SIOP_OK;
 }
 
-int sio_socket_in_room(const sio_socket *s, const char *room) {
-    if (s->state != SIO_SOCKET_CONNECTED || !room) return 0;
+int sio_socket_in_room(const sio_socket *s, const char *room)
+{
+    if (s->state != SIO_SOCKET_CONNECTED || !room)
+        return 0;
     return s->nsp->adapter->ops->has(s->nsp->adapter, s, room);
 }
 
-int sio_socket_leave(sio_socket *s, const char *room) {
-    if (s->state != SIO_SOCKET_CONNECTED) return SIO_ECLOSED;
-    if (!room) return SIO_EINVAL;
+int sio_socket_leave(sio_socket *s, const char *room)
+{
+    if (s->state != SIO_SOCKET_CONNECTED)
+        return SIO_ECLOSED;
+    if (!room)
+        return SIO_EINVAL;
     s->nsp->adapter->ops->del(s->nsp->adapter, s, room);
     return SIOP_OK;
 }

@@ -11,13 +11,14 @@
 
 #include "sio_internal.h"
 
-#define SIO_DEFAULT_CONNECT_TIMEOUT_MS 45000   /* Node's connectTimeout */
-#define SIO_DEFAULT_RECOVERY_PACKETS 10000     /* log entries kept per namespace */
-#define SIO_DEFAULT_RECOVERY_BYTES (16u << 20) /* log bytes kept per namespace */
-#define SIO_DEFAULT_RECOVERY_SESSIONS 100000   /* disconnected sessions per namespace */
-#define SIO_DEFAULT_MAX_PENDING_ACKS 1024      /* per socket */
+#define SIO_DEFAULT_CONNECT_TIMEOUT_MS 45000       /* Node's connectTimeout */
+#define SIO_DEFAULT_RECOVERY_PACKETS   10000       /* log entries kept per namespace */
+#define SIO_DEFAULT_RECOVERY_BYTES     (16u << 20) /* log bytes kept per namespace */
+#define SIO_DEFAULT_RECOVERY_SESSIONS  100000      /* disconnected sessions per namespace */
+#define SIO_DEFAULT_MAX_PENDING_ACKS   1024        /* per socket */
 
-void sio_options_defaults(sio_options *opts) {
+void sio_options_defaults(sio_options *opts)
+{
     memset(opts, 0, sizeof(*opts));
     opts->connect_timeout_ms = SIO_DEFAULT_CONNECT_TIMEOUT_MS;
     opts->recovery_window_ms = 0;
@@ -28,7 +29,8 @@ void sio_options_defaults(sio_options *opts) {
     opts->max_pending_acks = SIO_DEFAULT_MAX_PENDING_ACKS;
 }
 
-const char *sio_strerror(int err) {
+const char *sio_strerror(int err)
+{
     switch (err) {
     case SIOP_OK: return "ok";
     case SIOP_ERR: return "error";
@@ -39,7 +41,8 @@ const char *sio_strerror(int err) {
     }
 }
 
-const char *sio_ack_status_message(int status) {
+const char *sio_ack_status_message(int status)
+{
     switch (status) {
     case SIO_ACK_OK: return "ok";
     case SIO_ACK_TIMEOUT: return "operation has timed out";
@@ -49,36 +52,47 @@ const char *sio_ack_status_message(int status) {
 }
 
 /* Event names Node refuses to emit (socket-types.ts RESERVED_EVENTS). */
-int sio_event_name_valid(const char *event) {
+int sio_event_name_valid(const char *event)
+{
     static const char *const reserved[] = {"connect",       "connect_error", "disconnect",
                                            "disconnecting", "newListener",   "removeListener"};
-    if (!event) return 0;
+    if (!event)
+        return 0;
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-        if (strcmp(event, reserved[i]) == 0) return 0;
+        if (strcmp(event, reserved[i]) == 0)
+            return 0;
     return 1;
 }
 
 static void on_open(eio_session *s, void *ud) { sio_client_open(ud, s); }
 
-static void on_message(eio_session *s, const uint8_t *data, size_t len, int binary, void *ud) {
+static void on_message(eio_session *s, const uint8_t *data, size_t len, int binary, void *ud)
+{
     sio_client *c = eio_session_data(s);
-    if (c) sio_client_message(c, data, len, binary);
+    if (c)
+        sio_client_message(c, data, len, binary);
 }
 
-static void on_close(eio_session *s, const char *reason, void *ud) {
+static void on_close(eio_session *s, const char *reason, void *ud)
+{
     sio_client *c = eio_session_data(s);
     eio_session_set_data(s, NULL);
-    if (c) sio_client_closed(c, reason);
+    if (c)
+        sio_client_closed(c, reason);
 }
 
 sio_server *sio_server_new(uv_loop_t *loop, const eio_config *cfg, const sio_options *opts,
-                           char *err, size_t errlen) {
+                           char *err, size_t errlen)
+{
     static const eio_callbacks callbacks = {on_open, on_message, on_close};
     sio_server *srv = calloc(1, sizeof(*srv));
-    if (!srv) abort();
+    if (!srv)
+        abort();
     srv->loop = loop;
-    if (opts) srv->opts = *opts;
-    else sio_options_defaults(&srv->opts);
+    if (opts)
+        srv->opts = *opts;
+    else
+        sio_options_defaults(&srv->opts);
     sb_map_init(&srv->namespaces);
     sb_list_init(&srv->waiting);
     sb_buf_init(&srv->scratch);
@@ -104,7 +118,8 @@ const sio_options *sio_server_options(const sio_server *srv) { return &srv->opts
 
 /* As Node's io.adapter(): existing namespaces ("/" at least) get the new adapter too,
  * which is why this must run before any client connects. */
-void sio_server_set_adapter(sio_server *srv, sio_adapter_factory f, void *ud) {
+void sio_server_set_adapter(sio_server *srv, sio_adapter_factory f, void *ud)
+{
     size_t pos = 0;
     sio_namespace *nsp;
     srv->adapter_new = f ? f : sio_adapter_local_new;
@@ -118,42 +133,52 @@ void sio_server_set_adapter(sio_server *srv, sio_adapter_factory f, void *ud) {
 
 void sio_server_handle_opened(sio_server *srv) { srv->handles_open++; }
 
-void sio_server_handle_closed(uv_handle_t *h) {
+void sio_server_handle_closed(uv_handle_t *h)
+{
     sio_server *srv = h->data;
     srv->handles_open--;
     sio_server_maybe_finish(srv);
 }
 
-static void server_release_namespaces(sio_server *srv) {
+static void server_release_namespaces(sio_server *srv)
+{
     size_t pos = 0;
     sio_namespace *nsp;
-    while ((nsp = sb_map_next(&srv->namespaces, &pos)) != NULL) sio_namespace_free(nsp);
+    while ((nsp = sb_map_next(&srv->namespaces, &pos)) != NULL)
+        sio_namespace_free(nsp);
     sb_map_free(&srv->namespaces);
     sb_buf_free(&srv->scratch);
 }
 
-void sio_server_maybe_finish(sio_server *srv) {
+void sio_server_maybe_finish(sio_server *srv)
+{
     if (!srv->shutting_down || !srv->engine_gone || srv->handles_open > 0 || srv->finished)
         return;
     srv->finished = 1;
     server_release_namespaces(srv);
-    if (srv->done) srv->done(srv->done_ud);
+    if (srv->done)
+        srv->done(srv->done_ud);
 }
 
-static void on_engine_gone(void *ud) {
+static void on_engine_gone(void *ud)
+{
     sio_server *srv = ud;
     srv->engine_gone = 1;
     sio_server_maybe_finish(srv);
 }
 
-void sio_server_free(sio_server *srv) {
-    if (!srv) return;
+void sio_server_free(sio_server *srv)
+{
+    if (!srv)
+        return;
     eio_server_free(srv->engine);
     free(srv);
 }
 
-void sio_server_shutdown(sio_server *srv, void (*done)(void *ud), void *ud) {
-    if (srv->shutting_down) return;
+void sio_server_shutdown(sio_server *srv, void (*done)(void *ud), void *ud)
+{
+    if (srv->shutting_down)
+        return;
     srv->shutting_down = 1;
     srv->done = done;
     srv->done_ud = ud;

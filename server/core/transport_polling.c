@@ -5,8 +5,8 @@
  * flushed, and the flush pass builds the payload from whatever is queued by then, so
  * every packet queued in the same loop turn leaves in one response.
  */
-#include <stdlib.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"

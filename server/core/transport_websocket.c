@@ -17,8 +17,8 @@
 #include "engine_internal.h"
 
 #define EIO_QUERY_VALUE_MAX 128
-#define EIO_PROBE "probe"
-#define EIO_WS_VERSION "13"
+#define EIO_PROBE           "probe"
+#define EIO_WS_VERSION      "13"
 
 /* ---- the upgrade request ---- */
 

@@ -33,8 +33,9 @@
 #include "rest.h"
 #include "socket_events.h"
 
-#define HD_TICK_MS 2000  /* retries what Redis refused; routes slots freed where no event
-                            reached this node */
+#define HD_TICK_MS                                                                                 \
+    2000 /* retries what Redis refused; routes slots freed where no event                          \
+            reached this node */
 #define HD_SWEEP_MIN_MS 1000
 #define HD_SWEEP_MAX_MS 30000
 
@@ -50,13 +51,13 @@ void hd_config_defaults(hd_config *cfg)
 }
 
 struct hd_app {
-    hd_node node;                /* what every part shares */
+    hd_node node; /* what every part shares */
     hd_delivery delivery;
     hd_conversations convs;
     hd_connections conns;
-    uv_timer_t route_timer;      /* periodic auto routing (another node's freed slot...) */
-    uv_timer_t sweep_timer;      /* inactivity closes */
-    int handles_open;            /* the timers whose close callback is pending */
+    uv_timer_t route_timer; /* periodic auto routing (another node's freed slot...) */
+    uv_timer_t sweep_timer; /* inactivity closes */
+    int handles_open;       /* the timers whose close callback is pending */
 };
 
 /* ---- timers ----------------------------------------------------------------------------- */

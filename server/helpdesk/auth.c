@@ -19,11 +19,11 @@
 #include "auth.h"
 #include "base64.h"
 
-#define HD_JWT_SEGMENTS 3 /* header.payload.signature */
+#define HD_JWT_SEGMENTS  3 /* header.payload.signature */
 #define HD_JWT_SEPARATOR '.'
-#define HD_JWT_ALG "HS256"
-#define HD_JWT_HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-#define HD_ASCII_DEL 0x7f
+#define HD_JWT_ALG       "HS256"
+#define HD_JWT_HEADER    "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
+#define HD_ASCII_DEL     0x7f
 /* A real time claim beyond this many seconds (~31 million years) is nonsense, and below it
  * the cast to int64_t is exact enough and never undefined. */
 #define HD_CLAIM_TIME_MAX 1e15
@@ -51,16 +51,10 @@ static int hd_sha256(const void *data, size_t len, unsigned char *md)
     return EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) == 1;
 }
 
-static int64_t hd_skew(const hd_auth_config *cfg)
-{
-    return cfg->skew_s > 0 ? cfg->skew_s : 0;
-}
+static int64_t hd_skew(const hd_auth_config *cfg) { return cfg->skew_s > 0 ? cfg->skew_s : 0; }
 
 /* Written as exp < now - skew so that a huge exp cannot overflow. */
-static int hd_time_passed(int64_t exp, int64_t now_s, int64_t skew)
-{
-    return exp < now_s - skew;
-}
+static int hd_time_passed(int64_t exp, int64_t now_s, int64_t skew) { return exp < now_s - skew; }
 
 /* ---- API keys ---- */
 
@@ -134,8 +128,7 @@ static const char *hd_jwt_signature_check(const hd_auth_config *cfg, const hd_jw
     unsigned int want_len = 0;
     /* What is signed is the token up to the second dot, both segments as sent. */
     size_t signed_len = jwt->len[0] + 1 + jwt->len[1];
-    if (!hd_hs256(cfg->jwt_secret, cfg->jwt_secret_len, jwt->seg[0], signed_len, want,
-                  &want_len))
+    if (!hd_hs256(cfg->jwt_secret, cfg->jwt_secret_len, jwt->seg[0], signed_len, want, &want_len))
         return HD_AUTH_BAD_SIGNATURE;
     sb_buf sig;
     sb_buf_init(&sig);
@@ -158,16 +151,10 @@ static const json_t *hd_claim_optional(const json_t *claims, const char *key)
 }
 
 /* Room names and store keys are built from ids: printable ASCII, no spaces. */
-static int hd_id_char(unsigned char c)
-{
-    return c > ' ' && c < HD_ASCII_DEL;
-}
+static int hd_id_char(unsigned char c) { return c > ' ' && c < HD_ASCII_DEL; }
 
 /* A display name is any UTF-8 (jansson checked it) but control characters. */
-static int hd_name_char(unsigned char c)
-{
-    return c >= ' ' && c != HD_ASCII_DEL;
-}
+static int hd_name_char(unsigned char c) { return c >= ' ' && c != HD_ASCII_DEL; }
 
 /* Copies a string claim of min..max bytes, each one ok, into out (max + 1 bytes). */
 static int hd_claim_copy(const json_t *v, char *out, size_t min, size_t max,
@@ -270,8 +257,8 @@ static const char *hd_claims_times(const hd_auth_config *cfg, const json_t *clai
     return NULL;
 }
 
-static const char *hd_jwt_claims_check(const hd_auth_config *cfg, const hd_jwt *jwt,
-                                       int64_t now_s, hd_identity *out)
+static const char *hd_jwt_claims_check(const hd_auth_config *cfg, const hd_jwt *jwt, int64_t now_s,
+                                       hd_identity *out)
 {
     json_t *claims = hd_jwt_json(jwt->seg[1], jwt->len[1]);
     if (claims == NULL)
@@ -292,8 +279,8 @@ static const char *hd_jwt_verify(const hd_auth_config *cfg, const char *token, s
     json_t *header = hd_jwt_json(jwt.seg[0], jwt.len[0]);
     if (header == NULL)
         return HD_AUTH_MALFORMED;
-    const char *why = hd_jwt_configured(cfg) ? hd_jwt_header_check(header)
-                                             : HD_AUTH_JWT_NOT_CONFIGURED;
+    const char *why =
+        hd_jwt_configured(cfg) ? hd_jwt_header_check(header) : HD_AUTH_JWT_NOT_CONFIGURED;
     json_decref(header);
     if (why == NULL)
         why = hd_jwt_signature_check(cfg, &jwt);

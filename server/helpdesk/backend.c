@@ -24,8 +24,8 @@ static int sender_valid(json_t *sender)
     return !name || json_is_null(name) || json_is_string(name);
 }
 
-int hd_backend_post(size_t max_message, json_t *body, const char *chat, hd_post *p,
-                    char *msg_id, const char **why)
+int hd_backend_post(size_t max_message, json_t *body, const char *chat, hd_post *p, char *msg_id,
+                    const char **why)
 {
     json_t *sender = json_object_get(body, "sender");
     memset(p, 0, sizeof(*p));

@@ -16,8 +16,8 @@
 /* A backend message (REST body or hd:commands data) as a post into chat, its text at most
  * max_message bytes; msg_id holds HD_ULID_LEN + 1 bytes. 0 or an HD_E* status with *why
  * set. */
-int hd_backend_post(size_t max_message, json_t *body, const char *chat, hd_post *p,
-                    char *msg_id, const char **why);
+int hd_backend_post(size_t max_message, json_t *body, const char *chat, hd_post *p, char *msg_id,
+                    const char **why);
 /* Carries out one hd:commands entry (message, close, transfer) through cv; the entry is
  * acked once the store has decided, left pending when it could not be reached. */
 void hd_backend_apply(hd_conversations *cv, hd_command *cmd, const char *type, json_t *data);

@@ -23,10 +23,7 @@ void hd_room(char *buf, const char *kind, const char *id)
     snprintf(buf, HD_ROOM_MAX, "%s:%s", kind, id);
 }
 
-hd_client *hd_client_of(sio_socket *s)
-{
-    return sio_socket_userdata(s);
-}
+hd_client *hd_client_of(sio_socket *s) { return sio_socket_userdata(s); }
 
 void hd_agent_of(const hd_client *c, hd_agent *out)
 {

@@ -12,26 +12,26 @@
 
 #define HD_ROOM_MAX (HD_ID_MAX + 16) /* "session:" + id */
 
-#define HD_SYNC_ROOMS 0x1
+#define HD_SYNC_ROOMS    0x1
 #define HD_SYNC_PRESENCE 0x2
 
 /* Per socket, from its token: small, because idle connections are most connections. */
 typedef struct hd_client {
     hd_role role;
-    char *id;            /* sub (in the same allocation); NULL for an API key */
-    char *name;          /* in the same allocation, NULL when absent */
-    char **depts;        /* owned */
+    char *id;     /* sub (in the same allocation); NULL for an API key */
+    char *name;   /* in the same allocation, NULL when absent */
+    char **depts; /* owned */
     size_t n_depts;
     int max_chats;
-    int64_t exp;         /* seconds; 0: never (API key) */
-    double tokens;       /* rate limit bucket */
-    int64_t refill_ms;   /* when tokens was last topped up */
-    int present;         /* counted in the agent's presence (the store said so) */
-    int joined;          /* in the chat rooms of its open conversations */
-    int syncing;         /* HD_SYNC_* operations in flight */
-    int resync_queued;   /* in the queue of sockets to sync again */
-    int gone;            /* the socket left while an operation was in flight */
-    json_t *resume;      /* the auth payload's resume, until the socket is in its rooms */
+    int64_t exp;       /* seconds; 0: never (API key) */
+    double tokens;     /* rate limit bucket */
+    int64_t refill_ms; /* when tokens was last topped up */
+    int present;       /* counted in the agent's presence (the store said so) */
+    int joined;        /* in the chat rooms of its open conversations */
+    int syncing;       /* HD_SYNC_* operations in flight */
+    int resync_queued; /* in the queue of sockets to sync again */
+    int gone;          /* the socket left while an operation was in flight */
+    json_t *resume;    /* the auth payload's resume, until the socket is in its rooms */
 } hd_client;
 
 /* The client of identity id, with cfg's defaults where the token names none (owned by the

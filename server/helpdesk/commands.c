@@ -16,17 +16,17 @@
 #include "list.h"
 #include "redis_conn.h"
 
-#define HD_COMMANDS_DEFAULT_PREFIX "hd:"
-#define HD_COMMANDS_BLOCK_MS 1000          /* longest XREADGROUP wait */
+#define HD_COMMANDS_DEFAULT_PREFIX    "hd:"
+#define HD_COMMANDS_BLOCK_MS          1000 /* longest XREADGROUP wait */
 #define HD_COMMANDS_TIMEOUT_MARGIN_MS 5000 /* the connection's command timeout: block + this */
-#define HD_COMMANDS_BATCH 64               /* entries per read or claim */
-#define HD_COMMANDS_RETRY_MS 1000          /* after a failed read or group creation */
-#define HD_COMMANDS_CURSOR_MAX 64          /* a stream id: two 64-bit numbers and a dash */
-#define HD_COMMANDS_NUM_LEN 24
+#define HD_COMMANDS_BATCH             64   /* entries per read or claim */
+#define HD_COMMANDS_RETRY_MS          1000 /* after a failed read or group creation */
+#define HD_COMMANDS_CURSOR_MAX        64   /* a stream id: two 64-bit numbers and a dash */
+#define HD_COMMANDS_NUM_LEN           24
 
 struct hd_command {
     hd_commands *owner;
-    sb_list link;         /* in the owner's held list */
+    sb_list link; /* in the owner's held list */
     char *id;
     char *type;
     json_t *data;
@@ -42,16 +42,16 @@ struct hd_commands {
     void *ud;
     uv_timer_t claim_timer;
     uv_timer_t retry_timer;
-    int group_ready;       /* XGROUP CREATE succeeded (or the group existed) */
-    int reading;           /* XGROUP CREATE or XREADGROUP in flight */
-    int claiming;          /* XAUTOCLAIM in flight */
-    int claim_failed;      /* the last XAUTOCLAIM failed: logged once per run of failures */
+    int group_ready;  /* XGROUP CREATE succeeded (or the group existed) */
+    int reading;      /* XGROUP CREATE or XREADGROUP in flight */
+    int claiming;     /* XAUTOCLAIM in flight */
+    int claim_failed; /* the last XAUTOCLAIM failed: logged once per run of failures */
     size_t acks_inflight;
-    sb_list held;          /* handed out, not yet acked or retried (hd_command.link) */
+    sb_list held; /* handed out, not yet acked or retried (hd_command.link) */
     size_t n_held;
     int closing;
     int conn_closing;
-    sb_countdown closed;   /* the timers and the connection, at close */
+    sb_countdown closed; /* the timers and the connection, at close */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -96,7 +96,8 @@ static void maybe_finish(hd_commands *c)
 static hd_command *held_find(const hd_commands *c, const char *id)
 {
     sb_list *q;
-    SB_LIST_FOREACH(q, &c->held) {
+    SB_LIST_FOREACH(q, &c->held)
+    {
         hd_command *cmd = SB_LIST_DATA(q, hd_command, link);
         if (strcmp(cmd->id, id) == 0)
             return cmd;
@@ -193,22 +194,13 @@ void hd_command_ack(hd_command *cmd)
     command_release(cmd);
 }
 
-void hd_command_retry(hd_command *cmd)
-{
-    command_release(cmd);
-}
+void hd_command_retry(hd_command *cmd) { command_release(cmd); }
 
-const char *hd_command_id(const hd_command *cmd)
-{
-    return cmd->id;
-}
+const char *hd_command_id(const hd_command *cmd) { return cmd->id; }
 
 /* ---- reading ---- */
 
-static void on_retry_timer(uv_timer_t *t)
-{
-    pump(t->data);
-}
+static void on_retry_timer(uv_timer_t *t) { pump(t->data); }
 
 static void retry_later(hd_commands *c)
 {
@@ -216,8 +208,8 @@ static void retry_later(hd_commands *c)
         uv_timer_start(&c->retry_timer, on_retry_timer, HD_COMMANDS_RETRY_MS, 0);
 }
 
-static void on_group_reply(rc_conn *conn, int status, const redisReply *reply,
-                           const char *errstr, void *ud)
+static void on_group_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                           void *ud)
 {
     hd_commands *c = ud;
     (void)conn, (void)reply;
@@ -234,8 +226,8 @@ static void on_group_reply(rc_conn *conn, int status, const redisReply *reply,
 }
 
 /* XREADGROUP answers [[stream, [entry, ...]]], or nil when BLOCK ran out. */
-static void on_read_reply(rc_conn *conn, int status, const redisReply *reply,
-                          const char *errstr, void *ud)
+static void on_read_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                          void *ud)
 {
     hd_commands *c = ud;
     (void)conn;
@@ -275,10 +267,10 @@ static void pump(hd_commands *c)
     if (c->closing || c->reading || c->n_held >= HD_COMMANDS_MAX_HELD || !rc_ready(c->conn))
         return;
     c->reading = 1;
-    int rc = c->group_ready ? send_read(c)
-                            : rc_command(c->conn, on_group_reply, c,
-                                         "XGROUP CREATE %s %s 0 MKSTREAM", c->stream,
-                                         HD_COMMANDS_GROUP);
+    int rc = c->group_ready
+                 ? send_read(c)
+                 : rc_command(c->conn, on_group_reply, c, "XGROUP CREATE %s %s 0 MKSTREAM",
+                              c->stream, HD_COMMANDS_GROUP);
     if (rc != RC_OK) {
         c->reading = 0;
         retry_later(c);
@@ -295,8 +287,8 @@ static void on_conn_state(rc_conn *conn, int ready, void *ud)
 /* ---- reclaiming ---- */
 
 /* XAUTOCLAIM answers [next cursor, [entry, ...], [deleted id, ...]] (Redis 7). */
-static void on_claim_reply(rc_conn *conn, int status, const redisReply *reply,
-                           const char *errstr, void *ud)
+static void on_claim_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                           void *ud)
 {
     hd_commands *c = ud;
     (void)conn;
@@ -355,8 +347,8 @@ hd_commands *hd_commands_new(uv_loop_t *loop, const hd_commands_config *cfg, cha
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    c->claim_idle_ms = cfg->claim_idle_ms != 0 ? cfg->claim_idle_ms
-                                               : HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS;
+    c->claim_idle_ms =
+        cfg->claim_idle_ms != 0 ? cfg->claim_idle_ms : HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS;
     snprintf(c->cursor, sizeof c->cursor, "0-0");
     sb_list_init(&c->held);
     c->on_command = cfg->on_command;
@@ -371,8 +363,8 @@ hd_commands *hd_commands_new(uv_loop_t *loop, const hd_commands_config *cfg, cha
         consumer_free(c);
         return NULL;
     }
-    uint32_t every = cfg->claim_every_ms != 0 ? cfg->claim_every_ms
-                                              : HD_COMMANDS_DEFAULT_CLAIM_EVERY_MS;
+    uint32_t every =
+        cfg->claim_every_ms != 0 ? cfg->claim_every_ms : HD_COMMANDS_DEFAULT_CLAIM_EVERY_MS;
     uv_timer_init(loop, &c->claim_timer);
     c->claim_timer.data = c;
     uv_timer_start(&c->claim_timer, on_claim_timer, every, every);

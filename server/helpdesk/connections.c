@@ -16,22 +16,16 @@
 
 /* A store callback for updates nothing waits for (a failure is healed elsewhere: the
  * node's heartbeat expiry, the next resync). */
-static void ignore_result(const hd_result *r, void *ud)
-{
-}
+static void ignore_result(const hd_result *r, void *ud) {}
 
-void hd_conn_init(hd_connections *cn, hd_node *node, hd_conversations *convs,
-                  hd_delivery *delivery)
+void hd_conn_init(hd_connections *cn, hd_node *node, hd_conversations *convs, hd_delivery *delivery)
 {
     cn->node = node;
     cn->convs = convs;
     cn->delivery = delivery;
 }
 
-void hd_conn_free(hd_connections *cn)
-{
-    free(cn->resync);
-}
+void hd_conn_free(hd_connections *cn) { free(cn->resync); }
 
 /* ---- where a socket belongs ----------------------------------------------------------------
  * A connected socket joins the chat rooms of its open conversations, and an agent's socket
@@ -101,7 +95,8 @@ static void on_sync_rooms(const hd_result *r, void *ud)
     char chat[HD_ROOM_MAX];
     if (r->status == HD_OK && !c->gone) {
         c->joined = 1;
-        json_array_foreach(r->list, i, conv) {
+        json_array_foreach(r->list, i, conv)
+        {
             const char *chat_id = json_string_value(json_object_get(conv, "ticket_chat_id"));
             if (!chat_id)
                 continue;
@@ -184,7 +179,7 @@ static const char *credentials(sio_socket *s, char *buf, size_t len, int *api_so
                   !strcmp(source, "api");
     if (json_is_string(tok)) /* a NUL inside would cut the token short: refuse it whole */
         return strlen(json_string_value(tok)) == json_string_length(tok) ? json_string_value(tok)
-                                                                          : "";
+                                                                         : "";
     if (sio_socket_query_param(s, "token", buf, len) > 0)
         return buf;
     return NULL;

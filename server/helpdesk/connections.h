@@ -16,8 +16,8 @@ typedef struct hd_connections {
     hd_node *node;
     hd_conversations *convs;
     hd_delivery *delivery;
-    sio_socket **resync;         /* sockets whose rooms or presence the store refused (503):
-                                    retried every tick (referenced) */
+    sio_socket **resync; /* sockets whose rooms or presence the store refused (503):
+                            retried every tick (referenced) */
     size_t n_resync, cap_resync;
 } hd_connections;
 

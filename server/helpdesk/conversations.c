@@ -68,7 +68,7 @@ void hd_conv_emit(hd_conversations *cv, const char *const *rooms, size_t n, cons
 {
     if (!payload)
         return;
-    const char *not[1] = {except};
+    const char * not [1] = {except};
     sio_target to = {rooms, n, not, except ? 1 : 0};
     json_t *args = json_pack("[O]", payload);
     sio_args a = {args, NULL, 0, NULL, 0};
@@ -95,10 +95,7 @@ void hd_conv_init(hd_conversations *cv, hd_node *node, hd_delivery *delivery)
     sb_buf_init(&cv->scratch);
 }
 
-void hd_conv_free(hd_conversations *cv)
-{
-    sb_buf_free(&cv->scratch);
-}
+void hd_conv_free(hd_conversations *cv) { sb_buf_free(&cv->scratch); }
 
 /* ---- announcements ------------------------------------------------------------------------ */
 
@@ -111,12 +108,11 @@ static void announce_inquiry(hd_conversations *cv, json_t *conv)
         hd_room(room, "dept", dept);
         rooms[0] = room;
     }
-    json_t *inq = json_pack("{s:O,s:O,s:O,s:O,s:O}", "ticket_chat_id",
-                            json_object_get(conv, "ticket_chat_id"), "session_id",
-                            json_object_get(conv, "session_id"), "dept",
-                            json_object_get(conv, "dept"), "first_message",
-                            json_object_get(conv, "first_message"), "queued_at",
-                            json_object_get(conv, "queued_at"));
+    json_t *inq = json_pack(
+        "{s:O,s:O,s:O,s:O,s:O}", "ticket_chat_id", json_object_get(conv, "ticket_chat_id"),
+        "session_id", json_object_get(conv, "session_id"), "dept", json_object_get(conv, "dept"),
+        "first_message", json_object_get(conv, "first_message"), "queued_at",
+        json_object_get(conv, "queued_at"));
     if (inq)
         hd_conv_emit(cv, rooms, 1, NULL, "inquiry", inq, 0);
     json_decref(inq);
@@ -130,8 +126,8 @@ static json_t *customer_of(json_t *conv)
     json_t *sender = json_object_get(json_object_get(conv, "first_message"), "sender");
     const char *type = str_field(sender, "type");
     json_t *name = type && !strcmp(type, "customer") ? json_object_get(sender, "name") : NULL;
-    return json_pack("{s:O,s:O,s:n,s:n}", "session_id", json_object_get(conv, "session_id"),
-                     "name", name ? name : json_null(), "email", "fields");
+    return json_pack("{s:O,s:O,s:n,s:n}", "session_id", json_object_get(conv, "session_id"), "name",
+                     name ? name : json_null(), "email", "fields");
 }
 
 /* A conversation the store just assigned: its agent's sockets join the chat room; the
@@ -221,8 +217,8 @@ static void support_emit(hd_conversations *cv, const char *chat, hd_op *op, cons
 {
     sb_buf *text = &cv->scratch;
     /* the tree is what other nodes get; without one the core parses the text if it must */
-    json_t *args = r->message ? json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", r->message)
-                              : NULL;
+    json_t *args =
+        r->message ? json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", r->message) : NULL;
     sb_buf_reset(text);
     support_text(r, text);
     const char *rooms[1] = {chat};
@@ -284,7 +280,8 @@ void hd_conv_post(hd_conversations *cv, const hd_post *p, hd_result_cb cb, void 
     store->ops->post(store, &routed, on_posted, op_new(cv, cb, ud));
 }
 
-/* ---- take, transfer, close -------------------------------------------------------------------- */
+/* ---- take, transfer, close --------------------------------------------------------------------
+ */
 
 static void on_taken(const hd_result *r, void *ud)
 {
@@ -294,8 +291,8 @@ static void on_taken(const hd_result *r, void *ud)
     op_finish(op, r);
 }
 
-void hd_conv_take(hd_conversations *cv, const char *chat_id, const hd_agent *agent,
-                  hd_result_cb cb, void *ud)
+void hd_conv_take(hd_conversations *cv, const char *chat_id, const hd_agent *agent, hd_result_cb cb,
+                  void *ud)
 {
     hd_store *store = cv->node->store;
     if (refuse_unready(cv, cb, ud))
@@ -349,9 +346,9 @@ static void announce_closed(hd_conversations *cv, json_t *conv)
         return;
     hd_room(chat, "chat", chat_id);
     const char *rooms[1] = {chat};
-    json_t *body = json_pack("{s:s,s:O,s:O}", "ticket_chat_id", chat_id, "by",
-                             json_object_get(conv, "closed_by"), "reason",
-                             json_object_get(conv, "reason"));
+    json_t *body =
+        json_pack("{s:s,s:O,s:O}", "ticket_chat_id", chat_id, "by",
+                  json_object_get(conv, "closed_by"), "reason", json_object_get(conv, "reason"));
     hd_conv_emit(cv, rooms, 1, NULL, "closed", body, 0);
     json_decref(body);
     room_follow(cv, chat, chat, 0);

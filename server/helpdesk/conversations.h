@@ -14,10 +14,10 @@
 
 typedef struct hd_conversations {
     hd_node *node;
-    hd_delivery *delivery;       /* told which stored message is being emitted */
-    sb_buf scratch;              /* the support event's arguments, while one is sent */
-    int routing;                 /* a route call is in flight */
-    int route_again;             /* something changed meanwhile: route once more */
+    hd_delivery *delivery; /* told which stored message is being emitted */
+    sb_buf scratch;        /* the support event's arguments, while one is sent */
+    int routing;           /* a route call is in flight */
+    int route_again;       /* something changed meanwhile: route once more */
 } hd_conversations;
 
 void hd_conv_init(hd_conversations *cv, hd_node *node, hd_delivery *delivery);
@@ -30,8 +30,8 @@ void hd_conv_emit(hd_conversations *cv, const char *const *rooms, size_t n, cons
 /* Each wraps a store operation and, on success, does what the contract says follows
  * (emits, joins, routing); cb (may be NULL) gets the store's result after that. */
 void hd_conv_post(hd_conversations *cv, const hd_post *p, hd_result_cb cb, void *ud);
-void hd_conv_take(hd_conversations *cv, const char *chat_id, const hd_agent *agent,
-                  hd_result_cb cb, void *ud);
+void hd_conv_take(hd_conversations *cv, const char *chat_id, const hd_agent *agent, hd_result_cb cb,
+                  void *ud);
 void hd_conv_transfer(hd_conversations *cv, const char *chat_id, const hd_access *access,
                       const char *agent_id, const char *dept, hd_result_cb cb, void *ud);
 void hd_conv_close(hd_conversations *cv, const char *chat_id, const hd_access *access,

@@ -36,9 +36,9 @@
 #include "client.h"
 #include "delivery.h"
 
-#define HD_BACKLOG 50   /* messages an agent assigned later gets (spec §4) */
-#define HD_RESUME_MAX 32 /* conversations one resume may name */
-#define HD_VERIFY_MS 1000 /* a conversation newly tracked is read again after this */
+#define HD_BACKLOG    50   /* messages an agent assigned later gets (spec §4) */
+#define HD_RESUME_MAX 32   /* conversations one resume may name */
+#define HD_VERIFY_MS  1000 /* a conversation newly tracked is read again after this */
 
 enum {
     CHAT_IDLE,     /* nothing to do */
@@ -59,14 +59,14 @@ typedef struct hd_want {
 
 struct hd_chat {
     hd_delivery *delivery;
-    int64_t last;   /* the chat room's members here have every message up to it */
-    int64_t seen;   /* the highest seq seen live while catching up or after a gap */
+    int64_t last;       /* the chat room's members here have every message up to it */
+    int64_t seen;       /* the highest seq seen live while catching up or after a gap */
     int64_t read_after; /* the read in flight: messages after this seq */
     uint64_t verify_at; /* uv_now() after which the tick reads it once more; 0: no */
-    int state;      /* CHAT_* */
+    int state;          /* CHAT_* */
     hd_want *wants;
     hd_chat *next_pending;
-    char id[];      /* the map key */
+    char id[]; /* the map key */
 };
 
 /* ---- conversations tracked ---------------------------------------------------------- */
@@ -220,7 +220,8 @@ static void on_fetched(const hd_result *r, void *ud)
         return;
     }
     int64_t reached = c->read_after;
-    json_array_foreach(r->list, i, m) {
+    json_array_foreach(r->list, i, m)
+    {
         deliver_stored(c, m);
         reached = json_integer_value(json_object_get(m, "seq"));
     }
@@ -244,8 +245,7 @@ static void fetch(hd_chat *c)
     }
     c->state = CHAT_FETCHING;
     c->read_after = after;
-    d->node->store->ops->history(d->node->store, c->id, NULL, after, HD_HISTORY_MAX, on_fetched,
-                                 c);
+    d->node->store->ops->history(d->node->store, c->id, NULL, after, HD_HISTORY_MAX, on_fetched, c);
 }
 
 /* The catch-ups queued (d->catchup_idle), on the loop turn after they were asked for. */
@@ -483,7 +483,8 @@ static void on_resume_read(const hd_result *r, void *ud)
     size_t i, n = json_array_size(r->list);
     json_t *m;
     if (r->status == HD_OK && !op->node->stopped) {
-        json_array_foreach(r->list, i, m) {
+        json_array_foreach(r->list, i, m)
+        {
             json_t *args = json_pack("[{s:i,s:O}]", "status_code", HD_OK, "data", m);
             sio_args a = {args, NULL, 0, NULL, 0};
             sio_socket_emit(op->socket, "support", &a, 0);
@@ -507,8 +508,8 @@ static void resume_read(resume_op *op)
 }
 
 /* A resumed conversation the socket is not in (closed, say): read as the socket may. */
-static void resume_direct(hd_delivery *d, sio_socket *s, const hd_client *cl,
-                          const char *chat_id, int64_t after)
+static void resume_direct(hd_delivery *d, sio_socket *s, const hd_client *cl, const char *chat_id,
+                          int64_t after)
 {
     size_t len = cl->id ? strlen(cl->id) + 1 : 0;
     resume_op *op = calloc(1, sizeof(*op) + len);
@@ -534,7 +535,8 @@ json_t *hd_resume_parse(json_t *auth)
     if (!json_is_object(resume) || json_object_size(resume) == 0 ||
         json_object_size(resume) > HD_RESUME_MAX)
         return NULL;
-    json_object_foreach(resume, chat, seq) {
+    json_object_foreach(resume, chat, seq)
+    {
         if (!json_is_integer(seq) || json_integer_value(seq) < 0 || !*chat ||
             strlen(chat) > HD_ID_MAX)
             return NULL;
@@ -547,7 +549,8 @@ void hd_delivery_resume(hd_delivery *d, sio_socket *s, hd_client *cl, json_t *op
     const char *chat_id;
     json_t *seq, *conv;
     size_t i;
-    json_array_foreach(open, i, conv) {
+    json_array_foreach(open, i, conv)
+    {
         const char *id = json_string_value(json_object_get(conv, "ticket_chat_id"));
         json_t *from = id && cl->resume ? json_object_get(cl->resume, id) : NULL;
         if (id)
@@ -556,7 +559,8 @@ void hd_delivery_resume(hd_delivery *d, sio_socket *s, hd_client *cl, json_t *op
         if (from)
             json_object_del(cl->resume, id);
     }
-    json_object_foreach(cl->resume, chat_id, seq) {
+    json_object_foreach(cl->resume, chat_id, seq)
+    {
         resume_direct(d, s, cl, chat_id, json_integer_value(seq));
     }
     json_decref(cl->resume);

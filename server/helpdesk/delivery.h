@@ -19,12 +19,12 @@ typedef struct hd_chat hd_chat; /* one conversation tracked (delivery.c) */
 
 typedef struct hd_delivery {
     hd_node *node;
-    sb_map chats;                /* ticket_chat_id → hd_chat */
-    hd_chat *pending;            /* conversations to catch up on the next loop turn */
-    uv_idle_t catchup_idle;      /* runs them */
-    int delivering;              /* delivery.c emits: its hook lets them through */
-    const char *emit_chat;       /* while this node emits a stored message: its conversation */
-    int64_t emit_seq;            /* ... and seq */
+    sb_map chats;           /* ticket_chat_id → hd_chat */
+    hd_chat *pending;       /* conversations to catch up on the next loop turn */
+    uv_idle_t catchup_idle; /* runs them */
+    int delivering;         /* delivery.c emits: its hook lets them through */
+    const char *emit_chat;  /* while this node emits a stored message: its conversation */
+    int64_t emit_seq;       /* ... and seq */
 } hd_delivery;
 
 /* On node's loop; ended by hd_delivery_stop, then (the loop having run) hd_delivery_free. */
@@ -37,7 +37,7 @@ int hd_delivery_hook(sio_namespace *nsp, const char *event, const sio_args *args
  * catches up from where the client said it was (cl->resume, then released), and resumed
  * conversations outside the list are read as the client may. */
 void hd_delivery_resume(hd_delivery *d, sio_socket *s, hd_client *cl, json_t *open);
-json_t *hd_resume_parse(json_t *auth); /* a valid resume object (new reference) or NULL */
+json_t *hd_resume_parse(json_t *auth);     /* a valid resume object (new reference) or NULL */
 void hd_delivery_links_up(hd_delivery *d); /* every conversation tracked catches up */
 void hd_delivery_tick(hd_delivery *d);     /* retries, second reads, forgetting */
 /* Releases the sockets it holds and closes its idle handle. */

@@ -69,10 +69,7 @@ void hd_chat_id(int64_t ms, char *out)
     hd_ulid(ms, out + 2);
 }
 
-static json_t *string_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
+static json_t *string_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
 static int append_json(const char *buffer, size_t size, void *data)
 {
@@ -131,16 +128,15 @@ int hd_message_text(const hd_post *p, const char *chat_id, const char *session_i
     return rc ? -1 : 0;
 }
 
-json_t *hd_message_build(const hd_post *p, const char *chat_id, const char *session_id,
-                         int64_t seq)
+json_t *hd_message_build(const hd_post *p, const char *chat_id, const char *session_id, int64_t seq)
 {
     char created[HD_TIME_LEN + 1];
     hd_time_iso(p->now_ms, created);
-    json_t *sender = json_pack("{s:s,s:s,s:o}", "type", p->sender_type, "id", p->sender_id,
-                               "name", string_or_null(p->sender_name));
-    return json_pack("{s:s,s:s,s:o,s:I,s:o,s:s,s:O,s:o,s:s}", "id", p->msg_id,
-                     "ticket_chat_id", chat_id, "session_id", string_or_null(session_id),
-                     "seq", (json_int_t)seq, "sender", sender, "message", p->message,
-                     "attachment", p->attachment ? p->attachment : json_false(),
-                     "client_msg_id", string_or_null(p->client_msg_id), "created_at", created);
+    json_t *sender = json_pack("{s:s,s:s,s:o}", "type", p->sender_type, "id", p->sender_id, "name",
+                               string_or_null(p->sender_name));
+    return json_pack("{s:s,s:s,s:o,s:I,s:o,s:s,s:O,s:o,s:s}", "id", p->msg_id, "ticket_chat_id",
+                     chat_id, "session_id", string_or_null(session_id), "seq", (json_int_t)seq,
+                     "sender", sender, "message", p->message, "attachment",
+                     p->attachment ? p->attachment : json_false(), "client_msg_id",
+                     string_or_null(p->client_msg_id), "created_at", created);
 }

@@ -16,8 +16,8 @@
 #include "buffer.h"
 #include "store.h"
 
-#define HD_TIME_LEN 24 /* "2026-11-21T10:00:00.123Z" */
-#define HD_ULID_LEN 26 /* Crockford base32: 48-bit ms time, 80 random bits */
+#define HD_TIME_LEN    24                /* "2026-11-21T10:00:00.123Z" */
+#define HD_ULID_LEN    26                /* Crockford base32: 48-bit ms time, 80 random bits */
 #define HD_CHAT_ID_LEN (2 + HD_ULID_LEN) /* "c_" + ULID */
 
 /* Milliseconds since the Unix epoch, from the wall clock. */

@@ -8,9 +8,8 @@
 #include "metrics.h"
 
 /* Upper bounds of the latency buckets, in microseconds (the last is +Inf). */
-static const int64_t bucket_us[HD_LATENCY_BUCKETS - 1] = {250,   500,    1000,   2000,  5000,
-                                                          10000, 25000,  50000,  100000, 250000,
-                                                          1000000};
+static const int64_t bucket_us[HD_LATENCY_BUCKETS - 1] = {
+    250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
 
 void hd_metrics_latency(hd_metrics *m, int64_t us)
 {
@@ -80,8 +79,7 @@ char *hd_metrics_render(const hd_metrics *m, sio_server *srv, sio_namespace *nsp
             m->messages_out);
     counter(&b, "switchboard_store_errors_total", "Store operations that failed (503).",
             m->store_errors);
-    counter(&b, "switchboard_refused_total", "Events and requests refused with a 4xx.",
-            m->refused);
+    counter(&b, "switchboard_refused_total", "Events and requests refused with a 4xx.", m->refused);
     counter(&b, "switchboard_auth_failures_total", "Connections refused by the token check.",
             m->auth_failures);
     gauge(&b, "switchboard_routing_queue_length", "Conversations waiting for an agent.",

@@ -15,12 +15,12 @@
 #define HD_LATENCY_BUCKETS 12
 
 typedef struct hd_metrics {
-    uint64_t messages_in;      /* support messages received (any source) */
-    uint64_t messages_stored;  /* stored by this node */
-    uint64_t messages_out;     /* support deliveries emitted by this node */
-    uint64_t store_errors;     /* store answers 503 */
-    uint64_t refused;          /* events answered with a 4xx */
-    uint64_t auth_failures;    /* CONNECTs refused */
+    uint64_t messages_in;                         /* support messages received (any source) */
+    uint64_t messages_stored;                     /* stored by this node */
+    uint64_t messages_out;                        /* support deliveries emitted by this node */
+    uint64_t store_errors;                        /* store answers 503 */
+    uint64_t refused;                             /* events answered with a 4xx */
+    uint64_t auth_failures;                       /* CONNECTs refused */
     uint64_t latency_buckets[HD_LATENCY_BUCKETS]; /* support: receipt to ack, cumulative le */
     uint64_t latency_count;
     double latency_sum_s;

@@ -15,12 +15,12 @@
 
 typedef struct hd_node {
     sio_server *srv;
-    sio_namespace *nsp;          /* /helpdesk */
-    hd_store *store;             /* the caller's, for the app's life */
+    sio_namespace *nsp; /* /helpdesk */
+    hd_store *store;    /* the caller's, for the app's life */
     hd_config cfg;
     hd_metrics metrics;
-    eio_health health;           /* /healthz, /readyz: ready when the store is */
-    int stopped;                 /* hd_app_stop was called */
+    eio_health health; /* /healthz, /readyz: ready when the store is */
+    int stopped;       /* hd_app_stop was called */
 } hd_node;
 
 /* 1 when the node can do its whole job (the store, and the cluster's pub/sub, are up). */

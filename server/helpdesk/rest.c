@@ -17,9 +17,9 @@
 #include "message.h"
 #include "rest.h"
 
-#define REST_PREFIX "/api/v1/helpdesk/"
-#define REST_JSON "application/json"
-#define REST_PATH_MAX 512
+#define REST_PREFIX    "/api/v1/helpdesk/"
+#define REST_JSON      "application/json"
+#define REST_PATH_MAX  512
 #define REST_PARAM_MAX 32
 
 typedef struct rest_req {
@@ -95,7 +95,8 @@ static int bearer(hd_node *node, eio_http_request *req, hd_identity *id)
     return -1;
 }
 
-/* ---- endpoints ---------------------------------------------------------------------------------- */
+/* ---- endpoints ----------------------------------------------------------------------------------
+ */
 
 static void post_message(hd_conversations *cv, eio_http_request *req, const hd_identity *id,
                          const char *chat)
@@ -142,7 +143,8 @@ static void get_messages(hd_node *node, eio_http_request *req, const hd_identity
                          const char *chat)
 {
     long long after, limit;
-    if (query_int(req, "after_seq", 0, 0, &after) || query_int(req, "limit", HD_HISTORY_DEFAULT, 1, &limit)) {
+    if (query_int(req, "after_seq", 0, 0, &after) ||
+        query_int(req, "limit", HD_HISTORY_DEFAULT, 1, &limit)) {
         respond_error(req, HD_EBADREQ, "after_seq and limit must be integers");
         return;
     }
@@ -172,7 +174,8 @@ static void get_inquiries(hd_node *node, eio_http_request *req, const hd_identit
     node->store->ops->inquiries(node->store, on_store_answer, defer(node, req, HD_OK));
 }
 
-/* ---- /metrics ------------------------------------------------------------------------------------ */
+/* ---- /metrics
+ * ------------------------------------------------------------------------------------ */
 
 static void on_metrics_queue(const hd_result *r, void *ud)
 {
@@ -185,7 +188,8 @@ static void on_metrics_queue(const hd_result *r, void *ud)
     free(x);
 }
 
-/* ---- routing ---------------------------------------------------------------------------------------- */
+/* ---- routing
+ * ---------------------------------------------------------------------------------------- */
 
 /* Splits "a/b/c/" (REST_PREFIX removed) into at most n segments; returns the count, or -1
  * when a segment is empty or too long. */

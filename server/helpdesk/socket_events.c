@@ -106,12 +106,13 @@ static int post_identity(const hd_client *c, json_t *payload, hd_post *p, const 
     return 0;
 }
 
-/* ---- async context ---------------------------------------------------------------------------- */
+/* ---- async context ----------------------------------------------------------------------------
+ */
 
 typedef struct ev_ctx {
     hd_conversations *cv;
-    sio_socket *socket;  /* referenced */
-    sio_ack *ack;        /* owned, may be NULL */
+    sio_socket *socket; /* referenced */
+    sio_ack *ack;       /* owned, may be NULL */
     json_t *client_msg_id;
     int64_t t0_us;
 } ev_ctx;
@@ -137,7 +138,8 @@ static void ctx_free(ev_ctx *x)
     free(x);
 }
 
-/* ---- support ---------------------------------------------------------------------------------- */
+/* ---- support ----------------------------------------------------------------------------------
+ */
 
 static void emit_to(sio_socket *s, const char *event, json_t *body)
 {
@@ -171,8 +173,8 @@ static void on_support_done(const hd_result *r, void *ud)
     sio_args a = {NULL, NULL, 0, r->support_args, r->support_args_len};
     if (x->ack)
         sio_ack_send(x->ack, &a); /* encoded once with the room's frame */
-    else if (r->duplicate) /* the retry of a sender that wants no ack: the room's copy was
-                              not sent here again, this socket's node had delivered it */
+    else if (r->duplicate)        /* the retry of a sender that wants no ack: the room's copy was
+                                     not sent here again, this socket's node had delivered it */
         sio_socket_emit(x->socket, "support", &a, 0);
     x->ack = NULL;
     hd_metrics_latency(&x->cv->node->metrics, (int64_t)uv_hrtime() / 1000 - x->t0_us);
@@ -211,7 +213,8 @@ static void on_support(sio_socket *s, const char *event, const sio_args *args, s
     hd_conv_post(cv, &p, on_support_done, x);
 }
 
-/* ---- typing and read: relayed to members of the chat room ------------------------------------- */
+/* ---- typing and read: relayed to members of the chat room -------------------------------------
+ */
 
 /* The chat room of payload's ticket_chat_id into room, when s may speak there. */
 static int member_of_chat(hd_client *c, sio_socket *s, json_t *payload, char *room)
@@ -236,7 +239,6 @@ static void sender_room(const hd_client *c, sio_socket *s, char *room)
         hd_room(room, "agent", c->id);
 }
 
-
 static void on_typing(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                       void *ud)
 {
@@ -251,9 +253,9 @@ static void on_typing(sio_socket *s, const char *event, const sio_args *args, si
         st = member_of_chat(c, s, payload, room);
     if (!st) {
         sender_room(c, s, self);
-        json_t *body = json_pack("{s:O,s:O}", "ticket_chat_id",
-                                 json_object_get(payload, "ticket_chat_id"), "typing",
-                                 json_object_get(payload, "typing"));
+        json_t *body =
+            json_pack("{s:O,s:O}", "ticket_chat_id", json_object_get(payload, "ticket_chat_id"),
+                      "typing", json_object_get(payload, "typing"));
         const char *rooms[1] = {room};
         hd_conv_emit(cv, rooms, 1, self, "typing", body, SIO_EMIT_VOLATILE);
         json_decref(body);
@@ -261,8 +263,7 @@ static void on_typing(sio_socket *s, const char *event, const sio_args *args, si
     ack_result(ack, st ? st : HD_OK, NULL, NULL);
 }
 
-static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
-                    void *ud)
+static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack, void *ud)
 {
     hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
@@ -284,7 +285,8 @@ static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_
     ack_result(ack, st ? st : HD_OK, NULL, NULL);
 }
 
-/* ---- conversation operations ------------------------------------------------------------------ */
+/* ---- conversation operations ------------------------------------------------------------------
+ */
 
 static void on_op_done(const hd_result *r, void *ud)
 {
@@ -326,8 +328,7 @@ static int agent_check(hd_node *node, hd_client *c, sio_ack *ack, int st, hd_age
     return 0;
 }
 
-static void on_take(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
-                    void *ud)
+static void on_take(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack, void *ud)
 {
     hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
@@ -349,8 +350,7 @@ static void on_transfer(sio_socket *s, const char *event, const sio_args *args, 
     int st = chat_check(cv->node, c, payload, &chat);
     if (!st && (hd_id_field(payload, "agent_id", &agent_id) || hd_id_field(payload, "dept", &dept)))
         st = HD_EBADREQ;
-    if (!st && c->role != HD_ROLE_AGENT && c->role != HD_ROLE_SUPERVISOR &&
-        c->role != HD_ROLE_API)
+    if (!st && c->role != HD_ROLE_AGENT && c->role != HD_ROLE_SUPERVISOR && c->role != HD_ROLE_API)
         st = HD_EFORBIDDEN;
     if (st) {
         refuse(cv->node, ack, st);
@@ -360,8 +360,7 @@ static void on_transfer(sio_socket *s, const char *event, const sio_args *args, 
     hd_conv_transfer(cv, chat, &access, agent_id, dept, on_op_done, ctx_new(cv, s, ack));
 }
 
-static void on_close(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
-                     void *ud)
+static void on_close(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack, void *ud)
 {
     static const char *const by[] = {"customer", "agent", "agent", "backend"};
     static const char *const reason[] = {"customer", "agent", "agent", "backend"};
@@ -374,8 +373,7 @@ static void on_close(sio_socket *s, const char *event, const sio_args *args, sio
         return;
     }
     hd_access access = hd_access_of(c->role, c->id);
-    hd_conv_close(cv, chat, &access, by[c->role], reason[c->role], on_op_done,
-                  ctx_new(cv, s, ack));
+    hd_conv_close(cv, chat, &access, by[c->role], reason[c->role], on_op_done, ctx_new(cv, s, ack));
 }
 
 static void on_history(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
@@ -384,11 +382,14 @@ static void on_history(sio_socket *s, const char *event, const sio_args *args, s
     hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
     json_t *payload = json_array_get(args->json, 0);
-    json_t *after = json_object_get(payload, "after_seq"), *limit = json_object_get(payload, "limit");
+    json_t *after = json_object_get(payload, "after_seq"),
+           *limit = json_object_get(payload, "limit");
     const char *chat = NULL;
     int st = chat_check(cv->node, c, payload, &chat);
-    if (!st && ((after && !json_is_null(after) && (!json_is_integer(after) || json_integer_value(after) < 0)) ||
-                (limit && !json_is_null(limit) && (!json_is_integer(limit) || json_integer_value(limit) < 1))))
+    if (!st && ((after && !json_is_null(after) &&
+                 (!json_is_integer(after) || json_integer_value(after) < 0)) ||
+                (limit && !json_is_null(limit) &&
+                 (!json_is_integer(limit) || json_integer_value(limit) < 1))))
         st = HD_EBADREQ;
     if (st) {
         refuse(cv->node, ack, st);
@@ -397,10 +398,9 @@ static void on_history(sio_socket *s, const char *event, const sio_args *args, s
     json_int_t n = json_is_integer(limit) ? json_integer_value(limit) : HD_HISTORY_DEFAULT;
     hd_access access = hd_access_of(c->role, c->id);
     hd_store *store = cv->node->store;
-    store->ops->history(store, chat, &access,
-                        json_is_integer(after) ? json_integer_value(after) : 0,
-                        (size_t)(n > HD_HISTORY_MAX ? HD_HISTORY_MAX : n), on_op_done,
-                        ctx_new(cv, s, ack));
+    store->ops->history(
+        store, chat, &access, json_is_integer(after) ? json_integer_value(after) : 0,
+        (size_t)(n > HD_HISTORY_MAX ? HD_HISTORY_MAX : n), on_op_done, ctx_new(cv, s, ack));
 }
 
 static void on_status_done(const hd_result *r, void *ud)
@@ -418,7 +418,8 @@ static void on_status(sio_socket *s, const char *event, const sio_args *args, si
 {
     hd_conversations *cv = ud;
     hd_client *c = hd_client_of(s);
-    const char *status = json_string_value(json_object_get(json_array_get(args->json, 0), "status"));
+    const char *status =
+        json_string_value(json_object_get(json_array_get(args->json, 0), "status"));
     int st = precheck(cv->node, c);
     if (!st && (!status || (strcmp(status, "online") && strcmp(status, "away"))))
         st = HD_EBADREQ;

@@ -35,32 +35,32 @@ enum { IN_QUEUE, IN_OPEN, IN_SESSION, IN_AGENT, IN_LISTS };
 typedef struct mem_conv mem_conv;
 
 typedef struct mem_agent {
-    char *id;           /* the map key */
-    char *name;         /* NULL: none */
-    char **depts;       /* n_depts 0: every department */
+    char *id;     /* the map key */
+    char *name;   /* NULL: none */
+    char **depts; /* n_depts 0: every department */
     size_t n_depts;
     int max_chats;
-    int sockets;        /* connected sockets: the sum of presence deltas, never below 0 */
-    int online;         /* 1 online, 0 away */
-    int open;           /* assigned conversations not closed */
+    int sockets; /* connected sockets: the sum of presence deltas, never below 0 */
+    int online;  /* 1 online, 0 away */
+    int open;    /* assigned conversations not closed */
     int assigned_ever;
     int64_t idle_since; /* last assignment; if none, when it last became available */
     sb_list convs;      /* conversations it has, closed ones included */
 } mem_agent;
 
 typedef struct mem_session {
-    char *id;        /* the map key */
-    mem_conv *open;  /* its queued or assigned conversation, or NULL */
-    sb_list convs;   /* every conversation it had, oldest first */
+    char *id;       /* the map key */
+    mem_conv *open; /* its queued or assigned conversation, or NULL */
+    sb_list convs;  /* every conversation it had, oldest first */
 } mem_session;
 
 /* A stored message, kept as the JSON text it was sent as: one allocation instead of a
  * tree of some thirty, which is most of what a long conversation costs. Reads (history,
  * a retry, a conversation's first and last message) parse it again. */
 typedef struct mem_msg {
-    char *cmid;     /* client_msg_id, at the start of data, or NULL */
-    size_t len;     /* bytes of text */
-    char *text;     /* the message, compact JSON, NUL-terminated, inside data */
+    char *cmid; /* client_msg_id, at the start of data, or NULL */
+    size_t len; /* bytes of text */
+    char *text; /* the message, compact JSON, NUL-terminated, inside data */
     char data[];
 } mem_msg;
 
@@ -84,10 +84,10 @@ typedef struct mem_store {
     sb_map convs;    /* id → mem_conv */
     sb_map sessions; /* id → mem_session */
     sb_map agents;   /* id → mem_agent */
-    sb_list queue;    /* queued: by queued_at, then enqueue order */
-    sb_list open;     /* queued or assigned: by last_activity */
+    sb_list queue;   /* queued: by queued_at, then enqueue order */
+    sb_list open;    /* queued or assigned: by last_activity */
     uint64_t serial;
-    sb_buf scratch;   /* the message being posted, as text */
+    sb_buf scratch; /* the message being posted, as text */
 } mem_store;
 
 /* ---- memory: the project treats running out of it as fatal ---- */
@@ -208,12 +208,11 @@ static json_t *conv_json(const mem_conv *c)
     json_t *first = c->n_msgs ? msg_json(c->msgs[0]) : NULL;
     json_t *last = c->n_msgs ? msg_json(c->msgs[c->n_msgs - 1]) : NULL;
     return must(json_pack("{s:s,s:s,s:s?,s:s,s:o,s:s,s:s,s:I,s:o?,s:o?,s:s?,s:s?}",
-                          "ticket_chat_id", c->id, "session_id", c->session->id, "dept",
-                          c->dept, "status", STATUS_NAMES[c->status], "agent",
-                          agent_json(c->agent), "created_at", created, "queued_at", queued,
-                          "last_seq", (json_int_t)c->n_msgs, "last_message", last,
-                          "first_message", first, "closed_by", c->closed_by, "reason",
-                          c->reason));
+                          "ticket_chat_id", c->id, "session_id", c->session->id, "dept", c->dept,
+                          "status", STATUS_NAMES[c->status], "agent", agent_json(c->agent),
+                          "created_at", created, "queued_at", queued, "last_seq",
+                          (json_int_t)c->n_msgs, "last_message", last, "first_message", first,
+                          "closed_by", c->closed_by, "reason", c->reason));
 }
 
 static json_t *inquiry_json(const mem_conv *c)
@@ -240,11 +239,11 @@ static void reply_status(int status, hd_result_cb cb, void *ud)
     reply(&r, cb, ud);
 }
 
-static void reply_conv(int status, const mem_conv *c, const char *previous_agent,
-                       hd_result_cb cb, void *ud)
+static void reply_conv(int status, const mem_conv *c, const char *previous_agent, hd_result_cb cb,
+                       void *ud)
 {
-    hd_result r = {.status = status, .conversation = conv_json(c),
-                   .previous_agent = previous_agent};
+    hd_result r = {
+        .status = status, .conversation = conv_json(c), .previous_agent = previous_agent};
     reply(&r, cb, ud);
 }
 
@@ -262,8 +261,7 @@ static int access_ok(const mem_conv *c, const hd_access *who)
 }
 
 /* The conversation chat_id if who may touch it; else NULL, *status saying why. */
-static mem_conv *conv_for(mem_store *st, const char *chat_id, const hd_access *who,
-                          int *status)
+static mem_conv *conv_for(mem_store *st, const char *chat_id, const hd_access *who, int *status)
 {
     mem_conv *c = chat_id ? sb_map_get(&st->convs, chat_id) : NULL;
     *status = !c ? HD_ENOTFOUND : !access_ok(c, who) ? HD_EFORBIDDEN : HD_OK;
@@ -407,10 +405,7 @@ static void conv_free(mem_conv *c)
 
 /* ---- agents ---- */
 
-static int agent_available(const mem_agent *a)
-{
-    return a->sockets > 0 && a->online;
-}
+static int agent_available(const mem_agent *a) { return a->sockets > 0 && a->online; }
 
 static int agent_serves(const mem_agent *a, const char *dept)
 {
@@ -422,10 +417,7 @@ static int agent_serves(const mem_agent *a, const char *dept)
     return 0;
 }
 
-static int agent_has_room(const mem_agent *a)
-{
-    return a->open < a->max_chats;
-}
+static int agent_has_room(const mem_agent *a) { return a->open < a->max_chats; }
 
 static void agent_free_depts(mem_agent *a)
 {
@@ -516,7 +508,8 @@ static void route_queue(mem_store *st, int64_t now_ms, json_t *list)
     size_t n;
     mem_agent **v = agents_with_room(st, &n);
     sb_list *q, *next;
-    SB_LIST_FOREACH_SAFE(q, next, &st->queue) {
+    SB_LIST_FOREACH_SAFE(q, next, &st->queue)
+    {
         mem_conv *c = conv_of(q, IN_QUEUE);
         if (n == 0)
             break;
@@ -530,7 +523,6 @@ static void route_queue(mem_store *st, int64_t now_ms, json_t *list)
     }
     free(v);
 }
-
 
 /* A post without a conversation id opens one for its session: it needs a session and an
  * id to give, and agents must always name the conversation (spec §3). */
@@ -562,10 +554,16 @@ static void reply_post(const mem_conv *c, json_t *msg, const mem_msg *stored, in
                        int duplicate, int created, json_t *assigned, hd_result_cb cb, void *ud)
 {
     /* the conversation only for a new one: the caller needs it only to announce it */
-    hd_result r = {.status = HD_OK, .message = msg,
-                   .conversation = created ? conv_json(c) : NULL, .list = assigned,
-                   .duplicate = duplicate, .created = created, .message_text = stored->text,
-                   .message_text_len = stored->len, .chat_id = c->id, .seq = seq};
+    hd_result r = {.status = HD_OK,
+                   .message = msg,
+                   .conversation = created ? conv_json(c) : NULL,
+                   .list = assigned,
+                   .duplicate = duplicate,
+                   .created = created,
+                   .message_text = stored->text,
+                   .message_text_len = stored->len,
+                   .chat_id = c->id,
+                   .seq = seq};
     reply(&r, cb, ud);
 }
 
@@ -577,12 +575,12 @@ static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud
     mem_conv *c = post_target(st, p, &status);
     if (status != HD_OK)
         return reply_status(status, cb, ud);
-    mem_msg *dup = c && p->client_msg_id ? sb_map_get(&c->by_client_msg_id, p->client_msg_id)
-                                         : NULL;
+    mem_msg *dup =
+        c && p->client_msg_id ? sb_map_get(&c->by_client_msg_id, p->client_msg_id) : NULL;
     if (dup) {
         json_t *msg = msg_json(dup);
-        return reply_post(c, msg, dup, json_integer_value(json_object_get(msg, "seq")), 1, 0,
-                          NULL, cb, ud);
+        return reply_post(c, msg, dup, json_integer_value(json_object_get(msg, "seq")), 1, 0, NULL,
+                          cb, ud);
     }
     if (c && c->status == CONV_CLOSED)
         return reply_status(HD_ECONFLICT, cb, ud);
@@ -612,8 +610,8 @@ static void mem_route(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
 }
 
 /* Manual taking ignores away/offline: the agent asked for this conversation itself. */
-static void mem_take(hd_store *base, const char *chat_id, const hd_agent *agent,
-                     int64_t now_ms, hd_result_cb cb, void *ud)
+static void mem_take(hd_store *base, const char *chat_id, const hd_agent *agent, int64_t now_ms,
+                     hd_result_cb cb, void *ud)
 {
     mem_store *st = (mem_store *)base;
     int status;
@@ -633,8 +631,8 @@ static void mem_take(hd_store *base, const char *chat_id, const hd_agent *agent,
 
 /* May c go to agent_id (NULL: back to the queue)? *to: the agent, when named. An agent
  * "transferring" to itself keeps its slot, so only another agent's room is checked. */
-static int transfer_check(mem_store *st, const mem_conv *c, const char *agent_id,
-                          const char *dept, mem_agent **to)
+static int transfer_check(mem_store *st, const mem_conv *c, const char *agent_id, const char *dept,
+                          mem_agent **to)
 {
     if (c->status == CONV_CLOSED)
         return HD_ECONFLICT;
@@ -649,8 +647,8 @@ static int transfer_check(mem_store *st, const mem_conv *c, const char *agent_id
 }
 
 static void mem_transfer(hd_store *base, const char *chat_id, const hd_access *access,
-                         const char *agent_id, const char *dept, int64_t now_ms,
-                         hd_result_cb cb, void *ud)
+                         const char *agent_id, const char *dept, int64_t now_ms, hd_result_cb cb,
+                         void *ud)
 {
     mem_store *st = (mem_store *)base;
     int status;
@@ -671,8 +669,8 @@ static void mem_transfer(hd_store *base, const char *chat_id, const hd_access *a
 }
 
 static void mem_close_chat(hd_store *base, const char *chat_id, const hd_access *access,
-                           const char *by, const char *reason, int64_t now_ms,
-                           hd_result_cb cb, void *ud)
+                           const char *by, const char *reason, int64_t now_ms, hd_result_cb cb,
+                           void *ud)
 {
     mem_store *st = (mem_store *)base;
     int status;
@@ -696,8 +694,9 @@ static void mem_history(hd_store *base, const char *chat_id, const hd_access *ac
     mem_conv *c = conv_for(st, chat_id, access, &status);
     if (!c)
         return reply_status(status, cb, ud);
-    size_t from = after_seq <= 0 ? 0 : (uint64_t)after_seq >= c->n_msgs ? c->n_msgs
-                                                                         : (size_t)after_seq;
+    size_t from = after_seq <= 0                     ? 0
+                  : (uint64_t)after_seq >= c->n_msgs ? c->n_msgs
+                                                     : (size_t)after_seq;
     size_t count = c->n_msgs - from < limit ? c->n_msgs - from : limit;
     hd_result r = {.status = HD_OK, .list = must(json_array()), .conversation = conv_json(c)};
     for (size_t i = from; i < from + count; i++)
@@ -724,15 +723,15 @@ static const sb_list *conversations_of(mem_store *st, const hd_access *who)
     return a ? &a->convs : NULL;
 }
 
-static json_t *conversations_json(const sb_list *l, int k, const hd_access *who,
-                                  int open_only)
+static json_t *conversations_json(const sb_list *l, int k, const hd_access *who, int open_only)
 {
     size_t n = 0, cap = 0;
     const sb_list *q;
     SB_LIST_FOREACH(q, l)
-        cap++;
+    cap++;
     const mem_conv **v = xcalloc(cap, sizeof(*v));
-    SB_LIST_FOREACH(q, l) {
+    SB_LIST_FOREACH(q, l)
+    {
         const mem_conv *c = conv_of(q, k);
         if (access_ok(c, who) && !(open_only && c->status == CONV_CLOSED))
             v[n++] = c;
@@ -746,8 +745,8 @@ static json_t *conversations_json(const sb_list *l, int k, const hd_access *who,
 }
 
 /* Both fields set: the session's conversations that agent has. */
-static void mem_conversations(hd_store *base, const hd_access *who, int open_only,
-                              hd_result_cb cb, void *ud)
+static void mem_conversations(hd_store *base, const hd_access *who, int open_only, hd_result_cb cb,
+                              void *ud)
 {
     mem_store *st = (mem_store *)base;
     if (!who || (!who->session_id && !who->agent_id))
@@ -765,7 +764,7 @@ static void mem_inquiries(hd_store *base, hd_result_cb cb, void *ud)
     hd_result r = {.status = HD_OK, .list = must(json_array())};
     sb_list *q;
     SB_LIST_FOREACH(q, &st->queue)
-        json_array_append_new(r.list, inquiry_json(conv_of(q, IN_QUEUE)));
+    json_array_append_new(r.list, inquiry_json(conv_of(q, IN_QUEUE)));
     reply(&r, cb, ud);
 }
 
@@ -786,14 +785,12 @@ static void mem_agent_presence(hd_store *base, const hd_agent *agent, int delta,
 }
 
 /* The open list is ordered by last activity, so this walks only what it closes. */
-static void mem_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_result_cb cb,
-                      void *ud)
+static void mem_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_result_cb cb, void *ud)
 {
     mem_store *st = (mem_store *)base;
     hd_result r = {.status = HD_OK, .list = must(json_array())};
     mem_conv *c;
-    while ((c = list_first(&st->open, IN_OPEN)) != NULL &&
-           c->last_activity < now_ms - timeout_ms) {
+    while ((c = list_first(&st->open, IN_OPEN)) != NULL && c->last_activity < now_ms - timeout_ms) {
         conv_close(st, c, "system", "inactive");
         json_array_append_new(r.list, conv_json(c));
     }

@@ -36,24 +36,21 @@
 #include "redis_conn.h"
 #include "store_redis_scripts.h"
 
-#define HD_REDIS_ARGS_MAX 20        /* EVALSHA, sha, numkeys and the script's ARGV */
-#define HD_REDIS_FENCE_SHARE 3 /* a post's deadline: a third of the timeout before it */
-#define HD_REDIS_HEAD_ARGS 3        /* EVALSHA|EVAL, sha|body, numkeys: not in the call's bytes */
-#define HD_REDIS_INLINE_ARGS 512    /* argument bytes a call holds in itself: a typical post
-                                       (64 bytes of text) allocates nothing more for them */
-#define HD_REDIS_SHA_HEX 40
-#define HD_REDIS_INT_LEN 24         /* an int64 in decimal, with sign and NUL */
-#define HD_REDIS_HEARTBEATS_PER_TTL 3 /* liveness refreshes per presence ttl */
-#define HD_REDIS_DEFAULT_NODE "node"
+#define HD_REDIS_ARGS_MAX    20 /* EVALSHA, sha, numkeys and the script's ARGV */
+#define HD_REDIS_FENCE_SHARE 3  /* a post's deadline: a third of the timeout before it */
+#define HD_REDIS_HEAD_ARGS   3  /* EVALSHA|EVAL, sha|body, numkeys: not in the call's bytes */
+#define HD_REDIS_INLINE_ARGS                                                                       \
+    512 /* argument bytes a call holds in itself: a typical post                                   \
+           (64 bytes of text) allocates nothing more for them */
+#define HD_REDIS_SHA_HEX            40
+#define HD_REDIS_INT_LEN            24 /* an int64 in decimal, with sign and NUL */
+#define HD_REDIS_HEARTBEATS_PER_TTL 3  /* liveness refreshes per presence ttl */
+#define HD_REDIS_DEFAULT_NODE       "node"
 
 typedef struct hd_redis_store hd_redis_store;
 
 /* How a call is sent: its script by hash, again after loading it, then in full. */
-typedef enum hd_send {
-    HD_SEND_SHA,
-    HD_SEND_SHA_LOADED,
-    HD_SEND_EVAL
-} hd_send;
+typedef enum hd_send { HD_SEND_SHA, HD_SEND_SHA_LOADED, HD_SEND_EVAL } hd_send;
 
 /* One operation in flight: the script's arguments (kept for the EVAL fallback), all in
  * one buffer, so that building a call costs one allocation rather than one per argument. */
@@ -63,35 +60,35 @@ typedef struct store_call {
     hd_result_cb cb;
     void *ud;
     hd_send send;
-    int status;                           /* failed queue: the status to answer */
-    json_t *message;                      /* post: the message, completed by the answer */
-    int argc;                             /* from HD_REDIS_HEAD_ARGS on, in args */
-    size_t offs[HD_REDIS_ARGS_MAX];       /* where each argument starts in args */
+    int status;                     /* failed queue: the status to answer */
+    json_t *message;                /* post: the message, completed by the answer */
+    int argc;                       /* from HD_REDIS_HEAD_ARGS on, in args */
+    size_t offs[HD_REDIS_ARGS_MAX]; /* where each argument starts in args */
     size_t lens[HD_REDIS_ARGS_MAX];
-    char *args;                           /* inline_args, or allocated once outgrown */
+    char *args; /* inline_args, or allocated once outgrown */
     size_t args_len, args_cap;
-    sb_list link;                         /* in st->failed's queue */
+    sb_list link; /* in st->failed's queue */
     char inline_args[HD_REDIS_INLINE_ARGS];
 } store_call;
 
 struct hd_redis_store {
-    hd_store base;                        /* first: an hd_store * is an hd_redis_store * */
+    hd_store base; /* first: an hd_store * is an hd_redis_store * */
     rc_conn *conn;
     char *prefix;
-    char *node;                           /* "<node_id>:<ULID>": this instance in presence */
-    char *node_key;                       /* prefix "node:" node: its liveness key */
+    char *node;     /* "<node_id>:<ULID>": this instance in presence */
+    char *node_key; /* prefix "node:" node: its liveness key */
     uint32_t ttl_ms;
-    uint32_t command_timeout_ms;          /* rc's, defaults applied */
-    int64_t clock_offset_ms;              /* Redis's clock minus this node's */
-    int clock_known;                      /* a TIME has been answered */
+    uint32_t command_timeout_ms; /* rc's, defaults applied */
+    int64_t clock_offset_ms;     /* Redis's clock minus this node's */
+    int clock_known;             /* a TIME has been answered */
     char sha[HD_SCRIPT_COUNT][HD_REDIS_SHA_HEX + 1];
     uv_timer_t heartbeat;
-    sb_defer failed;                      /* calls refused before sending, answered on the
-                                             next turn */
-    size_t inflight;                      /* calls sent and not answered yet */
+    sb_defer failed; /* calls refused before sending, answered on the
+                        next turn */
+    size_t inflight; /* calls sent and not answered yet */
     int closing;
     int goodbye_sent;
-    sb_countdown closed;                  /* the handles and the connection, at close */
+    sb_countdown closed; /* the handles and the connection, at close */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -277,10 +274,7 @@ typedef struct hd_answer {
     json_t *owned[3]; /* what r borrows from: parsed answers */
 } hd_answer;
 
-static json_t *non_null(json_t *v)
-{
-    return json_is_null(v) ? NULL : v;
-}
+static json_t *non_null(json_t *v) { return json_is_null(v) ? NULL : v; }
 
 /* A script's JSON answer as a->r. -1 when it is not one. */
 static int json_answer(const redisReply *reply, hd_answer *a)
@@ -331,8 +325,8 @@ static json_t *post_message(store_call *call, redisReply *const *f)
         (sess->type != REDIS_REPLY_STRING && sess->type != REDIS_REPLY_NIL))
         return NULL;
     json_t *m = call->message;
-    json_t *session = sess->type == REDIS_REPLY_NIL ? json_null()
-                                                    : json_stringn(sess->str, sess->len);
+    json_t *session =
+        sess->type == REDIS_REPLY_NIL ? json_null() : json_stringn(sess->str, sess->len);
     if (json_object_set_new(m, "ticket_chat_id", json_stringn(chat->str, chat->len)) != 0 ||
         json_object_set_new(m, "session_id", session) != 0 ||
         json_object_set_new(m, "seq", json_integer(seq->integer)) != 0)
@@ -388,8 +382,8 @@ static void call_answer_reply(store_call *call, int status, const redisReply *re
         /* A script error or a malformed answer is a bug or Redis out of memory, not an
          * outage (those are the connection's to log). */
         if (status == RC_ERR_REPLY || status == RC_OK)
-            fprintf(stderr, "helpdesk store: %s script failed: %s\n",
-                    hd_scripts[call->script].name, status == RC_OK ? "unexpected answer" : errstr);
+            fprintf(stderr, "helpdesk store: %s script failed: %s\n", hd_scripts[call->script].name,
+                    status == RC_OK ? "unexpected answer" : errstr);
     }
     hd_redis_store *st = call->st;
     call->cb(&a.r, call->ud);
@@ -431,10 +425,7 @@ static int id_ok(const char *s)
     return s != NULL && s[0] != '\0' && strnlen(s, HD_ID_MAX + 1) <= HD_ID_MAX && text_ok(s);
 }
 
-static int optional_id_ok(const char *s)
-{
-    return s == NULL || id_ok(s);
-}
+static int optional_id_ok(const char *s) { return s == NULL || id_ok(s); }
 
 static int agent_ok(const hd_agent *a)
 {
@@ -457,10 +448,7 @@ static int post_ok(const hd_post *p)
 
 /* ---- the operations ---- */
 
-static hd_redis_store *store_of(hd_store *base)
-{
-    return (hd_redis_store *)base;
-}
+static hd_redis_store *store_of(hd_store *base) { return (hd_redis_store *)base; }
 
 static void call_add_access(store_call *call, const hd_access *a)
 {
@@ -559,8 +547,8 @@ static void redis_take(hd_store *base, const char *chat_id, const hd_agent *agen
 }
 
 static void redis_transfer(hd_store *base, const char *chat_id, const hd_access *access,
-                           const char *agent_id, const char *dept, int64_t now_ms,
-                           hd_result_cb cb, void *ud)
+                           const char *agent_id, const char *dept, int64_t now_ms, hd_result_cb cb,
+                           void *ud)
 {
     store_call *call = call_start(store_of(base), HD_SCRIPT_TRANSFER, now_ms, cb, ud);
     if (call == NULL)
@@ -575,8 +563,8 @@ static void redis_transfer(hd_store *base, const char *chat_id, const hd_access 
 }
 
 static void redis_close_chat(hd_store *base, const char *chat_id, const hd_access *access,
-                             const char *by, const char *reason, int64_t now_ms,
-                             hd_result_cb cb, void *ud)
+                             const char *by, const char *reason, int64_t now_ms, hd_result_cb cb,
+                             void *ud)
 {
     store_call *call = call_start(store_of(base), HD_SCRIPT_CLOSE, now_ms, cb, ud);
     if (call == NULL)
@@ -686,10 +674,7 @@ static void heartbeat_send(hd_redis_store *st)
         free(tp);
 }
 
-static void on_heartbeat(uv_timer_t *t)
-{
-    heartbeat_send(t->data);
-}
+static void on_heartbeat(uv_timer_t *t) { heartbeat_send(t->data); }
 
 /* A (re)connected Redis hears from this instance at once, not a third of a ttl later,
  * and gets every script before the calls that follow. */
@@ -805,8 +790,7 @@ static int store_names(hd_redis_store *st, const hd_redis_config *cfg)
     return 0;
 }
 
-hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *err,
-                             size_t errlen)
+hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *err, size_t errlen)
 {
     hd_redis_store *st = calloc(1, sizeof *st);
     if (st == NULL || store_names(st, cfg) != 0) {
@@ -816,15 +800,15 @@ hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *
         return NULL;
     }
     st->base.ops = &redis_ops;
-    st->ttl_ms = cfg->presence_ttl_ms != 0 ? cfg->presence_ttl_ms
-                                           : HD_REDIS_DEFAULT_PRESENCE_TTL_MS;
+    st->ttl_ms =
+        cfg->presence_ttl_ms != 0 ? cfg->presence_ttl_ms : HD_REDIS_DEFAULT_PRESENCE_TTL_MS;
     for (int i = 0; i < HD_SCRIPT_COUNT; i++)
         sha1_hex(hd_scripts[i].body, st->sha[i]);
     rc_config rc;
     rc_config_init(&rc, cfg->url);
     rc.command_timeout_ms = cfg->command_timeout_ms;
-    st->command_timeout_ms = cfg->command_timeout_ms ? cfg->command_timeout_ms
-                                                     : RC_DEFAULT_COMMAND_TIMEOUT_MS;
+    st->command_timeout_ms =
+        cfg->command_timeout_ms ? cfg->command_timeout_ms : RC_DEFAULT_COMMAND_TIMEOUT_MS;
     rc.on_state = on_conn_state;
     rc.ud = st;
     st->conn = rc_conn_new(loop, &rc, err, errlen);
@@ -835,8 +819,8 @@ hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *
     sb_defer_init(loop, &st->failed, on_failed, st);
     uv_timer_init(loop, &st->heartbeat);
     st->heartbeat.data = st;
-    uint64_t period = st->ttl_ms >= HD_REDIS_HEARTBEATS_PER_TTL
-                          ? st->ttl_ms / HD_REDIS_HEARTBEATS_PER_TTL : 1;
+    uint64_t period =
+        st->ttl_ms >= HD_REDIS_HEARTBEATS_PER_TTL ? st->ttl_ms / HD_REDIS_HEARTBEATS_PER_TTL : 1;
     uv_timer_start(&st->heartbeat, on_heartbeat, period, period);
     return &st->base;
 }

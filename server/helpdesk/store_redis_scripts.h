@@ -22,6 +22,9 @@
 #ifndef HD_STORE_REDIS_SCRIPTS_H
 #define HD_STORE_REDIS_SCRIPTS_H
 
+/* The scripts are Lua, one C string per line: the formatter leaves them as written. */
+/* clang-format off */
+
 /* What every script needs, post included: its arguments, JSON assembly, keys. */
 #define HD_LUA_BASE \
     "local P = ARGV[1]\n" \
@@ -533,5 +536,7 @@ static const hd_script hd_scripts[HD_SCRIPT_COUNT] = {
     [HD_SCRIPT_PRESENCE] = {"presence", hd_lua_presence},
     [HD_SCRIPT_SWEEP] = {"sweep", hd_lua_sweep},
 };
+
+/* clang-format on */
 
 #endif

@@ -29,23 +29,24 @@
 #include "../unit/test.h" /* ASSERT, ASSERT_EQ, TEST_FAIL */
 #include "redis_conn.h"
 
-#define TEST_ALARM_S 55         /* a test that runs longer than this is killed */
-#define REDIS_START_MS 5000     /* longest wait for a started redis-server to answer */
-#define WAIT_READY_MS 8000      /* longest wait for rc_ready() */
-#define WAIT_SHORT_MS 2000      /* longest wait for one reply or message */
-#define QUIET_MS 300            /* how long "nothing arrives" is watched */
-#define MAX_LOGS 64
-#define MAX_MSGS 32
-#define MAX_STATES 16
+#define TEST_ALARM_S      55   /* a test that runs longer than this is killed */
+#define REDIS_START_MS    5000 /* longest wait for a started redis-server to answer */
+#define WAIT_READY_MS     8000 /* longest wait for rc_ready() */
+#define WAIT_SHORT_MS     2000 /* longest wait for one reply or message */
+#define QUIET_MS          300  /* how long "nothing arrives" is watched */
+#define MAX_LOGS          64
+#define MAX_MSGS          32
+#define MAX_STATES        16
 #define PIPELINE_COMMANDS 200
-#define MANY_CHANNELS 600       /* more than two SUBSCRIBE batches when restoring */
+#define MANY_CHANNELS     600 /* more than two SUBSCRIBE batches when restoring */
 
 /* ---- redis-server child processes ---- */
 
 #define MAX_CHILDREN 4
 static pid_t children[MAX_CHILDREN];
 
-static void kill_children(void) {
+static void kill_children(void)
+{
     for (int i = 0; i < MAX_CHILDREN; i++)
         if (children[i] > 0) {
             kill(children[i], SIGKILL);
@@ -54,7 +55,8 @@ static void kill_children(void) {
         }
 }
 
-static void on_alarm(int sig) {
+static void on_alarm(int sig)
+{
     static const char msg[] = "test timed out\n";
     (void)sig;
     for (int i = 0; i < MAX_CHILDREN; i++)
@@ -64,7 +66,8 @@ static void on_alarm(int sig) {
     _exit(1);
 }
 
-static int free_port(void) {
+static int free_port(void)
+{
     struct sockaddr_in a;
     socklen_t len = sizeof a;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -78,13 +81,15 @@ static int free_port(void) {
     return ntohs(a.sin_port);
 }
 
-static void sleep_ms(int ms) {
+static void sleep_ms(int ms)
+{
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
 /* A blocking client for checks from outside; NULL when Redis does not answer. */
-static redisContext *sync_connect(int port, const char *user, const char *password) {
+static redisContext *sync_connect(int port, const char *user, const char *password)
+{
     struct timeval tv = {0, 200000};
     redisContext *ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
     if (ctx == NULL || ctx->err) {
@@ -108,7 +113,8 @@ static redisContext *sync_connect(int port, const char *user, const char *passwo
 }
 
 /* One command from outside; the caller frees the reply. */
-static redisReply *sync_command(int port, const char *password, const char *fmt, ...) {
+static redisReply *sync_command(int port, const char *password, const char *fmt, ...)
+{
     redisContext *ctx = sync_connect(port, NULL, password);
     ASSERT(ctx != NULL);
     va_list ap;
@@ -122,11 +128,12 @@ static redisReply *sync_command(int port, const char *password, const char *fmt,
 
 /* Starts redis-server on port with extra arguments (NULL-terminated) and waits until it
  * answers PING. */
-static pid_t redis_start(int port, const char *const *extra) {
+static pid_t redis_start(int port, const char *const *extra)
+{
     const char *bin = getenv("SB_REDIS_SERVER") ? getenv("SB_REDIS_SERVER") : "redis-server";
     char port_s[16];
-    const char *argv[32] = {bin, "--port", port_s, "--bind", "127.0.0.1", "--save", "",
-                            "--appendonly", "no", "--loglevel", "warning"};
+    const char *argv[32] = {bin, "--port",       port_s, "--bind",     "127.0.0.1", "--save",
+                            "",  "--appendonly", "no",   "--loglevel", "warning"};
     int argc = 11;
     snprintf(port_s, sizeof port_s, "%d", port);
     for (; extra != NULL && *extra != NULL; extra++)
@@ -163,7 +170,8 @@ static pid_t redis_start(int port, const char *const *extra) {
     TEST_FAIL("redis-server on port %d did not start", port);
 }
 
-static void redis_stop(pid_t pid, int sig) {
+static void redis_stop(pid_t pid, int sig)
+{
     kill(pid, sig);
     if (sig != SIGKILL && sig != SIGTERM)
         return;
@@ -176,7 +184,7 @@ static void redis_stop(pid_t pid, int sig) {
 /* ---- the fixture: one loop, one rc_conn, and what its callbacks saw ---- */
 
 typedef struct seen_msg {
-    char pattern[64];   /* "" for a channel message */
+    char pattern[64]; /* "" for a channel message */
     char channel[64];
     size_t channel_len;
     uint8_t data[64];
@@ -185,28 +193,30 @@ typedef struct seen_msg {
 
 typedef struct fixture {
     uv_loop_t loop;
-    uv_timer_t tick;            /* wakes run_until() */
+    uv_timer_t tick; /* wakes run_until() */
     rc_conn *conn;
     int port;
     char url[256];
     char logs[MAX_LOGS][256];
     int n_logs;
-    int states[MAX_STATES];     /* every on_state value, in order */
+    int states[MAX_STATES]; /* every on_state value, in order */
     int n_states;
     seen_msg msgs[MAX_MSGS];
     int n_msgs;
-    int closed;                 /* rc_close's done ran */
-    int close_in_message;       /* on_message calls rc_close */
+    int closed;           /* rc_close's done ran */
+    int close_in_message; /* on_message calls rc_close */
 } fixture;
 
-static void on_log(const char *line, void *ud) {
+static void on_log(const char *line, void *ud)
+{
     fixture *f = ud;
     fprintf(stderr, "log: %s\n", line);
     ASSERT(f->n_logs < MAX_LOGS);
     snprintf(f->logs[f->n_logs++], sizeof f->logs[0], "%s", line);
 }
 
-static void on_state(rc_conn *c, int ready, void *ud) {
+static void on_state(rc_conn *c, int ready, void *ud)
+{
     fixture *f = ud;
     ASSERT(c == f->conn);
     ASSERT(f->n_states < MAX_STATES);
@@ -214,12 +224,14 @@ static void on_state(rc_conn *c, int ready, void *ud) {
     f->states[f->n_states++] = ready;
 }
 
-static void on_closed(void *ud) {
+static void on_closed(void *ud)
+{
     fixture *f = ud;
     f->closed++;
 }
 
-static void on_message(rc_conn *c, const rc_message *m, void *ud) {
+static void on_message(rc_conn *c, const rc_message *m, void *ud)
+{
     fixture *f = ud;
     ASSERT(f->n_msgs < MAX_MSGS);
     seen_msg *s = &f->msgs[f->n_msgs++];
@@ -233,11 +245,10 @@ static void on_message(rc_conn *c, const rc_message *m, void *ud) {
         rc_close(c, on_closed, f);
 }
 
-static void on_tick(uv_timer_t *t) {
-    (void)t;
-}
+static void on_tick(uv_timer_t *t) { (void)t; }
 
-static void fixture_init(fixture *f) {
+static void fixture_init(fixture *f)
+{
     memset(f, 0, sizeof *f);
     signal(SIGALRM, on_alarm);
     signal(SIGPIPE, SIG_IGN);
@@ -248,7 +259,8 @@ static void fixture_init(fixture *f) {
     uv_unref((uv_handle_t *)&f->tick);
 }
 
-static void fixture_config(fixture *f, rc_config *cfg, const char *url) {
+static void fixture_config(fixture *f, rc_config *cfg, const char *url)
+{
     rc_config_init(cfg, url);
     cfg->on_log = on_log;
     cfg->on_state = on_state;
@@ -257,7 +269,8 @@ static void fixture_config(fixture *f, rc_config *cfg, const char *url) {
     cfg->backoff_max_ms = 800; /* the tests restart Redis: keep the retries brisk */
 }
 
-static void fixture_connect(fixture *f, const char *url) {
+static void fixture_connect(fixture *f, const char *url)
+{
     rc_config cfg;
     char err[256];
     fixture_config(f, &cfg, url);
@@ -267,7 +280,8 @@ static void fixture_connect(fixture *f, const char *url) {
 }
 
 /* Runs the loop until cond(f) holds or ms pass; returns whether cond held. */
-static int run_until(fixture *f, int (*cond)(fixture *), uint64_t ms) {
+static int run_until(fixture *f, int (*cond)(fixture *), uint64_t ms)
+{
     uv_update_time(&f->loop);
     uint64_t deadline = uv_now(&f->loop) + ms;
     while (!(cond != NULL && cond(f)) && uv_now(&f->loop) < deadline) {
@@ -284,7 +298,8 @@ static int is_not_ready(fixture *f) { return !rc_ready(f->conn); }
 static int is_closed(fixture *f) { return f->closed > 0; }
 
 /* Closes conn and the loop, checking that nothing is left behind. */
-static void fixture_close(fixture *f) {
+static void fixture_close(fixture *f)
+{
     if (f->conn != NULL && !f->closed)
         rc_close(f->conn, on_closed, f);
     ASSERT(run_until(f, is_closed, WAIT_READY_MS)); /* a running getaddrinfo cannot be cancelled */
@@ -295,7 +310,8 @@ static void fixture_close(fixture *f) {
     kill_children();
 }
 
-static int count_logs(const fixture *f, const char *needle) {
+static int count_logs(const fixture *f, const char *needle)
+{
     int n = 0;
     for (int i = 0; i < f->n_logs; i++)
         n += strstr(f->logs[i], needle) != NULL;
@@ -313,11 +329,12 @@ typedef struct reply_box {
     size_t len;
     size_t elements;
     char err[256];
-    int close_conn;   /* the callback calls rc_close */
+    int close_conn; /* the callback calls rc_close */
     fixture *f;
 } reply_box;
 
-static void on_reply(rc_conn *c, int status, const redisReply *r, const char *errstr, void *ud) {
+static void on_reply(rc_conn *c, int status, const redisReply *r, const char *errstr, void *ud)
+{
     reply_box *b = ud;
     b->called++;
     b->status = status;
@@ -329,13 +346,15 @@ static void on_reply(rc_conn *c, int status, const redisReply *r, const char *er
         b->type = r->type;
         b->integer = r->integer;
         b->elements = r->elements;
-        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR) {
+        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+            r->type == REDIS_REPLY_ERROR) {
             ASSERT(r->len <= sizeof b->str);
             memcpy(b->str, r->str, r->len);
             b->len = r->len;
         }
         /* PUBSUB NUMSUB ch: [ch, n] */
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER)
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[1]->type == REDIS_REPLY_INTEGER)
             b->integer = r->element[1]->integer;
     }
     if (b->close_conn)
@@ -343,10 +362,15 @@ static void on_reply(rc_conn *c, int status, const redisReply *r, const char *er
 }
 
 static reply_box *waiting_box;
-static int box_called(fixture *f) { (void)f; return waiting_box->called > 0; }
+static int box_called(fixture *f)
+{
+    (void)f;
+    return waiting_box->called > 0;
+}
 
 /* Waits for b's callback (bounded). */
-static void wait_reply(fixture *f, reply_box *b) {
+static void wait_reply(fixture *f, reply_box *b)
+{
     waiting_box = b;
     if (!run_until(f, box_called, WAIT_SHORT_MS))
         TEST_FAIL("no reply within %d ms", WAIT_SHORT_MS);
@@ -354,7 +378,8 @@ static void wait_reply(fixture *f, reply_box *b) {
 }
 
 /* PUBSUB NUMSUB channel, as Redis sees it. */
-static long long numsub(fixture *f, const char *channel) {
+static long long numsub(fixture *f, const char *channel)
+{
     reply_box b = {0};
     ASSERT_EQ(rc_command(f->conn, on_reply, &b, "PUBSUB NUMSUB %s", channel), RC_OK);
     wait_reply(f, &b);
@@ -364,7 +389,8 @@ static long long numsub(fixture *f, const char *channel) {
 
 /* Waits until Redis counts n subscribers of channel. The subscriber link's (UN)SUBSCRIBE
  * and the command link's PUBSUB travel on different connections: only polling orders them. */
-static void wait_numsub(fixture *f, const char *channel, long long n) {
+static void wait_numsub(fixture *f, const char *channel, long long n)
+{
     for (int waited = 0; numsub(f, channel) != n; waited += 10) {
         if (waited >= WAIT_SHORT_MS)
             TEST_FAIL("%s never had %lld subscribers", channel, n);
@@ -376,7 +402,8 @@ static const char *sub_channel;
 static int sub_pattern;
 static int is_subscribed(fixture *f) { return rc_subscribed(f->conn, sub_channel, sub_pattern); }
 
-static void wait_subscribed(fixture *f, const char *channel, int pattern) {
+static void wait_subscribed(fixture *f, const char *channel, int pattern)
+{
     sub_channel = channel;
     sub_pattern = pattern;
     if (!run_until(f, is_subscribed, WAIT_SHORT_MS))
@@ -386,7 +413,8 @@ static void wait_subscribed(fixture *f, const char *channel, int pattern) {
 static int want_msgs;
 static int has_msgs(fixture *f) { return f->n_msgs >= want_msgs; }
 
-static void wait_msgs(fixture *f, int n) {
+static void wait_msgs(fixture *f, int n)
+{
     want_msgs = n;
     if (!run_until(f, has_msgs, WAIT_SHORT_MS))
         TEST_FAIL("%d messages, wanted %d", f->n_msgs, n);
@@ -395,7 +423,8 @@ static void wait_msgs(fixture *f, int n) {
 /* Starts Redis on port (0: a free one) with redis_args, and connects to it with userinfo
  * ("user:password@" or "") and db. */
 static void start_and_connect_to(fixture *f, int port, const char *const *redis_args,
-                                 const char *userinfo, int db) {
+                                 const char *userinfo, int db)
+{
     f->port = port != 0 ? port : free_port();
     redis_start(f->port, redis_args);
     snprintf(f->url, sizeof f->url, "redis://%s127.0.0.1:%d/%d", userinfo, f->port, db);
@@ -403,7 +432,9 @@ static void start_and_connect_to(fixture *f, int port, const char *const *redis_
 }
 
 /* The same on a free port, waiting until ready. */
-static void start_and_connect(fixture *f, const char *const *redis_args, const char *userinfo, int db) {
+static void start_and_connect(fixture *f, const char *const *redis_args, const char *userinfo,
+                              int db)
+{
     start_and_connect_to(f, 0, redis_args, userinfo, db);
     if (!run_until(f, is_ready, WAIT_READY_MS))
         TEST_FAIL("not ready within %d ms", WAIT_READY_MS);
@@ -411,7 +442,8 @@ static void start_and_connect(fixture *f, const char *const *redis_args, const c
 
 /* ---- tests ---- */
 
-static void test_url_parse_good_forms(void) {
+static void test_url_parse_good_forms(void)
+{
     rc_url u;
     char err[128];
     ASSERT_EQ(rc_url_parse("redis://localhost", &u, err, sizeof err), RC_OK);
@@ -423,9 +455,11 @@ static void test_url_parse_good_forms(void) {
     ASSERT(strcmp(u.host, "redis.internal") == 0 && u.port == 1 && u.db == 0);
     ASSERT(u.user[0] == '\0' && strcmp(u.password, "secret") == 0);
     ASSERT_EQ(rc_url_parse("redis://alice:p%40ss%2Fw%3a@h", &u, err, sizeof err), RC_OK);
-    ASSERT(strcmp(u.user, "alice") == 0 && strcmp(u.password, "p@ss/w:") == 0 && strcmp(u.host, "h") == 0);
+    ASSERT(strcmp(u.user, "alice") == 0 && strcmp(u.password, "p@ss/w:") == 0 &&
+           strcmp(u.host, "h") == 0);
     ASSERT_EQ(rc_url_parse("redis://u:pa@ss/x:y@h:7/3", &u, err, sizeof err), RC_OK);
-    ASSERT(strcmp(u.password, "pa@ss/x:y") == 0 && strcmp(u.host, "h") == 0 && u.port == 7 && u.db == 3);
+    ASSERT(strcmp(u.password, "pa@ss/x:y") == 0 && strcmp(u.host, "h") == 0 && u.port == 7 &&
+           u.db == 3);
     ASSERT_EQ(rc_url_parse("REDIS://[::1]:7000/15", &u, err, sizeof err), RC_OK);
     ASSERT(strcmp(u.host, "::1") == 0 && u.port == 7000 && u.db == 15);
     ASSERT_EQ(rc_url_parse("redis://[fe80::1]", &u, err, sizeof err), RC_OK);
@@ -434,7 +468,8 @@ static void test_url_parse_good_forms(void) {
     ASSERT(strcmp(u.host, "my_redis-1.svc") == 0 && u.db == 0);
 }
 
-static void test_url_parse_bad_forms(void) {
+static void test_url_parse_bad_forms(void)
+{
     static const struct {
         const char *url;
         const char *why; /* a part of the error message */
@@ -496,7 +531,8 @@ static void test_url_parse_bad_forms(void) {
     ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
-static void test_connect_and_command_round_trip(void) {
+static void test_connect_and_command_round_trip(void)
+{
     fixture f;
     fixture_init(&f);
     start_and_connect(&f, NULL, "", 0);
@@ -531,7 +567,7 @@ static void test_connect_and_command_round_trip(void) {
 
     /* Commands that would change the link's state are refused, on the next turn. */
     static const char *const reserved[] = {"SUBSCRIBE x", "psubscribe x*", "MONITOR", "SELECT 1",
-                                           "AUTH x", "QUIT", "RESET"};
+                                           "AUTH x",      "QUIT",          "RESET"};
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
         reply_box r = {0};
         ASSERT_EQ(rc_command(f.conn, on_reply, &r, reserved[i]), RC_OK);
@@ -547,7 +583,8 @@ static void test_connect_and_command_round_trip(void) {
     fixture_close(&f);
 }
 
-static void test_pubsub_binary_round_trip(void) {
+static void test_pubsub_binary_round_trip(void)
+{
     fixture f;
     fixture_init(&f);
     start_and_connect(&f, NULL, "", 0);
@@ -558,18 +595,23 @@ static void test_pubsub_binary_round_trip(void) {
     wait_subscribed(&f, "sb#/chat#*", 1);
     ASSERT(!rc_subscribed(f.conn, "sb#/#", 1)); /* patterns are a separate registry */
 
-    static const char payload[] = "\x93\xa3" "a\0b\r\n\xff\xc0";
+    static const char payload[] = "\x93\xa3"
+                                  "a\0b\r\n\xff\xc0";
     reply_box pub = {0};
-    ASSERT_EQ(rc_command(f.conn, on_reply, &pub, "PUBLISH %s %b", "sb#/#", payload, sizeof payload - 1), RC_OK);
+    ASSERT_EQ(
+        rc_command(f.conn, on_reply, &pub, "PUBLISH %s %b", "sb#/#", payload, sizeof payload - 1),
+        RC_OK);
     wait_msgs(&f, 1);
     ASSERT(f.msgs[0].pattern[0] == '\0');
     ASSERT(f.msgs[0].channel_len == 5 && memcmp(f.msgs[0].channel, "sb#/#", 5) == 0);
-    ASSERT(f.msgs[0].len == sizeof payload - 1 && memcmp(f.msgs[0].data, payload, f.msgs[0].len) == 0);
+    ASSERT(f.msgs[0].len == sizeof payload - 1 &&
+           memcmp(f.msgs[0].data, payload, f.msgs[0].len) == 0);
     wait_reply(&f, &pub);
     ASSERT(pub.status == RC_OK && pub.integer == 1);
 
     /* From another client, on a channel the pattern matches; the payload is empty. */
-    freeReplyObject(sync_command(f.port, NULL, "PUBLISH %s %b", "sb#/chat#room\x01", "", (size_t)0));
+    freeReplyObject(
+        sync_command(f.port, NULL, "PUBLISH %s %b", "sb#/chat#room\x01", "", (size_t)0));
     wait_msgs(&f, 2);
     ASSERT(strcmp(f.msgs[1].pattern, "sb#/chat#*") == 0);
     ASSERT(f.msgs[1].channel_len == 14 && memcmp(f.msgs[1].channel, "sb#/chat#room\x01", 14) == 0);
@@ -582,7 +624,8 @@ static void test_pubsub_binary_round_trip(void) {
     fixture_close(&f);
 }
 
-static void test_subscribe_is_refcounted(void) {
+static void test_subscribe_is_refcounted(void)
+{
     fixture f;
     fixture_init(&f);
     start_and_connect(&f, NULL, "", 0);
@@ -642,7 +685,8 @@ static void test_subscribe_is_refcounted(void) {
     fixture_close(&f);
 }
 
-static void test_redis_restart_restores_subscriptions(void) {
+static void test_redis_restart_restores_subscriptions(void)
+{
     fixture f;
     fixture_init(&f);
     start_and_connect(&f, NULL, "", 0);
@@ -717,18 +761,20 @@ static void test_redis_restart_restores_subscriptions(void) {
     freeReplyObject(sync_command(f.port, NULL, "PUBLISH c 3"));
     freeReplyObject(sync_command(f.port, NULL, "PUBLISH p9 4"));
     wait_msgs(&f, 4);
-    ASSERT(f.msgs[0].channel[0] == 'a' && f.msgs[1].channel[0] == 'b' && f.msgs[2].channel[0] == 'c');
+    ASSERT(f.msgs[0].channel[0] == 'a' && f.msgs[1].channel[0] == 'b' &&
+           f.msgs[2].channel[0] == 'c');
     ASSERT(strcmp(f.msgs[3].pattern, "p*") == 0);
     ASSERT_EQ(blocked.called, 1);
     ASSERT_EQ(down.called, 1);
     fixture_close(&f);
 }
 
-static void test_auth_and_select(void) {
+static void test_auth_and_select(void)
+{
     fixture f;
     fixture_init(&f);
     static const char *const args[] = {"--requirepass", "hunter2x", "--user", "alice", "on",
-                                       ">wonder1", "~*", "&*", "+@all", NULL};
+                                       ">wonder1",      "~*",       "&*",     "+@all", NULL};
     start_and_connect(&f, args, ":hunter2x@", 3);
     reply_box set = {0};
     ASSERT_EQ(rc_command(f.conn, on_reply, &set, "SET where db3"), RC_OK);
@@ -788,7 +834,8 @@ static void test_auth_and_select(void) {
 
 static int sub_link_lost(fixture *f) { return count_logs(f, "subscriber link lost") > 0; }
 
-static void test_subscribe_refused_by_acl(void) {
+static void test_subscribe_refused_by_acl(void)
+{
     fixture f;
     fixture_init(&f);
     /* bob may run commands but not use any channel (no &... rule). */
@@ -818,7 +865,8 @@ static void test_subscribe_refused_by_acl(void) {
 }
 
 /* Reads Redis's count of read(2) calls on client sockets out of an INFO stats reply. */
-static long long total_reads(const reply_box *b) {
+static long long total_reads(const reply_box *b)
+{
     const char *p = memmem(b->str, b->len, "total_reads_processed:", 22);
     ASSERT(p != NULL);
     return atoll(p + 22);
@@ -831,7 +879,9 @@ typedef struct pipeline_test {
 } pipeline_test;
 
 /* Issues PIPELINE_COMMANDS commands and a closing INFO, all in this one loop turn. */
-static void on_info_before(rc_conn *c, int status, const redisReply *r, const char *errstr, void *ud) {
+static void on_info_before(rc_conn *c, int status, const redisReply *r, const char *errstr,
+                           void *ud)
+{
     pipeline_test *t = ud;
     on_reply(c, status, r, errstr, &t->before);
     for (int i = 0; i < PIPELINE_COMMANDS; i++)
@@ -839,7 +889,8 @@ static void on_info_before(rc_conn *c, int status, const redisReply *r, const ch
     ASSERT_EQ(rc_command(c, on_reply, &t->after, "INFO stats"), RC_OK);
 }
 
-static void test_pipelining_one_write_per_turn(void) {
+static void test_pipelining_one_write_per_turn(void)
+{
     fixture f;
     fixture_init(&f);
     start_and_connect(&f, NULL, "", 0);
@@ -857,7 +908,8 @@ static void test_pipelining_one_write_per_turn(void) {
     fixture_close(&f);
 }
 
-static void test_command_timeout_drops_hung_server(void) {
+static void test_command_timeout_drops_hung_server(void)
+{
     fixture f;
     fixture_init(&f);
     f.port = free_port();
@@ -898,29 +950,30 @@ typedef struct fake_server {
     uv_tcp_t listener;
     uv_tcp_t *clients[8];
     int n_clients;
-    int silent;         /* 1: read and never answer */
-    int pongs;          /* else answer this many first reads with +PONG, then: */
-    int reset;          /* 1: reset the connection (RST), 0: answer garbage */
+    int silent; /* 1: read and never answer */
+    int pongs;  /* else answer this many first reads with +PONG, then: */
+    int reset;  /* 1: reset the connection (RST), 0: answer garbage */
     int reads;
 } fake_server;
 
-static void fake_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
+static void fake_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
     static char slab[4096];
     (void)h;
     (void)size;
     *buf = uv_buf_init(slab, sizeof slab);
 }
 
-static void fake_write(uv_stream_t *s, const char *text) {
+static void fake_write(uv_stream_t *s, const char *text)
+{
     uv_buf_t b = uv_buf_init((char *)text, (unsigned)strlen(text));
     uv_try_write(s, &b, 1);
 }
 
-static void fake_free(uv_handle_t *h) {
-    free(h);
-}
+static void fake_free(uv_handle_t *h) { free(h); }
 
-static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
     fake_server *fs = s->data;
     (void)buf;
     if (n <= 0 || fs->silent)
@@ -937,7 +990,8 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     }
 }
 
-static void fake_connection(uv_stream_t *server, int status) {
+static void fake_connection(uv_stream_t *server, int status)
+{
     fake_server *fs = server->data;
     ASSERT(status == 0 && fs->n_clients < 8);
     uv_tcp_t *client = malloc(sizeof *client);
@@ -948,7 +1002,8 @@ static void fake_connection(uv_stream_t *server, int status) {
     uv_read_start((uv_stream_t *)client, fake_alloc, fake_read);
 }
 
-static int fake_listen(fixture *f, fake_server *fs) {
+static int fake_listen(fixture *f, fake_server *fs)
+{
     struct sockaddr_in a;
     struct sockaddr_storage bound;
     int len = sizeof bound;
@@ -961,15 +1016,16 @@ static int fake_listen(fixture *f, fake_server *fs) {
     return ntohs(((struct sockaddr_in *)&bound)->sin_port);
 }
 
-
-static void fake_close(fake_server *fs) {
+static void fake_close(fake_server *fs)
+{
     uv_close((uv_handle_t *)&fs->listener, NULL);
     for (int i = 0; i < fs->n_clients; i++)
         if (fs->clients[i] != NULL)
             uv_close((uv_handle_t *)fs->clients[i], fake_free);
 }
 
-static void test_garbage_and_silence_never_crash(void) {
+static void test_garbage_and_silence_never_crash(void)
+{
     fixture f;
     fixture_init(&f);
     static fake_server fs;
@@ -1035,14 +1091,16 @@ static void test_garbage_and_silence_never_crash(void) {
     fixture_close(&g);
 }
 
-static int pending_all_called(reply_box *b, int n) {
+static int pending_all_called(reply_box *b, int n)
+{
     for (int i = 0; i < n; i++)
         if (b[i].called != 1)
             return 0;
     return 1;
 }
 
-static void test_close_answers_pending_then_stays_silent(void) {
+static void test_close_answers_pending_then_stays_silent(void)
+{
     fixture f;
     fixture_init(&f);
     start_and_connect(&f, NULL, "", 0);
@@ -1055,7 +1113,8 @@ static void test_close_answers_pending_then_stays_silent(void) {
     ASSERT_EQ(rc_command(f.conn, on_reply, &b[3], "GET %s", "k"), RC_OK);
     rc_close(f.conn, on_closed, &f);
     ASSERT(pending_all_called(b, 4));
-    ASSERT(b[0].status == RC_ERR_CLOSED && b[1].status == RC_ERR_CLOSED && b[3].status == RC_ERR_CLOSED);
+    ASSERT(b[0].status == RC_ERR_CLOSED && b[1].status == RC_ERR_CLOSED &&
+           b[3].status == RC_ERR_CLOSED);
     ASSERT_EQ(b[2].status, RC_ERR_ARG);
     ASSERT_EQ(f.closed, 0); /* done comes on the loop */
     reply_box late = {0};
@@ -1070,7 +1129,8 @@ static void test_close_answers_pending_then_stays_silent(void) {
     ASSERT_EQ(f.n_states, states); /* no "not ready" after close */
 }
 
-static void test_close_while_disconnected_or_resolving(void) {
+static void test_close_while_disconnected_or_resolving(void)
+{
     /* Nothing listens: the links are between retries. */
     fixture f;
     fixture_init(&f);
@@ -1113,7 +1173,8 @@ static void test_close_while_disconnected_or_resolving(void) {
     fixture_close(&n);
 }
 
-static void test_close_from_inside_callbacks(void) {
+static void test_close_from_inside_callbacks(void)
+{
     /* From a message callback. */
     fixture f;
     fixture_init(&f);
@@ -1150,7 +1211,10 @@ typedef struct test_entry {
 } test_entry;
 
 /* CMake registers one ctest per line of this table: keep one TEST(name) per line. */
-#define TEST(name) {#name, test_##name}
+#define TEST(name)                                                                                 \
+    {                                                                                              \
+#name, test_##name                                                                         \
+    }
 static const test_entry TESTS[] = {
     TEST(url_parse_good_forms),
     TEST(url_parse_bad_forms),
@@ -1169,7 +1233,8 @@ static const test_entry TESTS[] = {
 };
 #undef TEST
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     size_t n = sizeof TESTS / sizeof TESTS[0];
     if (argc == 2 && strcmp(argv[1], "--list") == 0) {
         for (size_t i = 0; i < n; i++)

@@ -33,28 +33,28 @@
 #include "message.h"
 #include "store_redis.h"
 
-#define TEST_ALARM_S 55          /* a test that runs longer than this is killed */
-#define REDIS_START_MS 5000      /* longest wait for a started redis-server to answer */
-#define REDIS_PORT_TRIES 5       /* free ports tried, in case another test takes one first */
-#define WAIT_READY_MS 8000       /* longest wait for a store to connect */
-#define WAIT_OPS_MS 20000        /* longest wait for a batch of operations */
-#define SHORT_TIMEOUT_MS 500     /* command timeout of the store that sees Redis hang */
-#define SHORT_TTL_MS 600         /* presence ttl of the heartbeat test */
-#define CLAIM_IDLE_MS 300        /* commands pending this long are reclaimed (tests) */
-#define CLAIM_EVERY_MS 100
+#define TEST_ALARM_S     55    /* a test that runs longer than this is killed */
+#define REDIS_START_MS   5000  /* longest wait for a started redis-server to answer */
+#define REDIS_PORT_TRIES 5     /* free ports tried, in case another test takes one first */
+#define WAIT_READY_MS    8000  /* longest wait for a store to connect */
+#define WAIT_OPS_MS      20000 /* longest wait for a batch of operations */
+#define SHORT_TIMEOUT_MS 500   /* command timeout of the store that sees Redis hang */
+#define SHORT_TTL_MS     600   /* presence ttl of the heartbeat test */
+#define CLAIM_IDLE_MS    300   /* commands pending this long are reclaimed (tests) */
+#define CLAIM_EVERY_MS   100
 
-#define N_AGENTS 30
-#define AGENT_MAX_CHATS 3
-#define N_CONVERSATIONS 200
-#define MAX_ROUNDS 200
+#define N_AGENTS          30
+#define AGENT_MAX_CHATS   3
+#define N_CONVERSATIONS   200
+#define MAX_ROUNDS        200
 #define N_SESSIONS_EVENTS 3
-#define MSGS_PER_SESSION 50
-#define N_COMMANDS 100
-#define N_DEAD_COMMANDS 5
-#define RETRIED_COMMAND 1000     /* the "i" of the command a consumer retries once */
-#define N_CLOSE_RACE 20
-#define THROUGHPUT_POSTS 10000
-#define THROUGHPUT_CHATS 100
+#define MSGS_PER_SESSION  50
+#define N_COMMANDS        100
+#define N_DEAD_COMMANDS   5
+#define RETRIED_COMMAND   1000 /* the "i" of the command a consumer retries once */
+#define N_CLOSE_RACE      20
+#define THROUGHPUT_POSTS  10000
+#define THROUGHPUT_CHATS  100
 
 /* ---- redis-server child processes (as in test_redis_conn.c) ---- */
 
@@ -180,8 +180,8 @@ static pid_t redis_try_start(int port, const char *const *extra)
 {
     const char *bin = getenv("SB_REDIS_SERVER") ? getenv("SB_REDIS_SERVER") : "redis-server";
     char port_s[16];
-    const char *argv[32] = {bin, "--port", port_s, "--bind", "127.0.0.1", "--save", "",
-                            "--appendonly", "no", "--loglevel", "warning"};
+    const char *argv[32] = {bin, "--port",       port_s, "--bind",     "127.0.0.1", "--save",
+                            "",  "--appendonly", "no",   "--loglevel", "warning"};
     int argc = 11;
     snprintf(port_s, sizeof port_s, "%d", port);
     for (; extra != NULL && *extra != NULL; extra++)
@@ -237,10 +237,7 @@ typedef struct fixture {
     pid_t redis;
 } fixture;
 
-static void on_tick(uv_timer_t *t)
-{
-    (void)t;
-}
+static void on_tick(uv_timer_t *t) { (void)t; }
 
 static void loop_init(uv_loop_t *loop, uv_timer_t *tick)
 {
@@ -307,10 +304,7 @@ static int never(void *arg)
     return 0;
 }
 
-static void run_for(uv_loop_t *loop, uint64_t ms)
-{
-    run_until(loop, never, NULL, ms);
-}
+static void run_for(uv_loop_t *loop, uint64_t ms) { run_until(loop, never, NULL, ms); }
 
 /* Runs loop until *counter reaches want. */
 static void wait_count(uv_loop_t *loop, int *counter, int want, uint64_t ms)
@@ -334,8 +328,8 @@ static int store_is_ready(void *st)
 static hd_store *store_open(uv_loop_t *loop, const char *url, const char *node, uint32_t ttl_ms,
                             uint32_t timeout_ms)
 {
-    hd_redis_config cfg = {.url = url, .node_id = node, .presence_ttl_ms = ttl_ms,
-                           .command_timeout_ms = timeout_ms};
+    hd_redis_config cfg = {
+        .url = url, .node_id = node, .presence_ttl_ms = ttl_ms, .command_timeout_ms = timeout_ms};
     char err[256];
     hd_store *st = hd_store_redis_new(loop, &cfg, err, sizeof err);
     if (st == NULL)
@@ -345,10 +339,7 @@ static hd_store *store_open(uv_loop_t *loop, const char *url, const char *node, 
     return st;
 }
 
-static void on_done(void *ud)
-{
-    (*(int *)ud)++;
-}
+static void on_done(void *ud) { (*(int *)ud)++; }
 
 static void store_close(uv_loop_t *loop, hd_store *st)
 {
@@ -394,10 +385,7 @@ static void box_clear(box *b)
     b->counter = counter;
 }
 
-static int box_called(void *b)
-{
-    return ((box *)b)->called > 0;
-}
+static int box_called(void *b) { return ((box *)b)->called > 0; }
 
 /* Waits for b, which must not have been called before its op returned. */
 static int wait_box(uv_loop_t *loop, box *b)
@@ -450,9 +438,13 @@ static void post_send(hd_store *st, hd_post *p, box *b)
 static void post_async(hd_store *st, const char *session, const char *chat, const char *cmid,
                        box *b)
 {
-    hd_post p = {.ticket_chat_id = chat, .session_id = session,
-                 .access = {.session_id = session}, .sender_type = "customer",
-                 .sender_id = session, .message = "hello", .client_msg_id = cmid,
+    hd_post p = {.ticket_chat_id = chat,
+                 .session_id = session,
+                 .access = {.session_id = session},
+                 .sender_type = "customer",
+                 .sender_id = session,
+                 .message = "hello",
+                 .client_msg_id = cmid,
                  .now_ms = hd_now_ms()};
     post_send(st, &p, b);
 }
@@ -537,9 +529,9 @@ static void run_contract_case(const char *name)
 /* ---- (b) two nodes, one Redis: no double assignment, no agent above max_chats ---- */
 
 typedef struct replay {
-    int assigned[N_CONVERSATIONS];   /* "assigned" events per conversation */
+    int assigned[N_CONVERSATIONS]; /* "assigned" events per conversation */
     char chats[N_CONVERSATIONS][HD_ID_MAX + 1];
-    int open[N_AGENTS];              /* replayed load per agent */
+    int open[N_AGENTS]; /* replayed load per agent */
     int max_open;
     int n_assigned, n_closed;
 } replay;
@@ -586,7 +578,7 @@ typedef struct two_nodes {
     char pending[N_CONVERSATIONS][HD_ID_MAX + 1]; /* assigned, not closed yet */
     char pending_agent[N_CONVERSATIONS][8];
     int n_pending;
-    int seen[N_CONVERSATIONS];     /* in some route list */
+    int seen[N_CONVERSATIONS]; /* in some route list */
     int n_routed;
 } two_nodes;
 
@@ -730,8 +722,8 @@ static void test_redis_down_503_then_retry_stores_once(void)
     ASSERT(mkdtemp(dir) != NULL);
     snprintf(data_dir, sizeof data_dir, "%s", dir);
     /* An AOF synced before every reply: what Redis acknowledged survives its SIGKILL. */
-    const char *const aof[] = {"--appendonly", "yes", "--appendfsync", "always",
-                               "--dir", dir, NULL};
+    const char *const aof[] = {
+        "--appendonly", "yes", "--appendfsync", "always", "--dir", dir, NULL};
     fixture_start(&f, aof);
     hd_store *st = store_open(&f.loop, f.url, "node-a", 0, SHORT_TIMEOUT_MS);
     box b = {0};
@@ -836,7 +828,7 @@ typedef struct cmd_log {
     int got[N_COMMANDS + RETRIED_COMMAND + 1]; /* deliveries per "i" */
     int handled;                               /* acks */
     int retried;
-    int malformed;                             /* entries without type or JSON data */
+    int malformed; /* entries without type or JSON data */
 } cmd_log;
 
 static void on_command(hd_command *cmd, const char *type, json_t *data, void *ud)
@@ -865,8 +857,11 @@ static void on_command(hd_command *cmd, const char *type, json_t *data, void *ud
 
 static hd_commands *consumer_open(fixture *f, const char *node, cmd_log *log)
 {
-    hd_commands_config cfg = {.url = f->url, .node_id = node, .claim_idle_ms = CLAIM_IDLE_MS,
-                              .claim_every_ms = CLAIM_EVERY_MS, .on_command = on_command,
+    hd_commands_config cfg = {.url = f->url,
+                              .node_id = node,
+                              .claim_idle_ms = CLAIM_IDLE_MS,
+                              .claim_every_ms = CLAIM_EVERY_MS,
+                              .on_command = on_command,
                               .ud = log};
     char err[256];
     hd_commands *c = hd_commands_new(&f->loop, &cfg, err, sizeof err);
@@ -947,7 +942,7 @@ static void test_commands_once_and_reclaimed(void)
         xadd_command(f.port, N_COMMANDS + i);
     xadd_command(f.port, RETRIED_COMMAND);
     redisReply *r = sync_command(f.port, "XREADGROUP GROUP switchboard dead COUNT 100 "
-                                          "STREAMS hd:commands >");
+                                         "STREAMS hd:commands >");
     ASSERT(r->type == REDIS_REPLY_ARRAY);
     ASSERT_EQ(r->element[0]->element[1]->elements, N_DEAD_COMMANDS + 1);
     freeReplyObject(r);
@@ -955,7 +950,7 @@ static void test_commands_once_and_reclaimed(void)
     wait_handled(&f, &logs[2], 1, N_DEAD_COMMANDS + 1);
     for (int i = 0; i < N_DEAD_COMMANDS; i++)
         ASSERT_EQ(logs[2].got[N_COMMANDS + i], 1);
-    ASSERT_EQ(logs[2].retried, 1);          /* retried once, then reclaimed and acked */
+    ASSERT_EQ(logs[2].retried, 1); /* retried once, then reclaimed and acked */
     ASSERT_EQ(logs[2].got[RETRIED_COMMAND], 2);
     consumer_close(&f, c3);
     ASSERT_EQ(pending_count(f.port), 0);
@@ -972,12 +967,16 @@ typedef struct frozen_node {
 
 /* Posts a conversation in dept and routes it through st; returns the agent it went to,
  * or "" when it stayed queued (written into agent). */
-static void route_one(fixture *f, hd_store *st, const char *session, const char *dept,
-                      char *agent, size_t len)
+static void route_one(fixture *f, hd_store *st, const char *session, const char *dept, char *agent,
+                      size_t len)
 {
     box b = {0};
-    hd_post p = {.session_id = session, .dept = dept, .access = {.session_id = session},
-                 .sender_type = "customer", .sender_id = session, .message = "hi",
+    hd_post p = {.session_id = session,
+                 .dept = dept,
+                 .access = {.session_id = session},
+                 .sender_type = "customer",
+                 .sender_id = session,
+                 .message = "hi",
                  .now_ms = hd_now_ms()};
     post_send(st, &p, &b);
     ASSERT_EQ(wait_box(&f->loop, &b), HD_OK);
@@ -1109,14 +1108,18 @@ static void test_json_and_ids_round_trip_exactly(void)
     fixture_start(&f, NULL);
     hd_store *st = store_open(&f.loop, f.url, "node-a", 0, 0);
     static const char session[] = "s:1:open", cmid[] = "m:1";
-    json_t *att = json_pack("{s:s,s:s,s:s,s:I}", "url", "https://x.test/a?b=1&c=</script>",
-                            "name", "r\u00e9sum\u00e9 \"final\".pdf", "mime", "application/pdf",
-                            "size", (json_int_t)12345678901234567LL);
-    hd_post p = {.session_id = session, .access = {.session_id = session},
-                 .sender_type = "customer", .sender_id = session,
+    json_t *att = json_pack("{s:s,s:s,s:s,s:I}", "url", "https://x.test/a?b=1&c=</script>", "name",
+                            "r\u00e9sum\u00e9 \"final\".pdf", "mime", "application/pdf", "size",
+                            (json_int_t)12345678901234567LL);
+    hd_post p = {.session_id = session,
+                 .access = {.session_id = session},
+                 .sender_type = "customer",
+                 .sender_id = session,
                  .sender_name = "Zo\u00eb \U0001F600",
                  .message = "a \"quote\", a \\ backslash,\nnewline, \u2028, \U0001F680 </script>",
-                 .attachment = att, .client_msg_id = cmid, .now_ms = hd_now_ms()};
+                 .attachment = att,
+                 .client_msg_id = cmid,
+                 .now_ms = hd_now_ms()};
     char chat_id[HD_CHAT_ID_LEN + 1];
     hd_chat_id(p.now_ms, chat_id);
     p.new_chat_id = chat_id;
@@ -1185,8 +1188,11 @@ static void test_post_answer_is_what_was_stored(void)
     snprintf(chat, sizeof chat, "%s", jstr(sent[0], "ticket_chat_id"));
     post_async(st, session, NULL, "m-2", &b);
     sent[1] = posted(&f.loop, &b, 0, 0);
-    hd_post bot = {.ticket_chat_id = chat, .sender_type = "bot", .sender_id = "bot-1",
-                   .message = "hi", .now_ms = hd_now_ms()};
+    hd_post bot = {.ticket_chat_id = chat,
+                   .sender_type = "bot",
+                   .sender_id = "bot-1",
+                   .message = "hi",
+                   .now_ms = hd_now_ms()};
     post_send(st, &bot, &b);
     sent[2] = posted(&f.loop, &b, 0, 0);
     ASSERT_STR_EQ(jstr(sent[2], "session_id"), session);
@@ -1243,8 +1249,8 @@ static void test_pipelined_posts_throughput(void)
     fixture_start(&f, NULL);
     hd_store *st = store_open(&f.loop, f.url, "node-a", 0, 0);
     box *posts = calloc(THROUGHPUT_POSTS, sizeof *posts);
-    char (*sessions)[16] = calloc(THROUGHPUT_CHATS, sizeof *sessions);
-    char (*cmids)[16] = calloc(THROUGHPUT_POSTS, sizeof *cmids);
+    char(*sessions)[16] = calloc(THROUGHPUT_CHATS, sizeof *sessions);
+    char(*cmids)[16] = calloc(THROUGHPUT_POSTS, sizeof *cmids);
     int done = 0;
     for (int i = 0; i < THROUGHPUT_CHATS; i++)
         snprintf(sessions[i], sizeof sessions[i], "s-%d", i);
@@ -1282,18 +1288,16 @@ typedef struct test_entry {
 } test_entry;
 
 /* CMake registers one ctest per line of this table: keep one TEST(name) per line. */
-#define TEST(name) {#name, test_##name}
+#define TEST(name)                                                                                 \
+    {                                                                                              \
+#name, test_##name                                                                         \
+    }
 static const test_entry TESTS[] = {
-    TEST(two_nodes_never_assign_twice),
-    TEST(redis_down_503_then_retry_stores_once),
-    TEST(events_once_in_seq_order),
-    TEST(commands_once_and_reclaimed),
-    TEST(presence_expires_without_heartbeat),
-    TEST(close_answers_pending_ops),
-    TEST(no_redis_answers_503_later),
-    TEST(script_flush_falls_back_to_eval),
-    TEST(json_and_ids_round_trip_exactly),
-    TEST(post_answer_is_what_was_stored),
+    TEST(two_nodes_never_assign_twice),       TEST(redis_down_503_then_retry_stores_once),
+    TEST(events_once_in_seq_order),           TEST(commands_once_and_reclaimed),
+    TEST(presence_expires_without_heartbeat), TEST(close_answers_pending_ops),
+    TEST(no_redis_answers_503_later),         TEST(script_flush_falls_back_to_eval),
+    TEST(json_and_ids_round_trip_exactly),    TEST(post_answer_is_what_was_stored),
     TEST(pipelined_posts_throughput),
 };
 #undef TEST

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 
 /* An invariant that must hold for every input: abort, so libFuzzer saves the input. */
-#define FUZZ_CHECK(cond)       \
-    do {                       \
-        if (!(cond))           \
-            abort();           \
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -36,9 +36,9 @@ static int json_same(const json_t *a, const json_t *b)
         if (json_object_size(a) != json_object_size(b))
             return 0;
         for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it))
-            if (!json_same(json_object_iter_value(it),
-                           json_object_getn(b, json_object_iter_key(it),
-                                            json_object_iter_key_len(it))))
+            if (!json_same(
+                    json_object_iter_value(it),
+                    json_object_getn(b, json_object_iter_key(it), json_object_iter_key_len(it))))
                 return 0;
         return 1;
     }
@@ -97,8 +97,7 @@ static int requests_same(const rdap_request *a, const rdap_request *b)
            names_same(a->room, b->room) && a->has_packet == b->has_packet &&
            packets_same(&a->packet, &b->packet) && a->has_opts == b->has_opts &&
            opts_same(&a->opts, &b->opts) && a->has_rooms == b->has_rooms &&
-           rooms_same(&a->rooms, &b->rooms) && a->close == b->close &&
-           json_same(a->data, b->data);
+           rooms_same(&a->rooms, &b->rooms) && a->close == b->close && json_same(a->data, b->data);
 }
 
 static int responses_same(const rdap_response *a, const rdap_response *b)
@@ -125,24 +124,18 @@ typedef struct fuzz_ops {
     void (*clear)(void *m);
 } fuzz_ops;
 
-#define FUZZ_OPS(T, name)                                                                \
-    static int name##_decode_any(rdap_decoder *d, const uint8_t *msg, size_t len, void *out) \
-    {                                                                                    \
-        return rdap_##name##_decode(d, msg, len, out);                                    \
-    }                                                                                    \
-    static int name##_encode_any(const void *m, sb_buf *out)                             \
-    {                                                                                    \
-        return rdap_##name##_encode(m, out);                                              \
-    }                                                                                    \
-    static int name##_same_any(const void *a, const void *b)                             \
-    {                                                                                    \
-        return name##s_same(a, b);                                                       \
-    }                                                                                    \
-    static void name##_clear_any(void *m)                                                \
-    {                                                                                    \
-        rdap_##name##_clear(m);                                                           \
-    }                                                                                    \
-    static const fuzz_ops name##_ops = {sizeof(T), name##_decode_any, name##_encode_any, \
+#define FUZZ_OPS(T, name)                                                                          \
+    static int name##_decode_any(rdap_decoder *d, const uint8_t *msg, size_t len, void *out)       \
+    {                                                                                              \
+        return rdap_##name##_decode(d, msg, len, out);                                             \
+    }                                                                                              \
+    static int name##_encode_any(const void *m, sb_buf *out)                                       \
+    {                                                                                              \
+        return rdap_##name##_encode(m, out);                                                       \
+    }                                                                                              \
+    static int name##_same_any(const void *a, const void *b) { return name##s_same(a, b); }        \
+    static void name##_clear_any(void *m) { rdap_##name##_clear(m); }                              \
+    static const fuzz_ops name##_ops = {sizeof(T), name##_decode_any, name##_encode_any,           \
                                         name##_same_any, name##_clear_any};
 
 FUZZ_OPS(rdap_broadcast, broadcast)

@@ -12,7 +12,7 @@
 #include "socketio_codec.h"
 
 #define FUZZ_MESSAGE_SEPARATOR 0xff
-#define FUZZ_BINARY_MARK 0xfe
+#define FUZZ_BINARY_MARK       0xfe
 
 static int packets_equal(const siop_packet *a, const siop_packet *b)
 {

@@ -16,10 +16,10 @@
 
 #define FUZZ_MAX_PAYLOAD 1024 /* below -max_len, so 1009 is reached with whole frames too */
 #define FUZZ_SPLIT_SCALE 255  /* the first byte picks the split point in [0, size] */
-#define FUZZ_FIN 0x80
-#define FUZZ_MASK_BIT 0x80
+#define FUZZ_FIN         0x80
+#define FUZZ_MASK_BIT    0x80
 #define FUZZ_CONTROL_BIT 0x08
-#define FUZZ_MASK_LEN 4
+#define FUZZ_MASK_LEN    4
 
 /* A server's reader over a copy of the input, given first avail bytes, then the rest. The
  * copy is exactly as long as what has been given, so a read past it is an ASan report. */
@@ -167,8 +167,7 @@ static void check_close(const ws_frame *f)
 }
 
 /* What every frame the reader gives must be; data frames are gathered into msg. */
-static void check_frame(const uint8_t *orig, uint8_t *at, size_t n, const ws_frame *f,
-                        message *msg)
+static void check_frame(const uint8_t *orig, uint8_t *at, size_t n, const ws_frame *f, message *msg)
 {
     FUZZ_CHECK(f->payload >= at && f->payload + f->len == at + n);
     check_header(orig, n - f->len, f);

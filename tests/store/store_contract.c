@@ -12,18 +12,18 @@
 #include "message.h"
 #include "store_contract.h"
 
-#define MINUTE 60                     /* seconds */
-#define INACTIVITY (30 * MINUTE)      /* the contract's default inactivity timeout */
-#define HISTORY_ALL 1000              /* a history limit above any case's message count */
+#define MINUTE      60            /* seconds */
+#define INACTIVITY  (30 * MINUTE) /* the contract's default inactivity timeout */
+#define HISTORY_ALL 1000          /* a history limit above any case's message count */
 
 typedef struct ct {
     hd_store *st;
-    uv_loop_t *loop;       /* NULL: the store calls back before its ops return */
-    int done;              /* the current step's callback has run */
+    uv_loop_t *loop; /* NULL: the store calls back before its ops return */
+    int done;        /* the current step's callback has run */
     int status, duplicate, created;
     json_t *message, *conversation, *list; /* the last step's result, held */
-    char *previous_agent;  /* the last step's, copied; NULL when none */
-    int64_t t0;            /* the case's time zero, ms */
+    char *previous_agent;                  /* the last step's, copied; NULL when none */
+    int64_t t0;                            /* the case's time zero, ms */
 } ct;
 
 /* A conversation id kept across steps (results only live until the next one). */
@@ -52,8 +52,8 @@ static void on_result(const hd_result *r, void *ud)
     t->duplicate = r->duplicate;
     t->created = r->created;
     /* a post's message comes as a tree, as text, or both: the same message either way */
-    json_t *from_text = r->message_text ? json_loadb(r->message_text, r->message_text_len, 0, NULL)
-                                        : NULL;
+    json_t *from_text =
+        r->message_text ? json_loadb(r->message_text, r->message_text_len, 0, NULL) : NULL;
     ASSERT(!r->message_text || from_text);
     ASSERT(!r->message || !from_text || json_equal(r->message, from_text));
     t->message = r->message ? json_incref(r->message) : from_text ? json_incref(from_text) : NULL;
@@ -82,33 +82,41 @@ static int step_end(ct *t)
     return t->status;
 }
 
-static int64_t at(const ct *t, int64_t seconds)
-{
-    return t->t0 + seconds * 1000;
-}
+static int64_t at(const ct *t, int64_t seconds) { return t->t0 + seconds * 1000; }
 
 /* ---- the ops, as the application calls them ---- */
 
-static hd_post customer_post(const char *session, const char *chat, const char *text,
-                             int64_t ms)
+static hd_post customer_post(const char *session, const char *chat, const char *text, int64_t ms)
 {
-    return (hd_post){.ticket_chat_id = chat, .session_id = session,
-                     .access = {.session_id = session}, .sender_type = "customer",
-                     .sender_id = session, .message = text, .now_ms = ms};
+    return (hd_post){.ticket_chat_id = chat,
+                     .session_id = session,
+                     .access = {.session_id = session},
+                     .sender_type = "customer",
+                     .sender_id = session,
+                     .message = text,
+                     .now_ms = ms};
 }
 
 static hd_post agent_post(const char *agent_id, const char *chat, const char *text, int64_t ms)
 {
-    return (hd_post){.ticket_chat_id = chat, .access = {.agent_id = agent_id},
-                     .sender_type = "agent", .sender_id = agent_id, .sender_name = agent_id,
-                     .message = text, .now_ms = ms};
+    return (hd_post){.ticket_chat_id = chat,
+                     .access = {.agent_id = agent_id},
+                     .sender_type = "agent",
+                     .sender_id = agent_id,
+                     .sender_name = agent_id,
+                     .message = text,
+                     .now_ms = ms};
 }
 
 /* The backend (API key): no access restriction. */
 static hd_post bot_post(const char *chat, const char *text, int64_t ms)
 {
-    return (hd_post){.ticket_chat_id = chat, .sender_type = "bot", .sender_id = "bot-1",
-                     .sender_name = "Bot", .message = text, .now_ms = ms};
+    return (hd_post){.ticket_chat_id = chat,
+                     .sender_type = "bot",
+                     .sender_id = "bot-1",
+                     .sender_name = "Bot",
+                     .message = text,
+                     .now_ms = ms};
 }
 
 /* Gives p fresh ids, as the application does for every post. */
@@ -161,8 +169,7 @@ static int close_chat(ct *t, const char *chat, const hd_access *who, const char 
     return step_end(t);
 }
 
-static int history(ct *t, const char *chat, const hd_access *who, int64_t after_seq,
-                   size_t limit)
+static int history(ct *t, const char *chat, const hd_access *who, int64_t after_seq, size_t limit)
 {
     step_begin(t);
     t->st->ops->history(t->st, chat, who, after_seq, limit, on_result, t);
@@ -246,10 +253,10 @@ static chat_ref ref_of(const json_t *conv)
 /* Every key store.h gives a conversation, each of its type. */
 static void assert_conversation_shape(const json_t *c)
 {
-    static const char *const strings[] = {"ticket_chat_id", "session_id", "status",
-                                           "created_at", "queued_at"};
-    static const char *const nullable[] = {"dept", "agent", "last_message", "first_message",
-                                           "closed_by", "reason"};
+    static const char *const strings[] = {"ticket_chat_id", "session_id", "status", "created_at",
+                                          "queued_at"};
+    static const char *const nullable[] = {"dept",          "agent",     "last_message",
+                                           "first_message", "closed_by", "reason"};
     ASSERT(json_is_object(c));
     for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++)
         ASSERT(json_is_string(field(c, strings[i])));
@@ -322,8 +329,8 @@ static void take_ok(ct *t, const char *chat, const hd_agent *a, int64_t ms)
 }
 
 #define AS_SESSION(s) (&(hd_access){.session_id = (s)})
-#define AS_AGENT(a) (&(hd_access){.agent_id = (a)})
-#define AS_BACKEND (&(hd_access){0})
+#define AS_AGENT(a)   (&(hd_access){.agent_id = (a)})
+#define AS_BACKEND    (&(hd_access){0})
 
 /* ---- cases: post ---- */
 
@@ -451,8 +458,7 @@ static void unknown_chat_404_everywhere(ct *t)
     connect_agent(t, &a1, at(t, 0));
     ASSERT_EQ(take(t, "c_unknown", &a1, at(t, 1)), HD_ENOTFOUND);
     ASSERT_EQ(transfer(t, "c_unknown", AS_BACKEND, NULL, NULL, at(t, 1)), HD_ENOTFOUND);
-    ASSERT_EQ(close_chat(t, "c_unknown", AS_BACKEND, "backend", "backend", at(t, 1)),
-              HD_ENOTFOUND);
+    ASSERT_EQ(close_chat(t, "c_unknown", AS_BACKEND, "backend", "backend", at(t, 1)), HD_ENOTFOUND);
     ASSERT_EQ(history(t, "c_unknown", AS_BACKEND, 0, HISTORY_ALL), HD_ENOTFOUND);
 }
 
@@ -900,6 +906,7 @@ static void sweep_closes_inactive(ct *t)
 /* ---- the table ---- */
 
 /* Every case, once: both tables below are made from this list. */
+/* clang-format off */
 #define CONTRACT_CASES(X)                                                                \
     X(post_creates_queued_conversation) X(post_seq_gap_free)                             \
     X(post_idempotent_client_msg_id) X(post_unknown_404) X(unknown_chat_404_everywhere)  \
@@ -911,9 +918,10 @@ static void sweep_closes_inactive(ct *t)
     X(transfer_to_queue) X(transfer_to_agent) X(transfer_to_full_agent_403)              \
     X(close_twice_409) X(history_after_seq_limit) X(conversations_by_session_and_agent)  \
     X(inquiries_oldest_first) X(sweep_closes_inactive)
+/* clang-format on */
 
 #define CASE_NAME(name) #name,
-#define CASE_FN(name) name,
+#define CASE_FN(name)   name,
 const char *const hd_store_contract_cases[] = {CONTRACT_CASES(CASE_NAME) NULL};
 static void (*const CASE_FNS[])(ct *t) = {CONTRACT_CASES(CASE_FN)};
 #undef CASE_NAME
@@ -926,8 +934,7 @@ static void on_store_closed(void *ud)
     t->done = 1;
 }
 
-int hd_store_contract_run(const char *test_name, hd_store_make_fn make, void *ud,
-                          uv_loop_t *loop)
+int hd_store_contract_run(const char *test_name, hd_store_make_fn make, void *ud, uv_loop_t *loop)
 {
     size_t i = 0;
     while (hd_store_contract_cases[i] && strcmp(hd_store_contract_cases[i], test_name) != 0)

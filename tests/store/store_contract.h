@@ -23,8 +23,7 @@ typedef hd_store *(*hd_store_make_fn)(void *ud);
 /* Runs the case named test_name; returns 0 when it passed. loop: NULL for a store whose
  * callbacks run before its ops return (checked); else the loop its callbacks run on,
  * turned with UV_RUN_ONCE until each callback has run. An unknown name fails. */
-int hd_store_contract_run(const char *test_name, hd_store_make_fn make, void *ud,
-                          uv_loop_t *loop);
+int hd_store_contract_run(const char *test_name, hd_store_make_fn make, void *ud, uv_loop_t *loop);
 
 /* Every case's name, then NULL. */
 extern const char *const hd_store_contract_cases[];

@@ -16,7 +16,7 @@
 #include "test.h"
 #include "websocket_codec.h"
 
-#define EIO_TEST_HOST "127.0.0.1"
+#define EIO_TEST_HOST    "127.0.0.1"
 #define EIO_TEST_WAIT_MS 1000 /* longest wait for anything a test expects to happen */
 #define EIO_TEST_TICK_MS 5    /* the loop wakes at least this often while a test waits */
 
@@ -30,22 +30,22 @@ struct eio_test_conn {
     uv_tcp_t tcp;
     uv_connect_t connect;
     eio_test_net *net;
-    eio_test_conn *next;        /* in net->conns */
-    sb_buf request;             /* written once connected */
-    sb_buf in;                  /* received bytes not consumed yet */
-    int websocket;              /* 1: a websocket, 0: one HTTP request */
-    int closing;                /* uv_close called on our end */
-    int closed;                 /* its close callback ran */
-    int eof;                    /* the server ended the connection */
+    eio_test_conn *next; /* in net->conns */
+    sb_buf request;      /* written once connected */
+    sb_buf in;           /* received bytes not consumed yet */
+    int websocket;       /* 1: a websocket, 0: one HTTP request */
+    int closing;         /* uv_close called on our end */
+    int closed;          /* its close callback ran */
+    int eof;             /* the server ended the connection */
     /* HTTP, once eof: the response */
-    int status;                 /* 0 until the whole response is in */
-    char *body;                 /* NUL-terminated copy of the body */
+    int status; /* 0 until the whole response is in */
+    char *body; /* NUL-terminated copy of the body */
     /* websocket */
-    int upgraded;               /* "101 Switching Protocols" received */
-    int close_frame;            /* the server's close frame received */
+    int upgraded;    /* "101 Switching Protocols" received */
+    int close_frame; /* the server's close frame received */
     uint16_t close_code;
     ws_reader ws;
-    char **packets;             /* text frames received, in order (owned) */
+    char **packets; /* text frames received, in order (owned) */
     size_t n_packets, packets_cap;
     eio_test_packet_cb on_packet;
     void *on_packet_ud;
@@ -53,8 +53,8 @@ struct eio_test_conn {
 
 struct eio_test_net {
     uv_loop_t *loop;
-    int port;                   /* the server's */
-    uv_timer_t tick;            /* wakes EIO_TEST_RUN_UNTIL (unreferenced otherwise) */
+    int port;        /* the server's */
+    uv_timer_t tick; /* wakes EIO_TEST_RUN_UNTIL (unreferenced otherwise) */
     eio_test_conn *conns;
 };
 
@@ -66,12 +66,12 @@ void eio_test_net_free(eio_test_net *net);
 
 /* Runs the loop until cond (an expression) holds; fails the test, naming cond, when it
  * does not within EIO_TEST_WAIT_MS. */
-#define EIO_TEST_RUN_UNTIL(net, cond)                                                     \
-    do {                                                                                  \
-        uint64_t end_ = eio_test_deadline(net, EIO_TEST_WAIT_MS);                         \
-        while (!(cond))                                                                   \
-            if (!eio_test_step((net), end_))                                              \
-                TEST_FAIL("waited %d ms in vain for %s", EIO_TEST_WAIT_MS, #cond);        \
+#define EIO_TEST_RUN_UNTIL(net, cond)                                                              \
+    do {                                                                                           \
+        uint64_t end_ = eio_test_deadline(net, EIO_TEST_WAIT_MS);                                  \
+        while (!(cond))                                                                            \
+            if (!eio_test_step((net), end_))                                                       \
+                TEST_FAIL("waited %d ms in vain for %s", EIO_TEST_WAIT_MS, #cond);                 \
     } while (0)
 /* Loop time ms from now. */
 uint64_t eio_test_deadline(eio_test_net *net, uint64_t ms);

@@ -25,20 +25,20 @@ static inline uint8_t *rdap_test_bytes(const char *vec, size_t *len)
 }
 
 /* Checks that buf holds exactly the vector's bytes. */
-#define ASSERT_VECTOR_EQ(buf, vec)                                                       \
-    do {                                                                                 \
-        size_t n_;                                                                       \
-        uint8_t *want_ = rdap_test_bytes((vec), &n_);                                     \
-        if ((buf).len != n_ || memcmp((buf).data, want_, n_) != 0) {                     \
-            fprintf(stderr, "got  ");                                                    \
-            for (size_t i_ = 0; i_ < (buf).len; i_++)                                    \
-                fprintf(stderr, "%02x", (buf).data[i_]);                                 \
-            fprintf(stderr, "\nwant ");                                                  \
-            for (size_t i_ = 0; i_ < n_; i_++)                                           \
-                fprintf(stderr, "%02x", want_[i_]);                                      \
-            TEST_FAIL("\n%s differs from %s", #buf, #vec);                              \
-        }                                                                                \
-        free(want_);                                                                     \
+#define ASSERT_VECTOR_EQ(buf, vec)                                                                 \
+    do {                                                                                           \
+        size_t n_;                                                                                 \
+        uint8_t *want_ = rdap_test_bytes((vec), &n_);                                              \
+        if ((buf).len != n_ || memcmp((buf).data, want_, n_) != 0) {                               \
+            fprintf(stderr, "got  ");                                                              \
+            for (size_t i_ = 0; i_ < (buf).len; i_++)                                              \
+                fprintf(stderr, "%02x", (buf).data[i_]);                                           \
+            fprintf(stderr, "\nwant ");                                                            \
+            for (size_t i_ = 0; i_ < n_; i_++)                                                     \
+                fprintf(stderr, "%02x", want_[i_]);                                                \
+            TEST_FAIL("\n%s differs from %s", #buf, #vec);                                         \
+        }                                                                                          \
+        free(want_);                                                                               \
     } while (0)
 
 /* Names joined with ',' ("" for none), for comparing a room list with a literal. */
@@ -53,41 +53,41 @@ static inline void rdap_test_join(const rdap_rooms *r, char *out, size_t cap)
 }
 
 #define RDAP_TEST_JOIN_LEN 256
-#define ASSERT_ROOMS(r, text)                                                            \
-    do {                                                                                 \
-        char joined_[RDAP_TEST_JOIN_LEN];                                                 \
-        rdap_test_join(&(r), joined_, sizeof joined_);                                    \
-        ASSERT_STR_EQ(joined_, (text));                                                  \
+#define ASSERT_ROOMS(r, text)                                                                      \
+    do {                                                                                           \
+        char joined_[RDAP_TEST_JOIN_LEN];                                                          \
+        rdap_test_join(&(r), joined_, sizeof joined_);                                             \
+        ASSERT_STR_EQ(joined_, (text));                                                            \
     } while (0)
 
 /* JSON text or NULL: v must be NULL when text is. */
-#define ASSERT_JSON_OR_NULL(v, text)                                                     \
-    do {                                                                                 \
-        if ((text) == NULL)                                                              \
-            ASSERT((v) == NULL);                                                         \
-        else                                                                             \
-            ASSERT_JSON_EQ((v), (text));                                                 \
+#define ASSERT_JSON_OR_NULL(v, text)                                                               \
+    do {                                                                                           \
+        if ((text) == NULL)                                                                        \
+            ASSERT((v) == NULL);                                                                   \
+        else                                                                                       \
+            ASSERT_JSON_EQ((v), (text));                                                           \
     } while (0)
 
-#define ASSERT_NAME(s, text)                                                             \
-    do {                                                                                 \
-        if ((text) == NULL)                                                              \
-            ASSERT((s) == NULL);                                                         \
-        else                                                                             \
-            ASSERT_STR_EQ((s), (text));                                                  \
+#define ASSERT_NAME(s, text)                                                                       \
+    do {                                                                                           \
+        if ((text) == NULL)                                                                        \
+            ASSERT((s) == NULL);                                                                   \
+        else                                                                                       \
+            ASSERT_STR_EQ((s), (text));                                                            \
     } while (0)
 
 /* rdap_test_broadcast(vec, &out) and its siblings: decoders of a vector, which must decode. */
-#define RDAP_TEST_DECODER(kind, type)                                                     \
-    static inline void rdap_test_##kind(const char *vec, type *out)                       \
-    {                                                                                    \
-        size_t len;                                                                      \
-        uint8_t *msg = rdap_test_bytes(vec, &len);                                        \
-        rdap_decoder d;                                                                   \
-        rdap_decoder_init(&d);                                                            \
-        if (rdap_##kind##_decode(&d, msg, len, out) != RDAP_OK)                            \
-            TEST_FAIL("decoding %s: %s", #kind, d.errstr);                              \
-        free(msg);                                                                       \
+#define RDAP_TEST_DECODER(kind, type)                                                              \
+    static inline void rdap_test_##kind(const char *vec, type *out)                                \
+    {                                                                                              \
+        size_t len;                                                                                \
+        uint8_t *msg = rdap_test_bytes(vec, &len);                                                 \
+        rdap_decoder d;                                                                            \
+        rdap_decoder_init(&d);                                                                     \
+        if (rdap_##kind##_decode(&d, msg, len, out) != RDAP_OK)                                    \
+            TEST_FAIL("decoding %s: %s", #kind, d.errstr);                                         \
+        free(msg);                                                                                 \
     }
 RDAP_TEST_DECODER(broadcast, rdap_broadcast)
 RDAP_TEST_DECODER(request, rdap_request)

@@ -24,12 +24,12 @@ typedef struct sio_test_socket {
 typedef struct sio_test_fixture {
     uv_loop_t loop;
     sio_server *srv;
-    sio_namespace *nsp;  /* "/" */
+    sio_namespace *nsp; /* "/" */
     eio_test_net net;
     sio_test_socket sockets[SIO_TEST_MAX_SOCKETS]; /* in connection order */
     size_t n_sockets;
-    int disconnects;     /* disconnect handler calls, every socket */
-    int done;            /* shutdown's done calls */
+    int disconnects; /* disconnect handler calls, every socket */
+    int done;        /* shutdown's done calls */
 } sio_test_fixture;
 
 /* opts NULL: the defaults. */

@@ -38,14 +38,14 @@ static inline json_t *siop_test_json(const char *text)
 }
 
 /* Checks that v is the JSON value written in text. */
-#define ASSERT_JSON_EQ(v, text)                                                          \
-    do {                                                                                 \
-        json_t *want_ = siop_test_json(text);                                             \
-        if (!json_equal((v), want_)) {                                                   \
-            char *got_ = (v) ? json_dumps((v), JSON_ENCODE_ANY | JSON_COMPACT) : NULL;   \
-            TEST_FAIL("%s is %s, want %s", #v, got_ ? got_ : "NULL", text);              \
-        }                                                                                \
-        json_decref(want_);                                                              \
+#define ASSERT_JSON_EQ(v, text)                                                                    \
+    do {                                                                                           \
+        json_t *want_ = siop_test_json(text);                                                      \
+        if (!json_equal((v), want_)) {                                                             \
+            char *got_ = (v) ? json_dumps((v), JSON_ENCODE_ANY | JSON_COMPACT) : NULL;             \
+            TEST_FAIL("%s is %s, want %s", #v, got_ ? got_ : "NULL", text);                        \
+        }                                                                                          \
+        json_decref(want_);                                                                        \
     } while (0)
 
 #endif

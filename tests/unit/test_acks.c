@@ -8,53 +8,62 @@
  */
 #include "sio_test.h"
 
-#define ACK_TIMEOUT_MS 1000      /* long enough never to fire in a test that expects answers */
-#define SHORT_ACK_TIMEOUT_MS 30  /* a timeout no answer is expected within */
-#define ANSWER_WINDOW_MS 200     /* a timeout the answers given come well within, even on a
-                                  * loaded machine, and the tests still wait past */
-#define PAST_TIMEOUT_MS 90       /* run this long after a timeout to see nothing else fires */
+#define ACK_TIMEOUT_MS       1000 /* long enough never to fire in a test that expects answers */
+#define SHORT_ACK_TIMEOUT_MS 30   /* a timeout no answer is expected within */
+#define ANSWER_WINDOW_MS                                                                           \
+    200                        /* a timeout the answers given come well within, even on a          \
+                                * loaded machine, and the tests still wait past */
+#define PAST_TIMEOUT_MS     90 /* run this long after a timeout to see nothing else fires */
 #define SMALL_PENDING_LIMIT 2
-#define PACKET_MAX 128
+#define PACKET_MAX          128
 
 /* ---- clients that answer ---------------------------------------------------------- */
 
 /* What one client does with the events it receives. */
 typedef struct responder {
-    const char *answer;  /* JSON array to answer with; NULL: never answer */
-    int asked;           /* events received that expect an answer */
-    int64_t last_id;     /* the last one's ack id */
+    const char *answer; /* JSON array to answer with; NULL: never answer */
+    int asked;          /* events received that expect an answer */
+    int64_t last_id;    /* the last one's ack id */
 } responder;
 
 /* The ack id of an EVENT packet ("42<id>[…]"), or SIOP_NO_ACK. */
-static int64_t event_ack_id(const char *packet) {
+static int64_t event_ack_id(const char *packet)
+{
     siop_decoder d;
     siop_packet p;
     int64_t id = SIOP_NO_ACK;
-    if (strncmp(packet, "42", 2) != 0) return SIOP_NO_ACK;
+    if (strncmp(packet, "42", 2) != 0)
+        return SIOP_NO_ACK;
     siop_decoder_init(&d, SIOP_DEFAULT_MAX_ATTACHMENTS);
     siop_packet_init(&p);
-    if (siop_decoder_feed_text(&d, packet + 1, strlen(packet + 1), &p) == SIOP_OK) id = p.id;
+    if (siop_decoder_feed_text(&d, packet + 1, strlen(packet + 1), &p) == SIOP_OK)
+        id = p.id;
     siop_packet_clear(&p);
     siop_decoder_free(&d);
     return id;
 }
 
-static void send_ack(eio_test_conn *c, int64_t id, const char *args) {
+static void send_ack(eio_test_conn *c, int64_t id, const char *args)
+{
     char packet[PACKET_MAX];
     snprintf(packet, sizeof(packet), "43%" PRId64 "%s", id, args);
     eio_test_ws_send(c, packet);
 }
 
-static void respond(eio_test_conn *c, const char *packet, void *ud) {
+static void respond(eio_test_conn *c, const char *packet, void *ud)
+{
     responder *r = ud;
     int64_t id = event_ack_id(packet);
-    if (id == SIOP_NO_ACK) return;
+    if (id == SIOP_NO_ACK)
+        return;
     r->asked++;
     r->last_id = id;
-    if (r->answer) send_ack(c, id, r->answer);
+    if (r->answer)
+        send_ack(c, id, r->answer);
 }
 
-static sio_test_socket *connect_responder(sio_test_fixture *f, responder *r, const char *answer) {
+static sio_test_socket *connect_responder(sio_test_fixture *f, responder *r, const char *answer)
+{
     sio_test_socket *t = sio_test_connect(f);
     r->answer = answer;
     t->conn->on_packet = respond;
@@ -67,28 +76,32 @@ static sio_test_socket *connect_responder(sio_test_fixture *f, responder *r, con
 typedef struct ack_log {
     int calls;
     int status;
-    char *json;          /* the answer's arguments (single) or the responses (broadcast) */
+    char *json; /* the answer's arguments (single) or the responses (broadcast) */
 } ack_log;
 
-static void log_result(ack_log *log, int status, json_t *json) {
+static void log_result(ack_log *log, int status, json_t *json)
+{
     log->calls++;
     log->status = status;
     free(log->json);
     log->json = json ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
-static void on_single(sio_socket *s, int status, const sio_args *args, void *ud) {
+static void on_single(sio_socket *s, int status, const sio_args *args, void *ud)
+{
     log_result(ud, status, args ? args->json : NULL);
 }
 
-static void on_broadcast(int status, json_t *responses, void *ud) {
+static void on_broadcast(int status, json_t *responses, void *ud)
+{
     log_result(ud, status, responses);
 }
 
 static void count_call(void *ud) { (*(int *)ud)++; }
 
 /* A broadcast's responses hold each answer once, in whatever order they came. */
-static void expect_responses(const ack_log *log, const char *const *want, size_t n) {
+static void expect_responses(const ack_log *log, const char *const *want, size_t n)
+{
     json_t *got = json_loads(log->json, 0, NULL);
     ASSERT(json_is_array(got));
     ASSERT_EQ(json_array_size(got), n);
@@ -96,17 +109,20 @@ static void expect_responses(const ack_log *log, const char *const *want, size_t
         int found = 0;
         for (size_t j = 0; j < n; j++)
             found |= strcmp(json_string_value(json_array_get(got, j)), want[i]) == 0;
-        if (!found) TEST_FAIL("response \"%s\" missing from %s", want[i], log->json);
+        if (!found)
+            TEST_FAIL("response \"%s\" missing from %s", want[i], log->json);
     }
     json_decref(got);
 }
 
-static int emit_question(sio_socket *s, uint32_t timeout_ms, ack_log *log) {
+static int emit_question(sio_socket *s, uint32_t timeout_ms, ack_log *log)
+{
     return sio_socket_emit_ack(s, "question", NULL, timeout_ms, on_single, log);
 }
 
 static int broadcast_question(sio_namespace *nsp, const sio_target *to, uint32_t timeout_ms,
-                              ack_log *log) {
+                              ack_log *log)
+{
     return sio_namespace_emit_ack(nsp, to, "question", NULL, timeout_ms, on_broadcast, log);
 }
 
@@ -204,8 +220,8 @@ TEST_IMPL(ack_pending_limit_refuses_further_emits)
     EIO_TEST_RUN_UNTIL(&f.net, log.calls == SMALL_PENDING_LIMIT);
     ASSERT_EQ(log.status, SIO_ACK_TIMEOUT);
     ASSERT_EQ(emit_question(t->sock, SHORT_ACK_TIMEOUT_MS, &log), SIOP_OK); /* room again */
-    EIO_TEST_RUN_UNTIL(&f.net, log.calls == SMALL_PENDING_LIMIT + 1 &&
-                                   r.asked == SMALL_PENDING_LIMIT + 1);
+    EIO_TEST_RUN_UNTIL(&f.net,
+                       log.calls == SMALL_PENDING_LIMIT + 1 && r.asked == SMALL_PENDING_LIMIT + 1);
     eio_test_run_for(&f.net, EIO_TEST_TICK_MS);
     ASSERT_EQ(r.asked, SMALL_PENDING_LIMIT + 1); /* the refused emit sent nothing */
     sio_test_stop(&f);
@@ -324,23 +340,26 @@ TEST_IMPL(ack_wait_cancel_runs_on_done_not_the_callback)
 typedef struct relay_log {
     int answers;
     int done;
-    char *last;          /* the last answer's arguments */
+    char *last; /* the last answer's arguments */
 } relay_log;
 
-static void on_relay(const sio_args *answer, void *ud) {
+static void on_relay(const sio_args *answer, void *ud)
+{
     relay_log *log = ud;
     log->answers++;
     free(log->last);
     log->last = json_dumps(answer->json, JSON_COMPACT);
 }
 
-static void on_relay_done(void *ud) {
+static void on_relay_done(void *ud)
+{
     relay_log *log = ud;
     log->done++;
 }
 
 /* Delivers "question" to everyone with the local adapter, as the Redis adapter does. */
-static sio_ack_wait *relay_question(sio_test_fixture *f, relay_log *log) {
+static sio_ack_wait *relay_question(sio_test_fixture *f, relay_log *log)
+{
     static const sio_target everyone = {NULL, 0, NULL, 0};
     static const sio_args none = {NULL, NULL, 0, NULL, 0};
     sio_broadcast b = {"question", &none, &everyone, 0};
@@ -403,16 +422,19 @@ static sio_ack_wait **other_node_op;
 
 static void forget_op(void *ud) { *(sio_ack_wait **)ud = NULL; }
 
-static int two_node_broadcast_ack(sio_adapter *a, const sio_broadcast *b, sio_ack_wait *op) {
+static int two_node_broadcast_ack(sio_adapter *a, const sio_broadcast *b, sio_ack_wait *op)
+{
     int rc = local_ops->broadcast_ack(a, b, op);
-    if (rc != SIOP_OK) return rc;
+    if (rc != SIOP_OK)
+        return rc;
     sio_ack_wait_expect_nodes(op, NODES);
     *other_node_op = op;
     sio_ack_wait_on_done(op, forget_op, other_node_op);
     return rc;
 }
 
-static sio_adapter *two_node_new(sio_namespace *nsp, void *ud) {
+static sio_adapter *two_node_new(sio_namespace *nsp, void *ud)
+{
     sio_adapter *a = sio_adapter_local_new(nsp, NULL);
     local_ops = a->ops;
     two_node_ops = *a->ops;
@@ -437,7 +459,7 @@ TEST_IMPL(ack_broadcast_waits_for_the_other_node)
     ASSERT(op != NULL);
     EIO_TEST_RUN_UNTIL(&f.net, r.asked > 0);
     eio_test_run_for(&f.net, EIO_TEST_TICK_MS * 4); /* the local answer comes in */
-    ASSERT_EQ(log.calls, 0);                         /* the other node has not reported */
+    ASSERT_EQ(log.calls, 0);                        /* the other node has not reported */
     sio_ack_wait_expect(op, 1);
     ASSERT_EQ(sio_ack_wait_clients(op), 2);
     sio_ack_wait_response(op, there);
@@ -477,7 +499,8 @@ TEST_IMPL(ack_broadcast_silent_node_times_out)
 /* ---- client to server ------------------------------------------------------------- */
 
 static void answer_now(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
-                       void *ud) {
+                       void *ud)
+{
     json_t *answer = json_pack("[s]", "pong");
     sio_args out = {answer, NULL, 0, NULL, 0};
     ASSERT(ack != NULL);
@@ -485,8 +508,8 @@ static void answer_now(sio_socket *s, const char *event, const sio_args *args, s
     json_decref(answer);
 }
 
-static void keep_ack(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
-                     void *ud) {
+static void keep_ack(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack, void *ud)
+{
     *(sio_ack **)ud = ack;
 }
 
@@ -513,7 +536,7 @@ TEST_IMPL(ack_to_client_after_it_left_is_eclosed)
     EIO_TEST_RUN_UNTIL(&f.net, kept != NULL);
     eio_test_drop(t->conn);
     EIO_TEST_RUN_UNTIL(&f.net, f.disconnects > 0);
-    ASSERT(sio_ack_socket(kept) == t->sock); /* the ack keeps its socket alive */
+    ASSERT(sio_ack_socket(kept) == t->sock);          /* the ack keeps its socket alive */
     ASSERT_EQ(sio_ack_send(kept, NULL), SIO_ECLOSED); /* and frees itself all the same */
     sio_test_stop(&f);
     return 0;

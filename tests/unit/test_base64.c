@@ -48,8 +48,8 @@ static void expect_decode(const char *text, int want_rc, const char *want, size_
 TEST_IMPL(base64_rfc4648_vectors)
 {
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                        "Zm9vYmFy"};
+    static const char *const coded[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                        "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
         expect_encode(plain[i], strlen(plain[i]), coded[i]);
         expect_decode(coded[i], SB_BASE64_OK, plain[i], strlen(plain[i]));
@@ -64,18 +64,15 @@ TEST_IMPL(base64_rfc4648_vectors)
 TEST_IMPL(base64_decode_is_strict)
 {
     static const char *const bad[] = {
-        "Zg=",       /* length not a multiple of 4 */
-        "Zg",        /* unpadded */
-        "Z===",      /* three padding characters */
-        "====",      /* nothing but padding */
-        "Zg==Zm8=",  /* padding before the end */
-        "Z=g=",      /* padding inside the last group */
-        "Zm9v\n",    /* whitespace, which OpenSSL's EVP_DecodeBlock would skip */
-        " Zm9v",
-        "Zm 9",
-        "Zm9-",      /* base64url characters are not in this alphabet */
-        "Zm9_",
-        "Zm9\x80",
+        "Zg=",                         /* length not a multiple of 4 */
+        "Zg",                          /* unpadded */
+        "Z===",                        /* three padding characters */
+        "====",                        /* nothing but padding */
+        "Zg==Zm8=",                    /* padding before the end */
+        "Z=g=",                        /* padding inside the last group */
+        "Zm9v\n",                      /* whitespace, which OpenSSL's EVP_DecodeBlock would skip */
+        " Zm9v",    "Zm 9",    "Zm9-", /* base64url characters are not in this alphabet */
+        "Zm9_",     "Zm9\x80",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_decode(bad[i], SB_BASE64_ERR, NULL, 0);
@@ -160,15 +157,11 @@ TEST_IMPL(base64_url_rfc4648_vectors_unpadded)
 TEST_IMPL(base64_url_decode_is_strict_and_canonical)
 {
     static const char *const bad[] = {
-        "Zg==",  /* padding is not part of base64url */
-        "Zg=",
-        "Z",     /* one character is no byte */
-        "Zm9vY",
-        "+/8",   /* the standard alphabet's 62 and 63 */
-        "Zm 9",
-        "Zm9v\n",
-        "Zh",    /* unused bits set: "Zg" is the one encoding of "f" */
-        "Zm9",   /* unused bits set: "Zm8" is the one encoding of "fo" */
+        "Zg==",                  /* padding is not part of base64url */
+        "Zg=",   "Z",            /* one character is no byte */
+        "Zm9vY", "+/8",          /* the standard alphabet's 62 and 63 */
+        "Zm 9",  "Zm9v\n", "Zh", /* unused bits set: "Zg" is the one encoding of "f" */
+        "Zm9",                   /* unused bits set: "Zm8" is the one encoding of "fo" */
         "-_9",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

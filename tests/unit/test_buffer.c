@@ -40,7 +40,8 @@ TEST_IMPL(buf_append_str_and_bytes)
     sb_buf_append(&b, "2\0x", 3);
     sb_buf_append(&b, NULL, 0);
     sb_buf_append_str(&b, "");
-    ASSERT_BUF_EQ(b, "4hello\x1e" "2\0x");
+    ASSERT_BUF_EQ(b, "4hello\x1e"
+                     "2\0x");
     sb_buf_free(&b);
     return 0;
 }

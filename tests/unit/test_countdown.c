@@ -69,10 +69,7 @@ TEST_IMPL(countdown_with_nothing_to_close)
 }
 
 /* sb_countdown_done is shaped as a completion callback (void (*)(void *)). */
-static void finish_later(void (*cb)(void *ud), void *ud)
-{
-    cb(ud);
-}
+static void finish_later(void (*cb)(void *ud), void *ud) { cb(ud); }
 
 TEST_IMPL(countdown_done_serves_as_a_callback)
 {

@@ -13,11 +13,11 @@ typedef struct request {
 /* What the callback saw: request ids in the order they ran, and the turn each ran in. */
 typedef struct journal {
     sb_defer *d;
-    int turn;              /* loop turns run so far by the test */
+    int turn; /* loop turns run so far by the test */
     int ids[MAX_RUNS];
     int turns[MAX_RUNS];
     int n;
-    request *again;        /* pushed by the callback when the request of id again_after runs */
+    request *again; /* pushed by the callback when the request of id again_after runs */
     int again_after;
 } journal;
 
@@ -65,10 +65,7 @@ static void loop_turn(fixture *f)
     uv_run(&f->loop, UV_RUN_NOWAIT);
 }
 
-static void on_closed(void *ud)
-{
-    (*(int *)ud)++;
-}
+static void on_closed(void *ud) { (*(int *)ud)++; }
 
 /* Closes the defer (which answers what still waits) and the loop. */
 static void teardown(fixture *f)

@@ -22,7 +22,7 @@ static void expect_frame(const char *lit, size_t len, int is_text, eiop_packet_t
     free(frame);
 }
 
-#define EXPECT_FRAME(lit, is_text, type, binary, data) \
+#define EXPECT_FRAME(lit, is_text, type, binary, data)                                             \
     expect_frame((lit), sizeof(lit) - 1, (is_text), (type), (binary), (data), sizeof(data) - 1)
 
 static void expect_text_frame_error(const char *lit, size_t len, const char *want)
@@ -59,14 +59,14 @@ static void payload_close(payload_fixture *f)
 }
 
 /* Reads one packet and checks its type, binary flag and bytes. */
-#define EXPECT_PACKET(f, t, bin, lit)                            \
-    do {                                                         \
-        eiop_packet p_;                                           \
-        ASSERT_EQ(eiop_payload_reader_next(&(f)->r, &p_), EIOP_OK); \
-        ASSERT_EQ(p_.type, (t));                                 \
-        ASSERT_EQ(p_.binary, (bin));                             \
-        ASSERT(p_.data != NULL);                                 \
-        ASSERT_MEM_EQ(p_.data, p_.len, lit);                     \
+#define EXPECT_PACKET(f, t, bin, lit)                                                              \
+    do {                                                                                           \
+        eiop_packet p_;                                                                            \
+        ASSERT_EQ(eiop_payload_reader_next(&(f)->r, &p_), EIOP_OK);                                \
+        ASSERT_EQ(p_.type, (t));                                                                   \
+        ASSERT_EQ(p_.binary, (bin));                                                               \
+        ASSERT(p_.data != NULL);                                                                   \
+        ASSERT_MEM_EQ(p_.data, p_.len, lit);                                                       \
     } while (0)
 
 /* Reads a whole body that must fail, and checks the reason mentions why. */
@@ -124,7 +124,9 @@ TEST_IMPL(eio_frame_text_errors)
 TEST_IMPL(eio_payload_spec_text_example)
 {
     payload_fixture f;
-    PAYLOAD_OPEN(&f, "4hello\x1e" "2\x1e" "4world");
+    PAYLOAD_OPEN(&f, "4hello\x1e"
+                     "2\x1e"
+                     "4world");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "hello");
     EXPECT_PACKET(&f, EIOP_PACKET_PING, 0, "");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "world");
@@ -138,7 +140,8 @@ TEST_IMPL(eio_payload_spec_text_example)
 TEST_IMPL(eio_payload_spec_binary_example)
 {
     payload_fixture f;
-    PAYLOAD_OPEN(&f, "4hello\x1e" "bAQIDBA==");
+    PAYLOAD_OPEN(&f, "4hello\x1e"
+                     "bAQIDBA==");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "hello");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 1, "\x01\x02\x03\x04");
     eiop_packet p;
@@ -150,7 +153,8 @@ TEST_IMPL(eio_payload_spec_binary_example)
 TEST_IMPL(eio_payload_socketio_sample_session)
 {
     payload_fixture f;
-    PAYLOAD_OPEN(&f, "42[\"hello\"]\x1e" "42[\"world\"]");
+    PAYLOAD_OPEN(&f, "42[\"hello\"]\x1e"
+                     "42[\"world\"]");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "2[\"hello\"]");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "2[\"world\"]");
     payload_close(&f);
@@ -160,7 +164,10 @@ TEST_IMPL(eio_payload_socketio_sample_session)
 TEST_IMPL(eio_payload_binary_packets_in_sequence)
 {
     payload_fixture f;
-    PAYLOAD_OPEN(&f, "bAQI=\x1e" "b\x1e" "bAA==\x1e" "6");
+    PAYLOAD_OPEN(&f, "bAQI=\x1e"
+                     "b\x1e"
+                     "bAA==\x1e"
+                     "6");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 1, "\x01\x02");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 1, "");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 1, "\x00");
@@ -183,10 +190,16 @@ TEST_IMPL(eio_payload_empty_is_error)
 TEST_IMPL(eio_payload_empty_record_is_error)
 {
     EXPECT_PAYLOAD_ERROR("\x1e", "empty packet at offset 0");
-    EXPECT_PAYLOAD_ERROR("\x1e" "4a", "empty packet at offset 0");
-    EXPECT_PAYLOAD_ERROR("4a\x1e\x1e" "4b", "empty packet at offset 3");
+    EXPECT_PAYLOAD_ERROR("\x1e"
+                         "4a",
+                         "empty packet at offset 0");
+    EXPECT_PAYLOAD_ERROR("4a\x1e\x1e"
+                         "4b",
+                         "empty packet at offset 3");
     EXPECT_PAYLOAD_ERROR("4a\x1e", "trailing separator");
-    EXPECT_PAYLOAD_ERROR("4a\x1e" "2\x1e", "trailing separator");
+    EXPECT_PAYLOAD_ERROR("4a\x1e"
+                         "2\x1e",
+                         "trailing separator");
     return 0;
 }
 
@@ -203,7 +216,9 @@ TEST_IMPL(eio_payload_invalid_base64_is_error)
 {
     EXPECT_PAYLOAD_ERROR("bAQIDBA=", "invalid base64 in binary packet at offset 0");
     EXPECT_PAYLOAD_ERROR("bAQIDBA", "invalid base64");
-    EXPECT_PAYLOAD_ERROR("4a\x1e" "bAQ!D", "invalid base64 in binary packet at offset 3");
+    EXPECT_PAYLOAD_ERROR("4a\x1e"
+                         "bAQ!D",
+                         "invalid base64 in binary packet at offset 3");
     EXPECT_PAYLOAD_ERROR("bAQ ID", "invalid base64");
     EXPECT_PAYLOAD_ERROR("bAQ=DBA=", "invalid base64");
     return 0;
@@ -212,7 +227,9 @@ TEST_IMPL(eio_payload_invalid_base64_is_error)
 TEST_IMPL(eio_payload_error_is_sticky)
 {
     payload_fixture f;
-    PAYLOAD_OPEN(&f, "4a\x1e" "9\x1e" "4b");
+    PAYLOAD_OPEN(&f, "4a\x1e"
+                     "9\x1e"
+                     "4b");
     EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "a");
     eiop_packet p;
     ASSERT_EQ(eiop_payload_reader_next(&f.r, &p), EIOP_ERR);
@@ -234,7 +251,9 @@ TEST_IMPL(eio_payload_append_builds_spec_body)
     eiop_payload_append(&out, &hello);
     eiop_payload_append(&out, &ping);
     eiop_payload_append(&out, &bin);
-    ASSERT_BUF_EQ(out, "4hello\x1e" "2\x1e" "bAQIDBA==");
+    ASSERT_BUF_EQ(out, "4hello\x1e"
+                       "2\x1e"
+                       "bAQIDBA==");
     sb_buf_free(&out);
     return 0;
 }

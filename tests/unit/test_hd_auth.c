@@ -10,45 +10,44 @@
 #include "auth.h"
 #include "test.h"
 
-#define SECRET "helpdesk-golden-secret-0123456789"
-#define NOW ((int64_t)1700000000)
+#define SECRET     "helpdesk-golden-secret-0123456789"
+#define NOW        ((int64_t)1700000000)
 #define GOLDEN_EXP ((int64_t)2000000000)
-#define SKEW 30
+#define SKEW       30
 
 /* {"sub":"s-123","role":"customer","exp":2000000000,"name":"Ana Lima"} */
 #define GOLDEN_CUSTOMER_HEADER "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
-#define GOLDEN_CUSTOMER_PAYLOAD                                                              \
-    "eyJzdWIiOiJzLTEyMyIsInJvbGUiOiJjdXN0b21lciIsImV4cCI6MjAwMDAwMDAwMCwibmFtZSI6IkFuYSBMaW1h" \
+#define GOLDEN_CUSTOMER_PAYLOAD                                                                    \
+    "eyJzdWIiOiJzLTEyMyIsInJvbGUiOiJjdXN0b21lciIsImV4cCI6MjAwMDAwMDAwMCwibmFtZSI6IkFuYSBMaW1h"     \
     "In0"
 #define GOLDEN_CUSTOMER_SIG "ED9MDnCysiP4-LIRM0gjexWZgbdWG2BrcDtLSa4fT0M"
-#define GOLDEN_CUSTOMER \
-    GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD "." GOLDEN_CUSTOMER_SIG
-#define GOLDEN_CUSTOMER_CLAIMS \
+#define GOLDEN_CUSTOMER     GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD "." GOLDEN_CUSTOMER_SIG
+#define GOLDEN_CUSTOMER_CLAIMS                                                                     \
     "{\"sub\":\"s-123\",\"role\":\"customer\",\"exp\":2000000000,\"name\":\"Ana Lima\"}"
 
 /* {"sub":"agent-7","role":"agent","exp":2000000000,"name":"Bo","dept":["sales","billing"],
  *  "max_chats":5} */
-#define GOLDEN_AGENT                                                                          \
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhZ2VudC03Iiwicm9sZSI6ImFnZW50IiwiZXhwIjoy" \
-    "MDAwMDAwMDAwLCJuYW1lIjoiQm8iLCJkZXB0IjpbInNhbGVzIiwiYmlsbGluZyJdLCJtYXhfY2hhdHMiOjV9.ARP" \
+#define GOLDEN_AGENT                                                                               \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhZ2VudC03Iiwicm9sZSI6ImFnZW50IiwiZXhwIjoy"    \
+    "MDAwMDAwMDAwLCJuYW1lIjoiQm8iLCJkZXB0IjpbInNhbGVzIiwiYmlsbGluZyJdLCJtYXhfY2hhdHMiOjV9.ARP"     \
     "Ly5KKp135Jtp6huZJFZvwzj4pw6R6YsU3YawtTkk"
 
 /* {"sub":"sup-1","role":"supervisor","exp":2000000000.75,"nbf":1600000000,"iat":1600000000} */
-#define GOLDEN_SUPERVISOR                                                                     \
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzdXAtMSIsInJvbGUiOiJzdXBlcnZpc29yIiwiZXhw" \
-    "IjoyMDAwMDAwMDAwLjc1LCJuYmYiOjE2MDAwMDAwMDAsImlhdCI6MTYwMDAwMDAwMH0.0nhGwd3X00Dz5qr4ccncR" \
+#define GOLDEN_SUPERVISOR                                                                          \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzdXAtMSIsInJvbGUiOiJzdXBlcnZpc29yIiwiZXhw"    \
+    "IjoyMDAwMDAwMDAwLjc1LCJuYmYiOjE2MDAwMDAwMDAsImlhdCI6MTYwMDAwMDAwMH0.0nhGwd3X00Dz5qr4ccncR"    \
     "fQkuyOQByHrdeBLSRkRbPA"
 
 /* Header {"alg":"none","typ":"JWT"}, claims {"sub":"s-123","role":"customer","exp":2000000000},
  * empty signature. */
-#define GOLDEN_ALG_NONE                                                                       \
-    "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJzLTEyMyIsInJvbGUiOiJjdXN0b21lciIsImV4cCI6" \
+#define GOLDEN_ALG_NONE                                                                            \
+    "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJzLTEyMyIsInJvbGUiOiJjdXN0b21lciIsImV4cCI6"     \
     "MjAwMDAwMDAwMH0."
 
 /* Header {"alg":"HS512","typ":"JWT"}, same claims, HMAC-SHA512 with SECRET. */
-#define GOLDEN_HS512                                                                          \
-    "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzLTEyMyIsInJvbGUiOiJjdXN0b21lciIsImV4cCI6" \
-    "MjAwMDAwMDAwMH0.iZKSta5herhnt5NuoeOi61K5MulJJXwNV2K7A8OmFoARuCf5XUP51WH2L96sjorFlSiAVG5rZQ" \
+#define GOLDEN_HS512                                                                               \
+    "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzLTEyMyIsInJvbGUiOiJjdXN0b21lciIsImV4cCI6"    \
+    "MjAwMDAwMDAwMH0.iZKSta5herhnt5NuoeOi61K5MulJJXwNV2K7A8OmFoARuCf5XUP51WH2L96sjorFlSiAVG5rZQ"   \
     "uZIJdaEqveOw"
 
 static const char *const KEYS[] = {"key-alpha-1", "key-beta-22"};
@@ -103,12 +102,11 @@ static void expect_claims(const char *claims, const char *want)
 
 /* Claims formats around one varied piece (the %s). */
 #define CUSTOMER_WITH "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000%s}"
-#define SUB_AS "{\"sub\":%s,\"role\":\"agent\",\"exp\":2000000000}"
-#define ROLE_AS "{\"sub\":\"s-1\",\"role\":%s,\"exp\":2000000000}"
-#define NAME_AS "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000,\"name\":%s}"
-#define DEPT_AS "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000,\"dept\":%s}"
-#define MAX_CHATS_AS \
-    "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000,\"max_chats\":%s}"
+#define SUB_AS        "{\"sub\":%s,\"role\":\"agent\",\"exp\":2000000000}"
+#define ROLE_AS       "{\"sub\":\"s-1\",\"role\":%s,\"exp\":2000000000}"
+#define NAME_AS       "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000,\"name\":%s}"
+#define DEPT_AS       "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000,\"dept\":%s}"
+#define MAX_CHATS_AS  "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000,\"max_chats\":%s}"
 
 static void expect_with(const char *claims_fmt, const char *value, const char *want)
 {
@@ -229,8 +227,9 @@ TEST_IMPL(hd_auth_alg_other_refused)
 /* {"alg":"HS256","crit":["exp"]}: an extension we would have to understand. */
 TEST_IMPL(hd_auth_crit_header_refused)
 {
-    expect("eyJhbGciOiJIUzI1NiIsImNyaXQiOlsiZXhwIl19." GOLDEN_CUSTOMER_PAYLOAD "."
-           GOLDEN_CUSTOMER_SIG, HD_AUTH_MALFORMED);
+    expect("eyJhbGciOiJIUzI1NiIsImNyaXQiOlsiZXhwIl19." GOLDEN_CUSTOMER_PAYLOAD
+           "." GOLDEN_CUSTOMER_SIG,
+           HD_AUTH_MALFORMED);
     return 0;
 }
 
@@ -259,9 +258,11 @@ TEST_IMPL(hd_auth_tampered_token)
     expect(token, HD_AUTH_BAD_SIGNATURE);
     /* One signature bit, a truncated signature, no signature. */
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD
-           ".FD9MDnCysiP4-LIRM0gjexWZgbdWG2BrcDtLSa4fT0M", HD_AUTH_BAD_SIGNATURE);
+                                  ".FD9MDnCysiP4-LIRM0gjexWZgbdWG2BrcDtLSa4fT0M",
+           HD_AUTH_BAD_SIGNATURE);
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD
-           ".ED9MDnCysiP4-LIRM0gjexWZgbdWG2BrcDtLSa4f", HD_AUTH_BAD_SIGNATURE);
+                                  ".ED9MDnCysiP4-LIRM0gjexWZgbdWG2BrcDtLSa4f",
+           HD_AUTH_BAD_SIGNATURE);
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD ".", HD_AUTH_BAD_SIGNATURE);
     expect(GOLDEN_CUSTOMER "A", HD_AUTH_BAD_SIGNATURE); /* 33 bytes: a longer signature */
     return 0;
@@ -316,8 +317,8 @@ TEST_IMPL(hd_auth_claims_required)
 TEST_IMPL(hd_auth_claims_sub)
 {
     expect_string_limit(SUB_AS, HD_ID_MAX);
-    static const char *const bad[] = {"\"\"", "\"s 1\"", "\"s\\n1\"", "\"s\\u0001\"",
-                                      "\"s\\u007f\"", "\"s\\u00e9\"", "12", "[\"s\"]"};
+    static const char *const bad[] = {"\"\"",         "\"s 1\"",      "\"s\\n1\"", "\"s\\u0001\"",
+                                      "\"s\\u007f\"", "\"s\\u00e9\"", "12",        "[\"s\"]"};
     expect_each(SUB_AS, bad, sizeof bad / sizeof bad[0], HD_AUTH_INVALID_CLAIMS);
     return 0;
 }
@@ -331,8 +332,8 @@ TEST_IMPL(hd_auth_claims_role)
 
 TEST_IMPL(hd_auth_claims_dept)
 {
-    static const char *const bad[] = {"\"sales\"", "{\"a\":1}", "[\"sales\",3]", "[\"\"]",
-                                      "[\"a b\"]", "[[\"sales\"]]"};
+    static const char *const bad[] = {"\"sales\"", "{\"a\":1}", "[\"sales\",3]",
+                                      "[\"\"]",    "[\"a b\"]", "[[\"sales\"]]"};
     expect_each(DEPT_AS, bad, sizeof bad / sizeof bad[0], HD_AUTH_INVALID_CLAIMS);
     expect_with(DEPT_AS, "null", NULL);
     expect_with(DEPT_AS, "[]", NULL);
@@ -354,14 +355,12 @@ TEST_IMPL(hd_auth_claims_name_and_max_chats)
 {
     expect_string_limit(NAME_AS, HD_NAME_MAX);
     static const char *const bad_names[] = {"\"a\\nb\"", "\"a\\u007fb\"", "7", "[]"};
-    expect_each(NAME_AS, bad_names, sizeof bad_names / sizeof bad_names[0],
-                HD_AUTH_INVALID_CLAIMS);
+    expect_each(NAME_AS, bad_names, sizeof bad_names / sizeof bad_names[0], HD_AUTH_INVALID_CLAIMS);
     expect_with(NAME_AS, "null", NULL);
     expect_with(MAX_CHATS_AS, "1", NULL);
     expect_with(MAX_CHATS_AS, "1000", NULL);
     static const char *const bad_max[] = {"0", "-1", "1001", "5.0", "\"5\"", "true"};
-    expect_each(MAX_CHATS_AS, bad_max, sizeof bad_max / sizeof bad_max[0],
-                HD_AUTH_INVALID_CLAIMS);
+    expect_each(MAX_CHATS_AS, bad_max, sizeof bad_max / sizeof bad_max[0], HD_AUTH_INVALID_CLAIMS);
     return 0;
 }
 
@@ -400,23 +399,27 @@ TEST_IMPL(hd_auth_malformed_base64)
     /* Characters outside base64url, padding, and a stray length in each segment. */
     expect(GOLDEN_CUSTOMER_HEADER "=." GOLDEN_CUSTOMER_PAYLOAD "." GOLDEN_CUSTOMER_SIG,
            HD_AUTH_MALFORMED);
-    expect("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9+." GOLDEN_CUSTOMER_PAYLOAD "."
-           GOLDEN_CUSTOMER_SIG, HD_AUTH_MALFORMED);
+    expect("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9+." GOLDEN_CUSTOMER_PAYLOAD "." GOLDEN_CUSTOMER_SIG,
+           HD_AUTH_MALFORMED);
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD "=." GOLDEN_CUSTOMER_SIG,
            HD_AUTH_BAD_SIGNATURE); /* the payload is only decoded once the signature holds */
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD "." GOLDEN_CUSTOMER_SIG "=",
            HD_AUTH_MALFORMED);
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD
-           ".ED9MDnCysiP4+LIRM0gjexWZgbdWG2BrcDtLSa4fT0M", HD_AUTH_MALFORMED);
+                                  ".ED9MDnCysiP4+LIRM0gjexWZgbdWG2BrcDtLSa4fT0M",
+           HD_AUTH_MALFORMED);
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD
-           ".ED9MDnCysiP4/LIRM0gjexWZgbdWG2BrcDtLSa4fT0M", HD_AUTH_MALFORMED);
+                                  ".ED9MDnCysiP4/LIRM0gjexWZgbdWG2BrcDtLSa4fT0M",
+           HD_AUTH_MALFORMED);
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD
-           ".ED9MDnCysiP4 LIRM0gjexWZgbdWG2BrcDtLSa4fT0M", HD_AUTH_MALFORMED);
+                                  ".ED9MDnCysiP4 LIRM0gjexWZgbdWG2BrcDtLSa4fT0M",
+           HD_AUTH_MALFORMED);
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD "." GOLDEN_CUSTOMER_SIG "xy",
            HD_AUTH_MALFORMED); /* 45 characters: 1 left over, which no byte string gives */
     /* Same bytes as the real signature, but with unused low bits set: not canonical. */
     expect(GOLDEN_CUSTOMER_HEADER "." GOLDEN_CUSTOMER_PAYLOAD
-           ".ED9MDnCysiP4-LIRM0gjexWZgbdWG2BrcDtLSa4fT0N", HD_AUTH_MALFORMED);
+                                  ".ED9MDnCysiP4-LIRM0gjexWZgbdWG2BrcDtLSa4fT0N",
+           HD_AUTH_MALFORMED);
     return 0;
 }
 
@@ -497,8 +500,8 @@ TEST_IMPL(hd_auth_api_key_mismatch)
 {
     hd_auth_config cfg = test_cfg();
     hd_identity id;
-    static const char *const wrong[] = {"key-alpha-", "key-alpha-12", "KEY-ALPHA-1",
-                                        "key-alpha-2", GOLDEN_CUSTOMER};
+    static const char *const wrong[] = {"key-alpha-", "key-alpha-12", "KEY-ALPHA-1", "key-alpha-2",
+                                        GOLDEN_CUSTOMER};
     for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++)
         ASSERT_STR_EQ(verify_at(&cfg, wrong[i], 1, NOW, &id), HD_AUTH_INVALID_API_KEY);
     /* Without token_source=api a wrong key is just a token that is not a JWT. */
@@ -540,8 +543,7 @@ TEST_IMPL(hd_auth_failure_zeroes_identity)
     ASSERT(memcmp(&id, &zero, sizeof id) == 0);
     free(token);
     memset(&id, 0xa5, sizeof id);
-    ASSERT_STR_EQ(verify_at(&cfg, GOLDEN_CUSTOMER, 0, GOLDEN_EXP + SKEW + 1, &id),
-                  HD_AUTH_EXPIRED);
+    ASSERT_STR_EQ(verify_at(&cfg, GOLDEN_CUSTOMER, 0, GOLDEN_EXP + SKEW + 1, &id), HD_AUTH_EXPIRED);
     ASSERT(memcmp(&id, &zero, sizeof id) == 0);
     return 0;
 }

@@ -14,7 +14,8 @@ static size_t values(const sb_list *head, int *out, size_t max)
 {
     size_t n = 0;
     sb_list *q;
-    SB_LIST_FOREACH(q, head) {
+    SB_LIST_FOREACH(q, head)
+    {
         ASSERT(n < max);
         out[n++] = SB_LIST_DATA(q, item, link)->value;
     }
@@ -82,8 +83,8 @@ TEST_IMPL(list_insert_after_and_before)
     item v[ITEMS];
     sb_list_init(&head);
     items_init(v, ITEMS);
-    sb_list_insert_after(&head, &v[2].link);     /* after the head: first */
-    sb_list_insert_before(&head, &v[4].link);    /* before the head: last */
+    sb_list_insert_after(&head, &v[2].link);  /* after the head: first */
+    sb_list_insert_before(&head, &v[4].link); /* before the head: last */
     sb_list_insert_after(&v[2].link, &v[3].link);
     sb_list_insert_before(&v[2].link, &v[1].link);
     sb_list_insert_before(&v[1].link, &v[0].link);
@@ -140,7 +141,8 @@ TEST_IMPL(list_foreach_safe_removes_while_walking)
     for (size_t i = 0; i < ITEMS; i++)
         sb_list_insert_tail(&head, &v[i].link);
     sb_list *q, *tmp;
-    SB_LIST_FOREACH_SAFE(q, tmp, &head) {
+    SB_LIST_FOREACH_SAFE(q, tmp, &head)
+    {
         item *it = SB_LIST_DATA(q, item, link);
         if (it->value % 2 != 0) {
             sb_list_remove(q);

@@ -3,7 +3,7 @@
 #include "test.h"
 
 /* Enough entries for several doublings past the first table. */
-#define MANY 2000
+#define MANY    2000
 #define KEY_LEN 16
 
 typedef struct entry {

@@ -6,20 +6,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ID_LEN 20            /* the Engine.IO sid and Socket.IO ids */
-#define MANY_IDS 100000
-#define ALPHABET_IDS 20000   /* every character at every position, with room to spare */
-#define BYTE_VALUES 256
-#define SPREAD_BYTES 65536   /* a missing byte value is a chance of e^-256 */
-#define SMALL_DRAW 32
+#define ID_LEN       20 /* the Engine.IO sid and Socket.IO ids */
+#define MANY_IDS     100000
+#define ALPHABET_IDS 20000 /* every character at every position, with room to spare */
+#define BYTE_VALUES  256
+#define SPREAD_BYTES 65536 /* a missing byte value is a chance of e^-256 */
+#define SMALL_DRAW   32
 
 static const char URL_ALPHABET[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int url_char(char c)
-{
-    return c != '\0' && strchr(URL_ALPHABET, c) != NULL;
-}
+static int url_char(char c) { return c != '\0' && strchr(URL_ALPHABET, c) != NULL; }
 
 TEST_IMPL(random_bytes_differ_between_draws)
 {

@@ -9,11 +9,11 @@
 #include "recovery.h"
 #include "sio_test.h"
 
-#define WINDOW_MS 60000         /* long enough that nothing expires unless a test waits */
-#define SHORT_WINDOW_MS 20
-#define PAST_SHORT_WINDOW_MS 40 /* sleep this long to be past SHORT_WINDOW_MS */
-#define MAX_ROOMS 8             /* rooms a test session is in, its own included */
-#define CONNECT_MAX 160         /* a CONNECT packet with a pid and an offset */
+#define WINDOW_MS            60000 /* long enough that nothing expires unless a test waits */
+#define SHORT_WINDOW_MS      20
+#define PAST_SHORT_WINDOW_MS 40  /* sleep this long to be past SHORT_WINDOW_MS */
+#define MAX_ROOMS            8   /* rooms a test session is in, its own included */
+#define CONNECT_MAX          160 /* a CONNECT packet with a pid and an offset */
 
 typedef struct fixture {
     uv_loop_t loop;
@@ -21,28 +21,33 @@ typedef struct fixture {
     sio_recovery *rec;
 } fixture;
 
-static void fixture_options(fixture *f) {
+static void fixture_options(fixture *f)
+{
     memset(f, 0, sizeof(*f));
     sio_options_defaults(&f->opts);
     f->opts.recovery_window_ms = WINDOW_MS;
 }
 
-static void fixture_open(fixture *f) {
+static void fixture_open(fixture *f)
+{
     ASSERT_EQ(uv_loop_init(&f->loop), 0);
     f->rec = sio_recovery_new(&f->loop, &f->opts);
 }
 
-static void fixture_start(fixture *f) {
+static void fixture_start(fixture *f)
+{
     fixture_options(f);
     fixture_open(f);
 }
 
-static void fixture_stop(fixture *f) {
+static void fixture_stop(fixture *f)
+{
     sio_recovery_free(f->rec);
     ASSERT_EQ(uv_loop_close(&f->loop), 0);
 }
 
-static void move_past_window(fixture *f) {
+static void move_past_window(fixture *f)
+{
     uv_sleep(PAST_SHORT_WINDOW_MS);
     uv_update_time(&f->loop);
 }
@@ -50,10 +55,13 @@ static void move_past_window(fixture *f) {
 /* Logs a packet carrying text, sent to rooms (NULL-terminated; NULL: everyone) except
  * the rooms in except (NULL-terminated, may be NULL). */
 static void log_to(fixture *f, const char *text, const char *const *rooms,
-                   const char *const *except) {
+                   const char *const *except)
+{
     sio_target to = {rooms, 0, except, 0};
-    while (rooms && rooms[to.n_rooms]) to.n_rooms++;
-    while (except && except[to.n_except]) to.n_except++;
+    while (rooms && rooms[to.n_rooms])
+        to.n_rooms++;
+    while (except && except[to.n_except])
+        to.n_except++;
     sio_frame frame = {eio_msg_new(EIOP_PACKET_MESSAGE, text, strlen(text), 0), NULL, 0,
                        strlen(text)};
     sio_recovery_log(f->rec, &to, &frame);
@@ -64,26 +72,31 @@ static void log_all(fixture *f, const char *text) { log_to(f, text, NULL, NULL);
 
 /* Keeps the session of pid (socket id "sid-<pid>"), in its own room and in rooms. */
 static void persist(fixture *f, const char *pid, const char *const *rooms, json_t *data,
-                    uint64_t position) {
+                    uint64_t position)
+{
     char sid[SIO_ID_LEN + 1];
     const char *names[MAX_ROOMS] = {sid};
     size_t n = 1;
     snprintf(sid, sizeof(sid), "sid-%s", pid);
-    while (rooms && *rooms && n < MAX_ROOMS) names[n++] = *rooms++;
+    while (rooms && *rooms && n < MAX_ROOMS)
+        names[n++] = *rooms++;
     sio_recovery_persist(f->rec, sid, pid, names, n, data, position);
 }
 
 /* Restores pid from offset and checks the packets handed back: want is NULL-terminated. */
 static void expect_restored(fixture *f, const char *pid, const char *offset,
-                            const char *const *want) {
+                            const char *const *want)
+{
     char sid[SIO_ID_LEN + 1];
     sio_recovery_record *rec = sio_recovery_restore(f->rec, pid, offset);
     size_t n = 0;
-    if (!rec) TEST_FAIL("%s was not restored from offset %s", pid, offset ? offset : "(none)");
+    if (!rec)
+        TEST_FAIL("%s was not restored from offset %s", pid, offset ? offset : "(none)");
     snprintf(sid, sizeof(sid), "sid-%s", pid);
     ASSERT_STR_EQ(rec->sid, sid);
     ASSERT_STR_EQ(rec->pid, pid);
-    while (want[n]) n++;
+    while (want[n])
+        n++;
     ASSERT_EQ(rec->n_missed, n);
     for (size_t i = 0; i < n; i++) {
         const eio_msg *m = rec->missed[i].text;
@@ -94,9 +107,11 @@ static void expect_restored(fixture *f, const char *pid, const char *offset,
     sio_recovery_record_free(rec);
 }
 
-static void expect_not_restored(fixture *f, const char *pid, const char *offset) {
+static void expect_not_restored(fixture *f, const char *pid, const char *offset)
+{
     sio_recovery_record *rec = sio_recovery_restore(f->rec, pid, offset);
-    if (rec) TEST_FAIL("%s was restored from offset %s", pid, offset ? offset : "(none)");
+    if (rec)
+        TEST_FAIL("%s was restored from offset %s", pid, offset ? offset : "(none)");
 }
 
 /* ---- the log ---------------------------------------------------------------------- */

@@ -47,10 +47,10 @@ typedef struct refusal {
 } refusal;
 
 /* Broadcast pieces: [uid "u", packet, opts]. */
-#define U "93a175"
-#define PKT(data) "82a47479706502a464617461" data /* {type: 2, data} */
-#define EV PKT("91a165")                          /* {type: 2, data: ["e"]} */
-#define PH_MAP "82ac5f706c616365686f6c646572c3a36e756d00" /* {_placeholder: true, num: 0} */
+#define U         "93a175"
+#define PKT(data) "82a47479706502a464617461" data            /* {type: 2, data} */
+#define EV        PKT("91a165")                              /* {type: 2, data: ["e"]} */
+#define PH_MAP    "82ac5f706c616365686f6c646572c3a36e756d00" /* {_placeholder: true, num: 0} */
 
 static const refusal REFUSALS[] = {
     {BROADCAST, "", "truncated msgpack"},
@@ -81,7 +81,10 @@ static const refusal REFUSALS[] = {
     {BROADCAST, U EV "81a5726f6f6d73a178", "rooms is not an array"},
     {BROADCAST, U EV "81a5726f6f6d7391c3", "rooms is not a string"},
     {BROADCAST, U EV "81a5726f6f6d7391cb3ff8000000000000", "rooms is not a string"},
-    {BROADCAST, U EV "81a6657863657074" "91a100", "except holds a NUL byte"},
+    {BROADCAST,
+     U EV "81a6657863657074"
+          "91a100",
+     "except holds a NUL byte"},
     {BROADCAST, U EV "81a5666c61677301", "opts.flags is not an object"},
     {BROADCAST, U EV "81a5666c61677381a178c40100", "binary data outside"},
     {BROADCAST, U PKT("91" PH_MAP) "80", "data holds an object that looks like a placeholder"},
@@ -119,8 +122,10 @@ static const refusal REFUSALS[] = {
      "data holds an object that looks like a placeholder"},
     {REQUEST, "{\"type\":7,\"packet\":[]}", "packet is not an object"},
     /* A repeated key: the bins of the value it replaces are left over. */
-    {REQUEST, "83a47479706507a67061636b657482a47479706502a46461746191c40101"
-              "a67061636b657481a47479706502", "binary data outside"},
+    {REQUEST,
+     "83a47479706507a67061636b657482a47479706502a46461746191c40101"
+     "a67061636b657481a47479706502",
+     "binary data outside"},
     {REQUEST, "82a47479706506a46461746191c40101", "binary data outside"},
     {RESPONSE, "{\"type\":10}", "unknown request type"},
     {RESPONSE, "{\"clientCount\":-1}", "clientCount is not a count"},
@@ -211,7 +216,8 @@ TEST_IMPL(rda_decode_accepts_what_node_reads)
 
     /* BROADCAST as JSON, without nsp; unknown keys are ignored. */
     rdap_test_request("{\"uid\":\"u\",\"requestId\":\"r\",\"type\":7,\"extra\":1,"
-                        "\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{}}", &q);
+                      "\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{}}",
+                      &q);
     ASSERT_STR_EQ(q.packet.nsp, "/");
     ASSERT_EQ(q.packet.type, SIOP_PACKET_EVENT);
     ASSERT(q.has_opts && q.opts.rooms.n == 0 && q.opts.flags == NULL);
@@ -219,7 +225,8 @@ TEST_IMPL(rda_decode_accepts_what_node_reads)
 
     /* Types as integral reals, integer rooms. */
     rdap_test_request("{\"type\":2.0,\"opts\":{\"rooms\":[123,-5,\"x\"],\"except\":[]},"
-                        "\"rooms\":[7]}", &q);
+                      "\"rooms\":[7]}",
+                      &q);
     ASSERT_EQ(q.type, RDAP_REMOTE_JOIN);
     ASSERT_ROOMS(q.opts.rooms, "123,-5,x");
     ASSERT_ROOMS(q.rooms, "7");
@@ -314,9 +321,9 @@ static void encode_ack(json_t *ack, sb_buf *out)
 /* notepack.io's number choices; from 2^64 on Node writes garbage, this side float64. */
 TEST_IMPL(rda_encode_numbers_like_notepack)
 {
-    json_t *nums = json_pack("[f,f,f,I,f,f,I,I]", 2.0, 2.5, 9223372036854775808.0,
-                             (json_int_t)INT64_MIN, -0.0, 0.1, (json_int_t)9007199254740994LL,
-                             (json_int_t)-1099511627776LL);
+    json_t *nums =
+        json_pack("[f,f,f,I,f,f,I,I]", 2.0, 2.5, 9223372036854775808.0, (json_int_t)INT64_MIN, -0.0,
+                  0.1, (json_int_t)9007199254740994LL, (json_int_t)-1099511627776LL);
     sb_buf out;
     sb_buf_init(&out);
     encode_ack(nums, &out);
@@ -335,7 +342,7 @@ TEST_IMPL(rda_encode_numbers_like_notepack)
 TEST_IMPL(rda_encode_js_key_order)
 {
     json_t *obj = siop_test_json("{\"b\":1,\"10\":2,\"2\":3,\"a\":4,\"01\":5,\"4294967295\":6,"
-                                "\"4294967294\":7,\"-1\":8,\"1.5\":9}");
+                                 "\"4294967294\":7,\"-1\":8,\"1.5\":9}");
     sb_buf out;
     sb_buf_init(&out);
     encode_ack(obj, &out);
@@ -386,22 +393,10 @@ static void no_uid(rdap_broadcast *b)
     free(b->uid);
     b->uid = NULL;
 }
-static void bad_uid(rdap_broadcast *b)
-{
-    b->uid[0] = '\xff';
-}
-static void bad_type(rdap_broadcast *b)
-{
-    b->packet.type = (siop_packet_type)7;
-}
-static void negative_id(rdap_broadcast *b)
-{
-    b->packet.id = -2;
-}
-static void huge_id(rdap_broadcast *b)
-{
-    b->packet.id = SIOP_MAX_ACK_ID + 1;
-}
+static void bad_uid(rdap_broadcast *b) { b->uid[0] = '\xff'; }
+static void bad_type(rdap_broadcast *b) { b->packet.type = (siop_packet_type)7; }
+static void negative_id(rdap_broadcast *b) { b->packet.id = -2; }
+static void huge_id(rdap_broadcast *b) { b->packet.id = SIOP_MAX_ACK_ID + 1; }
 static void dangling_placeholder(rdap_broadcast *b)
 {
     json_array_append_new(b->packet.data, siop_placeholder_new(0));
@@ -437,10 +432,17 @@ static void flags_not_object(rdap_broadcast *b)
 
 TEST_IMPL(rda_encode_refusals)
 {
-    void (*spoilers[])(rdap_broadcast *) = {no_uid,    bad_uid,   bad_type,  negative_id,
-                                           huge_id,   dangling_placeholder,
-                                           malformed_placeholder, binary_connect,
-                                           too_deep,  null_room, flags_not_object};
+    void (*spoilers[])(rdap_broadcast *) = {no_uid,
+                                            bad_uid,
+                                            bad_type,
+                                            negative_id,
+                                            huge_id,
+                                            dangling_placeholder,
+                                            malformed_placeholder,
+                                            binary_connect,
+                                            too_deep,
+                                            null_room,
+                                            flags_not_object};
     for (size_t i = 0; i < sizeof spoilers / sizeof spoilers[0]; i++)
         refuse_broadcast(spoilers[i], i);
 
@@ -582,17 +584,19 @@ TEST_IMPL(rda_init_layouts)
         {RDAP_SOCKETS, "{\"uid\":\"u\",\"type\":0,\"rooms\":[]}"},
         {RDAP_ALL_ROOMS, "{\"uid\":\"u\",\"type\":1}"},
         {RDAP_REMOTE_JOIN, "{\"uid\":\"u\",\"type\":2,\"opts\":{\"rooms\":[],\"except\":[]},"
-                          "\"rooms\":[]}"},
-        {RDAP_REMOTE_LEAVE, "{\"uid\":\"u\",\"type\":3,\"opts\":{\"rooms\":[],\"except\":[]},"
                            "\"rooms\":[]}"},
+        {RDAP_REMOTE_LEAVE, "{\"uid\":\"u\",\"type\":3,\"opts\":{\"rooms\":[],\"except\":[]},"
+                            "\"rooms\":[]}"},
         {RDAP_REMOTE_DISCONNECT, "{\"uid\":\"u\",\"type\":4,\"opts\":{\"rooms\":[],\"except\":[]},"
-                                "\"close\":false}"},
+                                 "\"close\":false}"},
         {RDAP_REMOTE_FETCH, "{\"uid\":\"u\",\"type\":5,\"opts\":{\"rooms\":[],\"except\":[]}}"},
         {RDAP_SERVER_SIDE_EMIT, "{\"uid\":\"u\",\"type\":6,\"data\":[]}"},
     };
     static const layout responses[] = {
-        {RDAP_SOCKETS, "{\"sockets\":[]}"},        {RDAP_ALL_ROOMS, "{\"rooms\":[]}"},
-        {RDAP_REMOTE_JOIN, "{}"},                  {RDAP_REMOTE_FETCH, "{\"sockets\":[]}"},
+        {RDAP_SOCKETS, "{\"sockets\":[]}"},
+        {RDAP_ALL_ROOMS, "{\"rooms\":[]}"},
+        {RDAP_REMOTE_JOIN, "{}"},
+        {RDAP_REMOTE_FETCH, "{\"sockets\":[]}"},
         {RDAP_SERVER_SIDE_EMIT, "{\"type\":6}"},
         {RDAP_BROADCAST_CLIENT_COUNT, "{\"type\":8,\"clientCount\":0}"},
     };
@@ -671,13 +675,13 @@ TEST_IMPL(rda_type_names)
 
 /* ---- channels --------------------------------------------------------------------------- */
 
-#define ASSERT_CHANNEL(call, text)                                                       \
-    do {                                                                                 \
-        sb_buf ch_;                                                                      \
-        sb_buf_init(&ch_);                                                               \
-        call;                                                                            \
-        assert_text(&ch_, (text));                                                       \
-        sb_buf_free(&ch_);                                                               \
+#define ASSERT_CHANNEL(call, text)                                                                 \
+    do {                                                                                           \
+        sb_buf ch_;                                                                                \
+        sb_buf_init(&ch_);                                                                         \
+        call;                                                                                      \
+        assert_text(&ch_, (text));                                                                 \
+        sb_buf_free(&ch_);                                                                         \
     } while (0)
 
 TEST_IMPL(rda_channel_names)

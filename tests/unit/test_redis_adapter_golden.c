@@ -9,61 +9,62 @@
 typedef struct broadcast_vector {
     const char *name;
     const char *bytes;
-    const char *channel;  /* where Node published it */
+    const char *channel; /* where Node published it */
     const char *uid;
     siop_packet_type type;
     const char *nsp;
     int64_t id;
-    const char *data;     /* packet.data as JSON */
+    const char *data; /* packet.data as JSON */
     size_t n_attachments;
-    const char *rooms;    /* names joined with ',' */
+    const char *rooms; /* names joined with ',' */
     const char *except;
-    const char *flags;    /* JSON */
-    int exact;            /* encodes back to the same bytes */
+    const char *flags; /* JSON */
+    int exact;         /* encodes back to the same bytes */
 } broadcast_vector;
 
 #define ADAPTER "VaG4CY"
-#define SID1 "oFLagnsQDGlpz7IAAAAA"
-#define SID2 "-hAOb92PYk3YNqaXAAAB"
-#define SID4 "xtsJB3-8HsApnIfUAAAD"
-#define EV SIOP_PACKET_EVENT
-#define BEV SIOP_PACKET_BINARY_EVENT
-#define NO SIOP_NO_ACK
+#define SID1    "oFLagnsQDGlpz7IAAAAA"
+#define SID2    "-hAOb92PYk3YNqaXAAAB"
+#define SID4    "xtsJB3-8HsApnIfUAAAD"
+#define EV      SIOP_PACKET_EVENT
+#define BEV     SIOP_PACKET_BINARY_EVENT
+#define NO      SIOP_NO_ACK
 
 static const broadcast_vector BROADCASTS[] = {
     {"all", BC_ALL, "socket.io#/#", ADAPTER, EV, "/", NO,
      "[\"hello\",\"world\",42,-7,2.5,true,null,{\"a\":1,\"b\":[1,2]}]", 0, "", "", "{}", 1},
     {"one room", BC_ONE_ROOM, "socket.io#/#room1#", ADAPTER, EV, "/", NO,
      "[\"news\",{\"title\":\"x\"}]", 0, "room1", "", "{}", 1},
-    {"rooms and except", BC_ROOMS_EXCEPT, "socket.io#/#", ADAPTER, EV, "/", NO,
-     "[\"multi\",1]", 0, "r1,r2", "r3", "{}", 1},
+    {"rooms and except", BC_ROOMS_EXCEPT, "socket.io#/#", ADAPTER, EV, "/", NO, "[\"multi\",1]", 0,
+     "r1,r2", "r3", "{}", 1},
     {"binary", BC_BINARY, "socket.io#/#", ADAPTER, BEV, "/", NO,
-     "[\"bin\"," PH(0) ",{\"nested\":{\"buf\":" PH(1) "},\"list\":[" PH(2) "]}]", 3, "", "",
-     "{}", 1},
+     "[\"bin\"," PH(0) ",{\"nested\":{\"buf\":" PH(1) "},\"list\":[" PH(2) "]}]", 3, "", "", "{}",
+     1},
     {"volatile", BC_VOLATILE, "socket.io#/#", ADAPTER, EV, "/", NO, "[\"tick\",1]", 0, "", "",
      "{\"volatile\":true}", 1},
-    {"compress, volatile, one room", BC_COMPRESS_VOLATILE_ROOM, "socket.io#/#room1#", ADAPTER,
-     EV, "/", NO, "[\"x\"]", 0, "room1", "", "{\"compress\":false,\"volatile\":true}", 1},
-    {"namespace", BC_ADMIN_NSP, "socket.io#/admin#", "gCBBNO", EV, "/admin", NO,
-     "[\"adm\",\"x\"]", 0, "", "", "{}", 1},
-    {"socket.broadcast", BC_FROM_SOCKET, "socket.io#/#", ADAPTER, EV, "/", NO, "[\"sb\",1]", 0,
-     "", SID1, "{}", 1},
-    {"socket.to(room)", BC_SOCKET_TO_ROOM, "socket.io#/#room1#", ADAPTER, EV, "/", NO,
-     "[\"sr\",1]", 0, "room1", SID1, "{}", 1},
+    {"compress, volatile, one room", BC_COMPRESS_VOLATILE_ROOM, "socket.io#/#room1#", ADAPTER, EV,
+     "/", NO, "[\"x\"]", 0, "room1", "", "{\"compress\":false,\"volatile\":true}", 1},
+    {"namespace", BC_ADMIN_NSP, "socket.io#/admin#", "gCBBNO", EV, "/admin", NO, "[\"adm\",\"x\"]",
+     0, "", "", "{}", 1},
+    {"socket.broadcast", BC_FROM_SOCKET, "socket.io#/#", ADAPTER, EV, "/", NO, "[\"sb\",1]", 0, "",
+     SID1, "{}", 1},
+    {"socket.to(room)", BC_SOCKET_TO_ROOM, "socket.io#/#room1#", ADAPTER, EV, "/", NO, "[\"sr\",1]",
+     0, "room1", SID1, "{}", 1},
     {"integer keys first", BC_KEY_ORDER, "socket.io#/#", ADAPTER, EV, "/", NO,
      "[\"keys\",{\"1\":\"one\",\"2\":\"two\",\"b\":1,\"a\":2}]", 0, "", "", "{}", 1},
-    {"socket.emit with recovery", BC_SOCKET_EMIT_RECOVERY, "socket.io#/#" SID4 "#", "37jYA-",
-     BEV, "/", 0, "[\"welcome\"," PH(0) "]", 1, SID4, "", "{}", 1},
+    {"socket.emit with recovery", BC_SOCKET_EMIT_RECOVERY, "socket.io#/#" SID4 "#", "37jYA-", BEV,
+     "/", 0, "[\"welcome\"," PH(0) "]", 1, SID4, "", "{}", 1},
     /* Node's room 123 is a number; here it is the name "123", written back as a string. */
-    {"numeric room", BC_NUMERIC_ROOM, "socket.io#/#123#", ADAPTER, EV, "/", NO,
-     "[\"num-room\"]", 0, "123", "", "{}", 0},
+    {"numeric room", BC_NUMERIC_ROOM, "socket.io#/#123#", ADAPTER, EV, "/", NO, "[\"num-room\"]", 0,
+     "123", "", "{}", 0},
     {"empty and unicode", BC_EMPTY_AND_UNICODE, "socket.io#/#", "DXpmJg", EV, "/", NO,
      "[\"e\",{},[],{\"\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87\":\"\xd0\xb7\xd0\xbd\xd0\xb0\xd1\x87\xd0"
-     "\xb5\xd0\xbd\xd0\xb8\xd0\xb5\",\"\":\"\"}]", 0, "", "", "{}", 1},
+     "\xb5\xd0\xbd\xd0\xb8\xd0\xb5\",\"\":\"\"}]",
+     0, "", "", "{}", 1},
     {"emitter", BC_EMITTER_ALL, "socket.io#/#", RDAP_EMITTER_UID, EV, "/", NO,
      "[\"from-emitter\",1,\"two\"]", 0, "", "", "{}", 1},
-    {"emitter, one room", BC_EMITTER_ONE_ROOM, "socket.io#/#room1#", RDAP_EMITTER_UID, EV, "/",
-     NO, "[\"e-room\",{\"x\":1}]", 0, "room1", "", "{}", 1},
+    {"emitter, one room", BC_EMITTER_ONE_ROOM, "socket.io#/#room1#", RDAP_EMITTER_UID, EV, "/", NO,
+     "[\"e-room\",{\"x\":1}]", 0, "room1", "", "{}", 1},
     {"emitter, rooms, except, volatile", BC_EMITTER_ROOMS_EXCEPT_VOLATILE, "socket.io#/#",
      RDAP_EMITTER_UID, EV, "/", NO, "[\"e-multi\"]", 0, "a,b", "c", "{\"volatile\":true}", 1},
     {"emitter, binary", BC_EMITTER_BINARY, "socket.io#/#", RDAP_EMITTER_UID, BEV, "/", NO,
@@ -86,7 +87,7 @@ static void check_broadcast_channel(const broadcast_vector *v, const rdap_broadc
     const char *room;
     size_t room_len;
     ASSERT(rdap_channel_broadcast_room((const char *)ch.data, ch.len, NULL, b->packet.nsp, &room,
-                                      &room_len));
+                                       &room_len));
     const char *want = b->opts.rooms.n == 1 ? b->opts.rooms.names[0] : "";
     ASSERT(room_len == strlen(want) && memcmp(room, want, room_len) == 0);
     sb_buf_free(&ch);
@@ -226,13 +227,13 @@ typedef struct request_vector {
     const char *bytes;
     rdap_type type;
     const char *uid, *request_id, *sid, *room;
-    const char *opts_rooms;   /* NULL: no opts */
+    const char *opts_rooms; /* NULL: no opts */
     const char *opts_except;
-    const char *flags;        /* JSON; NULL: none */
-    const char *rooms;        /* NULL: none */
+    const char *flags; /* JSON; NULL: none */
+    const char *rooms; /* NULL: none */
     int close;
-    const char *data;         /* JSON; NULL: none */
-    const char *packet_data;  /* JSON; NULL: no packet */
+    const char *data;        /* JSON; NULL: none */
+    const char *packet_data; /* JSON; NULL: no packet */
     size_t n_attachments;
 } request_vector;
 
@@ -243,14 +244,14 @@ static const request_vector REQUESTS[] = {
      "room1", UNSET, NULL, NULL, 0},
     {"ALL_ROOMS", REQ_ALL_ROOMS, RDAP_ALL_ROOMS, ADAPTER, "tmb0f6", NULL, NULL, NULL, NULL, NULL,
      NULL, UNSET, NULL, NULL, 0},
-    {"REMOTE_JOIN", REQ_REMOTE_JOIN, RDAP_REMOTE_JOIN, ADAPTER, NULL, NULL, NULL, "room1", "",
-     NULL, "j1,j2", UNSET, NULL, NULL, 0},
+    {"REMOTE_JOIN", REQ_REMOTE_JOIN, RDAP_REMOTE_JOIN, ADAPTER, NULL, NULL, NULL, "room1", "", NULL,
+     "j1,j2", UNSET, NULL, NULL, 0},
     {"REMOTE_JOIN of one socket", REQ_REMOTE_JOIN_ONE, RDAP_REMOTE_JOIN, "crafted", "req-join",
      SID2, "legacy", NULL, NULL, NULL, NULL, UNSET, NULL, NULL, 0},
     {"REMOTE_LEAVE", REQ_REMOTE_LEAVE, RDAP_REMOTE_LEAVE, ADAPTER, NULL, NULL, NULL, "", "room2",
      NULL, "j2", UNSET, NULL, NULL, 0},
-    {"REMOTE_LEAVE of one socket", REQ_REMOTE_LEAVE_ONE, RDAP_REMOTE_LEAVE, "crafted",
-     "req-leave", SID2, "legacy", NULL, NULL, NULL, NULL, UNSET, NULL, NULL, 0},
+    {"REMOTE_LEAVE of one socket", REQ_REMOTE_LEAVE_ONE, RDAP_REMOTE_LEAVE, "crafted", "req-leave",
+     SID2, "legacy", NULL, NULL, NULL, NULL, UNSET, NULL, NULL, 0},
     {"REMOTE_DISCONNECT", REQ_REMOTE_DISCONNECT, RDAP_REMOTE_DISCONNECT, ADAPTER, NULL, NULL, NULL,
      "nobody", "", NULL, NULL, 0, NULL, NULL, 0},
     {"REMOTE_FETCH", REQ_REMOTE_FETCH, RDAP_REMOTE_FETCH, ADAPTER, "PIa5bn", NULL, NULL, "", "",
@@ -270,8 +271,8 @@ static const request_vector REQUESTS[] = {
     {"emitter REMOTE_DISCONNECT", REQ_EMITTER_DISCONNECT, RDAP_REMOTE_DISCONNECT, NULL, NULL, NULL,
      NULL, "nobody", "", NULL, NULL, 1, NULL, NULL, 0},
     {"emitter SERVER_SIDE_EMIT", REQ_EMITTER_SERVER_SIDE_EMIT, RDAP_SERVER_SIDE_EMIT,
-     RDAP_EMITTER_UID, NULL, NULL, NULL, NULL, NULL, NULL, NULL, UNSET,
-     "[\"from-emitter\",1]", NULL, 0},
+     RDAP_EMITTER_UID, NULL, NULL, NULL, NULL, NULL, NULL, NULL, UNSET, "[\"from-emitter\",1]",
+     NULL, 0},
 };
 
 #define REQUEST_COUNT (sizeof REQUESTS / sizeof REQUESTS[0])
@@ -328,11 +329,11 @@ typedef struct response_vector {
     const char *bytes;
     rdap_type type;
     const char *request_id;
-    const char *sockets;  /* JSON; NULL: none */
-    const char *rooms;    /* NULL: none */
-    const char *data;     /* JSON; NULL: none */
+    const char *sockets; /* JSON; NULL: none */
+    const char *rooms;   /* NULL: none */
+    const char *data;    /* JSON; NULL: none */
     int64_t client_count;
-    const char *ack;      /* JSON; NULL: none */
+    const char *ack; /* JSON; NULL: none */
     size_t n_ack_attachments;
 } response_vector;
 
@@ -343,8 +344,8 @@ static const response_vector RESPONSES[] = {
      NULL, 0},
     {"ALL_ROOMS", RES_ALL_ROOMS, RDAP_TYPE_NONE, "tmb0f6", NULL, SID2 ",room1", NULL, UNSET, NULL,
      0},
-    {"REMOTE_JOIN of one socket", RES_REMOTE_JOIN_ONE, RDAP_TYPE_NONE, "req-join", NULL, NULL,
-     NULL, UNSET, NULL, 0},
+    {"REMOTE_JOIN of one socket", RES_REMOTE_JOIN_ONE, RDAP_TYPE_NONE, "req-join", NULL, NULL, NULL,
+     UNSET, NULL, 0},
     {"REMOTE_LEAVE of one socket", RES_REMOTE_LEAVE_ONE, RDAP_TYPE_NONE, "req-leave", NULL, NULL,
      NULL, UNSET, NULL, 0},
     {"SERVER_SIDE_EMIT", RES_SERVER_SIDE_EMIT, RDAP_SERVER_SIDE_EMIT, "PwiVqw", NULL, NULL,
@@ -420,10 +421,7 @@ TEST_IMPL(rda_golden_fetch_response)
 
 /* ---- built from scratch ----------------------------------------------------------------- */
 
-static char *dup(const char *s)
-{
-    return test_exact_copy(s, strlen(s) + 1);
-}
+static char *dup(const char *s) { return test_exact_copy(s, strlen(s) + 1); }
 
 static void encode_request_as(rdap_request *q, const char *vec)
 {
@@ -562,8 +560,8 @@ TEST_IMPL(rda_golden_broadcasts_from_init)
     rdap_broadcast_init(&b);
     b.uid = dup(ADAPTER);
     b.packet.type = SIOP_PACKET_BINARY_EVENT;
-    b.packet.data = siop_test_json("[\"bin\"," PH(0) ",{\"nested\":{\"buf\":" PH(1)
-                                  "},\"list\":[" PH(2) "]}]");
+    b.packet.data =
+        siop_test_json("[\"bin\"," PH(0) ",{\"nested\":{\"buf\":" PH(1) "},\"list\":[" PH(2) "]}]");
     b.packet.attachments = calloc(3, sizeof *b.packet.attachments);
     ASSERT(b.packet.attachments != NULL);
     b.packet.n_attachments = 3;

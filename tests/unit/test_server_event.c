@@ -17,7 +17,8 @@ typedef struct fixture {
     sio_namespace *nsp;
 } fixture;
 
-static void fixture_start(fixture *f, sio_adapter_factory adapter, void *ud) {
+static void fixture_start(fixture *f, sio_adapter_factory adapter, void *ud)
+{
     eio_config cfg;
     char err[256];
     eio_config_defaults(&cfg);
@@ -25,12 +26,15 @@ static void fixture_start(fixture *f, sio_adapter_factory adapter, void *ud) {
     cfg.port = 0;
     ASSERT_EQ(uv_loop_init(&f->loop), 0);
     f->srv = sio_server_new(&f->loop, &cfg, NULL, err, sizeof(err));
-    if (!f->srv) TEST_FAIL("sio_server_new: %s", err);
-    if (adapter) sio_server_set_adapter(f->srv, adapter, ud);
+    if (!f->srv)
+        TEST_FAIL("sio_server_new: %s", err);
+    if (adapter)
+        sio_server_set_adapter(f->srv, adapter, ud);
     f->nsp = sio_server_of(f->srv, "/");
 }
 
-static void fixture_stop(fixture *f) {
+static void fixture_stop(fixture *f)
+{
     sio_server_shutdown(f->srv, NULL, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     sio_server_free(f->srv);
@@ -40,37 +44,43 @@ static void fixture_stop(fixture *f) {
 /* What the adapter's reply callback saw. */
 typedef struct reply_log {
     int calls;
-    char *answer;       /* JSON text of the answer's arguments; NULL: none will come */
-    const int *freed;   /* when set: the adapter must not be freed yet at reply time */
+    char *answer;     /* JSON text of the answer's arguments; NULL: none will come */
+    const int *freed; /* when set: the adapter must not be freed yet at reply time */
 } reply_log;
 
-static void on_reply(const sio_args *answer, void *ud) {
+static void on_reply(const sio_args *answer, void *ud)
+{
     reply_log *log = ud;
     log->calls++;
-    if (log->freed) ASSERT_EQ(*log->freed, 0);
+    if (log->freed)
+        ASSERT_EQ(*log->freed, 0);
     free(log->answer);
     log->answer = answer ? json_dumps(answer->json, JSON_COMPACT) : NULL;
 }
 
 /* Handlers: answer at once with ["pong", args...], or keep the ack in *ud. */
-static void on_ping(sio_namespace *nsp, const char *event, const sio_args *args, sio_node_reply *ack,
-                    void *ud) {
+static void on_ping(sio_namespace *nsp, const char *event, const sio_args *args,
+                    sio_node_reply *ack, void *ud)
+{
     json_t *answer = json_pack("[s]", "pong");
     json_array_extend(answer, args->json);
     sio_args out = {answer, NULL, 0, NULL, 0};
     int *seen = ud;
     (*seen)++;
     ASSERT_STR_EQ(event, "ping");
-    if (ack) ASSERT_EQ(sio_node_reply_send(ack, &out), SIOP_OK);
+    if (ack)
+        ASSERT_EQ(sio_node_reply_send(ack, &out), SIOP_OK);
     json_decref(answer);
 }
 
-static void on_keep(sio_namespace *nsp, const char *event, const sio_args *args, sio_node_reply *ack,
-                    void *ud) {
+static void on_keep(sio_namespace *nsp, const char *event, const sio_args *args,
+                    sio_node_reply *ack, void *ud)
+{
     *(sio_node_reply **)ud = ack;
 }
 
-static void receive(fixture *f, const char *event, const char *args_json, reply_log *log) {
+static void receive(fixture *f, const char *event, const char *args_json, reply_log *log)
+{
     json_t *json = json_loads(args_json, 0, NULL);
     sio_args args = {json, NULL, 0, NULL, 0};
     sio_namespace_receive_server_event(f->nsp, event, &args, log ? on_reply : NULL, log);
@@ -142,7 +152,8 @@ static const sio_adapter_ops *noting_local_ops;
 static sio_adapter_ops noting_ops;
 static int *noting_freed;
 
-static sio_adapter *noting_new(sio_namespace *nsp, void *ud) {
+static sio_adapter *noting_new(sio_namespace *nsp, void *ud)
+{
     sio_adapter *a = sio_adapter_local_new(nsp, NULL);
     noting_local_ops = a->ops;
     noting_ops = *a->ops;
@@ -152,7 +163,8 @@ static sio_adapter *noting_new(sio_namespace *nsp, void *ud) {
     return a;
 }
 
-static void noting_free(sio_adapter *a) {
+static void noting_free(sio_adapter *a)
+{
     (*noting_freed)++;
     noting_local_ops->free(a);
 }
@@ -185,7 +197,8 @@ typedef struct result_log {
     char *json;
 } result_log;
 
-static void on_result(int status, json_t *result, void *ud) {
+static void on_result(int status, json_t *result, void *ud)
+{
     result_log *log = ud;
     log->calls++;
     log->status = status;
@@ -251,7 +264,8 @@ TEST_IMPL(socket_operations_validate_and_fetch_nothing_without_sockets)
 /* An adapter written before the cluster-wide operations: the local one without them. */
 static sio_adapter_ops older_ops;
 
-static sio_adapter *older_new(sio_namespace *nsp, void *ud) {
+static sio_adapter *older_new(sio_namespace *nsp, void *ud)
+{
     sio_adapter *a = sio_adapter_local_new(nsp, NULL);
     older_ops = *a->ops;
     older_ops.add_sockets = NULL;

@@ -7,23 +7,23 @@
  * only used while the session is open; a few tests look at its internals (the parked GET,
  * the probe) to know when the server has seen what the client did.
  */
-#include "engine_internal.h"
 #include "eio_test.h"
+#include "engine_internal.h"
 
-#define MAX_SESSIONS 4
+#define MAX_SESSIONS           4
 #define SHORT_PING_INTERVAL_MS 20
-#define SHORT_PING_TIMEOUT_MS 30  /* for a client that never answers */
-#define PONG_TIMEOUT_MS 300       /* for one that answers: its PONG comes well within */
-#define HEARTBEATS_SURVIVED 3     /* pings answered while the session must stay open */
-#define SMALL_OUTBOUND 256        /* max_outbound for the slow consumer (the OPEN packet fits) */
-#define BIG_MESSAGE 300           /* more than SMALL_OUTBOUND */
-#define TINY_OUTBOUND 16          /* max_outbound smaller than the OPEN packet */
-#define WEBSOCKET_QUERY "EIO=4&transport=websocket"
-#define QUERY_MAX 128             /* WEBSOCKET_QUERY with a sid */
+#define SHORT_PING_TIMEOUT_MS  30  /* for a client that never answers */
+#define PONG_TIMEOUT_MS        300 /* for one that answers: its PONG comes well within */
+#define HEARTBEATS_SURVIVED    3   /* pings answered while the session must stay open */
+#define SMALL_OUTBOUND         256 /* max_outbound for the slow consumer (the OPEN packet fits) */
+#define BIG_MESSAGE            300 /* more than SMALL_OUTBOUND */
+#define TINY_OUTBOUND          16  /* max_outbound smaller than the OPEN packet */
+#define WEBSOCKET_QUERY        "EIO=4&transport=websocket"
+#define QUERY_MAX              128 /* WEBSOCKET_QUERY with a sid */
 
 typedef struct session_log {
     int closes;
-    const char *reason;  /* the last on_close's, an EIO_REASON_* literal */
+    const char *reason; /* the last on_close's, an EIO_REASON_* literal */
 } session_log;
 
 typedef struct fixture {
@@ -32,57 +32,66 @@ typedef struct fixture {
     eio_test_net net;
     session_log logs[MAX_SESSIONS];
     int n_logs;
-    int closes;          /* on_close calls, every session */
-    int done;            /* shutdown's done calls */
-    eio_session *last;   /* the newest session, while it is open */
+    int closes;        /* on_close calls, every session */
+    int done;          /* shutdown's done calls */
+    eio_session *last; /* the newest session, while it is open */
 } fixture;
 
-static void on_open(eio_session *s, void *ud) {
+static void on_open(eio_session *s, void *ud)
+{
     fixture *f = ud;
     ASSERT(f->n_logs < MAX_SESSIONS);
     eio_session_set_data(s, &f->logs[f->n_logs++]);
     f->last = s;
 }
 
-static void on_close(eio_session *s, const char *reason, void *ud) {
+static void on_close(eio_session *s, const char *reason, void *ud)
+{
     fixture *f = ud;
     session_log *log = eio_session_data(s);
     ASSERT(log != NULL);
     log->closes++;
     log->reason = reason;
     f->closes++;
-    if (f->last == s) f->last = NULL;
+    if (f->last == s)
+        f->last = NULL;
 }
 
-static void on_done(void *ud) {
+static void on_done(void *ud)
+{
     fixture *f = ud;
     f->done++;
 }
 
-static void config_defaults(eio_config *cfg) {
+static void config_defaults(eio_config *cfg)
+{
     eio_config_defaults(cfg);
     cfg->host = EIO_TEST_HOST;
     cfg->port = 0;
 }
 
-static void fixture_start_with(fixture *f, const eio_config *cfg) {
+static void fixture_start_with(fixture *f, const eio_config *cfg)
+{
     static const eio_callbacks callbacks = {on_open, NULL, on_close};
     char err[256];
     memset(f, 0, sizeof(*f));
     ASSERT_EQ(uv_loop_init(&f->loop), 0);
     f->srv = eio_server_new(&f->loop, cfg, &callbacks, f, err, sizeof(err));
-    if (!f->srv) TEST_FAIL("eio_server_new: %s", err);
+    if (!f->srv)
+        TEST_FAIL("eio_server_new: %s", err);
     eio_test_net_init(&f->net, &f->loop, eio_server_port(f->srv));
 }
 
-static void fixture_start(fixture *f) {
+static void fixture_start(fixture *f)
+{
     eio_config cfg;
     config_defaults(&cfg);
     fixture_start_with(f, &cfg);
 }
 
 /* Shuts the server down (when the test has not), then checks that everything is gone. */
-static void fixture_stop(fixture *f) {
+static void fixture_stop(fixture *f)
+{
     eio_server_shutdown(f->srv, on_done, f);
     EIO_TEST_RUN_UNTIL(&f->net, f->done);
     eio_test_net_close(&f->net);
@@ -94,7 +103,8 @@ static void fixture_stop(fixture *f) {
 }
 
 /* The one session's log, checked: on_close ran exactly once, with reason. */
-static void expect_closed_once(fixture *f, const char *reason) {
+static void expect_closed_once(fixture *f, const char *reason)
+{
     ASSERT_EQ(f->n_logs, 1);
     ASSERT_EQ(f->closes, 1);
     ASSERT_EQ(f->logs[0].closes, 1);
@@ -102,7 +112,8 @@ static void expect_closed_once(fixture *f, const char *reason) {
     ASSERT(f->last == NULL);
 }
 
-static eio_test_conn *open_websocket(fixture *f) {
+static eio_test_conn *open_websocket(fixture *f)
+{
     eio_test_conn *c = eio_test_ws_open(&f->net, WEBSOCKET_QUERY);
     eio_test_ws_wait_open(c, 1);
     ASSERT(f->last != NULL);
@@ -110,7 +121,8 @@ static eio_test_conn *open_websocket(fixture *f) {
 }
 
 /* A polling GET the server has parked (nothing was queued for it). */
-static eio_test_conn *park_get(fixture *f, const char *sid) {
+static eio_test_conn *park_get(fixture *f, const char *sid)
+{
     eio_session *s = f->last;
     eio_test_conn *get = eio_test_poll(&f->net, sid, "GET", NULL);
     EIO_TEST_RUN_UNTIL(&f->net, s->get != NULL);
@@ -295,14 +307,17 @@ TEST_IMPL(session_open_packet_is_not_held_to_max_outbound)
 
 /* ---- heartbeat -------------------------------------------------------------------- */
 
-static void answer_pings(eio_test_conn *c, const char *packet, void *ud) {
+static void answer_pings(eio_test_conn *c, const char *packet, void *ud)
+{
     int *pings = ud;
-    if (strcmp(packet, "2") != 0) return;
+    if (strcmp(packet, "2") != 0)
+        return;
     (*pings)++;
     eio_test_ws_send(c, "3");
 }
 
-static void config_short_heartbeat(eio_config *cfg, uint32_t ping_timeout_ms) {
+static void config_short_heartbeat(eio_config *cfg, uint32_t ping_timeout_ms)
+{
     config_defaults(cfg);
     cfg->ping_interval_ms = SHORT_PING_INTERVAL_MS;
     cfg->ping_timeout_ms = ping_timeout_ms;
@@ -391,7 +406,8 @@ TEST_IMPL(session_close_shutdown_leaves_a_closing_session_alone)
 /* ---- upgrade from polling to websocket -------------------------------------------- */
 
 /* A probe websocket that answered "3probe": the session is upgrading. */
-static eio_test_conn *start_upgrade(fixture *f, const char *sid) {
+static eio_test_conn *start_upgrade(fixture *f, const char *sid)
+{
     char query[QUERY_MAX];
     snprintf(query, sizeof(query), WEBSOCKET_QUERY "&sid=%s", sid);
     eio_test_conn *probe = eio_test_ws_open(&f->net, query);

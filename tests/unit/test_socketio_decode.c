@@ -84,10 +84,38 @@ TEST_IMPL(sio_decode_too_many_attachments)
 TEST_IMPL(sio_decode_invalid_payload)
 {
     static const char *const bad[] = {
-        "2abc", "2{}", "2[]", "2[{}]", "2[null]", "2[true]", "2[[\"a\"]]", "2", "2/admin,",
-        "2/admin[\"a\"]", "2[\"a\"]x", "2[\"a\"] [1]", "2[\"a\"", "2\"a\"", "3", "3{}", "3\"a\"",
-        "1[\"a\"]", "1null", "1{}", "0[]", "0\"x\"", "0null", "0true", "4", "4[]", "4null",
-        "4true", "51-{\"a\":" PH(0) "}", "61-" PH(0), "2[\"\xff\"]", "2[\"\\ud800\"]",
+        "2abc",
+        "2{}",
+        "2[]",
+        "2[{}]",
+        "2[null]",
+        "2[true]",
+        "2[[\"a\"]]",
+        "2",
+        "2/admin,",
+        "2/admin[\"a\"]",
+        "2[\"a\"]x",
+        "2[\"a\"] [1]",
+        "2[\"a\"",
+        "2\"a\"",
+        "3",
+        "3{}",
+        "3\"a\"",
+        "1[\"a\"]",
+        "1null",
+        "1{}",
+        "0[]",
+        "0\"x\"",
+        "0null",
+        "0true",
+        "4",
+        "4[]",
+        "4null",
+        "4true",
+        "51-{\"a\":" PH(0) "}",
+        "61-" PH(0),
+        "2[\"\xff\"]",
+        "2[\"\\ud800\"]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_error(bad[i], "invalid payload");
@@ -97,15 +125,22 @@ TEST_IMPL(sio_decode_invalid_payload)
 TEST_IMPL(sio_decode_reserved_event_names)
 {
     static const char *const reserved[] = {
-        "2[\"connect\"]", "2[\"connect_error\"]", "2[\"disconnect\",1]",
-        "2[\"disconnecting\"]", "2[\"newListener\"]", "2/admin,7[\"removeListener\"]",
+        "2[\"connect\"]",
+        "2[\"connect_error\"]",
+        "2[\"disconnect\",1]",
+        "2[\"disconnecting\"]",
+        "2[\"newListener\"]",
+        "2/admin,7[\"removeListener\"]",
         "51-[\"connect\"," PH(0) "]",
     };
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         expect_error(reserved[i], "invalid payload");
     /* Names that only look like reserved ones are ordinary events. */
     static const char *const fine[] = {
-        "2[\"Connect\"]", "2[\"connect \"]", "2[\"connect\\u0000\"]", "2[\"disconnected\"]",
+        "2[\"Connect\"]",
+        "2[\"connect \"]",
+        "2[\"connect\\u0000\"]",
+        "2[\"disconnected\"]",
     };
     for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++)
         expect_accepted(fine[i]);
@@ -115,9 +150,17 @@ TEST_IMPL(sio_decode_reserved_event_names)
 TEST_IMPL(sio_decode_accepted_data_shapes)
 {
     static const char *const ok[] = {
-        "2[1]", "2[1.5,\"x\"]", "2[\"a\",null,{},[]]", "3[]", "3[null]", "4\"oops\"",
-        "4{\"message\":\"x\",\"data\":{\"a\":1}}", "0{}", "0/admin,{\"token\":\"123\"}",
-        "2 [\"padded\"] ", "60-[]",
+        "2[1]",
+        "2[1.5,\"x\"]",
+        "2[\"a\",null,{},[]]",
+        "3[]",
+        "3[null]",
+        "4\"oops\"",
+        "4{\"message\":\"x\",\"data\":{\"a\":1}}",
+        "0{}",
+        "0/admin,{\"token\":\"123\"}",
+        "2 [\"padded\"] ",
+        "60-[]",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         expect_accepted(ok[i]);

@@ -43,7 +43,7 @@ static siop_packet packet_of(siop_packet_type type, const char *nsp, int64_t id,
 TEST_IMPL(sio_encode_json_is_compact_and_unescaped)
 {
     siop_packet p = packet_of(SIOP_PACKET_EVENT, "/chat/room", SIOP_NO_ACK,
-                             "[ \"a/b\", { \"k\" : [1, 2.5, null, true] }, \"\xc3\xa9\" ]");
+                              "[ \"a/b\", { \"k\" : [1, 2.5, null, true] }, \"\xc3\xa9\" ]");
     expect_encoded(&p, "2/chat/room,[\"a/b\",{\"k\":[1,2.5,null,true]},\"\xc3\xa9\"]");
     siop_packet_clear(&p);
     return 0;
@@ -123,11 +123,19 @@ TEST_IMPL(sio_encode_refuses_unserialisable_data)
 TEST_IMPL(sio_encode_decode_round_trip)
 {
     static const char *const texts[] = {
-        "0", "0/admin,{\"token\":\"123\"}", "1/admin,", "2[\"hey\",\"Jude\"]",
-        "2/admin,13[\"foo\",{\"a\":[1,2,{\"b\":null}]}]", "39007199254740991[]",
-        "4{\"message\":\"Not authorized\",\"data\":{\"code\":403}}", "4\"x\"",
-        "52-/admin,[\"baz\"," PH(0) "," PH(1) "]", "61-15[\"bar\"," PH(0) "]", "50-[1]",
-        "2[\"a\",\"x\\u0000y\",\"\\u0001\\n\\\"\\\\\"]", "2[\"a\",-5,0,1.5,-0.25,true,false]",
+        "0",
+        "0/admin,{\"token\":\"123\"}",
+        "1/admin,",
+        "2[\"hey\",\"Jude\"]",
+        "2/admin,13[\"foo\",{\"a\":[1,2,{\"b\":null}]}]",
+        "39007199254740991[]",
+        "4{\"message\":\"Not authorized\",\"data\":{\"code\":403}}",
+        "4\"x\"",
+        "52-/admin,[\"baz\"," PH(0) "," PH(1) "]",
+        "61-15[\"bar\"," PH(0) "]",
+        "50-[1]",
+        "2[\"a\",\"x\\u0000y\",\"\\u0001\\n\\\"\\\\\"]",
+        "2[\"a\",-5,0,1.5,-0.25,true,false]",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         siop_decoder d;
@@ -214,9 +222,15 @@ TEST_IMPL(sio_placeholder_helpers)
     ASSERT_EQ(num, 3);
     json_decref(ph);
     static const char *const not_placeholders[] = {
-        "[]", "1", "{}", "{\"_placeholder\":false,\"num\":0}", "{\"_placeholder\":1,\"num\":0}",
-        "{\"_placeholder\":true}", "{\"_placeholder\":true,\"num\":-1}",
-        "{\"_placeholder\":true,\"num\":1.0}", "{\"_placeholder\":true,\"num\":\"1\"}",
+        "[]",
+        "1",
+        "{}",
+        "{\"_placeholder\":false,\"num\":0}",
+        "{\"_placeholder\":1,\"num\":0}",
+        "{\"_placeholder\":true}",
+        "{\"_placeholder\":true,\"num\":-1}",
+        "{\"_placeholder\":true,\"num\":1.0}",
+        "{\"_placeholder\":true,\"num\":\"1\"}",
     };
     for (size_t i = 0; i < sizeof not_placeholders / sizeof not_placeholders[0]; i++) {
         json_t *v = siop_test_json(not_placeholders[i]);
@@ -230,7 +244,7 @@ TEST_IMPL(sio_placeholder_helpers)
 TEST_IMPL(sio_placeholder_count_recurses)
 {
     json_t *v = siop_test_json("[\"a\"," PH(0) ",{\"x\":[" PH(1) ",{\"_placeholder\":true}]},"
-                              "{\"y\":{\"z\":" PH(2) "}}]");
+                                                                 "{\"y\":{\"z\":" PH(2) "}}]");
     ASSERT_EQ(siop_placeholder_count(v), 3);
     json_decref(v);
     ASSERT_EQ(siop_placeholder_count(NULL), 0);

@@ -9,7 +9,10 @@ typedef struct blob {
     size_t len;
 } blob;
 
-#define BLOB(lit) {(lit), sizeof(lit) - 1}
+#define BLOB(lit)                                                                                  \
+    {                                                                                              \
+        (lit), sizeof(lit) - 1                                                                     \
+    }
 
 typedef struct spec_vector {
     const char *text;
@@ -25,28 +28,63 @@ typedef struct spec_vector {
 
 static const spec_vector SPEC[] = {
     {"0", SIOP_PACKET_CONNECT, "/", SIOP_NO_ACK, NULL, 0, {{0}}},
-    {"0{\"sid\":\"wZX3oN0bSVIhsaknAAAI\"}", SIOP_PACKET_CONNECT, "/", SIOP_NO_ACK,
-     "{\"sid\":\"wZX3oN0bSVIhsaknAAAI\"}", 0, {{0}}},
+    {"0{\"sid\":\"wZX3oN0bSVIhsaknAAAI\"}",
+     SIOP_PACKET_CONNECT,
+     "/",
+     SIOP_NO_ACK,
+     "{\"sid\":\"wZX3oN0bSVIhsaknAAAI\"}",
+     0,
+     {{0}}},
     {"0/admin,", SIOP_PACKET_CONNECT, "/admin", SIOP_NO_ACK, NULL, 0, {{0}}},
-    {"0/admin,{\"sid\":\"oSO0OpakMV_3jnilAAAA\"}", SIOP_PACKET_CONNECT, "/admin", SIOP_NO_ACK,
-     "{\"sid\":\"oSO0OpakMV_3jnilAAAA\"}", 0, {{0}}},
-    {"4{\"message\":\"Not authorized\"}", SIOP_PACKET_CONNECT_ERROR, "/", SIOP_NO_ACK,
-     "{\"message\":\"Not authorized\"}", 0, {{0}}},
+    {"0/admin,{\"sid\":\"oSO0OpakMV_3jnilAAAA\"}",
+     SIOP_PACKET_CONNECT,
+     "/admin",
+     SIOP_NO_ACK,
+     "{\"sid\":\"oSO0OpakMV_3jnilAAAA\"}",
+     0,
+     {{0}}},
+    {"4{\"message\":\"Not authorized\"}",
+     SIOP_PACKET_CONNECT_ERROR,
+     "/",
+     SIOP_NO_ACK,
+     "{\"message\":\"Not authorized\"}",
+     0,
+     {{0}}},
     {"2[\"foo\"]", SIOP_PACKET_EVENT, "/", SIOP_NO_ACK, "[\"foo\"]", 0, {{0}}},
     {"2/admin,[\"bar\"]", SIOP_PACKET_EVENT, "/admin", SIOP_NO_ACK, "[\"bar\"]", 0, {{0}}},
-    {"51-[\"baz\"," PH(0) "]", SIOP_PACKET_BINARY_EVENT, "/", SIOP_NO_ACK, "[\"baz\"," PH(0) "]",
-     1, {BLOB("\x01\x02\x03\x04")}},
-    {"52-/admin,[\"baz\"," PH(0) "," PH(1) "]", SIOP_PACKET_BINARY_EVENT, "/admin", SIOP_NO_ACK,
-     "[\"baz\"," PH(0) "," PH(1) "]", 2, {BLOB("\x01\x02"), BLOB("\x03\x04")}},
+    {"51-[\"baz\"," PH(0) "]",
+     SIOP_PACKET_BINARY_EVENT,
+     "/",
+     SIOP_NO_ACK,
+     "[\"baz\"," PH(0) "]",
+     1,
+     {BLOB("\x01\x02\x03\x04")}},
+    {"52-/admin,[\"baz\"," PH(0) "," PH(1) "]",
+     SIOP_PACKET_BINARY_EVENT,
+     "/admin",
+     SIOP_NO_ACK,
+     "[\"baz\"," PH(0) "," PH(1) "]",
+     2,
+     {BLOB("\x01\x02"), BLOB("\x03\x04")}},
     {"212[\"foo\"]", SIOP_PACKET_EVENT, "/", 12, "[\"foo\"]", 0, {{0}}},
     {"312[]", SIOP_PACKET_ACK, "/", 12, "[]", 0, {{0}}},
     {"2/admin,13[\"foo\"]", SIOP_PACKET_EVENT, "/admin", 13, "[\"foo\"]", 0, {{0}}},
     {"3/admin,13[\"bar\"]", SIOP_PACKET_ACK, "/admin", 13, "[\"bar\"]", 0, {{0}}},
-    {"51-14[\"foo\"," PH(0) "]", SIOP_PACKET_BINARY_EVENT, "/", 14, "[\"foo\"," PH(0) "]", 1,
+    {"51-14[\"foo\"," PH(0) "]",
+     SIOP_PACKET_BINARY_EVENT,
+     "/",
+     14,
+     "[\"foo\"," PH(0) "]",
+     1,
      {BLOB("\x01\x02\x03\x04")}},
     {"314[\"bar\"]", SIOP_PACKET_ACK, "/", 14, "[\"bar\"]", 0, {{0}}},
     {"215[\"foo\"]", SIOP_PACKET_EVENT, "/", 15, "[\"foo\"]", 0, {{0}}},
-    {"61-15[\"bar\"," PH(0) "]", SIOP_PACKET_BINARY_ACK, "/", 15, "[\"bar\"," PH(0) "]", 1,
+    {"61-15[\"bar\"," PH(0) "]",
+     SIOP_PACKET_BINARY_ACK,
+     "/",
+     15,
+     "[\"bar\"," PH(0) "]",
+     1,
      {BLOB("\x01\x02\x03\x04")}},
     {"1", SIOP_PACKET_DISCONNECT, "/", SIOP_NO_ACK, NULL, 0, {{0}}},
     {"1/admin,", SIOP_PACKET_DISCONNECT, "/admin", SIOP_NO_ACK, NULL, 0, {{0}}},
@@ -90,8 +128,8 @@ TEST_IMPL(sio_spec_vectors_decode)
         ASSERT_EQ(p.n_attachments, v->n_attachments);
         for (size_t k = 0; k < v->n_attachments; k++) {
             ASSERT_EQ(p.attachments[k].len, v->attachments[k].len);
-            ASSERT(memcmp(p.attachments[k].data, v->attachments[k].bytes,
-                          v->attachments[k].len) == 0);
+            ASSERT(memcmp(p.attachments[k].data, v->attachments[k].bytes, v->attachments[k].len) ==
+                   0);
         }
         siop_packet_clear(&p);
         ASSERT(p.nsp == NULL && p.data == NULL && p.attachments == NULL);
@@ -130,8 +168,7 @@ static void expect_event_encodes(const spec_vector *v)
     const char *event = json_string_value(json_array_get(data, 0));
     ASSERT_EQ(siop_event_encode(&out, v->nsp, v->id, event, args, v->n_attachments), SIOP_OK);
     if (out.len != strlen(v->text) || memcmp(out.data, v->text, out.len) != 0)
-        TEST_FAIL("event encoded '%.*s', want '%s'", (int)out.len, (const char *)out.data,
-                  v->text);
+        TEST_FAIL("event encoded '%.*s', want '%s'", (int)out.len, (const char *)out.data, v->text);
     sb_buf_free(&out);
     json_decref(args);
     json_decref(data);

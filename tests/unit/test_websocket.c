@@ -7,14 +7,14 @@
 #include "websocket_codec.h"
 
 #define TEST_MAX_PAYLOAD (1u << 20)
-#define TEST_FIN 0x80
+#define TEST_FIN         0x80
 #define TEST_OPCODE_BITS 0x0F
-#define FROM_CLIENT 1 /* a server's reader: frames must be masked */
-#define FROM_SERVER 0 /* a client's reader */
-#define BIG_LEN 65536
-#define MASK_LENS 67
-#define PREFIX_TEST_LEN 300
-#define MASK_SHIFTS 8
+#define FROM_CLIENT      1 /* a server's reader: frames must be masked */
+#define FROM_SERVER      0 /* a client's reader */
+#define BIG_LEN          65536
+#define MASK_LENS        67
+#define PREFIX_TEST_LEN  300
+#define MASK_SHIFTS      8
 
 static const uint8_t TEST_MASK[4] = {0x37, 0xfa, 0x21, 0x3d}; /* RFC 6455 5.7's */
 
@@ -54,7 +54,7 @@ static void wire_masked(wire *w, uint8_t b0, const void *payload, size_t n)
     ws_mask(w->buf + w->len - n, n, TEST_MASK, 0);
 }
 
-#define WIRE_RAW(w, lit) wire_raw((w), (lit), sizeof(lit) - 1)
+#define WIRE_RAW(w, lit)        wire_raw((w), (lit), sizeof(lit) - 1)
 #define WIRE_MASKED(w, b0, lit) wire_masked((w), (b0), (lit), sizeof(lit) - 1)
 
 /* Reads the next frame, which must be whole and valid, with this payload. */
@@ -76,7 +76,7 @@ static void expect_frame(wire *w, uint8_t op, int fin, uint8_t msg_op, const voi
     w->pos += (size_t)got;
 }
 
-#define EXPECT_FRAME(w, op, fin, msg_op, lit) \
+#define EXPECT_FRAME(w, op, fin, msg_op, lit)                                                      \
     expect_frame((w), (op), (fin), (msg_op), (lit), sizeof(lit) - 1)
 
 /* The next read fails with code, and so does every read after it, even of a valid frame. */
@@ -120,7 +120,7 @@ static void expect_raw_error(uint64_t max_payload, const char *bytes, size_t n, 
     wire_free(&w);
 }
 
-#define EXPECT_RAW_ERROR(max_payload, lit, code) \
+#define EXPECT_RAW_ERROR(max_payload, lit, code)                                                   \
     expect_raw_error((max_payload), (lit), sizeof(lit) - 1, (code))
 
 /* One frame, alone on a server's reader, fails with code. */
@@ -137,7 +137,8 @@ TEST_IMPL(ws_rfc_single_frame_unmasked)
 {
     wire w;
     wire_init(&w, TEST_MAX_PAYLOAD, FROM_SERVER);
-    WIRE_RAW(&w, "\x81\x05" "Hello");
+    WIRE_RAW(&w, "\x81\x05"
+                 "Hello");
     EXPECT_FRAME(&w, WS_OP_TEXT, 1, WS_OP_TEXT, "Hello");
     expect_need(&w, 2);
     wire_free(&w);
@@ -159,7 +160,12 @@ TEST_IMPL(ws_rfc_fragmented_unmasked)
 {
     wire w;
     wire_init(&w, TEST_MAX_PAYLOAD, FROM_SERVER);
-    WIRE_RAW(&w, "\x01\x03" "Hel" "\x80\x02" "lo" "\x81\x02" "ok");
+    WIRE_RAW(&w, "\x01\x03"
+                 "Hel"
+                 "\x80\x02"
+                 "lo"
+                 "\x81\x02"
+                 "ok");
     EXPECT_FRAME(&w, WS_OP_TEXT, 0, WS_OP_TEXT, "Hel");
     ASSERT_EQ(w.r.msg_opcode, WS_OP_TEXT);
     EXPECT_FRAME(&w, WS_OP_CONTINUATION, 1, WS_OP_TEXT, "lo");
@@ -173,7 +179,8 @@ TEST_IMPL(ws_rfc_ping_and_masked_pong)
 {
     wire w;
     wire_init(&w, TEST_MAX_PAYLOAD, FROM_SERVER);
-    WIRE_RAW(&w, "\x89\x05" "Hello");
+    WIRE_RAW(&w, "\x89\x05"
+                 "Hello");
     EXPECT_FRAME(&w, WS_OP_PING, 1, 0, "Hello");
     wire_free(&w);
 
@@ -222,7 +229,10 @@ TEST_IMPL(ws_accept_key_rfc_example)
 
 TEST_IMPL(ws_read_unmasked_client_frame_is_1002)
 {
-    EXPECT_RAW_ERROR(TEST_MAX_PAYLOAD, "\x81\x05" "Hello", WS_CLOSE_PROTOCOL_ERROR);
+    EXPECT_RAW_ERROR(TEST_MAX_PAYLOAD,
+                     "\x81\x05"
+                     "Hello",
+                     WS_CLOSE_PROTOCOL_ERROR);
     return 0;
 }
 
@@ -499,8 +509,8 @@ static void expect_invalid_text(const char *const *fragments, size_t count, size
                     strlen(fragments[i]));
     }
     for (size_t i = 0; i < bad_at; i++)
-        expect_frame(&w, i == 0 ? WS_OP_TEXT : WS_OP_CONTINUATION, 0, WS_OP_TEXT,
-                     fragments[i], strlen(fragments[i]));
+        expect_frame(&w, i == 0 ? WS_OP_TEXT : WS_OP_CONTINUATION, 0, WS_OP_TEXT, fragments[i],
+                     strlen(fragments[i]));
     expect_error(&w, WS_CLOSE_INVALID_DATA);
     wire_free(&w);
 }
@@ -524,7 +534,7 @@ TEST_IMPL(ws_read_invalid_utf8_is_1007)
     return 0;
 }
 
-#define EXPECT_UTF8(lit, valid) \
+#define EXPECT_UTF8(lit, valid)                                                                    \
     ASSERT_EQ(ws_utf8_valid((const uint8_t *)(lit), sizeof(lit) - 1), (valid))
 
 TEST_IMPL(ws_utf8_valid_cases)
@@ -589,11 +599,13 @@ TEST_IMPL(ws_close_parse_cases)
     static const uint16_t invalid[] = {0, 999, 1004, 1005, 1006, 1012, 1015, 2999, 5000, 65535};
     EXPECT_CLOSE("", WS_CLOSE_NO_STATUS, "");
     EXPECT_CLOSE("\x03\xe8", WS_CLOSE_NORMAL, "");
-    EXPECT_CLOSE("\x03\xe9" "going away: caf\xC3\xA9", WS_CLOSE_GOING_AWAY,
-                 "going away: caf\xC3\xA9");
+    EXPECT_CLOSE("\x03\xe9"
+                 "going away: caf\xC3\xA9",
+                 WS_CLOSE_GOING_AWAY, "going away: caf\xC3\xA9");
     EXPECT_CLOSE_INVALID("\x03");
     EXPECT_CLOSE_INVALID("\x03\xe8\xC0\x80");
-    EXPECT_CLOSE_INVALID("\x03\xe8" "ok\xE2\x82");
+    EXPECT_CLOSE_INVALID("\x03\xe8"
+                         "ok\xE2\x82");
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
         char payload[2] = {(char)(valid[i] >> 8), (char)valid[i]};
         expect_close(payload, 2, valid[i], "");
@@ -609,7 +621,9 @@ TEST_IMPL(ws_close_payload_forms)
 {
     uint8_t out[WS_CONTROL_MAX];
     char reason[WS_CONTROL_MAX + 2];
-    ASSERT_MEM_EQ(out, ws_close_payload(out, WS_CLOSE_NORMAL, "bye"), "\x03\xe8" "bye");
+    ASSERT_MEM_EQ(out, ws_close_payload(out, WS_CLOSE_NORMAL, "bye"),
+                  "\x03\xe8"
+                  "bye");
     ASSERT_MEM_EQ(out, ws_close_payload(out, WS_CLOSE_TOO_BIG, NULL), "\x03\xf1");
     ASSERT_EQ(ws_close_payload(out, WS_CLOSE_NO_STATUS, "ignored"), 0);
 

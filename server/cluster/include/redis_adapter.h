@@ -5,8 +5,9 @@
  * uid; it is the sio_adapter_factory of the server, so every namespace gets an rca
  * adapter. Such an adapter composes the local adapter (adapter_local.c), which keeps the
  * rooms and delivers to this node's sockets, and adds the other nodes: broadcasts are
- * published for them, theirs are delivered here, and the requests of protocol/include/redis_adapter_codec.h
- * (fetchSockets, serverSideEmit, broadcasts with acks, remote joins...) go both ways.
+ * published for them, theirs are delivered here, and the requests of
+ * protocol/include/redis_adapter_codec.h (fetchSockets, serverSideEmit, broadcasts with acks,
+ * remote joins...) go both ways.
  *
  * Unlike Node, which PSUBSCRIBEs key#nsp#* and drops what it has no room for, a node
  * subscribes to key#nsp# plus key#nsp#room# for exactly the rooms it has local members in
@@ -27,7 +28,7 @@
 #include "adapter.h"
 
 #define CL_DEFAULT_REQUEST_TIMEOUT_MS 5000 /* Node's requestsTimeout */
-#define CL_UID_LEN 12                       /* random characters of a node's uid */
+#define CL_UID_LEN                    12   /* random characters of a node's uid */
 
 typedef struct cl_cluster cl_cluster;
 

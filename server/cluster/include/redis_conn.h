@@ -20,37 +20,37 @@
 #ifndef RC_REDIS_CONN_H
 #define RC_REDIS_CONN_H
 
+#include <hiredis/hiredis.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <hiredis/hiredis.h>
 #include <uv.h>
 
 /* Status codes. The ones a reply callback can see say why there is no (good) reply. */
-#define RC_OK 0
-#define RC_ERR_REPLY (-1) /* Redis answered with an error reply (reply holds it) */
-#define RC_ERR_DOWN (-2)  /* the command link was not connected: nothing was sent */
-#define RC_ERR_LOST (-3)  /* the connection dropped before the reply came */
+#define RC_OK          0
+#define RC_ERR_REPLY   (-1) /* Redis answered with an error reply (reply holds it) */
+#define RC_ERR_DOWN    (-2) /* the command link was not connected: nothing was sent */
+#define RC_ERR_LOST    (-3) /* the connection dropped before the reply came */
 #define RC_ERR_TIMEOUT (-4) /* no reply within command_timeout_ms: the connection was dropped */
-#define RC_ERR_BUSY (-5)  /* max_pending or max_pending_bytes reached: nothing was sent */
-#define RC_ERR_CLOSED (-6) /* rc_close() was called */
-#define RC_ERR_ARG (-7)   /* bad format or arguments, or a command reserved to this layer */
-#define RC_ERR_NOMEM (-8) /* out of memory */
-#define RC_ERR_URL (-9)   /* the URL is not of the supported form */
+#define RC_ERR_BUSY    (-5) /* max_pending or max_pending_bytes reached: nothing was sent */
+#define RC_ERR_CLOSED  (-6) /* rc_close() was called */
+#define RC_ERR_ARG     (-7) /* bad format or arguments, or a command reserved to this layer */
+#define RC_ERR_NOMEM   (-8) /* out of memory */
+#define RC_ERR_URL     (-9) /* the URL is not of the supported form */
 
 /* Limits of rc_url (bytes, without the terminating NUL) and of its numbers. */
-#define RC_URL_HOST_MAX 253
-#define RC_URL_USER_MAX 128
+#define RC_URL_HOST_MAX     253
+#define RC_URL_USER_MAX     128
 #define RC_URL_PASSWORD_MAX 512
 #define RC_URL_DEFAULT_PORT 6379
-#define RC_URL_DB_MAX 2147483647
+#define RC_URL_DB_MAX       2147483647
 
 /* Defaults for the rc_config fields left 0. */
-#define RC_DEFAULT_CONNECT_TIMEOUT_MS 3000  /* TCP connect plus AUTH / SELECT / PING */
-#define RC_DEFAULT_COMMAND_TIMEOUT_MS 10000 /* longest wait for the next reply */
-#define RC_DEFAULT_BACKOFF_MIN_MS 100       /* first retry delay; doubles per failure */
-#define RC_DEFAULT_BACKOFF_MAX_MS 5000      /* ... up to this */
-#define RC_DEFAULT_MAX_PENDING 100000       /* commands awaiting a reply */
-#define RC_DEFAULT_MAX_PENDING_BYTES (64u << 20) /* their encoded size */
+#define RC_DEFAULT_CONNECT_TIMEOUT_MS 3000        /* TCP connect plus AUTH / SELECT / PING */
+#define RC_DEFAULT_COMMAND_TIMEOUT_MS 10000       /* longest wait for the next reply */
+#define RC_DEFAULT_BACKOFF_MIN_MS     100         /* first retry delay; doubles per failure */
+#define RC_DEFAULT_BACKOFF_MAX_MS     5000        /* ... up to this */
+#define RC_DEFAULT_MAX_PENDING        100000      /* commands awaiting a reply */
+#define RC_DEFAULT_MAX_PENDING_BYTES  (64u << 20) /* their encoded size */
 
 /* A parsed redis://[user:password@]host[:port][/db] (user and password percent-decoded). */
 typedef struct rc_url {
@@ -65,10 +65,10 @@ typedef struct rc_conn rc_conn;
 
 /* One pub/sub message; everything is borrowed for the duration of the callback. */
 typedef struct rc_message {
-    const char *pattern;     /* the matching rc_psubscribe pattern, NULL for a channel */
-    const char *channel;     /* the channel it was published on (binary-safe) */
+    const char *pattern; /* the matching rc_psubscribe pattern, NULL for a channel */
+    const char *channel; /* the channel it was published on (binary-safe) */
     size_t channel_len;
-    const uint8_t *data;     /* the payload, binary-safe */
+    const uint8_t *data; /* the payload, binary-safe */
     size_t len;
 } rc_message;
 
@@ -76,8 +76,8 @@ typedef struct rc_message {
  * rc_command*() and never after rc_close() has returned. status is RC_OK with reply set,
  * RC_ERR_REPLY with reply set and errstr = reply->str, or another RC_ERR_* with reply
  * NULL. reply and errstr are borrowed: hiredis frees them when the callback returns. */
-typedef void (*rc_reply_cb)(rc_conn *conn, int status, const redisReply *reply,
-                            const char *errstr, void *ud);
+typedef void (*rc_reply_cb)(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
+                            void *ud);
 /* A message on a channel or pattern that has references (a late message for one just
  * unsubscribed is dropped). */
 typedef void (*rc_message_cb)(rc_conn *conn, const rc_message *msg, void *ud);

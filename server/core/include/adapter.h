@@ -20,28 +20,28 @@ typedef struct sio_ack_wait sio_ack_wait; /* one emit waiting for acknowledgemen
 
 /* One encoded packet: the text message, then one binary message per attachment. */
 typedef struct sio_frame {
-    eio_msg *text;           /* owned reference */
-    eio_msg **attachments;   /* owned array of owned references, n_attachments long */
+    eio_msg *text;         /* owned reference */
+    eio_msg **attachments; /* owned array of owned references, n_attachments long */
     size_t n_attachments;
-    size_t bytes;            /* payload bytes of all the messages, for limits */
+    size_t bytes; /* payload bytes of all the messages, for limits */
 } sio_frame;
 
 /* What to broadcast. */
 typedef struct sio_broadcast {
     const char *event;
-    const sio_args *args;  /* never NULL; args->json may be NULL */
-    const sio_target *to;  /* never NULL; an empty target means everyone */
-    int flags;             /* SIO_EMIT_VOLATILE */
+    const sio_args *args; /* never NULL; args->json may be NULL */
+    const sio_target *to; /* never NULL; an empty target means everyone */
+    int flags;            /* SIO_EMIT_VOLATILE */
 } sio_broadcast;
 
 /* A disconnected socket's state kept for connection state recovery. */
 typedef struct sio_recovery_record {
-    char sid[SIO_ID_LEN + 1];  /* the socket id to give back */
-    char pid[SIO_ID_LEN + 1];  /* the private id the client presents */
-    char **rooms;              /* owned array of owned names */
+    char sid[SIO_ID_LEN + 1]; /* the socket id to give back */
+    char pid[SIO_ID_LEN + 1]; /* the private id the client presents */
+    char **rooms;             /* owned array of owned names */
     size_t n_rooms;
-    json_t *data;              /* owned: the socket's sio_socket_data() */
-    sio_frame *missed;         /* owned: packets to replay after CONNECT */
+    json_t *data;      /* owned: the socket's sio_socket_data() */
+    sio_frame *missed; /* owned: packets to replay after CONNECT */
     size_t n_missed;
 } sio_recovery_record;
 void sio_recovery_record_free(sio_recovery_record *sess); /* frees members and sess itself */
@@ -84,11 +84,9 @@ typedef struct sio_adapter_ops {
      * not offer the operation and the public call fails with SIOP_ERR. */
 
     /* Every designated socket joins rooms (n >= 1): fire and forget, nothing reports. */
-    void (*add_sockets)(sio_adapter *a, const sio_target *to, const char *const *rooms,
-                        size_t n);
+    void (*add_sockets)(sio_adapter *a, const sio_target *to, const char *const *rooms, size_t n);
     /* Every designated socket leaves rooms (n >= 1), the ones it is not in are skipped. */
-    void (*del_sockets)(sio_adapter *a, const sio_target *to, const char *const *rooms,
-                        size_t n);
+    void (*del_sockets)(sio_adapter *a, const sio_target *to, const char *const *rooms, size_t n);
     /* Every designated socket disconnects as with sio_socket_disconnect(s, close_session). */
     void (*disconnect_sockets)(sio_adapter *a, const sio_target *to, int close_session);
     /* The designated sockets, one sio_socket_describe() object each (Node's RemoteSocket),
@@ -97,8 +95,7 @@ typedef struct sio_adapter_ops {
      * arrived when some node did not answer within the adapter's request timeout (Node's
      * requestsTimeout). The array is borrowed for the call. When the adapter is freed
      * first, free runs the pending callbacks (SIO_ACK_TIMEOUT). */
-    void (*fetch_sockets)(sio_adapter *a, const sio_target *to, sio_fetch_sockets_cb cb,
-                          void *ud);
+    void (*fetch_sockets)(sio_adapter *a, const sio_target *to, sio_fetch_sockets_cb cb, void *ud);
     /* Sends event and args to this namespace on every OTHER node, where the adapter hands
      * it to sio_namespace_receive_server_event(); this node's handlers never run. cb NULL:
      * no answer is expected. Otherwise cb runs exactly once, before the call returns or
@@ -115,8 +112,8 @@ typedef struct sio_adapter_ops {
      * del_all); restore looks a session up by pid and the packets missed since offset
      * (NULL when the client got none). */
     void (*persist_session)(sio_adapter *a, sio_socket *s);
-    void (*restore_session)(sio_adapter *a, const char *pid, const char *offset,
-                            sio_restore_cb cb, void *ud);
+    void (*restore_session)(sio_adapter *a, const char *pid, const char *offset, sio_restore_cb cb,
+                            void *ud);
     void (*free)(sio_adapter *a);
 } sio_adapter_ops;
 
@@ -205,8 +202,7 @@ void sio_ack_wait_arm(sio_ack_wait *op, uint32_t timeout_ms);
  * expects no answer. Otherwise reply runs exactly once, possibly before this returns:
  * with the handler's answer, or with NULL when none will come; at the latest when the
  * namespace's adapter is freed or replaced, before its free runs. */
-void sio_namespace_receive_server_event(sio_namespace *nsp, const char *event,
-                                        const sio_args *args, sio_node_reply_cb reply,
-                                        void *ud);
+void sio_namespace_receive_server_event(sio_namespace *nsp, const char *event, const sio_args *args,
+                                        sio_node_reply_cb reply, void *ud);
 
 #endif

@@ -1,10 +1,11 @@
 /* engine.h: the Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
  *
  * One eio_server listens on one host:port on the caller's libuv loop (its own transport:
- * HTTP/1.1 through http-parser, WebSocket through protocol/include/websocket_codec.h), and serves the Engine.IO endpoint at cfg.path on both transports (with the
- * polling-to-websocket upgrade). It owns sessions: an application learns of one through
- * on_open, receives its messages through on_message and its end through on_close, after
- * which the session is freed. Everything runs on the loop's thread; nothing here blocks.
+ * HTTP/1.1 through http-parser, WebSocket through protocol/include/websocket_codec.h), and serves
+ * the Engine.IO endpoint at cfg.path on both transports (with the polling-to-websocket upgrade). It
+ * owns sessions: an application learns of one through on_open, receives its messages through
+ * on_message and its end through on_close, after which the session is freed. Everything runs on the
+ * loop's thread; nothing here blocks.
  *
  * Outbound data is queued per session as refcounted eio_msg, so one encoded broadcast is
  * shared by every recipient. The queue is bounded (max_outbound bytes): a session whose
@@ -29,27 +30,27 @@ typedef enum eio_transport_kind {
 } eio_transport_kind;
 
 /* Close reasons passed to on_close, the same strings the Node server uses. */
-#define EIO_REASON_TRANSPORT_CLOSE "transport close"   /* client closed (close packet or socket) */
-#define EIO_REASON_TRANSPORT_ERROR "transport error"   /* malformed input, oversize payload */
-#define EIO_REASON_PING_TIMEOUT "ping timeout"         /* no pong within pingInterval + pingTimeout */
-#define EIO_REASON_FORCED_CLOSE "forced close"         /* eio_session_close() */
-#define EIO_REASON_SHUTDOWN "server shutting down"     /* eio_server_shutdown() */
-#define EIO_REASON_SLOW_CONSUMER "slow consumer"       /* outbound queue over max_outbound */
+#define EIO_REASON_TRANSPORT_CLOSE "transport close" /* client closed (close packet or socket) */
+#define EIO_REASON_TRANSPORT_ERROR "transport error" /* malformed input, oversize payload */
+#define EIO_REASON_PING_TIMEOUT    "ping timeout"    /* no pong within pingInterval + pingTimeout */
+#define EIO_REASON_FORCED_CLOSE    "forced close"    /* eio_session_close() */
+#define EIO_REASON_SHUTDOWN        "server shutting down" /* eio_server_shutdown() */
+#define EIO_REASON_SLOW_CONSUMER   "slow consumer"        /* outbound queue over max_outbound */
 
 typedef struct eio_config {
-    const char *host;             /* interface to bind ("127.0.0.1", "::1", "0.0.0.0") */
-    int port;                     /* TCP port; 0 picks a free one (see eio_server_port) */
-    const char *path;             /* endpoint path with trailing slash, e.g. "/socket.io/" */
-    uint32_t ping_interval_ms;    /* server PING every this often */
-    uint32_t ping_timeout_ms;     /* how long a PONG may take before the session closes */
-    uint32_t upgrade_timeout_ms;  /* how long an upgrade may take before the probe is dropped */
-    size_t max_payload;           /* largest accepted message / POST body, in bytes */
-    size_t max_outbound;          /* queued outbound bytes per session before "slow consumer" */
-    const char *cors_origin;      /* NULL: no CORS; "*": echo any Origin; else comma-separated list */
-    int cors_credentials;         /* 1: Access-Control-Allow-Credentials: true */
-    const char *cookie;           /* NULL: no cookie; else the sticky-session cookie name ("io") */
-    int allow_polling;            /* 1: the polling transport is offered */
-    int allow_websocket;          /* 1: the websocket transport (and upgrade) is offered */
+    const char *host;            /* interface to bind ("127.0.0.1", "::1", "0.0.0.0") */
+    int port;                    /* TCP port; 0 picks a free one (see eio_server_port) */
+    const char *path;            /* endpoint path with trailing slash, e.g. "/socket.io/" */
+    uint32_t ping_interval_ms;   /* server PING every this often */
+    uint32_t ping_timeout_ms;    /* how long a PONG may take before the session closes */
+    uint32_t upgrade_timeout_ms; /* how long an upgrade may take before the probe is dropped */
+    size_t max_payload;          /* largest accepted message / POST body, in bytes */
+    size_t max_outbound;         /* queued outbound bytes per session before "slow consumer" */
+    const char *cors_origin; /* NULL: no CORS; "*": echo any Origin; else comma-separated list */
+    int cors_credentials;    /* 1: Access-Control-Allow-Credentials: true */
+    const char *cookie;      /* NULL: no cookie; else the sticky-session cookie name ("io") */
+    int allow_polling;       /* 1: the polling transport is offered */
+    int allow_websocket;     /* 1: the websocket transport (and upgrade) is offered */
 } eio_config;
 
 /* Fills cfg with the Node server's defaults on 127.0.0.1:3000 at "/socket.io/". */
@@ -107,7 +108,7 @@ int eio_session_writable(const eio_session *s);
  * sent, on_close runs with EIO_REASON_FORCED_CLOSE. */
 void eio_session_close(eio_session *s);
 
-const char *eio_session_id(const eio_session *s);          /* the sid (NUL-terminated) */
+const char *eio_session_id(const eio_session *s); /* the sid (NUL-terminated) */
 eio_transport_kind eio_session_transport(const eio_session *s);
 /* Query string of the handshake request, without '?' (may be ""), and a lookup in it:
  * copies the url-decoded value of name into buf and returns its length, or -1. */
@@ -119,14 +120,14 @@ void *eio_session_data(const eio_session *s);
 eio_server *eio_session_server(const eio_session *s);
 
 /* For eio_http_handler. */
-const char *eio_http_method(const eio_http_request *req);  /* "GET", "POST", … */
-const char *eio_http_path(const eio_http_request *req);    /* path without query */
+const char *eio_http_method(const eio_http_request *req);               /* "GET", "POST", … */
+const char *eio_http_path(const eio_http_request *req);                 /* path without query */
 const uint8_t *eio_http_body(const eio_http_request *req, size_t *len); /* POST/PUT body */
 int eio_http_query_param(const eio_http_request *req, const char *name, char *buf, size_t len);
 int eio_http_header(const eio_http_request *req, const char *name, char *buf, size_t len);
 /* Sends status, content type and body (copied); call once per request. */
-void eio_http_respond(eio_http_request *req, int status, const char *content_type,
-                      const void *body, size_t len);
+void eio_http_respond(eio_http_request *req, int status, const char *content_type, const void *body,
+                      size_t len);
 
 /* A request answered after the handler returns (the answer needs Redis, say). The handler
  * calls eio_http_defer() instead of eio_http_respond() and returns 0; req and what it

@@ -29,50 +29,51 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "socketio_codec.h"
 #include "engine.h"
+#include "socketio_codec.h"
 
 typedef struct sio_server sio_server;
 typedef struct sio_namespace sio_namespace;
 typedef struct sio_socket sio_socket;
 typedef struct sio_ack sio_ack; /* an acknowledgement the server owes a client */
-typedef struct sio_node_reply sio_node_reply; /* an answer owed to another node's server-side emit */
+typedef struct sio_node_reply
+    sio_node_reply; /* an answer owed to another node's server-side emit */
 
 #define SIO_ID_LEN 20 /* socket ids and private session ids: 20 URL-safe characters */
 
 /* Results besides SIOP_OK (0) and SIOP_ERR (-1) from the codec's siop_status. */
 typedef enum sio_error {
-    SIO_ECLOSED = -2,  /* the socket is not connected (any more) */
-    SIO_ELIMIT = -3,   /* a configured limit was reached */
-    SIO_EINVAL = -4    /* bad argument: reserved event name, args not an array, bad name */
+    SIO_ECLOSED = -2, /* the socket is not connected (any more) */
+    SIO_ELIMIT = -3,  /* a configured limit was reached */
+    SIO_EINVAL = -4   /* bad argument: reserved event name, args not an array, bad name */
 } sio_error;
 const char *sio_strerror(int err);
 
 /* Outcome passed to acknowledgement callbacks. */
 typedef enum sio_ack_status {
-    SIO_ACK_OK = 0,           /* the client(s) answered */
-    SIO_ACK_TIMEOUT = 1,      /* "operation has timed out", as Node's Error message */
-    SIO_ACK_DISCONNECTED = 2  /* a recipient disconnected before answering */
+    SIO_ACK_OK = 0,          /* the client(s) answered */
+    SIO_ACK_TIMEOUT = 1,     /* "operation has timed out", as Node's Error message */
+    SIO_ACK_DISCONNECTED = 2 /* a recipient disconnected before answering */
 } sio_ack_status;
 const char *sio_ack_status_message(int status);
 
 /* Flags for emits. */
 #define SIO_EMIT_VOLATILE 0x1 /* drop for a session that cannot send at once */
-#define SIO_EMIT_LOCAL 0x2    /* broadcasts: this node's sockets only (Node's io.local) */
+#define SIO_EMIT_LOCAL    0x2 /* broadcasts: this node's sockets only (Node's io.local) */
 
 /* Disconnect reasons produced by this layer (engine close reasons are EIO_REASON_*). */
 #define SIO_REASON_CLIENT_DISCONNECT "client namespace disconnect"
 #define SIO_REASON_SERVER_DISCONNECT "server namespace disconnect"
-#define SIO_REASON_SERVER_CLOSE "forced server close"
+#define SIO_REASON_SERVER_CLOSE      "forced server close"
 
 typedef struct sio_options {
-    uint32_t connect_timeout_ms;   /* close a session that joins no namespace in time */
-    uint32_t recovery_window_ms;   /* connection state recovery window; 0 = off */
-    size_t recovery_max_packets;   /* per namespace: packets kept for recovery */
-    size_t recovery_max_bytes;     /* per namespace: bytes of those packets */
-    size_t recovery_max_sessions;  /* per namespace: disconnected sessions kept */
-    size_t max_attachments;        /* binary attachments accepted per incoming packet */
-    size_t max_pending_acks;       /* per socket: server emits awaiting the client's ack */
+    uint32_t connect_timeout_ms;  /* close a session that joins no namespace in time */
+    uint32_t recovery_window_ms;  /* connection state recovery window; 0 = off */
+    size_t recovery_max_packets;  /* per namespace: packets kept for recovery */
+    size_t recovery_max_bytes;    /* per namespace: bytes of those packets */
+    size_t recovery_max_sessions; /* per namespace: disconnected sessions kept */
+    size_t max_attachments;       /* binary attachments accepted per incoming packet */
+    size_t max_pending_acks;      /* per socket: server emits awaiting the client's ack */
 } sio_options;
 
 /* Node's defaults: connect timeout 45 s, recovery off; limits as documented in socketio.c. */
@@ -80,7 +81,7 @@ void sio_options_defaults(sio_options *opts);
 
 /* Arguments of an event or an ack. */
 typedef struct sio_args {
-    json_t *json;                      /* JSON array of the arguments; NULL: none */
+    json_t *json;                       /* JSON array of the arguments; NULL: none */
     const siop_attachment *attachments; /* bytes of the placeholders in json, by num */
     size_t n_attachments;
     /* Optional: json already encoded (compact JSON text of the same array, no attachments).
@@ -119,8 +120,8 @@ typedef void (*sio_disconnect_cb)(sio_socket *s, const char *reason, void *ud);
 /* An event from the client. args->json is the array without the event name. ack is NULL
  * when the client expects no answer; otherwise the handler OWNS it and must end it once,
  * now or later, with sio_ack_send() or sio_ack_free(). */
-typedef void (*sio_event_cb)(sio_socket *s, const char *event, const sio_args *args,
-                             sio_ack *ack, void *ud);
+typedef void (*sio_event_cb)(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
+                             void *ud);
 /* Answer to sio_socket_emit_ack(): args is the client's answer when status is
  * SIO_ACK_OK, else NULL. s is borrowed (it may have disconnected). */
 typedef void (*sio_ack_cb)(sio_socket *s, int status, const sio_args *args, void *ud);
@@ -200,11 +201,10 @@ int sio_namespace_emit(sio_namespace *nsp, const sio_target *to, const char *eve
  * io.timeout(ms).emit(…, cb). On SIOP_OK, cb runs exactly once, never before this call
  * returns; on error it never runs. A recipient already at max_pending_acks is skipped. */
 int sio_namespace_emit_ack(sio_namespace *nsp, const sio_target *to, const char *event,
-                           const sio_args *args, uint32_t timeout_ms,
-                           sio_broadcast_ack_cb cb, void *ud);
-/* The ids of the sockets a target designates (through the adapter, so possibly later). */
-void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets_cb cb,
+                           const sio_args *args, uint32_t timeout_ms, sio_broadcast_ack_cb cb,
                            void *ud);
+/* The ids of the sockets a target designates (through the adapter, so possibly later). */
+void sio_namespace_sockets(sio_namespace *nsp, const sio_target *to, sio_sockets_cb cb, void *ud);
 /* The connected socket of this node with that id (borrowed), or NULL. */
 sio_socket *sio_namespace_socket(sio_namespace *nsp, const char *id);
 size_t sio_namespace_socket_count(const sio_namespace *nsp);
@@ -218,20 +218,19 @@ size_t sio_namespace_socket_count(const sio_namespace *nsp);
  * does not offer the operation. */
 
 /* Every designated socket joins the n rooms / leaves those of them it is in. */
-int sio_namespace_sockets_join(sio_namespace *nsp, const sio_target *to,
-                               const char *const *rooms, size_t n);
-int sio_namespace_sockets_leave(sio_namespace *nsp, const sio_target *to,
-                                const char *const *rooms, size_t n);
+int sio_namespace_sockets_join(sio_namespace *nsp, const sio_target *to, const char *const *rooms,
+                               size_t n);
+int sio_namespace_sockets_leave(sio_namespace *nsp, const sio_target *to, const char *const *rooms,
+                                size_t n);
 /* Every designated socket disconnects as with sio_socket_disconnect(s, close_session):
  * the client sees "io server disconnect"; with close_session its other namespaces go too
  * and the connection closes. */
-int sio_namespace_disconnect_sockets(sio_namespace *nsp, const sio_target *to,
-                                     int close_session);
+int sio_namespace_disconnect_sockets(sio_namespace *nsp, const sio_target *to, int close_session);
 /* Node's fetchSockets(): describes the designated sockets of every node. On SIOP_OK, cb
  * runs exactly once, possibly before this call returns (always, with the local adapter);
  * otherwise never. */
-int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to,
-                                sio_fetch_sockets_cb cb, void *ud);
+int sio_namespace_fetch_sockets(sio_namespace *nsp, const sio_target *to, sio_fetch_sockets_cb cb,
+                                void *ud);
 /* Node's serverSideEmit(): event and args go to the handlers registered with
  * sio_namespace_on_server_event() on every OTHER node of the cluster; this node's own
  * handlers do not run. cb NULL: no answer expected. Otherwise
@@ -289,8 +288,8 @@ int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int 
 /* Emits expecting an answer. timeout_ms 0: wait as long as the socket lives. On SIOP_OK,
  * cb runs exactly once (answer, timeout or disconnection); otherwise (SIO_ECLOSED,
  * SIO_ELIMIT: too many pending acks, SIO_EINVAL) it never runs. */
-int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args,
-                        uint32_t timeout_ms, sio_ack_cb cb, void *ud);
+int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args, uint32_t timeout_ms,
+                        sio_ack_cb cb, void *ud);
 int sio_socket_join(sio_socket *s, const char *room);
 /* 1 when the connected socket s is in room, else 0. */
 int sio_socket_in_room(const sio_socket *s, const char *room);

@@ -15,7 +15,7 @@
 
 #include "signals.h"
 
-#define SBD_STEPS_MAX 8   /* parts one binary closes in turn */
+#define SBD_STEPS_MAX    8 /* parts one binary closes in turn */
 #define SBD_EXIT_FAILURE 1 /* exit status when the daemon cannot start or leaves handles open */
 
 /* Called once, when the step's part has closed. */
@@ -29,13 +29,13 @@ typedef struct sbd_step {
 } sbd_step;
 
 typedef struct sbd_daemon {
-    uv_loop_t loop;               /* every part of the binary runs on it */
-    const char *prog;             /* the binary's name, for log lines */
-    sbd_signals signals;          /* started by sbd_daemon_run */
+    uv_loop_t loop;      /* every part of the binary runs on it */
+    const char *prog;    /* the binary's name, for log lines */
+    sbd_signals signals; /* started by sbd_daemon_run */
     int signals_started;
     sbd_step steps[SBD_STEPS_MAX]; /* the shutdown chain, in order */
     size_t n_steps;
-    size_t next;                  /* step the chain runs next */
+    size_t next; /* step the chain runs next */
 } sbd_daemon;
 
 /* Initialises the loop and ignores SIGPIPE (a peer that went away is an error on write). */

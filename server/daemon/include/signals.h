@@ -15,15 +15,16 @@
 typedef void (*sbd_stop_cb)(void *ud);
 
 typedef struct sbd_signals {
-    uv_signal_t term;   /* SIGTERM */
-    uv_signal_t intr;   /* SIGINT */
-    int received;       /* signals seen so far */
-    const char *prog;   /* for the log lines */
+    uv_signal_t term; /* SIGTERM */
+    uv_signal_t intr; /* SIGINT */
+    int received;     /* signals seen so far */
+    const char *prog; /* for the log lines */
     sbd_stop_cb stop;
     void *ud;
 } sbd_signals;
 
-void sbd_signals_start(sbd_signals *s, uv_loop_t *loop, const char *prog, sbd_stop_cb stop, void *ud);
+void sbd_signals_start(sbd_signals *s, uv_loop_t *loop, const char *prog, sbd_stop_cb stop,
+                       void *ud);
 void sbd_signals_close(sbd_signals *s);
 
 #endif

@@ -15,29 +15,24 @@
 
 #include "store.h"
 
-#define HD_MAX_DEPTS 16          /* departments a token may name */
-#define HD_NAME_MAX 128          /* longest display name, in bytes */
-#define HD_TOKEN_MAX 4096        /* longest token accepted, in bytes */
-#define HD_MAX_CHATS_LIMIT 1000  /* largest max_chats claim accepted */
-#define HD_AUTH_DEFAULT_SKEW_S 30 /* clock skew tolerance when configuration says nothing */
+#define HD_MAX_DEPTS           16   /* departments a token may name */
+#define HD_NAME_MAX            128  /* longest display name, in bytes */
+#define HD_TOKEN_MAX           4096 /* longest token accepted, in bytes */
+#define HD_MAX_CHATS_LIMIT     1000 /* largest max_chats claim accepted */
+#define HD_AUTH_DEFAULT_SKEW_S 30   /* clock skew tolerance when configuration says nothing */
 
 /* Reason codes (part of the contract). hd_auth_verify() returns one of these pointers. */
-#define HD_AUTH_MISSING_TOKEN "missing_token"           /* no token, or an empty one */
-#define HD_AUTH_MALFORMED "malformed_token"             /* not a JWT, bad base64/JSON, too long */
-#define HD_AUTH_UNSUPPORTED_ALG "unsupported_alg"       /* header alg is not "HS256" */
-#define HD_AUTH_BAD_SIGNATURE "bad_signature"           /* signature does not match the secret */
-#define HD_AUTH_EXPIRED "token_expired"                 /* exp + skew < now */
-#define HD_AUTH_NOT_YET_VALID "token_not_yet_valid"     /* nbf - skew > now */
-#define HD_AUTH_INVALID_CLAIMS "invalid_claims"         /* a claim missing, mistyped, too big */
-#define HD_AUTH_INVALID_API_KEY "invalid_api_key"       /* token_source=api and no key matched */
-#define HD_AUTH_JWT_NOT_CONFIGURED "jwt_not_configured" /* a JWT, but no secret configured */
+#define HD_AUTH_MISSING_TOKEN      "missing_token"       /* no token, or an empty one */
+#define HD_AUTH_MALFORMED          "malformed_token"     /* not a JWT, bad base64/JSON, too long */
+#define HD_AUTH_UNSUPPORTED_ALG    "unsupported_alg"     /* header alg is not "HS256" */
+#define HD_AUTH_BAD_SIGNATURE      "bad_signature"       /* signature does not match the secret */
+#define HD_AUTH_EXPIRED            "token_expired"       /* exp + skew < now */
+#define HD_AUTH_NOT_YET_VALID      "token_not_yet_valid" /* nbf - skew > now */
+#define HD_AUTH_INVALID_CLAIMS     "invalid_claims"      /* a claim missing, mistyped, too big */
+#define HD_AUTH_INVALID_API_KEY    "invalid_api_key"     /* token_source=api and no key matched */
+#define HD_AUTH_JWT_NOT_CONFIGURED "jwt_not_configured"  /* a JWT, but no secret configured */
 
-typedef enum hd_role {
-    HD_ROLE_CUSTOMER,
-    HD_ROLE_AGENT,
-    HD_ROLE_SUPERVISOR,
-    HD_ROLE_API
-} hd_role;
+typedef enum hd_role { HD_ROLE_CUSTOMER, HD_ROLE_AGENT, HD_ROLE_SUPERVISOR, HD_ROLE_API } hd_role;
 
 /* A verified client. Strings are NUL-terminated copies; ids are printable ASCII, no spaces. */
 typedef struct hd_identity {
@@ -54,9 +49,9 @@ typedef struct hd_identity {
 typedef struct hd_auth_config {
     const unsigned char *jwt_secret; /* NULL or jwt_secret_len 0: JWTs are refused */
     size_t jwt_secret_len;
-    const char *const *api_keys;     /* NUL-terminated keys; may be NULL when n_api_keys is 0 */
+    const char *const *api_keys; /* NUL-terminated keys; may be NULL when n_api_keys is 0 */
     size_t n_api_keys;
-    int skew_s;                      /* clock skew tolerance in seconds (HD_AUTH_DEFAULT_SKEW_S) */
+    int skew_s; /* clock skew tolerance in seconds (HD_AUTH_DEFAULT_SKEW_S) */
 } hd_auth_config;
 
 /* Checks token (NUL-terminated; NULL counts as missing). api_source: the client said
@@ -72,9 +67,10 @@ const char *hd_role_name(hd_role r);
  * never expire. */
 int hd_identity_expired(const hd_auth_config *cfg, const hd_identity *id, int64_t now_s);
 
-/* For the tests (the benchmark's load generator signs its own: bench/loadgen/jwt.c): claims_json (a JSON object, signed byte
- * for byte as given) as an HS256 JWT with header {"alg":"HS256","typ":"JWT"}. Returns a
- * malloc'd string the caller frees, or NULL when secret is NULL or empty. */
+/* For the tests (the benchmark's load generator signs its own: bench/loadgen/jwt.c): claims_json (a
+ * JSON object, signed byte for byte as given) as an HS256 JWT with header
+ * {"alg":"HS256","typ":"JWT"}. Returns a malloc'd string the caller frees, or NULL when secret is
+ * NULL or empty. */
 char *hd_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *claims_json);
 
 #endif

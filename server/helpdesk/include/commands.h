@@ -20,13 +20,15 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define HD_COMMANDS_STREAM "commands"            /* after the prefix: "hd:commands" */
-#define HD_COMMANDS_GROUP "switchboard"
-#define HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS 15000  /* above the store's command timeout, so an
-                                                    entry still being handled is not taken */
+#define HD_COMMANDS_STREAM "commands" /* after the prefix: "hd:commands" */
+#define HD_COMMANDS_GROUP  "switchboard"
+#define HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS                                                          \
+    15000 /* above the store's command timeout, so an                                              \
+             entry still being handled is not taken */
 #define HD_COMMANDS_DEFAULT_CLAIM_EVERY_MS 3000
-#define HD_COMMANDS_MAX_HELD 256                 /* entries handed out and not yet acked or
-                                                    retried: reading pauses at this many */
+#define HD_COMMANDS_MAX_HELD                                                                       \
+    256 /* entries handed out and not yet acked or                                                 \
+           retried: reading pauses at this many */
 
 typedef struct hd_commands hd_commands;
 typedef struct hd_command hd_command;
@@ -38,11 +40,11 @@ typedef struct hd_command hd_command;
 typedef void (*hd_command_cb)(hd_command *cmd, const char *type, json_t *data, void *ud);
 
 typedef struct hd_commands_config {
-    const char *url;            /* redis://[user:password@]host[:port][/db] (copied) */
-    const char *prefix;         /* key prefix (copied); NULL: "hd:" */
-    const char *node_id;        /* consumer name in the group (copied); unique per node */
-    uint32_t claim_idle_ms;     /* reclaim entries pending this long; 0: the default */
-    uint32_t claim_every_ms;    /* how often to look for them; 0: the default */
+    const char *url;         /* redis://[user:password@]host[:port][/db] (copied) */
+    const char *prefix;      /* key prefix (copied); NULL: "hd:" */
+    const char *node_id;     /* consumer name in the group (copied); unique per node */
+    uint32_t claim_idle_ms;  /* reclaim entries pending this long; 0: the default */
+    uint32_t claim_every_ms; /* how often to look for them; 0: the default */
     hd_command_cb on_command;
     void *ud;
 } hd_commands_config;

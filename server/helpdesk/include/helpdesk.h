@@ -17,23 +17,23 @@
 #include "socketio.h"
 #include "store.h"
 
-#define HD_NAMESPACE "/helpdesk"
-#define HD_DEFAULT_MAX_CHATS 5
-#define HD_DEFAULT_INACTIVITY_S 1800     /* 30 min, as the contract says */
-#define HD_DEFAULT_MAX_MESSAGE 16384     /* bytes of a message's text */
-#define HD_DEFAULT_RATE 10               /* events per second per socket */
-#define HD_DEFAULT_BURST 20              /* events a socket may send at once */
-#define HD_HISTORY_DEFAULT 50            /* history without a limit */
-#define HD_HISTORY_MAX 200               /* largest history page */
+#define HD_NAMESPACE            "/helpdesk"
+#define HD_DEFAULT_MAX_CHATS    5
+#define HD_DEFAULT_INACTIVITY_S 1800  /* 30 min, as the contract says */
+#define HD_DEFAULT_MAX_MESSAGE  16384 /* bytes of a message's text */
+#define HD_DEFAULT_RATE         10    /* events per second per socket */
+#define HD_DEFAULT_BURST        20    /* events a socket may send at once */
+#define HD_HISTORY_DEFAULT      50    /* history without a limit */
+#define HD_HISTORY_MAX          200   /* largest history page */
 
 typedef struct hd_config {
-    hd_auth_config auth;          /* JWT secret, API keys, skew (borrowed for the app's life) */
-    int manual_routing;           /* 1: agents take from the queue; 0: auto routing */
-    int max_chats;                /* an agent's limit when its token names none */
-    uint32_t inactivity_s;        /* close conversations idle this long; 0: never */
-    size_t max_message;           /* longest message text in bytes (413 beyond) */
-    uint32_t rate;                /* events per second per socket; 0: unlimited */
-    uint32_t burst;               /* bucket size of the rate limit */
+    hd_auth_config auth;   /* JWT secret, API keys, skew (borrowed for the app's life) */
+    int manual_routing;    /* 1: agents take from the queue; 0: auto routing */
+    int max_chats;         /* an agent's limit when its token names none */
+    uint32_t inactivity_s; /* close conversations idle this long; 0: never */
+    size_t max_message;    /* longest message text in bytes (413 beyond) */
+    uint32_t rate;         /* events per second per socket; 0: unlimited */
+    uint32_t burst;        /* bucket size of the rate limit */
 } hd_config;
 
 typedef struct hd_app hd_app;

@@ -24,17 +24,17 @@
 #include <stdint.h>
 
 /* Outcomes, as the contract's status codes. */
-#define HD_OK 200
-#define HD_EBADREQ 400      /* malformed request */
-#define HD_EEXPIRED 401     /* token expired */
-#define HD_EFORBIDDEN 403   /* not allowed for this role or conversation */
-#define HD_ENOTFOUND 404    /* unknown conversation */
-#define HD_ECONFLICT 409    /* conversation closed, or taken by another agent */
-#define HD_ETOOLARGE 413    /* message too large */
-#define HD_ERATE 429        /* rate limited */
+#define HD_OK           200
+#define HD_EBADREQ      400 /* malformed request */
+#define HD_EEXPIRED     401 /* token expired */
+#define HD_EFORBIDDEN   403 /* not allowed for this role or conversation */
+#define HD_ENOTFOUND    404 /* unknown conversation */
+#define HD_ECONFLICT    409 /* conversation closed, or taken by another agent */
+#define HD_ETOOLARGE    413 /* message too large */
+#define HD_ERATE        429 /* rate limited */
 #define HD_EUNAVAILABLE 503 /* the store could not be reached: nothing changed */
 
-#define HD_ID_MAX 128       /* longest session, agent, conversation or client_msg_id accepted */
+#define HD_ID_MAX 128 /* longest session, agent, conversation or client_msg_id accepted */
 
 typedef struct hd_store hd_store;
 
@@ -48,10 +48,10 @@ typedef struct hd_access {
 /* One agent as the token describes it. */
 typedef struct hd_agent {
     const char *id;
-    const char *name;        /* may be NULL */
+    const char *name;         /* may be NULL */
     const char *const *depts; /* departments; n_depts 0: every department */
     size_t n_depts;
-    int max_chats;           /* concurrent conversation limit (> 0) */
+    int max_chats; /* concurrent conversation limit (> 0) */
 } hd_agent;
 
 /* A message to store (support from a client, the REST endpoint or hd:commands). */
@@ -62,35 +62,35 @@ typedef struct hd_post {
     hd_access access;           /* checked against the conversation (403) */
     const char *sender_type;    /* "customer" | "agent" | "bot" | "system" */
     const char *sender_id;
-    const char *sender_name;    /* may be NULL */
-    const char *message;        /* the text (validated by the caller) */
-    json_t *attachment;         /* false, or the {url,name,mime,size} object */
-    const char *client_msg_id;  /* NULL: not idempotent */
-    const char *msg_id;         /* the id to give the message (a fresh ULID) */
-    const char *new_chat_id;    /* the id to give a conversation created now */
-    int assign;                 /* auto routing: a conversation created now is routed in
-                                   the same step (see post) */
-    int64_t now_ms;             /* created_at, last activity */
+    const char *sender_name;   /* may be NULL */
+    const char *message;       /* the text (validated by the caller) */
+    json_t *attachment;        /* false, or the {url,name,mime,size} object */
+    const char *client_msg_id; /* NULL: not idempotent */
+    const char *msg_id;        /* the id to give the message (a fresh ULID) */
+    const char *new_chat_id;   /* the id to give a conversation created now */
+    int assign;                /* auto routing: a conversation created now is routed in
+                                  the same step (see post) */
+    int64_t now_ms;            /* created_at, last activity */
 } hd_post;
 
 /* What an operation produced. Unused fields are NULL / 0. */
 typedef struct hd_result {
-    int status;                /* HD_OK or an HD_E* code */
-    json_t *message;           /* post: the stored message (the one stored before on a duplicate);
-                                  may be NULL when message_text is set */
-    json_t *conversation;      /* the conversation after the operation (see below); post:
-                                  may be NULL unless created */
-    json_t *list;              /* history: messages; conversations / inquiries: their list;
-                                  route, and a post that created and routed: assignments
-                                  made; sweep: conversations closed */
-    int duplicate;             /* post: client_msg_id was already stored: nothing changed */
-    int created;               /* post: this call created the conversation (it is queued) */
+    int status;                 /* HD_OK or an HD_E* code */
+    json_t *message;            /* post: the stored message (the one stored before on a duplicate);
+                                   may be NULL when message_text is set */
+    json_t *conversation;       /* the conversation after the operation (see below); post:
+                                   may be NULL unless created */
+    json_t *list;               /* history: messages; conversations / inquiries: their list;
+                                   route, and a post that created and routed: assignments
+                                   made; sweep: conversations closed */
+    int duplicate;              /* post: client_msg_id was already stored: nothing changed */
+    int created;                /* post: this call created the conversation (it is queued) */
     const char *previous_agent; /* transfer / close: the agent who had the conversation, or NULL */
     /* post: the message as compact JSON text, when the store has it (may be NULL) */
     const char *message_text;
     size_t message_text_len;
-    const char *chat_id;       /* post: the conversation's id */
-    int64_t seq;               /* post: the message's seq */
+    const char *chat_id; /* post: the conversation's id */
+    int64_t seq;         /* post: the message's seq */
     /* post, filled by the relay (conversations.c), not by stores: the support event's arguments
      * [{"status_code":200,"data":message}] as JSON text, encoded once for the room and the
      * sender's ack; NULL when not built */
@@ -138,12 +138,11 @@ typedef struct hd_store_ops {
     /* Closes a conversation (by: "customer|agent|backend|system", reason: the contract's
      * reason). 409 when already closed. Named close_chat because close (below) is the
      * store's own handle close. */
-    void (*close_chat)(hd_store *st, const char *chat_id, const hd_access *access,
-                       const char *by, const char *reason, int64_t now_ms, hd_result_cb cb,
-                       void *ud);
+    void (*close_chat)(hd_store *st, const char *chat_id, const hd_access *access, const char *by,
+                       const char *reason, int64_t now_ms, hd_result_cb cb, void *ud);
     /* Messages with seq > after_seq, at most limit, in seq order; conversation set too. */
-    void (*history)(hd_store *st, const char *chat_id, const hd_access *access,
-                    int64_t after_seq, size_t limit, hd_result_cb cb, void *ud);
+    void (*history)(hd_store *st, const char *chat_id, const hd_access *access, int64_t after_seq,
+                    size_t limit, hd_result_cb cb, void *ud);
     /* The conversations of a customer session (session_id) or of an agent (agent_id, the
      * ones assigned to it); open_only: not closed. Newest first. */
     void (*conversations)(hd_store *st, const hd_access *who, int open_only, hd_result_cb cb,

@@ -50,10 +50,10 @@
 
 #include "store.h"
 
-#define HD_REDIS_DEFAULT_PREFIX "hd:"
+#define HD_REDIS_DEFAULT_PREFIX          "hd:"
 #define HD_REDIS_DEFAULT_PRESENCE_TTL_MS 15000
-#define HD_REDIS_ROUTE_MAX 256 /* assignments per route call: a full list means call again */
-#define HD_REDIS_SWEEP_MAX 256 /* conversations closed per sweep call: likewise */
+#define HD_REDIS_ROUTE_MAX               256 /* assignments per route call: a full list means call again */
+#define HD_REDIS_SWEEP_MAX               256 /* conversations closed per sweep call: likewise */
 
 typedef struct hd_redis_config {
     const char *url;             /* redis://[user:password@]host[:port][/db] (copied) */
@@ -67,8 +67,7 @@ typedef struct hd_redis_config {
 /* Creates the store and starts connecting in the background (operations answer 503 until
  * connected). NULL with a reason in err when the URL is invalid or memory runs out. The
  * loop must run until the store's close callback. */
-hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *err,
-                             size_t errlen);
+hd_store *hd_store_redis_new(uv_loop_t *loop, const hd_redis_config *cfg, char *err, size_t errlen);
 
 /* An eio_ready_cb for /readyz: 1 when Redis is connected; ud is the store. */
 int hd_store_redis_ready(const char **reason, void *ud);
