@@ -33,6 +33,7 @@
 #include "defer.h"
 #include "list.h"
 #include "map.h"
+#include "url.h"
 
 #define RC_URL_INPUT_MAX          2048 /* longest URL accepted */
 #define RC_HEALTH_INTERVAL_MS     5000 /* an idle command link sends PING this often */
@@ -162,17 +163,6 @@ static int url_fail(char *err, size_t errlen, const char *msg)
     return RC_ERR_URL;
 }
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes [s, e) into out (cap bytes with the NUL). -1: bad escape, %00, too long. */
 static int pct_decode(const char *s, const char *e, char *out, size_t cap)
 {
@@ -180,7 +170,7 @@ static int pct_decode(const char *s, const char *e, char *out, size_t cap)
     while (s < e) {
         int ch = (unsigned char)*s++;
         if (ch == '%') {
-            int hi = s < e ? hex_value(s[0]) : -1, lo = s + 1 < e ? hex_value(s[1]) : -1;
+            int hi = s < e ? sb_hex_value(s[0]) : -1, lo = s + 1 < e ? sb_hex_value(s[1]) : -1;
             if (hi < 0 || lo < 0 || (hi | lo) == 0)
                 return -1;
             ch = hi * 16 + lo;
@@ -232,7 +222,7 @@ static int parse_userinfo(const char *s, const char *e, rc_url *out, char *err, 
 static int host_char_ok(char ch, int bracketed)
 {
     if (bracketed)
-        return hex_value(ch) >= 0 || ch == ':' || ch == '.';
+        return sb_hex_value(ch) >= 0 || ch == ':' || ch == '.';
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
            ch == '.' || ch == '-' || ch == '_';
 }

@@ -12,6 +12,7 @@
 
 #include "engine_internal.h"
 #include "random.h"
+#include "url.h"
 
 void eio_config_defaults(eio_config *cfg)
 {
@@ -563,22 +564,13 @@ eio_server *eio_session_server(const eio_session *s) { return s->srv; }
 
 int eio_session_query_param(const eio_session *s, const char *name, char *buf, size_t len)
 {
-    size_t nlen = strlen(name);
-    const char *q = eio_session_query(s);
-    while (*q) {
-        const char *end = strchr(q, '&');
-        size_t flen = end ? (size_t)(end - q) : strlen(q);
-        if (flen > nlen && !strncmp(q, name, nlen) && q[nlen] == '=') {
-            size_t vlen = flen - nlen - 1;
-            if (vlen >= len)
-                return -1;
-            memcpy(buf, q + nlen + 1, vlen);
-            buf[vlen] = '\0';
-            return (int)vlen;
-        }
-        q += flen + (end ? 1 : 0);
-    }
-    return -1;
+    size_t vlen;
+    const char *v = sb_query_find(eio_session_query(s), name, &vlen);
+    if (!v || vlen >= len)
+        return -1;
+    memcpy(buf, v, vlen);
+    buf[vlen] = '\0';
+    return (int)vlen;
 }
 
 /* ---- server ---- */

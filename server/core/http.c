@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "engine_internal.h"
+#include "url.h"
 
 #define EIO_QUERY_PARAM_MAX 128 /* sid, transport and EIO values are short */
 #define EIO_ORIGIN_MAX      512 /* longer Origin headers get no CORS answer */
@@ -68,51 +69,15 @@ static void req_free(eio_conn *c)
     c->req = NULL;
 }
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Url-decodes n bytes (%XX, '+' for a space) into out, which has room for n. */
-static size_t url_decode(const char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (in[i] == '%' && i + 2 < n && (hi = hex_value(in[i + 1])) >= 0 &&
-            (lo = hex_value(in[i + 2])) >= 0) {
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[o++] = in[i] == '+' ? ' ' : in[i];
-        }
-    }
-    return o;
-}
-
 int eio__http_query_param(const char *q, const char *name, char *buf, size_t len)
 {
-    size_t nlen = strlen(name);
-    while (*q) {
-        const char *end = strchr(q, '&');
-        size_t flen = end ? (size_t)(end - q) : strlen(q);
-        if (flen >= nlen && !strncmp(q, name, nlen) && (flen == nlen || q[nlen] == '=')) {
-            size_t vlen = flen > nlen ? flen - nlen - 1 : 0;
-            if (vlen >= len)
-                return -1;
-            size_t n = url_decode(q + nlen + (flen > nlen), vlen, buf);
-            buf[n] = '\0';
-            return (int)n;
-        }
-        q += flen + (end ? 1 : 0);
-    }
-    return -1;
+    size_t vlen;
+    const char *v = sb_query_find(q, name, &vlen);
+    if (!v || vlen >= len)
+        return -1;
+    size_t n = sb_url_decode(v, vlen, buf, 1);
+    buf[n] = '\0';
+    return (int)n;
 }
 
 char *eio__http_query_decoded(const char *q)
@@ -128,7 +93,7 @@ char *eio__http_query_decoded(const char *q)
         if (flen) {
             if (o)
                 out[o++] = '&';
-            o += url_decode(q, flen, out + o);
+            o += sb_url_decode(q, flen, out + o, 1);
         }
         q += flen + (end ? 1 : 0);
     }

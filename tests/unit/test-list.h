@@ -48,6 +48,11 @@ TEST_ENTRY(defer_idle_when_empty)
 TEST_ENTRY(defer_flush_answers_everything_now)
 TEST_ENTRY(defer_close_answers_what_waits)
 
+/* test_url.c */
+TEST_ENTRY(url_hex_value_both_cases)
+TEST_ENTRY(url_decode_escapes_and_plus)
+TEST_ENTRY(url_decode_keeps_bad_escapes)
+TEST_ENTRY(url_query_find_exact_names)
 /* test_countdown.c */
 TEST_ENTRY(countdown_runs_once_after_the_last_close)
 TEST_ENTRY(countdown_waits_for_the_owner)
