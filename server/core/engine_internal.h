@@ -27,9 +27,8 @@
 
 #define EIO_SID_LEN          20    /* base64url characters: 15 random bytes, as Node's */
 #define EIO_CLOSE_TIMEOUT_MS 30000 /* a closing polling session waits this long for its GET */
-#define EIO_CLIENT_CLOSE_LINGER_MS                                                                 \
-    1000                                /* a client-closed polling session waits for a racing GET  \
-                                         */
+/* a client-closed polling session waits this long for a racing GET */
+#define EIO_CLIENT_CLOSE_LINGER_MS 1000
 #define EIO_SHUTDOWN_GRACE_MS      1000 /* shutdown waits this long for polling GETs to collect "1" */
 #define EIO_SHUTDOWN_CHECK_MS      10   /* how often shutdown looks whether everyone has left */
 #define EIO_QUEUE_INITIAL          8    /* first allocation of an outbound ring */

@@ -33,9 +33,8 @@
 #include "rest.h"
 #include "socket_events.h"
 
-#define HD_TICK_MS                                                                                 \
-    2000 /* retries what Redis refused; routes slots freed where no event                          \
-            reached this node */
+/* retries what Redis refused; routes slots freed where no event reached this node */
+#define HD_TICK_MS      2000
 #define HD_SWEEP_MIN_MS 1000
 #define HD_SWEEP_MAX_MS 30000
 

@@ -39,9 +39,9 @@
 #define HD_REDIS_ARGS_MAX    20 /* EVALSHA, sha, numkeys and the script's ARGV */
 #define HD_REDIS_FENCE_SHARE 3  /* a post's deadline: a third of the timeout before it */
 #define HD_REDIS_HEAD_ARGS   3  /* EVALSHA|EVAL, sha|body, numkeys: not in the call's bytes */
-#define HD_REDIS_INLINE_ARGS                                                                       \
-    512 /* argument bytes a call holds in itself: a typical post                                   \
-           (64 bytes of text) allocates nothing more for them */
+/* argument bytes a call holds in itself: a typical post (64 bytes of text) allocates nothing more
+ * for them */
+#define HD_REDIS_INLINE_ARGS        512
 #define HD_REDIS_SHA_HEX            40
 #define HD_REDIS_INT_LEN            24 /* an int64 in decimal, with sign and NUL */
 #define HD_REDIS_HEARTBEATS_PER_TTL 3  /* liveness refreshes per presence ttl */
@@ -83,8 +83,7 @@ struct hd_redis_store {
     int clock_known;             /* a TIME has been answered */
     char sha[HD_SCRIPT_COUNT][HD_REDIS_SHA_HEX + 1];
     uv_timer_t heartbeat;
-    sb_defer failed; /* calls refused before sending, answered on the
-                        next turn */
+    sb_defer failed; /* calls refused before sending, answered on the next turn */
     size_t inflight; /* calls sent and not answered yet */
     int closing;
     int goodbye_sent;

@@ -10,9 +10,9 @@
 
 #define ACK_TIMEOUT_MS       1000 /* long enough never to fire in a test that expects answers */
 #define SHORT_ACK_TIMEOUT_MS 30   /* a timeout no answer is expected within */
-#define ANSWER_WINDOW_MS                                                                           \
-    200                        /* a timeout the answers given come well within, even on a          \
-                                * loaded machine, and the tests still wait past */
+/* a timeout the answers given come well within, even on a loaded machine, and the tests
+ * still wait past */
+#define ANSWER_WINDOW_MS    200
 #define PAST_TIMEOUT_MS     90 /* run this long after a timeout to see nothing else fires */
 #define SMALL_PENDING_LIMIT 2
 #define PACKET_MAX          128

@@ -22,13 +22,11 @@
 
 #define HD_COMMANDS_STREAM "commands" /* after the prefix: "hd:commands" */
 #define HD_COMMANDS_GROUP  "switchboard"
-#define HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS                                                          \
-    15000 /* above the store's command timeout, so an                                              \
-             entry still being handled is not taken */
+/* above the store's command timeout, so an entry still being handled is not taken */
+#define HD_COMMANDS_DEFAULT_CLAIM_IDLE_MS  15000
 #define HD_COMMANDS_DEFAULT_CLAIM_EVERY_MS 3000
-#define HD_COMMANDS_MAX_HELD                                                                       \
-    256 /* entries handed out and not yet acked or                                                 \
-           retried: reading pauses at this many */
+/* entries handed out and not yet acked or retried: reading pauses at this many */
+#define HD_COMMANDS_MAX_HELD 256
 
 typedef struct hd_commands hd_commands;
 typedef struct hd_command hd_command;
