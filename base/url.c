@@ -14,7 +14,7 @@ int sb_hex_value(int ch)
     return -1;
 }
 
-size_t sb_url_decode(const char *in, size_t n, char *out, int plus_space)
+size_t sb_url_decode(const char *in, size_t n, char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -24,7 +24,7 @@ size_t sb_url_decode(const char *in, size_t n, char *out, int plus_space)
             out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
-            out[o++] = plus_space && in[i] == '+' ? ' ' : in[i];
+            out[o++] = in[i] == '+' ? ' ' : in[i];
         }
     }
     return o;

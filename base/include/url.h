@@ -13,9 +13,9 @@
 /* The value of the hex digit ch (either case), or -1. */
 int sb_hex_value(int ch);
 
-/* Decodes the n bytes at in into out (room for n, no NUL written): %XX becomes its byte,
- * and with plus_space '+' becomes ' ' (form encoding). Returns the length written. */
-size_t sb_url_decode(const char *in, size_t n, char *out, int plus_space);
+/* Decodes the n bytes at in into out (room for n, no NUL written) as a query string is
+ * encoded: %XX becomes its byte and '+' a space. Returns the length written. */
+size_t sb_url_decode(const char *in, size_t n, char *out);
 
 /* Finds the pair name[=value] in the query q ("a=1&b=2", no '?'): returns the start of its
  * value (empty for a bare name) and its length in *len, or NULL when q has no such pair.

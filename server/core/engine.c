@@ -172,6 +172,13 @@ static size_t session_backlog(const eio_session *s)
     return s->q.bytes + (s->ws ? s->ws->out.bytes : 0);
 }
 
+/* Queues m (a new reference) and flushes, past any limit: the caller has checked. */
+static void session_enqueue(eio_session *s, eio_msg *m)
+{
+    eio__queue_push(&s->q, m);
+    eio__session_flush(s);
+}
+
 int eio_session_send_msg(eio_session *s, eio_msg *m)
 {
     if (s->state != EIO_SESSION_OPEN)
@@ -180,8 +187,7 @@ int eio_session_send_msg(eio_session *s, eio_msg *m)
         eio__session_close(s, EIO_REASON_SLOW_CONSUMER, EIO_CLOSE_ABORT);
         return -1;
     }
-    eio__queue_push(&s->q, m);
-    eio__session_flush(s);
+    session_enqueue(s, m);
     return 0;
 }
 
@@ -331,9 +337,8 @@ static void session_send_handshake(eio_session *s)
      * queued without the max_outbound check: a session closed as a slow consumer here
      * would reach on_close before on_open, and on_open would then run for a freed one. */
     eio_msg *m = eio_msg_new(EIOP_PACKET_OPEN, b.data + 1, b.len - 1, 0);
-    eio__queue_push(&s->q, m);
+    session_enqueue(s, m);
     eio_msg_unref(m);
-    eio__session_flush(s);
     sb_buf_free(&b);
 }
 

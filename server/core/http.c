@@ -75,7 +75,7 @@ int eio__http_query_param(const char *q, const char *name, char *buf, size_t len
     const char *v = sb_query_find(q, name, &vlen);
     if (!v || vlen >= len)
         return -1;
-    size_t n = sb_url_decode(v, vlen, buf, 1);
+    size_t n = sb_url_decode(v, vlen, buf);
     buf[n] = '\0';
     return (int)n;
 }
@@ -93,7 +93,7 @@ char *eio__http_query_decoded(const char *q)
         if (flen) {
             if (o)
                 out[o++] = '&';
-            o += sb_url_decode(q, flen, out + o, 1);
+            o += sb_url_decode(q, flen, out + o);
         }
         q += flen + (end ? 1 : 0);
     }

@@ -4,9 +4,9 @@
 #include "test.h"
 #include "url.h"
 
-static size_t decode(const char *in, int plus_space, char *out)
+static size_t decode(const char *in, char *out)
 {
-    size_t n = sb_url_decode(in, strlen(in), out, plus_space);
+    size_t n = sb_url_decode(in, strlen(in), out);
     out[n] = '\0';
     return n;
 }
@@ -25,11 +25,11 @@ TEST_IMPL(url_hex_value_both_cases)
 TEST_IMPL(url_decode_escapes_and_plus)
 {
     char out[64];
-    ASSERT_EQ(decode("a%20b%2Fc%2fd", 0, out), 7);
+    ASSERT_EQ(decode("a%20b%2Fc%2fd", out), 7);
     ASSERT_STR_EQ(out, "a b/c/d");
-    decode("a+b", 1, out);
+    decode("a+b", out);
     ASSERT_STR_EQ(out, "a b");
-    decode("a+b", 0, out);
+    decode("a%2Bb", out); /* an encoded plus stays a plus */
     ASSERT_STR_EQ(out, "a+b");
     return 0;
 }
@@ -38,11 +38,11 @@ TEST_IMPL(url_decode_escapes_and_plus)
 TEST_IMPL(url_decode_keeps_bad_escapes)
 {
     char out[64];
-    decode("100%", 1, out);
+    decode("100%", out);
     ASSERT_STR_EQ(out, "100%");
-    decode("%zz%4", 1, out);
+    decode("%zz%4", out);
     ASSERT_STR_EQ(out, "%zz%4");
-    decode("%41%", 1, out);
+    decode("%41%", out);
     ASSERT_STR_EQ(out, "A%");
     return 0;
 }
