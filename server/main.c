@@ -31,6 +31,8 @@ typedef struct daemon_ctx {
     cl_cluster *cluster; /* NULL: embedded mode */
     hd_store *store;
     hd_commands *commands; /* hd:commands consumer; NULL: embedded mode */
+    hd_webhooks *webhooks; /* NULL: no --webhook-url */
+    int embedded;
     hd_app *app;
 } daemon_ctx;
 
@@ -38,6 +40,7 @@ typedef struct hd_flags {
     const char *jwt_secret;
     sbd_option_list api_keys;
     const char *routing;
+    sbd_option_list webhook_urls;
     hd_config cfg;
 } hd_flags;
 
@@ -49,6 +52,15 @@ static void stop_server(void *part, sbd_done_cb done, void *done_ud)
     daemon_ctx *ctx = part;
     hd_app_stop(ctx->app);
     sio_server_shutdown(ctx->srv, done, done_ud);
+}
+
+/* The memory store stops feeding the webhooks before they close. */
+static void close_webhooks(void *part, sbd_done_cb done, void *done_ud)
+{
+    daemon_ctx *ctx = part;
+    if (ctx->embedded)
+        hd_store_memory_set_sink(ctx->store, NULL, NULL);
+    hd_webhooks_close(ctx->webhooks, done, done_ud);
 }
 
 static void close_commands(void *part, sbd_done_cb done, void *done_ud)
@@ -98,6 +110,20 @@ static size_t helpdesk_options(hd_flags *f, sbd_option *t)
          "events a socket may send at once (default 20)"},
         {"jwt-skew", SBD_OPT_INT, &f->cfg.auth.skew_s, 0, 3600,
          "clock skew tolerated on exp and nbf, in seconds (default 30)"},
+        {"webhook-url", SBD_OPT_LIST, &f->webhook_urls, 0, 0,
+         "POST every backend event to this http(s) URL (repeatable; env: comma-separated)"},
+        {"webhook-secret", SBD_OPT_STRING, &f->cfg.webhook_secret, 0, 0,
+         "HMAC-SHA256 key of X-Switchboard-Signature (at least 16 bytes; required with a URL)"},
+        {"webhook-retry-for", SBD_OPT_U32, &f->cfg.webhook_retry_s, 1, 30 * 86400,
+         "seconds an event is retried before it is dropped (default 86400)"},
+        {"webhook-timeout", SBD_OPT_U32, &f->cfg.webhook_timeout_ms, 1, 600000,
+         "ms without an answer before an attempt fails (default 10000)"},
+        {"webhook-memory-max", SBD_OPT_SIZE, &f->cfg.webhook_memory_max, 1, 10000000,
+         "events waiting in memory (embedded) or read ahead (Redis) (default 10000)"},
+        {"webhook-backoff-min", SBD_OPT_U32, &f->cfg.webhook_backoff_min_ms, 1, 3600000,
+         "ms before the first retry, doubling with jitter (default 1000)"},
+        {"webhook-backoff-max", SBD_OPT_U32, &f->cfg.webhook_backoff_max_ms, 1, 86400000,
+         "cap of the retry delay in ms (default 300000)"},
     };
     memcpy(t, opts, sizeof(opts));
     return sizeof(opts) / sizeof(opts[0]);
@@ -131,6 +157,18 @@ static int helpdesk_finish(hd_flags *f)
                 f->routing);
         return -1;
     }
+    if (f->webhook_urls.n > 0 &&
+        (!f->cfg.webhook_secret || strlen(f->cfg.webhook_secret) < HD_WEBHOOKS_MIN_SECRET)) {
+        fprintf(stderr, "%s: --webhook-url needs --webhook-secret of at least %d bytes\n", PROG,
+                HD_WEBHOOKS_MIN_SECRET);
+        return -1;
+    }
+    if (f->cfg.webhook_backoff_max_ms < f->cfg.webhook_backoff_min_ms) {
+        fprintf(stderr, "%s: --webhook-backoff-max is below --webhook-backoff-min\n", PROG);
+        return -1;
+    }
+    f->cfg.webhook_urls = f->webhook_urls.items;
+    f->cfg.n_webhook_urls = f->webhook_urls.n;
     f->cfg.manual_routing = f->routing && !strcmp(f->routing, "manual");
     f->cfg.auth.jwt_secret = (const unsigned char *)f->jwt_secret;
     f->cfg.auth.jwt_secret_len = f->jwt_secret ? strlen(f->jwt_secret) : 0;
@@ -141,7 +179,7 @@ static int helpdesk_finish(hd_flags *f)
 
 static int parse(sbd_options *o, hd_flags *f, int argc, char **argv)
 {
-    sbd_option extra[16];
+    sbd_option extra[32];
     memset(f, 0, sizeof(*f));
     hd_config_defaults(&f->cfg);
     sbd_options_defaults(o);
@@ -194,9 +232,46 @@ static void list_shutdown(daemon_ctx *ctx)
 {
     sbd_daemon *d = &ctx->daemon;
     sbd_daemon_on_shutdown(d, stop_server, ctx->app ? ctx : NULL);
+    sbd_daemon_on_shutdown(d, close_webhooks, ctx->webhooks ? ctx : NULL);
     sbd_daemon_on_shutdown(d, close_commands, ctx->commands);
     sbd_daemon_on_shutdown(d, close_store, ctx->store);
     sbd_daemon_on_shutdown(d, close_cluster, ctx->cluster);
+}
+
+/* The webhooks, fed by the memory store (embedded) or by hd:events through Redis. */
+static int start_webhooks(daemon_ctx *ctx, uv_loop_t *loop, const sbd_options *o,
+                          const hd_config *cfg)
+{
+    char err[256];
+    hd_webhooks_config w = {
+        .urls = cfg->webhook_urls,
+        .n_urls = cfg->n_webhook_urls,
+        .secret = cfg->webhook_secret,
+        .retry_s = cfg->webhook_retry_s,
+        .timeout_ms = cfg->webhook_timeout_ms,
+        .backoff_min_ms = cfg->webhook_backoff_min_ms,
+        .backoff_max_ms = cfg->webhook_backoff_max_ms,
+        .memory_max = cfg->webhook_memory_max,
+        .redis_url = o->redis,
+        .node_id = o->node_id     ? o->node_id
+                   : ctx->cluster ? cl_cluster_uid(ctx->cluster)
+                                  : NULL,
+        .stats = hd_app_webhook_stats(ctx->app),
+    };
+    ctx->webhooks = hd_webhooks_new(loop, &w, err, sizeof(err));
+    if (!ctx->webhooks) {
+        fprintf(stderr, "%s: webhooks: %s\n", PROG, err);
+        return -1;
+    }
+    if (!o->redis) {
+        ctx->embedded = 1;
+        hd_store_memory_set_sink(ctx->store, hd_webhooks_event, ctx->webhooks);
+        fprintf(stderr,
+                "%s: embedded mode: webhook events wait for delivery in memory, at most %zu "
+                "(beyond, the oldest are dropped; lost on restart: --redis keeps them)\n",
+                PROG, cfg->webhook_memory_max);
+    }
+    return 0;
 }
 
 static int fail(daemon_ctx *ctx, int status)
@@ -239,6 +314,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: hd:commands: %s (the backend's commands are not read)\n", PROG,
                     err);
     }
+    if (flags.cfg.n_webhook_urls > 0 && start_webhooks(&ctx, loop, &o, &flags.cfg) != 0)
+        return fail(&ctx, SBD_EXIT_USAGE);
     if (!o.redis)
         fprintf(
             stderr,

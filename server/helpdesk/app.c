@@ -21,6 +21,10 @@
  *
  * Each part gets from here the state of the parts below it that it calls (hd_conv_init,
  * hd_conn_init); no part calls one of its own layer or above, and none calls app.c.
+ *
+ * Beside the app, started by main.c: the webhooks (include/webhooks.h), layered on their
+ * own: webhook_queue.h (the delivery engine, HTTP) below webhook_redis.h (the Redis feed)
+ * below webhooks.c. The app only lends them its counters (hd_app_webhook_stats).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +51,11 @@ void hd_config_defaults(hd_config *cfg)
     cfg->max_message = HD_DEFAULT_MAX_MESSAGE;
     cfg->rate = HD_DEFAULT_RATE;
     cfg->burst = HD_DEFAULT_BURST;
+    cfg->webhook_retry_s = HD_WEBHOOKS_DEFAULT_RETRY_S;
+    cfg->webhook_timeout_ms = HD_WEBHOOKS_DEFAULT_TIMEOUT_MS;
+    cfg->webhook_memory_max = HD_WEBHOOKS_DEFAULT_MEMORY_MAX;
+    cfg->webhook_backoff_min_ms = HD_WEBHOOKS_DEFAULT_BACKOFF_MIN_MS;
+    cfg->webhook_backoff_max_ms = HD_WEBHOOKS_DEFAULT_BACKOFF_MAX_MS;
 }
 
 struct hd_app {
@@ -155,6 +164,8 @@ void hd_app_free(hd_app *app)
     hd_conv_free(&app->convs);
     free(app);
 }
+
+hd_webhook_stats *hd_app_webhook_stats(hd_app *app) { return &app->node.metrics.webhooks; }
 
 void hd_app_links_up(hd_app *app)
 {

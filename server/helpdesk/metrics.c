@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "buffer.h"
 #include "helpdesk.h"
@@ -59,6 +60,30 @@ static void histogram(sb_buf *b, const hd_metrics *m)
          (unsigned long long)m->latency_count);
 }
 
+static void webhooks(sb_buf *b, const hd_webhook_stats *w)
+{
+    const char *name = "switchboard_webhook_deliveries_total";
+    line(b,
+         "# HELP %s Webhook deliveries (event and URL) by result: delivered (2xx), "
+         "failed_attempt (to be retried), dropped (given up: retry time over, or the "
+         "embedded memory full).\n# TYPE %s counter\n",
+         name, name);
+    line(b, "%s{result=\"delivered\"} %llu\n", name, (unsigned long long)w->delivered);
+    line(b, "%s{result=\"failed_attempt\"} %llu\n", name, (unsigned long long)w->failed_attempts);
+    line(b, "%s{result=\"dropped\"} %llu\n", name, (unsigned long long)w->dropped);
+    gauge(b, "switchboard_webhook_pending_events",
+          "Events this node holds that some webhook URL has not had yet.", w->pending);
+    uint64_t age = 0;
+    if (w->oldest_ms > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        age = now > w->oldest_ms ? (uint64_t)(now - w->oldest_ms) / 1000 : 0;
+    }
+    gauge(b, "switchboard_webhook_oldest_pending_seconds",
+          "Age of the oldest event this node has not yet delivered to every webhook URL.", age);
+}
+
 char *hd_metrics_render(const hd_metrics *m, sio_server *srv, sio_namespace *nsp, size_t *len,
                         size_t queue_length)
 {
@@ -85,5 +110,6 @@ char *hd_metrics_render(const hd_metrics *m, sio_server *srv, sio_namespace *nsp
     gauge(&b, "switchboard_routing_queue_length", "Conversations waiting for an agent.",
           queue_length);
     histogram(&b, m);
+    webhooks(&b, &m->webhooks);
     return (char *)sb_buf_release(&b, len);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "socketio.h"
+#include "webhooks.h"
 
 #define HD_LATENCY_BUCKETS 12
 
@@ -24,6 +25,7 @@ typedef struct hd_metrics {
     uint64_t latency_buckets[HD_LATENCY_BUCKETS]; /* support: receipt to ack, cumulative le */
     uint64_t latency_count;
     double latency_sum_s;
+    hd_webhook_stats webhooks; /* kept by the webhooks (webhooks.h) when configured */
 } hd_metrics;
 
 void hd_metrics_latency(hd_metrics *m, int64_t us);

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "socketio.h"
 #include "store.h"
+#include "webhooks.h"
 
 #define HD_NAMESPACE            "/helpdesk"
 #define HD_DEFAULT_MAX_CHATS    5
@@ -34,6 +35,15 @@ typedef struct hd_config {
     size_t max_message;    /* longest message text in bytes (413 beyond) */
     uint32_t rate;         /* events per second per socket; 0: unlimited */
     uint32_t burst;        /* bucket size of the rate limit */
+    /* webhooks (webhooks.h); main.c starts them, the app only shows their counters */
+    const char *const *webhook_urls; /* --webhook-url (repeatable) */
+    size_t n_webhook_urls;
+    const char *webhook_secret;      /* --webhook-secret */
+    uint32_t webhook_retry_s;        /* --webhook-retry-for, default 86400 */
+    uint32_t webhook_timeout_ms;     /* --webhook-timeout, default 10000 */
+    size_t webhook_memory_max;       /* embedded: events kept in memory, default 10000 */
+    uint32_t webhook_backoff_min_ms; /* --webhook-backoff-min: first retry delay, default 1000 */
+    uint32_t webhook_backoff_max_ms; /* --webhook-backoff-max: its cap, default 300000 */
 } hd_config;
 
 typedef struct hd_app hd_app;
@@ -52,6 +62,8 @@ void hd_app_stop(hd_app *app);
 /* The hd_command_cb (commands.h) that carries out the backend's hd:commands entries:
  * message, close, transfer. ud is the app. */
 void hd_backend_command(hd_command *cmd, const char *type, json_t *data, void *ud);
+/* Where the webhooks keep their counters for /metrics (the app's own, for its life). */
+hd_webhook_stats *hd_app_webhook_stats(hd_app *app);
 /* Frees the app once the server has shut down. */
 void hd_app_free(hd_app *app);
 
