@@ -63,11 +63,10 @@ static void histogram(sb_buf *b, const hd_metrics *m)
 static void webhooks(sb_buf *b, const hd_webhook_stats *w)
 {
     const char *name = "switchboard_webhook_deliveries_total";
-    line(b,
-         "# HELP %s Webhook deliveries (event and URL) by result: delivered (2xx), "
-         "failed_attempt (to be retried), dropped (given up: retry time over, or the "
-         "embedded memory full).\n# TYPE %s counter\n",
-         name, name);
+    /* one line() holds 256 bytes: the help text goes apart from the type */
+    line(b, "# HELP %s Webhook deliveries (event and URL) by result: ", name);
+    line(b, "delivered (2xx), failed_attempt (to be retried), dropped (given up: retry time ");
+    line(b, "over, or the embedded memory full).\n# TYPE %s counter\n", name);
     line(b, "%s{result=\"delivered\"} %llu\n", name, (unsigned long long)w->delivered);
     line(b, "%s{result=\"failed_attempt\"} %llu\n", name, (unsigned long long)w->failed_attempts);
     line(b, "%s{result=\"dropped\"} %llu\n", name, (unsigned long long)w->dropped);
