@@ -70,8 +70,8 @@ struct wh_target {
     wh_conv **heap; /* WAITING conversations by due */
     size_t heap_n, heap_cap;
     uv_timer_t timer;
-    int failing;      /* a failure was logged; the next delivery says it recovered */
-    int drop_logged;  /* a drop was logged since the last delivery */
+    int failing;     /* a failure was logged; the next delivery says it recovered */
+    int drop_logged; /* a drop was logged since the last delivery */
 };
 
 /* One of curl's sockets. */
@@ -293,8 +293,8 @@ static void sign(const hd_whq *q, wh_event *ev)
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     static const char hex[] = "0123456789abcdef";
-    HMAC(EVP_sha256(), q->secret, (int)q->secret_len, (const unsigned char *)ev->body,
-         ev->body_len, mac, &n);
+    HMAC(EVP_sha256(), q->secret, (int)q->secret_len, (const unsigned char *)ev->body, ev->body_len,
+         mac, &n);
     for (unsigned int i = 0; i < n && 2 * i + 2 < WH_SIG_HEX; i++) {
         ev->sig[2 * i] = hex[mac[i] >> 4];
         ev->sig[2 * i + 1] = hex[mac[i] & 15];
@@ -312,8 +312,8 @@ static wh_event *event_new(hd_whq *q, const char *id, int64_t created_ms, const 
     ev->id = strdup(id);
     ev->type = sb_strndup(type, type_len);
     ev->key = event_key(parsed);
-    ev->body = event_body(id, created_ms, type, type_len, data, data_len, parsed != NULL,
-                          &ev->body_len);
+    ev->body =
+        event_body(id, created_ms, type, type_len, data, data_len, parsed != NULL, &ev->body_len);
     json_decref(parsed);
     if (ev->id == NULL || ev->type == NULL || ev->key == NULL || ev->body == NULL) {
         event_free(ev);
@@ -857,8 +857,8 @@ hd_whq *hd_whq_new(uv_loop_t *loop, const hd_whq_config *cfg, char *err, size_t 
         curl_ready = 1;
     }
     hd_whq *q = calloc(1, sizeof *q);
-    if (q == NULL || (q->targets = calloc(cfg->n_urls ? cfg->n_urls : 1, sizeof *q->targets)) ==
-                         NULL) {
+    if (q == NULL ||
+        (q->targets = calloc(cfg->n_urls ? cfg->n_urls : 1, sizeof *q->targets)) == NULL) {
         free(q);
         snprintf(err, errlen, "out of memory");
         return NULL;

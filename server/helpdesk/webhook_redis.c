@@ -46,11 +46,11 @@ struct hd_whr {
     uint64_t term;        /* grows at every taking and losing of the lease */
     uint64_t lease_until; /* loop time the lease may expire (from when it was last sent) */
     uint64_t lease_sent;
-    int lease_op;      /* SET or renewal in flight */
-    int group_ready;   /* the group exists */
-    int claimed;       /* this term: every entry pending at the start is claimed */
+    int lease_op;    /* SET or renewal in flight */
+    int group_ready; /* the group exists */
+    int claimed;     /* this term: every entry pending at the start is claimed */
     char cursor[HD_WHR_CURSOR_MAX];
-    int reading;       /* XGROUP CREATE, XAUTOCLAIM or XREADGROUP in flight */
+    int reading; /* XGROUP CREATE, XAUTOCLAIM or XREADGROUP in flight */
     uint64_t read_term;
     size_t ops_inflight; /* XACKs and the release */
     int closing;
@@ -128,8 +128,8 @@ static void take_lease(hd_whr *r)
     r->lease_until = r->lease_sent + r->lease_ms;
     r->claimed = 0;
     snprintf(r->cursor, sizeof r->cursor, "0-0");
-    fprintf(stderr, "helpdesk webhooks: this node delivers the events (%s, group %s)\n",
-            r->stream, HD_WEBHOOKS_GROUP);
+    fprintf(stderr, "helpdesk webhooks: this node delivers the events (%s, group %s)\n", r->stream,
+            HD_WEBHOOKS_GROUP);
     pump(r);
 }
 
@@ -175,8 +175,8 @@ static void on_lease_timer(uv_timer_t *t)
     char ttl[HD_WHR_NUM_LEN];
     snprintf(ttl, sizeof ttl, "%u", (unsigned)r->lease_ms);
     r->lease_sent = now;
-    int rc = r->leader ? rc_command(r->conn, on_renew_reply, r, "EVAL %s 1 %s %s %s",
-                                    renew_script, r->lease_key, r->consumer, ttl)
+    int rc = r->leader ? rc_command(r->conn, on_renew_reply, r, "EVAL %s 1 %s %s %s", renew_script,
+                                    r->lease_key, r->consumer, ttl)
                        : rc_command(r->conn, on_set_reply, r, "SET %s %s NX PX %s", r->lease_key,
                                     r->consumer, ttl);
     if (rc == RC_OK)
@@ -329,12 +329,12 @@ static void pump(hd_whr *r)
         rc = rc_command(r->conn, on_group_reply, r, "XGROUP CREATE %s %s $ MKSTREAM", r->stream,
                         HD_WEBHOOKS_GROUP);
     else if (!r->claimed)
-        rc = rc_command(r->conn, on_claim_reply, r, "XAUTOCLAIM %s %s %s 0 %s COUNT %s",
-                        r->stream, HD_WEBHOOKS_GROUP, r->consumer, r->cursor, count);
+        rc = rc_command(r->conn, on_claim_reply, r, "XAUTOCLAIM %s %s %s 0 %s COUNT %s", r->stream,
+                        HD_WEBHOOKS_GROUP, r->consumer, r->cursor, count);
     else
         rc = rc_command(r->conn, on_read_reply, r,
-                        "XREADGROUP GROUP %s %s COUNT %s BLOCK %s STREAMS %s >",
-                        HD_WEBHOOKS_GROUP, r->consumer, count, block, r->stream);
+                        "XREADGROUP GROUP %s %s COUNT %s BLOCK %s STREAMS %s >", HD_WEBHOOKS_GROUP,
+                        r->consumer, count, block, r->stream);
     if (rc != RC_OK) {
         r->reading = 0;
         retry_later(r);
@@ -364,8 +364,8 @@ static char *concat(const char *a, const char *b)
     return s;
 }
 
-hd_whr *hd_whr_new(uv_loop_t *loop, const hd_whr_config *cfg, const hd_whq_config *qcfg,
-                   char *err, size_t errlen)
+hd_whr *hd_whr_new(uv_loop_t *loop, const hd_whr_config *cfg, const hd_whq_config *qcfg, char *err,
+                   size_t errlen)
 {
     const char *prefix = cfg->prefix != NULL ? cfg->prefix : HD_WHR_DEFAULT_PREFIX;
     hd_whr *r = calloc(1, sizeof *r);

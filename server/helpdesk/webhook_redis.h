@@ -47,8 +47,8 @@ typedef struct hd_whr_config {
 
 /* Creates the engine from qcfg (its on_done is the feed's) and starts competing for the
  * lease. NULL with a reason in err. */
-hd_whr *hd_whr_new(uv_loop_t *loop, const hd_whr_config *cfg, const hd_whq_config *qcfg,
-                   char *err, size_t errlen);
+hd_whr *hd_whr_new(uv_loop_t *loop, const hd_whr_config *cfg, const hd_whq_config *qcfg, char *err,
+                   size_t errlen);
 /* Cancels every request, gives the lease back, closes; done(ud) once freed. */
 void hd_whr_close(hd_whr *r, void (*done)(void *ud), void *ud);
 

@@ -10,11 +10,11 @@
 #include "webhook_redis.h"
 
 struct hd_webhooks {
-    hd_whq *q;   /* embedded */
-    hd_whr *r;   /* Redis */
-    size_t max;  /* embedded: events kept */
+    hd_whq *q;  /* embedded */
+    hd_whr *r;  /* Redis */
+    size_t max; /* embedded: events kept */
     int64_t last_ms;
-    uint64_t n;  /* events made in last_ms */
+    uint64_t n; /* events made in last_ms */
     int full_logged;
     hd_webhook_stats own; /* when the caller gives none */
     void (*done)(void *ud);

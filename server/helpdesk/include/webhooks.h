@@ -29,13 +29,13 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define HD_WEBHOOKS_GROUP              "switchboard-webhooks"
-#define HD_WEBHOOKS_MAX_INFLIGHT       8        /* requests in flight per URL */
-#define HD_WEBHOOKS_MAX_URLS           16       /* as many as a repeatable option holds */
-#define HD_WEBHOOKS_DEFAULT_RETRY_S    86400    /* give an event up after a day */
-#define HD_WEBHOOKS_DEFAULT_TIMEOUT_MS 10000    /* no answer within this: a failed attempt */
-#define HD_WEBHOOKS_DEFAULT_MEMORY_MAX 10000    /* events kept (embedded) or read ahead (Redis) */
-#define HD_WEBHOOKS_DEFAULT_BACKOFF_MIN_MS 1000 /* first retry delay, doubling ... */
+#define HD_WEBHOOKS_GROUP                  "switchboard-webhooks"
+#define HD_WEBHOOKS_MAX_INFLIGHT           8      /* requests in flight per URL */
+#define HD_WEBHOOKS_MAX_URLS               16     /* as many as a repeatable option holds */
+#define HD_WEBHOOKS_DEFAULT_RETRY_S        86400  /* give an event up after a day */
+#define HD_WEBHOOKS_DEFAULT_TIMEOUT_MS     10000  /* no answer within this: a failed attempt */
+#define HD_WEBHOOKS_DEFAULT_MEMORY_MAX     10000  /* events kept (embedded) or read ahead (Redis) */
+#define HD_WEBHOOKS_DEFAULT_BACKOFF_MIN_MS 1000   /* first retry delay, doubling ... */
 #define HD_WEBHOOKS_DEFAULT_BACKOFF_MAX_MS 300000 /* ... up to 5 minutes */
 #define HD_WEBHOOKS_MIN_SECRET             16     /* bytes of the signing secret */
 
@@ -57,9 +57,9 @@ typedef struct hd_webhooks_config {
     uint32_t backoff_min_ms;
     uint32_t backoff_max_ms;
     size_t memory_max;
-    const char *redis_url; /* NULL: the embedded feed */
-    const char *prefix;    /* the store's key prefix; NULL: "hd:" */
-    const char *node_id;   /* this node's consumer name (copied); NULL: "node" */
+    const char *redis_url;   /* NULL: the embedded feed */
+    const char *prefix;      /* the store's key prefix; NULL: "hd:" */
+    const char *node_id;     /* this node's consumer name (copied); NULL: "node" */
     hd_webhook_stats *stats; /* may be NULL; must outlive the webhooks */
 } hd_webhooks_config;
 
