@@ -294,6 +294,28 @@ for (const mode of ["embedded", "redis"]) {
       }
     });
 
+    test("SIGTERM with a request in flight: a clean exit; with Redis the entry stays pending and the lease is given back", bounded(30000), async () => {
+      const rx = await new Receiver(() => "hang").start();
+      const srv = await startHelpdesk({ redis, urls: [rx.url] });
+      try {
+        const c = await customer(srv, `wh-${mode}-t1`);
+        assert.equal((await send(c, "bye", { session_id: `wh-${mode}-t1` })).status_code, 200);
+        await eventually(() => assert.ok(rx.hanging.size >= 1, "a request hangs at the receiver"));
+        closeHdClients();
+        const t0 = Date.now();
+        await srv.stop(); // exit 0, no sanitizer report (leaks included)
+        assert.ok(Date.now() - t0 < ms(4000), "the hanging request does not hold the shutdown");
+        if (redis) {
+          const [count] = await redisCall(redis, ["XPENDING", "hd:events", "switchboard-webhooks"]);
+          assert.ok(Number(count) >= 1, "the un-acked entries stay pending for the next deliverer");
+          assert.equal(Number(await redisCall(redis, ["EXISTS", "hd:webhooks:lease"])), 0, "the lease is given back");
+        }
+      } finally {
+        await srv.stop();
+        await rx.close();
+      }
+    });
+
     test("an event still failing after --webhook-retry-for is dropped and counted; later ones go on", bounded(30000), async () => {
       let phase = "500";
       const rx = await new Receiver(() => phase).start();
