@@ -34,6 +34,9 @@ typedef struct hd_config {
     size_t max_message;    /* longest message text in bytes (413 beyond) */
     uint32_t rate;         /* events per second per socket; 0: unlimited */
     uint32_t burst;        /* bucket size of the rate limit */
+    /* --widget-key (repeatable): the website widget's public keys (borrowed) */
+    const char *const *widget_keys;
+    size_t n_widget_keys;
 } hd_config;
 
 typedef struct hd_app hd_app;
