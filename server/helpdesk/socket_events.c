@@ -466,7 +466,7 @@ static json_t *chat_entry(json_t *conv)
     return json_pack("{s:O,s:O,s:O,s:O,s:I,s:I}", "ticket_chat_id",
                      json_object_get(conv, "ticket_chat_id"), "status",
                      json_object_get(conv, "status"), "customer", customer ? customer : json_null(),
-                     "last_message", last ? last : json_null(),
+                     "last_message", last ? last : json_null(), "last_seq",
                      json_integer_value(json_object_get(conv, "last_seq")), "unread",
                      json_integer_value(json_object_get(conv, "unread")));
 }
