@@ -151,6 +151,7 @@ void hd_app_stop(hd_app *app)
     app->node.stopped = 1;
     hd_conn_resync_drop(&app->conns);
     hd_delivery_stop(&app->delivery);
+    hd_conv_stop(&app->convs);
     uv_close((uv_handle_t *)&app->route_timer, on_timer_closed);
     uv_close((uv_handle_t *)&app->sweep_timer, on_timer_closed);
 }

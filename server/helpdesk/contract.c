@@ -2,6 +2,7 @@
  * events, the REST endpoints and hd:commands. A message payload is checked here the same
  * for all three, and a refusal is answered with the same error body on all of them.
  */
+#include <openssl/crypto.h>
 #include <string.h>
 
 #include "contract.h"
@@ -89,4 +90,19 @@ json_t *hd_error_body(int status, const char *detail)
 {
     return json_pack("{s:i,s:{s:s,s:s}}", "status_code", status, "error", "code",
                      hd_error_code(status), "message", detail ? detail : default_detail(status));
+}
+
+/* ---- widget keys ------------------------------------------------------------------------- */
+
+int hd_widget_key_ok(const hd_config *cfg, const char *key)
+{
+    size_t len = key ? strlen(key) : 0;
+    int ok = 0;
+    if (!len)
+        return 0;
+    for (size_t i = 0; i < cfg->n_widget_keys; i++) { /* every key, whichever matches */
+        const char *k = cfg->widget_keys[i];
+        ok |= strlen(k) == len && CRYPTO_memcmp(k, key, len) == 0;
+    }
+    return ok;
 }

@@ -1,5 +1,6 @@
 /* contract.h: what the contract says of the socket's events, the REST endpoints and
- * hd:commands alike: a message payload's checks and the error body of a refusal.
+ * hd:commands alike: a message payload's checks and the error body of a refusal; and the
+ * widget keys' check.
  *
  * Beside client.h at the bottom of the helpdesk: it includes none of the helpdesk's own
  * headers but the public ones.
@@ -10,6 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "helpdesk.h"
 #include "store.h"
 
 /* An optional id field of o: absent or null sets *out NULL; else it must be a string of
@@ -22,5 +24,7 @@ int hd_parse_message(size_t max_message, json_t *payload, hd_post *p, const char
  * detail NULL: the status's usual message. */
 json_t *hd_error_body(int status, const char *detail);
 const char *hd_error_code(int status);
+/* 1 when key is one of cfg's widget keys (compared in constant time), else 0. */
+int hd_widget_key_ok(const hd_config *cfg, const char *key);
 
 #endif

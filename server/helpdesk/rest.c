@@ -1,9 +1,13 @@
 /* rest.c: the HTTP side of the helpdesk (spec §5): messages in from the backend, the read
- * endpoints, /metrics, and the health endpoints.
+ * endpoints (conversations, messages, the queue, and v1.1's agents, departments and
+ * status), /metrics, and the health endpoints.
  *
  * Every endpoint takes "Authorization: Bearer <token>": an API key may do everything; a
  * customer token may read its own session only; agents and supervisors may read what
- * they may read on the socket. Answers are JSON in the socket contract's shapes
+ * they may read on the socket (the agents and departments lists: supervisors; an agent's
+ * conversations: that agent too). The status endpoint is the widget's: any valid token,
+ * or a widget key as the query parameter widget_key. Answers are JSON in the socket contract's
+ * shapes
  * ({"status_code","data"} or {"status_code","error":{code,message}}). Store operations
  * answer later, so such requests are deferred (eio_http_defer) until the store has.
  */
@@ -21,6 +25,7 @@
 #define REST_JSON      "application/json"
 #define REST_PATH_MAX  512
 #define REST_PARAM_MAX 32
+#define REST_VALUE_MAX 1024 /* a query parameter's value that is not a number */
 
 typedef struct rest_req {
     hd_node *node;
@@ -77,6 +82,14 @@ static rest_req *defer(hd_node *node, eio_http_request *req, int created_status)
 
 /* ---- who is asking -------------------------------------------------------------------------- */
 
+static void respond_unauthorized(hd_node *node, eio_http_request *req, const char *why)
+{
+    node->metrics.auth_failures++;
+    json_t *body = json_pack("{s:i,s:{s:s,s:s}}", "status_code", 401, "error", "code",
+                             "unauthorized", "message", why);
+    respond_json(req, NULL, 401, body);
+}
+
 static int bearer(hd_node *node, eio_http_request *req, hd_identity *id)
 {
     char header[HD_TOKEN_MAX + 16];
@@ -88,10 +101,7 @@ static int bearer(hd_node *node, eio_http_request *req, hd_identity *id)
         why = hd_auth_verify(&node->cfg.auth, header + 7, 0, hd_now_ms() / 1000, id);
     if (!why)
         return 0;
-    node->metrics.auth_failures++;
-    json_t *body = json_pack("{s:i,s:{s:s,s:s}}", "status_code", 401, "error", "code",
-                             "unauthorized", "message", why);
-    respond_json(req, NULL, 401, body);
+    respond_unauthorized(node, req, why);
     return -1;
 }
 
@@ -174,6 +184,64 @@ static void get_inquiries(hd_node *node, eio_http_request *req, const hd_identit
     node->store->ops->inquiries(node->store, on_store_answer, defer(node, req, HD_OK));
 }
 
+/* ---- the agents' workspace (v1.1) --------------------------------------------------------- */
+
+static int supervises(const hd_identity *id)
+{
+    return id->role == HD_ROLE_API || id->role == HD_ROLE_SUPERVISOR;
+}
+
+/* agents/ and departments/: API keys and supervisors. */
+static void get_team(hd_node *node, eio_http_request *req, const hd_identity *id, int agents)
+{
+    if (!supervises(id)) {
+        node->metrics.refused++;
+        respond_error(req, HD_EFORBIDDEN, NULL);
+        return;
+    }
+    hd_store *store = node->store;
+    if (agents)
+        store->ops->agents(store, hd_now_ms(), on_store_answer, defer(node, req, HD_OK));
+    else
+        store->ops->departments(store, hd_now_ms(), on_store_answer, defer(node, req, HD_OK));
+}
+
+/* agents/{agent_id}/conversations/: that agent's open ones, for it, supervisors, API keys. */
+static void get_agent_conversations(hd_node *node, eio_http_request *req, const hd_identity *id,
+                                    const char *agent_id)
+{
+    if (!supervises(id) && !(id->role == HD_ROLE_AGENT && !strcmp(id->id, agent_id))) {
+        node->metrics.refused++;
+        respond_error(req, HD_EFORBIDDEN, NULL);
+        return;
+    }
+    hd_access who = {NULL, agent_id};
+    node->store->ops->conversations(node->store, &who, 1, on_store_answer, defer(node, req, HD_OK));
+}
+
+/* status?dept=: {agents_online, queue_length}, for a widget key or any valid token. */
+static void get_status(hd_node *node, eio_http_request *req)
+{
+    char key[REST_VALUE_MAX], dept[REST_VALUE_MAX];
+    hd_identity id;
+    if (eio_http_query_param(req, "widget_key", key, sizeof(key)) >= 0) {
+        if (!hd_widget_key_ok(&node->cfg, key)) {
+            respond_unauthorized(node, req, "unknown widget key");
+            return;
+        }
+    } else if (bearer(node, req, &id)) {
+        return;
+    }
+    int n = eio_http_query_param(req, "dept", dept, sizeof(dept));
+    if (n > HD_ID_MAX) {
+        node->metrics.refused++;
+        respond_error(req, HD_EBADREQ, "dept is too long");
+        return;
+    }
+    node->store->ops->queue_status(node->store, n > 0 ? dept : NULL, hd_now_ms(), on_store_answer,
+                                   defer(node, req, HD_OK));
+}
+
 /* ---- /metrics
  * ------------------------------------------------------------------------------------ */
 
@@ -218,10 +286,18 @@ static int rest_api(hd_conversations *cv, eio_http_request *req, const char *met
     int messages = n == 3 && !strcmp(seg[0], "conversations") && !strcmp(seg[2], "messages");
     int convs = n == 3 && !strcmp(seg[0], "customer") && !strcmp(seg[2], "conversations");
     int inquiries = n == 1 && !strcmp(seg[0], "inquiries");
-    if (!messages && !convs && !inquiries)
+    int agents = n == 1 && !strcmp(seg[0], "agents");
+    int agent_convs = n == 3 && !strcmp(seg[0], "agents") && !strcmp(seg[2], "conversations");
+    int depts = n == 1 && !strcmp(seg[0], "departments");
+    int status = n == 1 && !strcmp(seg[0], "status");
+    if (!messages && !convs && !inquiries && !agents && !agent_convs && !depts && !status)
         return 1;
     if (!(get || (post && messages))) {
         respond_error(req, 405, "method not allowed");
+        return 0;
+    }
+    if (status) { /* a widget key will do */
+        get_status(cv->node, req);
         return 0;
     }
     if (bearer(cv->node, req, &id))
@@ -232,6 +308,10 @@ static int rest_api(hd_conversations *cv, eio_http_request *req, const char *met
         get_messages(cv->node, req, &id, seg[1]);
     else if (convs)
         get_conversations(cv->node, req, &id, seg[1]);
+    else if (agents || depts)
+        get_team(cv->node, req, &id, agents);
+    else if (agent_convs)
+        get_agent_conversations(cv->node, req, &id, seg[1]);
     else
         get_inquiries(cv->node, req, &id);
     return 0;

@@ -1,11 +1,12 @@
 /* socket_events.c: the client events of /helpdesk (spec §3): support, typing, read, take,
- * transfer, close, status, history.
+ * transfer, close, status, history, chats.
  *
  * Every handler checks in the same order: the token has not expired (401), the socket is
  * within its rate (429), the payload is well formed (400, 413), the role may do this (403);
  * only then does the store get asked, and only its answer is acknowledged. A refused event
- * changes nothing. typing and read are relayed without the store: the socket must already
- * be in the conversation's chat room, which only the store's decisions put it in.
+ * changes nothing. typing and read are relayed to the chat room, which the socket must
+ * already be in (only the store's decisions put it there); a read is recorded in the store
+ * first (the agent side's read seq gives chats its unread counts).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,7 @@ typedef struct ev_ctx {
     sio_socket *socket; /* referenced */
     sio_ack *ack;       /* owned, may be NULL */
     json_t *client_msg_id;
+    json_t *body; /* read: what the chat room hears once the store has recorded it */
     int64_t t0_us;
 } ev_ctx;
 
@@ -134,6 +136,7 @@ static void ctx_free(ev_ctx *x)
     if (x->ack)
         sio_ack_free(x->ack);
     json_decref(x->client_msg_id);
+    json_decref(x->body);
     sio_socket_unref(x->socket);
     free(x);
 }
@@ -263,6 +266,24 @@ static void on_typing(sio_socket *s, const char *event, const sio_args *args, si
     ack_result(ack, st ? st : HD_OK, NULL, NULL);
 }
 
+/* The read is recorded first (the agent side's read seq is what chats counts unread
+ * from), then the chat room hears it. */
+static void on_read_done(const hd_result *r, void *ud)
+{
+    ev_ctx *x = ud;
+    if (r->status == HD_OK) {
+        char room[HD_ROOM_MAX];
+        hd_room(room, "chat", json_string_value(json_object_get(x->body, "ticket_chat_id")));
+        const char *rooms[1] = {room};
+        hd_conv_emit(x->cv, rooms, 1, NULL, "read", x->body, 0);
+    } else if (r->status != HD_EUNAVAILABLE) {
+        x->cv->node->metrics.refused++;
+    }
+    ack_result(x->ack, r->status, NULL, NULL);
+    x->ack = NULL;
+    ctx_free(x);
+}
+
 static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack, void *ud)
 {
     hd_conversations *cv = ud;
@@ -275,14 +296,18 @@ static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_
         st = HD_EBADREQ;
     if (!st)
         st = member_of_chat(c, s, payload, room);
-    if (!st) {
-        json_t *body = json_pack("{s:O,s:O}", "ticket_chat_id",
-                                 json_object_get(payload, "ticket_chat_id"), "seq", seq);
-        const char *rooms[1] = {room};
-        hd_conv_emit(cv, rooms, 1, NULL, "read", body, 0);
-        json_decref(body);
+    if (st) {
+        ack_result(ack, st, NULL, NULL);
+        return;
     }
-    ack_result(ack, st ? st : HD_OK, NULL, NULL);
+    ev_ctx *x = ctx_new(cv, s, ack);
+    x->body = json_pack("{s:O,s:O}", "ticket_chat_id", json_object_get(payload, "ticket_chat_id"),
+                        "seq", seq);
+    hd_access access = hd_access_of(c->role, c->id);
+    hd_store *store = cv->node->store;
+    store->ops->read(store, json_string_value(json_object_get(payload, "ticket_chat_id")), &access,
+                     c->role == HD_ROLE_CUSTOMER ? "customer" : "agent", json_integer_value(seq),
+                     on_read_done, x);
 }
 
 /* ---- conversation operations ------------------------------------------------------------------
@@ -431,8 +456,66 @@ static void on_status(sio_socket *s, const char *event, const sio_args *args, si
                                on_status_done, ctx_new(cv, s, ack));
 }
 
+/* ---- chats: the agent's workspace (spec §3, v1.1) ------------------------------------------- */
+
+/* One entry of chats from a conversation of the store. */
+static json_t *chat_entry(json_t *conv)
+{
+    json_t *customer = json_object_get(conv, "customer");
+    json_t *last = json_object_get(conv, "last_message");
+    return json_pack("{s:O,s:O,s:O,s:O,s:I,s:I}", "ticket_chat_id",
+                     json_object_get(conv, "ticket_chat_id"), "status",
+                     json_object_get(conv, "status"), "customer", customer ? customer : json_null(),
+                     "last_message", last ? last : json_null(), "last_seq",
+                     json_integer_value(json_object_get(conv, "last_seq")), "unread",
+                     json_integer_value(json_object_get(conv, "unread")));
+}
+
+static void on_chats_done(const hd_result *r, void *ud)
+{
+    ev_ctx *x = ud;
+    if (r->status != HD_OK) {
+        on_op_done(r, ud);
+        return;
+    }
+    json_t *list = json_array();
+    size_t i;
+    json_t *conv;
+    json_array_foreach(r->list, i, conv)
+    {
+        json_t *entry = chat_entry(conv);
+        if (entry)
+            json_array_append_new(list, entry);
+    }
+    ack_result(x->ack, HD_OK, list, NULL);
+    json_decref(list);
+    x->ack = NULL;
+    ctx_free(x);
+}
+
+/* {} → the agent's open conversations; a supervisor's (and an API key's): every open one. */
+static void on_chats(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack, void *ud)
+{
+    hd_conversations *cv = ud;
+    hd_client *c = hd_client_of(s);
+    json_t *payload = json_array_get(args->json, 0);
+    int st = precheck(cv->node, c);
+    if (!st && payload && !json_is_object(payload) && !json_is_null(payload))
+        st = HD_EBADREQ;
+    if (!st && c->role == HD_ROLE_CUSTOMER)
+        st = HD_EFORBIDDEN;
+    if (st) {
+        refuse(cv->node, ack, st);
+        return;
+    }
+    hd_access who = {NULL, c->role == HD_ROLE_AGENT ? c->id : NULL};
+    hd_store *store = cv->node->store;
+    store->ops->conversations(store, &who, 1, on_chats_done, ctx_new(cv, s, ack));
+}
+
 void hd_events_register(hd_conversations *cv)
 {
+    sio_namespace_on(cv->node->nsp, "chats", on_chats, cv);
     sio_namespace_on(cv->node->nsp, "support", on_support, cv);
     sio_namespace_on(cv->node->nsp, "typing", on_typing, cv);
     sio_namespace_on(cv->node->nsp, "read", on_read, cv);

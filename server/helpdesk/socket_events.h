@@ -1,5 +1,5 @@
 /* socket_events.h: the client events of /helpdesk (spec §3): support, typing, read, take,
- * transfer, close, status, history (socket_events.c).
+ * transfer, close, status, history, chats (socket_events.c).
  *
  * Above conversations.h, through which it carries out what it accepts.
  */

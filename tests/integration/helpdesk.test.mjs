@@ -36,7 +36,8 @@ describe("auto routing: the whole flow", () => {
     assert.deepEqual(confirmed, { status_code: 200, data: first.data }, "the sender's socket sees it in the chat room");
 
     const [inq] = await inquiry;
-    assert.deepEqual(Object.keys(inq).sort(), ["dept", "first_message", "queued_at", "session_id", "ticket_chat_id"]);
+    assert.deepEqual(Object.keys(inq).sort(), ["customer", "dept", "first_message", "queued_at", "session_id", "ticket_chat_id"]);
+    assert.deepEqual(inq.customer, { session_id: "flow-s1", name: "Customer flow-s1", email: null, fields: null });
     assert.equal(inq.ticket_chat_id, chat);
     assert.deepEqual(inq.first_message, first.data);
     const [asg] = await assigned;

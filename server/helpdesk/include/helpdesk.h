@@ -44,6 +44,9 @@ typedef struct hd_config {
     size_t webhook_memory_max;       /* embedded: events kept in memory, default 10000 */
     uint32_t webhook_backoff_min_ms; /* --webhook-backoff-min: first retry delay, default 1000 */
     uint32_t webhook_backoff_max_ms; /* --webhook-backoff-max: its cap, default 300000 */
+    /* --widget-key (repeatable): the website widget's public keys (borrowed) */
+    const char *const *widget_keys;
+    size_t n_widget_keys;
 } hd_config;
 
 typedef struct hd_app hd_app;

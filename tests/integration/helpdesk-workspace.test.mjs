@@ -1,0 +1,249 @@
+// The agent's workspace (spec v1.1, §3 and §5): the `chats` event with its unread counts,
+// which `read` events move, and the REST lists of agents, an agent's conversations,
+// departments and the widget's status, with their refusals. Runs embedded and, with
+// SWITCHBOARD_HELPDESK_REDIS=1 (the ".redis" ctest entry), on a real redis-server.
+
+import { describe, test, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { waitEvent, ms, bounded, binary } from "./helpers.mjs";
+import { eventually } from "./cluster-helpers.mjs";
+import { useHelpdesk, customer, agent, supervisor, closeHdClients, ack, send, rest, jwt } from "./helpdesk-helpers.mjs";
+
+afterEach(() => closeHdClients());
+
+const CHAT_KEYS = ["customer", "last_message", "last_seq", "status", "ticket_chat_id", "unread"];
+const custOf = (sid) => ({ session_id: sid, name: `Customer ${sid}`, email: null, fields: null });
+
+const chats = async (socket) => {
+  const r = await ack(socket, "chats", {});
+  assert.equal(r.status_code, 200, JSON.stringify(r));
+  for (const c of r.data) assert.deepEqual(Object.keys(c).sort(), CHAT_KEYS);
+  return r.data;
+};
+const entry = (list, chat) => list.find((c) => c.ticket_chat_id === chat);
+
+// A customer's first message, assigned to the agent `a` (which must be the free one).
+async function opened(srv, a, sid, text) {
+  const assigned = waitEvent(a, "assigned");
+  const c = await customer(srv, sid);
+  const r = await send(c, text, { session_id: sid });
+  assert.equal(r.status_code, 200);
+  const [asg] = await assigned;
+  assert.equal(asg.ticket_chat_id, r.data.ticket_chat_id);
+  return { c, chat: r.data.ticket_chat_id, first: r.data };
+}
+
+describe("chats: the agent's open conversations with unread counts", () => {
+  const srv = useHelpdesk();
+
+  test("unread follows messages, the agent's reads and its own replies; customers' reads do not count", bounded(30000), async () => {
+    const a = await agent(srv, "ws-a1");
+    const { c, chat } = await opened(srv, a, "ws-s1", "first");
+    const second = await send(c, "second", { session_id: "ws-s1" });
+    assert.equal(second.data.seq, 2);
+
+    let list = await chats(a);
+    assert.equal(list.length, 1, "only its own open conversation");
+    assert.deepEqual(entry(list, chat), {
+      ticket_chat_id: chat, status: "assigned", customer: custOf("ws-s1"), last_message: second.data, last_seq: 2, unread: 2,
+    });
+
+    // The agent reads up to 1: recorded (unread 1) and relayed to the chat room as before.
+    const relayed = waitEvent(c, "read");
+    let r = await ack(a, "read", { ticket_chat_id: chat, seq: 1 });
+    assert.equal(r.status_code, 200);
+    assert.deepEqual((await relayed)[0], { ticket_chat_id: chat, seq: 1 });
+    assert.equal(entry(await chats(a), chat).unread, 1);
+
+    // A read never goes back, and never beyond the last message.
+    assert.equal((await ack(a, "read", { ticket_chat_id: chat, seq: 0 })).status_code, 200);
+    assert.equal(entry(await chats(a), chat).unread, 1, "a lower seq does not unread");
+    assert.equal((await ack(a, "read", { ticket_chat_id: chat, seq: 99 })).status_code, 200);
+    assert.equal(entry(await chats(a), chat).unread, 0);
+
+    // The customer writes twice; the agent's reply means it has read up to its own message.
+    await send(c, "third", { session_id: "ws-s1" });
+    await send(c, "fourth", { session_id: "ws-s1" });
+    assert.equal(entry(await chats(a), chat).unread, 2);
+    const reply = await send(a, "answer", { ticket_chat_id: chat });
+    assert.equal(reply.data.seq, 5);
+    list = await chats(a);
+    assert.equal(entry(list, chat).unread, 0, "the poster has read up to its own message");
+    assert.deepEqual(entry(list, chat).last_message, reply.data);
+    assert.equal(entry(list, chat).last_seq, 5);
+
+    // The customer's reads are the other side's: the agent's unread does not move.
+    await send(c, "sixth", { session_id: "ws-s1" });
+    r = await ack(c, "read", { ticket_chat_id: chat, seq: 6 });
+    assert.equal(r.status_code, 200);
+    assert.equal(entry(await chats(a), chat).unread, 1, "a customer's read is not the agent's");
+
+    // A malformed read is refused and records nothing.
+    r = await ack(a, "read", { ticket_chat_id: chat, seq: "6" });
+    assert.equal(r.status_code, 400);
+    r = await ack(a, "read", { ticket_chat_id: chat, seq: -1 });
+    assert.equal(r.status_code, 400);
+    assert.equal(entry(await chats(a), chat).unread, 1);
+    assert.equal((await ack(a, "read", { ticket_chat_id: chat, seq: 6 })).status_code, 200);
+    assert.equal(entry(await chats(a), chat).unread, 0);
+
+    // Closed conversations leave the list.
+    assert.equal((await ack(a, "close", { ticket_chat_id: chat })).status_code, 200);
+    assert.deepEqual(await chats(a), []);
+  });
+
+});
+
+describe("chats: the supervisor's view and the refusals", () => {
+  const srv = useHelpdesk();
+
+  test("a supervisor sees every open one, an agent only its own, a customer is refused", bounded(30000), async () => {
+    const a = await agent(srv, "ws-a2", { max_chats: 1 });
+    const one = await opened(srv, a, "ws-s2", "for a2");
+    const b = await agent(srv, "ws-b2", { max_chats: 1 });
+    const two = await opened(srv, b, "ws-s3", "for b2");
+    // Both agents are full: a third waits in the queue, open too.
+    const c3 = await customer(srv, "ws-s4");
+    const queued = await send(c3, "nobody free", { session_id: "ws-s4" });
+    const three = queued.data.ticket_chat_id;
+
+    assert.deepEqual((await chats(a)).map((c) => c.ticket_chat_id), [one.chat]);
+    assert.deepEqual((await chats(b)).map((c) => c.ticket_chat_id), [two.chat]);
+    const sup = await supervisor(srv, "ws-sup");
+    const all = await chats(sup);
+    assert.deepEqual(new Set(all.map((c) => c.ticket_chat_id)), new Set([one.chat, two.chat, three]));
+    assert.equal(entry(all, three).status, "queued");
+    assert.deepEqual(entry(all, three).customer, custOf("ws-s4"));
+    assert.equal(entry(all, three).unread, 1);
+    assert.equal(entry(all, one.chat).status, "assigned");
+
+    // A supervisor's read counts for the agent side.
+    assert.equal((await ack(sup, "read", { ticket_chat_id: three, seq: 1 })).status_code, 200);
+    assert.equal(entry(await chats(sup), three).unread, 0);
+
+    let r = await ack(c3, "chats", {});
+    assert.equal(r.status_code, 403);
+    assert.equal(r.error.code, "forbidden");
+    r = await ack(a, "chats", "not an object");
+    assert.equal(r.status_code, 400);
+    for (const chat of [one.chat, two.chat, three]) assert.equal((await ack(sup, "close", { ticket_chat_id: chat })).status_code, 200);
+    assert.deepEqual(await chats(sup), []);
+  });
+});
+
+describe("REST: agents, an agent's conversations, departments, status", () => {
+  const srv = useHelpdesk();
+
+  test("the lists, for those who may read them", bounded(30000), async () => {
+    const a = await agent(srv, "rw-a1", { dept: ["billing"], max_chats: 2 });
+    const b = await agent(srv, "rw-b1", { dept: ["sales"] });
+    assert.equal((await ack(b, "status", { status: "away" })).status_code, 200);
+    const c = await customer(srv, "rw-s1", { dept: ["billing"] });
+    const assigned = waitEvent(a, "assigned");
+    const first = await send(c, "invoice?", { session_id: "rw-s1" });
+    const chat = first.data.ticket_chat_id;
+    await assigned;
+
+    const agentToken = (sub, extra = {}) => jwt({ sub, role: "agent", name: `Agent ${sub}`, ...extra });
+    const supToken = jwt({ sub: "rw-sup", role: "supervisor" });
+    const custToken = jwt({ sub: "rw-s1", role: "customer" });
+
+    // agents/
+    let r = await rest(srv, "/agents/");
+    assert.equal(r.status, 200);
+    assert.equal(r.body.status_code, 200);
+    const byId = Object.fromEntries(r.body.data.map((x) => [x.id, x]));
+    assert.deepEqual(byId["rw-a1"], {
+      id: "rw-a1", name: "Agent rw-a1", dept: ["billing"], status: "online", online: true, open_chats: 1, max_chats: 2,
+    });
+    assert.equal(byId["rw-b1"].status, "away");
+    assert.equal(byId["rw-b1"].online, true);
+    assert.equal(byId["rw-b1"].open_chats, 0);
+    assert.deepEqual(r.body.data.map((x) => x.id), [...r.body.data.map((x) => x.id)].sort(), "ordered by id");
+    assert.equal((await rest(srv, "/agents/", { token: supToken })).status, 200);
+    assert.equal((await rest(srv, "/agents/", { token: agentToken("rw-a1") })).status, 403);
+    assert.equal((await rest(srv, "/agents/", { token: custToken })).status, 403);
+    assert.equal((await rest(srv, "/agents/", { token: null })).status, 401);
+
+    // agents/{id}/conversations/
+    r = await rest(srv, "/agents/rw-a1/conversations/", { token: agentToken("rw-a1") });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.data.map((x) => x.ticket_chat_id), [chat]);
+    assert.deepEqual(r.body.data[0].customer, custOf("rw-s1"));
+    assert.equal(r.body.data[0].status, "assigned");
+    r = await rest(srv, "/agents/rw-a1/conversations/", { token: supToken });
+    assert.deepEqual(r.body.data.map((x) => x.ticket_chat_id), [chat]);
+    r = await rest(srv, "/agents/rw-a1/conversations/");
+    assert.deepEqual(r.body.data.map((x) => x.ticket_chat_id), [chat]);
+    r = await rest(srv, "/agents/rw-b1/conversations/");
+    assert.deepEqual(r.body.data, []);
+    assert.equal((await rest(srv, "/agents/rw-a1/conversations/", { token: agentToken("rw-b1") })).status, 403, "another agent's");
+    assert.equal((await rest(srv, "/agents/rw-a1/conversations/", { token: custToken })).status, 403);
+    assert.equal((await rest(srv, "/agents/rw-a1/conversations/", { token: null })).status, 401);
+    assert.equal((await rest(srv, "/agents/rw-a1/conversations/", { method: "POST", body: {} })).status, 405);
+    // The customer's own endpoint still answers.
+    r = await rest(srv, "/customer/rw-s1/conversations/", { token: custToken });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.data.map((x) => x.ticket_chat_id), [chat]);
+
+    // departments/: billing has a1 online; sales only b1, away.
+    r = await rest(srv, "/departments/");
+    assert.equal(r.status, 200);
+    const byDept = Object.fromEntries(r.body.data.map((x) => [x.dept, x]));
+    assert.deepEqual(byDept.billing, { dept: "billing", agents_online: 1, queue_length: 0 });
+    assert.deepEqual(byDept.sales, { dept: "sales", agents_online: 0, queue_length: 0 });
+    assert.equal((await rest(srv, "/departments/", { token: supToken })).status, 200);
+    assert.equal((await rest(srv, "/departments/", { token: agentToken("rw-a1") })).status, 403);
+    assert.equal((await rest(srv, "/departments/", { token: custToken })).status, 403);
+    assert.equal((await rest(srv, "/departments/", { token: null })).status, 401);
+
+    // status: any valid token; a widget key that is not configured is 401, as is nothing.
+    r = await rest(srv, "/status?dept=billing", { token: custToken });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { status_code: 200, data: { agents_online: 1, queue_length: 0 } });
+    r = await rest(srv, "/status?dept=sales", { token: agentToken("rw-b1") });
+    assert.deepEqual(r.body.data, { agents_online: 0, queue_length: 0 });
+    r = await rest(srv, "/status");
+    assert.deepEqual(r.body.data, { agents_online: 1, queue_length: 0 }, "every available agent");
+    r = await rest(srv, "/status?widget_key=not-a-configured-key");
+    assert.equal(r.status, 401);
+    assert.equal(r.body.error.code, "unauthorized");
+    r = await rest(srv, "/status?widget_key=not-a-configured-key", { token: custToken });
+    assert.equal(r.status, 401, "a bad widget key is refused even beside a token");
+    assert.equal((await rest(srv, "/status", { token: null })).status, 401);
+    assert.equal((await rest(srv, "/status", { token: "not-a-token" })).status, 401);
+    assert.equal((await rest(srv, `/status?dept=${"d".repeat(200)}`)).status, 400);
+
+    // b1 comes back online: sales counts it.
+    assert.equal((await ack(b, "status", { status: "online" })).status_code, 200);
+    await eventually(async () => {
+      const s = await rest(srv, "/status?dept=sales", { token: custToken });
+      assert.deepEqual(s.body.data, { agents_online: 1, queue_length: 0 });
+    }, { timeoutMs: ms(5000) });
+  });
+});
+
+// A configured widget key opens the status endpoint without a token. The --widget-key
+// option comes with the website visitors (another part of v1.1): until the binary has it,
+// this block says so and is skipped.
+const HAS_WIDGET_KEY = spawnSync(binary("server"), ["--help"], { encoding: "utf8" }).stdout?.includes("--widget-key");
+const WIDGET_KEY = "wk_integration_0123456789";
+
+describe("REST: status with a widget key", { skip: !HAS_WIDGET_KEY && "the binary has no --widget-key yet" }, () => {
+  const srv = useHelpdesk({ args: HAS_WIDGET_KEY ? ["--widget-key", WIDGET_KEY] : [] });
+
+  test("the configured key answers, another is 401", bounded(20000), async () => {
+    const a = await agent(srv, "wk-a1", { dept: ["help"] });
+    let r = await rest(srv, `/status?widget_key=${WIDGET_KEY}&dept=help`, { token: null });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.data, { agents_online: 1, queue_length: 0 });
+    r = await rest(srv, `/status?widget_key=${WIDGET_KEY}x`, { token: null });
+    assert.equal(r.status, 401);
+    r = await rest(srv, `/status?widget_key=${WIDGET_KEY.slice(0, -1)}`, { token: null });
+    assert.equal(r.status, 401, "a prefix of the key is not the key");
+    r = await rest(srv, "/status?widget_key=", { token: null });
+    assert.equal(r.status, 401);
+    assert.ok(a.connected);
+  });
+});
