@@ -241,6 +241,17 @@ describe("inactivity", () => {
     const [closed] = await waitEvent(c, "closed", ms(6000));
     assert.deepEqual(closed, { ticket_chat_id: chat, by: "system", reason: "unanswered" });
   });
+
+  test("one that had an agent closes as inactive, for both parties", bounded(15000), async () => {
+    const a = await agent(srv, "idle-a");
+    const c = await customer(srv, "idle-s2");
+    const assigned = waitEvent(a, "assigned", ms(5000));
+    const chat = (await send(c, "anyone?")).data.ticket_chat_id;
+    assert.equal((await assigned)[0].ticket_chat_id, chat);
+    const [byCustomer, byAgent] = await Promise.all([waitEvent(c, "closed", ms(6000)), waitEvent(a, "closed", ms(6000))]);
+    assert.deepEqual(byCustomer[0], { ticket_chat_id: chat, by: "system", reason: "inactive" });
+    assert.deepEqual(byAgent[0], byCustomer[0]);
+  });
 });
 
 describe("supervisor and API key", () => {
