@@ -87,7 +87,9 @@ typedef struct mem_store {
     sb_list queue;   /* queued: by queued_at, then enqueue order */
     sb_list open;    /* queued or assigned: by last_activity */
     uint64_t serial;
-    sb_buf scratch; /* the message being posted, as text */
+    sb_buf scratch;     /* the message being posted, as text */
+    hd_event_sink sink; /* NULL: events are not made */
+    void *sink_ud;
 } mem_store;
 
 /* ---- memory: the project treats running out of it as fatal ---- */
@@ -832,6 +834,13 @@ static const hd_store_ops MEM_OPS = {
     .sweep = mem_sweep,
     .close = mem_close,
 };
+
+void hd_store_memory_set_sink(hd_store *base, hd_event_sink sink, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    st->sink = sink;
+    st->sink_ud = ud;
+}
 
 hd_store *hd_store_memory_new(void)
 {

@@ -14,7 +14,12 @@
  * borrowed for the duration of the callback (json_incref what you keep).
  *
  * With Redis, every change is also appended to the stream hd:events in the same atomic
- * step (fields "type" and "data"): "message", "assigned", "transferred", "closed".
+ * step (fields "type" and "data"): "message" (the message), "assigned" and "closed" (the
+ * conversation), "transferred" (the conversation plus "previous_agent": id or null),
+ * "queued" (the inquiry, whenever a conversation enters the queue: created and not assigned
+ * in the same step, or transferred back to it) and "visitor" (the record of the visitor op).
+ * The memory store gives the same events, with the same data, to its sink
+ * (hd_store_memory_set_sink).
  */
 #ifndef HD_STORE_H
 #define HD_STORE_H
@@ -70,6 +75,9 @@ typedef struct hd_post {
     const char *new_chat_id;   /* the id to give a conversation created now */
     int assign;                /* auto routing: a conversation created now is routed in
                                   the same step (see post) */
+    json_t *customer;          /* who the customer is, {session_id,name,email,fields} (absent:
+                                  null), kept by a conversation created now and never changed;
+                                  NULL: the session id, and sender_name when a customer posts */
     int64_t now_ms;            /* created_at, last activity */
 } hd_post;
 
@@ -102,9 +110,17 @@ typedef struct hd_result {
  *   {"ticket_chat_id","session_id","dept" (string|null),"status":"queued|assigned|closed",
  *    "agent":{"id","name"}|null,"created_at","queued_at" (ISO 8601, ms, UTC),"last_seq",
  *    "last_message": message|null, "first_message": message|null,
- *    "closed_by": string|null, "reason": string|null}
+ *    "closed_by": string|null, "reason": string|null,
+ *    "customer": {"session_id","name","email","fields"} (absent values null; fields an
+ *                object or null), fixed when the conversation was created,
+ *    "unread": last_seq - agent_read_seq, the messages the agent side has not read}
+ * agent_read_seq grows with the read op (reader "agent") and with every post of sender
+ * type "agent" (the poster has read up to its own message); customer_read_seq likewise
+ * with reader "customer" and customer posts (kept, not in the JSON).
+ * A conversation that never had an agent closes (close_chat, sweep) with reason
+ * "unanswered", whatever reason the caller gave; one transferred back to the queue had one.
  * An assignment (route's list, take, transfer to an agent): the conversation, assigned.
- * An inquiry: {"ticket_chat_id","session_id","dept","first_message","queued_at"}. */
+ * An inquiry: {"ticket_chat_id","session_id","dept","first_message","queued_at","customer"}. */
 
 typedef void (*hd_result_cb)(const hd_result *r, void *ud);
 
@@ -144,7 +160,8 @@ typedef struct hd_store_ops {
     void (*history)(hd_store *st, const char *chat_id, const hd_access *access, int64_t after_seq,
                     size_t limit, hd_result_cb cb, void *ud);
     /* The conversations of a customer session (session_id) or of an agent (agent_id, the
-     * ones assigned to it); open_only: not closed. Newest first. */
+     * ones assigned to it); open_only: not closed. Newest first. Both NULL with open_only:
+     * every open conversation (a supervisor's); both NULL without it: 400. */
     void (*conversations)(hd_store *st, const hd_access *who, int open_only, hd_result_cb cb,
                           void *ud);
     /* The queue, oldest first, as inquiries. */
@@ -158,6 +175,33 @@ typedef struct hd_store_ops {
      * "inactive"; list = the conversations closed by this call (each exactly once across a
      * cluster). */
     void (*sweep)(hd_store *st, int64_t now_ms, int64_t timeout_ms, hd_result_cb cb, void *ud);
+    /* Records that a side has read up to seq: reader "agent" (the assigned agent, a
+     * supervisor or the API) or "customer"; the read seq only grows (max), capped at
+     * last_seq. 404 / 403 as history (and 403 for a customer marking the agent side read,
+     * or an agent the customer side); 400 for another reader. conversation = the
+     * conversation after it. */
+    void (*read)(hd_store *st, const char *chat_id, const hd_access *access, const char *reader,
+                 int64_t seq, hd_result_cb cb, void *ud);
+    /* list = every agent known to the store (seen through agent_presence or take), ordered
+     * by id: [{"id","name","dept":[..],"status":"online|away","online":bool (a socket is
+     * connected and its node alive),"open_chats":n,"max_chats":n}] */
+    void (*agents)(hd_store *st, int64_t now_ms, hd_result_cb cb, void *ud);
+    /* list = [{"dept","agents_online","queue_length"}], one per department that an agent
+     * names or a queued conversation is in, ordered by dept. agents_online: agents
+     * available (online status, connected) that serve the dept (an agent with no depts
+     * serves every dept, so it counts in each). */
+    void (*departments)(hd_store *st, int64_t now_ms, hd_result_cb cb, void *ud);
+    /* conversation = {"agents_online","queue_length"} for dept (NULL: every agent
+     * available, the whole queue; else as departments counts it, queue_length = queued in
+     * that dept). */
+    void (*queue_status)(hd_store *st, const char *dept, int64_t now_ms, hd_result_cb cb, void *ud);
+    /* Registers a website visitor: record (borrowed) is {"session_id","name","email",
+     * "fields","user_id","created_at"} (absent: null; session_id required, else 400); stored
+     * under the session id for ttl_ms (> 0; a later call for the same session replaces it),
+     * and appended as the hd:events "visitor" event in the same step. conversation = the
+     * record, as stored (those six keys). */
+    void (*visitor)(hd_store *st, json_t *record, int64_t ttl_ms, int64_t now_ms, hd_result_cb cb,
+                    void *ud);
     /* Closes and frees the store: every pending callback runs first (503 when it could not
      * finish), then done(ud) once every handle is closed (done may be NULL; the memory
      * store calls it at once). */
@@ -170,5 +214,10 @@ struct hd_store {
 
 /* The in-memory store of the embedded mode (one node; lost on restart). */
 hd_store *hd_store_memory_new(void);
+
+/* Every event the memory store makes (the types and data of hd:events), as it makes it:
+ * type and data (compact JSON text, borrowed for the call). One sink; NULL turns it off. */
+typedef void (*hd_event_sink)(const char *type, const char *data, size_t len, void *ud);
+void hd_store_memory_set_sink(hd_store *st, hd_event_sink sink, void *ud);
 
 #endif
