@@ -90,3 +90,10 @@ json_t *hd_error_body(int status, const char *detail)
     return json_pack("{s:i,s:{s:s,s:s}}", "status_code", status, "error", "code",
                      hd_error_code(status), "message", detail ? detail : default_detail(status));
 }
+
+/* ---- widget keys ---------------------------------------------------------------------------- */
+
+int hd_widget_key_ok(const hd_config *cfg, const char *key)
+{
+    return key != NULL && hd_key_in(cfg->widget_keys, cfg->n_widget_keys, key, strlen(key));
+}

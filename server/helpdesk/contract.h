@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "helpdesk.h"
 #include "store.h"
 
 /* An optional id field of o: absent or null sets *out NULL; else it must be a string of
@@ -22,5 +23,8 @@ int hd_parse_message(size_t max_message, json_t *payload, hd_post *p, const char
  * detail NULL: the status's usual message. */
 json_t *hd_error_body(int status, const char *detail);
 const char *hd_error_code(int status);
+/* 1 when key is one of cfg's widget keys (--widget-key), compared in constant time; 0 for
+ * NULL or when none is configured. */
+int hd_widget_key_ok(const hd_config *cfg, const char *key);
 
 #endif

@@ -299,6 +299,11 @@ TEST_ENTRY(hd_auth_fields_bounds)
 TEST_ENTRY(hd_auth_visitor_claim)
 TEST_ENTRY(hd_auth_key_in)
 
+/* test_hd_visitors.c */
+TEST_ENTRY(hd_visitors_bucket)
+TEST_ENTRY(hd_visitors_unlimited)
+TEST_ENTRY(hd_visitors_bounded)
+
 /* test_store_memory.c */
 TEST_ENTRY(hd_store_mem_every_case_listed)
 TEST_ENTRY(hd_store_mem_post_creates_queued_conversation)
