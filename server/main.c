@@ -176,7 +176,7 @@ static int helpdesk_finish(hd_flags *f)
 
 static int parse(sbd_options *o, hd_flags *f, int argc, char **argv)
 {
-    sbd_option extra[16];
+    sbd_option extra[32]; /* helpdesk_options' rows fit */
     memset(f, 0, sizeof(*f));
     hd_config_defaults(&f->cfg);
     sbd_options_defaults(o);

@@ -91,7 +91,7 @@ json_t *hd_error_body(int status, const char *detail)
                      hd_error_code(status), "message", detail ? detail : default_detail(status));
 }
 
-/* ---- widget keys ---------------------------------------------------------------------------- */
+/* ---- widget keys --------------------------------------------------------------------------- */
 
 int hd_widget_key_ok(const hd_config *cfg, const char *key)
 {

@@ -30,14 +30,14 @@
 #define VIS_ADDR_MAX     64 /* an address in text form (INET6_ADDRSTRLEN is 46) */
 #define VIS_ORIGIN_MAX   512
 #define VIS_HEAD_MAX     16384 /* the core's limit on a request's headers (431 beyond) */
-#define VIS_RANDOM_LEN   22 /* "v_" + 22 base64url characters: 132 random bits */
+#define VIS_RANDOM_LEN   22    /* "v_" + 22 base64url characters: 132 random bits */
 #define VIS_USER_PREFIX  "u_"
 #define VIS_GUEST_PREFIX "v_"
 #define VIS_HASH_HEX     (2 * 32) /* hex HMAC-SHA256 */
 #define VIS_MINUTE_MS    60000.0
 #define VIS_BEARER       "Bearer "
 
-/* ---- the rate limit per client address ------------------------------------------------------ */
+/* ---- the rate limit per client address ---- */
 
 typedef struct hd_visitor_addr {
     sb_list link;    /* in lru */
@@ -114,7 +114,7 @@ int hd_visitors_allow(hd_visitors *v, const char *addr, int64_t now_ms, uint32_t
     return 0;
 }
 
-/* ---- answers -------------------------------------------------------------------------------- */
+/* ---- answers ---- */
 
 static void respond_json(eio_http_request *req, eio_http_deferred *d, int status, json_t *body,
                          const char *headers)
@@ -149,7 +149,7 @@ static void refuse_rate(hd_visitors *v, eio_http_request *req, uint32_t retry_s)
                  headers);
 }
 
-/* ---- the checks ------------------------------------------------------------------------------ */
+/* ---- the checks ---- */
 
 /* Whether origin is one of the configured origins: the engine's --cors-origin, a
  * comma-separated list, or "*" for any. */
@@ -267,8 +267,8 @@ static int user_hash_ok(const char *secret, const char *user_id, const char *use
         want[2 * i + 1] = hex[mac[i] & 0xf];
     }
     for (size_t i = 0; i < VIS_HASH_HEX; i++)
-        got[i] = (char)(user_hash[i] >= 'A' && user_hash[i] <= 'F' ? user_hash[i] + 32
-                                                                    : user_hash[i]);
+        got[i] =
+            (char)(user_hash[i] >= 'A' && user_hash[i] <= 'F' ? user_hash[i] + 32 : user_hash[i]);
     return CRYPTO_memcmp(want, got, VIS_HASH_HEX) == 0;
 }
 
@@ -312,7 +312,7 @@ static int session_of(const hd_config *cfg, json_t *body, vis_who *w, const char
     return 0;
 }
 
-/* ---- the token and the record ---------------------------------------------------------------- */
+/* ---- the token and the record ---- */
 
 typedef struct vis_req {
     hd_visitors *v;
@@ -325,9 +325,9 @@ typedef struct vis_req {
 
 static char *sign(const hd_node *node, const vis_who *w, int64_t now_s, int64_t exp_s)
 {
-    json_t *claims = json_pack("{s:s,s:s,s:I,s:I,s:i}", "sub", w->session, "role", "customer",
-                               "iat", (json_int_t)now_s, "exp", (json_int_t)exp_s,
-                               HD_VISITOR_CLAIM, 1);
+    json_t *claims =
+        json_pack("{s:s,s:s,s:I,s:I,s:i}", "sub", w->session, "role", "customer", "iat",
+                  (json_int_t)now_s, "exp", (json_int_t)exp_s, HD_VISITOR_CLAIM, 1);
     if (w->name)
         json_object_set_new(claims, "name", json_string(w->name));
     if (w->email)
@@ -336,9 +336,9 @@ static char *sign(const hd_node *node, const vis_who *w, int64_t now_s, int64_t 
         json_object_set(claims, "fields", w->fields);
     char *text = json_dumps(claims, JSON_COMPACT);
     json_decref(claims);
-    char *token = text ? hd_jwt_sign_hs256(node->cfg.auth.jwt_secret,
-                                           node->cfg.auth.jwt_secret_len, text)
-                       : NULL;
+    char *token =
+        text ? hd_jwt_sign_hs256(node->cfg.auth.jwt_secret, node->cfg.auth.jwt_secret_len, text)
+             : NULL;
     free(text);
     return token;
 }
@@ -353,9 +353,9 @@ static void on_recorded(const hd_result *r, void *ud)
     } else {
         char expires[HD_TIME_LEN + 1];
         hd_time_iso(x->exp_ms, expires);
-        json_t *body = json_pack("{s:i,s:{s:s,s:s,s:s}}", "status_code", HD_OK, "data",
-                                 "visitor_token", x->token, "session_id", x->session,
-                                 "expires_at", expires);
+        json_t *body =
+            json_pack("{s:i,s:{s:s,s:s,s:s}}", "status_code", HD_OK, "data", "visitor_token",
+                      x->token, "session_id", x->session, "expires_at", expires);
         respond_json(NULL, x->d, x->http_status, body, NULL);
     }
     free(x->token);
@@ -398,7 +398,7 @@ static void issue(hd_visitors *v, eio_http_request *req, const vis_who *w, int h
     json_decref(record);
 }
 
-/* ---- the endpoints ---------------------------------------------------------------------------- */
+/* ---- the endpoints ---- */
 
 static void do_register(hd_visitors *v, eio_http_request *req)
 {

@@ -7,9 +7,11 @@
  *   POST /api/v1/helpdesk/visitors/refresh  Authorization: Bearer <visitor token> → 200, the
  *                                            same with a new token
  *
- * Registrations are rate limited per client address: a token bucket per address in a table
- * of at most HD_VISITOR_ADDRS addresses that forgets an address once its bucket is full
- * again, and the least recently seen one when it is full.
+ * Both are rate limited per client address (a refresh counts as a registration: both sign
+ * and write the store): a token bucket per address in a table of at most HD_VISITOR_ADDRS
+ * addresses that forgets an address once its bucket is full again, and the least recently
+ * seen one when it is full. A refresh records the visitor again (the store keeps the record
+ * as long as the new token lives, and the backend hears a "visitor" event for it again).
  *
  * Layer 2: above node.h; rest.c routes to it.
  */

@@ -24,7 +24,7 @@ TEST_IMPL(hd_visitors_bucket)
     for (int i = 0; i < 3; i++)
         ASSERT_EQ(hd_visitors_allow(&v, "10.0.0.1", T0, &retry), 1);
     ASSERT_EQ(hd_visitors_allow(&v, "10.0.0.1", T0, &retry), 0);
-    ASSERT_EQ(retry, 20); /* 3 a minute: one every 20 s */
+    ASSERT_EQ(retry, 20);                                        /* 3 a minute: one every 20 s */
     ASSERT_EQ(hd_visitors_allow(&v, "10.0.0.2", T0, &retry), 1); /* another address */
     ASSERT_EQ(hd_visitors_allow(&v, "10.0.0.1", T0 + 19000, &retry), 0);
     ASSERT_EQ(retry, 1);
