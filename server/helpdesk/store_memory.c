@@ -10,7 +10,12 @@
  * Nothing is forgotten before the store closes: closed conversations stay readable
  * (history, conversations), so memory grows with the conversations of the process's
  * lifetime. That is the embedded mode's bargain (one node, lost on restart); a deployment
- * that needs bounded memory or durability configures Redis.
+ * that needs bounded memory or durability configures Redis. Visitor records are the
+ * exception, for anyone on a web page may make one: each expires with its ttl, and at
+ * most MEM_VISITORS_MAX are kept (the oldest go first).
+ *
+ * Events (store.h) go to the sink as they are made, the same types and data that the
+ * Redis store appends to hd:events; with no sink none is built.
  *
  * Results share the stored message objects (no copy per delivery): callers must treat a
  * result's JSON as read-only, which store.h already implies by lending it.
@@ -24,6 +29,9 @@
 #include "store.h"
 
 #define MEM_MSGS_FIRST_CAP 8 /* messages a conversation holds before its array grows */
+/* visitor records kept at most: a record is a few hundred bytes, at most some 3 KB with
+ * fields at their bound (contract.h), so some 30 MB at worst */
+#define MEM_VISITORS_MAX 10000
 
 typedef enum { CONV_QUEUED, CONV_ASSIGNED, CONV_CLOSED } conv_status;
 
@@ -73,11 +81,23 @@ struct mem_conv {
     int64_t created_at, queued_at, last_activity;
     uint64_t serial;          /* creation order: breaks created_at ties */
     char *closed_by, *reason; /* NULL until closed */
-    mem_msg **msgs;           /* msgs[seq - 1] */
+    char *customer;           /* the customer object, compact JSON, fixed at creation */
+    int had_agent;            /* ever assigned: else it closes "unanswered" */
+    int64_t agent_read;       /* the seq each side has read up to (<= n_msgs) */
+    int64_t customer_read;
+    mem_msg **msgs; /* msgs[seq - 1] */
     size_t n_msgs, cap_msgs;
     sb_map by_client_msg_id; /* client_msg_id → message; the key lives in the message */
     sb_list links[IN_LISTS]; /* links[k]: its place in the list k */
 };
+
+/* A visitor record (the visitor op), in the visitors map and list. */
+typedef struct mem_visitor {
+    char *session_id; /* the map key */
+    char *text;       /* the record, compact JSON */
+    int64_t expires_ms;
+    sb_list link; /* in st->visitor_order */
+} mem_visitor;
 
 typedef struct mem_store {
     hd_store base;
@@ -87,8 +107,10 @@ typedef struct mem_store {
     sb_list queue;   /* queued: by queued_at, then enqueue order */
     sb_list open;    /* queued or assigned: by last_activity */
     uint64_t serial;
-    sb_buf scratch;     /* the message being posted, as text */
-    hd_event_sink sink; /* NULL: events are not made */
+    sb_buf scratch;        /* the message being posted, as text */
+    sb_map visitors;       /* session id → mem_visitor */
+    sb_list visitor_order; /* oldest registration first */
+    hd_event_sink sink;    /* NULL: events are not made */
     void *sink_ud;
 } mem_store;
 
@@ -202,6 +224,8 @@ static json_t *agent_json(const mem_agent *a)
     return a ? must(json_pack("{s:s,s:s?}", "id", a->id, "name", a->name)) : json_null();
 }
 
+static json_t *customer_json(const mem_conv *c) { return must(json_loads(c->customer, 0, NULL)); }
+
 static json_t *conv_json(const mem_conv *c)
 {
     char created[HD_TIME_LEN + 1], queued[HD_TIME_LEN + 1];
@@ -209,21 +233,62 @@ static json_t *conv_json(const mem_conv *c)
     hd_time_iso(c->queued_at, queued);
     json_t *first = c->n_msgs ? msg_json(c->msgs[0]) : NULL;
     json_t *last = c->n_msgs ? msg_json(c->msgs[c->n_msgs - 1]) : NULL;
-    return must(json_pack("{s:s,s:s,s:s?,s:s,s:o,s:s,s:s,s:I,s:o?,s:o?,s:s?,s:s?}",
-                          "ticket_chat_id", c->id, "session_id", c->session->id, "dept", c->dept,
-                          "status", STATUS_NAMES[c->status], "agent", agent_json(c->agent),
-                          "created_at", created, "queued_at", queued, "last_seq",
-                          (json_int_t)c->n_msgs, "last_message", last, "first_message", first,
-                          "closed_by", c->closed_by, "reason", c->reason));
+    return must(json_pack(
+        "{s:s,s:s,s:s?,s:s,s:o,s:s,s:s,s:I,s:o?,s:o?,s:s?,s:s?,s:o,s:I}", "ticket_chat_id", c->id,
+        "session_id", c->session->id, "dept", c->dept, "status", STATUS_NAMES[c->status], "agent",
+        agent_json(c->agent), "created_at", created, "queued_at", queued, "last_seq",
+        (json_int_t)c->n_msgs, "last_message", last, "first_message", first, "closed_by",
+        c->closed_by, "reason", c->reason, "customer", customer_json(c), "unread",
+        (json_int_t)((int64_t)c->n_msgs - c->agent_read)));
 }
 
 static json_t *inquiry_json(const mem_conv *c)
 {
     char queued[HD_TIME_LEN + 1];
     hd_time_iso(c->queued_at, queued);
-    return must(json_pack("{s:s,s:s,s:s?,s:o?,s:s}", "ticket_chat_id", c->id, "session_id",
+    return must(json_pack("{s:s,s:s,s:s?,s:o?,s:s,s:o}", "ticket_chat_id", c->id, "session_id",
                           c->session->id, "dept", c->dept, "first_message",
-                          c->n_msgs ? msg_json(c->msgs[0]) : NULL, "queued_at", queued));
+                          c->n_msgs ? msg_json(c->msgs[0]) : NULL, "queued_at", queued, "customer",
+                          customer_json(c)));
+}
+
+/* ---- events (to the sink) ---- */
+
+static void emit_text(mem_store *st, const char *type, const char *data, size_t len)
+{
+    if (st->sink)
+        st->sink(type, data, len, st->sink_ud);
+}
+
+/* Emits data (a reference handed over) as compact JSON text. */
+static void emit_json(mem_store *st, const char *type, json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT);
+    if (!text)
+        abort();
+    emit_text(st, type, text, strlen(text));
+    free(text);
+    json_decref(data);
+}
+
+/* "assigned", "closed": the conversation; "transferred": plus previous_agent. */
+static void emit_conv(mem_store *st, const char *type, const mem_conv *c, int with_previous,
+                      const char *previous_agent)
+{
+    if (!st->sink)
+        return;
+    json_t *j = conv_json(c);
+    if (with_previous)
+        json_object_set_new(j, "previous_agent",
+                            previous_agent ? must(json_string(previous_agent)) : json_null());
+    emit_json(st, type, j);
+}
+
+/* c entered the queue. */
+static void emit_queued(mem_store *st, const mem_conv *c)
+{
+    if (st->sink)
+        emit_json(st, "queued", inquiry_json(c));
 }
 
 /* Calls back, then drops the result's references (the callback borrowed them). */
@@ -282,6 +347,32 @@ static mem_session *session_get(mem_store *st, const char *id)
     return s;
 }
 
+/* A string member of obj, or null. */
+static json_t *member_string(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_incref(v) : json_null();
+}
+
+/* The customer object a conversation created by p keeps (store.h), as compact JSON text. */
+static char *customer_text(const hd_post *p)
+{
+    const json_t *in = p->customer;
+    json_t *fields = json_object_get(in, "fields");
+    json_t *name = in ? member_string(in, "name")
+                   : p->sender_name && strcmp(p->sender_type, "customer") == 0
+                       ? must(json_string(p->sender_name))
+                       : json_null();
+    json_t *c = must(json_pack("{s:s,s:o,s:o,s:O}", "session_id", p->session_id, "name", name,
+                               "email", member_string(in, "email"), "fields",
+                               json_is_object(fields) ? fields : json_null()));
+    char *text = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    if (!text)
+        abort();
+    return text;
+}
+
 static mem_conv *conv_create(mem_store *st, const hd_post *p)
 {
     mem_conv *c = xcalloc(1, sizeof(*c));
@@ -290,6 +381,7 @@ static mem_conv *conv_create(mem_store *st, const hd_post *p)
     c->id = xstrdup(p->new_chat_id);
     c->session = session_get(st, p->session_id);
     c->dept = xstrdup(p->dept);
+    c->customer = customer_text(p);
     c->status = CONV_QUEUED;
     c->created_at = c->queued_at = c->last_activity = p->now_ms;
     c->serial = ++st->serial;
@@ -360,6 +452,7 @@ static void conv_assign(mem_store *st, mem_conv *c, mem_agent *a, int64_t now_ms
     conv_leave_queue(st, c);
     c->status = CONV_ASSIGNED;
     c->agent = a;
+    c->had_agent = 1;
     a->open++;
     a->assigned_ever = 1;
     a->idle_since = now_ms;
@@ -378,9 +471,12 @@ static void conv_requeue(mem_store *st, mem_conv *c, const char *dept, int64_t n
     conv_touch(st, c, now_ms);
 }
 
-/* The agent keeps c in its list (it may read it), but the slot is free again. */
+/* The agent keeps c in its list (it may read it), but the slot is free again. A
+ * conversation that never had an agent closes "unanswered", whatever the reason given. */
 static void conv_close(mem_store *st, mem_conv *c, const char *by, const char *reason)
 {
+    if (!c->had_agent)
+        reason = "unanswered";
     conv_leave_queue(st, c);
     if (c->agent)
         c->agent->open--;
@@ -402,6 +498,7 @@ static void conv_free(mem_conv *c)
     free(c->dept);
     free(c->closed_by);
     free(c->reason);
+    free(c->customer);
     free(c);
 }
 
@@ -519,7 +616,10 @@ static void route_queue(mem_store *st, int64_t now_ms, json_t *list)
         if (i == n)
             continue;
         conv_assign(st, c, v[i], now_ms);
-        json_array_append_new(list, conv_json(c));
+        json_t *j = conv_json(c);
+        json_array_append_new(list, j);
+        if (st->sink)
+            emit_json(st, "assigned", json_incref(j));
         if (!agent_has_room(v[i]))
             v[i] = v[--n];
     }
@@ -536,6 +636,8 @@ static int post_new_check(mem_store *st, const hd_post *p)
         return HD_EBADREQ;
     if (p->access.session_id && strcmp(p->access.session_id, p->session_id) != 0)
         return HD_EFORBIDDEN;
+    if (p->customer && !json_is_object(p->customer))
+        return HD_EBADREQ;
     return HD_OK;
 }
 
@@ -597,9 +699,17 @@ static void mem_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud
     if (created)
         c = conv_create(st, p);
     mem_msg *stored = conv_append(st, c, text, p->client_msg_id, p->now_ms);
+    /* the poster has read up to its own message */
+    if (strcmp(p->sender_type, "agent") == 0)
+        c->agent_read = (int64_t)c->n_msgs;
+    else if (strcmp(p->sender_type, "customer") == 0)
+        c->customer_read = (int64_t)c->n_msgs;
+    emit_text(st, "message", stored->text, stored->len);
     json_t *assigned = created && p->assign ? must(json_array()) : NULL;
     if (assigned)
         route_queue(st, p->now_ms, assigned);
+    if (created && c->status == CONV_QUEUED)
+        emit_queued(st, c);
     reply_post(c, NULL, stored, (int64_t)c->n_msgs, 0, created, assigned, cb, ud);
 }
 
@@ -628,6 +738,7 @@ static void mem_take(hd_store *base, const char *chat_id, const hd_agent *agent,
     if (!agent_serves(a, c->dept) || !agent_has_room(a))
         return reply_status(HD_EFORBIDDEN, cb, ud);
     conv_assign(st, c, a, now_ms);
+    emit_conv(st, "assigned", c, 0, NULL);
     reply_conv(HD_OK, c, NULL, cb, ud);
 }
 
@@ -667,6 +778,9 @@ static void mem_transfer(hd_store *base, const char *chat_id, const hd_access *a
     } else {
         conv_requeue(st, c, dept, now_ms);
     }
+    emit_conv(st, "transferred", c, 1, previous);
+    if (!to)
+        emit_queued(st, c);
     reply_conv(HD_OK, c, previous, cb, ud);
 }
 
@@ -685,6 +799,7 @@ static void mem_close_chat(hd_store *base, const char *chat_id, const hd_access 
         return reply_status(status, cb, ud);
     const char *previous = c->agent ? c->agent->id : NULL;
     conv_close(st, c, by, reason);
+    emit_conv(st, "closed", c, 0, NULL);
     reply_conv(HD_OK, c, previous, cb, ud);
 }
 
@@ -746,15 +861,16 @@ static json_t *conversations_json(const sb_list *l, int k, const hd_access *who,
     return list;
 }
 
-/* Both fields set: the session's conversations that agent has. */
+/* Both fields set: the session's conversations that agent has. Neither: every open one. */
 static void mem_conversations(hd_store *base, const hd_access *who, int open_only, hd_result_cb cb,
                               void *ud)
 {
     mem_store *st = (mem_store *)base;
-    if (!who || (!who->session_id && !who->agent_id))
+    int everyone = !who || (!who->session_id && !who->agent_id);
+    if (everyone && !open_only)
         return reply_status(HD_EBADREQ, cb, ud);
-    int k = who->session_id ? IN_SESSION : IN_AGENT;
-    const sb_list *l = conversations_of(st, who);
+    int k = everyone ? IN_OPEN : who->session_id ? IN_SESSION : IN_AGENT;
+    const sb_list *l = everyone ? &st->open : conversations_of(st, who);
     hd_result r = {.status = HD_OK,
                    .list = l ? conversations_json(l, k, who, open_only) : must(json_array())};
     reply(&r, cb, ud);
@@ -794,8 +910,231 @@ static void mem_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_res
     mem_conv *c;
     while ((c = list_first(&st->open, IN_OPEN)) != NULL && c->last_activity < now_ms - timeout_ms) {
         conv_close(st, c, "system", "inactive");
-        json_array_append_new(r.list, conv_json(c));
+        json_t *j = conv_json(c);
+        json_array_append_new(r.list, j);
+        if (st->sink)
+            emit_json(st, "closed", json_incref(j));
     }
+    reply(&r, cb, ud);
+}
+
+/* reader: "agent" or "customer"; the other party's access may not mark it (403). */
+static void mem_read(hd_store *base, const char *chat_id, const hd_access *access,
+                     const char *reader, int64_t seq, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    int agent_side = reader && strcmp(reader, "agent") == 0;
+    if (!agent_side && !(reader && strcmp(reader, "customer") == 0))
+        return reply_status(HD_EBADREQ, cb, ud);
+    int status;
+    mem_conv *c = conv_for(st, chat_id, access, &status);
+    if (c && access && (agent_side ? access->session_id : access->agent_id))
+        status = HD_EFORBIDDEN;
+    if (status != HD_OK)
+        return reply_status(status, cb, ud);
+    int64_t *read = agent_side ? &c->agent_read : &c->customer_read;
+    int64_t upto = seq < (int64_t)c->n_msgs ? seq : (int64_t)c->n_msgs;
+    if (upto > *read)
+        *read = upto;
+    reply_conv(HD_OK, c, NULL, cb, ud);
+}
+
+static int by_agent_id(const void *x, const void *y)
+{
+    return strcmp((*(const mem_agent *const *)x)->id, (*(const mem_agent *const *)y)->id);
+}
+
+/* Every agent, ordered by id (a new array, st->agents.count long). */
+static mem_agent **agents_sorted(mem_store *st)
+{
+    mem_agent **v = xcalloc(st->agents.count, sizeof(*v)), *a;
+    size_t pos = 0, n = 0;
+    while ((a = sb_map_next(&st->agents, &pos)) != NULL)
+        v[n++] = a;
+    qsort(v, n, sizeof(*v), by_agent_id);
+    return v;
+}
+
+static void mem_agents(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    (void)now_ms;
+    mem_agent **v = agents_sorted(st);
+    hd_result r = {.status = HD_OK, .list = must(json_array())};
+    for (size_t i = 0; i < st->agents.count; i++) {
+        const mem_agent *a = v[i];
+        json_t *depts = must(json_array());
+        for (size_t d = 0; d < a->n_depts; d++)
+            json_array_append_new(depts, must(json_string(a->depts[d])));
+        json_array_append_new(
+            r.list,
+            must(json_pack("{s:s,s:s?,s:o,s:s,s:b,s:i,s:i}", "id", a->id, "name", a->name, "dept",
+                           depts, "status", a->online ? "online" : "away", "online", a->sockets > 0,
+                           "open_chats", a->open, "max_chats", a->max_chats)));
+    }
+    free(v);
+    reply(&r, cb, ud);
+}
+
+/* One department's counts, while departments counts them. */
+typedef struct dept_count {
+    const char *dept; /* borrowed from an agent or a conversation */
+    int agents_online, queue_length;
+} dept_count;
+
+static int by_dept(const void *x, const void *y)
+{
+    return strcmp(((const dept_count *)x)->dept, ((const dept_count *)y)->dept);
+}
+
+static dept_count *dept_find(dept_count *v, size_t n, const char *dept)
+{
+    dept_count key = {.dept = dept};
+    return bsearch(&key, v, n, sizeof(*v), by_dept);
+}
+
+/* Every department an agent names or a queued conversation is in, sorted, once each. */
+static dept_count *depts_known(mem_store *st, size_t *n)
+{
+    size_t cap = 0, pos = 0;
+    mem_agent *a;
+    sb_list *q;
+    while ((a = sb_map_next(&st->agents, &pos)) != NULL)
+        cap += a->n_depts;
+    SB_LIST_FOREACH(q, &st->queue)
+    cap++;
+    dept_count *v = xcalloc(cap, sizeof(*v));
+    *n = 0;
+    for (pos = 0; (a = sb_map_next(&st->agents, &pos)) != NULL;)
+        for (size_t i = 0; i < a->n_depts; i++)
+            v[(*n)++].dept = a->depts[i];
+    SB_LIST_FOREACH(q, &st->queue)
+    {
+        const mem_conv *c = conv_of(q, IN_QUEUE);
+        if (c->dept)
+            v[(*n)++].dept = c->dept;
+    }
+    qsort(v, *n, sizeof(*v), by_dept);
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (kept == 0 || strcmp(v[kept - 1].dept, v[i].dept) != 0)
+            v[kept++] = v[i];
+    *n = kept;
+    return v;
+}
+
+static void mem_departments(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    (void)now_ms;
+    size_t n, pos = 0;
+    dept_count *v = depts_known(st, &n);
+    int serve_all = 0; /* available agents without departments: they count in each */
+    mem_agent *a;
+    while ((a = sb_map_next(&st->agents, &pos)) != NULL) {
+        if (!agent_available(a))
+            continue;
+        serve_all += a->n_depts == 0;
+        for (size_t i = 0; i < a->n_depts; i++)
+            dept_find(v, n, a->depts[i])->agents_online++;
+    }
+    sb_list *q;
+    SB_LIST_FOREACH(q, &st->queue)
+    {
+        const mem_conv *c = conv_of(q, IN_QUEUE);
+        if (c->dept)
+            dept_find(v, n, c->dept)->queue_length++;
+    }
+    hd_result r = {.status = HD_OK, .list = must(json_array())};
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            r.list,
+            must(json_pack("{s:s,s:i,s:i}", "dept", v[i].dept, "agents_online",
+                           v[i].agents_online + serve_all, "queue_length", v[i].queue_length)));
+    free(v);
+    reply(&r, cb, ud);
+}
+
+static void mem_queue_status(hd_store *base, const char *dept, int64_t now_ms, hd_result_cb cb,
+                             void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    (void)now_ms;
+    if (dept && !id_ok(dept))
+        return reply_status(HD_EBADREQ, cb, ud);
+    int online = 0, queued = 0;
+    size_t pos = 0;
+    mem_agent *a;
+    while ((a = sb_map_next(&st->agents, &pos)) != NULL)
+        online += agent_available(a) && agent_serves(a, dept);
+    sb_list *q;
+    SB_LIST_FOREACH(q, &st->queue)
+    {
+        const mem_conv *c = conv_of(q, IN_QUEUE);
+        queued += !dept || (c->dept && strcmp(c->dept, dept) == 0);
+    }
+    hd_result r = {.status = HD_OK,
+                   .conversation = must(
+                       json_pack("{s:i,s:i}", "agents_online", online, "queue_length", queued))};
+    reply(&r, cb, ud);
+}
+
+/* ---- visitors ---- */
+
+static void visitor_drop(mem_store *st, mem_visitor *v)
+{
+    sb_map_del(&st->visitors, v->session_id);
+    sb_list_remove(&v->link);
+    free(v->session_id);
+    free(v->text);
+    free(v);
+}
+
+/* The record as stored: the six keys of store.h, each of its type or null; NULL when the
+ * session id is missing or not an id. */
+static json_t *visitor_record(const json_t *in)
+{
+    json_t *sid = json_object_get(in, "session_id");
+    if (!json_is_object(in) || !id_ok(json_string_value(sid)))
+        return NULL;
+    json_t *fields = json_object_get(in, "fields");
+    json_t *created = json_object_get(in, "created_at");
+    return must(json_pack(
+        "{s:O,s:o,s:o,s:O,s:o,s:O}", "session_id", sid, "name", member_string(in, "name"), "email",
+        member_string(in, "email"), "fields", json_is_object(fields) ? fields : json_null(),
+        "user_id", member_string(in, "user_id"), "created_at",
+        json_is_string(created) || json_is_integer(created) ? created : json_null()));
+}
+
+/* Expired records go first, then the oldest while there are too many: the list is in
+ * registration order, which is expiry order while the ttl is the same for all. */
+static void mem_visitor_op(hd_store *base, json_t *record, int64_t ttl_ms, int64_t now_ms,
+                           hd_result_cb cb, void *ud)
+{
+    mem_store *st = (mem_store *)base;
+    json_t *rec = ttl_ms > 0 ? visitor_record(record) : NULL;
+    if (!rec)
+        return reply_status(HD_EBADREQ, cb, ud);
+    mem_visitor *v =
+        sb_map_get(&st->visitors, json_string_value(json_object_get(rec, "session_id")));
+    if (v)
+        visitor_drop(st, v);
+    while (!sb_list_empty(&st->visitor_order)) {
+        mem_visitor *old = SB_LIST_FIRST(&st->visitor_order, mem_visitor, link);
+        if (old->expires_ms > now_ms && st->visitors.count < MEM_VISITORS_MAX)
+            break;
+        visitor_drop(st, old);
+    }
+    v = xcalloc(1, sizeof(*v));
+    v->session_id = xstrdup(json_string_value(json_object_get(rec, "session_id")));
+    v->text = json_dumps(rec, JSON_COMPACT);
+    if (!v->text)
+        abort();
+    v->expires_ms = now_ms + ttl_ms;
+    sb_map_put(&st->visitors, v->session_id, v);
+    sb_list_insert_tail(&st->visitor_order, &v->link);
+    emit_text(st, "visitor", v->text, strlen(v->text));
+    hd_result r = {.status = HD_OK, .conversation = rec};
     reply(&r, cb, ud);
 }
 
@@ -815,6 +1154,9 @@ static void mem_close(hd_store *base, void (*done)(void *ud), void *ud)
     sb_map_free(&st->convs);
     sb_map_free(&st->agents);
     sb_map_free(&st->sessions);
+    while (!sb_list_empty(&st->visitor_order))
+        visitor_drop(st, SB_LIST_FIRST(&st->visitor_order, mem_visitor, link));
+    sb_map_free(&st->visitors);
     sb_buf_free(&st->scratch);
     free(st);
     if (done)
@@ -832,6 +1174,11 @@ static const hd_store_ops MEM_OPS = {
     .inquiries = mem_inquiries,
     .agent_presence = mem_agent_presence,
     .sweep = mem_sweep,
+    .read = mem_read,
+    .agents = mem_agents,
+    .departments = mem_departments,
+    .queue_status = mem_queue_status,
+    .visitor = mem_visitor_op,
     .close = mem_close,
 };
 
@@ -851,5 +1198,7 @@ hd_store *hd_store_memory_new(void)
     sb_map_init(&st->convs);
     sb_map_init(&st->sessions);
     sb_map_init(&st->agents);
+    sb_map_init(&st->visitors);
+    sb_list_init(&st->visitor_order);
     return &st->base;
 }

@@ -36,7 +36,7 @@
 #include "redis_conn.h"
 #include "store_redis_scripts.h"
 
-#define HD_REDIS_ARGS_MAX    20 /* EVALSHA, sha, numkeys and the script's ARGV */
+#define HD_REDIS_ARGS_MAX    24 /* EVALSHA, sha, numkeys and the script's ARGV */
 #define HD_REDIS_FENCE_SHARE 3  /* a post's deadline: a third of the timeout before it */
 #define HD_REDIS_HEAD_ARGS   3  /* EVALSHA|EVAL, sha|body, numkeys: not in the call's bytes */
 /* argument bytes a call holds in itself: a typical post (64 bytes of text) allocates nothing more
@@ -440,9 +440,24 @@ static int agent_ok(const hd_agent *a)
 static int post_ok(const hd_post *p)
 {
     if (p->ticket_chat_id == NULL &&
-        (!id_ok(p->session_id) || !id_ok(p->new_chat_id) || !optional_id_ok(p->dept)))
+        (!id_ok(p->session_id) || !id_ok(p->new_chat_id) || !optional_id_ok(p->dept) ||
+         (p->customer != NULL && !json_is_object(p->customer))))
         return 0;
     return optional_id_ok(p->client_msg_id);
+}
+
+/* A string member of obj, or null (borrowed). */
+static json_t *member_string(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? v : json_null();
+}
+
+/* An object member of obj, or null (borrowed). */
+static json_t *member_object(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_object(v) ? v : json_null();
 }
 
 /* ---- the operations ---- */
@@ -473,6 +488,39 @@ static void call_add_message(store_call *call, const hd_post *p)
         call->lens[call->argc - 1]--; /* the closing brace */
 }
 
+/* The customer object a conversation created by p keeps (store.h), normalized, and the
+ * name the script gives one made from the session when there is none; sent only by a
+ * post that names no conversation (the one kind that may create it), '' otherwise. */
+static void call_add_customer(store_call *call, const hd_post *p)
+{
+    const char *name = NULL;
+    if (p->ticket_chat_id == NULL && json_is_object(p->customer)) {
+        json_t *c = json_pack("{s:s,s:O,s:O,s:O}", "session_id", p->session_id, "name",
+                              member_string(p->customer, "name"), "email",
+                              member_string(p->customer, "email"), "fields",
+                              member_object(p->customer, "fields"));
+        if (c == NULL || call_add_json(call, c) != 0)
+            call->status = HD_EBADREQ;
+        json_decref(c);
+    } else {
+        call_add_str(call, NULL);
+        if (p->ticket_chat_id == NULL && p->sender_type != NULL &&
+            strcmp(p->sender_type, "customer") == 0)
+            name = p->sender_name;
+    }
+    call_add_str(call, name);
+}
+
+/* Whose read seq a post advances: the poster has read up to its own message. */
+static const char *post_reader(const hd_post *p)
+{
+    if (p->sender_type != NULL && strcmp(p->sender_type, "agent") == 0)
+        return "agent";
+    if (p->sender_type != NULL && strcmp(p->sender_type, "customer") == 0)
+        return "customer";
+    return NULL;
+}
+
 static void redis_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *ud)
 {
     store_call *call = call_start(store_of(base), HD_SCRIPT_POST, p->now_ms, cb, ud);
@@ -493,6 +541,8 @@ static void redis_post(hd_store *base, const hd_post *p, hd_result_cb cb, void *
                                call->st->command_timeout_ms / HD_REDIS_FENCE_SHARE);
     else
         call_add_str(call, NULL);
+    call_add_customer(call, p);
+    call_add_str(call, post_reader(p));
     if (!post_ok(p))
         call->status = HD_EBADREQ;
     call_send(call);
@@ -634,6 +684,81 @@ static void redis_sweep(hd_store *base, int64_t now_ms, int64_t timeout_ms, hd_r
     call_send(call);
 }
 
+static void redis_read(hd_store *base, const char *chat_id, const hd_access *access,
+                       const char *reader, int64_t seq, hd_result_cb cb, void *ud)
+{
+    store_call *call = call_start(store_of(base), HD_SCRIPT_READ, 0, cb, ud);
+    if (call == NULL)
+        return;
+    call_add_str(call, chat_id);
+    call_add_access(call, access);
+    call_add_str(call, reader);
+    call_add_int(call, seq);
+    if (reader == NULL || (strcmp(reader, "agent") != 0 && strcmp(reader, "customer") != 0))
+        call->status = HD_EBADREQ;
+    call_send(call);
+}
+
+static void redis_agents(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    store_call *call = call_start(store_of(base), HD_SCRIPT_AGENTS, now_ms, cb, ud);
+    if (call != NULL)
+        call_send(call);
+}
+
+static void redis_departments(hd_store *base, int64_t now_ms, hd_result_cb cb, void *ud)
+{
+    store_call *call = call_start(store_of(base), HD_SCRIPT_DEPARTMENTS, now_ms, cb, ud);
+    if (call != NULL)
+        call_send(call);
+}
+
+static void redis_queue_status(hd_store *base, const char *dept, int64_t now_ms, hd_result_cb cb,
+                               void *ud)
+{
+    store_call *call = call_start(store_of(base), HD_SCRIPT_QUEUE_STATUS, now_ms, cb, ud);
+    if (call == NULL)
+        return;
+    call_add_str(call, dept);
+    if (!optional_id_ok(dept))
+        call->status = HD_EBADREQ;
+    call_send(call);
+}
+
+/* The record as stored (store.h): the six keys, each of its type or null; NULL when the
+ * session id is missing or not an id. */
+static json_t *visitor_record(const json_t *in)
+{
+    json_t *sid = json_object_get(in, "session_id");
+    if (!json_is_object(in) || !id_ok(json_string_value(sid)))
+        return NULL;
+    json_t *created = json_object_get(in, "created_at");
+    if (!json_is_string(created) && !json_is_integer(created))
+        created = json_null();
+    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O}", "session_id", sid, "name",
+                     member_string(in, "name"), "email", member_string(in, "email"), "fields",
+                     member_object(in, "fields"), "user_id", member_string(in, "user_id"),
+                     "created_at", created);
+}
+
+static void redis_visitor(hd_store *base, json_t *record, int64_t ttl_ms, int64_t now_ms,
+                          hd_result_cb cb, void *ud)
+{
+    store_call *call = call_start(store_of(base), HD_SCRIPT_VISITOR, now_ms, cb, ud);
+    if (call == NULL)
+        return;
+    json_t *rec = ttl_ms > 0 ? visitor_record(record) : NULL;
+    if (rec == NULL) {
+        call->status = HD_EBADREQ;
+    } else {
+        call_add_str(call, json_string_value(json_object_get(rec, "session_id")));
+        call_add_json(call, rec);
+        call_add_int(call, ttl_ms);
+    }
+    json_decref(rec);
+    call_send(call);
+}
+
 /* ---- liveness ---- */
 
 /* Redis's clock against this node's: the reply's time minus the request's midpoint. */
@@ -756,6 +881,11 @@ static const hd_store_ops redis_ops = {
     .inquiries = redis_inquiries,
     .agent_presence = redis_agent_presence,
     .sweep = redis_sweep,
+    .read = redis_read,
+    .agents = redis_agents,
+    .departments = redis_departments,
+    .queue_status = redis_queue_status,
+    .visitor = redis_visitor,
     .close = redis_close,
 };
 

@@ -60,6 +60,12 @@
     "local QUEUE, OPEN, ORDER = P .. 'queue', P .. 'open', P .. 'order'\n" \
     "local AGENTS, EVENTS = P .. 'agents', P .. 'events'\n" \
     "local function ckey(id) return key('conv', id) end\n" \
+    /* The customer the conversation keeps; one stored before it had one: its session. */ \
+    "local function customer_of(c)\n" \
+    "  if c.customer then return c.customer end\n" \
+    "  return obj({'session_id', enc(c.session_id), 'name', 'null', 'email', 'null',\n" \
+    "    'fields', 'null'})\n" \
+    "end\n" \
     "local function conv_json(id, c)\n" \
     "  local agent = 'null'\n" \
     "  if c.agent_id then agent = obj({'id', enc(c.agent_id), 'name', enc(c.agent_name)}) end\n" \
@@ -68,7 +74,8 @@
     "    'created_at', enc(c.created_at), 'queued_at', enc(c.queued_at),\n" \
     "    'last_seq', c.last_seq, 'last_message', raw(c.last_message),\n" \
     "    'first_message', raw(c.first_message),\n" \
-    "    'closed_by', enc(c.closed_by), 'reason', enc(c.reason)})\n" \
+    "    'closed_by', enc(c.closed_by), 'reason', enc(c.reason), 'customer', customer_of(c),\n" \
+    "    'unread', string.format('%d', tonumber(c.last_seq) - tonumber(c.agent_read or '0'))})\n" \
     "end\n" \
     /* Insertion order: the FIFO queue and newest-first lists, whatever the nodes' clocks say. */ \
     "local function next_order()\n" \
@@ -79,6 +86,8 @@
  * includes the body (HD_LUA_CONV) only where it routes a conversation it created. */
 #define HD_LUA_PRELUDE HD_LUA_BASE HD_LUA_CONV
 #define HD_LUA_CONV \
+    /* An integer as JSON (string.format, not tostring: without the float formatting). */ \
+    "local function int(n) return string.format('%d', n) end\n" \
     "local function arr(items)\n" \
     "  return '[' .. table.concat(items, ',') .. ']'\n" \
     "end\n" \
@@ -99,7 +108,7 @@
     "local function inquiry_json(id, c)\n" \
     "  return obj({'ticket_chat_id', enc(id), 'session_id', enc(c.session_id),\n" \
     "    'dept', enc(c.dept), 'first_message', raw(c.first_message),\n" \
-    "    'queued_at', enc(c.queued_at)})\n" \
+    "    'queued_at', enc(c.queued_at), 'customer', customer_of(c)})\n" \
     "end\n" \
     /* A conversation event carries the conversation, plus what the change alone knows. */ \
     "local function with_previous(conv, prev)\n" \
@@ -108,6 +117,14 @@
     "end\n" \
     "local function event(kind, data)\n" \
     "  redis.call('XADD', EVENTS, '*', 'type', kind, 'data', data)\n" \
+    "end\n" \
+    /* Ids ordered as C's strcmp orders them: Lua's < follows the server's locale. */ \
+    "local function before(x, y)\n" \
+    "  for i = 1, math.min(#x, #y) do\n" \
+    "    local a, b = string.byte(x, i), string.byte(y, i)\n" \
+    "    if a ~= b then return a < b end\n" \
+    "  end\n" \
+    "  return #x < #y\n" \
     "end\n" \
     "local function forbidden(c, sess, agent)\n" \
     "  if sess ~= nil and c.session_id ~= sess then return true end\n" \
@@ -157,7 +174,7 @@
     "local function assign(id, c, aid, aname)\n" \
     "  local k = ckey(id)\n" \
     "  redis.call('ZREM', QUEUE, id)\n" \
-    "  redis.call('HSET', k, 'status', 'assigned', 'agent_id', aid)\n" \
+    "  redis.call('HSET', k, 'status', 'assigned', 'agent_id', aid, 'had_agent', '1')\n" \
     "  if aname then\n" \
     "    redis.call('HSET', k, 'agent_name', aname)\n" \
     "  else\n" \
@@ -167,7 +184,7 @@
     "  redis.call('ZADD', key('agent-convs', aid), c.order, id)\n" \
     "  redis.call('HSET', akey(aid), 'idle_since', NOW, 'assigned_ever', '1')\n" \
     "  touch(id)\n" \
-    "  c.status, c.agent_id, c.agent_name = 'assigned', aid, aname\n" \
+    "  c.status, c.agent_id, c.agent_name, c.had_agent = 'assigned', aid, aname, '1'\n" \
     "  return conv_json(id, c)\n" \
     "end\n" \
     "local function unassign(id, c)\n" \
@@ -187,7 +204,10 @@
     "    c.dept = dept\n" \
     "  end\n" \
     "end\n" \
+    /* A conversation that never had an agent closes unanswered, whatever the reason given \
+     * (one stored before had_agent was: had one if it has one now). */ \
     "local function close_conv(id, c, by, reason)\n" \
+    "  if not (c.had_agent or c.agent_id) then reason = 'unanswered' end\n" \
     "  redis.call('HSET', ckey(id), 'status', 'closed', 'closed_by', by)\n" \
     "  if reason then redis.call('HSET', ckey(id), 'reason', reason) end\n" \
     "  redis.call('ZREM', QUEUE, id)\n" \
@@ -274,7 +294,10 @@ static const char hd_lua_post[] = HD_LUA_BASE
      * brace: they are appended, so the message is made as one string; 12 '1': route a
      * conversation created now (auto routing), at most 13 assignments; 14 the deadline in
      * ms on Redis's clock ('' none): a post that starts later stores nothing and answers
-     * 503, the answer its node has given up waiting for.
+     * 503, the answer its node has given up waiting for; 15 the customer object a
+     * conversation created now keeps (JSON; '' none: its session and 16, the customer's
+     * name, '' none), both sent only by a post that names no conversation; 17 the side
+     * whose read seq the post advances, 'agent' or 'customer' ('' neither).
      * Answers {status}, or {200, seq, chat id, session id (false: none), duplicate (0|1),
      * created (0|1), the conversation JSON when created else false, the stored message,
      * the assignments made (a JSON array) or false}: the node built the message, it needs
@@ -300,10 +323,12 @@ static const char hd_lua_post[] = HD_LUA_BASE
      * last_message, last_activity and its place in hd:open. */
     "local function create(id)\n"
     "  local order = next_order()\n"
+    "  local cust = arg(15) or obj({'session_id', enc(sess), 'name', enc(arg(16)),\n"
+    "    'email', 'null', 'fields', 'null'})\n"
     "  local c = {session_id = sess, dept = arg(6), status = 'queued', created_at = NOW_ISO,\n"
-    "    queued_at = NOW_ISO, last_seq = '0'}\n"
+    "    queued_at = NOW_ISO, last_seq = '0', customer = cust}\n"
     "  redis.call('HSET', ckey(id), 'session_id', sess, 'status', 'queued',\n"
-    "    'created_at', NOW_ISO, 'queued_at', NOW_ISO, 'order', order)\n"
+    "    'created_at', NOW_ISO, 'queued_at', NOW_ISO, 'order', order, 'customer', cust)\n"
     "  if c.dept then redis.call('HSET', ckey(id), 'dept', c.dept) end\n"
     "  redis.call('SET', key('session-open', sess), id)\n"
     "  redis.call('ZADD', key('session-convs', sess), order, id)\n"
@@ -348,22 +373,32 @@ static const char hd_lua_post[] = HD_LUA_BASE
     "local k = ckey(chat)\n"
     "redis.call('RPUSH', key('conv-msgs', chat), msg)\n"
     "if cmid then redis.call('HSET', key('conv-cmid', chat), cmid, seq_s) end\n"
-    "redis.call('HSET', k, 'last_seq', seq_s, 'last_message', msg, 'last_activity', NOW_MS)\n"
+    /* The poster has read up to its own message: its side's read seq, in the same HSET. */
+    "local side = arg(17)\n"
+    "if side then\n"
+    "  redis.call('HSET', k, 'last_seq', seq_s, 'last_message', msg, 'last_activity', NOW_MS,\n"
+    "    side .. '_read', seq_s)\n"
+    "else\n"
+    "  redis.call('HSET', k, 'last_seq', seq_s, 'last_message', msg, 'last_activity', NOW_MS)\n"
+    "end\n"
     "if seq == 1 then redis.call('HSET', k, 'first_message', msg) end\n"
     "redis.call('ZADD', OPEN, NOW_MS, chat)\n"
     "redis.call('XADD', EVENTS, '*', 'type', 'message', 'data', msg)\n"
     "if created == 0 then return {200, seq, chat, c.session_id, 0, 0, false, msg, false} end\n"
     "c.last_seq, c.first_message, c.last_message = seq_s, msg, msg\n"
-    "if ARGV[12] ~= '1' then\n"
-    "  return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, c), msg, false}\n"
-    "end\n"
+    "if side then c[side .. '_read'] = seq_s end\n"
     /* Routing's functions are made only here, on the rare post that creates: the first
-     * message then reaches an agent who was free live, not from the queue later. */
+     * message then reaches an agent who was free live, not from the queue later. A
+     * conversation left in the queue is announced there (queued). */
     "do\n"
     HD_LUA_CONV HD_LUA_ROUTE_ALL
-    "  local made = route_all(tonumber(ARGV[13]))\n"
-    "  return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, hash(ckey(chat))), msg,\n"
-    "    arr(made)}\n"
+    "  local made = false\n"
+    "  if ARGV[12] == '1' then\n"
+    "    made = arr(route_all(tonumber(ARGV[13])))\n"
+    "    c = hash(ckey(chat))\n"
+    "  end\n"
+    "  if c.status == 'queued' then event('queued', inquiry_json(chat, c)) end\n"
+    "  return {200, seq, chat, c.session_id, 0, 1, conv_json(chat, c), msg, made}\n"
     "end\n";
 
 static const char hd_lua_route[] = HD_LUA_PRELUDE HD_LUA_ROUTE_ALL
@@ -402,6 +437,7 @@ static const char hd_lua_transfer[] = HD_LUA_PRELUDE
     "if to then assign(id, c, to, a.name) else enqueue(id, c) end\n"
     "local j = conv_json(id, c)\n"
     "event('transferred', with_previous(j, prev))\n"
+    "if not to then event('queued', inquiry_json(id, c)) end\n"
     "return reply(200, {'conversation', j, 'previous_agent', enc(prev)})\n";
 
 static const char hd_lua_close[] = HD_LUA_PRELUDE
@@ -436,6 +472,19 @@ static const char hd_lua_conversations[] = HD_LUA_PRELUDE
     "  ids = redis.call('ZREVRANGE', key('session-convs', sess), 0, -1)\n"
     "elseif aid then\n"
     "  ids = redis.call('ZREVRANGE', key('agent-convs', aid), 0, -1)\n"
+    "elseif open_only then\n"
+    /* Neither: every open conversation, newest first as the others (by creation order). */
+    "  local open = {}\n"
+    "  for _, id in ipairs(redis.call('ZRANGE', OPEN, 0, -1)) do\n"
+    "    local c = hash(ckey(id))\n"
+    "    if c and c.status ~= 'closed' then\n"
+    "      open[#open + 1] = {order = tonumber(c.order or '0'), json = conv_json(id, c)}\n"
+    "    end\n"
+    "  end\n"
+    "  table.sort(open, function(x, y) return x.order > y.order end)\n"
+    "  local out = {}\n"
+    "  for i, e in ipairs(open) do out[i] = e.json end\n"
+    "  return reply(200, {'list', arr(out)})\n"
     "else\n"
     "  return reply(400)\n"
     "end\n"
@@ -505,6 +554,108 @@ static const char hd_lua_sweep[] = HD_LUA_PRELUDE
     "end\n"
     "return reply(200, {'list', arr(out)})\n";
 
+static const char hd_lua_read[] = HD_LUA_PRELUDE
+    /* read: 4 chat id, 5 access session, 6 access agent, 7 reader ('agent' or 'customer'),
+     * 8 seq. The read seq only grows, and never past last_seq. */
+    "local id, sess, aid, reader = ARGV[4], arg(5), arg(6), ARGV[7]\n"
+    "local c, err = load_checked(id, sess, aid)\n"
+    "if not c then return err end\n"
+    "if (reader == 'agent' and sess) or (reader == 'customer' and aid) then return reply(403) end\n"
+    "local f = reader .. '_read'\n"
+    "local upto = math.min(tonumber(ARGV[8]), tonumber(c.last_seq))\n"
+    "if upto > tonumber(c[f] or '0') then\n"
+    "  c[f] = int(upto)\n"
+    "  redis.call('HSET', ckey(id), f, c[f])\n"
+    "end\n"
+    "return reply(200, {'conversation', conv_json(id, c)})\n";
+
+static const char hd_lua_agents[] = HD_LUA_PRELUDE
+    /* agents: no arguments. */
+    "local ids = redis.call('SMEMBERS', AGENTS)\n"
+    "table.sort(ids, before)\n"
+    "local out = {}\n"
+    "for _, aid in ipairs(ids) do\n"
+    "  local a = hash(akey(aid))\n"
+    "  if a then\n"
+    "    out[#out + 1] = obj({'id', enc(aid), 'name', enc(a.name), 'dept', a.depts or '[]',\n"
+    "      'status', enc(a.status), 'online', tostring(agent_alive(aid)),\n"
+    "      'open_chats', int(agent_load(aid)), 'max_chats', int(tonumber(a.max_chats))})\n"
+    "  end\n"
+    "end\n"
+    "return reply(200, {'list', arr(out)})\n";
+
+/* The agents available (online and connected) as {depts (a table), ...}. */
+#define HD_LUA_AVAILABLE \
+    "local function available_agents()\n" \
+    "  local out = {}\n" \
+    "  for _, aid in ipairs(redis.call('SMEMBERS', AGENTS)) do\n" \
+    "    local a = hash(akey(aid))\n" \
+    "    if a then\n" \
+    "      out[#out + 1] = {depts = cjson.decode(a.depts or '[]'),\n" \
+    "        available = agent_available(aid, a)}\n" \
+    "    end\n" \
+    "  end\n" \
+    "  return out\n" \
+    "end\n"
+
+static const char hd_lua_departments[] = HD_LUA_PRELUDE HD_LUA_AVAILABLE
+    /* departments: no arguments. An agent without departments counts in each. */
+    "local counts, names, everywhere = {}, {}, 0\n"
+    "local function dept(name)\n"
+    "  local e = counts[name]\n"
+    "  if not e then\n"
+    "    e = {online = 0, queued = 0}\n"
+    "    counts[name] = e\n"
+    "    names[#names + 1] = name\n"
+    "  end\n"
+    "  return e\n"
+    "end\n"
+    "for _, a in ipairs(available_agents()) do\n"
+    "  for _, name in ipairs(a.depts) do\n"
+    "    local e = dept(name)\n"
+    "    if a.available then e.online = e.online + 1 end\n"
+    "  end\n"
+    "  if a.available and #a.depts == 0 then everywhere = everywhere + 1 end\n"
+    "end\n"
+    "for _, id in ipairs(redis.call('ZRANGE', QUEUE, 0, -1)) do\n"
+    "  local name = redis.call('HGET', ckey(id), 'dept')\n"
+    "  if name then\n"
+    "    local e = dept(name)\n"
+    "    e.queued = e.queued + 1\n"
+    "  end\n"
+    "end\n"
+    "table.sort(names, before)\n"
+    "local out = {}\n"
+    "for i, name in ipairs(names) do\n"
+    "  local e = counts[name]\n"
+    "  out[i] = obj({'dept', enc(name), 'agents_online', int(e.online + everywhere),\n"
+    "    'queue_length', int(e.queued)})\n"
+    "end\n"
+    "return reply(200, {'list', arr(out)})\n";
+
+static const char hd_lua_queue_status[] = HD_LUA_PRELUDE HD_LUA_AVAILABLE
+    /* queue_status: 4 dept ('' every one). */
+    "local want = arg(4)\n"
+    "local online, queued = 0, 0\n"
+    "for _, a in ipairs(available_agents()) do\n"
+    "  if a.available and dept_match(a.depts, want) then online = online + 1 end\n"
+    "end\n"
+    "if want then\n"
+    "  for _, id in ipairs(redis.call('ZRANGE', QUEUE, 0, -1)) do\n"
+    "    if redis.call('HGET', ckey(id), 'dept') == want then queued = queued + 1 end\n"
+    "  end\n"
+    "else\n"
+    "  queued = redis.call('ZCARD', QUEUE)\n"
+    "end\n"
+    "return reply(200, {'conversation', obj({'agents_online', int(online),\n"
+    "  'queue_length', int(queued)})})\n";
+
+static const char hd_lua_visitor[] = HD_LUA_PRELUDE
+    /* visitor: 4 session id, 5 the record (JSON, as the node normalized it), 6 ttl (ms). */
+    "redis.call('SET', key('visitor', ARGV[4]), ARGV[5], 'PX', ARGV[6])\n"
+    "event('visitor', ARGV[5])\n"
+    "return reply(200, {'conversation', ARGV[5]})\n";
+
 typedef enum hd_script_id {
     HD_SCRIPT_POST,
     HD_SCRIPT_ROUTE,
@@ -516,6 +667,11 @@ typedef enum hd_script_id {
     HD_SCRIPT_INQUIRIES,
     HD_SCRIPT_PRESENCE,
     HD_SCRIPT_SWEEP,
+    HD_SCRIPT_READ,
+    HD_SCRIPT_AGENTS,
+    HD_SCRIPT_DEPARTMENTS,
+    HD_SCRIPT_QUEUE_STATUS,
+    HD_SCRIPT_VISITOR,
     HD_SCRIPT_COUNT
 } hd_script_id;
 
@@ -535,6 +691,11 @@ static const hd_script hd_scripts[HD_SCRIPT_COUNT] = {
     [HD_SCRIPT_INQUIRIES] = {"inquiries", hd_lua_inquiries},
     [HD_SCRIPT_PRESENCE] = {"presence", hd_lua_presence},
     [HD_SCRIPT_SWEEP] = {"sweep", hd_lua_sweep},
+    [HD_SCRIPT_READ] = {"read", hd_lua_read},
+    [HD_SCRIPT_AGENTS] = {"agents", hd_lua_agents},
+    [HD_SCRIPT_DEPARTMENTS] = {"departments", hd_lua_departments},
+    [HD_SCRIPT_QUEUE_STATUS] = {"queue_status", hd_lua_queue_status},
+    [HD_SCRIPT_VISITOR] = {"visitor", hd_lua_visitor},
 };
 
 /* clang-format on */

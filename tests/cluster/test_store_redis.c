@@ -518,11 +518,25 @@ static hd_store *make_contract_store(void *ud)
     return store_open(&f->loop, f->url, "contract", 0, 0);
 }
 
+static void append_event(const char *type, json_t *data, void *ud)
+{
+    json_array_append_new(ud, json_pack("{s:s,s:O}", "type", type, "data", data));
+}
+
+/* hd:events as the contract reads events. */
+static json_t *contract_events(void *ud)
+{
+    fixture *f = ud;
+    json_t *events = json_array();
+    events_each(f->port, append_event, events);
+    return events;
+}
+
 static void run_contract_case(const char *name)
 {
     fixture f;
     fixture_start(&f, NULL);
-    ASSERT_EQ(hd_store_contract_run(name, make_contract_store, &f, &f.loop), 0);
+    ASSERT_EQ(hd_store_contract_run(name, make_contract_store, contract_events, &f, &f.loop), 0);
     fixture_close(&f);
 }
 

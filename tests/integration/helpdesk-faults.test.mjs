@@ -476,7 +476,7 @@ test("a node SIGKILLed: its customer reconnects elsewhere, catches up with histo
     await sleep(ms(1000));
     const inq = await rest(n2, "/inquiries/");
     assert.deepEqual(inq.body.data.filter((i) => i.dept === "kill-dead").map((i) => i.ticket_chat_id), [eChat], "queued: nobody alive in its department");
-    assert.deepEqual((await eventsOf(eChat)).map((e) => e.type), ["message"], "not assigned to the dead node's agent");
+    assert.deepEqual((await eventsOf(eChat)).map((e) => e.type), ["message", "queued"], "not assigned to the dead node's agent");
 
     // The agent reconnects on node 3: it gets the waiting conversation, with its backlog,
     // and its open one back.

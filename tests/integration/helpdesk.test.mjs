@@ -233,11 +233,12 @@ describe("manual routing", () => {
 describe("inactivity", () => {
   const srv = useHelpdesk({ args: ["--inactivity-timeout", "1"] });
 
-  test("a conversation with no message for the timeout closes as inactive", bounded(15000), async () => {
+  // v1.1: one that never had an agent closes "unanswered", not "inactive" (spec §4)
+  test("a conversation with no message for the timeout closes, unanswered when it never had an agent", bounded(15000), async () => {
     const c = await customer(srv, "idle-s");
     const chat = (await send(c, "hello?")).data.ticket_chat_id;
     const [closed] = await waitEvent(c, "closed", ms(6000));
-    assert.deepEqual(closed, { ticket_chat_id: chat, by: "system", reason: "inactive" });
+    assert.deepEqual(closed, { ticket_chat_id: chat, by: "system", reason: "unanswered" });
   });
 });
 

@@ -18,8 +18,10 @@
 
 typedef struct ct {
     hd_store *st;
-    uv_loop_t *loop; /* NULL: the store calls back before its ops return */
-    int done;        /* the current step's callback has run */
+    hd_store_events_fn events; /* the store's events so far */
+    void *ud;                  /* make's and events' */
+    uv_loop_t *loop;           /* NULL: the store calls back before its ops return */
+    int done;                  /* the current step's callback has run */
     int status, duplicate, created;
     json_t *message, *conversation, *list; /* the last step's result, held */
     char *previous_agent;                  /* the last step's, copied; NULL when none */
@@ -197,6 +199,41 @@ static int sweep(ct *t, int64_t ms, int64_t timeout_seconds)
     return step_end(t);
 }
 
+static int read_upto(ct *t, const char *chat, const hd_access *who, const char *reader, int64_t seq)
+{
+    step_begin(t);
+    t->st->ops->read(t->st, chat, who, reader, seq, on_result, t);
+    return step_end(t);
+}
+
+static int agents(ct *t, int64_t ms)
+{
+    step_begin(t);
+    t->st->ops->agents(t->st, ms, on_result, t);
+    return step_end(t);
+}
+
+static int departments(ct *t, int64_t ms)
+{
+    step_begin(t);
+    t->st->ops->departments(t->st, ms, on_result, t);
+    return step_end(t);
+}
+
+static int queue_status(ct *t, const char *dept, int64_t ms)
+{
+    step_begin(t);
+    t->st->ops->queue_status(t->st, dept, ms, on_result, t);
+    return step_end(t);
+}
+
+static int visitor(ct *t, json_t *record, int64_t ttl_ms, int64_t ms)
+{
+    step_begin(t);
+    t->st->ops->visitor(t->st, record, ttl_ms, ms, on_result, t);
+    return step_end(t);
+}
+
 /* ---- reading results ---- */
 
 /* The value of key, which must be present (null included). */
@@ -263,6 +300,13 @@ static void assert_conversation_shape(const json_t *c)
     for (size_t i = 0; i < sizeof(nullable) / sizeof(*nullable); i++)
         field(c, nullable[i]);
     num(c, "last_seq");
+    ASSERT(num(c, "unread") >= 0 && num(c, "unread") <= num(c, "last_seq"));
+    json_t *customer = field(c, "customer");
+    ASSERT(json_is_object(customer) && json_object_size(customer) == 4);
+    ASSERT_STR_EQ(str(customer, "session_id"), str(c, "session_id"));
+    str(customer, "name");
+    str(customer, "email");
+    ASSERT(json_is_object(field(customer, "fields")) || json_is_null(field(customer, "fields")));
 }
 
 /* The status and agent (NULL: none) of the step's conversation. */
@@ -869,7 +913,8 @@ static void inquiries_oldest_first(ct *t)
     assert_time(first, "queued_at", at(t, 0));
     ASSERT_EQ(num(field(first, "first_message"), "seq"), 1);
     ASSERT_STR_EQ(str(field(first, "first_message"), "message"), "hello");
-    ASSERT_EQ(json_object_size(first), 5);
+    ASSERT_EQ(json_object_size(first), 6);
+    ASSERT_STR_EQ(str(field(first, "customer"), "session_id"), "s-1");
 
     take_ok(t, c2.s, &a1, at(t, 3));
     ASSERT_EQ(inquiries(t), HD_OK);
@@ -891,16 +936,407 @@ static void sweep_closes_inactive(ct *t)
     assert_list(t->list, "ticket_chat_id", 1, idle.s);
     assert_list(t->list, "status", 1, "closed");
     assert_list(t->list, "closed_by", 1, "system");
-    assert_list(t->list, "reason", 1, "inactive");
+    assert_list(t->list, "reason", 1, "unanswered"); /* it never had an agent */
     ASSERT_EQ(sweep(t, at(t, INACTIVITY + MINUTE), INACTIVITY), HD_OK);
     assert_list(t->list, "ticket_chat_id", 0); /* each closes once */
 
     ASSERT_EQ(sweep(t, at(t, INACTIVITY + 2 * MINUTE), INACTIVITY), HD_OK);
     assert_list(t->list, "ticket_chat_id", 1, taken.s);
+    assert_list(t->list, "reason", 1, "inactive");
     take_ok(t, open_chat(t, "s-4", NULL, at(t, 33 * MINUTE)).s, &a1, at(t, 33 * MINUTE));
     ASSERT_EQ(sweep(t, at(t, INACTIVITY + 11 * MINUTE), INACTIVITY), HD_OK);
     assert_list(t->list, "ticket_chat_id", 1, talked.s);
+    assert_list(t->list, "reason", 1, "unanswered");
     ASSERT_EQ(post(t, customer_post("s-1", idle.s, "back", at(t, 50 * MINUTE))), HD_ECONFLICT);
+}
+
+/* ---- cases: v1.1 ---- */
+
+/* The conversation keeps the customer its creating post named, whatever later posts say;
+ * without one, its session and the customer's sender name. */
+static void customer_fixed_at_creation(ct *t)
+{
+    json_t *who = json_pack("{s:s,s:s,s:s,s:{s:s,s:i,s:b},s:s}", "session_id", "s-1", "name", "Ann",
+                            "email", "ann@example.com", "fields", "plan", "pro", "seats", 3, "vip",
+                            1, "extra", "dropped");
+    json_t *want = json_pack("{s:s,s:s,s:s,s:O}", "session_id", "s-1", "name", "Ann", "email",
+                             "ann@example.com", "fields", json_object_get(who, "fields"));
+    hd_post p = customer_post("s-1", NULL, "hello", at(t, 0));
+    p.customer = who;
+    ASSERT_EQ(post(t, p), HD_OK);
+    ASSERT_EQ(t->created, 1);
+    chat_ref c1 = ref_of(t->conversation);
+    assert_conversation_shape(t->conversation);
+    ASSERT(json_equal(field(t->conversation, "customer"), want));
+
+    json_t *other = json_pack("{s:s,s:s}", "session_id", "s-1", "name", "Not Ann");
+    p = customer_post("s-1", NULL, "again", at(t, 1));
+    p.customer = other;
+    ASSERT_EQ(post(t, p), HD_OK);
+    ASSERT_EQ(t->created, 0);
+    ASSERT_EQ(history(t, c1.s, AS_BACKEND, 0, HISTORY_ALL), HD_OK);
+    ASSERT(json_equal(field(t->conversation, "customer"), want));
+    ASSERT_EQ(inquiries(t), HD_OK);
+    ASSERT(json_equal(field(json_array_get(t->list, 0), "customer"), want));
+    ASSERT_EQ(conversations(t, AS_SESSION("s-1"), 0), HD_OK);
+    ASSERT(json_equal(field(json_array_get(t->list, 0), "customer"), want));
+
+    /* Without one: the session, and the name the customer posts under. */
+    p = customer_post("s-2", NULL, "hi", at(t, 2));
+    p.sender_name = "Bea";
+    ASSERT_EQ(post(t, p), HD_OK);
+    json_t *customer = field(t->conversation, "customer");
+    ASSERT_STR_EQ(str(customer, "session_id"), "s-2");
+    ASSERT_STR_EQ(str(customer, "name"), "Bea");
+    assert_null(customer, "email");
+    assert_null(customer, "fields");
+    ASSERT_EQ(post(t, customer_post("s-3", NULL, "hi", at(t, 3))), HD_OK);
+    assert_null(field(t->conversation, "customer"), "name");
+
+    /* Absent or mistyped members are null; a customer that is no object is refused. */
+    json_t *odd = json_pack("{s:i,s:s}", "name", 7, "fields", "not an object");
+    p = customer_post("s-4", NULL, "hi", at(t, 4));
+    p.customer = odd;
+    ASSERT_EQ(post(t, p), HD_OK);
+    customer = field(t->conversation, "customer");
+    ASSERT_STR_EQ(str(customer, "session_id"), "s-4");
+    assert_null(customer, "name");
+    assert_null(customer, "email");
+    assert_null(customer, "fields");
+    json_t *bad = json_string("Ann");
+    p = customer_post("s-5", NULL, "hi", at(t, 5));
+    p.customer = bad;
+    ASSERT_EQ(post(t, p), HD_EBADREQ);
+    ASSERT_EQ(conversations(t, AS_SESSION("s-5"), 0), HD_OK);
+    assert_list(t->list, "ticket_chat_id", 0);
+    json_decref(who);
+    json_decref(want);
+    json_decref(other);
+    json_decref(odd);
+    json_decref(bad);
+}
+
+/* unread = last_seq - what the agent side read: the read op and agent posts move it. */
+static void read_and_unread(ct *t)
+{
+    hd_agent a1 = agent("a-1", 5);
+    chat_ref c1 = open_chat(t, "s-1", NULL, at(t, 0));
+    ASSERT_EQ(num(t->conversation, "unread"), 1);
+    ASSERT_EQ(post(t, customer_post("s-1", c1.s, "2", at(t, 1))), HD_OK);
+    ASSERT_EQ(post(t, customer_post("s-1", c1.s, "3", at(t, 2))), HD_OK);
+    take_ok(t, c1.s, &a1, at(t, 3));
+    ASSERT_EQ(num(t->conversation, "unread"), 3);
+
+    ASSERT_EQ(read_upto(t, c1.s, AS_AGENT("a-1"), "agent", 2), HD_OK);
+    assert_state(t, "assigned", "a-1");
+    ASSERT_EQ(num(t->conversation, "unread"), 1);
+    ASSERT_EQ(read_upto(t, c1.s, AS_AGENT("a-1"), "agent", 1), HD_OK); /* only grows */
+    ASSERT_EQ(num(t->conversation, "unread"), 1);
+    ASSERT_EQ(read_upto(t, c1.s, AS_BACKEND, "agent", 99), HD_OK); /* capped at last_seq */
+    ASSERT_EQ(num(t->conversation, "unread"), 0);
+    ASSERT_EQ(post(t, customer_post("s-1", c1.s, "4", at(t, 4))), HD_OK);
+    ASSERT_EQ(conversations(t, AS_AGENT("a-1"), 1), HD_OK);
+    ASSERT_EQ(num(json_array_get(t->list, 0), "unread"), 1);
+    ASSERT_EQ(post(t, agent_post("a-1", c1.s, "5", at(t, 5))), HD_OK); /* read up to its own */
+    ASSERT_EQ(history(t, c1.s, AS_BACKEND, 0, HISTORY_ALL), HD_OK);
+    ASSERT_EQ(num(t->conversation, "unread"), 0);
+    ASSERT_EQ(post(t, bot_post(c1.s, "6", at(t, 6))), HD_OK); /* a bot reads for nobody */
+    ASSERT_EQ(history(t, c1.s, AS_BACKEND, 0, HISTORY_ALL), HD_OK);
+    ASSERT_EQ(num(t->conversation, "unread"), 1);
+
+    /* The customer's side is kept apart from the agent's. */
+    ASSERT_EQ(read_upto(t, c1.s, AS_SESSION("s-1"), "customer", 6), HD_OK);
+    ASSERT_EQ(num(t->conversation, "unread"), 1);
+    ASSERT_EQ(read_upto(t, c1.s, AS_SESSION("s-1"), "agent", 6), HD_EFORBIDDEN);
+    ASSERT_EQ(read_upto(t, c1.s, AS_AGENT("a-1"), "customer", 6), HD_EFORBIDDEN);
+    ASSERT_EQ(read_upto(t, c1.s, AS_SESSION("s-2"), "customer", 6), HD_EFORBIDDEN);
+    ASSERT_EQ(read_upto(t, c1.s, AS_AGENT("a-2"), "agent", 6), HD_EFORBIDDEN);
+    ASSERT_EQ(read_upto(t, "c_unknown", AS_BACKEND, "agent", 1), HD_ENOTFOUND);
+    ASSERT_EQ(read_upto(t, c1.s, AS_BACKEND, "robot", 1), HD_EBADREQ);
+    ASSERT_EQ(read_upto(t, c1.s, AS_BACKEND, NULL, 1), HD_EBADREQ);
+    ASSERT_EQ(history(t, c1.s, AS_BACKEND, 0, HISTORY_ALL), HD_OK);
+    ASSERT_EQ(num(t->conversation, "unread"), 1);
+
+    /* A closed conversation may still be marked read. */
+    ASSERT_EQ(close_chat(t, c1.s, AS_AGENT("a-1"), "agent", "agent", at(t, 7)), HD_OK);
+    ASSERT_EQ(read_upto(t, c1.s, AS_AGENT("a-1"), "agent", 6), HD_OK);
+    ASSERT_EQ(num(t->conversation, "unread"), 0);
+}
+
+/* A conversation that never had an agent closes "unanswered", whoever closes it. */
+static void close_unanswered(ct *t)
+{
+    hd_agent a1 = agent("a-1", 5);
+    chat_ref c1 = open_chat(t, "s-1", NULL, at(t, 0));
+    ASSERT_EQ(close_chat(t, c1.s, AS_SESSION("s-1"), "customer", "customer", at(t, 1)), HD_OK);
+    ASSERT_STR_EQ(str(t->conversation, "reason"), "unanswered");
+    ASSERT_STR_EQ(str(t->conversation, "closed_by"), "customer");
+    chat_ref c2 = open_chat(t, "s-2", NULL, at(t, 2));
+    ASSERT_EQ(close_chat(t, c2.s, AS_BACKEND, "backend", NULL, at(t, 3)), HD_OK);
+    ASSERT_STR_EQ(str(t->conversation, "reason"), "unanswered");
+    ASSERT_STR_EQ(str(t->conversation, "closed_by"), "backend");
+
+    /* One that had an agent keeps the reason given, back in the queue or not. */
+    chat_ref c3 = open_chat(t, "s-3", NULL, at(t, 4));
+    take_ok(t, c3.s, &a1, at(t, 5));
+    ASSERT_EQ(transfer(t, c3.s, AS_AGENT("a-1"), NULL, NULL, at(t, 6)), HD_OK);
+    assert_state(t, "queued", NULL);
+    ASSERT_EQ(close_chat(t, c3.s, AS_SESSION("s-3"), "customer", "customer", at(t, 7)), HD_OK);
+    ASSERT_STR_EQ(str(t->conversation, "reason"), "customer");
+    chat_ref c4 = open_chat(t, "s-4", NULL, at(t, 8));
+    take_ok(t, c4.s, &a1, at(t, 9));
+    ASSERT_EQ(close_chat(t, c4.s, AS_AGENT("a-1"), "agent", "agent", at(t, 10)), HD_OK);
+    ASSERT_STR_EQ(str(t->conversation, "reason"), "agent");
+}
+
+/* Both fields NULL and open only: every open conversation, newest first. */
+static void conversations_every_open(ct *t)
+{
+    hd_agent a1 = agent("a-1", 5);
+    chat_ref c1 = open_chat(t, "s-1", NULL, at(t, 0));
+    chat_ref c2 = open_chat(t, "s-2", NULL, at(t, 1));
+    chat_ref c3 = open_chat(t, "s-3", NULL, at(t, 2));
+    take_ok(t, c3.s, &a1, at(t, 3));
+    ASSERT_EQ(close_chat(t, c1.s, AS_BACKEND, "backend", "backend", at(t, 4)), HD_OK);
+    ASSERT_EQ(post(t, customer_post("s-2", c2.s, "still there?", at(t, 5))), HD_OK);
+    ASSERT_EQ(conversations(t, AS_BACKEND, 1), HD_OK);
+    assert_list(t->list, "ticket_chat_id", 2, c3.s, c2.s);
+    assert_list(t->list, "status", 2, "assigned", "queued");
+    assert_conversation_shape(json_array_get(t->list, 0));
+    ASSERT_EQ(num(json_array_get(t->list, 1), "unread"), 2);
+    ASSERT_EQ(conversations(t, NULL, 1), HD_OK);
+    assert_list(t->list, "ticket_chat_id", 2, c3.s, c2.s);
+    ASSERT_EQ(conversations(t, AS_BACKEND, 0), HD_EBADREQ);
+}
+
+/* The JSON of one agent of the agents list. */
+static void assert_agent(const json_t *a, const char *id, const char *name, size_t n_depts,
+                         const char *status, int online, int open, int max)
+{
+    ASSERT_STR_EQ(str(a, "id"), id);
+    if (name)
+        ASSERT_STR_EQ(str(a, "name"), name);
+    else
+        assert_null(a, "name");
+    ASSERT(json_is_array(field(a, "dept")));
+    ASSERT_EQ(json_array_size(field(a, "dept")), n_depts);
+    ASSERT_STR_EQ(str(a, "status"), status);
+    ASSERT(json_is_boolean(field(a, "online")));
+    ASSERT_EQ(json_is_true(field(a, "online")), online);
+    ASSERT_EQ(num(a, "open_chats"), open);
+    ASSERT_EQ(num(a, "max_chats"), max);
+    ASSERT_EQ(json_object_size(a), 7);
+}
+
+static void agents_listed(ct *t)
+{
+    static const char *const sales[] = {"sales", "vip"};
+    hd_agent a1 = agent("a-1", 2);
+    hd_agent a2 = {.id = "a-2", .depts = sales, .n_depts = 2, .max_chats = 3};
+    hd_agent a3 = agent("a-3", 4);
+    ASSERT_EQ(agents(t, at(t, 0)), HD_OK);
+    assert_list(t->list, "id", 0);
+    connect_agent(t, &a2, at(t, 0));
+    ASSERT_EQ(presence(t, &a1, 1, 0, at(t, 1)), HD_OK);               /* connects away */
+    take_ok(t, open_chat(t, "s-1", NULL, at(t, 2)).s, &a3, at(t, 3)); /* known, no socket */
+    take_ok(t, open_chat(t, "s-2", "sales", at(t, 4)).s, &a2, at(t, 5));
+    ASSERT_EQ(agents(t, at(t, 6)), HD_OK);
+    assert_list(t->list, "id", 3, "a-1", "a-2", "a-3");
+    assert_agent(json_array_get(t->list, 0), "a-1", "a-1", 0, "away", 1, 0, 2);
+    assert_agent(json_array_get(t->list, 1), "a-2", NULL, 2, "online", 1, 1, 3);
+    ASSERT_STR_EQ(json_string_value(json_array_get(field(json_array_get(t->list, 1), "dept"), 1)),
+                  "vip");
+    assert_agent(json_array_get(t->list, 2), "a-3", "a-3", 0, "online", 0, 1, 4);
+
+    ASSERT_EQ(presence(t, &a2, -1, -1, at(t, 7)), HD_OK);
+    ASSERT_EQ(presence(t, &a1, 0, 1, at(t, 7)), HD_OK);
+    ASSERT_EQ(agents(t, at(t, 8)), HD_OK);
+    assert_agent(json_array_get(t->list, 0), "a-1", "a-1", 0, "online", 1, 0, 2);
+    assert_agent(json_array_get(t->list, 1), "a-2", NULL, 2, "online", 0, 1, 3);
+}
+
+/* One entry of the departments list. */
+static void assert_dept(const json_t *d, const char *dept, int online, int queued)
+{
+    ASSERT_STR_EQ(str(d, "dept"), dept);
+    ASSERT_EQ(num(d, "agents_online"), online);
+    ASSERT_EQ(num(d, "queue_length"), queued);
+    ASSERT_EQ(json_object_size(d), 3);
+}
+
+static void assert_queue_status(ct *t, const char *dept, int online, int queued)
+{
+    ASSERT_EQ(queue_status(t, dept, at(t, 10)), HD_OK);
+    ASSERT_EQ(num(t->conversation, "agents_online"), online);
+    ASSERT_EQ(num(t->conversation, "queue_length"), queued);
+    ASSERT_EQ(json_object_size(t->conversation), 2);
+}
+
+/* agents_online: available agents serving the department (one without departments serves
+ * each); queue_length: its queued conversations. */
+static void departments_and_queue_status(ct *t)
+{
+    static const char *const sales[] = {"sales"}, *const sales_support[] = {"sales", "support"},
+                             *const billing[] = {"billing"};
+    hd_agent a1 = {.id = "a-1", .depts = sales, .n_depts = 1, .max_chats = 1};
+    hd_agent a2 = {.id = "a-2", .depts = sales_support, .n_depts = 2, .max_chats = 3};
+    hd_agent a3 = agent("a-3", 3);
+    hd_agent a4 = {.id = "a-4", .depts = billing, .n_depts = 1, .max_chats = 3};
+    ASSERT_EQ(departments(t, at(t, 0)), HD_OK);
+    assert_list(t->list, "dept", 0);
+    assert_queue_status(t, NULL, 0, 0);
+    connect_agent(t, &a1, at(t, 0));
+    ASSERT_EQ(presence(t, &a2, 1, 0, at(t, 0)), HD_OK); /* away */
+    connect_agent(t, &a3, at(t, 0));
+    connect_agent(t, &a4, at(t, 0));
+    ASSERT_EQ(presence(t, &a4, -1, -1, at(t, 0)), HD_OK); /* gone */
+    open_chat(t, "s-1", "vip", at(t, 1));
+    open_chat(t, "s-2", "sales", at(t, 2));
+    open_chat(t, "s-3", NULL, at(t, 3));
+    chat_ref c4 = open_chat(t, "s-4", "sales", at(t, 4));
+    take_ok(t, c4.s, &a1, at(t, 5)); /* no longer queued; a-1 still counts (full) */
+
+    ASSERT_EQ(departments(t, at(t, 6)), HD_OK);
+    assert_list(t->list, "dept", 4, "billing", "sales", "support", "vip");
+    assert_dept(json_array_get(t->list, 0), "billing", 1, 0);
+    assert_dept(json_array_get(t->list, 1), "sales", 2, 1);
+    assert_dept(json_array_get(t->list, 2), "support", 1, 0);
+    assert_dept(json_array_get(t->list, 3), "vip", 1, 1);
+    assert_queue_status(t, NULL, 2, 3);
+    assert_queue_status(t, "sales", 2, 1);
+    assert_queue_status(t, "vip", 1, 1);
+    assert_queue_status(t, "nobody-here", 1, 0);
+    ASSERT_EQ(queue_status(t, "", at(t, 10)), HD_EBADREQ);
+
+    ASSERT_EQ(presence(t, &a3, 0, 0, at(t, 11)), HD_OK); /* away: counts nowhere */
+    ASSERT_EQ(departments(t, at(t, 12)), HD_OK);
+    assert_dept(json_array_get(t->list, 0), "billing", 0, 0);
+    assert_dept(json_array_get(t->list, 1), "sales", 1, 1);
+    assert_queue_status(t, NULL, 1, 3);
+}
+
+static void visitor_registered(ct *t)
+{
+    json_t *in =
+        json_pack("{s:s,s:s,s:{s:s},s:s,s:i}", "session_id", "v_1", "name", "Ann", "fields", "plan",
+                  "pro", "created_at", "2026-01-01T00:00:00.000Z", "extra", 1);
+    json_t *want = json_pack("{s:s,s:s,s:n,s:O,s:n,s:s}", "session_id", "v_1", "name", "Ann",
+                             "email", "fields", json_object_get(in, "fields"), "user_id",
+                             "created_at", "2026-01-01T00:00:00.000Z");
+    ASSERT_EQ(visitor(t, in, 60000, at(t, 0)), HD_OK);
+    ASSERT(json_equal(t->conversation, want));
+    ASSERT_EQ(visitor(t, in, 60000, at(t, 1)), HD_OK); /* again: replaced */
+    json_t *no_session = json_pack("{s:s}", "name", "Ann");
+    ASSERT_EQ(visitor(t, no_session, 60000, at(t, 2)), HD_EBADREQ);
+    ASSERT_EQ(visitor(t, in, 0, at(t, 2)), HD_EBADREQ);
+    json_t *events = t->events(t->ud);
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(events); i++) {
+        json_t *e = json_array_get(events, i);
+        ASSERT_STR_EQ(str(e, "type"), "visitor");
+        ASSERT(json_equal(field(e, "data"), want));
+        n++;
+    }
+    ASSERT_EQ(n, 2);
+    json_decref(events);
+    json_decref(no_session);
+    json_decref(want);
+    json_decref(in);
+}
+
+/* ---- cases: events ---- */
+
+/* The events expected so far, to compare with the store's. */
+static void expect(json_t *want, const char *type, json_t *data)
+{
+    json_array_append_new(want, json_pack("{s:s,s:O}", "type", type, "data", data));
+}
+
+/* The conversation with previous_agent added, as the transferred event has it. */
+static json_t *with_previous(const json_t *conv, const char *previous_agent)
+{
+    json_t *j = json_deep_copy(conv);
+    json_object_set_new(j, "previous_agent",
+                        previous_agent ? json_string(previous_agent) : json_null());
+    return j;
+}
+
+/* The queue's inquiry for chat. */
+static json_t *inquiry_of(ct *t, const char *chat)
+{
+    ASSERT_EQ(inquiries(t), HD_OK);
+    for (size_t i = 0; i < json_array_size(t->list); i++)
+        if (strcmp(str(json_array_get(t->list, i), "ticket_chat_id"), chat) == 0)
+            return json_incref(json_array_get(t->list, i));
+    TEST_FAIL("%s is not queued", chat);
+}
+
+static void assert_events(ct *t, const json_t *want)
+{
+    json_t *got = t->events(t->ud);
+    for (size_t i = 0; i < json_array_size(want) || i < json_array_size(got); i++) {
+        json_t *w = json_array_get(want, i), *g = json_array_get(got, i);
+        if (!w || !g || !json_equal(w, g)) {
+            char *ws = w ? json_dumps(w, JSON_COMPACT) : NULL;
+            char *gs = g ? json_dumps(g, JSON_COMPACT) : NULL;
+            TEST_FAIL("event %zu: want %s\ngot %s", i, ws ? ws : "none", gs ? gs : "none");
+        }
+    }
+    json_decref(got);
+}
+
+/* Every change makes its event, in order, with the data the results show: the same in
+ * every store (hd:events for Redis, the sink for memory). */
+static void events_every_change(ct *t)
+{
+    hd_agent a1 = agent("a-1", 1), a2 = agent("a-2", 2);
+    json_t *want = json_array(), *j;
+
+    chat_ref c1 = open_chat(t, "s-1", NULL, at(t, 0)); /* not routed: queued */
+    expect(want, "message", t->message);
+    expect(want, "queued", j = inquiry_of(t, c1.s));
+    json_decref(j);
+    connect_agent(t, &a1, at(t, 1));
+
+    /* Routed with its post: the queue's oldest goes to a-1, the new one stays queued. */
+    hd_post p = customer_post("s-2", NULL, "hello", at(t, 2));
+    p.assign = 1;
+    p.client_msg_id = "m-1";
+    ASSERT_EQ(post(t, p), HD_OK);
+    chat_ref c2 = ref_of(t->conversation);
+    expect(want, "message", t->message);
+    assert_list(t->list, "ticket_chat_id", 1, c1.s);
+    expect(want, "assigned", json_array_get(t->list, 0));
+    expect(want, "queued", j = inquiry_of(t, c2.s));
+    json_decref(j);
+    ASSERT_EQ(post(t, p), HD_OK); /* a retry changes nothing */
+    ASSERT_EQ(t->duplicate, 1);
+
+    connect_agent(t, &a2, at(t, 3));
+    take_ok(t, c2.s, &a2, at(t, 4));
+    expect(want, "assigned", t->conversation);
+    ASSERT_EQ(transfer(t, c2.s, AS_AGENT("a-2"), NULL, "sales", at(t, 5)), HD_OK);
+    expect(want, "transferred", j = with_previous(t->conversation, "a-2"));
+    json_decref(j);
+    expect(want, "queued", j = inquiry_of(t, c2.s));
+    json_decref(j);
+    ASSERT_EQ(post(t, agent_post("a-1", c1.s, "hi", at(t, 6))), HD_OK);
+    expect(want, "message", t->message);
+    ASSERT_EQ(transfer(t, c1.s, AS_AGENT("a-1"), "a-2", NULL, at(t, 7)), HD_OK);
+    expect(want, "transferred", j = with_previous(t->conversation, "a-1"));
+    json_decref(j);
+    ASSERT_EQ(read_upto(t, c1.s, AS_AGENT("a-2"), "agent", 2), HD_OK); /* no event */
+    ASSERT_EQ(close_chat(t, c1.s, AS_AGENT("a-2"), "agent", "agent", at(t, 8)), HD_OK);
+    expect(want, "closed", t->conversation);
+    ASSERT_EQ(sweep(t, at(t, INACTIVITY + MINUTE), INACTIVITY), HD_OK);
+    assert_list(t->list, "ticket_chat_id", 1, c2.s);
+    expect(want, "closed", json_array_get(t->list, 0));
+    json_t *record = json_pack("{s:s}", "session_id", "v_1");
+    ASSERT_EQ(visitor(t, record, 60000, at(t, 9)), HD_OK);
+    expect(want, "visitor", t->conversation);
+    json_decref(record);
+    assert_events(t, want);
+    json_decref(want);
 }
 
 /* ---- the table ---- */
@@ -917,7 +1353,10 @@ static void sweep_closes_inactive(ct *t)
     X(route_queue_drains_on_close) X(take_409_when_taken) X(take_403_full)               \
     X(transfer_to_queue) X(transfer_to_agent) X(transfer_to_full_agent_403)              \
     X(close_twice_409) X(history_after_seq_limit) X(conversations_by_session_and_agent)  \
-    X(inquiries_oldest_first) X(sweep_closes_inactive)
+    X(inquiries_oldest_first) X(sweep_closes_inactive)                                   \
+    X(customer_fixed_at_creation) X(read_and_unread) X(close_unanswered)                 \
+    X(conversations_every_open) X(agents_listed) X(departments_and_queue_status)         \
+    X(visitor_registered) X(events_every_change)
 /* clang-format on */
 
 #define CASE_NAME(name) #name,
@@ -934,14 +1373,15 @@ static void on_store_closed(void *ud)
     t->done = 1;
 }
 
-int hd_store_contract_run(const char *test_name, hd_store_make_fn make, void *ud, uv_loop_t *loop)
+int hd_store_contract_run(const char *test_name, hd_store_make_fn make, hd_store_events_fn events,
+                          void *ud, uv_loop_t *loop)
 {
     size_t i = 0;
     while (hd_store_contract_cases[i] && strcmp(hd_store_contract_cases[i], test_name) != 0)
         i++;
     if (!hd_store_contract_cases[i])
         TEST_FAIL("no store contract case named %s", test_name);
-    ct t = {.st = make(ud), .loop = loop, .t0 = hd_now_ms()};
+    ct t = {.st = make(ud), .events = events, .ud = ud, .loop = loop, .t0 = hd_now_ms()};
     ASSERT(t.st != NULL);
     CASE_FNS[i](&t);
     step_begin(&t);

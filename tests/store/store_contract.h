@@ -20,10 +20,16 @@
 
 typedef hd_store *(*hd_store_make_fn)(void *ud);
 
+/* Every event the store made since make(ud), oldest first: a new JSON array of
+ * {"type": string, "data": the data parsed} (the Redis store's hd:events, the memory
+ * store's sink). */
+typedef json_t *(*hd_store_events_fn)(void *ud);
+
 /* Runs the case named test_name; returns 0 when it passed. loop: NULL for a store whose
  * callbacks run before its ops return (checked); else the loop its callbacks run on,
  * turned with UV_RUN_ONCE until each callback has run. An unknown name fails. */
-int hd_store_contract_run(const char *test_name, hd_store_make_fn make, void *ud, uv_loop_t *loop);
+int hd_store_contract_run(const char *test_name, hd_store_make_fn make, hd_store_events_fn events,
+                          void *ud, uv_loop_t *loop);
 
 /* Every case's name, then NULL. */
 extern const char *const hd_store_contract_cases[];

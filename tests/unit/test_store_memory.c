@@ -4,13 +4,32 @@
 #include "../store/store_contract.h"
 #include "test.h"
 
-#define CASES_LISTED 26 /* the case tests below */
+#define CASES_LISTED 34 /* the case tests below */
 
-static hd_store *make_memory(void *ud) { return hd_store_memory_new(); }
+/* The sink keeps every event as the contract reads them: {"type","data" (parsed)}. */
+static void keep_event(const char *type, const char *data, size_t len, void *ud)
+{
+    json_t *parsed = json_loadb(data, len, 0, NULL);
+    ASSERT(parsed != NULL);
+    ASSERT_EQ(strlen(data), len);
+    json_array_append_new(ud, json_pack("{s:s,s:o}", "type", type, "data", parsed));
+}
+
+static hd_store *make_memory(void *ud)
+{
+    hd_store *st = hd_store_memory_new();
+    hd_store_memory_set_sink(st, keep_event, ud);
+    return st;
+}
+
+static json_t *memory_events(void *ud) { return json_deep_copy(ud); }
 
 static int run_case(const char *name)
 {
-    return hd_store_contract_run(name, make_memory, NULL, NULL);
+    json_t *events = json_array();
+    int rc = hd_store_contract_run(name, make_memory, memory_events, events, NULL);
+    json_decref(events);
+    return rc;
 }
 
 /* Every contract case has its test here: a case the contract adds fails this one until it
@@ -74,3 +93,17 @@ TEST_IMPL(hd_store_mem_conversations_by_session_and_agent)
 }
 TEST_IMPL(hd_store_mem_inquiries_oldest_first) { return run_case("inquiries_oldest_first"); }
 TEST_IMPL(hd_store_mem_sweep_closes_inactive) { return run_case("sweep_closes_inactive"); }
+TEST_IMPL(hd_store_mem_customer_fixed_at_creation)
+{
+    return run_case("customer_fixed_at_creation");
+}
+TEST_IMPL(hd_store_mem_read_and_unread) { return run_case("read_and_unread"); }
+TEST_IMPL(hd_store_mem_close_unanswered) { return run_case("close_unanswered"); }
+TEST_IMPL(hd_store_mem_conversations_every_open) { return run_case("conversations_every_open"); }
+TEST_IMPL(hd_store_mem_agents_listed) { return run_case("agents_listed"); }
+TEST_IMPL(hd_store_mem_departments_and_queue_status)
+{
+    return run_case("departments_and_queue_status");
+}
+TEST_IMPL(hd_store_mem_visitor_registered) { return run_case("visitor_registered"); }
+TEST_IMPL(hd_store_mem_events_every_change) { return run_case("events_every_change"); }

@@ -77,7 +77,9 @@ typedef struct hd_post {
                                   the same step (see post) */
     json_t *customer;          /* who the customer is, {session_id,name,email,fields} (absent:
                                   null), kept by a conversation created now and never changed;
-                                  NULL: the session id, and sender_name when a customer posts */
+                                  NULL: the session id, and sender_name when a customer posts.
+                                  Its session_id is always the conversation's; a member of
+                                  another type is null; not an object: 400 */
     int64_t now_ms;            /* created_at, last activity */
 } hd_post;
 

@@ -13,7 +13,8 @@
  * arguments, so this needs one Redis (or a primary with replicas), not Redis Cluster.
  *   hd:conv:<id>            HASH session_id, dept, status, agent_id, agent_name, created_at,
  *                           queued_at, last_seq, last_activity, closed_by, reason, order,
- *                           first_message, last_message (message JSON)
+ *                           first_message, last_message (message JSON), customer (JSON),
+ *                           had_agent ('1' once assigned), agent_read, customer_read
  *   hd:conv-msgs:<id>       LIST of message JSON, index seq - 1 (history is one LRANGE)
  *   hd:conv-cmid:<id>       HASH client_msg_id -> seq
  *   hd:session-open:<sid>   STRING the session's open conversation
@@ -32,10 +33,12 @@
  *                           close: an agent is available only while online and counted on
  *                           at least one live instance, so a killed node's agents stop
  *                           getting conversations (and a stalled one's come back with it)
+ *   hd:visitor:<sid>        STRING a visitor record (JSON), PX its ttl
  *   hd:events               STREAM (type, data), never trimmed here: the backend's feed
  *
  * hd:events data: "message": the message; "assigned", "closed": the conversation;
- * "transferred": the conversation plus "previous_agent" (id or null).
+ * "transferred": the conversation plus "previous_agent" (id or null); "queued": the
+ * inquiry; "visitor": the record.
  *
  * Beyond store.h: route and sweep act on at most HD_REDIS_ROUTE_MAX / HD_REDIS_SWEEP_MAX
  * conversations per call (one script holds Redis for its whole run): a full list means
