@@ -21,8 +21,11 @@
 #include "socketio.h"
 #include "store_redis.h"
 
-#define PROG                "switchboard"
-#define SB_MIN_SECRET       16 /* bytes: shorter HS256 secrets can be brute-forced */
+#define PROG          "switchboard"
+#define SB_MIN_SECRET 16 /* bytes: shorter HS256 secrets can be brute-forced */
+#define SB_MIN_WIDGET_KEY                                                                          \
+    8 /* bytes: a widget key is public, it only has to be unguessable                              \
+         enough not to be hit by chance */
 #define SB_STORE_TIMEOUT_MS 3000
 
 typedef struct daemon_ctx {
@@ -39,6 +42,7 @@ typedef struct daemon_ctx {
 typedef struct hd_flags {
     const char *jwt_secret;
     sbd_option_list api_keys;
+    sbd_option_list widget_keys;
     const char *routing;
     sbd_option_list webhook_urls;
     hd_config cfg;
@@ -124,6 +128,15 @@ static size_t helpdesk_options(hd_flags *f, sbd_option *t)
          "ms before the first retry, doubling with jitter (default 1000)"},
         {"webhook-backoff-max", SBD_OPT_U32, &f->cfg.webhook_backoff_max_ms, 1, 86400000,
          "cap of the retry delay in ms (default 300000)"},
+        {"widget-key", SBD_OPT_LIST, &f->widget_keys, 0, 0,
+         "a website widget's public key for visitor registration (repeatable; env: "
+         "comma-separated); needs --jwt-secret, honoured from the --cors-origin origins"},
+        {"identity-secret", SBD_OPT_STRING, &f->cfg.identity_secret, 0, 0,
+         "verifies visitors' user_id: user_hash = hex HMAC-SHA256(secret, user_id)"},
+        {"visitor-ttl", SBD_OPT_U32, &f->cfg.visitor_ttl_s, 60, UINT32_MAX,
+         "seconds a visitor token is valid (default 2592000: 30 days)"},
+        {"visitor-rate", SBD_OPT_U32, &f->cfg.visitor_rate, 0, UINT32_MAX,
+         "visitor registrations per minute per client address, 0 = unlimited (default 10)"},
     };
     memcpy(t, opts, sizeof(opts));
     return sizeof(opts) / sizeof(opts[0]);
@@ -152,6 +165,26 @@ static int helpdesk_finish(hd_flags *f)
                     SB_MIN_SECRET);
             return -1;
         }
+    if (f->widget_keys.n && !f->jwt_secret) {
+        fprintf(stderr,
+                "%s: --widget-key needs --jwt-secret (SWITCHBOARD_JWT_SECRET): the relay signs "
+                "visitor tokens with it\n",
+                PROG);
+        return -1;
+    }
+    for (size_t i = 0; i < f->widget_keys.n; i++)
+        if (strlen(f->widget_keys.items[i]) < SB_MIN_WIDGET_KEY) {
+            fprintf(stderr, "%s: widget key #%zu is too short (at least %d bytes)\n", PROG, i + 1,
+                    SB_MIN_WIDGET_KEY);
+            return -1;
+        }
+    if (f->cfg.identity_secret && !*f->cfg.identity_secret)
+        f->cfg.identity_secret = NULL;
+    if (f->cfg.identity_secret && strlen(f->cfg.identity_secret) < SB_MIN_SECRET) {
+        fprintf(stderr, "%s: --identity-secret is too short (at least %d bytes)\n", PROG,
+                SB_MIN_SECRET);
+        return -1;
+    }
     if (f->routing && strcmp(f->routing, "auto") && strcmp(f->routing, "manual")) {
         fprintf(stderr, "%s: invalid value for --routing: '%s' (expected auto or manual)\n", PROG,
                 f->routing);
@@ -174,12 +207,14 @@ static int helpdesk_finish(hd_flags *f)
     f->cfg.auth.jwt_secret_len = f->jwt_secret ? strlen(f->jwt_secret) : 0;
     f->cfg.auth.api_keys = f->api_keys.items;
     f->cfg.auth.n_api_keys = f->api_keys.n;
+    f->cfg.widget_keys = f->widget_keys.items;
+    f->cfg.n_widget_keys = f->widget_keys.n;
     return 0;
 }
 
 static int parse(sbd_options *o, hd_flags *f, int argc, char **argv)
 {
-    sbd_option extra[32];
+    sbd_option extra[32]; /* helpdesk_options' rows fit */
     memset(f, 0, sizeof(*f));
     hd_config_defaults(&f->cfg);
     sbd_options_defaults(o);
@@ -188,6 +223,7 @@ static int parse(sbd_options *o, hd_flags *f, int argc, char **argv)
     case SBD_OPTIONS_ERR: return SBD_EXIT_USAGE;
     default: break;
     }
+    f->cfg.cors_origin = o->eio.cors_origin; /* the visitors' Origin check */
     return helpdesk_finish(f) ? SBD_EXIT_USAGE : -1;
 }
 

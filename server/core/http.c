@@ -26,6 +26,7 @@ enum http_route {
 
 struct eio_http_request {
     eio_conn *conn;
+    char remote[EIO_ADDR_LEN]; /* the peer's address, "" when unknown */
 };
 
 struct eio_http_deferred {
@@ -227,7 +228,10 @@ static void respond_and_close(eio_conn *c, int status)
     eio__http_respond(c, status, "text/plain", text, strlen(text), NULL);
 }
 
-static void http_preflight(eio_conn *c)
+/* app: the preflight of an application path (REST), which allows the headers a JSON API
+ * needs when the browser names none (it names them when it will send them: then they are
+ * echoed, as the Node cors middleware does). */
+static void http_preflight(eio_conn *c, int app)
 {
     sb_buf h;
     const char *req_headers = eio__http_req_header(c, "access-control-request-headers");
@@ -237,6 +241,8 @@ static void http_preflight(eio_conn *c)
     if (req_headers && strlen(req_headers) < EIO_ORIGIN_MAX) {
         header(&h, "Access-Control-Allow-Headers", req_headers);
         header(&h, "Vary", "Access-Control-Request-Headers");
+    } else if (app) {
+        header(&h, "Access-Control-Allow-Headers", "Content-Type, Authorization");
     }
     sb_buf_append_str(&h, "Content-Length: 0\r\n");
     respond_finish(c, &h, NULL, 0);
@@ -290,10 +296,18 @@ int eio_http_header(const eio_http_request *req, const char *name, char *buf, si
     return (int)strlen(v);
 }
 
+const char *eio_http_remote_addr(const eio_http_request *req) { return req->remote; }
+
 void eio_http_respond(eio_http_request *req, int status, const char *content_type, const void *body,
                       size_t len)
 {
     eio__http_respond(req->conn, status, content_type, body, len, NULL);
+}
+
+void eio_http_respond_with(eio_http_request *req, int status, const char *content_type,
+                           const void *body, size_t len, const char *headers)
+{
+    eio__http_respond(req->conn, status, content_type, body, len, headers);
 }
 
 eio_http_deferred *eio_http_defer(eio_http_request *req)
@@ -323,11 +337,12 @@ void eio_http_deferred_respond(eio_http_deferred *d, int status, const char *con
 static void app_dispatch(eio_conn *c)
 {
     eio_server *srv = c->srv;
-    eio_http_request req = {c};
+    eio_http_request req = {c, ""};
     if (c->req->too_large) {
         respond_and_close(c, 413);
         return;
     }
+    eio__conn_peer_name(c, req.remote, sizeof(req.remote));
     if (!srv->http_handler || srv->http_handler(&req, srv->http_ud))
         eio__http_respond(c, 404, "text/plain", "Not Found", 9, NULL);
 }
@@ -360,7 +375,7 @@ static void engine_request(eio_conn *c, eio_server *srv)
     int method = c->req->parser.method;
     int is_get = method == HTTP_GET, is_post = method == HTTP_POST;
     if (method == HTTP_OPTIONS && srv->cfg.cors_origin) {
-        http_preflight(c);
+        http_preflight(c, 0);
         return;
     }
     if (eio__http_query_param(query, "transport", transport, sizeof(transport)) < 0 ||
@@ -401,7 +416,11 @@ static void http_route(eio_conn *c)
     eio_server *srv = c->srv;
     remember_origin(c);
     if (!path_matches(srv->cfg.path, req_path(c->req))) {
-        c->req->route = HTTP_ROUTE_APP;
+        /* A browser asks before it POSTs JSON to the application's endpoints, too. */
+        if (c->req->parser.method == HTTP_OPTIONS && srv->cfg.cors_origin)
+            http_preflight(c, 1);
+        else
+            c->req->route = HTTP_ROUTE_APP;
         return;
     }
     if (srv->shutting_down) {

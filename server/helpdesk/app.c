@@ -12,6 +12,7 @@
  *   0      metrics.h        the counters and their Prometheus text
  *   1      node.h           what every part shares: server, namespace, store, cfg, counters
  *   2      delivery.h       what this node delivered per conversation, and the catch-ups
+ *   2      visitors.h       website visitors: registration, refresh, their rate limit
  *   3      conversations.h  the store's decisions carried out: emits, joins, auto routing
  *   4      connections.h    a socket's life: auth, its rooms and presence, the resync
  *   4      socket_events.h  the client events: support, typing, read, take, ...
@@ -36,6 +37,7 @@
 #include "node.h"
 #include "rest.h"
 #include "socket_events.h"
+#include "visitors.h"
 
 /* retries what Redis refused; routes slots freed where no event reached this node */
 #define HD_TICK_MS      2000
@@ -56,6 +58,8 @@ void hd_config_defaults(hd_config *cfg)
     cfg->webhook_memory_max = HD_WEBHOOKS_DEFAULT_MEMORY_MAX;
     cfg->webhook_backoff_min_ms = HD_WEBHOOKS_DEFAULT_BACKOFF_MIN_MS;
     cfg->webhook_backoff_max_ms = HD_WEBHOOKS_DEFAULT_BACKOFF_MAX_MS;
+    cfg->visitor_ttl_s = HD_DEFAULT_VISITOR_TTL_S;
+    cfg->visitor_rate = HD_DEFAULT_VISITOR_RATE;
 }
 
 struct hd_app {
@@ -63,6 +67,8 @@ struct hd_app {
     hd_delivery delivery;
     hd_conversations convs;
     hd_connections conns;
+    hd_visitors visitors;
+    hd_rest rest;
     uv_timer_t route_timer; /* periodic auto routing (another node's freed slot...) */
     uv_timer_t sweep_timer; /* inactivity closes */
     int handles_open;       /* the timers whose close callback is pending */
@@ -114,7 +120,7 @@ static void register_hooks(hd_app *app)
     sio_namespace_on_disconnect(nsp, hd_conn_disconnected, &app->conns);
     sio_namespace_on_delivery(nsp, hd_delivery_hook, &app->delivery);
     hd_events_register(&app->convs);
-    hd_rest_attach(&app->convs);
+    hd_rest_attach(&app->rest, &app->convs, &app->visitors);
 }
 
 hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
@@ -133,6 +139,7 @@ hd_app *hd_app_new(sio_server *srv, hd_store *store, const hd_config *cfg,
     hd_delivery_init(&app->delivery, node);
     hd_conv_init(&app->convs, node, &app->delivery);
     hd_conn_init(&app->conns, node, &app->convs, &app->delivery);
+    hd_visitors_init(&app->visitors, node);
     register_hooks(app);
     start_timers(app);
     return app;
@@ -161,6 +168,7 @@ void hd_app_free(hd_app *app)
     if (!app)
         return;
     hd_conn_free(&app->conns);
+    hd_visitors_free(&app->visitors);
     hd_delivery_free(&app->delivery);
     hd_conv_free(&app->convs);
     free(app);

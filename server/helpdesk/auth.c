@@ -60,14 +60,14 @@ static int hd_time_passed(int64_t exp, int64_t now_s, int64_t skew) { return exp
 
 /* Digests first, so that keys of any length compare in the same time and a mismatch leaks
  * neither a key's length nor its bytes; every key is compared, match or not. */
-static int hd_api_key_match(const hd_auth_config *cfg, const char *token, size_t len)
+int hd_key_in(const char *const *keys, size_t n_keys, const char *token, size_t len)
 {
     unsigned char want[SHA256_DIGEST_LENGTH], key[SHA256_DIGEST_LENGTH];
-    if (!hd_sha256(token, len, want))
+    if (token == NULL || !hd_sha256(token, len, want))
         return 0;
     int match = 0;
-    for (size_t i = 0; i < cfg->n_api_keys; i++) {
-        const char *k = cfg->api_keys[i];
+    for (size_t i = 0; i < n_keys; i++) {
+        const char *k = keys[i];
         if (k != NULL && hd_sha256(k, strlen(k), key))
             match |= CRYPTO_memcmp(want, key, sizeof want) == 0;
     }
@@ -231,6 +231,90 @@ static int hd_claim_max_chats(const json_t *v, int *out)
     return 1;
 }
 
+/* ---- the customer claims (spec §1) ---- */
+
+int hd_email_check(const char *s, size_t n)
+{
+    const char *at = n <= HD_EMAIL_MAX ? memchr(s, '@', n) : NULL;
+    if (at == NULL || at == s || at == s + n - 1 || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] == HD_ASCII_DEL)
+            return 0; /* a space or a control character (UTF-8 beyond ASCII is fine) */
+    return 1;
+}
+
+static int hd_field_value(const json_t *v)
+{
+    if (json_is_string(v))
+        return json_string_length(v) <= HD_FIELDS_VALUE_MAX ? 0 : HD_ETOOLARGE;
+    return json_is_number(v) || json_is_boolean(v) ? 0 : HD_EBADREQ;
+}
+
+static int hd_field_key(const char *key)
+{
+    size_t n = strnlen(key, HD_FIELDS_KEY_MAX + 1);
+    if (n == 0)
+        return HD_EBADREQ;
+    for (size_t i = 0; i < n; i++)
+        if (!hd_name_char((unsigned char)key[i]))
+            return HD_EBADREQ;
+    return n <= HD_FIELDS_KEY_MAX ? 0 : HD_ETOOLARGE;
+}
+
+int hd_fields_compact(const json_t *fields, char *out)
+{
+    const char *key;
+    const json_t *v;
+    out[0] = '\0';
+    if (!json_is_object(fields))
+        return HD_EBADREQ;
+    int why = json_object_size(fields) > HD_FIELDS_KEYS ? HD_ETOOLARGE : 0;
+    /* A wrong type is the worse fault: it is reported before a bound. */
+    json_object_foreach((json_t *)fields, key, v)
+    {
+        int k = hd_field_key(key), e = hd_field_value(v);
+        if (k == HD_EBADREQ || e == HD_EBADREQ)
+            return HD_EBADREQ;
+        why = why ? why : k ? k : e;
+    }
+    if (why)
+        return why;
+    size_t n = json_dumpb(fields, out, HD_FIELDS_MAX, JSON_COMPACT);
+    if (n == 0 || n > HD_FIELDS_MAX) {
+        out[0] = '\0';
+        return HD_ETOOLARGE;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int hd_claim_email(const json_t *v, char *out)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (v == NULL)
+        return 1;
+    if (s == NULL || !hd_email_check(s, n))
+        return 0;
+    memcpy(out, s, n + 1);
+    return 1;
+}
+
+static int hd_claim_fields(const json_t *v, char *out)
+{
+    return v == NULL || hd_fields_compact(v, out) == 0;
+}
+
+/* "vis": 1 marks a token the relay signed for a website visitor (a customer). */
+static int hd_claim_visitor(const json_t *v, const hd_identity *id, int *out)
+{
+    if (v == NULL)
+        return 1;
+    *out = json_is_integer(v) && json_integer_value(v) == 1 && id->role == HD_ROLE_CUSTOMER;
+    return *out;
+}
+
 static const char *hd_claims_read(const json_t *claims, hd_identity *out)
 {
     int ok = hd_claim_id(json_object_get(claims, "sub"), out->id) &&
@@ -238,7 +322,10 @@ static const char *hd_claims_read(const json_t *claims, hd_identity *out)
              hd_claim_time(json_object_get(claims, "exp"), &out->exp) &&
              hd_claim_name(hd_claim_optional(claims, "name"), out->name) &&
              hd_claim_depts(hd_claim_optional(claims, "dept"), out) &&
-             hd_claim_max_chats(hd_claim_optional(claims, "max_chats"), &out->max_chats);
+             hd_claim_max_chats(hd_claim_optional(claims, "max_chats"), &out->max_chats) &&
+             hd_claim_email(hd_claim_optional(claims, "email"), out->email) &&
+             hd_claim_fields(hd_claim_optional(claims, "fields"), out->fields) &&
+             hd_claim_visitor(hd_claim_optional(claims, HD_VISITOR_CLAIM), out, &out->visitor);
     return ok ? NULL : HD_AUTH_INVALID_CLAIMS;
 }
 
@@ -300,7 +387,7 @@ static const char *hd_auth_check(const hd_auth_config *cfg, const char *token, i
     if (len > HD_TOKEN_MAX)
         return HD_AUTH_MALFORMED;
     /* Every token is tried as a key, JWT-shaped or not, so timing says nothing of which. */
-    if (hd_api_key_match(cfg, token, len)) {
+    if (hd_key_in(cfg->api_keys, cfg->n_api_keys, token, len)) {
         out->role = HD_ROLE_API;
         return NULL;
     }

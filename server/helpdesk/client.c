@@ -34,6 +34,15 @@ void hd_agent_of(const hd_client *c, hd_agent *out)
     out->max_chats = c->max_chats;
 }
 
+json_t *hd_client_customer(const hd_client *c)
+{
+    if (c->role != HD_ROLE_CUSTOMER || (!c->email && !c->fields))
+        return NULL;
+    json_t *fields = c->fields ? json_loads(c->fields, 0, NULL) : NULL;
+    return json_pack("{s:s,s:s?,s:s?,s:o?}", "session_id", c->id, "name", c->name, "email",
+                     c->email, "fields", fields);
+}
+
 static char *dup_or_null(const char *s)
 {
     if (!s || !*s)
@@ -44,23 +53,35 @@ static char *dup_or_null(const char *s)
     return d;
 }
 
-/* One allocation for the struct, the id and the name (idle sockets are most sockets, and
- * each allocation costs its rounding and header too). */
+/* Copies s (len bytes with its NUL, 0: absent) to *tail and moves it on. */
+static char *tail_copy(char **tail, const char *s, size_t len)
+{
+    if (!len)
+        return NULL;
+    char *d = memcpy(*tail, s, len);
+    *tail += len;
+    return d;
+}
+
+static size_t len_or_0(const char *s) { return *s ? strlen(s) + 1 : 0; }
+
+/* One allocation for the struct, the id, the name and a customer's email and fields (idle
+ * sockets are most sockets, and each allocation costs its rounding and header too). */
 hd_client *hd_client_new(const hd_config *cfg, const hd_identity *id)
 {
-    size_t id_len = *id->id ? strlen(id->id) + 1 : 0;
-    size_t name_len = *id->name ? strlen(id->name) + 1 : 0;
-    hd_client *c = calloc(1, sizeof(*c) + id_len + name_len);
+    int customer = id->role == HD_ROLE_CUSTOMER;
+    size_t id_len = len_or_0(id->id), name_len = len_or_0(id->name);
+    size_t email_len = customer ? len_or_0(id->email) : 0;
+    size_t fields_len = customer ? len_or_0(id->fields) : 0;
+    hd_client *c = calloc(1, sizeof(*c) + id_len + name_len + email_len + fields_len);
     if (!c)
         abort();
     char *tail = (char *)(c + 1);
     c->role = id->role;
-    if (id_len) {
-        c->id = memcpy(tail, id->id, id_len);
-        tail += id_len;
-    }
-    if (name_len)
-        c->name = memcpy(tail, id->name, name_len);
+    c->id = tail_copy(&tail, id->id, id_len);
+    c->name = tail_copy(&tail, id->name, name_len);
+    c->email = tail_copy(&tail, id->email, email_len);
+    c->fields = tail_copy(&tail, id->fields, fields_len);
     c->max_chats = id->max_chats > 0 ? id->max_chats : cfg->max_chats;
     c->exp = id->exp;
     c->tokens = cfg->burst;

@@ -92,17 +92,9 @@ json_t *hd_error_body(int status, const char *detail)
                      hd_error_code(status), "message", detail ? detail : default_detail(status));
 }
 
-/* ---- widget keys ------------------------------------------------------------------------- */
+/* ---- widget keys --------------------------------------------------------------------------- */
 
 int hd_widget_key_ok(const hd_config *cfg, const char *key)
 {
-    size_t len = key ? strlen(key) : 0;
-    int ok = 0;
-    if (!len)
-        return 0;
-    for (size_t i = 0; i < cfg->n_widget_keys; i++) { /* every key, whichever matches */
-        const char *k = cfg->widget_keys[i];
-        ok |= strlen(k) == len && CRYPTO_memcmp(k, key, len) == 0;
-    }
-    return ok;
+    return key != NULL && hd_key_in(cfg->widget_keys, cfg->n_widget_keys, key, strlen(key));
 }

@@ -24,7 +24,8 @@ int hd_parse_message(size_t max_message, json_t *payload, hd_post *p, const char
  * detail NULL: the status's usual message. */
 json_t *hd_error_body(int status, const char *detail);
 const char *hd_error_code(int status);
-/* 1 when key is one of cfg's widget keys (compared in constant time), else 0. */
+/* 1 when key is one of cfg's widget keys (--widget-key), compared in constant time; 0 for
+ * NULL or when none is configured. */
 int hd_widget_key_ok(const hd_config *cfg, const char *key);
 
 #endif

@@ -2,7 +2,8 @@
  * endpoints (conversations, messages, the queue, and v1.1's agents, departments and
  * status), /metrics, and the health endpoints.
  *
- * Every endpoint takes "Authorization: Bearer <token>": an API key may do everything; a
+ * The visitors' endpoints are visitors.c's (a widget key, no token); every other endpoint
+ * takes "Authorization: Bearer <token>": an API key may do everything; a
  * customer token may read its own session only; agents and supervisors may read what
  * they may read on the socket (the agents and departments lists: supervisors; an agent's
  * conversations: that agent too). The status endpoint is the widget's: any valid token,
@@ -319,9 +320,13 @@ static int rest_api(hd_conversations *cv, eio_http_request *req, const char *met
 
 static int rest_handler(eio_http_request *req, void *ud)
 {
-    hd_conversations *cv = ud;
+    hd_rest *rest = ud;
+    hd_conversations *cv = rest->cv;
     hd_node *node = cv->node;
     const char *path = eio_http_path(req);
+    if (!strncmp(path, REST_PREFIX, strlen(REST_PREFIX)) &&
+        hd_visitors_route(rest->visitors, req, path + strlen(REST_PREFIX)) == 0)
+        return 0;
     if (!strncmp(path, REST_PREFIX, strlen(REST_PREFIX)))
         return rest_api(cv, req, eio_http_method(req), path);
     if (!strcmp(path, "/metrics") && !strcmp(eio_http_method(req), "GET")) {
@@ -331,7 +336,9 @@ static int rest_handler(eio_http_request *req, void *ud)
     return eio_health_handle(req, &node->health);
 }
 
-void hd_rest_attach(hd_conversations *cv)
+void hd_rest_attach(hd_rest *rest, hd_conversations *cv, hd_visitors *visitors)
 {
-    eio_server_set_http_handler(sio_server_engine(cv->node->srv), rest_handler, cv);
+    rest->cv = cv;
+    rest->visitors = visitors;
+    eio_server_set_http_handler(sio_server_engine(cv->node->srv), rest_handler, rest);
 }

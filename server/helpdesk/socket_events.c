@@ -213,7 +213,9 @@ static void on_support(sio_socket *s, const char *event, const sio_args *args, s
     }
     ev_ctx *x = ctx_new(cv, s, ack);
     x->client_msg_id = json_incref(json_is_string(cmid) ? cmid : NULL);
+    p.customer = p.new_chat_id ? hd_client_customer(c) : NULL; /* who, if it creates one */
     hd_conv_post(cv, &p, on_support_done, x);
+    json_decref(p.customer);
 }
 
 /* ---- typing and read: relayed to members of the chat room -------------------------------------

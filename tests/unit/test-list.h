@@ -293,6 +293,16 @@ TEST_ENTRY(hd_auth_api_key_mismatch)
 TEST_ENTRY(hd_auth_jwt_not_configured)
 TEST_ENTRY(hd_auth_failure_zeroes_identity)
 TEST_ENTRY(hd_auth_role_names)
+TEST_ENTRY(hd_auth_claims_email)
+TEST_ENTRY(hd_auth_claims_fields)
+TEST_ENTRY(hd_auth_fields_bounds)
+TEST_ENTRY(hd_auth_visitor_claim)
+TEST_ENTRY(hd_auth_key_in)
+
+/* test_hd_visitors.c */
+TEST_ENTRY(hd_visitors_bucket)
+TEST_ENTRY(hd_visitors_unlimited)
+TEST_ENTRY(hd_visitors_bounded)
 
 /* test_store_memory.c */
 TEST_ENTRY(hd_store_mem_every_case_listed)

@@ -557,3 +557,180 @@ TEST_IMPL(hd_auth_role_names)
     ASSERT_STR_EQ(hd_role_name((hd_role)42), "unknown");
     return 0;
 }
+
+/* ---- the customer claims: email, fields, the visitor marker ---- */
+
+#define EMAIL_AS  "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000,\"email\":%s}"
+#define FIELDS_AS "{\"sub\":\"s-1\",\"role\":\"customer\",\"exp\":2000000000,\"fields\":%s}"
+
+/* The identity of claims signed with SECRET, which must be accepted. */
+static hd_identity accepted_claims(const char *claims)
+{
+    char *token = hd_jwt_sign_hs256((const unsigned char *)SECRET, sizeof(SECRET) - 1, claims);
+    hd_identity id = accepted(token);
+    free(token);
+    return id;
+}
+
+/* An email of n bytes ("x...x@example.com") in a JSON string. */
+static void email_of(char *out, size_t n)
+{
+    static const char tail[] = "@example.com";
+    out[0] = '"';
+    memset(out + 1, 'x', n - (sizeof tail - 1));
+    strcpy(out + 1 + n - (sizeof tail - 1), tail);
+    strcat(out, "\"");
+}
+
+TEST_IMPL(hd_auth_claims_email)
+{
+    char claims[HD_TOKEN_MAX], value[HD_TOKEN_MAX];
+    snprintf(claims, sizeof claims, EMAIL_AS, "\"ana@example.com\"");
+    hd_identity id = accepted_claims(claims);
+    ASSERT_STR_EQ(id.email, "ana@example.com");
+    ASSERT_STR_EQ(id.fields, "");
+    ASSERT_EQ(id.visitor, 0);
+    ASSERT_STR_EQ(accepted(GOLDEN_CUSTOMER).email, ""); /* absent */
+    expect_with(EMAIL_AS, "null", NULL);
+    expect_with(EMAIL_AS, "\"zo\\u00eb@b\\u00fccher.example\"", NULL); /* UTF-8 is fine */
+    email_of(value, HD_EMAIL_MAX);
+    expect_with(EMAIL_AS, value, NULL);
+    email_of(value, HD_EMAIL_MAX + 1);
+    expect_with(EMAIL_AS, value, HD_AUTH_INVALID_CLAIMS);
+    static const char *const bad[] = {"\"\"",
+                                      "\"ana\"",
+                                      "\"@example.com\"",
+                                      "\"ana@\"",
+                                      "\"a@b@c\"",
+                                      "\"a b@example\"",
+                                      "\"a\\n@b\"",
+                                      "\"a\\u007f@b\"",
+                                      "7",
+                                      "[\"a@b\"]",
+                                      "{}"};
+    expect_each(EMAIL_AS, bad, sizeof bad / sizeof bad[0], HD_AUTH_INVALID_CLAIMS);
+    ASSERT_EQ(hd_email_check("a@b", 3), 1);
+    ASSERT_EQ(hd_email_check("a@b", 2), 0); /* the length given is what counts */
+    return 0;
+}
+
+TEST_IMPL(hd_auth_claims_fields)
+{
+    char claims[HD_TOKEN_MAX];
+    snprintf(claims, sizeof claims, FIELDS_AS,
+             "{\"plan\": \"pro\", \"seats\": 12, \"ratio\": 0.5, \"trial\": false}");
+    hd_identity id = accepted_claims(claims);
+    ASSERT_STR_EQ(id.fields, "{\"plan\":\"pro\",\"seats\":12,\"ratio\":0.5,\"trial\":false}");
+    expect_with(FIELDS_AS, "null", NULL);
+    expect_with(FIELDS_AS, "{}", NULL);
+    static const char *const bad[] = {
+        "[]",       "\"plan\"",      "7",        "{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":null}",
+        "{\"\":1}", "{\"a\\nb\":1}", "{\"k\":\"" /* a value over the limit: below */};
+    expect_each(FIELDS_AS, bad, sizeof bad / sizeof bad[0] - 1, HD_AUTH_INVALID_CLAIMS);
+    return 0;
+}
+
+/* Each bound: at the bound accepted, one over refused; in a token invalid_claims, and from
+ * hd_fields_compact 413 (a wrong shape is 400). */
+TEST_IMPL(hd_auth_fields_bounds)
+{
+    char out[HD_FIELDS_MAX + 1];
+    json_t *f = json_object();
+    char key[HD_FIELDS_KEY_MAX + 2];
+    for (int i = 0; i < HD_FIELDS_KEYS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        json_object_set_new(f, key, json_integer(i));
+    }
+    ASSERT_EQ(hd_fields_compact(f, out), 0);
+    json_object_set_new(f, "one-more", json_true());
+    ASSERT_EQ(hd_fields_compact(f, out), HD_ETOOLARGE);
+    ASSERT_STR_EQ(out, "");
+    json_object_clear(f);
+
+    memset(key, 'k', HD_FIELDS_KEY_MAX);
+    key[HD_FIELDS_KEY_MAX] = '\0';
+    json_object_set_new(f, key, json_true());
+    ASSERT_EQ(hd_fields_compact(f, out), 0);
+    key[HD_FIELDS_KEY_MAX] = 'k';
+    key[HD_FIELDS_KEY_MAX + 1] = '\0';
+    json_object_set_new(f, key, json_true());
+    ASSERT_EQ(hd_fields_compact(f, out), HD_ETOOLARGE);
+    json_object_clear(f);
+
+    char value[HD_FIELDS_VALUE_MAX + 2];
+    memset(value, 'v', HD_FIELDS_VALUE_MAX);
+    value[HD_FIELDS_VALUE_MAX] = '\0';
+    json_object_set_new(f, "v", json_string(value));
+    ASSERT_EQ(hd_fields_compact(f, out), 0);
+    strcat(value, "v");
+    json_object_set_new(f, "v", json_string(value));
+    ASSERT_EQ(hd_fields_compact(f, out), HD_ETOOLARGE);
+    json_object_set_new(f, "v", json_object()); /* a wrong shape wins over a bound */
+    json_object_set_new(f, "w", json_string(value));
+    ASSERT_EQ(hd_fields_compact(f, out), HD_EBADREQ);
+    json_object_clear(f);
+
+    /* The whole: values of HD_FIELDS_VALUE_MAX bytes until the text passes HD_FIELDS_MAX. */
+    size_t len = 0;
+    value[HD_FIELDS_VALUE_MAX] = '\0';
+    for (int i = 0; len <= HD_FIELDS_MAX; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        json_object_set_new(f, key, json_string(value));
+        char *text = json_dumps(f, JSON_COMPACT);
+        len = strlen(text);
+        int want = len <= HD_FIELDS_MAX ? 0 : HD_ETOOLARGE;
+        ASSERT_EQ(hd_fields_compact(f, out), want);
+        if (!want)
+            ASSERT_STR_EQ(out, text);
+        free(text);
+    }
+    json_t *top = json_pack("{s:s,s:s,s:i,s:O}", "sub", "s-1", "role", "customer", "exp",
+                            2000000000, "fields", f);
+    char *claims = json_dumps(top, JSON_COMPACT);
+    expect_claims(claims, HD_AUTH_INVALID_CLAIMS);
+    free(claims);
+    json_decref(top);
+    ASSERT_EQ(hd_fields_compact(json_null(), out), HD_EBADREQ);
+    ASSERT_EQ(hd_fields_compact(NULL, out), HD_EBADREQ);
+    json_decref(f);
+
+    /* And through a token: the bounds of the keys. */
+    char fields[HD_TOKEN_MAX] = "{\"k0\":0";
+    for (int i = 1; i < HD_FIELDS_KEYS; i++)
+        snprintf(fields + strlen(fields), sizeof fields - strlen(fields), ",\"k%d\":%d", i, i);
+    size_t open = strlen(fields);
+    strcat(fields, "}");
+    expect_with(FIELDS_AS, fields, NULL);
+    snprintf(fields + open, sizeof fields - open, ",\"one-more\":1}");
+    expect_with(FIELDS_AS, fields, HD_AUTH_INVALID_CLAIMS);
+    return 0;
+}
+
+TEST_IMPL(hd_auth_visitor_claim)
+{
+    hd_identity id =
+        accepted_claims("{\"sub\":\"v_1\",\"role\":\"customer\",\"exp\":2000000000,\"vis\":1}");
+    ASSERT_EQ(id.visitor, 1);
+    ASSERT_EQ(accepted(GOLDEN_CUSTOMER).visitor, 0);
+    expect_claims("{\"sub\":\"v_1\",\"role\":\"customer\",\"exp\":2000000000,\"vis\":null}", NULL);
+    static const char *const bad[] = {"2", "0", "true", "\"1\"", "1.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_with("{\"sub\":\"v_1\",\"role\":\"customer\",\"exp\":2000000000,\"vis\":%s}", bad[i],
+                    HD_AUTH_INVALID_CLAIMS);
+    /* only a customer is a visitor */
+    expect_claims("{\"sub\":\"a\",\"role\":\"agent\",\"exp\":2000000000,\"vis\":1}",
+                  HD_AUTH_INVALID_CLAIMS);
+    return 0;
+}
+
+TEST_IMPL(hd_auth_key_in)
+{
+    ASSERT_EQ(hd_key_in(KEYS, 2, "key-beta-22", 11), 1);
+    ASSERT_EQ(hd_key_in(KEYS, 2, "key-beta-22", 10), 0);
+    ASSERT_EQ(hd_key_in(KEYS, 2, "key-beta-2", 10), 0);
+    ASSERT_EQ(hd_key_in(KEYS, 2, "", 0), 0);
+    ASSERT_EQ(hd_key_in(KEYS, 0, "key-alpha-1", 11), 0);
+    ASSERT_EQ(hd_key_in(NULL, 0, "key-alpha-1", 11), 0);
+    ASSERT_EQ(hd_key_in(KEYS, 2, NULL, 0), 0);
+    return 0;
+}

@@ -125,9 +125,15 @@ const char *eio_http_path(const eio_http_request *req);                 /* path 
 const uint8_t *eio_http_body(const eio_http_request *req, size_t *len); /* POST/PUT body */
 int eio_http_query_param(const eio_http_request *req, const char *name, char *buf, size_t len);
 int eio_http_header(const eio_http_request *req, const char *name, char *buf, size_t len);
+/* The peer's address, e.g. "127.0.0.1" (as eio_session_remote_addr; "" when unknown): the
+ * proxy's when the server is behind one. */
+const char *eio_http_remote_addr(const eio_http_request *req);
 /* Sends status, content type and body (copied); call once per request. */
 void eio_http_respond(eio_http_request *req, int status, const char *content_type, const void *body,
                       size_t len);
+/* The same with extra headers: whole "Name: value\r\n" lines (a 429's Retry-After...). */
+void eio_http_respond_with(eio_http_request *req, int status, const char *content_type,
+                           const void *body, size_t len, const char *headers);
 
 /* A request answered after the handler returns (the answer needs Redis, say). The handler
  * calls eio_http_defer() instead of eio_http_respond() and returns 0; req and what it

@@ -15,11 +15,17 @@
 
 #include "store.h"
 
-#define HD_MAX_DEPTS           16   /* departments a token may name */
-#define HD_NAME_MAX            128  /* longest display name, in bytes */
-#define HD_TOKEN_MAX           4096 /* longest token accepted, in bytes */
-#define HD_MAX_CHATS_LIMIT     1000 /* largest max_chats claim accepted */
-#define HD_AUTH_DEFAULT_SKEW_S 30   /* clock skew tolerance when configuration says nothing */
+#define HD_MAX_DEPTS           16    /* departments a token may name */
+#define HD_NAME_MAX            128   /* longest display name, in bytes */
+#define HD_TOKEN_MAX           4096  /* longest token accepted, in bytes */
+#define HD_MAX_CHATS_LIMIT     1000  /* largest max_chats claim accepted */
+#define HD_AUTH_DEFAULT_SKEW_S 30    /* clock skew tolerance when configuration says nothing */
+#define HD_EMAIL_MAX           254   /* longest email claim, in bytes (RFC 5321's path limit) */
+#define HD_FIELDS_MAX          2048  /* a customer's fields, as compact JSON text, in bytes */
+#define HD_FIELDS_KEYS         32    /* keys in a customer's fields */
+#define HD_FIELDS_KEY_MAX      64    /* bytes of a field's name */
+#define HD_FIELDS_VALUE_MAX    512   /* bytes of a field's string value */
+#define HD_VISITOR_CLAIM       "vis" /* marks a visitor token, which the relay signed itself */
 
 /* Reason codes (part of the contract). hd_auth_verify() returns one of these pointers. */
 #define HD_AUTH_MISSING_TOKEN      "missing_token"       /* no token, or an empty one */
@@ -43,6 +49,10 @@ typedef struct hd_identity {
     size_t n_depts;                          /* 0: absent or empty */
     int max_chats;                           /* 0: absent (use the configured default) */
     int64_t exp;                             /* seconds since the epoch; 0 for an API key */
+    char email[HD_EMAIL_MAX + 1];            /* customers: the email claim, "" when absent */
+    char fields[HD_FIELDS_MAX + 1];          /* customers: the fields claim as compact JSON
+                                                text, "" when absent */
+    int visitor;                             /* a visitor token (claim "vis": 1, spec §1) */
 } hd_identity;
 
 /* Borrowed by hd_auth_verify() for the duration of the call. */
@@ -67,8 +77,24 @@ const char *hd_role_name(hd_role r);
  * never expire. */
 int hd_identity_expired(const hd_auth_config *cfg, const hd_identity *id, int64_t now_s);
 
-/* For the tests (the benchmark's load generator signs its own: bench/loadgen/jwt.c): claims_json (a
- * JSON object, signed byte for byte as given) as an HS256 JWT with header
+/* The customer claims (spec §1), also what a visitor registration sends.
+ * hd_email_check: 1 when s (n bytes) looks like an address: at most HD_EMAIL_MAX bytes, no
+ * spaces or control characters, one '@' with something on either side.
+ * hd_fields_compact: fields must be a flat object of at most HD_FIELDS_KEYS keys of
+ * 1..HD_FIELDS_KEY_MAX bytes (no control characters), each value a string of at most
+ * HD_FIELDS_VALUE_MAX bytes, a number or a boolean, and at most HD_FIELDS_MAX bytes as compact
+ * JSON, which is written to out (HD_FIELDS_MAX + 1 bytes). Returns 0, HD_EBADREQ when it is
+ * not such an object, or HD_ETOOLARGE when it breaks a bound. */
+int hd_email_check(const char *s, size_t n);
+int hd_fields_compact(const json_t *fields, char *out);
+
+/* 1 when key (len bytes) is one of keys, compared in constant time: every key is compared,
+ * through digests, so neither a key's bytes nor its length leak. */
+int hd_key_in(const char *const *keys, size_t n_keys, const char *key, size_t len);
+
+/* The visitor tokens the relay signs (visitors.c), and the tests (the benchmark's load
+ * generator signs its own: bench/loadgen/jwt.c): claims_json (a JSON object, signed byte for
+ * byte as given) as an HS256 JWT with header
  * {"alg":"HS256","typ":"JWT"}. Returns a malloc'd string the caller frees, or NULL when secret is
  * NULL or empty. */
 char *hd_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *claims_json);

@@ -27,6 +27,10 @@
 #define HD_HISTORY_DEFAULT      50    /* history without a limit */
 #define HD_HISTORY_MAX          200   /* largest history page */
 
+/* a visitor token's life (30 days), and registrations per minute per client address */
+#define HD_DEFAULT_VISITOR_TTL_S (30 * 24 * 3600)
+#define HD_DEFAULT_VISITOR_RATE  10
+
 typedef struct hd_config {
     hd_auth_config auth;   /* JWT secret, API keys, skew (borrowed for the app's life) */
     int manual_routing;    /* 1: agents take from the queue; 0: auto routing */
@@ -44,9 +48,13 @@ typedef struct hd_config {
     size_t webhook_memory_max;       /* embedded: events kept in memory, default 10000 */
     uint32_t webhook_backoff_min_ms; /* --webhook-backoff-min: first retry delay, default 1000 */
     uint32_t webhook_backoff_max_ms; /* --webhook-backoff-max: its cap, default 300000 */
-    /* --widget-key (repeatable): the website widget's public keys (borrowed) */
-    const char *const *widget_keys;
+    /* visitors (spec §1) */
+    const char *const *widget_keys; /* --widget-key (repeatable) */
     size_t n_widget_keys;
+    const char *identity_secret; /* --identity-secret: user_hash = hex HMAC-SHA256(it, user_id) */
+    uint32_t visitor_ttl_s;      /* --visitor-ttl, default 30 days */
+    uint32_t visitor_rate;       /* --visitor-rate: registrations per minute per address */
+    const char *cors_origin;     /* the engine's --cors-origin list (main.c): the Origin check */
 } hd_config;
 
 typedef struct hd_app hd_app;
