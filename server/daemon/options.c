@@ -17,7 +17,7 @@
 #define SB_ENV_NAME_MAX   64
 #define SB_MAX_PORT       65535
 #define SB_SHARED_OPTIONS 16
-#define SB_MAX_OPTIONS    32
+#define SB_MAX_OPTIONS    64
 
 void sbd_options_defaults(sbd_options *o)
 {
