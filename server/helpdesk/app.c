@@ -13,11 +13,12 @@
  *   1      node.h           what every part shares: server, namespace, store, cfg, counters
  *   2      delivery.h       what this node delivered per conversation, and the catch-ups
  *   2      visitors.h       website visitors: registration, refresh, their rate limit
+ *   2      status_cache.h   the status endpoint's answers, shared per dept for a second
  *   3      conversations.h  the store's decisions carried out: emits, joins, auto routing
  *   4      connections.h    a socket's life: auth, its rooms and presence, the resync
  *   4      socket_events.h  the client events: support, typing, read, take, ...
  *   4      backend.h        the backend's messages and hd:commands
- *   5      rest.h           the REST endpoints, /metrics, health
+ *   5      rest.h           the REST endpoints (holding the status cache), /metrics, health
  *   6      app.c            this file: the wiring, which includes them all
  *
  * Each part gets from here the state of the parts below it that it calls (hd_conv_init,
@@ -168,6 +169,7 @@ void hd_app_free(hd_app *app)
     if (!app)
         return;
     hd_conn_free(&app->conns);
+    hd_rest_free(&app->rest);
     hd_visitors_free(&app->visitors);
     hd_delivery_free(&app->delivery);
     hd_conv_free(&app->convs);

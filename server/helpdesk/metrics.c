@@ -106,6 +106,9 @@ char *hd_metrics_render(const hd_metrics *m, sio_server *srv, sio_namespace *nsp
     counter(&b, "switchboard_refused_total", "Events and requests refused with a 4xx.", m->refused);
     counter(&b, "switchboard_auth_failures_total", "Connections refused by the token check.",
             m->auth_failures);
+    counter(&b, "switchboard_status_store_calls_total",
+            "Store calls made for the status endpoint (its answers are shared for 1 s).",
+            m->status_store_calls);
     gauge(&b, "switchboard_routing_queue_length", "Conversations waiting for an agent.",
           queue_length);
     histogram(&b, m);

@@ -22,6 +22,7 @@ typedef struct hd_metrics {
     uint64_t store_errors;                        /* store answers 503 */
     uint64_t refused;                             /* events answered with a 4xx */
     uint64_t auth_failures;                       /* CONNECTs refused */
+    uint64_t status_store_calls;                  /* queue_status calls of the status endpoint */
     uint64_t latency_buckets[HD_LATENCY_BUCKETS]; /* support: receipt to ack, cumulative le */
     uint64_t latency_count;
     double latency_sum_s;

@@ -7,7 +7,8 @@
  * customer token may read its own session only; agents and supervisors may read what
  * they may read on the socket (the agents and departments lists: supervisors; an agent's
  * conversations: that agent too). The status endpoint is the widget's: any valid token,
- * or a widget key as the query parameter widget_key. Answers are JSON in the socket contract's
+ * or a widget key as the query parameter widget_key; its answers are shared per dept for a
+ * second (status_cache.h). Answers are JSON in the socket contract's
  * shapes
  * ({"status_code","data"} or {"status_code","error":{code,message}}). Store operations
  * answer later, so such requests are deferred (eio_http_defer) until the store has.
@@ -220,9 +221,11 @@ static void get_agent_conversations(hd_node *node, eio_http_request *req, const 
     node->store->ops->conversations(node->store, &who, 1, on_store_answer, defer(node, req, HD_OK));
 }
 
-/* status?dept=: {agents_online, queue_length}, for a widget key or any valid token. */
-static void get_status(hd_node *node, eio_http_request *req)
+/* status?dept=: {agents_online, queue_length}, for a widget key or any valid token; the
+ * answer may be up to a second old (status_cache.h). */
+static void get_status(hd_rest *rest, eio_http_request *req)
 {
+    hd_node *node = rest->cv->node;
     char key[REST_VALUE_MAX], dept[REST_VALUE_MAX];
     hd_identity id;
     if (eio_http_query_param(req, "widget_key", key, sizeof(key)) >= 0) {
@@ -239,8 +242,7 @@ static void get_status(hd_node *node, eio_http_request *req)
         respond_error(req, HD_EBADREQ, "dept is too long");
         return;
     }
-    node->store->ops->queue_status(node->store, n > 0 ? dept : NULL, hd_now_ms(), on_store_answer,
-                                   defer(node, req, HD_OK));
+    hd_status_get(&rest->status, req, n > 0 ? dept : "");
 }
 
 /* ---- /metrics
@@ -277,9 +279,9 @@ static int split_path(const char *path, char seg[][HD_ID_MAX + 1], int n)
     return count;
 }
 
-static int rest_api(hd_conversations *cv, eio_http_request *req, const char *method,
-                    const char *path)
+static int rest_api(hd_rest *rest, eio_http_request *req, const char *method, const char *path)
 {
+    hd_conversations *cv = rest->cv;
     char seg[3][HD_ID_MAX + 1];
     hd_identity id;
     int n = split_path(path + strlen(REST_PREFIX), seg, 3);
@@ -298,7 +300,7 @@ static int rest_api(hd_conversations *cv, eio_http_request *req, const char *met
         return 0;
     }
     if (status) { /* a widget key will do */
-        get_status(cv->node, req);
+        get_status(rest, req);
         return 0;
     }
     if (bearer(cv->node, req, &id))
@@ -328,7 +330,7 @@ static int rest_handler(eio_http_request *req, void *ud)
         hd_visitors_route(rest->visitors, req, path + strlen(REST_PREFIX)) == 0)
         return 0;
     if (!strncmp(path, REST_PREFIX, strlen(REST_PREFIX)))
-        return rest_api(cv, req, eio_http_method(req), path);
+        return rest_api(rest, req, eio_http_method(req), path);
     if (!strcmp(path, "/metrics") && !strcmp(eio_http_method(req), "GET")) {
         node->store->ops->inquiries(node->store, on_metrics_queue, defer(node, req, HD_OK));
         return 0;
@@ -340,5 +342,8 @@ void hd_rest_attach(hd_rest *rest, hd_conversations *cv, hd_visitors *visitors)
 {
     rest->cv = cv;
     rest->visitors = visitors;
+    hd_status_init(&rest->status, cv->node);
     eio_server_set_http_handler(sio_server_engine(cv->node->srv), rest_handler, rest);
 }
+
+void hd_rest_free(hd_rest *rest) { hd_status_free(&rest->status); }

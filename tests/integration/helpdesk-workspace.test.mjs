@@ -6,7 +6,7 @@
 import { describe, test, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { waitEvent, ms, bounded, binary } from "./helpers.mjs";
+import { waitEvent, ms, bounded, binary, request, sleep } from "./helpers.mjs";
 import { eventually } from "./cluster-helpers.mjs";
 import { useHelpdesk, customer, agent, supervisor, closeHdClients, ack, send, rest, jwt } from "./helpdesk-helpers.mjs";
 
@@ -221,6 +221,77 @@ describe("REST: agents, an agent's conversations, departments, status", () => {
       const s = await rest(srv, "/status?dept=sales", { token: custToken });
       assert.deepEqual(s.body.data, { agents_online: 1, queue_length: 0 });
     }, { timeoutMs: ms(5000) });
+  });
+});
+
+// The status endpoint is public (a widget key), and each store call walks the queue, so its
+// answers are shared per dept for up to a second: concurrent requests wait for one store
+// call, later ones within the second get its answer. /metrics counts the store calls.
+async function statusStoreCalls(srv) {
+  const res = await request(srv.port, { path: "/metrics" });
+  const m = /^switchboard_status_store_calls_total (\d+)$/m.exec(res.text);
+  assert.ok(m, `switchboard_status_store_calls_total in /metrics:\n${res.text}`);
+  return Number(m[1]);
+}
+
+describe("REST: status answers shared per dept", () => {
+  const srv = useHelpdesk();
+
+  test("50 concurrent requests get one answer from a few store calls; a change shows within ~1.5 s", bounded(30000), async () => {
+    await agent(srv, "sh-a1", { dept: ["shared"] });
+    await agent(srv, "sh-x1", { dept: ["elsewhere"] });
+    const before = await statusStoreCalls(srv);
+    const all = await Promise.all(Array.from({ length: 50 }, () => rest(srv, "/status?dept=shared")));
+    for (const r of all) {
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body, { status_code: 200, data: { agents_online: 1, queue_length: 0 } });
+    }
+    const calls = (await statusStoreCalls(srv)) - before;
+    assert.ok(calls >= 1 && calls <= 3, `50 concurrent requests made ${calls} store calls`);
+
+    // Each dept has its own answer, and "" (every dept) its own.
+    assert.deepEqual((await rest(srv, "/status?dept=elsewhere")).body.data, { agents_online: 1, queue_length: 0 });
+    assert.deepEqual((await rest(srv, "/status?dept=nobody")).body.data, { agents_online: 0, queue_length: 0 });
+    assert.deepEqual((await rest(srv, "/status")).body.data, { agents_online: 2, queue_length: 0 });
+    assert.deepEqual((await rest(srv, "/status?dept=")).body.data, { agents_online: 2, queue_length: 0 });
+
+    // Another agent of the dept comes online: the answer follows within about a second.
+    await agent(srv, "sh-a2", { dept: ["shared"] });
+    const changed = Date.now();
+    let polls = 0;
+    const pollCalls = await statusStoreCalls(srv), pollStart = Date.now();
+    for (;;) {
+      const r = await rest(srv, "/status?dept=shared");
+      polls++;
+      assert.equal(r.status, 200);
+      if (r.body.data.agents_online === 2) break;
+      assert.deepEqual(r.body.data, { agents_online: 1, queue_length: 0 }, "the old answer or the new one");
+      assert.ok(Date.now() - changed < ms(1500), `still ${JSON.stringify(r.body.data)} ${Date.now() - changed} ms after the change`);
+      await sleep(20);
+    }
+    const pollStoreCalls = (await statusStoreCalls(srv)) - pollCalls;
+    const seconds = Math.ceil((Date.now() - pollStart) / 1000);
+    assert.ok(pollStoreCalls <= seconds + 1, `${polls} requests in a row over ${seconds} s made ${pollStoreCalls} store calls`);
+  });
+
+  test("many dept names at once: each answered (200, or 503 with the contract's body), the known dept still answered", bounded(30000), async () => {
+    await agent(srv, "sh-b1", { dept: ["kept"] });
+    const before = await statusStoreCalls(srv);
+    const names = Array.from({ length: 300 }, (_, i) => `flood-${i}-${Math.random().toString(36).slice(2)}`);
+    const all = await Promise.all(names.map((d) => rest(srv, `/status?dept=${d}`)));
+    for (const r of all) {
+      if (r.status === 503) {
+        assert.equal(r.body.status_code, 503);
+        assert.equal(typeof r.body.error.code, "string");
+        continue;
+      }
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.deepEqual(r.body.data, { agents_online: 0, queue_length: 0 });
+    }
+    assert.ok((await statusStoreCalls(srv)) - before <= names.length);
+    const r = await rest(srv, "/status?dept=kept");
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.data, { agents_online: 1, queue_length: 0 });
   });
 });
 
