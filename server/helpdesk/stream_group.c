@@ -134,7 +134,8 @@ static void on_read_reply(rc_conn *conn, int status, const redisReply *reply, co
     if (status == RC_OK) {
         for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
             if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements == 2 &&
-                hd_stream_entries(reply->element[i]->element[1], g->hooks.on_entry, g->hooks.ud) != 0)
+                hd_stream_entries(reply->element[i]->element[1], g->hooks.on_entry, g->hooks.ud) !=
+                    0)
                 break;
         g->hooks.pump(g->hooks.ud);
     } else {
@@ -170,9 +171,10 @@ void hd_sg_pump(hd_stream_group *g)
     if (g->closing || g->reading || !rc_ready(g->conn))
         return;
     g->reading = 1;
-    int rc = g->group_ready ? g->hooks.send_read(g->hooks.ud)
-                            : rc_command(g->conn, on_group_reply, g, "XGROUP CREATE %s %s %s MKSTREAM",
-                                         g->stream, g->group, g->start);
+    int rc = g->group_ready
+                 ? g->hooks.send_read(g->hooks.ud)
+                 : rc_command(g->conn, on_group_reply, g, "XGROUP CREATE %s %s %s MKSTREAM",
+                              g->stream, g->group, g->start);
     if (rc != RC_OK) {
         g->reading = 0;
         retry_later(g);

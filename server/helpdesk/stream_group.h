@@ -30,10 +30,10 @@
 
 /* One entry of a reply; everything is borrowed from the reply. */
 typedef struct hd_stream_entry {
-    const char *id;          /* "1700000000000-0" */
-    int deleted;             /* no fields: deleted from the stream (XAUTOCLAIM, Redis 6.2) */
-    const redisReply *type;  /* the "type" field's value (a string reply), or NULL */
-    const redisReply *data;  /* the "data" field's value, or NULL */
+    const char *id;         /* "1700000000000-0" */
+    int deleted;            /* no fields: deleted from the stream (XAUTOCLAIM, Redis 6.2) */
+    const redisReply *type; /* the "type" field's value (a string reply), or NULL */
+    const redisReply *data; /* the "data" field's value, or NULL */
 } hd_stream_entry;
 
 /* Called per entry, in stream order: 0 goes on to the next, anything else stops. */
@@ -69,8 +69,8 @@ typedef struct hd_stream_group_hooks {
 } hd_stream_group_hooks;
 
 typedef struct hd_stream_group_config {
-    const char *url;      /* redis://[user:password@]host[:port][/db] (copied) */
-    const char *prefix;   /* the stream's key is prefix followed by stream (copied) */
+    const char *url;    /* redis://[user:password@]host[:port][/db] (copied) */
+    const char *prefix; /* the stream's key is prefix followed by stream (copied) */
     const char *stream;
     const char *group;    /* the group's name: a constant, not copied */
     const char *consumer; /* this node's name in the group (copied) */
