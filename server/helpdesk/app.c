@@ -10,6 +10,8 @@
  *                           hd_room
  *   0      contract.h       a message payload's checks, the error body
  *   0      metrics.h        the counters and their Prometheus text
+ *   0      stream_group.h   a Redis stream read as one consumer of a group: the
+ *                           connection, the group's creation, the entries, acks, closing
  *   1      node.h           what every part shares: server, namespace, store, cfg, counters
  *   2      delivery.h       what this node delivered per conversation, and the catch-ups
  *   2      visitors.h       website visitors: registration, refresh, their rate limit
@@ -25,8 +27,10 @@
  * hd_conn_init); no part calls one of its own layer or above, and none calls app.c.
  *
  * Beside the app, started by main.c: the webhooks (include/webhooks.h), layered on their
- * own: webhook_queue.h (the delivery engine, HTTP) below webhook_redis.h (the Redis feed)
- * below webhooks.c. The app only lends them its counters (hd_app_webhook_stats).
+ * own: webhook_queue.h (the delivery engine, HTTP) and stream_group.h below
+ * webhook_redis.h (the Redis feed) below webhooks.c. The app only lends them its counters
+ * (hd_app_webhook_stats). The hd:commands consumer (include/commands.h) reads its stream
+ * through stream_group.h too.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,11 @@
 /* webhook_redis.c: the webhooks' Redis feed (see webhook_redis.h).
  *
- * One read at a time is in flight (XGROUP CREATE until the group exists, then, in each
- * term of holding the lease, XAUTOCLAIM batches until the cursor comes back 0-0, then
- * XREADGROUP ... BLOCK); one lease command at a time (SET NX PX, or the renewal script).
- * A reply from an earlier term (the lease was lost meanwhile) hands nothing to the engine:
- * its entries stay pending for the next deliverer. Failures wait HD_WHR_RETRY_MS.
+ * The group is read through stream_group.h: one read at a time is in flight (XGROUP
+ * CREATE until the group exists, then, in each term of holding the lease, XAUTOCLAIM
+ * batches until the cursor comes back 0-0, then XREADGROUP ... BLOCK); one lease command
+ * at a time (SET NX PX, or the renewal script). A reply from an earlier term (the lease
+ * was lost meanwhile) hands nothing to the engine: its entries stay pending for the next
+ * deliverer. Failures wait HD_SG_RETRY_MS.
  */
 #include "webhook_redis.h"
 
@@ -12,15 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "countdown.h"
-#include "redis_conn.h"
+#include "stream_group.h"
 
 #define HD_WHR_DEFAULT_PREFIX "hd:"
-#define HD_WHR_RETRY_MS       1000
-#define HD_WHR_TIMEOUT_MARGIN 5000 /* the connection's command timeout: block + this */
-#define HD_WHR_BATCH          64
 #define HD_WHR_NUM_LEN        24
-#define HD_WHR_CURSOR_MAX     64
 
 /* Renews the lease only while it is still this node's. */
 static const char renew_script[] =
@@ -32,43 +28,33 @@ static const char release_script[] =
     "else return 0 end";
 
 struct hd_whr {
+    hd_stream_group sg; /* the connection, the group, the one read, the acks, closing */
     uv_loop_t *loop;
-    rc_conn *conn;
     hd_whq *q;
-    char *stream;
     char *lease_key;
-    char *consumer;
     uint32_t lease_ms;
     size_t max_held;
     uv_timer_t lease_timer;
-    uv_timer_t retry_timer;
     int leader;
     uint64_t term;        /* grows at every taking and losing of the lease */
     uint64_t lease_until; /* loop time the lease may expire (from when it was last sent) */
     uint64_t lease_sent;
-    int lease_op;    /* SET or renewal in flight */
-    int group_ready; /* the group exists */
-    int claimed;     /* this term: every entry pending at the start is claimed */
-    char cursor[HD_WHR_CURSOR_MAX];
-    int reading; /* XGROUP CREATE, XAUTOCLAIM or XREADGROUP in flight */
-    uint64_t read_term;
-    size_t ops_inflight; /* XACKs and the release */
-    int closing;
-    int conn_closing;
-    sb_countdown closed;
+    int lease_op; /* SET or renewal in flight */
+    int claimed;  /* this term: every entry pending at the start is claimed */
+    char cursor[HD_SG_CURSOR_MAX];
+    uint64_t read_term;  /* the term the read in flight was sent in */
+    size_t ops_inflight; /* the release */
     void (*done)(void *ud);
     void *done_ud;
 };
 
-static void pump(hd_whr *r);
+static void pump(void *ud);
 
 /* ---- closing ---- */
 
 static void whr_free(hd_whr *r)
 {
-    free(r->stream);
     free(r->lease_key);
-    free(r->consumer);
     free(r);
 }
 
@@ -77,19 +63,17 @@ static void on_closed(void *ud)
     hd_whr *r = ud;
     void (*done)(void *) = r->done;
     void *done_ud = r->done_ud;
+    hd_sg_free(&r->sg);
     whr_free(r);
     if (done != NULL)
         done(done_ud);
 }
 
-static void maybe_finish(hd_whr *r)
+/* The connection stays while a lease command or the release is unanswered. */
+static int busy(void *ud)
 {
-    if (!r->closing || r->conn_closing || r->reading || r->lease_op || r->ops_inflight > 0)
-        return;
-    r->conn_closing = 1;
-    sb_countdown_add(&r->closed);
-    rc_close(r->conn, sb_countdown_done, &r->closed);
-    sb_countdown_done(&r->closed); /* every close has started */
+    const hd_whr *r = ud;
+    return r->lease_op || r->ops_inflight > 0;
 }
 
 static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
@@ -98,13 +82,13 @@ static void on_op_reply(rc_conn *conn, int status, const redisReply *reply, cons
     hd_whr *r = ud;
     (void)conn, (void)status, (void)reply, (void)errstr;
     r->ops_inflight--;
-    maybe_finish(r);
+    hd_sg_maybe_close(&r->sg);
 }
 
 static void release_lease(hd_whr *r)
 {
-    if (rc_command(r->conn, on_op_reply, r, "EVAL %s 1 %s %s", release_script, r->lease_key,
-                   r->consumer) == RC_OK)
+    if (rc_command(r->sg.conn, on_op_reply, r, "EVAL %s 1 %s %s", release_script, r->lease_key,
+                   r->sg.consumer) == RC_OK)
         r->ops_inflight++;
 }
 
@@ -117,7 +101,7 @@ static void step_down(hd_whr *r, const char *why)
     r->leader = 0;
     r->term++;
     hd_whq_clear(r->q); /* the un-acked entries stay pending in the group */
-    if (!r->closing)
+    if (!r->sg.closing)
         fprintf(stderr, "helpdesk webhooks: this node stops delivering (%s)\n", why);
 }
 
@@ -128,8 +112,8 @@ static void take_lease(hd_whr *r)
     r->lease_until = r->lease_sent + r->lease_ms;
     r->claimed = 0;
     snprintf(r->cursor, sizeof r->cursor, "0-0");
-    fprintf(stderr, "helpdesk webhooks: this node delivers the events (%s, group %s)\n", r->stream,
-            HD_WEBHOOKS_GROUP);
+    fprintf(stderr, "helpdesk webhooks: this node delivers the events (%s, group %s)\n",
+            r->sg.stream, HD_WEBHOOKS_GROUP);
     pump(r);
 }
 
@@ -140,11 +124,11 @@ static void on_set_reply(rc_conn *conn, int status, const redisReply *reply, con
     (void)conn, (void)errstr;
     r->lease_op = 0;
     int taken = status == RC_OK && reply->type == REDIS_REPLY_STATUS;
-    if (taken && r->closing)
+    if (taken && r->sg.closing)
         release_lease(r); /* taken while closing: given back at once */
     else if (taken)
         take_lease(r);
-    maybe_finish(r);
+    hd_sg_maybe_close(&r->sg);
 }
 
 static void on_renew_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
@@ -159,222 +143,123 @@ static void on_renew_reply(rc_conn *conn, int status, const redisReply *reply, c
         else
             step_down(r, "another node holds the lease");
     }
-    maybe_finish(r);
+    hd_sg_maybe_close(&r->sg);
 }
 
 static void on_lease_timer(uv_timer_t *t)
 {
     hd_whr *r = t->data;
     uint64_t now = uv_now(r->loop);
-    if (r->closing)
+    if (r->sg.closing)
         return;
     if (r->leader && now + r->lease_ms / 5 >= r->lease_until)
         step_down(r, "the lease could not be renewed in time");
-    if (r->lease_op || !rc_ready(r->conn))
+    if (r->lease_op || !rc_ready(r->sg.conn))
         return;
     char ttl[HD_WHR_NUM_LEN];
     snprintf(ttl, sizeof ttl, "%u", (unsigned)r->lease_ms);
     r->lease_sent = now;
-    int rc = r->leader ? rc_command(r->conn, on_renew_reply, r, "EVAL %s 1 %s %s %s", renew_script,
-                                    r->lease_key, r->consumer, ttl)
-                       : rc_command(r->conn, on_set_reply, r, "SET %s %s NX PX %s", r->lease_key,
-                                    r->consumer, ttl);
+    int rc = r->leader ? rc_command(r->sg.conn, on_renew_reply, r, "EVAL %s 1 %s %s %s",
+                                    renew_script, r->lease_key, r->sg.consumer, ttl)
+                       : rc_command(r->sg.conn, on_set_reply, r, "SET %s %s NX PX %s", r->lease_key,
+                                    r->sg.consumer, ttl);
     if (rc == RC_OK)
         r->lease_op = 1;
 }
 
 /* ---- reading ---- */
 
-static void on_retry_timer(uv_timer_t *t) { pump(t->data); }
-
-static void retry_later(hd_whr *r)
-{
-    if (!r->closing)
-        uv_timer_start(&r->retry_timer, on_retry_timer, HD_WHR_RETRY_MS, 0);
-}
-
 static void on_ack_done(const char *id, void *ud)
 {
     hd_whr *r = ud;
-    if (rc_command(r->conn, on_op_reply, r, "XACK %s %s %s", r->stream, HD_WEBHOOKS_GROUP, id) ==
-        RC_OK)
-        r->ops_inflight++;
     /* a lost ack leaves the entry pending: delivered again after a takeover (at least once) */
+    hd_sg_ack(&r->sg, id);
     pump(r); /* reading pauses at max_held */
 }
 
-static const redisReply *field_value(const redisReply *fields, const char *name)
-{
-    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING &&
-            strcmp(fields->element[i]->str, name) == 0 &&
-            fields->element[i + 1]->type == REDIS_REPLY_STRING)
-            return fields->element[i + 1];
-    return NULL;
-}
-
-/* [id, [field, value, ...]] to the engine; 0, or -1 when the engine could not take it. */
-static int push_entry(hd_whr *r, const redisReply *e)
-{
-    if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-        e->element[0]->type != REDIS_REPLY_STRING)
-        return 0;
-    const char *id = e->element[0]->str;
-    if (e->element[1]->type != REDIS_REPLY_ARRAY) { /* deleted from the stream: nothing to send */
-        on_ack_done(id, r);
-        return 0;
-    }
-    const redisReply *type = field_value(e->element[1], "type");
-    const redisReply *data = field_value(e->element[1], "data");
-    int64_t created = strtoll(id, NULL, 10); /* a stream id starts with its ms */
-    return hd_whq_push(r->q, id, created, type ? type->str : "", type ? type->len : 0,
-                       data ? data->str : "null", data ? data->len : 4);
-}
-
-static void push_entries(hd_whr *r, const redisReply *entries)
-{
-    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i < entries->elements && r->leader; i++)
-        if (push_entry(r, entries->element[i]) != 0)
-            step_down(r, "out of memory"); /* the entries stay pending: claimed next term */
-}
-
 /* 1 when a reply belongs to the current term of holding the lease. */
-static int current(const hd_whr *r) { return r->leader && !r->closing && r->read_term == r->term; }
+static int current(const hd_whr *r)
+{
+    return r->leader && !r->sg.closing && r->read_term == r->term;
+}
 
-static void on_group_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
-                           void *ud)
+/* An entry to the engine, while the reply is of the current term. */
+static int push_entry(const hd_stream_entry *e, void *ud)
 {
     hd_whr *r = ud;
-    (void)conn, (void)reply;
-    r->reading = 0;
-    if (status == RC_OK || (status == RC_ERR_REPLY && strncmp(errstr, "BUSYGROUP", 9) == 0)) {
-        r->group_ready = 1;
-        pump(r);
-    } else {
-        if (status == RC_ERR_REPLY)
-            fprintf(stderr, "helpdesk webhooks: XGROUP CREATE %s: %s\n", r->stream, errstr);
-        retry_later(r);
+    if (!current(r))
+        return 1;
+    if (e->deleted) { /* deleted from the stream: nothing to send */
+        on_ack_done(e->id, r);
+        return 0;
     }
-    maybe_finish(r);
+    int64_t created = strtoll(e->id, NULL, 10); /* a stream id starts with its ms */
+    if (hd_whq_push(r->q, e->id, created, e->type ? e->type->str : "", e->type ? e->type->len : 0,
+                    e->data ? e->data->str : "null", e->data ? e->data->len : 4) != 0)
+        step_down(r, "out of memory"); /* the entries stay pending: claimed next term */
+    return 0;
 }
 
-/* XAUTOCLAIM answers [next cursor, [entry, ...], [deleted id, ...]]. */
 static void on_claim_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
                            void *ud)
 {
     hd_whr *r = ud;
+    const char *cursor;
+    const redisReply *entries;
     (void)conn;
-    r->reading = 0;
-    if (status == RC_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
-        reply->element[0]->type == REDIS_REPLY_STRING) {
+    r->sg.reading = 0;
+    if (status == RC_OK && hd_stream_claimed(reply, &cursor, &entries) == 0) {
         if (current(r)) {
-            push_entries(r, reply->element[1]);
-            snprintf(r->cursor, sizeof r->cursor, "%s", reply->element[0]->str);
+            hd_stream_entries(entries, push_entry, r);
+            snprintf(r->cursor, sizeof r->cursor, "%s", cursor);
             if (strcmp(r->cursor, "0-0") == 0)
                 r->claimed = 1;
         }
         pump(r);
     } else {
-        if (status == RC_ERR_REPLY) {
-            fprintf(stderr, "helpdesk webhooks: XAUTOCLAIM %s: %s\n", r->stream, errstr);
-            if (strncmp(errstr, "NOGROUP", 7) == 0)
-                r->group_ready = 0;
-        }
-        retry_later(r);
+        if (status == RC_ERR_REPLY)
+            fprintf(stderr, "helpdesk webhooks: XAUTOCLAIM %s: %s\n", r->sg.stream, errstr);
+        hd_sg_read_failed(&r->sg, status, errstr);
     }
-    maybe_finish(r);
+    hd_sg_maybe_close(&r->sg);
 }
 
-/* XREADGROUP answers [[stream, [entry, ...]]], or nil when BLOCK ran out. */
-static void on_read_reply(rc_conn *conn, int status, const redisReply *reply, const char *errstr,
-                          void *ud)
+/* Every pending entry first, oldest first (idle time 0: nobody else holds the lease), then
+ * new ones. */
+static int send_read(void *ud)
 {
     hd_whr *r = ud;
-    (void)conn;
-    r->reading = 0;
-    if (status == RC_OK) {
-        for (size_t i = 0; current(r) && reply->type == REDIS_REPLY_ARRAY && i < reply->elements;
-             i++)
-            if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements == 2)
-                push_entries(r, reply->element[i]->element[1]);
-        pump(r);
-    } else {
-        /* the group can vanish under a live connection (FLUSHALL, a Redis restarted empty) */
-        if (status == RC_ERR_REPLY && strncmp(errstr, "NOGROUP", 7) == 0)
-            r->group_ready = 0;
-        retry_later(r);
-    }
-    maybe_finish(r);
-}
-
-static void pump(hd_whr *r)
-{
-    if (r->closing || !r->leader || r->reading || !rc_ready(r->conn))
-        return;
-    size_t held = hd_whq_count(r->q);
-    if (held >= r->max_held)
-        return; /* an ack calls again */
-    size_t room = r->max_held - held;
-    char count[HD_WHR_NUM_LEN], block[HD_WHR_NUM_LEN];
-    snprintf(count, sizeof count, "%zu", room < HD_WHR_BATCH ? room : HD_WHR_BATCH);
-    snprintf(block, sizeof block, "%d", HD_WHR_BLOCK_MS);
-    r->reading = 1;
+    size_t room = r->max_held - hd_whq_count(r->q);
     r->read_term = r->term;
-    int rc;
-    if (!r->group_ready)
-        rc = rc_command(r->conn, on_group_reply, r, "XGROUP CREATE %s %s $ MKSTREAM", r->stream,
-                        HD_WEBHOOKS_GROUP);
-    else if (!r->claimed)
-        rc = rc_command(r->conn, on_claim_reply, r, "XAUTOCLAIM %s %s %s 0 %s COUNT %s", r->stream,
-                        HD_WEBHOOKS_GROUP, r->consumer, r->cursor, count);
-    else
-        rc = rc_command(r->conn, on_read_reply, r,
-                        "XREADGROUP GROUP %s %s COUNT %s BLOCK %s STREAMS %s >", HD_WEBHOOKS_GROUP,
-                        r->consumer, count, block, r->stream);
-    if (rc != RC_OK) {
-        r->reading = 0;
-        retry_later(r);
-    }
+    if (!r->claimed)
+        return hd_sg_claim(&r->sg, 0, r->cursor, room, on_claim_reply, r);
+    return hd_sg_read(&r->sg, room);
 }
 
-static void on_conn_state(rc_conn *conn, int ready, void *ud)
+static void pump(void *ud)
 {
     hd_whr *r = ud;
-    (void)conn;
-    if (ready && !r->closing) {
-        on_lease_timer(&r->lease_timer);
-        pump(r);
-    }
+    if (r->leader && hd_whq_count(r->q) < r->max_held) /* else an ack calls again */
+        hd_sg_pump(&r->sg);
+}
+
+static void on_ready(void *ud)
+{
+    hd_whr *r = ud;
+    on_lease_timer(&r->lease_timer);
+    pump(r);
 }
 
 /* ---- life cycle ---- */
-
-static char *concat(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (s != NULL) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb + 1);
-    }
-    return s;
-}
 
 hd_whr *hd_whr_new(uv_loop_t *loop, const hd_whr_config *cfg, const hd_whq_config *qcfg, char *err,
                    size_t errlen)
 {
     const char *prefix = cfg->prefix != NULL ? cfg->prefix : HD_WHR_DEFAULT_PREFIX;
     hd_whr *r = calloc(1, sizeof *r);
-    if (r != NULL) {
-        r->stream = concat(prefix, "events");
-        r->lease_key = concat(prefix, HD_WHR_LEASE_KEY);
-        r->consumer = strdup(cfg->node_id != NULL ? cfg->node_id : "node");
-    }
-    if (r == NULL || r->stream == NULL || r->lease_key == NULL || r->consumer == NULL) {
+    if (r != NULL)
+        r->lease_key = hd_stream_key(prefix, HD_WHR_LEASE_KEY);
+    if (r == NULL || r->lease_key == NULL) {
         if (r != NULL)
             whr_free(r);
         snprintf(err, errlen, "out of memory");
@@ -391,13 +276,23 @@ hd_whr *hd_whr_new(uv_loop_t *loop, const hd_whr_config *cfg, const hd_whq_confi
         whr_free(r);
         return NULL;
     }
-    rc_config rc;
-    rc_config_init(&rc, cfg->url);
-    rc.command_timeout_ms = HD_WHR_BLOCK_MS + HD_WHR_TIMEOUT_MARGIN;
-    rc.on_state = on_conn_state;
-    rc.ud = r;
-    r->conn = rc_conn_new(loop, &rc, err, errlen);
-    if (r->conn == NULL) {
+    hd_stream_group_config g = {
+        .url = cfg->url,
+        .prefix = prefix,
+        .stream = "events",
+        .group = HD_WEBHOOKS_GROUP,
+        .consumer = cfg->node_id != NULL ? cfg->node_id : "node",
+        .start = "$",
+        .log_name = "helpdesk webhooks",
+        .block_ms = HD_WHR_BLOCK_MS,
+        .hooks = {.pump = pump,
+                  .send_read = send_read,
+                  .on_ready = on_ready,
+                  .on_entry = push_entry,
+                  .busy = busy,
+                  .ud = r},
+    };
+    if (hd_sg_init(&r->sg, loop, &g, err, errlen) != 0) {
         hd_whq_close(r->q, NULL, NULL);
         whr_free(r);
         return NULL;
@@ -406,26 +301,22 @@ hd_whr *hd_whr_new(uv_loop_t *loop, const hd_whr_config *cfg, const hd_whq_confi
     r->lease_timer.data = r;
     uint32_t every = r->lease_ms / 3 ? r->lease_ms / 3 : 1;
     uv_timer_start(&r->lease_timer, on_lease_timer, every, every);
-    uv_timer_init(loop, &r->retry_timer);
-    r->retry_timer.data = r;
     return r;
 }
 
 void hd_whr_close(hd_whr *r, void (*done)(void *ud), void *ud)
 {
-    if (r == NULL || r->closing)
+    if (r == NULL || r->sg.closing)
         return;
     int was_leader = r->leader;
-    r->closing = 1;
-    step_down(r, "closing");
     r->done = done;
     r->done_ud = ud;
+    hd_sg_close(&r->sg, on_closed, r);
+    step_down(r, "closing");
     if (was_leader)
         release_lease(r);
-    sb_countdown_start(&r->closed, on_closed, r);
-    sb_countdown_add(&r->closed);
-    hd_whq_close(r->q, sb_countdown_done, &r->closed);
-    sb_countdown_close(&r->closed, (uv_handle_t *)&r->lease_timer);
-    sb_countdown_close(&r->closed, (uv_handle_t *)&r->retry_timer);
-    maybe_finish(r);
+    sb_countdown_add(&r->sg.closed);
+    hd_whq_close(r->q, sb_countdown_done, &r->sg.closed);
+    sb_countdown_close(&r->sg.closed, (uv_handle_t *)&r->lease_timer);
+    hd_sg_maybe_close(&r->sg);
 }
