@@ -5,8 +5,7 @@
 
 import { describe, test, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { waitEvent, ms, bounded, binary, request, sleep } from "./helpers.mjs";
+import { waitEvent, ms, bounded, request, sleep } from "./helpers.mjs";
 import { eventually } from "./cluster-helpers.mjs";
 import { useHelpdesk, customer, agent, supervisor, closeHdClients, ack, send, rest, jwt } from "./helpdesk-helpers.mjs";
 
@@ -295,14 +294,11 @@ describe("REST: status answers shared per dept", () => {
   });
 });
 
-// A configured widget key opens the status endpoint without a token. The --widget-key
-// option comes with the website visitors (another part of v1.1): until the binary has it,
-// this block says so and is skipped.
-const HAS_WIDGET_KEY = spawnSync(binary("server"), ["--help"], { encoding: "utf8" }).stdout?.includes("--widget-key");
+// A configured widget key opens the status endpoint without a token.
 const WIDGET_KEY = "wk_integration_0123456789";
 
-describe("REST: status with a widget key", { skip: !HAS_WIDGET_KEY && "the binary has no --widget-key yet" }, () => {
-  const srv = useHelpdesk({ args: HAS_WIDGET_KEY ? ["--widget-key", WIDGET_KEY] : [] });
+describe("REST: status with a widget key", () => {
+  const srv = useHelpdesk({ args: ["--widget-key", WIDGET_KEY] });
 
   test("the configured key answers, another is 401", bounded(20000), async () => {
     const a = await agent(srv, "wk-a1", { dept: ["help"] });
