@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "health.h"
 #include "helpdesk.h"
+#include "netaddr.h"
 #include "options.h"
 #include "redis_adapter.h"
 #include "socketio.h"
@@ -43,6 +44,7 @@ typedef struct hd_flags {
     const char *jwt_secret;
     sbd_option_list api_keys;
     sbd_option_list widget_keys;
+    sbd_option_list trusted_proxies;
     const char *routing;
     sbd_option_list webhook_urls;
     hd_config cfg;
@@ -135,6 +137,9 @@ static size_t helpdesk_options(hd_flags *f, sbd_option *t)
          "verifies visitors' user_id: user_hash = hex HMAC-SHA256(secret, user_id)"},
         {"visitor-ttl", SBD_OPT_U32, &f->cfg.visitor_ttl_s, 60, UINT32_MAX,
          "seconds a visitor token is valid (default 2592000: 30 days)"},
+        {"trusted-proxy", SBD_OPT_LIST, &f->trusted_proxies, 0, 0,
+         "a proxy network (10.0.0.0/8, an address) whose X-Forwarded-For names the client "
+         "(repeatable; env: comma-separated)"},
         {"visitor-rate", SBD_OPT_U32, &f->cfg.visitor_rate, 0, UINT32_MAX,
          "visitor registrations per minute per client address, 0 = unlimited (default 10)"},
     };
@@ -178,6 +183,14 @@ static int helpdesk_finish(hd_flags *f)
                     SB_MIN_WIDGET_KEY);
             return -1;
         }
+    for (size_t i = 0; i < f->trusted_proxies.n; i++)
+        if (!sb_net_valid(f->trusted_proxies.items[i])) {
+            fprintf(stderr,
+                    "%s: invalid value for --trusted-proxy: '%s' (expected an address or "
+                    "address/bits)\n",
+                    PROG, f->trusted_proxies.items[i]);
+            return -1;
+        }
     if (f->cfg.identity_secret && !*f->cfg.identity_secret)
         f->cfg.identity_secret = NULL;
     if (f->cfg.identity_secret && strlen(f->cfg.identity_secret) < SB_MIN_SECRET) {
@@ -209,6 +222,8 @@ static int helpdesk_finish(hd_flags *f)
     f->cfg.auth.n_api_keys = f->api_keys.n;
     f->cfg.widget_keys = f->widget_keys.items;
     f->cfg.n_widget_keys = f->widget_keys.n;
+    f->cfg.trusted_proxies = f->trusted_proxies.items;
+    f->cfg.n_trusted_proxies = f->trusted_proxies.n;
     return 0;
 }
 

@@ -10,8 +10,9 @@
  * only once the store has: a token whose visitor the backend never heard of is not given
  * out.
  *
- * The client address is the peer's: behind a proxy, every visitor shares the proxy's bucket
- * (no forwarded header is trusted, since any client can send one).
+ * The client address is the peer's, unless the peer is one of the --trusted-proxy networks:
+ * then it is the address that proxy appended to X-Forwarded-For (netaddr.h). Any client can
+ * send that header, so it is believed only from a proxy the operator named.
  */
 #include <math.h>
 #include <openssl/crypto.h>
@@ -23,6 +24,7 @@
 
 #include "contract.h"
 #include "message.h"
+#include "netaddr.h"
 #include "random.h"
 #include "visitors.h"
 
@@ -459,6 +461,18 @@ static void do_refresh(hd_visitors *v, eio_http_request *req)
     json_decref(w.fields);
 }
 
+/* The address the rate limit counts (see the top comment). */
+static void client_addr(const hd_visitors *v, eio_http_request *req, char *out, size_t len)
+{
+    char forwarded[VIS_HEAD_MAX];
+    const hd_config *cfg = &v->node->cfg;
+    int n = cfg->n_trusted_proxies
+                ? eio_http_header(req, "x-forwarded-for", forwarded, sizeof(forwarded))
+                : -1;
+    sb_net_client_addr(cfg->trusted_proxies, cfg->n_trusted_proxies, eio_http_remote_addr(req),
+                       n >= 0 ? forwarded : NULL, out, len);
+}
+
 /* The loop's clock: monotonic, unlike the wall clock, which may step back. */
 static int64_t loop_ms(const hd_visitors *v)
 {
@@ -470,11 +484,13 @@ int hd_visitors_route(hd_visitors *v, eio_http_request *req, const char *path)
     int reg = !strcmp(path, "visitors") || !strcmp(path, "visitors/");
     int refresh = !strcmp(path, "visitors/refresh") || !strcmp(path, "visitors/refresh/");
     uint32_t retry_s = 0;
+    char addr[SB_NETADDR_TEXT_MAX];
     if (!reg && !refresh)
         return 1;
+    client_addr(v, req, addr, sizeof(addr));
     if (strcmp(eio_http_method(req), "POST"))
         refuse(v, req, 405, "method not allowed");
-    else if (!hd_visitors_allow(v, eio_http_remote_addr(req), loop_ms(v), &retry_s))
+    else if (!hd_visitors_allow(v, addr, loop_ms(v), &retry_s))
         refuse_rate(v, req, retry_s);
     else if (!origin_ok(v->node, req))
         refuse(v, req, HD_EFORBIDDEN, "this origin may not register visitors");

@@ -299,12 +299,12 @@ describe("visitors: registration, the conversation, refresh", () => {
 
 // A request from another loopback address (Linux routes all of 127/8 to lo): another
 // client address for the rate limiter.
-function registerFrom(srv, localAddress, body) {
+function registerFrom(srv, localAddress, body, extraHeaders = {}) {
   return new Promise((resolve, reject) => {
     const data = Buffer.from(JSON.stringify(body));
     const req = http.request({
       host: HOST, port: srv.port, localAddress, method: "POST", path: `${API}/visitors`,
-      headers: { "content-type": "application/json", "content-length": data.length, origin: SHOP },
+      headers: { "content-type": "application/json", "content-length": data.length, origin: SHOP, ...extraHeaders },
     }, (res) => {
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
@@ -350,6 +350,33 @@ describe("visitors: the rate limit per client address", () => {
   });
 });
 
+describe("visitors: behind a trusted proxy", () => {
+  // 127.0.0.1 is the proxy here: its X-Forwarded-For names the client; 127.0.0.2 is not a
+  // proxy, so what it writes in the header is not believed.
+  const srv = useHelpdesk({ args: [...VISITOR_ARGS, "--visitor-rate", "2", "--trusted-proxy", "127.0.0.1", "--trusted-proxy", "10.0.0.0/8"] });
+  const via = (client, hops = []) => ({ headers: { "x-forwarded-for": [client, ...hops].join(", ") } });
+
+  test("each client behind the proxy has its own bucket; a forged header from elsewhere changes nothing", bounded(20000), async () => {
+    const statuses = async (opts) => {
+      const out = [];
+      for (let i = 0; i < 3; i++) out.push((await register(srv, { widget_key: WIDGET_KEY }, opts)).status);
+      return out;
+    };
+    assert.deepEqual(await statuses(via("203.0.113.7")), [201, 201, 429], "one client through the proxy");
+    assert.deepEqual(await statuses(via("203.0.113.8")), [201, 201, 429], "another client through the proxy");
+    // Through a second trusted hop (10.0.0.5 appended by the first proxy), with a forged
+    // leftmost entry: the client is the rightmost untrusted address, already limited.
+    assert.deepEqual(await statuses(via("198.51.100.1", ["203.0.113.7", "10.0.0.5"])), [429, 429, 429]);
+    // Not from a trusted proxy: the header is ignored, the peer's own bucket counts.
+    const forged = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await registerFrom(srv, "127.0.0.2", { widget_key: WIDGET_KEY }, { "x-forwarded-for": `198.51.100.${i + 10}` });
+      forged.push(r.status);
+    }
+    assert.deepEqual(forged, [201, 201, 429]);
+  });
+});
+
 describe("visitors: configuration", () => {
   function run(args, env) {
     return new Promise((resolve, reject) => {
@@ -372,5 +399,8 @@ describe("visitors: configuration", () => {
     const short = await run(["--widget-key", "short"], { SWITCHBOARD_JWT_SECRET: "integration-test-secret-0123456789" });
     assert.notEqual(short.code, 0);
     assert.match(short.stderr, /widget key #1 is too short/);
+    const proxy = await run(["--trusted-proxy", "10.0.0.0/99"], { SWITCHBOARD_JWT_SECRET: "integration-test-secret-0123456789" });
+    assert.notEqual(proxy.code, 0);
+    assert.match(proxy.stderr, /invalid value for --trusted-proxy: '10.0.0.0\/99'/);
   });
 });

@@ -48,6 +48,10 @@ TEST_ENTRY(defer_idle_when_empty)
 TEST_ENTRY(defer_flush_answers_everything_now)
 TEST_ENTRY(defer_close_answers_what_waits)
 
+/* test_netaddr.c */
+TEST_ENTRY(netaddr_networks_parse)
+TEST_ENTRY(netaddr_contains_by_prefix)
+TEST_ENTRY(netaddr_client_behind_trusted_proxies)
 /* test_url.c */
 TEST_ENTRY(url_hex_value_both_cases)
 TEST_ENTRY(url_decode_escapes_and_plus)

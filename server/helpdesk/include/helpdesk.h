@@ -54,7 +54,11 @@ typedef struct hd_config {
     const char *identity_secret; /* --identity-secret: user_hash = hex HMAC-SHA256(it, user_id) */
     uint32_t visitor_ttl_s;      /* --visitor-ttl, default 30 days */
     uint32_t visitor_rate;       /* --visitor-rate: registrations per minute per address */
-    const char *cors_origin;     /* the engine's --cors-origin list (main.c): the Origin check */
+    /* --trusted-proxy (repeatable): networks of the proxies whose X-Forwarded-For names the
+     * client address the visitors' rate limit counts */
+    const char *const *trusted_proxies;
+    size_t n_trusted_proxies;
+    const char *cors_origin; /* the engine's --cors-origin list (main.c): the Origin check */
 } hd_config;
 
 typedef struct hd_app hd_app;
