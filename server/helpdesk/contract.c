@@ -3,6 +3,7 @@
  * for all three, and a refusal is answered with the same error body on all of them.
  */
 #include <openssl/crypto.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "contract.h"
@@ -97,4 +98,25 @@ json_t *hd_error_body(int status, const char *detail)
 int hd_widget_key_ok(const hd_config *cfg, const char *key)
 {
     return key != NULL && hd_key_in(cfg->widget_keys, cfg->n_widget_keys, key, strlen(key));
+}
+
+/* ---- HTTP answers -------------------------------------------------------------------------- */
+
+json_t *hd_unauthorized_body(const char *why)
+{
+    return json_pack("{s:i,s:{s:s,s:s}}", "status_code", 401, "error", "code", "unauthorized",
+                     "message", why);
+}
+
+void hd_respond_json(eio_http_request *req, eio_http_deferred *d, int status, json_t *body,
+                     const char *headers)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    size_t len = text ? strlen(text) : 0;
+    if (d)
+        eio_http_deferred_respond(d, status, "application/json", text, len);
+    else
+        eio_http_respond_with(req, status, "application/json", text, len, headers);
+    free(text);
+    json_decref(body);
 }

@@ -24,6 +24,14 @@ int hd_parse_message(size_t max_message, json_t *payload, hd_post *p, const char
  * detail NULL: the status's usual message. */
 json_t *hd_error_body(int status, const char *detail);
 const char *hd_error_code(int status);
+/* A bad or missing credential's body {"status_code":401,"error":{"code":"unauthorized",
+ * "message":why}} (new reference): the REST endpoints' and the visitors' 401. */
+json_t *hd_unauthorized_body(const char *why);
+/* Answers an HTTP request with body as compact JSON and takes the reference to body: d
+ * when the answer was deferred (eio_http_defer), else req; headers: extra whole
+ * "Name: value\r\n" lines, or NULL (not sent on a deferred answer). */
+void hd_respond_json(eio_http_request *req, eio_http_deferred *d, int status, json_t *body,
+                     const char *headers);
 /* 1 when key is one of cfg's widget keys (--widget-key), compared in constant time; 0 for
  * NULL or when none is configured. */
 int hd_widget_key_ok(const hd_config *cfg, const char *key);

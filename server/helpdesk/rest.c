@@ -24,7 +24,6 @@
 #include "rest.h"
 
 #define REST_PREFIX    "/api/v1/helpdesk/"
-#define REST_JSON      "application/json"
 #define REST_PATH_MAX  512
 #define REST_PARAM_MAX 32
 #define REST_VALUE_MAX 1024 /* a query parameter's value that is not a number */
@@ -35,21 +34,9 @@ typedef struct rest_req {
     int created_status; /* HTTP status for a 200 of the store (201 for a new message) */
 } rest_req;
 
-static void respond_json(eio_http_request *req, eio_http_deferred *d, int status, json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    size_t len = text ? strlen(text) : 0;
-    if (d)
-        eio_http_deferred_respond(d, status, REST_JSON, text, len);
-    else
-        eio_http_respond(req, status, REST_JSON, text, len);
-    free(text);
-    json_decref(body);
-}
-
 static void respond_error(eio_http_request *req, int status, const char *detail)
 {
-    respond_json(req, NULL, status, hd_error_body(status, detail));
+    hd_respond_json(req, NULL, status, hd_error_body(status, detail), NULL);
 }
 
 static void on_store_answer(const hd_result *r, void *ud)
@@ -62,10 +49,11 @@ static void on_store_answer(const hd_result *r, void *ud)
     if (r->status != HD_OK) {
         if (r->status != HD_EUNAVAILABLE)
             x->node->metrics.refused++;
-        respond_json(NULL, x->d, r->status, hd_error_body(r->status, NULL));
+        hd_respond_json(NULL, x->d, r->status, hd_error_body(r->status, NULL), NULL);
     } else {
         int http = r->duplicate ? HD_OK : x->created_status;
-        respond_json(NULL, x->d, http, json_pack("{s:i,s:O?}", "status_code", HD_OK, "data", data));
+        hd_respond_json(NULL, x->d, http,
+                        json_pack("{s:i,s:O?}", "status_code", HD_OK, "data", data), NULL);
     }
     json_decref(parsed);
     free(x);
@@ -87,9 +75,7 @@ static rest_req *defer(hd_node *node, eio_http_request *req, int created_status)
 static void respond_unauthorized(hd_node *node, eio_http_request *req, const char *why)
 {
     node->metrics.auth_failures++;
-    json_t *body = json_pack("{s:i,s:{s:s,s:s}}", "status_code", 401, "error", "code",
-                             "unauthorized", "message", why);
-    respond_json(req, NULL, 401, body);
+    hd_respond_json(req, NULL, 401, hd_unauthorized_body(why), NULL);
 }
 
 static int bearer(hd_node *node, eio_http_request *req, hd_identity *id)

@@ -28,7 +28,6 @@
 #include "random.h"
 #include "visitors.h"
 
-#define VIS_JSON         "application/json"
 #define VIS_ADDR_MAX     64 /* an address in text form (INET6_ADDRSTRLEN is 46) */
 #define VIS_ORIGIN_MAX   512
 #define VIS_HEAD_MAX     16384 /* the core's limit on a request's headers (431 beyond) */
@@ -118,27 +117,12 @@ int hd_visitors_allow(hd_visitors *v, const char *addr, int64_t now_ms, uint32_t
 
 /* ---- answers ---- */
 
-static void respond_json(eio_http_request *req, eio_http_deferred *d, int status, json_t *body,
-                         const char *headers)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    size_t len = text ? strlen(text) : 0;
-    if (d)
-        eio_http_deferred_respond(d, status, VIS_JSON, text, len);
-    else
-        eio_http_respond_with(req, status, VIS_JSON, text, len, headers);
-    free(text);
-    json_decref(body);
-}
-
 static void refuse(hd_visitors *v, eio_http_request *req, int status, const char *detail)
 {
-    json_t *body = status == 401 ? json_pack("{s:i,s:{s:s,s:s}}", "status_code", 401, "error",
-                                             "code", "unauthorized", "message", detail)
-                                 : hd_error_body(status, detail);
+    json_t *body = status == 401 ? hd_unauthorized_body(detail) : hd_error_body(status, detail);
     if (status != HD_EUNAVAILABLE)
         v->node->metrics.refused++;
-    respond_json(req, NULL, status, body, NULL);
+    hd_respond_json(req, NULL, status, body, NULL);
 }
 
 static void refuse_rate(hd_visitors *v, eio_http_request *req, uint32_t retry_s)
@@ -146,9 +130,9 @@ static void refuse_rate(hd_visitors *v, eio_http_request *req, uint32_t retry_s)
     char headers[48];
     snprintf(headers, sizeof(headers), "Retry-After: %u\r\n", (unsigned)retry_s);
     v->node->metrics.refused++;
-    respond_json(req, NULL, HD_ERATE,
-                 hd_error_body(HD_ERATE, "too many visitor registrations from this address"),
-                 headers);
+    hd_respond_json(req, NULL, HD_ERATE,
+                    hd_error_body(HD_ERATE, "too many visitor registrations from this address"),
+                    headers);
 }
 
 /* ---- the checks ---- */
@@ -351,14 +335,14 @@ static void on_recorded(const hd_result *r, void *ud)
     if (r->status != HD_OK) {
         if (r->status == HD_EUNAVAILABLE)
             x->v->node->metrics.store_errors++;
-        respond_json(NULL, x->d, r->status, hd_error_body(r->status, NULL), NULL);
+        hd_respond_json(NULL, x->d, r->status, hd_error_body(r->status, NULL), NULL);
     } else {
         char expires[HD_TIME_LEN + 1];
         hd_time_iso(x->exp_ms, expires);
         json_t *body =
             json_pack("{s:i,s:{s:s,s:s,s:s}}", "status_code", HD_OK, "data", "visitor_token",
                       x->token, "session_id", x->session, "expires_at", expires);
-        respond_json(NULL, x->d, x->http_status, body, NULL);
+        hd_respond_json(NULL, x->d, x->http_status, body, NULL);
     }
     free(x->token);
     free(x);
