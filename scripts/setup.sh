@@ -11,9 +11,10 @@ SB_BUILD_PACKAGES=(cmake make clang libclang-rt-14-dev pkg-config libhttp-parser
 # clang-format, clang-tidy and python3: the checks of tests/CMakeLists.txt (style, lint, layers).
 SB_TEST_PACKAGES=(nodejs npm clang-format clang-tidy python3)
 # iproute2 and nftables: the fault harness's network namespaces and its cut (tests/faults).
+# chromium: the browser tests of the pages (tests/integration/web*.test.mjs, playwright-core).
 # python3-socketio (with its websocket and polling transports): a second real client
 # (tests/integration/helpdesk-python.test.mjs), run with Debian's /usr/bin/python3.
-SB_CLUSTER_TEST_PACKAGES=(redis-server haproxy iproute2 nftables python3-socketio python3-websocket
+SB_CLUSTER_TEST_PACKAGES=(redis-server haproxy iproute2 nftables python3-socketio python3-websocket chromium
                           python3-requests)
 
 sb_missing_packages() {
@@ -41,6 +42,7 @@ sb_setup_build() {
 
 sb_setup_test() {
     sb_setup_build
+    sb_setup_web
     sb_apt_install "${SB_CLUSTER_TEST_PACKAGES[@]}"
     # A Node.js that did not come from Debian (already on PATH) is used as it is.
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -50,6 +52,24 @@ sb_setup_test() {
     if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
         echo "setup: npm ci in tests/integration" >&2
         (cd "$dir" && npm ci --no-audit --no-fund >&2)
+    fi
+}
+
+# The pages' browser bundle (web/package.json, pinned in web/package-lock.json): the official
+# socket.io-client build, copied into web/vendor/ where the daemon's --web serves it.
+sb_setup_web() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        sb_apt_install nodejs npm
+    fi
+    local dir="$SB_ROOT/web" dist
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        echo "setup: npm ci in web" >&2
+        (cd "$dir" && npm ci --omit=dev --no-audit --no-fund >&2)
+    fi
+    dist="$dir/node_modules/socket.io-client/dist"
+    mkdir -p "$dir/vendor"
+    if [ ! -f "$dir/vendor/socket.io.min.js" ] || [ "$dist/socket.io.min.js" -nt "$dir/vendor/socket.io.min.js" ]; then
+        cp -p "$dist/socket.io.min.js" "$dist/socket.io.min.js.map" "$dir/vendor/"
     fi
 }
 
