@@ -9,6 +9,7 @@
  * --redis the node joins a cluster (server/cluster) and the helpdesk keeps its state in
  * Redis (store_redis.h); /readyz then follows Redis.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -21,6 +22,7 @@
 #include "redis_adapter.h"
 #include "socketio.h"
 #include "store_redis.h"
+#include "web.h"
 
 #define PROG          "switchboard"
 #define SB_MIN_SECRET 16 /* bytes: shorter HS256 secrets can be brute-forced */
@@ -38,6 +40,7 @@ typedef struct daemon_ctx {
     hd_webhooks *webhooks; /* NULL: no --webhook-url */
     int embedded;
     hd_app *app;
+    sbd_web *web; /* NULL: no --web */
 } daemon_ctx;
 
 typedef struct hd_flags {
@@ -47,6 +50,7 @@ typedef struct hd_flags {
     sbd_option_list trusted_proxies;
     const char *routing;
     sbd_option_list webhook_urls;
+    const char *web; /* --web DIR */
     hd_config cfg;
 } hd_flags;
 
@@ -142,6 +146,11 @@ static size_t helpdesk_options(hd_flags *f, sbd_option *t)
          "(repeatable; env: comma-separated)"},
         {"visitor-rate", SBD_OPT_U32, &f->cfg.visitor_rate, 0, UINT32_MAX,
          "visitor registrations per minute per client address, 0 = unlimited (default 10)"},
+        {"web", SBD_OPT_STRING, &f->web, 0, 0,
+         "serve this folder's pages: /widget.js, /console/ (the repository's web/)"},
+        {"demo", SBD_OPT_FLAG, &f->cfg.demo, 0, 1,
+         "development only, loopback --host only: the demo page /demo/, its widget key "
+         "\"" HD_DEMO_WIDGET_KEY "\" and agent tokens from POST /demo/token"},
     };
     memcpy(t, opts, sizeof(opts));
     return sizeof(opts) / sizeof(opts[0]);
@@ -227,6 +236,28 @@ static int helpdesk_finish(hd_flags *f)
     return 0;
 }
 
+/* --demo hands out agent tokens to whoever asks: only where nobody else can ask. */
+static int demo_finish(const sbd_options *o, const hd_flags *f)
+{
+    const char *host = o->eio.host;
+    unsigned char a[16];
+    int loopback = !strcmp(host, "localhost") ||
+                   (inet_pton(AF_INET, host, a) == 1 && a[0] == 127) ||
+                   (inet_pton(AF_INET6, host, a) == 1 && !memcmp(a, &in6addr_loopback, 16));
+    if (!loopback) {
+        fprintf(stderr,
+                "%s: --demo gives agent tokens to anyone who can reach it: only with a "
+                "loopback --host (127.0.0.1, ::1), not %s\n",
+                PROG, host);
+        return -1;
+    }
+    if (!f->jwt_secret) {
+        fprintf(stderr, "%s: --demo needs --jwt-secret: it signs the demo's tokens\n", PROG);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse(sbd_options *o, hd_flags *f, int argc, char **argv)
 {
     sbd_option extra[32]; /* helpdesk_options' rows fit */
@@ -239,7 +270,9 @@ static int parse(sbd_options *o, hd_flags *f, int argc, char **argv)
     default: break;
     }
     f->cfg.cors_origin = o->eio.cors_origin; /* the visitors' Origin check */
-    return helpdesk_finish(f) ? SBD_EXIT_USAGE : -1;
+    if (helpdesk_finish(f) || (f->cfg.demo && demo_finish(o, f)))
+        return SBD_EXIT_USAGE;
+    return -1;
 }
 
 /* The cluster's links are back (or lost): conversations catch up on what went by. */
@@ -325,6 +358,37 @@ static int start_webhooks(daemon_ctx *ctx, uv_loop_t *loop, const sbd_options *o
     return 0;
 }
 
+/* --web: the pages, read now, answered after the helpdesk's own paths. */
+static int start_web(daemon_ctx *ctx, const sbd_options *o, const hd_flags *f)
+{
+    char err[512];
+    ctx->web = sbd_web_load(f->web, f->cfg.demo, err, sizeof(err));
+    if (!ctx->web) {
+        fprintf(stderr, "%s: --web: %s\n", PROG, err);
+        return -1;
+    }
+    eio_server *engine = sio_server_engine(ctx->srv);
+    eio_server_add_http_handler(engine, sbd_web_handle, ctx->web);
+    fprintf(stderr, "%s: web: %zu pages and files (%zu KiB) from %s\n", PROG,
+            sbd_web_files(ctx->web), sbd_web_bytes(ctx->web) / 1024, f->web);
+    if (!sbd_web_has(ctx->web, "/vendor/socket.io.min.js"))
+        fprintf(stderr,
+                "%s: web: vendor/socket.io.min.js is missing, so the pages cannot connect "
+                "(scripts/setup.sh copies it from npm)\n",
+                PROG);
+    if (f->cfg.demo) {
+        int port = eio_server_port(engine);
+        int v6 = strchr(o->eio.host, ':') != NULL;
+        char base[128];
+        snprintf(base, sizeof(base), "http://%s%s%s:%d", v6 ? "[" : "", o->eio.host, v6 ? "]" : "",
+                 port);
+        printf("%s: demo (development only): a website with the widget on %s/demo/\n"
+               "%s: demo: the agent console on %s/console/#demo=agent-1&name=Ada\n",
+               PROG, base, PROG, base);
+    }
+    return 0;
+}
+
 static int fail(daemon_ctx *ctx, int status)
 {
     list_shutdown(ctx);
@@ -367,6 +431,8 @@ int main(int argc, char **argv)
     }
     if (flags.cfg.n_webhook_urls > 0 && start_webhooks(&ctx, loop, &o, &flags.cfg) != 0)
         return fail(&ctx, SBD_EXIT_USAGE);
+    if (flags.web && start_web(&ctx, &o, &flags) != 0)
+        return fail(&ctx, SBD_EXIT_USAGE);
     if (!o.redis)
         fprintf(
             stderr,
@@ -377,5 +443,6 @@ int main(int argc, char **argv)
     sbd_daemon_run(&ctx.daemon);
     sio_server_free(ctx.srv);
     hd_app_free(ctx.app);
+    sbd_web_free(ctx.web);
     return sbd_daemon_finish(&ctx.daemon);
 }

@@ -658,8 +658,16 @@ size_t eio_server_session_count(const eio_server *srv) { return srv->n_sessions;
 
 void eio_server_set_http_handler(eio_server *srv, eio_http_handler h, void *ud)
 {
-    srv->http_handler = h;
-    srv->http_ud = ud;
+    srv->n_http_handlers = 0;
+    eio_server_add_http_handler(srv, h, ud);
+}
+
+void eio_server_add_http_handler(eio_server *srv, eio_http_handler h, void *ud)
+{
+    if (srv->n_http_handlers == EIO_HTTP_HANDLERS_MAX)
+        abort(); /* a fixed few parts of one program add handlers */
+    srv->http_handlers[srv->n_http_handlers].h = h;
+    srv->http_handlers[srv->n_http_handlers++].ud = ud;
 }
 
 void eio__server_maybe_done(eio_server *srv)

@@ -209,8 +209,11 @@ struct eio_server {
     size_t n_conns;        /* open connections (closed ones leave at their close callback) */
     eio_session *sessions; /* uthash head */
     size_t n_sessions;
-    eio_http_handler http_handler;
-    void *http_ud;
+    struct {
+        eio_http_handler h;
+        void *ud;
+    } http_handlers[EIO_HTTP_HANDLERS_MAX]; /* tried in order until one answers */
+    size_t n_http_handlers;
     int shutting_down;
     int closing_handles;        /* shutdown: the server's own handles still to close */
     uint64_t shutdown_deadline; /* loop time after which shutdown stops waiting for clients */

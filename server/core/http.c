@@ -343,8 +343,10 @@ static void app_dispatch(eio_conn *c)
         return;
     }
     eio__conn_peer_name(c, req.remote, sizeof(req.remote));
-    if (!srv->http_handler || srv->http_handler(&req, srv->http_ud))
-        eio__http_respond(c, 404, "text/plain", "Not Found", 9, NULL);
+    for (size_t i = 0; i < srv->n_http_handlers; i++)
+        if (!srv->http_handlers[i].h(&req, srv->http_handlers[i].ud))
+            return;
+    eio__http_respond(c, 404, "text/plain", "Not Found", 9, NULL);
 }
 
 /* ---- routing ---- */

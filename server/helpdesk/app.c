@@ -16,6 +16,7 @@
  *   2      delivery.h       what this node delivered per conversation, and the catch-ups
  *   2      visitors.h       website visitors: registration, refresh, their rate limit
  *   2      status_cache.h   the status endpoint's answers, shared per dept for a second
+ *   2      demo.h           --demo: the console's tokens without minting them by hand
  *   3      conversations.h  the store's decisions carried out: emits, joins, auto routing
  *   4      connections.h    a socket's life: auth, its rooms and presence, the resync
  *   4      socket_events.h  the client events: support, typing, read, take, ...

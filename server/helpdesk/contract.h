@@ -32,8 +32,8 @@ json_t *hd_unauthorized_body(const char *why);
  * "Name: value\r\n" lines, or NULL (not sent on a deferred answer). */
 void hd_respond_json(eio_http_request *req, eio_http_deferred *d, int status, json_t *body,
                      const char *headers);
-/* 1 when key is one of cfg's widget keys (--widget-key), compared in constant time; 0 for
- * NULL or when none is configured. */
+/* 1 when key is one of cfg's widget keys (--widget-key), compared in constant time, or the
+ * demo's with --demo; 0 for NULL or when none is configured. */
 int hd_widget_key_ok(const hd_config *cfg, const char *key);
 
 #endif

@@ -5,11 +5,11 @@
  * The visitors' endpoints are visitors.c's (a widget key, no token); every other endpoint
  * takes "Authorization: Bearer <token>": an API key may do everything; a
  * customer token may read its own session only; agents and supervisors may read what
- * they may read on the socket (the agents and departments lists: supervisors; an agent's
- * conversations: that agent too). The status endpoint is the widget's: any valid token,
- * or a widget key as the query parameter widget_key; its answers are shared per dept for a
- * second (status_cache.h). Answers are JSON in the socket contract's
- * shapes
+ * they may read on the socket (the agents and departments lists: agents too, to
+ * pick a transfer's target; an agent's conversations: that agent, and supervisors). The status
+ * endpoint is the widget's: any valid token, or a widget key as the query parameter widget_key; its
+ * answers are shared per dept for a second (status_cache.h). Answers are JSON in the socket
+ * contract's shapes
  * ({"status_code","data"} or {"status_code","error":{code,message}}). Store operations
  * answer later, so such requests are deferred (eio_http_defer) until the store has.
  */
@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "client.h"
 #include "contract.h"
+#include "demo.h"
 #include "message.h"
 #include "rest.h"
 
@@ -179,10 +180,11 @@ static int supervises(const hd_identity *id)
     return id->role == HD_ROLE_API || id->role == HD_ROLE_SUPERVISOR;
 }
 
-/* agents/ and departments/: API keys and supervisors. */
+/* agents/ and departments/: API keys, supervisors and agents (who pick a transfer's target
+ * from them); not customers. */
 static void get_team(hd_node *node, eio_http_request *req, const hd_identity *id, int agents)
 {
-    if (!supervises(id)) {
+    if (id->role == HD_ROLE_CUSTOMER) {
         node->metrics.refused++;
         respond_error(req, HD_EFORBIDDEN, NULL);
         return;
@@ -321,6 +323,8 @@ static int rest_handler(eio_http_request *req, void *ud)
         node->store->ops->inquiries(node->store, on_metrics_queue, defer(node, req, HD_OK));
         return 0;
     }
+    if (!hd_demo_route(node, req))
+        return 0;
     return eio_health_handle(req, &node->health);
 }
 

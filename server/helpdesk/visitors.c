@@ -160,7 +160,18 @@ static int origin_listed(const char *list, const char *origin)
     return 0;
 }
 
-/* The widget key is public: it is only honoured from the configured origins. A browser sends
+/* A page the relay served itself (--web: the demo page, a team's page beside the console):
+ * Origin's host[:port] is the request's Host. A browser sets both, and a page elsewhere
+ * cannot make them agree; the scheme is not compared (TLS may end at a proxy). */
+static int same_origin(eio_http_request *req, const char *origin)
+{
+    char host[VIS_ORIGIN_MAX];
+    const char *sep = strstr(origin, "://");
+    return sep && eio_http_header(req, "host", host, sizeof(host)) > 0 && !strcmp(sep + 3, host);
+}
+
+/* The widget key is public: it is only honoured from the configured origins (and the
+ * relay's own, above). A browser sends
  * Origin with every cross-origin POST (and with same-origin POSTs too), so a page on another
  * site cannot use the key from its visitors' browsers. A request without Origin comes from no
  * page: a server-to-server call (the team's backend registering a signed-in user, a mobile
@@ -170,7 +181,7 @@ static int origin_ok(const hd_node *node, eio_http_request *req)
 {
     char origin[VIS_ORIGIN_MAX];
     if (eio_http_header(req, "origin", origin, sizeof(origin)) >= 0)
-        return origin_listed(node->cfg.cors_origin, origin);
+        return origin_listed(node->cfg.cors_origin, origin) || same_origin(req, origin);
     /* absent, or too long to be a listed one: which? (the core keeps no longer heads) */
     char *whole = malloc(VIS_HEAD_MAX + 1);
     if (!whole)

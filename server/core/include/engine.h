@@ -65,8 +65,9 @@ typedef struct eio_callbacks {
     void (*on_close)(eio_session *s, const char *reason, void *ud);
 } eio_callbacks;
 
-/* Handler for HTTP requests outside cfg.path (health checks, REST). It writes a complete
- * response with eio_http_respond() and returns 0, or returns 1 to answer 404. */
+/* Handler for HTTP requests outside cfg.path (health checks, REST, static files). It writes a
+ * complete response with eio_http_respond() and returns 0, or returns 1 when the request is
+ * not its own: the next handler is tried, and after the last one the answer is 404. */
 typedef struct eio_http_request eio_http_request;
 typedef int (*eio_http_handler)(eio_http_request *req, void *ud);
 
@@ -79,7 +80,11 @@ int eio_server_port(const eio_server *srv);
 uv_loop_t *eio_server_loop(const eio_server *srv);
 const eio_config *eio_server_config(const eio_server *srv);
 size_t eio_server_session_count(const eio_server *srv);
+/* Makes h the only handler; add_ appends one that is tried after those already there (at
+ * most EIO_HTTP_HANDLERS_MAX in all). */
+#define EIO_HTTP_HANDLERS_MAX 4
 void eio_server_set_http_handler(eio_server *srv, eio_http_handler h, void *ud);
+void eio_server_add_http_handler(eio_server *srv, eio_http_handler h, void *ud);
 
 /* Graceful stop: stop accepting, send CLOSE to every session (on_close runs with
  * EIO_REASON_SHUTDOWN), wait up to a second for polling clients to collect it and for

@@ -31,6 +31,9 @@
 #define HD_DEFAULT_VISITOR_TTL_S (30 * 24 * 3600)
 #define HD_DEFAULT_VISITOR_RATE  10
 
+/* The widget key the demo page uses, valid with --demo only. */
+#define HD_DEMO_WIDGET_KEY "demo-widget"
+
 typedef struct hd_config {
     hd_auth_config auth;   /* JWT secret, API keys, skew (borrowed for the app's life) */
     int manual_routing;    /* 1: agents take from the queue; 0: auto routing */
@@ -59,6 +62,7 @@ typedef struct hd_config {
     const char *const *trusted_proxies;
     size_t n_trusted_proxies;
     const char *cors_origin; /* the engine's --cors-origin list (main.c): the Origin check */
+    int demo; /* --demo (loopback only, main.c): HD_DEMO_WIDGET_KEY and POST /demo/token */
 } hd_config;
 
 typedef struct hd_app hd_app;
