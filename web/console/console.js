@@ -8,6 +8,7 @@
   const API = ORIGIN + "/api/v1/helpdesk";
   const TOKEN_KEY = "switchboard:console:token";
   const STATUS_KEY = "switchboard:console:status";
+  const SELECTED_KEY = "switchboard:console:selected";
   const BASE_TITLE = "Console";
   const PAGE = 50;                 // history page size
   const ENDED_KEEP = 20;           // ended conversations kept in the sidebar
@@ -16,6 +17,7 @@
   const TYPING_SHOW = 6000;        // hide the customer's typing after 6 s without news
   const QUEUE_POLL = 5000;         // the queue is re-read (taken elsewhere, closed, …)
   const TEAM_POLL = 5000;          // supervisors: the team and every open conversation
+  const CHATS_POLL = 10000;        // agents: the list again (a transfer by someone else is not announced)
   const TARGETS_POLL = 5000;       // agents: the transfer targets, while a conversation is open
   const WATCH_POLL = 3000;         // supervisors: a conversation they are not in the room of
 
@@ -277,8 +279,12 @@
         return;
       }
       s.timeout(ms).emit(event, payload, (err, res) => {
-        if (err) resolve({ status_code: 0, error: { code: "timeout", message: "No answer from the server" } });
-        else resolve(res && typeof res === "object" ? res : { status_code: 0, error: { message: "Bad answer" } });
+        if (err) {
+          resolve({ status_code: 0, error: { code: "timeout", message: "No answer from the server" } });
+          return;
+        }
+        if (res && res.status_code === 401) expired("Your session has expired. Sign in again.");
+        resolve(res && typeof res === "object" ? res : { status_code: 0, error: { message: "Bad answer" } });
       });
     });
   }
@@ -384,6 +390,7 @@
     state.depts = [];
     state.selected = null;
     state.connectedOnce = false;
+    state.reopened = false;
     $("queue").textContent = "";
     $("chats").textContent = "";
     $("ended").textContent = "";
@@ -395,6 +402,7 @@
     stop();
     store(TOKEN_KEY, null);
     store(STATUS_KEY, null);
+    store(SELECTED_KEY, null);
     state.token = null;
     state.me = null;
     $("token-input").value = "";
@@ -423,7 +431,6 @@
     document.body.classList.toggle("is-supervisor", isSupervisor());
     $("me-name").textContent = me.name;
     $("me-role").textContent = isSupervisor() ? "Supervisor" : me.dept.length ? `Agent · ${me.dept.join(", ")}` : "Agent";
-    $("me").setAttribute("aria-label", `Signed in as ${me.name}, ${isSupervisor() ? "supervisor" : "agent"}`);
     paintAvatar($("me-avatar"), me.name, me.id);
     $("chats-title").textContent = isSupervisor() ? "All conversations" : "My conversations";
     $("team-section").hidden = !isSupervisor();
@@ -442,7 +449,7 @@
     } else {
       state.timers.push(setInterval(() => {
         if (state.socket && state.socket.connected) refreshChats();
-      }, 15000));
+      }, CHATS_POLL));
       // The transfer list while a conversation is open (agents come and go).
       state.timers.push(setInterval(() => {
         const conv = selectedConv();
@@ -577,6 +584,10 @@
     }
     renderChats();
     if (state.selected) renderHeader();
+    // After a reload: the conversation that was open.
+    const again = load(SELECTED_KEY);
+    if (!state.selected && again && state.convs.has(again) && !state.reopened) openConv(again);
+    state.reopened = true;
   }
 
   /* ---------------------------------------------------------------- conversations */
@@ -842,6 +853,7 @@
     renderChats();
     if (conv.id === state.selected) {
       state.selected = null;
+      store(SELECTED_KEY, null);
       showPlaceholder(note);
       document.body.dataset.view = "list";
     }
@@ -856,7 +868,12 @@
     return res.data;
   }
 
-  async function loadLatest(conv) {
+  function loadLatest(conv) {
+    if (!conv.latest) conv.latest = readLatest(conv).finally(() => { conv.latest = null; });
+    return conv.latest;
+  }
+
+  async function readLatest(conv) {
     const after = Math.max(0, (conv.lastSeq || 0) - PAGE);
     const list = await readHistory(conv, after, PAGE);
     if (!list) {
@@ -1090,9 +1107,9 @@
       const fill = el("span", "team-bar-fill");
       fill.style.setProperty("--fill", String(max ? Math.min(1, open / max) : 0));
       bar.appendChild(fill);
-      load.append(lt, bar);
-      load.setAttribute("aria-label", `${open} of ${max} conversations`);
+      bar.setAttribute("aria-hidden", "true");
       lt.setAttribute("aria-hidden", "true");
+      load.append(lt, bar, el("span", "visually-hidden", `${open} of ${max} conversations`));
       li.append(av, body, load);
       list.appendChild(li);
     }
@@ -1427,6 +1444,7 @@
     const prev = state.selected;
     if (prev && prev !== id) stopTypingOut();
     state.selected = id;
+    store(SELECTED_KEY, id);
     const section = $("conversation");
     section.hidden = false;
     section.dataset.chat = id;
@@ -1440,6 +1458,7 @@
     renderComposer();
     renderTyping(conv);
     renderTargets();
+    if (canWrite(conv)) refreshTargets();
     for (const c of state.convs.values()) updateChatItem(c);
 
     const log = $("messages");
@@ -1837,6 +1856,7 @@
     $("transfer-select").addEventListener("change", (e) => {
       $("transfer-go").disabled = !e.target.value;
     });
+    $("transfer-select").addEventListener("focus", refreshTargets);
     $("transfer-go").addEventListener("click", transfer);
     $("close-conv").addEventListener("click", closeConv);
     $("load-older").addEventListener("click", loadOlder);
@@ -1850,6 +1870,7 @@
       const id = state.selected;
       document.body.dataset.view = "list";
       state.selected = null;
+      store(SELECTED_KEY, null);
       showPlaceholder();
       const again = id && document.querySelector(`#chats [data-chat="${CSS.escape(id)}"]`);
       if (again) again.focus();
