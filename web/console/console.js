@@ -520,8 +520,12 @@
 
   /* Everything the page shows, read again: on every (re)connect. */
   async function sync() {
-    if (state.syncing) return;
+    if (state.syncing) {
+      state.syncAgain = true;
+      return;
+    }
     state.syncing = true;
+    state.syncAgain = false;
     try {
       if (!isSupervisor() && state.status === "away") {
         await emitAck("status", { status: "away" });
@@ -542,6 +546,7 @@
     } finally {
       state.syncing = false;
     }
+    if (state.syncAgain && state.socket && state.socket.connected) sync();
   }
 
   async function refreshChats() {
@@ -584,9 +589,9 @@
     }
     renderChats();
     if (state.selected) renderHeader();
-    // After a reload: the conversation that was open.
+    // After a reload: the conversation that was open (where the list stays in view).
     const again = load(SELECTED_KEY);
-    if (!state.selected && again && state.convs.has(again) && !state.reopened) openConv(again);
+    if (!state.selected && again && state.convs.has(again) && !state.reopened && wide()) openConv(again);
     state.reopened = true;
   }
 
@@ -672,7 +677,7 @@
       updateReceipt(conv);
       updateOlder(conv);
     }
-    if (live && conv.loaded && before && m.seq > before + 1) catchUp(conv);
+    if (live && conv.loaded && before && m.seq > before + 1) catchUp(conv, before);
     return true;
   }
 
@@ -885,11 +890,16 @@
     else for (const m of list) addMessage(conv, m, false);
   }
 
-  async function catchUp(conv) {
-    if (conv.catching) return;
+  /* What came after `from` (default: the newest we have), read from the store: after a
+   * reconnect, a gap in the seqs, or (supervisors) a conversation they watch. */
+  async function catchUp(conv, from) {
+    if (conv.catching) {
+      conv.catchFrom = Math.min(conv.catchFrom || Infinity, from == null ? maxSeq(conv) : from);
+      return;
+    }
     conv.catching = true;
     try {
-      let after = maxSeq(conv);
+      let after = from == null ? maxSeq(conv) : from;
       for (let round = 0; round < 10; round++) {
         const list = await readHistory(conv, after, 200);
         if (!list || !list.length) break;
@@ -900,6 +910,11 @@
       renderChats();
     } finally {
       conv.catching = false;
+    }
+    if (conv.catchFrom != null) {
+      const again = conv.catchFrom;
+      conv.catchFrom = null;
+      await catchUp(conv, again);
     }
   }
 
@@ -957,12 +972,10 @@
       conv.unread = 0;
       updateChatItem(conv);
     }
-    if (!seq || seq <= conv.readSent) return;
+    if (!seq || seq <= conv.readSent || !state.socket || !state.socket.connected) return;
     conv.readSent = seq;
     conv.sentReads.add(seq);
-    if (state.socket && state.socket.connected) {
-      state.socket.emit("read", { ticket_chat_id: conv.id, seq }, () => {});
-    }
+    state.socket.emit("read", { ticket_chat_id: conv.id, seq }, () => {});
   }
 
   /* ---------------------------------------------------------------- queue */
