@@ -358,17 +358,18 @@ static int start_webhooks(daemon_ctx *ctx, uv_loop_t *loop, const sbd_options *o
     return 0;
 }
 
-/* --web: the pages, read now, answered after the helpdesk's own paths. */
-static int start_web(daemon_ctx *ctx, const sbd_options *o, const hd_flags *f)
+/* --web: the pages, read before anything else is made (a bad folder only has to be said);
+ * answered after the helpdesk's own paths once the server exists (start_web). */
+static int load_web(daemon_ctx *ctx, const hd_flags *f)
 {
     char err[512];
+    if (!f->web)
+        return 0;
     ctx->web = sbd_web_load(f->web, f->cfg.demo, err, sizeof(err));
     if (!ctx->web) {
         fprintf(stderr, "%s: --web: %s\n", PROG, err);
         return -1;
     }
-    eio_server *engine = sio_server_engine(ctx->srv);
-    eio_server_add_http_handler(engine, sbd_web_handle, ctx->web);
     fprintf(stderr, "%s: web: %zu pages and files (%zu KiB) from %s\n", PROG,
             sbd_web_files(ctx->web), sbd_web_bytes(ctx->web) / 1024, f->web);
     if (!sbd_web_has(ctx->web, "/vendor/socket.io.min.js"))
@@ -376,21 +377,29 @@ static int start_web(daemon_ctx *ctx, const sbd_options *o, const hd_flags *f)
                 "%s: web: vendor/socket.io.min.js is missing, so the pages cannot connect "
                 "(scripts/setup.sh copies it from npm)\n",
                 PROG);
+    return 0;
+}
+
+static void start_web(daemon_ctx *ctx, const sbd_options *o, const hd_flags *f)
+{
+    eio_server *engine = sio_server_engine(ctx->srv);
+    if (ctx->web)
+        eio_server_add_http_handler(engine, sbd_web_handle, ctx->web);
     if (f->cfg.demo) {
-        int port = eio_server_port(engine);
         int v6 = strchr(o->eio.host, ':') != NULL;
         char base[128];
         snprintf(base, sizeof(base), "http://%s%s%s:%d", v6 ? "[" : "", o->eio.host, v6 ? "]" : "",
-                 port);
+                 eio_server_port(engine));
         printf("%s: demo (development only): a website with the widget on %s/demo/\n"
                "%s: demo: the agent console on %s/console/#demo=agent-1&name=Ada\n",
                PROG, base, PROG, base);
     }
-    return 0;
 }
 
 static int fail(daemon_ctx *ctx, int status)
 {
+    sbd_web_free(ctx->web);
+    ctx->web = NULL;
     list_shutdown(ctx);
     return sbd_daemon_abort(&ctx->daemon, status);
 }
@@ -406,6 +415,8 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     memset(&ctx, 0, sizeof(ctx));
+    if (load_web(&ctx, &flags))
+        return SBD_EXIT_USAGE;
     sbd_daemon_init(&ctx.daemon, PROG);
     uv_loop_t *loop = &ctx.daemon.loop;
     if (open_state(&ctx, loop, &o, err, sizeof(err))) {
@@ -431,8 +442,7 @@ int main(int argc, char **argv)
     }
     if (flags.cfg.n_webhook_urls > 0 && start_webhooks(&ctx, loop, &o, &flags.cfg) != 0)
         return fail(&ctx, SBD_EXIT_USAGE);
-    if (flags.web && start_web(&ctx, &o, &flags) != 0)
-        return fail(&ctx, SBD_EXIT_USAGE);
+    start_web(&ctx, &o, &flags);
     if (!o.redis)
         fprintf(
             stderr,
