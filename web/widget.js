@@ -118,6 +118,7 @@
   let lastSeq = 0; // highest seq of the current conversation shown
   let readSeq = 0; // highest seq the visitor has seen (panel open and visible)
   let readSent = 0;
+  let theirSeq = 0; // highest seq of an agent, bot or system message
   let agent = null; // { id, name }
   let ended = false;
   let isOpen = false;
@@ -257,6 +258,7 @@ button { font: inherit; color: inherit; }
 
 .msg { display: flex; flex-direction: column; align-items: flex-start; max-width: 100%; margin-top: 10px; animation: sb-in 180ms ease-out; }
 .msg.cont { margin-top: 2px; }
+.msg.settled { animation: none; }
 .msg.customer { align-items: flex-end; }
 .msg::before {
   content: attr(data-name); font-size: 12px; color: var(--sb-muted); margin: 0 0 3px 12px; font-weight: 550;
@@ -266,6 +268,7 @@ button { font: inherit; color: inherit; }
   max-width: 82%; padding: 9px 13px; border-radius: var(--sb-radius);
   background: var(--sb-surface); color: var(--sb-text); border: 1px solid transparent;
   white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;
+  transition: opacity 160ms ease;
 }
 .msg.agent .bubble, .msg.bot .bubble { border-bottom-left-radius: 6px; }
 .msg.agent.cont .bubble, .msg.bot.cont .bubble { border-top-left-radius: 6px; }
@@ -323,7 +326,7 @@ textarea:focus-visible { outline: none; }
 .send[aria-disabled="true"] { opacity: 0.45; cursor: default; }
 .send svg { width: 20px; height: 20px; }
 
-@keyframes sb-in { from { opacity: 0; transform: translateY(4px); } to { opacity: 1; transform: none; } }
+@keyframes sb-in { from { opacity: 0.3; transform: translateY(6px); } to { opacity: 1; transform: none; } }
 @keyframes sb-pop { from { transform: scale(0.5); } to { transform: scale(1); } }
 @keyframes sb-blink { 0%, 80%, 100% { opacity: 0.35; transform: translateY(0); } 40% { opacity: 1; transform: translateY(-2px); } }
 
@@ -625,7 +628,7 @@ textarea:focus-visible { outline: none; }
 
   const fillMsgEl = (node, m) => {
     const type = senderType(m);
-    node.className = "msg " + type;
+    node.className = "msg " + type + (node.classList.contains("settled") ? " settled" : "");
     node.dataset.sender = type;
     node.dataset.id = m.id;
     node.dataset.seq = String(m.seq);
@@ -669,6 +672,7 @@ textarea:focus-visible { outline: none; }
       pendings.delete(p.cid);
       outbox = outbox.filter((x) => x !== p);
       node.remove();
+      node.classList.add("settled"); // shown already: no entry animation again
     } else {
       node = makeMsgEl(type);
     }
@@ -687,6 +691,7 @@ textarea:focus-visible { outline: none; }
         renderAgent();
       }
     }
+    if (type !== "customer" && m.seq > theirSeq) theirSeq = m.seq;
     if (type !== "customer" && m.seq > readSeq && !(isOpen && pageVisible())) unread++;
     regroup();
     renderIntro();
@@ -706,13 +711,17 @@ textarea:focus-visible { outline: none; }
     }
     unread = 0;
     renderBadge();
-    if (!readTimer) readTimer = setTimeout(sendRead, 150);
+    if (!readQueued) {
+      readQueued = true;
+      queueMicrotask(sendRead); // once for a batch (a history page), at once for a live message
+    }
   };
-  let readTimer = null;
+  let readQueued = false;
   const sendRead = () => {
-    readTimer = null;
+    readQueued = false;
     if (!isOpen || !pageVisible() || ended) return;
-    if (chatId && socket && socket.connected && readSeq > readSent) {
+    // only when the other side said something new: reading one's own messages tells nobody anything
+    if (chatId && socket && socket.connected && theirSeq > readSent) {
       readSent = readSeq;
       socket.emit("read", { ticket_chat_id: chatId, seq: readSeq });
     }
@@ -734,6 +743,7 @@ textarea:focus-visible { outline: none; }
     lastSeq = 0;
     readSeq = 0;
     readSent = 0;
+    theirSeq = 0;
     agent = null;
     ended = false;
     unread = 0;
