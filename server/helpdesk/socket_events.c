@@ -302,14 +302,16 @@ static void on_read(sio_socket *s, const char *event, const sio_args *args, sio_
         ack_result(ack, st, NULL, NULL);
         return;
     }
+    /* by: which side read (the room hears its own reads too), so a page can say "Seen" */
+    const char *side = c->role == HD_ROLE_CUSTOMER ? "customer" : "agent";
     ev_ctx *x = ctx_new(cv, s, ack);
-    x->body = json_pack("{s:O,s:O}", "ticket_chat_id", json_object_get(payload, "ticket_chat_id"),
-                        "seq", seq);
+    x->body = json_pack("{s:O,s:O,s:{s:s,s:s?}}", "ticket_chat_id",
+                        json_object_get(payload, "ticket_chat_id"), "seq", seq, "by", "type", side,
+                        "id", c->id);
     hd_access access = hd_access_of(c->role, c->id);
     hd_store *store = cv->node->store;
     store->ops->read(store, json_string_value(json_object_get(payload, "ticket_chat_id")), &access,
-                     c->role == HD_ROLE_CUSTOMER ? "customer" : "agent", json_integer_value(seq),
-                     on_read_done, x);
+                     side, json_integer_value(seq), on_read_done, x);
 }
 
 /* ---- conversation operations ------------------------------------------------------------------

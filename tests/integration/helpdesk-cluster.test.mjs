@@ -408,8 +408,10 @@ test("customer on node 1, agent on node 2, transfer to node 3: messages, typing,
     assert.deepEqual((await aTyping)[0], { ticket_chat_id: chat, typing: false });
     const aRead = waitEvent(A, "read"), cRead = waitEvent(C, "read");
     assert.equal((await ack(C, "read", { ticket_chat_id: chat, seq: 2 })).status_code, 200);
-    assert.deepEqual((await aRead)[0], { ticket_chat_id: chat, seq: 2 });
-    assert.deepEqual((await cRead)[0], { ticket_chat_id: chat, seq: 2 });
+    // by: which side read, so the customer's own devices and the agent can tell
+    const by = { type: "customer", id: "xn-s" };
+    assert.deepEqual((await aRead)[0], { ticket_chat_id: chat, seq: 2, by });
+    assert.deepEqual((await cRead)[0], { ticket_chat_id: chat, seq: 2, by });
 
     // Transfer to an agent on node 3.
     const B = await connect(n3, agentToken("xn-b", DEPT));

@@ -52,7 +52,7 @@ describe("chats: the agent's open conversations with unread counts", () => {
     const relayed = waitEvent(c, "read");
     let r = await ack(a, "read", { ticket_chat_id: chat, seq: 1 });
     assert.equal(r.status_code, 200);
-    assert.deepEqual((await relayed)[0], { ticket_chat_id: chat, seq: 1 });
+    assert.deepEqual((await relayed)[0], { ticket_chat_id: chat, seq: 1, by: { type: "agent", id: "ws-a1" } });
     assert.equal(entry(await chats(a), chat).unread, 1);
 
     // A read never goes back, and never beyond the last message.
