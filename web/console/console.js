@@ -733,8 +733,13 @@
     if (!body || !body.ticket_chat_id || typeof body.seq !== "number") return;
     const conv = state.convs.get(body.ticket_chat_id);
     if (!conv) return;
-    if (conv.sentReads.has(body.seq)) {
-      conv.sentReads.delete(body.seq);  // our own read, echoed by the chat room
+    const by = body.by && typeof body.by === "object" ? body.by : null;
+    if (by) {
+      // The relay says who read: only the customer's reads make "Seen".
+      conv.sentReads.delete(body.seq);
+      if (by.type !== "customer") return;
+    } else if (conv.sentReads.has(body.seq)) {
+      conv.sentReads.delete(body.seq);  // our own read, echoed by the chat room (older relays)
       return;
     }
     if (body.seq > conv.customerRead) {
