@@ -133,7 +133,8 @@
   function initials(name) {
     const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
     const first = words[0] ? Array.from(words[0])[0] : "?";
-    const second = words.length > 1 ? Array.from(words[words.length - 1])[0] : "";
+    const last = words.length > 1 ? Array.from(words[words.length - 1])[0] : "";
+    const second = /\p{L}/u.test(last) ? last : "";
     return (first + second).toUpperCase();
   }
 
@@ -147,7 +148,10 @@
     if (c.name) return String(c.name);
     if (c.email) return String(c.email);
     const sid = String(c.session_id || fallbackSession || "");
-    return sid ? `Visitor ${sid.slice(-4)}` : "Visitor";
+    if (!sid) return "Visitor";
+    let h = 0;
+    for (const ch of sid) h = (h * 33 + ch.codePointAt(0)) % 9000;
+    return `Visitor ${1000 + h}`;
   }
 
   const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
@@ -192,6 +196,13 @@
     } catch (_) {
       return null;
     }
+  }
+
+  /* Said to screen readers only (the list and the title already show it). */
+  function announce(text) {
+    const a = $("announcer");
+    a.textContent = "";
+    setTimeout(() => { a.textContent = text; }, 50);
   }
 
   function toast(text, kind) {
@@ -792,7 +803,8 @@
       if (isNew && !state.taking.has(id)) {
         if (isVisible(conv)) conv.unread = 0;
         else alertUser();
-        toast(`New conversation with ${customerName(conv.customer)}`);
+        announce(`New conversation with ${customerName(conv.customer)}`);
+        conv.fresh = true;
         if (!conv.lastMessage) scheduleChats();
       }
       renderChats();
@@ -1432,6 +1444,12 @@
     p.badge.hidden = !(n > 0);
     p.sr.textContent = n > 0 ? ` unread messages` : "";
     p.b.classList.toggle("has-unread", n > 0);
+    if (conv.fresh) {
+      conv.fresh = false;
+      p.b.classList.remove("is-new");
+      void p.b.offsetWidth; // restart the highlight
+      p.b.classList.add("is-new");
+    }
     const sel = conv.id === state.selected;
     p.b.classList.toggle("is-selected", sel);
     if (sel) p.b.setAttribute("aria-current", "true");
