@@ -327,6 +327,9 @@ void hd_conv_take(hd_conversations *cv, const char *chat_id, const hd_agent *age
     store->ops->take(store, chat_id, agent, hd_now_ms(), on_taken, op_new(cv, cb, ud));
 }
 
+/* The previous agent hears that it was moved, whoever moved it (a supervisor, the backend, a
+ * transfer to a department): "transferred" {ticket_chat_id, from, agent, dept} to the chat
+ * room and its sockets, before they leave the room. */
 static void leave_previous_agent(hd_conversations *cv, const hd_result *r)
 {
     char chat[HD_ROOM_MAX], agent_room[HD_ROOM_MAX];
@@ -335,6 +338,14 @@ static void leave_previous_agent(hd_conversations *cv, const hd_result *r)
         return;
     hd_room(chat, "chat", chat_id);
     hd_room(agent_room, "agent", r->previous_agent);
+    json_t *agent = json_object_get(r->conversation, "agent");
+    json_t *dept = json_object_get(r->conversation, "dept");
+    json_t *body = json_pack(
+        "{s:s,s:s,s:O,s:O}", "ticket_chat_id", chat_id, "from", r->previous_agent, "agent",
+        json_is_object(agent) ? agent : json_null(), "dept", dept ? dept : json_null());
+    const char *rooms[2] = {chat, agent_room};
+    hd_conv_emit(cv, rooms, 2, NULL, "transferred", body, 0);
+    json_decref(body);
     room_follow(cv, agent_room, chat, 0);
 }
 

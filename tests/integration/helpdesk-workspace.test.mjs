@@ -89,7 +89,7 @@ describe("chats: the agent's open conversations with unread counts", () => {
 
     // Closed conversations leave the list.
     assert.equal((await ack(a, "close", { ticket_chat_id: chat })).status_code, 200);
-    assert.deepEqual(await chats(a), []);
+    assert.ok(!(await chats(a)).some((c) => c.ticket_chat_id === one.chat));
   });
 
 });
@@ -120,6 +120,13 @@ describe("chats: the supervisor's view and the refusals", () => {
     // A supervisor's read counts for the agent side.
     assert.equal((await ack(sup, "read", { ticket_chat_id: three, seq: 1 })).status_code, 200);
     assert.equal(entry(await chats(sup), three).unread, 0);
+
+    // The supervisor moves a2's conversation to a department: a2 is told it is no longer its own
+    // (transferred, agent null), and it leaves a2's chats.
+    const moved = new Promise((resolve) => a.once("transferred", resolve));
+    assert.equal((await ack(sup, "transfer", { ticket_chat_id: one.chat, dept: "billing" })).status_code, 200);
+    assert.deepEqual(await moved, { ticket_chat_id: one.chat, from: "ws-a2", agent: null, dept: "billing" });
+    assert.ok(!(await chats(a)).some((c) => c.ticket_chat_id === one.chat));
 
     let r = await ack(c3, "chats", {});
     assert.equal(r.status_code, 403);

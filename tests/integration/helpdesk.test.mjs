@@ -67,8 +67,9 @@ describe("auto routing: the whole flow", () => {
     await noSelfTyping;
     const readA = waitEvent(a1, "read"), readC = waitEvent(c, "read");
     c.emit("read", { ticket_chat_id: chat, seq: 2 });
-    assert.deepEqual((await readA)[0], { ticket_chat_id: chat, seq: 2 });
-    assert.deepEqual((await readC)[0], { ticket_chat_id: chat, seq: 2 });
+    const readBy = { ticket_chat_id: chat, seq: 2, by: { type: "customer", id: "flow-s1" } };
+    assert.deepEqual((await readA)[0], readBy);
+    assert.deepEqual((await readC)[0], readBy);
 
     // The backend speaks into the conversation over REST, idempotently.
     const botToCustomer = waitEvent(c, "support");
@@ -89,8 +90,13 @@ describe("auto routing: the whole flow", () => {
     const custSeesA2 = waitEvent(c, "assigned");
     const a2Support = [];
     a2.on("support", (p) => p.status_code === 200 && a2Support.push(p.data.seq));
+    const a1Moved = waitEvent(a1, "transferred"), custMoved = waitEvent(c, "transferred");
     const t = await ack(a1, "transfer", { ticket_chat_id: chat, agent_id: "flow-a2" });
     assert.equal(t.status_code, 200);
+    // transferred: the previous agent and the chat room hear who moved to whom
+    const moved = { ticket_chat_id: chat, from: "flow-a1", agent: { id: "flow-a2", name: "Agent flow-a2" }, dept: null };
+    assert.deepEqual((await a1Moved)[0], moved);
+    assert.deepEqual((await custMoved)[0], moved);
     assert.deepEqual((await a2assigned)[0], {
       ticket_chat_id: chat, agent: { id: "flow-a2", name: "Agent flow-a2" },
       customer: { session_id: "flow-s1", name: "Customer flow-s1", email: null, fields: null }, last_seq: 3,

@@ -17,7 +17,7 @@
   const TYPING_SHOW = 6000;        // hide the customer's typing after 6 s without news
   const QUEUE_POLL = 5000;         // the queue is re-read (taken elsewhere, closed, …)
   const TEAM_POLL = 5000;          // supervisors: the team and every open conversation
-  const CHATS_POLL = 10000;        // agents: the list again (a transfer by someone else is not announced)
+  const CHATS_POLL = 30000;        // agents: the list again, a safety net (moves are announced: transferred)
   const TARGETS_POLL = 5000;       // agents: the transfer targets, while a conversation is open
   const WATCH_POLL = 3000;         // supervisors: a conversation they are not in the room of
 
@@ -527,6 +527,7 @@
     socket.on("inquiry", onInquiry);
     socket.on("assigned", onAssigned);
     socket.on("closed", onClosed);
+    socket.on("transferred", onTransferred);
   }
 
   /* Everything the page shows, read again: on every (re)connect. */
@@ -826,6 +827,28 @@
       if (conv.mine) leaveConv(conv, `${agent && agent.name ? agent.name : "Another agent"} now handles this conversation.`);
     }
     if (isSupervisor()) scheduleTeam();
+  }
+
+  /* A conversation moved away from an agent, whoever moved it (a supervisor, the backend, a
+   * transfer to a department): {ticket_chat_id, from, agent, dept}. */
+  function onTransferred(t) {
+    if (!t || !t.ticket_chat_id) return;
+    const conv = state.convs.get(t.ticket_chat_id);
+    if (isSupervisor()) {
+      if (conv) {
+        conv.agent = t.agent || null;
+        conv.status = t.agent ? "assigned" : "queued";
+        if (t.agent) state.chatAgent.set(conv.id, t.agent);
+        else state.chatAgent.delete(conv.id);
+        renderChats();
+        if (conv.id === state.selected) { renderHeader(); renderInfo(); }
+      }
+      scheduleTeam();
+      return;
+    }
+    if (!conv || !conv.mine || t.from !== state.me.id || (t.agent && t.agent.id === state.me.id)) return;
+    const to = t.agent ? (t.agent.name || t.agent.id) : t.dept ? `the ${t.dept} queue` : "the queue";
+    leaveConv(conv, `Transferred to ${to}.`);
   }
 
   function onClosed(c) {
