@@ -434,3 +434,13 @@ char *hd_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *cla
     sb_buf_append_byte(&tok, '\0');
     return (char *)sb_buf_release(&tok, NULL);
 }
+
+char *hd_jwt_sign_claims(const hd_auth_config *cfg, const json_t *claims)
+{
+    char *text = json_dumps(claims, JSON_COMPACT);
+    if (!text)
+        abort();
+    char *token = hd_jwt_sign_hs256(cfg->jwt_secret, cfg->jwt_secret_len, text);
+    free(text);
+    return token;
+}

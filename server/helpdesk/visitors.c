@@ -331,12 +331,8 @@ static char *sign(const hd_node *node, const vis_who *w, int64_t now_s, int64_t 
         json_object_set_new(claims, "email", json_string(w->email));
     if (w->fields)
         json_object_set(claims, "fields", w->fields);
-    char *text = json_dumps(claims, JSON_COMPACT);
+    char *token = hd_jwt_sign_claims(&node->cfg.auth, claims);
     json_decref(claims);
-    char *token =
-        text ? hd_jwt_sign_hs256(node->cfg.auth.jwt_secret, node->cfg.auth.jwt_secret_len, text)
-             : NULL;
-    free(text);
     return token;
 }
 

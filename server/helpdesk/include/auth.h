@@ -98,5 +98,8 @@ int hd_key_in(const char *const *keys, size_t n_keys, const char *key, size_t le
  * {"alg":"HS256","typ":"JWT"}. Returns a malloc'd string the caller frees, or NULL when secret is
  * NULL or empty. */
 char *hd_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *claims_json);
+/* The relay's own tokens (visitors.c, demo.c): claims (borrowed) as compact JSON, signed with
+ * cfg's JWT secret; the same ownership, NULL when there is no secret. */
+char *hd_jwt_sign_claims(const hd_auth_config *cfg, const json_t *claims);
 
 #endif
