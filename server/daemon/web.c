@@ -172,9 +172,10 @@ static int add_folders(sbd_web *w)
     size_t n = w->n;
     for (size_t i = 0; i < n; i++) {
         char url[WEB_URL_MAX];
-        size_t len = strlen(w->files[i].url), base = len - strlen("index.html");
-        if (len < strlen("/index.html") || strcmp(w->files[i].url + base, "index.html"))
-            continue;
+        size_t len = strlen(w->files[i].url), tail = strlen("/index.html");
+        if (len < tail || strcmp(w->files[i].url + len - tail, "/index.html"))
+            continue;                 /* not a folder's index ("/myindex.html" is not) */
+        size_t base = len - tail + 1; /* "/x/" is url[0..base) */
         memcpy(url, w->files[i].url, base);
         url[base] = '\0'; /* "/x/" */
         web_file *dir = add(w, url);

@@ -19,6 +19,7 @@ const files = {
   "demo/index.html": "<!doctype html><title>demo</title>\n",
   "vendor/socket.io.min.js": "/* bundle */\n",
   "img/logo.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>",
+  "myindex.html": "<!doctype html><title>not a folder's</title>\n",
   ".secret": "hidden\n",
   "node_modules/x/index.js": "npm's\n",
   "package.json": "{}\n",
@@ -82,7 +83,7 @@ describe("--web without --demo", () => {
 
   test("hidden files, node_modules, npm's files, escapes and unknown paths: 404", async () => {
     for (const path of ["/.secret", "/node_modules/x/index.js", "/package.json", "/../widget.js",
-      "/console/../widget.js", "/%2e%2e/widget.js", "/nope.js", "/img/"]) {
+      "/console/../widget.js", "/%2e%2e/widget.js", "/nope.js", "/img/", "/my", "/my/"]) {
       assert.equal((await get(srv, path)).status, 404, path);
     }
   });
