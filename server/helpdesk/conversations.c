@@ -133,15 +133,33 @@ void hd_conv_free(hd_conversations *cv)
 
 /* ---- announcements ------------------------------------------------------------------------ */
 
+/* Where a conversation's inquiry goes: its department's agents, or every agent. */
+static const char *inquiry_room(json_t *conv, char room[HD_ROOM_MAX])
+{
+    const char *dept = str_field(conv, "dept");
+    if (!dept)
+        return "agents";
+    hd_room(room, "dept", dept);
+    return room;
+}
+
+/* The queue lost a conversation (assigned, or closed while queued): the agents who heard its
+ * inquiry hear "inquiry_removed" {ticket_chat_id, reason}, so their queues drop it. */
+static void announce_dequeued(hd_conversations *cv, json_t *conv, const char *reason)
+{
+    char room[HD_ROOM_MAX];
+    const char *rooms[1] = {inquiry_room(conv, room)};
+    json_t *body = json_pack("{s:O,s:s}", "ticket_chat_id", json_object_get(conv, "ticket_chat_id"),
+                             "reason", reason);
+    if (body)
+        hd_conv_emit(cv, rooms, 1, NULL, "inquiry_removed", body, 0);
+    json_decref(body);
+}
+
 static void announce_inquiry(hd_conversations *cv, json_t *conv)
 {
     char room[HD_ROOM_MAX];
-    const char *dept = str_field(conv, "dept");
-    const char *rooms[1] = {"agents"};
-    if (dept) {
-        hd_room(room, "dept", dept);
-        rooms[0] = room;
-    }
+    const char *rooms[1] = {inquiry_room(conv, room)};
     json_t *customer = json_object_get(conv, "customer");
     json_t *inq = json_pack(
         "{s:O,s:O,s:O,s:O,s:O,s:O}", "ticket_chat_id", json_object_get(conv, "ticket_chat_id"),
@@ -177,6 +195,7 @@ static void apply_assignment(hd_conversations *cv, json_t *conv)
     json_t *body = json_pack("{s:s,s:O}", "ticket_chat_id", chat_id, "agent", agent);
     hd_conv_emit(cv, rooms, 1, agent_room, "assigned", body, 0);
     json_decref(body);
+    announce_dequeued(cv, conv, "assigned");
     rooms[0] = agent_room;
     json_t *customer = json_object_get(conv, "customer");
     body = json_pack("{s:s,s:O,s:O,s:I}", "ticket_chat_id", chat_id, "agent", agent, "customer",
@@ -398,8 +417,11 @@ static void on_closed(const hd_result *r, void *ud)
 {
     hd_op *op = ud;
     hd_conversations *cv = op->cv;
-    if (r->status == HD_OK)
+    if (r->status == HD_OK) {
         announce_closed(cv, r->conversation);
+        if (!r->previous_agent) /* it was in the queue */
+            announce_dequeued(cv, r->conversation, "closed");
+    }
     op_finish(op, r);
     if (r->status == HD_OK)
         hd_conv_route(cv);
@@ -422,7 +444,12 @@ static void on_swept(const hd_result *r, void *ud)
     size_t i;
     json_t *conv;
     if (r->status == HD_OK) {
-        json_array_foreach(r->list, i, conv) announce_closed(cv, conv);
+        json_array_foreach(r->list, i, conv)
+        {
+            announce_closed(cv, conv);
+            if (!json_is_object(json_object_get(conv, "agent"))) /* it was in the queue */
+                announce_dequeued(cv, conv, "closed");
+        }
     }
     op_finish(op, r);
     if (r->status == HD_OK && json_array_size(r->list)) {

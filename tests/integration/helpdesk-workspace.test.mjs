@@ -138,6 +138,38 @@ describe("chats: the supervisor's view and the refusals", () => {
   });
 });
 
+describe("the queue as agents see it", () => {
+  const srv = useHelpdesk();
+
+  test("inquiry_removed tells the agents who heard an inquiry that it left the queue: assigned or closed", bounded(30000), async () => {
+    const dept = { dept: ["inq"] };
+    const y = await agent(srv, "iq-y", dept);
+    assert.equal((await ack(y, "status", { status: "away" })).status_code, 200);
+    const heard = [];
+    y.on("inquiry", (i) => heard.push(["inquiry", i.ticket_chat_id]));
+    y.on("inquiry_removed", (i) => heard.push(["removed", i.ticket_chat_id, i.reason]));
+
+    // Nobody available: queued, and announced.
+    const c1 = await customer(srv, "iq-s1", dept);
+    const one = (await send(c1, "first", { session_id: "iq-s1" })).data.ticket_chat_id;
+    await eventually(() => assert.deepEqual(heard, [["inquiry", one]]));
+    // An agent comes online and is given it: it left the queue.
+    const x = await agent(srv, "iq-x", { ...dept, max_chats: 1 });
+    await eventually(() => assert.deepEqual(heard.at(-1), ["removed", one, "assigned"]));
+    assert.ok((await chats(x)).some((c) => c.ticket_chat_id === one));
+    // x is full: the next one waits, then its customer gives up.
+    const c2 = await customer(srv, "iq-s2", dept);
+    const two = (await send(c2, "second", { session_id: "iq-s2" })).data.ticket_chat_id;
+    await eventually(() => assert.deepEqual(heard.at(-1), ["inquiry", two]));
+    assert.equal((await ack(c2, "close", { ticket_chat_id: two })).status_code, 200);
+    await eventually(() => assert.deepEqual(heard.at(-1), ["removed", two, "closed"]));
+    // Closing an assigned conversation is no queue news.
+    assert.equal((await ack(x, "close", { ticket_chat_id: one })).status_code, 200);
+    await sleep(ms(300));
+    assert.deepEqual(heard, [["inquiry", one], ["removed", one, "assigned"], ["inquiry", two], ["removed", two, "closed"]]);
+  });
+});
+
 describe("REST: agents, an agent's conversations, departments, status", () => {
   const srv = useHelpdesk();
 

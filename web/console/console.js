@@ -15,7 +15,7 @@
   const TYPING_SEND_EVERY = 2000;  // at most one typing:true per 2 s
   const TYPING_IDLE = 3000;        // typing:false after 3 s without a key
   const TYPING_SHOW = 6000;        // hide the customer's typing after 6 s without news
-  const QUEUE_POLL = 5000;         // the queue is re-read (taken elsewhere, closed, …)
+  const QUEUE_POLL = 30000;        // the queue again, a safety net (inquiry / inquiry_removed keep it)
   const TEAM_POLL = 5000;          // supervisors: the team and every open conversation
   const CHATS_POLL = 30000;        // agents: the list again, a safety net (moves are announced: transferred)
   const TARGETS_POLL = 5000;       // agents: the transfer targets, while a conversation is open
@@ -528,6 +528,7 @@
     socket.on("assigned", onAssigned);
     socket.on("closed", onClosed);
     socket.on("transferred", onTransferred);
+    socket.on("inquiry_removed", onInquiryRemoved);
   }
 
   /* Everything the page shows, read again: on every (re)connect. */
@@ -771,7 +772,9 @@
     const isNew = !state.queue.has(q.ticket_chat_id);
     state.queue.set(q.ticket_chat_id, q);
     renderQueue();
-    if (isNew) beep();
+    // Auto routing announces a conversation it assigns at once, and inquiry_removed follows
+    // right behind: only one still waiting is worth a sound.
+    if (isNew) setTimeout(() => { if (state.queue.has(q.ticket_chat_id)) beep(); }, 500);
     if (isSupervisor()) scheduleTeam();
   }
 
@@ -827,6 +830,11 @@
       if (conv.mine) leaveConv(conv, `${agent && agent.name ? agent.name : "Another agent"} now handles this conversation.`);
     }
     if (isSupervisor()) scheduleTeam();
+  }
+
+  /* A queued conversation left the queue (assigned to someone, or closed while waiting). */
+  function onInquiryRemoved(i) {
+    if (i && i.ticket_chat_id && state.queue.delete(i.ticket_chat_id)) renderQueue();
   }
 
   /* A conversation moved away from an agent, whoever moved it (a supervisor, the backend, a
