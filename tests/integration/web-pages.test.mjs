@@ -3,9 +3,10 @@
 // talking to it through the official socket.io-client browser bundle.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { startServer, freePort, ms } from "./helpers.mjs";
 import { startRedis, waitStatus } from "./cluster-helpers.mjs";
-import { agent, ack, closeHdClients } from "./helpdesk-helpers.mjs";
+import { agent, ack, closeHdClients, jwt } from "./helpdesk-helpers.mjs";
 import { launchBrowser, openPage, assertNoProblems, waitText, shot, WEB_DIR, DESKTOP, PHONE } from "./browser-helpers.mjs";
 
 const browser = await launchBrowser();
@@ -165,6 +166,63 @@ describe("a visitor forced onto polling", () => {
     assert.equal(await visitor.evaluate(() => window.SwitchboardWidget.transport), "polling");
     assert.deepEqual(visitor.websockets, [], "no WebSocket was opened");
     assertNoProblems(visitor);
+  });
+});
+
+describe("the widget on another site", () => {
+  // The team's site: a page of its own, from a Node HTTP server on another loopback port (the
+  // same address space as the relay's, which Chromium's local network rules ask of a test),
+  // embedding widget.js from the relay, which then talks to the relay cross-origin.
+  const KEY = "shop-widget-key";
+  let srv, base, SITE, site, sitePageHtml;
+  before(async () => {
+    site = http.createServer((req, res) => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(sitePageHtml);
+    });
+    await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
+    SITE = `http://127.0.0.1:${site.address().port}`;
+    srv = await startServer({ kind: "server", args: ["--web", WEB_DIR, "--widget-key", KEY, "--cors-origin", SITE] });
+    base = `http://127.0.0.1:${srv.port}`;
+  });
+  after(async () => { closeHdClients(); await srv.stop(); site.close(); });
+
+  async function sitePage(attrs) {
+    const tag = `<script src="${base}/widget.js" ${attrs} async></script>`;
+    sitePageHtml = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head><body><h1>Shop</h1>${tag}</body></html>`;
+    const page = await openPage(browser, `${SITE}/product`);
+    await page.locator(W("sb-launcher")).click();
+    return page;
+  }
+
+  test("a visitor registers with the site's widget key and talks, over polling and the upgrade", async () => {
+    const a = await agent(srv, "site-agent");
+    const got = new Promise((resolve) => a.once("assigned", resolve));
+    const page = await sitePage(`data-widget-key="${KEY}" data-name="Vera" data-email="vera@example.test"`);
+    await visitorSays(page, "Hello from the shop's own site.");
+    const assigned = await got;
+    assert.equal(assigned.customer.name, "Vera");
+    assert.equal(assigned.customer.email, "vera@example.test");
+    assert.match(assigned.customer.session_id, /^v_/);
+    assert.equal((await ack(a, "support", { ticket_chat_id: assigned.ticket_chat_id, message: "Hi Vera.", attachment: false })).status_code, 200);
+    await waitText(msgs(page, "sb-message", "agent"), /Hi Vera/);
+    // it began on polling (cross-origin requests, CORS) and upgraded
+    await page.waitForFunction(() => window.SwitchboardWidget.transport === "websocket");
+    assert.ok(page.websockets.some((u) => u.startsWith(base.replace("http", "ws"))), "the upgrade's WebSocket");
+    assertNoProblems(page);
+  });
+
+  test("a signed-in customer with a token from the site's backend: no registration, the token's session", async () => {
+    const token = jwt({ sub: "shop-user-42", role: "customer", name: "Sam Shopper" });
+    const a = await agent(srv, "site-agent-2");
+    const page = await sitePage(`data-token="${token}"`);
+    await visitorSays(page, "Where is my order?");
+    assert.equal(await page.evaluate(() => window.SwitchboardWidget.sessionId), "shop-user-42");
+    const chats = await ack(a, "chats", {});
+    const mine = chats.data.find((c) => c.customer.session_id === "shop-user-42");
+    assert.ok(mine, "the conversation is the token's session's");
+    assert.equal(mine.customer.name, "Sam Shopper");
+    assertNoProblems(page);
   });
 });
 
