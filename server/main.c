@@ -9,7 +9,6 @@
  * --redis the node joins a cluster (server/cluster) and the helpdesk keeps its state in
  * Redis (store_redis.h); /readyz then follows Redis.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -239,12 +238,9 @@ static int helpdesk_finish(hd_flags *f)
 /* --demo hands out agent tokens to whoever asks: only where nobody else can ask. */
 static int demo_finish(const sbd_options *o, const hd_flags *f)
 {
+    static const char *const loopback[] = {"127.0.0.0/8", "::1"};
     const char *host = o->eio.host;
-    unsigned char a[16];
-    int loopback = !strcmp(host, "localhost") ||
-                   (inet_pton(AF_INET, host, a) == 1 && a[0] == 127) ||
-                   (inet_pton(AF_INET6, host, a) == 1 && !memcmp(a, &in6addr_loopback, 16));
-    if (!loopback) {
+    if (strcmp(host, "localhost") && !sb_net_contains_any(loopback, 2, host)) {
         fprintf(stderr,
                 "%s: --demo gives agent tokens to anyone who can reach it: only with a "
                 "loopback --host (127.0.0.1, ::1), not %s\n",

@@ -76,6 +76,13 @@ static int fail(sbd_web *w, const char *what, const char *path)
     return -1;
 }
 
+static int too_many(sbd_web *w, const char *path)
+{
+    snprintf(w->err, w->errlen, "%s: the folder has more files than the limit of %d", path,
+             SBD_WEB_FILES_MAX);
+    return -1;
+}
+
 static web_file *add(sbd_web *w, const char *url)
 {
     if (w->n == SBD_WEB_FILES_MAX)
@@ -99,7 +106,7 @@ static int read_file(sbd_web *w, const char *path, const char *url, size_t size)
         return fail(w, "the folder is larger than the limit of 32 MiB", path);
     web_file *f = add(w, url);
     if (!f)
-        return fail(w, "the folder has more files than the limit of 512", path);
+        return too_many(w, path);
     FILE *in = fopen(path, "rb");
     if (!in)
         return fail(w, strerror(errno), path);
@@ -180,7 +187,7 @@ static int add_folders(sbd_web *w)
         url[base] = '\0'; /* "/x/" */
         web_file *dir = add(w, url);
         if (!dir)
-            return fail(w, "the folder has more files than the limit of 512", url);
+            return too_many(w, url);
         const web_file *index = &w->files[i];
         dir->ctype = index->ctype;
         memcpy(dir->etag, index->etag, sizeof(dir->etag));
@@ -192,7 +199,7 @@ static int add_folders(sbd_web *w)
         url[base - 1] = '\0'; /* "/x" */
         web_file *bare = add(w, url);
         if (!bare)
-            return fail(w, "the folder has more files than the limit of 512", url);
+            return too_many(w, url);
         bare->redirect = 301;
         snprintf(bare->location, sizeof(bare->location), "%s/", url);
     }
@@ -215,7 +222,7 @@ sbd_web *sbd_web_load(const char *dir, int with_demo, char *err, size_t errlen)
     if (with_demo && !sbd_web_has(w, "/") && sbd_web_has(w, "/demo/")) {
         web_file *root = add(w, "/");
         if (!root) {
-            fail(w, "the folder has more files than the limit of 512", dir);
+            too_many(w, dir);
             sbd_web_free(w);
             return NULL;
         }

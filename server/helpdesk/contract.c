@@ -93,6 +93,11 @@ json_t *hd_error_body(int status, const char *detail)
                      hd_error_code(status), "message", detail ? detail : default_detail(status));
 }
 
+void hd_respond_error(eio_http_request *req, int status, const char *detail)
+{
+    hd_respond_json(req, NULL, status, hd_error_body(status, detail), NULL);
+}
+
 /* ---- widget keys --------------------------------------------------------------------------- */
 
 int hd_widget_key_ok(const hd_config *cfg, const char *key)

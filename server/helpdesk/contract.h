@@ -32,6 +32,8 @@ json_t *hd_unauthorized_body(const char *why);
  * "Name: value\r\n" lines, or NULL (not sent on a deferred answer). */
 void hd_respond_json(eio_http_request *req, eio_http_deferred *d, int status, json_t *body,
                      const char *headers);
+/* hd_respond_json of the contract's error body (hd_error_body) for status. */
+void hd_respond_error(eio_http_request *req, int status, const char *detail);
 /* 1 when key is one of cfg's widget keys (--widget-key), compared in constant time, or the
  * demo's with --demo; 0 for NULL or when none is configured. */
 int hd_widget_key_ok(const hd_config *cfg, const char *key);

@@ -10,11 +10,6 @@
 
 #define DEMO_NAME_MAX 64
 
-static void refuse(eio_http_request *req, int status, const char *why)
-{
-    hd_respond_json(req, NULL, status, hd_error_body(status, why), NULL);
-}
-
 /* An id the console can show and a room name can carry: letters, digits, '-', '_', '.'. */
 static int plain_id(const char *s, size_t max)
 {
@@ -60,7 +55,7 @@ int hd_demo_route(hd_node *node, eio_http_request *req)
     if (!node->cfg.demo || strcmp(eio_http_path(req), "/demo/token"))
         return 1;
     if (strcmp(eio_http_method(req), "POST")) {
-        refuse(req, 405, "method not allowed");
+        hd_respond_error(req, 405, "method not allowed");
         return 0;
     }
     size_t len;
@@ -71,7 +66,7 @@ int hd_demo_route(hd_node *node, eio_http_request *req)
     json_t *claims = body ? claims_of(body, now_s, &why) : NULL;
     json_decref(body);
     if (!claims) {
-        refuse(req, HD_EBADREQ, why);
+        hd_respond_error(req, HD_EBADREQ, why);
         return 0;
     }
     char *token = hd_jwt_sign_claims(&node->cfg.auth, claims);

@@ -35,11 +35,6 @@ typedef struct rest_req {
     int created_status; /* HTTP status for a 200 of the store (201 for a new message) */
 } rest_req;
 
-static void respond_error(eio_http_request *req, int status, const char *detail)
-{
-    hd_respond_json(req, NULL, status, hd_error_body(status, detail), NULL);
-}
-
 static void on_store_answer(const hd_result *r, void *ud)
 {
     rest_req *x = ud;
@@ -114,7 +109,7 @@ static void post_message(hd_conversations *cv, eio_http_request *req, const hd_i
         st = hd_backend_post(cv->node->cfg.max_message, body, chat, &p, msg_id, &why);
     if (st) {
         cv->node->metrics.refused++;
-        respond_error(req, st, why);
+        hd_respond_error(req, st, why);
         json_decref(body);
         return;
     }
@@ -144,7 +139,7 @@ static void get_messages(hd_node *node, eio_http_request *req, const hd_identity
     long long after, limit;
     if (query_int(req, "after_seq", 0, 0, &after) ||
         query_int(req, "limit", HD_HISTORY_DEFAULT, 1, &limit)) {
-        respond_error(req, HD_EBADREQ, "after_seq and limit must be integers");
+        hd_respond_error(req, HD_EBADREQ, "after_seq and limit must be integers");
         return;
     }
     hd_access access = hd_access_of(id->role, id->id);
@@ -157,7 +152,7 @@ static void get_conversations(hd_node *node, eio_http_request *req, const hd_ide
                               const char *session)
 {
     if ((id->role == HD_ROLE_CUSTOMER && strcmp(id->id, session)) || id->role == HD_ROLE_AGENT) {
-        respond_error(req, HD_EFORBIDDEN, NULL);
+        hd_respond_error(req, HD_EFORBIDDEN, NULL);
         return;
     }
     hd_access who = {session, NULL};
@@ -167,7 +162,7 @@ static void get_conversations(hd_node *node, eio_http_request *req, const hd_ide
 static void get_inquiries(hd_node *node, eio_http_request *req, const hd_identity *id)
 {
     if (id->role == HD_ROLE_CUSTOMER) {
-        respond_error(req, HD_EFORBIDDEN, NULL);
+        hd_respond_error(req, HD_EFORBIDDEN, NULL);
         return;
     }
     node->store->ops->inquiries(node->store, on_store_answer, defer(node, req, HD_OK));
@@ -186,7 +181,7 @@ static void get_team(hd_node *node, eio_http_request *req, const hd_identity *id
 {
     if (id->role == HD_ROLE_CUSTOMER) {
         node->metrics.refused++;
-        respond_error(req, HD_EFORBIDDEN, NULL);
+        hd_respond_error(req, HD_EFORBIDDEN, NULL);
         return;
     }
     hd_store *store = node->store;
@@ -202,7 +197,7 @@ static void get_agent_conversations(hd_node *node, eio_http_request *req, const 
 {
     if (!supervises(id) && !(id->role == HD_ROLE_AGENT && !strcmp(id->id, agent_id))) {
         node->metrics.refused++;
-        respond_error(req, HD_EFORBIDDEN, NULL);
+        hd_respond_error(req, HD_EFORBIDDEN, NULL);
         return;
     }
     hd_access who = {NULL, agent_id};
@@ -227,7 +222,7 @@ static void get_status(hd_rest *rest, eio_http_request *req)
     int n = eio_http_query_param(req, "dept", dept, sizeof(dept));
     if (n > HD_ID_MAX) {
         node->metrics.refused++;
-        respond_error(req, HD_EBADREQ, "dept is too long");
+        hd_respond_error(req, HD_EBADREQ, "dept is too long");
         return;
     }
     hd_status_get(&rest->status, req, n > 0 ? dept : "");
@@ -284,7 +279,7 @@ static int rest_api(hd_rest *rest, eio_http_request *req, const char *method, co
     if (!messages && !convs && !inquiries && !agents && !agent_convs && !depts && !status)
         return 1;
     if (!(get || (post && messages))) {
-        respond_error(req, 405, "method not allowed");
+        hd_respond_error(req, 405, "method not allowed");
         return 0;
     }
     if (status) { /* a widget key will do */
