@@ -71,6 +71,9 @@ void sio_client_open(sio_server *srv, eio_session *session)
     c->deadline = uv_now(srv->loop) + srv->opts.connect_timeout_ms;
     sb_list_insert_tail(&srv->waiting, &c->wait_link);
     sio_connect_timer_start(srv);
+    c->legacy = eio_session_protocol(session) == SIO_LEGACY_ENGINE_PROTOCOL;
+    if (c->legacy) /* a 2.x client never asks for "/": Node connects it at once */
+        sio_namespace_connect(sio_server_of(srv, "/"), c, json_object(), NULL);
 }
 
 void sio_client_joined(sio_client *c) { sb_list_remove(&c->wait_link); }
@@ -174,8 +177,24 @@ static void client_refuse_namespace(sio_client *c, const char *name)
     json_decref(p.data);
 }
 
+/* A legacy client names its namespace's query in the CONNECT ("/nsp?a=1"): Node makes it
+ * the auth payload (so {} without one). Cuts p->nsp at the '?' and returns what followed,
+ * or NULL. */
+static const char *client_connect_query(sio_client *c, siop_packet *p)
+{
+    if (!c->legacy || p->type != SIOP_PACKET_CONNECT)
+        return NULL;
+    char *q = strchr(p->nsp, '?');
+    if (q)
+        *q++ = '\0';
+    json_decref(p->data);
+    p->data = sio_query_auth(q ? q : "");
+    return q;
+}
+
 static void client_dispatch(sio_client *c, siop_packet *p)
 {
+    const char *query = client_connect_query(c, p);
     sio_socket *s = client_socket_of(c, p->nsp);
     if (p->type == SIOP_PACKET_CONNECT) {
         sio_namespace *nsp = sio_namespace_find(c->srv, p->nsp);
@@ -188,7 +207,7 @@ static void client_dispatch(sio_client *c, siop_packet *p)
         else {
             json_t *auth = p->data; /* the socket takes it (see auth_compact in socket.c) */
             p->data = NULL;
-            sio_namespace_connect(nsp, c, auth);
+            sio_namespace_connect(nsp, c, auth, query);
         }
         return;
     }

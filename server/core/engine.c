@@ -319,9 +319,24 @@ static void reaper_cb(uv_idle_t *h)
     uv_idle_stop(h);
 }
 
+/* v4: the server pings every interval. v3: the client pings, and the session ends unless a
+ * PING arrives within interval + timeout of the last (Node's resetPingTimeout). */
 void eio__session_heartbeat_start(eio_session *s)
 {
-    timer_schedule(s, EIO_PHASE_PING, s->srv->cfg.ping_interval_ms);
+    const eio_config *cfg = &s->srv->cfg;
+    if (s->protocol == EIO_PROTOCOL_V3)
+        timer_schedule(s, EIO_PHASE_PONG, (uint64_t)cfg->ping_interval_ms + cfg->ping_timeout_ms);
+    else
+        timer_schedule(s, EIO_PHASE_PING, cfg->ping_interval_ms);
+}
+
+int eio__handshake_protocol(const eio_server *srv, const char *query)
+{
+    char version[EIO_VERSION_PARAM_MAX];
+    if (eio__http_query_param(query, "EIO", version, sizeof(version)) >= 0 && !strcmp(version, "4"))
+        return EIO_PROTOCOL_V4;
+    /* As Node's computeProtocolRevision: anything but "4", or no EIO at all, is v3. */
+    return srv->cfg.allow_eio3 ? EIO_PROTOCOL_V3 : -1;
 }
 
 static void session_send_handshake(eio_session *s)
@@ -352,6 +367,11 @@ eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn
     memcpy(s->query, query, query_len + 1);
     free(query);
     s->srv = srv;
+    s->protocol = (uint8_t)(eio__handshake_protocol(srv, eio__http_req_query(c)) == EIO_PROTOCOL_V3
+                                ? EIO_PROTOCOL_V3
+                                : EIO_PROTOCOL_V4);
+    /* Node's supportsBinary: any b64 value in the handshake query asks for base64. */
+    s->b64 = sb_query_find(eio__http_req_query(c), "b64", &(size_t){0}) != NULL;
     s->transport = t;
     do
         sb_random_id(s->sid, EIO_SID_LEN);
@@ -539,9 +559,19 @@ void eio__session_on_packet(eio_session *s, const eiop_packet *p)
     if (s->state != EIO_SESSION_OPEN)
         return;
     switch (p->type) {
-    case EIOP_PACKET_PING: eio__session_send_packet(s, EIOP_PACKET_PONG, p->data, p->len); break;
+    case EIOP_PACKET_PING:
+        if (s->protocol == EIO_PROTOCOL_V3) {
+            /* Node answers a v3 PING with a bare PONG and restarts the timeout. */
+            eio__session_heartbeat_start(s);
+            eio__session_send_packet(s, EIOP_PACKET_PONG, NULL, 0);
+            break;
+        }
+        eio__session_send_packet(s, EIOP_PACKET_PONG, p->data, p->len);
+        break;
     case EIOP_PACKET_PONG:
-        if (s->phase == EIO_PHASE_PONG)
+        if (s->protocol == EIO_PROTOCOL_V3) /* Node: "invalid heartbeat direction" */
+            eio__session_close(s, EIO_REASON_TRANSPORT_ERROR, EIO_CLOSE_ABORT);
+        else if (s->phase == EIO_PHASE_PONG)
             eio__session_heartbeat_start(s);
         break;
     case EIOP_PACKET_MESSAGE:
@@ -561,6 +591,7 @@ void eio__session_on_packet(eio_session *s, const eiop_packet *p)
 
 const char *eio_session_id(const eio_session *s) { return s->sid; }
 eio_transport_kind eio_session_transport(const eio_session *s) { return s->transport; }
+int eio_session_protocol(const eio_session *s) { return s->protocol; }
 const char *eio_session_query(const eio_session *s) { return s->query; }
 const char *eio_session_remote_addr(const eio_session *s) { return s->remote; }
 void eio_session_set_data(eio_session *s, void *data) { s->data = data; }

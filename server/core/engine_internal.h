@@ -45,6 +45,9 @@
 #define EIO_HTTP_REQUEST_S         30 /* a request must arrive whole, an answer leave, within this */
 #define EIO_CLOSE_GRACE_S          2  /* a closing connection waits this long for the client */
 #define EIO_SWEEP_MS               1000 /* how often connection deadlines are checked */
+#define EIO_PROTOCOL_V3            3    /* Engine.IO revisions */
+#define EIO_PROTOCOL_V4            4
+#define EIO_VERSION_PARAM_MAX      16 /* room for the EIO query value */
 
 /* An outbound unit: a packet (its websocket frame header written in the headroom, so that
  * one broadcast is encoded once for every recipient and transport) or raw bytes (an HTTP
@@ -172,6 +175,9 @@ struct eio_session {
     char sid[EIO_SID_LEN + 1];
     char remote[EIO_ADDR_LEN];
     signed char t_list;    /* index in srv->timers, -1 while no deadline is set */
+    uint8_t protocol;      /* Engine.IO revision: 4, or 3 */
+    uint8_t b64;           /* v3: the client asked for base64 (b64=1): no binary payloads */
+    uint8_t post_bin;      /* v3: the POST being read is a binary payload */
     eio_timer_phase phase; /* what the deadline is for */
     eio_server *srv;
     eio_transport_kind transport;
@@ -234,6 +240,8 @@ struct eio_server {
 };
 
 /* engine.c */
+/* The protocol revision a handshake with this query starts: 4, 3, or -1 (refused). */
+int eio__handshake_protocol(const eio_server *srv, const char *query);
 eio_session *eio__session_find(eio_server *srv, const char *sid);
 eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn *c);
 void eio__session_on_packet(eio_session *s, const eiop_packet *p);

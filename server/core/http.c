@@ -372,7 +372,7 @@ static void remember_origin(eio_conn *c)
 /* An Engine.IO request: handshake, poll, or packets posted to a session. */
 static void engine_request(eio_conn *c, eio_server *srv)
 {
-    char transport[EIO_QUERY_PARAM_MAX], sid[EIO_QUERY_PARAM_MAX], version[EIO_QUERY_PARAM_MAX];
+    char transport[EIO_QUERY_PARAM_MAX], sid[EIO_QUERY_PARAM_MAX];
     const char *query = eio__http_req_query(c);
     int method = c->req->parser.method;
     int is_get = method == HTTP_GET, is_post = method == HTTP_POST;
@@ -406,8 +406,7 @@ static void engine_request(eio_conn *c, eio_server *srv)
         eio__http_respond_error(c, EIO_ERR_BAD_HANDSHAKE_METHOD);
     else if (strcmp(transport, "polling"))
         eio__http_respond_error(c, EIO_ERR_BAD_REQUEST);
-    else if (eio__http_query_param(query, "EIO", version, sizeof(version)) < 0 ||
-             strcmp(version, "4"))
+    else if (eio__handshake_protocol(srv, query) < 0)
         eio__http_respond_error(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     else
         eio__polling_handle_get(c, eio__session_create(srv, EIO_TRANSPORT_POLLING, c));

@@ -172,7 +172,7 @@ static void on_restored(sio_recovery_record *sess, void *ud)
         sess = NULL;
     }
     if (sess) {
-        memcpy(s->id, sess->sid, sizeof(s->id));
+        memcpy(s->id_buf, sess->sid, sizeof(s->id_buf));
         memcpy(s->pid, sess->pid, sizeof(s->pid));
         json_decref(s->data);
         s->data = sess->data;
@@ -202,10 +202,10 @@ static int namespace_restore(sio_namespace *nsp, sio_socket *s)
     return 1;
 }
 
-void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth)
+void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth, const char *query)
 {
-    sio_socket *s = sio_socket_new(nsp, c, auth);
-    if (!namespace_restore(nsp, s))
+    sio_socket *s = sio_socket_new(nsp, c, auth, query);
+    if (c->legacy || !namespace_restore(nsp, s)) /* no recovery in protocol v4 */
         namespace_authorize(s);
     sio_socket_unref(s); /* the client's reference keeps it */
 }
@@ -235,8 +235,13 @@ int sio_socket_refuse(sio_socket *s, const char *message, json_t *data)
         siop_packet_init(&p);
         p.type = SIOP_PACKET_CONNECT_ERROR;
         p.nsp = s->nsp->name;
-        p.data = json_pack("{s:s}", "message", message ? message : "");
-        if (data)
+        if (s->client->legacy) /* Node sends protocol v4 clients err.data || err.message */
+            p.data = json_is_object(data) || json_is_string(data)
+                         ? json_incref(data)
+                         : json_string(message ? message : "");
+        else
+            p.data = json_pack("{s:s}", "message", message ? message : "");
+        if (data && !s->client->legacy)
             json_object_set(p.data, "data", data);
         sio_client_send_packet(s->client, &p);
         json_decref(p.data);

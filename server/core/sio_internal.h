@@ -23,6 +23,8 @@
 #include "socketio.h"
 
 #define SIO_ADDR_LEN 46 /* INET6_ADDRSTRLEN: room for an IPv6 address in text form */
+/* The Engine.IO revision of socket.io-client 2.x, which speaks Socket.IO protocol v4 */
+#define SIO_LEGACY_ENGINE_PROTOCOL 3
 
 typedef struct sio_client sio_client;
 typedef struct sio_ack_waiter sio_ack_waiter;
@@ -90,7 +92,9 @@ struct sio_socket {
     sio_socket_state state;
     int auth_pending; /* the hook holds a reference and owes a decision */
     int recovered;
-    char id[SIO_ID_LEN + 1];
+    char *id;            /* id_buf, or (a legacy client's "/nsp#sid") allocated */
+    char *connect_query; /* legacy: the CONNECT's query ("a=1&b=2", raw), or NULL */
+    char id_buf[SIO_ID_LEN + 1];
     char pid[SIO_ID_LEN + 1];       /* "" when recovery is off */
     char remote_addr[SIO_ADDR_LEN]; /* (after the ids: no padding between them) */
     sio_namespace *nsp;
@@ -111,6 +115,7 @@ struct sio_socket {
 struct sio_client {
     int refs;    /* the session's, plus one per dispatch in progress */
     int closing; /* input is ignored: the session is being closed */
+    int legacy;  /* Socket.IO protocol v4 (socket.io-client 2.x, on an Engine.IO v3 session) */
     sio_server *srv;
     eio_session *session;  /* NULL once the engine closed it */
     siop_decoder *decoder; /* only while a binary packet awaits its attachments (owned);
@@ -148,8 +153,9 @@ void sio_connect_timer_start(sio_server *srv);
 /* namespace.c */
 sio_namespace *sio_namespace_find(sio_server *srv, const char *name);
 void sio_namespace_free(sio_namespace *nsp);
-/* Both steal auth (the CONNECT payload, may be NULL). */
-void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth);
+/* Both steal auth (the CONNECT payload, may be NULL). query: a legacy client's CONNECT
+ * query (raw, copied), or NULL. */
+void sio_namespace_connect(sio_namespace *nsp, sio_client *c, json_t *auth, const char *query);
 void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p);
 
 /* server_event.c */
@@ -158,7 +164,10 @@ void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p);
 void sio_node_replies_orphan(sio_namespace *nsp);
 
 /* socket.c */
-sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth);
+sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth, const char *query);
+/* A legacy client's CONNECT query as the object Node makes its auth payload (url-decoded
+ * pairs, the last of a repeated name winning, as Object.fromEntries). */
+json_t *sio_query_auth(const char *query);
 void sio_socket_on_packet(sio_socket *s, siop_packet *p);
 /* Node's Socket._onclose: leaves rooms, persists for recovery, runs the disconnect
  * handler. A socket that never connected is only detached. */

@@ -12,14 +12,30 @@
 
 #include "random.h"
 #include "sio_internal.h"
+#include "url.h"
 
 #define SIO_TIME_TEXT_LEN 64 /* room for the handshake's "time" text */
 #define SIO_MS_PER_S      1000
 #define SIO_US_PER_MS     1000
 
-/* Node's base64id.generateId(): the ids are 20 URL-safe characters (15 random bytes). */
-static void socket_new_ids(sio_socket *s)
+/* Node's base64id.generateId(): the ids are 20 URL-safe characters (15 random bytes). A
+ * legacy client's (Node's for protocol 3 connections) is the Engine.IO sid in "/", and
+ * "/nsp#sid" elsewhere; it has no private id, as protocol v4 has no recovery. */
+static void socket_new_ids(sio_socket *s, sio_client *c)
 {
+    s->id = s->id_buf;
+    if (c->legacy && c->session) {
+        const char *sid = eio_session_id(c->session);
+        if (strcmp(s->nsp->name, "/") == 0) {
+            snprintf(s->id_buf, sizeof(s->id_buf), "%s", sid);
+        } else {
+            size_t len = strlen(s->nsp->name) + 1 + strlen(sid) + 1;
+            if (!(s->id = malloc(len)))
+                abort();
+            snprintf(s->id, len, "%s#%s", s->nsp->name, sid);
+        }
+        return;
+    }
     do
         sb_random_id(s->id, SIO_ID_LEN);
     while (sb_map_get(&s->nsp->sockets, s->id));
@@ -27,7 +43,7 @@ static void socket_new_ids(sio_socket *s)
         sb_random_id(s->pid, SIO_ID_LEN);
 }
 
-sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth)
+sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth, const char *query)
 {
     sio_socket *s = calloc(1, sizeof(*s));
     if (!s)
@@ -47,7 +63,9 @@ sio_socket *sio_socket_new(sio_namespace *nsp, sio_client *c, json_t *auth)
     uv_timeval64_t now;
     if (uv_gettimeofday(&now) == 0)
         s->issued_ms = (uint64_t)now.tv_sec * SIO_MS_PER_S + (uint64_t)now.tv_usec / SIO_US_PER_MS;
-    socket_new_ids(s);
+    socket_new_ids(s, c);
+    if (query && !(s->connect_query = strdup(query)))
+        abort();
     sio_client_attach(c, s);
     return s;
 }
@@ -66,6 +84,9 @@ void sio_socket_unref(sio_socket *s)
     json_decref(s->auth);
     free(s->auth_text);
     json_decref(s->data);
+    if (s->id != s->id_buf)
+        free(s->id);
+    free(s->connect_query);
     free(s);
 }
 
@@ -134,10 +155,45 @@ eio_session *sio_socket_session(const sio_socket *s)
     return s->state == SIO_SOCKET_CONNECTED && s->client ? s->client->session : NULL;
 }
 
+/* A legacy client's CONNECT query is looked in first: its namespace's own parameters. */
+static int connect_query_param(const sio_socket *s, const char *name, char *buf, size_t len)
+{
+    size_t vlen;
+    const char *v = s->connect_query ? sb_query_find(s->connect_query, name, &vlen) : NULL;
+    if (!v || vlen >= len) /* decoding never lengthens a value */
+        return -1;
+    size_t n = sb_url_decode(v, vlen, buf);
+    buf[n] = '\0';
+    return (int)n;
+}
+
 int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, size_t len)
 {
     eio_session *session = s->client ? s->client->session : NULL;
+    int n = connect_query_param(s, name, buf, len);
+    if (n >= 0)
+        return n;
     return session ? eio_session_query_param(session, name, buf, len) : -1;
+}
+
+json_t *sio_query_auth(const char *q)
+{
+    json_t *o = json_object();
+    while (*q) {
+        size_t field = strcspn(q, "&"), name = strcspn(q, "=&");
+        const char *value = name < field ? q + name + 1 : q + field;
+        size_t vlen = (size_t)(q + field - value);
+        char *k = malloc(name + 1), *v = malloc(vlen + 1);
+        if (!k || !v)
+            abort();
+        size_t kn = sb_url_decode(q, name, k), vn = sb_url_decode(value, vlen, v);
+        if (field > 0)
+            json_object_setn_new(o, k, kn, json_stringn(v, vn));
+        free(k);
+        free(v);
+        q += field + (q[field] == '&');
+    }
+    return o;
 }
 
 /* ---- handshake --------------------------------------------------------------------- */
@@ -299,7 +355,8 @@ void sio_socket_connect(sio_socket *s)
     s->state = SIO_SOCKET_CONNECTED;
     sb_map_put(&nsp->sockets, s->id, s);
     socket_join_initial(s);
-    json_t *hello = json_pack("{s:s}", "sid", s->id);
+    /* Protocol v4's CONNECT carries no payload: the client knows its id. */
+    json_t *hello = c->legacy ? NULL : json_pack("{s:s}", "sid", s->id);
     if (s->pid[0])
         json_object_set_new(hello, "pid", json_string(s->pid));
     socket_send_control(s, SIOP_PACKET_CONNECT, hello);

@@ -12,6 +12,7 @@
 #include "engine_internal.h"
 
 #define EIO_POLL_CONTENT_TYPE "text/plain; charset=UTF-8"
+#define EIO_POLL_BINARY_TYPE  "application/octet-stream"
 
 static void cookie_header(eio_session *s, char *buf, size_t len)
 {
@@ -22,6 +23,28 @@ static void cookie_header(eio_session *s, char *buf, size_t len)
         buf[0] = '\0';
 }
 
+/* How the response is framed: v3 answers in binary form when the client reads binary and
+ * a packet is binary (engine.io-parser 2's encodePayload), else as a string. */
+static eiop_payload_form answer_form(const eio_session *s)
+{
+    if (s->protocol != EIO_PROTOCOL_V3)
+        return EIOP_FORM_V4;
+    for (uint32_t i = 0; !s->b64 && i < s->q.len; i++)
+        if (eio__queue_at(&s->q, i)->binary)
+            return EIOP_FORM_V3_BINARY;
+    return EIOP_FORM_V3_TEXT;
+}
+
+static void payload_append(sb_buf *b, eiop_payload_form form, const eiop_packet *p)
+{
+    if (form == EIOP_FORM_V3_TEXT)
+        eiop_payload_append_v3(b, p);
+    else if (form == EIOP_FORM_V3_BINARY)
+        eiop_payload_append_v3_binary(b, p);
+    else
+        eiop_payload_append(b, p);
+}
+
 /* Builds the response of the parked (or just arrived) GET from the whole queue. */
 void eio__polling_answer_get(eio_session *s)
 {
@@ -30,21 +53,24 @@ void eio__polling_answer_get(eio_session *s)
     eio_msg *m;
     char cookie[EIO_SID_LEN + 128];
     int handshake = 0;
+    eiop_payload_form form = answer_form(s);
     sb_buf_init(&b);
     while ((m = eio__queue_pop(&s->q))) {
         eiop_packet p = {(eiop_packet_type)m->type, m->binary, EIO_MSG_DATA(m), m->len};
         handshake |= m->type == EIOP_PACKET_OPEN;
-        eiop_payload_append(&b, &p);
+        payload_append(&b, form, &p);
         eio_msg_unref(m);
     }
     if (!b.len) {
         /* Woken with nothing to say (an upgrade in progress): release the GET. */
         eiop_packet noop = {EIOP_PACKET_NOOP, 0, NULL, 0};
-        eiop_payload_append(&b, &noop);
+        payload_append(&b, form, &noop);
     }
     cookie_header(s, cookie, sizeof(cookie));
     eio__conn_detach(c);
-    eio__http_respond(c, 200, EIO_POLL_CONTENT_TYPE, b.data, b.len, handshake ? cookie : NULL);
+    eio__http_respond(c, 200,
+                      form == EIOP_FORM_V3_BINARY ? EIO_POLL_BINARY_TYPE : EIO_POLL_CONTENT_TYPE,
+                      b.data, b.len, handshake ? cookie : NULL);
     sb_buf_free(&b);
     eio__session_maybe_destroy(s);
 }
@@ -82,17 +108,19 @@ void eio__polling_handle_post(eio_conn *c, eio_session *s)
     }
     c->session = s;
     s->post = c;
+    const char *ctype = eio__http_req_header(c, "content-type");
+    s->post_bin = s->protocol == EIO_PROTOCOL_V3 && ctype && !strcmp(ctype, EIO_POLL_BINARY_TYPE);
     eio__http_route_post(c);
 }
 
 /* Returns EIOP_DONE when the whole body is well-formed, EIOP_ERR otherwise. A body is
  * checked whole before any packet is acted on, so a malformed POST changes nothing. */
-static int post_validate(const uint8_t *body, size_t len)
+static int post_validate(const uint8_t *body, size_t len, eiop_payload_form form)
 {
     eiop_payload_reader r;
     eiop_packet p;
     int rc;
-    eiop_payload_reader_init(&r, body, len);
+    eiop_payload_reader_init_form(&r, body, len, form);
     while ((rc = eiop_payload_reader_next(&r, &p)) == EIOP_OK)
         ;
     eiop_payload_reader_free(&r);
@@ -103,12 +131,15 @@ static void post_decode(eio_conn *c, eio_session *s, const uint8_t *body, size_t
 {
     eiop_payload_reader r;
     eiop_packet p;
-    if (post_validate(body, len) != EIOP_DONE) {
+    eiop_payload_form form = s->protocol != EIO_PROTOCOL_V3 ? EIOP_FORM_V4
+                             : s->post_bin                  ? EIOP_FORM_V3_BINARY
+                                                            : EIOP_FORM_V3_TEXT;
+    if (post_validate(body, len, form) != EIOP_DONE) {
         eio__http_respond_error(c, EIO_ERR_BAD_REQUEST);
         eio__session_close(s, EIO_REASON_TRANSPORT_ERROR, EIO_CLOSE_ABORT);
         return;
     }
-    eiop_payload_reader_init(&r, body, len);
+    eiop_payload_reader_init_form(&r, body, len, form);
     while (s->state == EIO_SESSION_OPEN && eiop_payload_reader_next(&r, &p) == EIOP_OK)
         eio__session_on_packet(s, &p);
     eiop_payload_reader_free(&r);

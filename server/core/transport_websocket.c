@@ -51,7 +51,7 @@ static int upgrade_check(eio_conn *c, eio_session **probe_of)
     const char *upgrade = eio__http_req_header(c, "upgrade");
     const char *key = eio__http_req_header(c, "sec-websocket-key");
     const char *version = eio__http_req_header(c, "sec-websocket-version");
-    char transport[EIO_QUERY_VALUE_MAX], sid[EIO_QUERY_VALUE_MAX], eio[EIO_QUERY_VALUE_MAX];
+    char transport[EIO_QUERY_VALUE_MAX], sid[EIO_QUERY_VALUE_MAX];
     size_t plen = strlen(srv->cfg.path);
     *probe_of = NULL;
     if (srv->shutting_down) {
@@ -78,7 +78,7 @@ static int upgrade_check(eio_conn *c, eio_session **probe_of)
         *probe_of = s;
         return 0;
     }
-    if (eio__http_query_param(query, "EIO", eio, sizeof(eio)) < 0 || strcmp(eio, "4"))
+    if (eio__handshake_protocol(srv, query) < 0)
         return reject_upgrade(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 0;
 }
@@ -179,6 +179,20 @@ static void websocket_fail(eio_conn *c, uint16_t code, const char *why)
 
 /* ---- outbound ---- */
 
+/* Engine.IO v3 puts the packet type byte before a binary message's data: such a message
+ * (shared with v4 recipients, whose frame is the data alone) is copied into a frame of
+ * its own. */
+static eio_msg *v3_binary_frame(const eio_msg *m)
+{
+    eio_msg *f = eio_msg_raw(WS_SERVER_HEADER_MAX + 1 + m->len);
+    uint8_t *p = EIO_MSG_DATA(f);
+    size_t h = ws_frame_header(p, WS_OP_BINARY, 1 + m->len);
+    p[h] = EIOP_PACKET_MESSAGE;
+    memcpy(p + h + 1, EIO_MSG_DATA(m), m->len);
+    f->len = h + 1 + m->len;
+    return f;
+}
+
 void eio__websocket_flush(eio_conn *c)
 {
     eio_session *s = c->session;
@@ -186,7 +200,13 @@ void eio__websocket_flush(eio_conn *c)
     if (!s || c->is_probe)
         return;
     while ((m = eio__queue_pop(&s->q))) {
-        eio__queue_push(&c->out, m);
+        if (m->binary && !m->raw && s->protocol == EIO_PROTOCOL_V3) {
+            eio_msg *f = v3_binary_frame(m);
+            eio__queue_push(&c->out, f);
+            eio_msg_unref(f);
+        } else {
+            eio__queue_push(&c->out, m);
+        }
         eio_msg_unref(m);
     }
     if (s->state == EIO_SESSION_CLOSING) {
@@ -226,7 +246,10 @@ static void websocket_packet(eio_conn *c, const uint8_t *data, size_t len, int b
     const char *err;
     if (!s)
         return;
-    if (eiop_packet_decode_frame(data, len, !binary, &p, &err) != EIOP_OK) {
+    int rc = s->protocol == EIO_PROTOCOL_V3
+                 ? eiop_packet_decode_frame_v3(data, len, !binary, &p, &err)
+                 : eiop_packet_decode_frame(data, len, !binary, &p, &err);
+    if (rc != EIOP_OK) {
         websocket_fail(c, WS_CLOSE_PROTOCOL_ERROR, err);
         return;
     }

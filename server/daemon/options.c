@@ -16,7 +16,7 @@
 #define SB_ENV_PREFIX     "SWITCHBOARD_"
 #define SB_ENV_NAME_MAX   64
 #define SB_MAX_PORT       65535
-#define SB_SHARED_OPTIONS 16
+#define SB_SHARED_OPTIONS 17
 #define SB_MAX_OPTIONS    64
 
 void sbd_options_defaults(sbd_options *o)
@@ -56,6 +56,8 @@ static int shared_options(sbd_options *o, sbd_option *t, int *help)
         {"redis-room-channels", SBD_OPT_FLAG, &o->redis_room_channels, 0, 1,
          "subscribe one channel per local room instead of key#nsp#* (less traffic, but a broadcast right after a remote join can miss the new member)"},
         {"node-id", SBD_OPT_STRING, &o->node_id, 0, 0, "this node's name in logs (default random)"},
+        {"allow-eio3", SBD_OPT_FLAG, &o->eio.allow_eio3, 0, 1,
+         "serve Engine.IO v3 clients (socket.io-client 2.x), as Node's allowEIO3 (default off)"},
         {"help", SBD_OPT_FLAG, help, 0, 1, "print this help and exit"},
     };
     memcpy(t, shared, sizeof(shared));

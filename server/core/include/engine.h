@@ -51,6 +51,9 @@ typedef struct eio_config {
     const char *cookie;      /* NULL: no cookie; else the sticky-session cookie name ("io") */
     int allow_polling;       /* 1: the polling transport is offered */
     int allow_websocket;     /* 1: the websocket transport (and upgrade) is offered */
+    int allow_eio3;          /* 1: Engine.IO v3 clients (socket.io-client 2.x) are served, as Node's
+                                allowEIO3: a handshake with EIO other than 4 (or none) starts a v3
+                                session; 0: such a handshake gets "Unsupported protocol version" */
 } eio_config;
 
 /* Fills cfg with the Node server's defaults on 127.0.0.1:3000 at "/socket.io/". */
@@ -115,6 +118,8 @@ void eio_session_close(eio_session *s);
 
 const char *eio_session_id(const eio_session *s); /* the sid (NUL-terminated) */
 eio_transport_kind eio_session_transport(const eio_session *s);
+/* The Engine.IO protocol revision of the session: 4, or 3 (allow_eio3). */
+int eio_session_protocol(const eio_session *s);
 /* Query string of the handshake request, without '?' (may be ""), and a lookup in it:
  * copies the url-decoded value of name into buf and returns its length, or -1. */
 const char *eio_session_query(const eio_session *s);
