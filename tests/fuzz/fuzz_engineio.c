@@ -1,10 +1,10 @@
 /* fuzz_engineio.c: libFuzzer target for the Engine.IO decoders.
  *
- * Each input is read as a polling body, as a WebSocket text frame, as a binary frame and
- * as base64. Besides not crashing, leaking or reading out of bounds, what is accepted must
- * come back unchanged through the matching encoder: a body through eiop_payload_append()
- * (packet for packet: non-canonical base64 such as "AB==" may legitimately re-encode to
- * other text), a text frame byte for byte, base64 bytes through encode and decode.
+ * Each input is read as a polling body (v4, and both v3 forms), as a WebSocket text frame,
+ * as a binary frame (v4 and v3) and as base64. Besides not crashing, leaking or reading out of
+ * bounds, what is accepted must come back unchanged through the matching encoder: a body through
+ * eiop_payload_append() (packet for packet: non-canonical base64 such as "AB==" may legitimately
+ * re-encode to other text), a text frame byte for byte, base64 bytes through encode and decode.
  */
 #include <string.h>
 
@@ -59,6 +59,64 @@ static void check_payload(const uint8_t *data, size_t size)
     sb_buf_free(&again);
 }
 
+static void v3_append(sb_buf *out, eiop_payload_form form, const eiop_packet *p)
+{
+    if (form == EIOP_FORM_V3_TEXT)
+        eiop_payload_append_v3(out, p);
+    else
+        eiop_payload_append_v3_binary(out, p);
+}
+
+/* A v3 body (either form) that reads whole must read the same once re-encoded; the bytes
+ * may differ ("0:" skipped, leading zeros, non-canonical base64). */
+static void check_payload_v3(const uint8_t *data, size_t size, eiop_payload_form form)
+{
+    eiop_payload_reader r;
+    eiop_packet p;
+    sb_buf again;
+    int rc;
+    sb_buf_init(&again);
+    eiop_payload_reader_init_form(&r, data, size, form);
+    while ((rc = eiop_payload_reader_next(&r, &p)) == EIOP_OK)
+        v3_append(&again, form, &p);
+    FUZZ_CHECK(rc == EIOP_DONE || r.errstr[0] != '\0');
+    eiop_payload_reader_free(&r);
+    if (rc == EIOP_DONE && again.len > 0) {
+        eiop_payload_reader ra, rb;
+        eiop_packet pa, pb;
+        int rca, rcb;
+        eiop_payload_reader_init_form(&ra, data, size, form);
+        eiop_payload_reader_init_form(&rb, again.data, again.len, form);
+        do {
+            rca = eiop_payload_reader_next(&ra, &pa);
+            rcb = eiop_payload_reader_next(&rb, &pb);
+            FUZZ_CHECK(rca == rcb && rca != EIOP_ERR);
+            FUZZ_CHECK(rca != EIOP_OK || packets_equal(&pa, &pb));
+        } while (rca == EIOP_OK);
+        eiop_payload_reader_free(&ra);
+        eiop_payload_reader_free(&rb);
+    }
+    sb_buf_free(&again);
+}
+
+static void check_utf16(const uint8_t *data, size_t size)
+{
+    size_t units = eiop_utf16_len(data, size), bytes = 0;
+    FUZZ_CHECK(units <= size);
+    FUZZ_CHECK(eiop_utf16_span(data, size, units, &bytes) == 0 && bytes == size);
+    FUZZ_CHECK(eiop_utf16_span(data, size, units + 1, &bytes) == -1);
+}
+
+static void check_frames_v3(const uint8_t *data, size_t size)
+{
+    eiop_packet p;
+    const char *why = NULL;
+    if (eiop_packet_decode_frame_v3(data, size, 0, &p, &why) == EIOP_OK)
+        FUZZ_CHECK(p.binary && p.len + 1 == size && data[0] == EIOP_PACKET_MESSAGE);
+    else
+        FUZZ_CHECK(why != NULL);
+}
+
 static void check_frames(const uint8_t *data, size_t size)
 {
     eiop_packet p;
@@ -100,7 +158,11 @@ static void check_base64(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_payload(data, size);
+    check_payload_v3(data, size, EIOP_FORM_V3_TEXT);
+    check_payload_v3(data, size, EIOP_FORM_V3_BINARY);
+    check_utf16(data, size);
     check_frames(data, size);
+    check_frames_v3(data, size);
     check_base64(data, size);
     return 0;
 }

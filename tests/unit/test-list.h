@@ -125,6 +125,17 @@ TEST_ENTRY(eio_handshake_spec_example)
 TEST_ENTRY(eio_handshake_without_upgrades)
 TEST_ENTRY(eio_packet_type_names)
 
+/* test_engineio_v3.c */
+TEST_ENTRY(eio3_utf16_lengths)
+TEST_ENTRY(eio3_string_payload_encode_golden)
+TEST_ENTRY(eio3_binary_payload_encode_golden)
+TEST_ENTRY(eio3_string_payload_decode)
+TEST_ENTRY(eio3_string_payload_errors)
+TEST_ENTRY(eio3_binary_payload_decode)
+TEST_ENTRY(eio3_binary_payload_errors)
+TEST_ENTRY(eio3_payload_round_trip)
+TEST_ENTRY(eio3_websocket_frames)
+
 /* test_socketio_spec.c */
 TEST_ENTRY(sio_spec_vectors_decode)
 TEST_ENTRY(sio_spec_vectors_encode)
