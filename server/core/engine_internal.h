@@ -282,6 +282,7 @@ char *eio__http_query_decoded(const char *query); /* url-decoded pairs joined by
 void eio__http_route_post(eio_conn *c);           /* the body is a polling payload */
 
 /* transport_polling.c */
+int eio__polling_jsonp(const char *query); /* 1: a JSONP poll (j=), which is not offered */
 void eio__polling_handle_get(eio_conn *c, eio_session *s);
 void eio__polling_handle_post(eio_conn *c, eio_session *s);
 void eio__polling_handle_post_done(eio_conn *c, const uint8_t *body, size_t len, int too_large);

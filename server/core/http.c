@@ -382,7 +382,7 @@ static void engine_request(eio_conn *c, eio_server *srv)
     }
     if (eio__http_query_param(query, "transport", transport, sizeof(transport)) < 0 ||
         (strcmp(transport, "polling") && strcmp(transport, "websocket")) ||
-        (!strcmp(transport, "polling") && !srv->cfg.allow_polling) ||
+        (!strcmp(transport, "polling") && (!srv->cfg.allow_polling || eio__polling_jsonp(query))) ||
         (!strcmp(transport, "websocket") && !srv->cfg.allow_websocket)) {
         eio__http_respond_error(c, EIO_ERR_UNKNOWN_TRANSPORT);
         return;

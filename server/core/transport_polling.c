@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "url.h"
 
 #define EIO_POLL_CONTENT_TYPE "text/plain; charset=UTF-8"
 #define EIO_POLL_BINARY_TYPE  "application/octet-stream"
@@ -73,6 +74,15 @@ void eio__polling_answer_get(eio_session *s)
                       b.data, b.len, handshake ? cookie : NULL);
     sb_buf_free(&b);
     eio__session_maybe_destroy(s);
+}
+
+/* JSONP polling (the "j" parameter) served only browsers without XHR2 or CORS, through a
+ * script tag that runs what the answer holds: it is not offered, and a JSONP request gets
+ * "Transport unknown" rather than an XHR answer its script tag could not parse. */
+int eio__polling_jsonp(const char *query)
+{
+    size_t len;
+    return sb_query_find(query, "j", &len) != NULL;
 }
 
 void eio__polling_handle_get(eio_conn *c, eio_session *s)

@@ -50,6 +50,21 @@ function v2Ack(socket, event, ...args) {
   });
 }
 
+// The first event whose first argument passes check (earlier ones, such as a conversation an
+// earlier test left in the queue, are skipped).
+function waitMatching(socket, event, check, timeoutMs = ms(5000)) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { socket.off(event, h); reject(new Error(`no matching "${event}" within ${timeoutMs} ms`)); }, timeoutMs);
+    const h = (arg) => {
+      if (!check(arg)) return;
+      clearTimeout(t);
+      socket.off(event, h);
+      resolve(arg);
+    };
+    socket.on(event, h);
+  });
+}
+
 // ---------- raw Engine.IO v3 polling ----------
 
 const v3Path = (srv, { sid, extra = "" } = {}) =>
@@ -278,6 +293,14 @@ describe("with --allow-eio3", () => {
     await fetch(url, { method: "POST", body: "1:1" });
   });
 
+  test("JSONP polling (j=) is not offered: Transport unknown", bounded(5000), async () => {
+    for (const q of ["EIO=3&transport=polling&j=0", "EIO=4&transport=polling&j=1"]) {
+      const res = await request(srv.port, { path: `${srv.path}?${q}` });
+      assert.equal(res.status, 400, q);
+      assert.deepEqual(jsonBody(res), { code: 0, message: "Transport unknown" });
+    }
+  });
+
   test("malformed v3 payloads are answered 400 and end the session, never the server", bounded(15000), async () => {
     const bad = [
       ["5:4abc", "text/plain;charset=UTF-8"],          // length past the end
@@ -357,18 +380,18 @@ describe("helpdesk with socket.io-client 2 customers and agents", () => {
   test("a v2 customer with a JWT in the query, over polling, talks to a v4 agent", bounded(20000), async () => {
     try {
       const a = await agent(srv, "v2-a1");
-      const toAgent = waitEvent(a, "support");
+      const toAgent = waitMatching(a, "support", (p) => p.data?.session_id === "v2-s1");
       const c = await v2Connected(hd(jwt({ sub: "v2-s1", role: "customer", name: "Customer \u{1F600}" }), ["polling"]));
       const [r] = await v2Ack(c, "support", { session_id: "v2-s1", message: "hello \u{1F600} \u00e9", attachment: false, ticket_chat_id: null, client_msg_id: "v2-m1" });
       assert.equal(r.status_code, 200, JSON.stringify(r));
       assert.equal(r.data.message, "hello \u{1F600} \u00e9");
       assert.deepEqual(r.data.sender, { type: "customer", id: "v2-s1", name: "Customer \u{1F600}" });
-      const [atAgent] = await toAgent;
+      const atAgent = await toAgent;
       assert.deepEqual(atAgent.data, r.data);
-      const toCustomer = waitEvent(c, "support");
+      const toCustomer = waitMatching(c, "support", (p) => p.data?.sender?.type === "agent");
       const reply = await send(a, "agent here \u{1F44B}", { ticket_chat_id: r.data.ticket_chat_id });
       assert.equal(reply.status_code, 200);
-      assert.deepEqual((await toCustomer)[0].data, reply.data);
+      assert.deepEqual((await toCustomer).data, reply.data);
     } finally {
       closeV2();
       closeHdClients();
@@ -389,20 +412,37 @@ describe("helpdesk with socket.io-client 2 customers and agents", () => {
   test("a v2 agent (default upgrade) receives a v4 customer's message and answers", bounded(20000), async () => {
     try {
       const a = await v2Connected(hd(jwt({ sub: "v2-agent", role: "agent", name: "Agent v2" }), undefined));
-      const toAgent = waitEvent(a, "support");
+      const toAgent = waitMatching(a, "support", (p) => p.data?.session_id === "v4-s2");
       const c = await customer(srv, "v4-s2");
       const first = await send(c, "need help", { session_id: "v4-s2" });
       assert.equal(first.status_code, 200);
-      const [atAgent] = await toAgent;
+      const atAgent = await toAgent;
       assert.deepEqual(atAgent.data, first.data);
-      const toCustomer = waitEvent(c, "support");
+      const toCustomer = waitMatching(c, "support", (p) => p.data?.sender?.type === "agent");
       const [r] = await v2Ack(a, "support", { ticket_chat_id: first.data.ticket_chat_id, message: "on it \u{1F600}", attachment: false });
       assert.equal(r.status_code, 200, JSON.stringify(r));
-      assert.deepEqual((await toCustomer)[0].data, r.data);
+      assert.deepEqual((await toCustomer).data, r.data);
     } finally {
       closeV2();
       closeHdClients();
     }
+  });
+
+  test("credentials in the CONNECT's own query (none in the handshake's) are found, raw v3 polling", bounded(10000), async () => {
+    const { sid, rest } = await v3Open(srv);
+    const early = [...rest];
+    while (!early.includes("40")) early.push(...(await v3Collect(srv, sid, 1)));
+    const q = `token=${encodeURIComponent(TEST_API_KEY)}&token_source=api`;
+    assert.equal((await v3Post(srv, sid, encodeV3String([`40${NSP}?${q},`]))).text, "ok");
+    assert.deepEqual(await v3Collect(srv, sid, 1), [`40${NSP},`]);
+    const msg = JSON.stringify(["support", { session_id: "raw-v3", message: "raw \u{1F600}", attachment: false }]);
+    assert.equal((await v3Post(srv, sid, encodeV3String([`42${NSP},7${msg}`]))).text, "ok");
+    const got = [];
+    while (!got.some((p) => p.startsWith(`43${NSP},7`))) got.push(...(await v3Collect(srv, sid, 1)));
+    const [r] = JSON.parse(got.find((p) => p.startsWith(`43${NSP},7`)).slice(`43${NSP},7`.length));
+    assert.equal(r.status_code, 200, JSON.stringify(r));
+    assert.equal(r.data.message, "raw \u{1F600}");
+    await v3Post(srv, sid, "1:1");
   });
 
   test("a bad token reaches the v2 client as its error event", bounded(10000), async () => {

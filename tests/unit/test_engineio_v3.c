@@ -61,11 +61,11 @@ TEST_IMPL(eio3_utf16_lengths)
 {
     ASSERT_EQ(eiop_utf16_len((const uint8_t *)"", 0), 0);
     ASSERT_EQ(eiop_utf16_len((const uint8_t *)"abc", 3), 3);
-    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"h\xc3\xa9llo", 6), 5);         /* é: 1 */
-    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"\xe2\x82\xac", 3), 1);         /* €: 1 */
-    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"\xf0\x9f\x98\x80", 4), 2);     /* 😀: 2 */
-    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"\xff\x80", 2), 2);             /* U+FFFD each */
-    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"\xf0\x9f\x98", 3), 3);         /* cut short */
+    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"h\xc3\xa9llo", 6), 5);     /* é: 1 */
+    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"\xe2\x82\xac", 3), 1);     /* €: 1 */
+    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"\xf0\x9f\x98\x80", 4), 2); /* 😀: 2 */
+    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"\xff\x80", 2), 2);         /* U+FFFD each */
+    ASSERT_EQ(eiop_utf16_len((const uint8_t *)"\xf0\x9f\x98", 3), 3);     /* cut short */
     size_t bytes = 99;
     ASSERT_EQ(eiop_utf16_span((const uint8_t *)"a\xf0\x9f\x98\x80z", 6, 3, &bytes), 0);
     ASSERT_EQ(bytes, 5);
@@ -83,7 +83,8 @@ TEST_IMPL(eio3_string_payload_encode_golden)
     eiop_packet p;
     sb_buf_init(&b);
     /* encodePayload([message "héllo 😀", ping, message '42["a"]'], false) */
-    eiop_payload_append_v3(&b, text_packet(&p, EIOP_PACKET_MESSAGE, "h\xc3\xa9llo \xf0\x9f\x98\x80"));
+    eiop_payload_append_v3(&b,
+                           text_packet(&p, EIOP_PACKET_MESSAGE, "h\xc3\xa9llo \xf0\x9f\x98\x80"));
     eiop_payload_append_v3(&b, text_packet(&p, EIOP_PACKET_PING, ""));
     eiop_payload_append_v3(&b, text_packet(&p, EIOP_PACKET_MESSAGE, "42[\"a\"]"));
     ASSERT_BUF_EQ(b, "9:4h\xc3\xa9llo \xf0\x9f\x98\x80"
@@ -106,8 +107,8 @@ TEST_IMPL(eio3_binary_payload_encode_golden)
     sb_buf_init(&b);
     /* encodePayload([message "4😀é", message <01 02 03>], true): lengths in bytes, as byte
      * values, the text one counting its UTF-8 */
-    eiop_payload_append_v3_binary(&b, text_packet(&p, EIOP_PACKET_MESSAGE,
-                                                  "4\xf0\x9f\x98\x80\xc3\xa9"));
+    eiop_payload_append_v3_binary(
+        &b, text_packet(&p, EIOP_PACKET_MESSAGE, "4\xf0\x9f\x98\x80\xc3\xa9"));
     p = (eiop_packet){EIOP_PACKET_MESSAGE, 1, (const uint8_t *)"\x01\x02\x03", 3};
     eiop_payload_append_v3_binary(&b, &p);
     ASSERT_BUF_EQ(b, "\x00\x08\xff"
@@ -126,12 +127,13 @@ TEST_IMPL(eio3_string_payload_decode)
 {
     v3_fixture f;
     /* "0:" is skipped as engine.io-parser 2 skips it; leading zeros are a number */
-    V3_OPEN(&f, "2:4\xc3\xa9"
-                "0:"
-                "5:4\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
-                "1:2"
-                "01:6"
-                "6:b4AQID",
+    V3_OPEN(&f,
+            "2:4\xc3\xa9"
+            "0:"
+            "5:4\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+            "1:2"
+            "01:6"
+            "6:b4AQID",
             EIOP_FORM_V3_TEXT);
     V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 0, "\xc3\xa9");
     V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 0, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80");
@@ -149,8 +151,8 @@ TEST_IMPL(eio3_string_payload_errors)
     V3_EXPECT_ERROR("", EIOP_FORM_V3_TEXT, "empty payload");
     V3_EXPECT_ERROR("x:4", EIOP_FORM_V3_TEXT, "bad packet length");
     V3_EXPECT_ERROR(":4", EIOP_FORM_V3_TEXT, "bad packet length");
-    V3_EXPECT_ERROR("14", EIOP_FORM_V3_TEXT, "bad packet length");           /* no ':' */
-    V3_EXPECT_ERROR("1:41", EIOP_FORM_V3_TEXT, "bad packet length");         /* trailing */
+    V3_EXPECT_ERROR("14", EIOP_FORM_V3_TEXT, "bad packet length");   /* no ':' */
+    V3_EXPECT_ERROR("1:41", EIOP_FORM_V3_TEXT, "bad packet length"); /* trailing */
     V3_EXPECT_ERROR("5:4abc", EIOP_FORM_V3_TEXT, "past the end");
     V3_EXPECT_ERROR("2:4\xf0\x9f\x98\x80", EIOP_FORM_V3_TEXT, "past the end"); /* half a pair */
     V3_EXPECT_ERROR("99999999999999999999:4", EIOP_FORM_V3_TEXT, "bad packet length");
@@ -163,11 +165,12 @@ TEST_IMPL(eio3_string_payload_errors)
 TEST_IMPL(eio3_binary_payload_decode)
 {
     v3_fixture f;
-    V3_OPEN(&f, "\x00\x08\xff"
-                "44\xf0\x9f\x98\x80\xc3\xa9"
-                "\x01\x04\xff\x04\x01\x02\x03"
-                "\x00\x01\xff"
-                "2",
+    V3_OPEN(&f,
+            "\x00\x08\xff"
+            "44\xf0\x9f\x98\x80\xc3\xa9"
+            "\x01\x04\xff\x04\x01\x02\x03"
+            "\x00\x01\xff"
+            "2",
             EIOP_FORM_V3_BINARY);
     V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 0, "4\xf0\x9f\x98\x80\xc3\xa9");
     V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 1, "\x01\x02\x03");
@@ -200,7 +203,8 @@ TEST_IMPL(eio3_binary_payload_errors)
 
 TEST_IMPL(eio3_payload_round_trip)
 {
-    static const char *const texts[] = {"", "42[\"m\",\"\xf0\x9f\x98\x80\"]", "a\xc3\xa9\xe2\x82\xac"};
+    static const char *const texts[] = {"", "42[\"m\",\"\xf0\x9f\x98\x80\"]",
+                                        "a\xc3\xa9\xe2\x82\xac"};
     for (int form = EIOP_FORM_V3_TEXT; form <= EIOP_FORM_V3_BINARY; form++) {
         sb_buf b;
         sb_buf_init(&b);
@@ -240,7 +244,8 @@ TEST_IMPL(eio3_websocket_frames)
 {
     eiop_packet p;
     const char *why = NULL;
-    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"\x04\x01\x02", 3, 0, &p, &why), EIOP_OK);
+    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"\x04\x01\x02", 3, 0, &p, &why),
+              EIOP_OK);
     ASSERT_EQ(p.type, EIOP_PACKET_MESSAGE);
     ASSERT_EQ(p.binary, 1);
     ASSERT_MEM_EQ(p.data, p.len, "\x01\x02");
