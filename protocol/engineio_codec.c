@@ -172,18 +172,29 @@ int eiop_utf16_span(const uint8_t *s, size_t len, size_t units, size_t *bytes)
     return 0;
 }
 
+/* "b4" and base64 into scratch: a binary message. */
+static const char *eiop_base64_packet_v3(const uint8_t *rec, size_t n, sb_buf *scratch,
+                                         eiop_packet *out)
+{
+    if (n < 2 || rec[1] != '0' + EIOP_PACKET_MESSAGE)
+        return "base64 packet that is not a message";
+    sb_buf_reset(scratch);
+    if (sb_base64_decode(scratch, rec + 2, n - 2) != SB_BASE64_OK)
+        return "invalid base64 in binary packet";
+    eiop_packet_decode_frame(scratch->data, scratch->len, 0, out, NULL);
+    return NULL;
+}
+
 /* A v3 text packet: the type digit and data, or 'b', the type digit and base64. */
 static int eiop_v3_record(eiop_payload_reader *r, const uint8_t *rec, size_t n, size_t at,
                           eiop_packet *out)
 {
     if (rec[0] != EIOP_BINARY_PREFIX)
         return eiop_record_decode(r, rec, n, at, out);
-    if (n < 2 || rec[1] != '0' + EIOP_PACKET_MESSAGE)
-        return eiop_reader_fail(r, "base64 packet that is not a message at offset %zu", at);
-    sb_buf_reset(&r->scratch);
-    if (sb_base64_decode(&r->scratch, rec + 2, n - 2) != SB_BASE64_OK)
-        return eiop_reader_fail(r, "invalid base64 in binary packet at offset %zu", at);
-    return eiop_packet_decode_frame(r->scratch.data, r->scratch.len, 0, out, NULL);
+    const char *why = eiop_base64_packet_v3(rec, n, &r->scratch, out);
+    if (why != NULL)
+        return eiop_reader_fail(r, "%s at offset %zu", why, at);
+    return EIOP_OK;
 }
 
 /* Reads the digits of a length up to the byte end: ASCII digits in the string form, byte
@@ -241,17 +252,23 @@ static int eiop_v3_binary_next(eiop_payload_reader *r, eiop_packet *out)
     if (kind == 0)
         return eiop_v3_record(r, rec, n, at, out);
     const char *why;
-    if (eiop_packet_decode_frame_v3(rec, n, 0, out, &why) != EIOP_OK)
+    if (eiop_packet_decode_frame_v3(rec, n, 0, NULL, out, &why) != EIOP_OK)
         return eiop_reader_fail(r, "%s at offset %zu", why, at);
     return EIOP_OK;
 }
 
-int eiop_packet_decode_frame_v3(const uint8_t *frame, size_t len, int is_text, eiop_packet *out,
-                                const char **errstr)
+int eiop_packet_decode_frame_v3(const uint8_t *frame, size_t len, int is_text, sb_buf *scratch,
+                                eiop_packet *out, const char **errstr)
 {
+    const char *why = NULL;
+    if (is_text && len > 0 && frame[0] == EIOP_BINARY_PREFIX) {
+        why = eiop_base64_packet_v3(frame, len, scratch, out);
+        if (errstr != NULL)
+            *errstr = why;
+        return why == NULL ? EIOP_OK : EIOP_ERR;
+    }
     if (is_text)
         return eiop_packet_decode_frame(frame, len, 1, out, errstr);
-    const char *why = NULL;
     if (len == 0)
         why = "binary frame without a packet type";
     else if (frame[0] != EIOP_PACKET_MESSAGE)
@@ -281,9 +298,14 @@ void eiop_payload_append_v3(sb_buf *out, const eiop_packet *p)
         return;
     }
     eiop_v3_length_append(out, 2 + EIOP_BASE64_LEN(p->len), '0', ':');
+    eiop_packet_encode_base64_v3(out, p->data, p->len);
+}
+
+void eiop_packet_encode_base64_v3(sb_buf *out, const uint8_t *data, size_t len)
+{
     sb_buf_append_byte(out, EIOP_BINARY_PREFIX);
     sb_buf_append_byte(out, '0' + EIOP_PACKET_MESSAGE);
-    sb_base64_encode(out, p->data, p->len);
+    sb_base64_encode(out, data, len);
 }
 
 void eiop_payload_append_v3_binary(sb_buf *out, const eiop_packet *p)

@@ -102,10 +102,15 @@ size_t eiop_utf16_len(const uint8_t *s, size_t len);
  * when the text ends first or the count ends inside a character. */
 int eiop_utf16_span(const uint8_t *s, size_t len, size_t units, size_t *bytes);
 
-/* Decodes one Engine.IO v3 WebSocket frame: a text frame as in v4, a binary frame as the
- * packet type byte followed by the data. */
-int eiop_packet_decode_frame_v3(const uint8_t *frame, size_t len, int is_text, eiop_packet *out,
-                                const char **errstr);
+/* Decodes one Engine.IO v3 WebSocket frame: a text frame as in v4, or "b4" and base64 (a
+ * client that does not send binary) decoded into scratch (reset first; out->data points
+ * into it; a binary frame does not use it, and may pass NULL), a binary frame as the packet
+ * type byte followed by the data. */
+int eiop_packet_decode_frame_v3(const uint8_t *frame, size_t len, int is_text, sb_buf *scratch,
+                                eiop_packet *out, const char **errstr);
+/* Appends "b4" and the base64 of a binary message: v3's form for a client that asked for
+ * base64 (b64=1), in a polling payload or a WebSocket text frame. */
+void eiop_packet_encode_base64_v3(sb_buf *out, const uint8_t *data, size_t len);
 
 /* Appends the text form of a packet (type digit + data) as sent in a WebSocket text frame.
  * Binary packets are sent as their raw data in a binary frame and need no encoding. */

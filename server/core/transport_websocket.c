@@ -179,17 +179,25 @@ static void websocket_fail(eio_conn *c, uint16_t code, const char *why)
 
 /* ---- outbound ---- */
 
-/* Engine.IO v3 puts the packet type byte before a binary message's data: such a message
- * (shared with v4 recipients, whose frame is the data alone) is copied into a frame of
- * its own. */
-static eio_msg *v3_binary_frame(const eio_msg *m)
+/* Engine.IO v3 puts the packet type byte before a binary message's data, or sends "b4" and
+ * base64 in a text frame to a client that asked for base64: such a message (shared with v4
+ * recipients, whose frame is the data alone) is copied into a frame of its own. */
+static eio_msg *v3_binary_frame(const eio_msg *m, int b64)
 {
-    eio_msg *f = eio_msg_raw(WS_SERVER_HEADER_MAX + 1 + m->len);
+    sb_buf payload;
+    sb_buf_init(&payload);
+    if (b64) {
+        eiop_packet_encode_base64_v3(&payload, EIO_MSG_DATA(m), m->len);
+    } else {
+        sb_buf_append_byte(&payload, EIOP_PACKET_MESSAGE);
+        sb_buf_append(&payload, EIO_MSG_DATA(m), m->len);
+    }
+    eio_msg *f = eio_msg_raw(WS_SERVER_HEADER_MAX + payload.len);
     uint8_t *p = EIO_MSG_DATA(f);
-    size_t h = ws_frame_header(p, WS_OP_BINARY, 1 + m->len);
-    p[h] = EIOP_PACKET_MESSAGE;
-    memcpy(p + h + 1, EIO_MSG_DATA(m), m->len);
-    f->len = h + 1 + m->len;
+    size_t h = ws_frame_header(p, b64 ? WS_OP_TEXT : WS_OP_BINARY, payload.len);
+    memcpy(p + h, payload.data, payload.len);
+    f->len = h + payload.len;
+    sb_buf_free(&payload);
     return f;
 }
 
@@ -201,7 +209,7 @@ void eio__websocket_flush(eio_conn *c)
         return;
     while ((m = eio__queue_pop(&s->q))) {
         if (m->binary && !m->raw && s->protocol == EIO_PROTOCOL_V3) {
-            eio_msg *f = v3_binary_frame(m);
+            eio_msg *f = v3_binary_frame(m, s->b64);
             eio__queue_push(&c->out, f);
             eio_msg_unref(f);
         } else {
@@ -244,19 +252,20 @@ static void websocket_packet(eio_conn *c, const uint8_t *data, size_t len, int b
     eio_session *s = c->session;
     eiop_packet p;
     const char *err;
+    sb_buf scratch; /* a v3 "b4" frame's bytes: allocated only for one */
     if (!s)
         return;
+    sb_buf_init(&scratch);
     int rc = s->protocol == EIO_PROTOCOL_V3
-                 ? eiop_packet_decode_frame_v3(data, len, !binary, &p, &err)
+                 ? eiop_packet_decode_frame_v3(data, len, !binary, &scratch, &p, &err)
                  : eiop_packet_decode_frame(data, len, !binary, &p, &err);
-    if (rc != EIOP_OK) {
+    if (rc != EIOP_OK)
         websocket_fail(c, WS_CLOSE_PROTOCOL_ERROR, err);
-        return;
-    }
-    if (c->is_probe)
+    else if (c->is_probe)
         probe_packet(c, &p);
     else
         eio__session_on_packet(s, &p);
+    sb_buf_free(&scratch);
 }
 
 static void websocket_control(eio_conn *c, const ws_frame *f)

@@ -9,7 +9,7 @@ import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import ioV2 from "socket.io-client-v2";
 import {
-  useServer, request, jsonBody, client, connected, waitEvent, expectNoEvent, sleep, ms, bounded,
+  useServer, request, jsonBody, client, connected, waitEvent, expectNoEvent, sleep, ms, bounded, wsConnect,
   HOST, TEST_API_KEY,
 } from "./helpers.mjs";
 import { useHelpdesk, jwt, agent, customer, send, closeHdClients, NSP } from "./helpdesk-helpers.mjs";
@@ -222,6 +222,43 @@ describe("with --allow-eio3", () => {
       }
     });
   }
+
+  for (const transports of [["polling"], ["websocket"]]) {
+    test(`socket.io-client 2.5.0 with forceBase64 over ${transports[0]}: binary as "b4" and base64 both ways`, bounded(10000), async () => {
+      try {
+        const s = v2(srv, "/custom", { transports, forceBase64: true });
+        await waitEvent(s, "auth", ms(5000));
+        const bytes = Buffer.from([0, 255, 1, 254, 0x7f]);
+        const back = waitEvent(s, "message-back");
+        s.emit("message", "\u{1F600}", bytes);
+        const [t, b] = await back;
+        assert.equal(t, "\u{1F600}");
+        assert.ok(Buffer.from(b).equals(bytes), `binary back: ${JSON.stringify(b)}`);
+      } finally {
+        closeV2();
+      }
+    });
+  }
+
+  test("raw v3 websocket: binary as the type byte and data, or as a \"b4\" text frame with b64=1", bounded(10000), async () => {
+    for (const b64 of [false, true]) {
+      const ws = await wsConnect(`ws://${HOST}:${srv.port}${srv.path}?EIO=3&transport=websocket${b64 ? "&b64=1" : ""}`);
+      assert.ok((await ws.next()).startsWith("0{"));
+      assert.equal(await ws.next(), "40");
+      assert.equal(await ws.next(), '42["auth",{}]');
+      ws.send('451-["message",{"_placeholder":true,"num":0}]');
+      ws.send(b64 ? "b4AQID" : Buffer.from([4, 1, 2, 3]));
+      assert.equal(await ws.next(), '451-["message-back",{"_placeholder":true,"num":0}]');
+      const bin = await ws.next();
+      if (b64) assert.equal(bin, "b4AQID");
+      else assert.ok(Buffer.from([4, 1, 2, 3]).equals(bin), `binary frame: ${JSON.stringify(bin)}`);
+      ws.send("2");
+      assert.equal(await ws.next(), "3", "the server answers the client's PING");
+      ws.send(Buffer.from([2]));
+      const closed = await ws.expectClosed();
+      assert.equal(closed.code, 1002, "a binary frame that is not a message is a protocol error");
+    }
+  });
 
   test("refusals reach a v2 client as its error event, with Node's err.data || err.message", bounded(10000), async () => {
     try {

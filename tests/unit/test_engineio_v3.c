@@ -244,18 +244,37 @@ TEST_IMPL(eio3_websocket_frames)
 {
     eiop_packet p;
     const char *why = NULL;
-    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"\x04\x01\x02", 3, 0, &p, &why),
-              EIOP_OK);
+    sb_buf scratch;
+    sb_buf_init(&scratch);
+    ASSERT_EQ(
+        eiop_packet_decode_frame_v3((const uint8_t *)"\x04\x01\x02", 3, 0, &scratch, &p, &why),
+        EIOP_OK);
     ASSERT_EQ(p.type, EIOP_PACKET_MESSAGE);
     ASSERT_EQ(p.binary, 1);
     ASSERT_MEM_EQ(p.data, p.len, "\x01\x02");
-    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"\x04", 1, 0, &p, &why), EIOP_OK);
+    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"\x04", 1, 0, &scratch, &p, &why),
+              EIOP_OK);
     ASSERT_EQ(p.len, 0);
     ASSERT(p.data != NULL);
-    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"2", 1, 1, &p, &why), EIOP_OK);
+    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"2", 1, 1, &scratch, &p, &why), EIOP_OK);
     ASSERT_EQ(p.type, EIOP_PACKET_PING);
-    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"", 0, 0, &p, &why), EIOP_ERR);
+    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"", 0, 0, &scratch, &p, &why), EIOP_ERR);
     ASSERT(why != NULL);
-    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"\x02x", 2, 0, &p, &why), EIOP_ERR);
+    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"\x02x", 2, 0, &scratch, &p, &why),
+              EIOP_ERR);
+    /* "b4" and base64 in a text frame: a client that sends no binary (forceBase64) */
+    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"b4AQID", 6, 1, &scratch, &p, &why),
+              EIOP_OK);
+    ASSERT_EQ(p.binary, 1);
+    ASSERT_MEM_EQ(p.data, p.len, "\x01\x02\x03");
+    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"b4AQI", 5, 1, &scratch, &p, &why),
+              EIOP_ERR);
+    ASSERT(strstr(why, "base64") != NULL);
+    ASSERT_EQ(eiop_packet_decode_frame_v3((const uint8_t *)"b2AQID", 6, 1, &scratch, &p, &why),
+              EIOP_ERR);
+    sb_buf_reset(&scratch);
+    eiop_packet_encode_base64_v3(&scratch, (const uint8_t *)"\x01\x02\x03\x04", 4);
+    ASSERT_BUF_EQ(scratch, "b4AQIDBA==");
+    sb_buf_free(&scratch);
     return 0;
 }
