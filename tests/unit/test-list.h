@@ -136,6 +136,10 @@ TEST_ENTRY(eio3_binary_payload_errors)
 TEST_ENTRY(eio3_payload_round_trip)
 TEST_ENTRY(eio3_websocket_frames)
 
+/* test_socketio_legacy.c */
+TEST_ENTRY(sio_legacy_connect_and_refusals)
+TEST_ENTRY(sio_legacy_off_by_default)
+
 /* test_socketio_spec.c */
 TEST_ENTRY(sio_spec_vectors_decode)
 TEST_ENTRY(sio_spec_vectors_encode)
