@@ -7,10 +7,11 @@
 
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import ioV2 from "socket.io-client-v2";
 import {
   useServer, request, jsonBody, client, connected, waitEvent, expectNoEvent, sleep, ms, bounded, wsConnect,
-  HOST, TEST_API_KEY,
+  HOST, TEST_API_KEY, binary,
 } from "./helpers.mjs";
 import { useHelpdesk, jwt, agent, customer, send, closeHdClients, NSP } from "./helpdesk-helpers.mjs";
 
@@ -157,6 +158,15 @@ async function v3Socket(srv) {
   assert.deepEqual(got.slice(0, 1), ["40/custom,"], "CONNECT answered without a payload");
   return sid;
 }
+
+test("--help of both binaries names --allow-eio3 and its environment variable", () => {
+  for (const kind of ["echo", "server"]) {
+    const r = spawnSync(binary(kind), ["--help"], { encoding: "utf8", timeout: ms(5000) });
+    assert.equal(r.status, 0, r.stderr);
+    const text = r.stdout + r.stderr;
+    assert.match(text, /--allow-eio3\s+SWITCHBOARD_ALLOW_EIO3\s+serve Engine\.IO v3 clients/);
+  }
+});
 
 describe("without --allow-eio3", () => {
   const srv = useServer();
