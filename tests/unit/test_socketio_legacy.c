@@ -91,7 +91,8 @@ TEST_IMPL(sio_legacy_off_by_default)
     sio_test_fixture f;
     sio_test_start(&f, NULL);
     eio_test_conn *c = eio_test_http(&f.net, "GET", "EIO=3&transport=polling", NULL);
-    ASSERT_STR_EQ(eio_test_http_wait(c, 400), "{\"code\":5,\"message\":\"Unsupported protocol version\"}");
+    ASSERT_STR_EQ(eio_test_http_wait(c, 400),
+                  "{\"code\":5,\"message\":\"Unsupported protocol version\"}");
     sio_test_stop(&f);
     return 0;
 }

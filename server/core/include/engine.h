@@ -1,4 +1,5 @@
-/* engine.h: the Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
+/* engine.h: the Engine.IO v4 server (and v3, with allow_eio3): sessions over HTTP
+ * long-polling and WebSocket.
  *
  * One eio_server listens on one host:port on the caller's libuv loop (its own transport:
  * HTTP/1.1 through http-parser, WebSocket through protocol/include/websocket_codec.h), and serves
