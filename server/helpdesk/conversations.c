@@ -205,6 +205,13 @@ static void apply_assignment(hd_conversations *cv, json_t *conv)
     json_decref(body);
 }
 
+/* A store's answer that may change rooms and emit: it succeeded, and the node is not stopping
+ * (once stopped, the namespaces are freed before the store's last replies arrive). */
+static int answer_applies(const hd_conversations *cv, const hd_result *r)
+{
+    return r->status == HD_OK && !cv->node->stopped;
+}
+
 /* ---- auto routing ------------------------------------------------------------------------- */
 
 static void on_routed(const hd_result *r, void *ud)
@@ -213,7 +220,7 @@ static void on_routed(const hd_result *r, void *ud)
     size_t i;
     json_t *conv;
     cv->routing = 0;
-    if (r->status != HD_OK)
+    if (!answer_applies(cv, r))
         return;
     json_array_foreach(r->list, i, conv) apply_assignment(cv, conv);
     if (cv->route_again || json_array_size(r->list) > 0)
@@ -290,6 +297,14 @@ static void on_posted(const hd_result *r, void *ud)
     hd_conversations *cv = op->cv;
     size_t i;
     json_t *conv;
+    if (r->status == HD_OK && cv->node->stopped) {
+        /* Stored, but not delivered: the sender is told to retry, and its retry (same
+         * client_msg_id, on another node) gets the stored message. */
+        hd_result unavailable = *r;
+        unavailable.status = HD_EUNAVAILABLE;
+        op_finish(op, &unavailable);
+        return;
+    }
     if (r->status != HD_OK || !r->chat_id) {
         op_finish(op, r);
         return;
@@ -332,7 +347,7 @@ void hd_conv_post(hd_conversations *cv, const hd_post *p, hd_result_cb cb, void 
 static void on_taken(const hd_result *r, void *ud)
 {
     hd_op *op = ud;
-    if (r->status == HD_OK)
+    if (answer_applies(op->cv, r))
         apply_assignment(op->cv, r->conversation);
     op_finish(op, r);
 }
@@ -372,7 +387,7 @@ static void on_transferred(const hd_result *r, void *ud)
 {
     hd_op *op = ud;
     hd_conversations *cv = op->cv;
-    if (r->status == HD_OK) {
+    if (answer_applies(cv, r)) {
         leave_previous_agent(cv, r);
         if (json_is_object(json_object_get(r->conversation, "agent")))
             apply_assignment(cv, r->conversation);
@@ -382,7 +397,7 @@ static void on_transferred(const hd_result *r, void *ud)
             queue_schedule(cv, 1);
     }
     op_finish(op, r);
-    if (r->status == HD_OK)
+    if (answer_applies(cv, r))
         hd_conv_route(cv);
 }
 
@@ -417,13 +432,13 @@ static void on_closed(const hd_result *r, void *ud)
 {
     hd_op *op = ud;
     hd_conversations *cv = op->cv;
-    if (r->status == HD_OK) {
+    if (answer_applies(cv, r)) {
         announce_closed(cv, r->conversation);
         if (!r->previous_agent) /* it was in the queue */
             announce_dequeued(cv, r->conversation, "closed");
     }
     op_finish(op, r);
-    if (r->status == HD_OK)
+    if (answer_applies(cv, r))
         hd_conv_route(cv);
 }
 
@@ -443,7 +458,7 @@ static void on_swept(const hd_result *r, void *ud)
     hd_conversations *cv = op->cv;
     size_t i;
     json_t *conv;
-    if (r->status == HD_OK) {
+    if (answer_applies(cv, r)) {
         json_array_foreach(r->list, i, conv)
         {
             announce_closed(cv, conv);
@@ -452,7 +467,7 @@ static void on_swept(const hd_result *r, void *ud)
         }
     }
     op_finish(op, r);
-    if (r->status == HD_OK && json_array_size(r->list)) {
+    if (answer_applies(cv, r) && json_array_size(r->list)) {
         hd_conv_route(cv);
         hd_conv_sweep(cv); /* a store closes a bounded batch per call: until none is left */
     }
