@@ -14,6 +14,7 @@ import { Child, program } from "./procs.mjs";
 
 const TEMPLATE = path.join(path.dirname(fileURLToPath(import.meta.url)), "haproxy-roundrobin.cfg");
 const HOST = "127.0.0.1";
+export const PID_FILE = "haproxy.pid";
 
 function render(values) {
   return readFileSync(TEMPLATE, "utf8").replace(/\{\{(\w+)\}\}/g, (_, k) => {
@@ -57,6 +58,8 @@ export class HaproxyProc {
       const cfg = path.join(this.dir, "haproxy.cfg");
       writeFileSync(cfg, this.config());
       this.child = new Child(this.label, [this.bin, "-f", cfg, "-db"], {});
+      // For the next run, should this one be killed outright (netns.mjs removeLeftovers).
+      writeFileSync(path.join(this.dir, PID_FILE), String(this.child.pid));
       while (this.child.alive() && Date.now() < end) {
         if (this.child.spawnError) throw new Error(`cannot start ${this.bin}: ${this.child.spawnError.message}`);
         const st = await this.status().catch(() => ({}));

@@ -23,7 +23,7 @@
 // goes with the hub namespace (deleting one end of a veth deletes the other).
 
 import { execFileSync } from "node:child_process";
-import { readdirSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -80,14 +80,30 @@ function removeNamespace(ns) {
   ip(["netns", "del", ns], { ignoreFail: true });
 }
 
-// Namespaces (and Redis folders, harness.mjs) of earlier runs whose launching process is gone.
+// A HAProxy of a dead run (haproxy.mjs writes its pid in its folder): it ran on the host,
+// outside the namespaces. Ended if that pid is still a haproxy reading that folder's config.
+function endStaleHaproxy(dir) {
+  const file = path.join(dir, "haproxy.pid");
+  if (!existsSync(file)) return;
+  const pid = Number(readFileSync(file, "utf8"));
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    if (path.basename(cmd[0]) === "haproxy" && cmd.some((a) => a.startsWith(dir))) process.kill(pid, "SIGKILL");
+  } catch { /* gone */ }
+}
+
+// Namespaces (and Redis and HAProxy folders, harness.mjs, haproxy.mjs) of earlier runs whose
+// launching process is gone; with them what still runs inside (and such a HAProxy).
 export function removeLeftovers(namespaces = true) {
   const re = new RegExp(`^${PREFIX}-(\\d+)-`);
   const isStale = (name) => {
     const m = re.exec(name);
     return m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]));
   };
-  for (const d of readdirSync(tmpdir()).filter(isStale)) rmSync(path.join(tmpdir(), d), { recursive: true, force: true });
+  for (const d of readdirSync(tmpdir()).filter(isStale)) {
+    endStaleHaproxy(path.join(tmpdir(), d));
+    rmSync(path.join(tmpdir(), d), { recursive: true, force: true });
+  }
   if (!namespaces) return [];
   const stale = listNamespaces().filter(isStale);
   for (const ns of stale) removeNamespace(ns);
