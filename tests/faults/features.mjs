@@ -41,9 +41,12 @@ export function featureArgs() {
 
 // Can a client on these transports work through round-robin HAProxy with this binary?
 // transports: ["polling"], ["websocket"] or ["polling", "websocket"]; v2: socket.io-client 2.x.
+// (socket.io-client 2.x in Node.js keeps no cookie: the sticky cookie does not help it.)
+const pollingServed = (v2) => FEATURES.clusterEngine || (!!STICKY_COOKIE && !v2);
+
 export function expectedToWork({ transports, v2 = false }) {
   if (v2 && !FEATURES.allowEio3) return false;
-  if (transports.includes("polling") && !FEATURES.clusterEngine && !STICKY_COOKIE) return false;
+  if (transports.includes("polling") && !pollingServed(v2)) return false;
   return true;
 }
 
@@ -51,6 +54,6 @@ export function expectedToWork({ transports, v2 = false }) {
 export function missingFeature({ transports, v2 = false }) {
   const why = [];
   if (v2 && !FEATURES.allowEio3) why.push("--allow-eio3 (socket.io-client 2.x)");
-  if (transports.includes("polling") && !FEATURES.clusterEngine && !STICKY_COOKIE) why.push("the cluster engine (polling through round-robin without a cookie)");
+  if (transports.includes("polling") && !pollingServed(v2)) why.push("the cluster engine (polling through round-robin without a cookie)");
   return why.length ? `needs ${why.join(" and ")}` : null;
 }
