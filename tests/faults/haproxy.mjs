@@ -76,14 +76,15 @@ export class HaproxyProc {
     }
   }
 
-  // { nodeName: "UP" | "DOWN" | "UP 1/2" | ... } of backend `nodes`, from the stats CSV.
-  async status() {
+  // { nodeName: value of column `field` } of backend `nodes`, from the stats CSV: "status"
+  // ("UP" | "DOWN" | "UP 1/2" | ...), "stot" (sessions sent to it so far), ...
+  async status(field = "status") {
     const res = await fetch(`http://${HOST}:${this.statsPort}/stats;csv`, { signal: AbortSignal.timeout(1000) });
     const [header, ...rows] = (await res.text()).trim().split("\n").map((l) => l.split(","));
     const col = (name) => header.indexOf(name);
     const out = {};
     for (const r of rows) {
-      if (r[col("# pxname")] === "nodes" && !["FRONTEND", "BACKEND"].includes(r[col("svname")])) out[r[col("svname")]] = r[col("status")];
+      if (r[col("# pxname")] === "nodes" && !["FRONTEND", "BACKEND"].includes(r[col("svname")])) out[r[col("svname")]] = r[col(field)];
     }
     return out;
   }
@@ -98,6 +99,17 @@ export class HaproxyProc {
       if (Date.now() > end) throw new Error(`haproxy: ${name} not ${want} within ${timeoutMs} ms: ${JSON.stringify(last)}`);
       await sleep(100);
     }
+  }
+
+  // The nodes that served requests of Engine.IO session sid, from HAProxy's request log
+  // (httplog on stderr: `... socketio nodes/<server> ... "GET /socket.io/?...&sid=<sid> ..."`).
+  serversOf(sid) {
+    const out = new Set();
+    for (const line of this.child.text().split("\n")) {
+      const m = / nodes\/(\S+) .*"\S+ [^" ]*[?&]sid=([^&" ]+)/.exec(line);
+      if (m && decodeURIComponent(m[2]) === sid) out.add(m[1]);
+    }
+    return out;
   }
 
   alive() { return this.child?.alive() ?? false; }

@@ -141,6 +141,12 @@ export async function runHarness(topo, profile, { faults = FAULT_KINDS, haproxy 
     if (stillPending) log(`${stillPending} agent replies still pending at the end of the drain`);
     parties.forEach((p) => p.close());
 
+    if (proxy) {
+      const stot = await proxy.status("stot");
+      log(`HAProxy sent ${nodes.map((n) => `${n.name} ${stot[n.name]}`).join(", ")} connections`);
+      const idle = nodes.filter((n) => !(Number(stot[n.name]) > 0));
+      if (idle.length) harnessErrors.push(`HAProxy round-robin sent nothing to ${idle.map((n) => n.name).join(", ")}`);
+    }
     log("reading every conversation back over REST");
     const live = nodes.filter((n) => n.alive());
     result = await analyse({ customers, agents, windows, nodes: live, apiKey: TEST_API_KEY, recoveryLimitMs });
