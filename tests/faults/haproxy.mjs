@@ -32,6 +32,7 @@ export class HaproxyProc {
     this.checkInterMs = checkInterMs;
     this.label = label;
     this.dir = mkdtempSync(path.join(tmpdir(), `sbfault-${process.env.SBFAULT_PID ?? process.pid}-haproxy-`));
+    process.on("exit", () => rmSync(this.dir, { recursive: true, force: true })); // ended by a signal too
     this.child = null;
     this.port = null;
     this.statsPort = null;

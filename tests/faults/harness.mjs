@@ -61,6 +61,7 @@ export async function runHarness(topo, profile, { faults = FAULT_KINDS, haproxy 
   // Named after the launching process, so that a later run can remove it if this one is
   // killed outright (netns.mjs removeLeftovers).
   const dir = mkdtempSync(path.join(tmpdir(), `sbfault-${process.env.SBFAULT_PID ?? process.pid}-redis-`));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true })); // ended by a signal too
   const redis = new RedisProc({ host: topo.redis.host, port: topo.redis.port, dir, ns: topo.redisNs ?? null });
   const nodes = [];
   let proxy = null;
