@@ -5,8 +5,9 @@
 //
 //   node tests/faults/run.mjs                 short form (ctest entry `faults`), ~1.5 min
 //   node tests/faults/run.mjs --long          long form: more load, every fault three times
-//   options: --faults redis-shutdown,redis-kill,node-kill,node-restart,net-cut,redis-freeze
-//            --customers N --agents N --rounds N --settle SECONDS --loopback
+//   node tests/faults/run.mjs --haproxy       multi-host: every client through HAProxy, rolling restart
+//   options: --faults redis-shutdown,redis-kill,node-kill,node-restart,net-cut,redis-freeze,rolling-restart
+//            --customers N --agents N --rounds N --settle SECONDS --loopback --haproxy
 //   SWITCHBOARD_BIN (required), SWITCHBOARD_TIME_SCALE, REDIS_SERVER_BIN,
 //   SWITCHBOARD_FAULTS_LONG=1 (as --long), SWITCHBOARD_TEST_VERBOSE=1 (servers' output)
 //
