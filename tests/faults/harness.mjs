@@ -12,22 +12,28 @@ import { RedisProc, NodeProc, TEST_API_KEY } from "./procs.mjs";
 import { Customer, Agent } from "./load.mjs";
 import { analyse, formatTable } from "./check.mjs";
 import { cutFromRedis, restoreToRedis } from "./netns.mjs";
+import { HaproxyProc } from "./haproxy.mjs";
+import { FEATURES, STICKY_COOKIE, featureArgs, expectedToWork } from "./features.mjs";
 
 // Durations in ms; those in SCALED are multiplied by SWITCHBOARD_TIME_SCALE.
-const SCALED = ["ackTimeoutMs", "settleMs"];
+const SCALED = ["ackTimeoutMs", "settleMs", "rollSettleMs"];
 export const PROFILES = {
   short: {
     nodes: 3, customers: 36, agents: 8, maxChats: 8, intervalMs: 600, ackTimeoutMs: 3000,
-    baselineMs: 4000, settleMs: 10000, downMs: 2000, cutMs: 4000, freezeMs: 5000, rounds: 1,
+    baselineMs: 4000, settleMs: 10000, downMs: 2000, cutMs: 4000, freezeMs: 5000, rollSettleMs: 5000, rounds: 1,
   },
   long: {
     nodes: 3, customers: 60, agents: 10, maxChats: 10, intervalMs: 400, ackTimeoutMs: 3000,
-    baselineMs: 10000, settleMs: 20000, downMs: 5000, cutMs: 12000, freezeMs: 8000, rounds: 3,
+    baselineMs: 10000, settleMs: 20000, downMs: 5000, cutMs: 12000, freezeMs: 8000, rollSettleMs: 10000, rounds: 3,
   },
 };
 // redis-freeze (SIGSTOP, past the nodes' 3 s store timeout, then SIGCONT) last: the node
 // faults' victims rotate by their place in this list.
 export const FAULT_KINDS = ["redis-shutdown", "redis-kill", "node-kill", "node-restart", "net-cut", "redis-freeze"];
+// Not in the default list (run.mjs --haproxy makes it the default there): every node in turn
+// SIGTERM (exit 0), started again on its address, ready (and UP in HAProxy), a settle
+// period (rollSettleMs), then the next.
+export const ALL_FAULTS = [...FAULT_KINDS, "rolling-restart"];
 const RECOVERY_LIMIT_MS = 10000;
 // The nodes' own per-socket rate limit is raised above what an agent answering its
 // conversations at the offered rate needs (a 429 would be a harness artefact).
@@ -37,7 +43,17 @@ const t0 = Date.now();
 const stamp = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s`;
 const log = (s) => console.log(`[faults ${stamp()}] ${s}`);
 
-export async function runHarness(topo, profile, { faults = FAULT_KINDS } = {}) {
+// The transports of party i. Without HAProxy one in four starts on long-polling and
+// upgrades, the rest use websocket. Through HAProxy round-robin (no cookie) a third each
+// polling only, websocket only and upgrading, when the binary can serve them
+// (features.mjs); websocket only otherwise.
+function transportsFor(haproxy) {
+  if (!haproxy) return (i) => (i % 4 === 3 ? ["polling", "websocket"] : ["websocket"]);
+  const kinds = [["websocket"], ["polling"], ["polling", "websocket"]].filter((transports) => expectedToWork({ transports }));
+  return (i) => kinds[i % kinds.length];
+}
+
+export async function runHarness(topo, profile, { faults = FAULT_KINDS, haproxy = false } = {}) {
   // The time scale stretches what waits on the servers (ack timeout, settle, the recovery
   // limit), not the faults themselves nor the offered load.
   const P = Object.fromEntries(Object.entries(profile).map(([k, v]) => [k, SCALED.includes(k) ? ms(v) : v]));
@@ -45,25 +61,36 @@ export async function runHarness(topo, profile, { faults = FAULT_KINDS } = {}) {
   // Named after the launching process, so that a later run can remove it if this one is
   // killed outright (netns.mjs removeLeftovers).
   const dir = mkdtempSync(path.join(tmpdir(), `sbfault-${process.env.SBFAULT_PID ?? process.pid}-redis-`));
-  const redis = new RedisProc({ host: topo.redis.host, port: topo.redis.port, dir });
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true })); // ended by a signal too
+  const redis = new RedisProc({ host: topo.redis.host, port: topo.redis.port, dir, ns: topo.redisNs ?? null });
   const nodes = [];
+  let proxy = null;
   const parties = [];
   const windows = [];
   const harnessErrors = [];
   let result = null;
+  const transports = transportsFor(haproxy);
   log(`${topo.mode === "netns" ? `network namespaces (hub ${topo.hub})` : "loopback, no network namespaces"}; ` +
+    `${haproxy ? `HAProxy round-robin${STICKY_COOKIE ? ` sticky by cookie ${STICKY_COOKIE} (debugging)` : ", no cookie"}, clients on ${[...new Set(Array.from({ length: 3 }, (_, i) => transports(i).join("+")))].join(" / ")}` +
+      ` (features: ${JSON.stringify(FEATURES)}); ` : ""}` +
     `${P.nodes} nodes, ${P.customers} customers, ${P.agents} agents x ${P.maxChats} chats, a message every ~${P.intervalMs} ms per customer, time scale ${TIME_SCALE}`);
   try {
     await redis.start();
     for (const n of topo.nodes.slice(0, P.nodes)) {
-      nodes.push(new NodeProc({ name: n.name, host: n.host, port: n.port, ns: n.ns, redisUrl: redis.url, args: NODE_ARGS }));
+      const args = haproxy ? [...NODE_ARGS, ...featureArgs()] : NODE_ARGS;
+      nodes.push(new NodeProc({ name: n.name, host: n.host, port: n.port, ns: n.ns, redisUrl: redis.url, args }));
     }
     await Promise.all(nodes.map((n) => n.start()));
     log(`redis ${redis.url}; nodes ${nodes.map((n) => `${n.name} ${n.url}`).join(", ")}`);
+    if (haproxy) {
+      proxy = new HaproxyProc(nodes, { cookie: STICKY_COOKIE });
+      await proxy.start();
+      log(`haproxy ${proxy.url}, every node UP`);
+    }
 
-    const common = { nodes, ackTimeoutMs: P.ackTimeoutMs };
-    // One party in four starts on HTTP long-polling and upgrades; the rest use websocket.
-    const transports = (i) => (i % 4 === 3 ? ["polling", "websocket"] : ["websocket"]);
+    // Through HAProxy every client has the one address; otherwise each attempt goes to the
+    // next node.
+    const common = { nodes: proxy ? [proxy] : nodes, ackTimeoutMs: P.ackTimeoutMs, withCredentials: !!(proxy && STICKY_COOKIE) };
     const agents = Array.from({ length: P.agents }, (_, i) => new Agent({ ...common, id: `fa${i + 1}`, first: i, transports: transports(i), maxChats: P.maxChats }));
     parties.push(...agents);
     agents.forEach((a) => a.connect());
@@ -83,7 +110,7 @@ export async function runHarness(topo, profile, { faults = FAULT_KINDS } = {}) {
       for (const kind of faults) plan.push({ kind, round: r });
     }
     for (const [i, f] of plan.entries()) {
-      const victim = nodes[(FAULT_KINDS.indexOf(f.kind) - 2 + f.round) % nodes.length];
+      const victim = f.kind === "rolling-restart" ? null : nodes[(FAULT_KINDS.indexOf(f.kind) - 2 + f.round) % nodes.length];
       const label = `${i + 1} ${faultLabel(f.kind, victim, P)}`;
       if (f.kind === "net-cut" && topo.mode !== "netns") {
         log(`${label}: skipped (needs the network namespaces)`);
@@ -92,7 +119,7 @@ export async function runHarness(topo, profile, { faults = FAULT_KINDS } = {}) {
       const w = { name: label, start: Date.now(), victim: victim?.name };
       windows.push(w);
       log(`${label}: start`);
-      await applyFault(f.kind, { redis, victim, topo, P });
+      await applyFault(f.kind, { redis, victim, topo, P, nodes, proxy, label });
       w.restored = Date.now();
       log(`${label}: undone after ${((w.restored - w.start) / 1000).toFixed(1)} s; settling ${P.settleMs / 1000} s`);
       await sleep(P.settleMs);
@@ -115,6 +142,12 @@ export async function runHarness(topo, profile, { faults = FAULT_KINDS } = {}) {
     if (stillPending) log(`${stillPending} agent replies still pending at the end of the drain`);
     parties.forEach((p) => p.close());
 
+    if (proxy) {
+      const stot = await proxy.status("stot");
+      log(`HAProxy sent ${nodes.map((n) => `${n.name} ${stot[n.name]}`).join(", ")} connections`);
+      const idle = nodes.filter((n) => !(Number(stot[n.name]) > 0));
+      if (idle.length) harnessErrors.push(`HAProxy round-robin sent nothing to ${idle.map((n) => n.name).join(", ")}`);
+    }
     log("reading every conversation back over REST");
     const live = nodes.filter((n) => n.alive());
     result = await analyse({ customers, agents, windows, nodes: live, apiKey: TEST_API_KEY, recoveryLimitMs });
@@ -122,6 +155,7 @@ export async function runHarness(topo, profile, { faults = FAULT_KINDS } = {}) {
     harnessErrors.push(`harness: ${e.stack ?? e}`);
   } finally {
     parties.forEach((p) => { p.stopHard = true; p.close(); });
+    await proxy?.stop();
     for (const n of nodes) {
       if (n.alive()) await n.stop().catch((e) => harnessErrors.push(`stopping ${n.name}: ${e.message}`));
     }
@@ -167,12 +201,23 @@ function faultLabel(kind, victim, P) {
     case "node-restart": return `${victim.name} SIGTERM + restart`;
     case "net-cut": return `${victim.name} cut from redis ${P.cutMs / 1000} s`;
     case "redis-freeze": return `redis SIGSTOP ${P.freezeMs / 1000} s`;
+    case "rolling-restart": return `rolling restart, ${P.rollSettleMs / 1000} s apart`;
     default: throw new Error(`unknown fault ${kind}`);
   }
 }
 
-async function applyFault(kind, { redis, victim, topo, P }) {
+async function applyFault(kind, { redis, victim, topo, P, nodes, proxy, label }) {
   switch (kind) {
+    case "rolling-restart":
+      for (const [k, n] of nodes.entries()) {
+        const t = Date.now();
+        await n.stop(); // SIGTERM, exit 0 within 5 s (scaled), else a finding
+        await n.start(); // same address and port, GET /readyz 200
+        await proxy?.waitNode(n.name, "UP");
+        log(`${label}: ${n.name} back after ${((Date.now() - t) / 1000).toFixed(1)} s${k + 1 < nodes.length ? `; settling ${P.rollSettleMs / 1000} s` : ""}`);
+        if (k + 1 < nodes.length) await sleep(P.rollSettleMs);
+      }
+      return;
     case "redis-shutdown":
       await redis.shutdown();
       await sleep(P.downMs);

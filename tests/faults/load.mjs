@@ -25,8 +25,8 @@ const TOKEN_LIFETIME_S = 4 * 3600;
 const jitter = (n) => Math.round(n * (0.5 + Math.random()));
 
 class Party {
-  constructor({ id, role, token, nodes, first, transports, ackTimeoutMs }) {
-    Object.assign(this, { id, role, token, nodes, transports, ackTimeoutMs });
+  constructor({ id, role, token, nodes, first, transports, ackTimeoutMs, withCredentials = false }) {
+    Object.assign(this, { id, role, token, nodes, transports, ackTimeoutMs, withCredentials });
     this.nodeIdx = first % nodes.length;
     this.received = new Map(); // message id -> how many times it arrived as `support`
     this.receipts = []; // { id, chat, seq, at }
@@ -58,6 +58,7 @@ class Party {
     const s = io(`${node.url}${NSP}`, {
       forceNew: true,
       transports: this.transports,
+      withCredentials: this.withCredentials, // keeps a sticky cookie (debugging, features.mjs)
       reconnection: true,
       reconnectionDelay: 200,
       reconnectionDelayMax: 1000,

@@ -29,7 +29,7 @@ export function program(name, envVar) {
 }
 
 // One child process; output kept.
-class Child {
+export class Child {
   constructor(label, argv, env) {
     this.label = label;
     this.proc = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -88,8 +88,10 @@ export function redisCommand(host, port, args, timeoutMs = 1000) {
 // redis-server with AOF (appendfsync always) in dir; start() again after a stop or a kill
 // comes back on the same address, port and dir, so it loads what it had appended.
 export class RedisProc {
-  constructor({ host, port, dir }) {
+  // ns: the namespace to run it in (when this process is not inside it already), or none.
+  constructor({ host, port, dir, ns = null }) {
     this.bin = program("redis-server", "REDIS_SERVER_BIN");
+    this.ns = ns;
     this.host = host;
     this.port = port;
     this.dir = dir;
@@ -103,9 +105,9 @@ export class RedisProc {
     if (this.port === null) this.port = await freePort(this.host);
     const end = Date.now() + ms(15000);
     for (;;) {
-      this.child = new Child("redis", [this.bin, "--bind", this.host, "--port", String(this.port),
+      this.child = new Child("redis", inNamespace(this.ns, [this.bin, "--bind", this.host, "--port", String(this.port),
         "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--dir", this.dir,
-        "--daemonize", "no", "--protected-mode", "no"], {});
+        "--daemonize", "no", "--protected-mode", "no"]), {});
       this.starts++;
       while (this.child.alive() && Date.now() < end) {
         const r = await redisCommand(this.host, this.port, ["PING"], 500).catch(() => null);

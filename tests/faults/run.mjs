@@ -5,8 +5,9 @@
 //
 //   node tests/faults/run.mjs                 short form (ctest entry `faults`), ~1.5 min
 //   node tests/faults/run.mjs --long          long form: more load, every fault three times
-//   options: --faults redis-shutdown,redis-kill,node-kill,node-restart,net-cut,redis-freeze
-//            --customers N --agents N --rounds N --settle SECONDS --loopback
+//   node tests/faults/run.mjs --haproxy       multi-host: every client through HAProxy, rolling restart
+//   options: --faults redis-shutdown,redis-kill,node-kill,node-restart,net-cut,redis-freeze,rolling-restart
+//            --customers N --agents N --rounds N --settle SECONDS --loopback --haproxy
 //   SWITCHBOARD_BIN (required), SWITCHBOARD_TIME_SCALE, REDIS_SERVER_BIN,
 //   SWITCHBOARD_FAULTS_LONG=1 (as --long), SWITCHBOARD_TEST_VERBOSE=1 (servers' output)
 //
@@ -14,6 +15,14 @@
 // harness itself inside the hub namespace (`ip netns exec <hub> node run.mjs --inner`),
 // and removes the namespaces, with everything still running in them, when that ends, however
 // it ends. --loopback (or not root) runs everything on 127.0.0.1 and skips the network cut.
+//
+// --haproxy: the multi-host mode. Each node in its own namespace, Redis in the hub, and
+// HAProxy on the host (haproxy-roundrobin.cfg: round-robin, no cookie, checks on /readyz) in
+// front of them on 127.0.0.1; every client connects through HAProxy, and this process runs
+// on the host (no re-execution inside the hub), reaching the namespaces through the uplink
+// (netns.mjs). Its faults default to `rolling-restart` (each node SIGTERM, started again on
+// its address, ready, settle, then the next). Not root: exit 77 (skipped) with the reason,
+// unless --loopback (HAProxy in front of nodes on 127.0.0.1) is given.
 
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -26,10 +35,13 @@ const opt = (name) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 
-async function inner() {
+const SKIPPED = 77; // ctest SKIP_RETURN_CODE
+
+async function inner(givenTopo = null) {
   // Ending by a signal still runs the exit hooks that end the servers this process started.
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => process.exit(143));
-  const { runHarness, PROFILES, FAULT_KINDS } = await import("./harness.mjs");
+  const { runHarness, PROFILES, FAULT_KINDS, ALL_FAULTS } = await import("./harness.mjs");
+  const haproxy = flag("--haproxy");
   const long = flag("--long") || process.env.SWITCHBOARD_FAULTS_LONG === "1";
   const profile = { ...(long ? PROFILES.long : PROFILES.short) };
   if (opt("--customers")) profile.customers = Number(opt("--customers"));
@@ -37,10 +49,10 @@ async function inner() {
   if (opt("--rounds")) profile.rounds = Number(opt("--rounds"));
   if (opt("--settle")) profile.settleMs = Number(opt("--settle")) * 1000;
   profile.maxChats = Math.max(profile.maxChats, Math.ceil((profile.customers * 1.5) / profile.agents));
-  const faults = opt("--faults") ? opt("--faults").split(",") : FAULT_KINDS;
-  for (const f of faults) if (!FAULT_KINDS.includes(f)) throw new Error(`unknown fault ${f}; known: ${FAULT_KINDS.join(",")}`);
-  const topo = process.env.SBFAULT_TOPOLOGY ? JSON.parse(process.env.SBFAULT_TOPOLOGY) : loopbackTopology(profile.nodes);
-  return runHarness(topo, profile, { faults });
+  const faults = opt("--faults") ? opt("--faults").split(",") : haproxy ? ["rolling-restart"] : FAULT_KINDS;
+  for (const f of faults) if (!ALL_FAULTS.includes(f)) throw new Error(`unknown fault ${f}; known: ${ALL_FAULTS.join(",")}`);
+  const topo = givenTopo ?? (process.env.SBFAULT_TOPOLOGY ? JSON.parse(process.env.SBFAULT_TOPOLOGY) : loopbackTopology(profile.nodes));
+  return runHarness(topo, profile, { faults, haproxy });
 }
 
 function loopbackTopology(n) {
@@ -54,6 +66,7 @@ function loopbackTopology(n) {
 async function outer() {
   const why = flag("--loopback") ? "--loopback" : netnsUsable();
   const stale = removeLeftovers(why !== "not root");
+  if (flag("--haproxy")) return outerHaproxy(why, stale);
   if (why) {
     console.log(`[faults] no network namespaces (${why}): loopback only, the network cut is skipped`);
     return inner();
@@ -78,6 +91,25 @@ async function outer() {
   });
   const code = await new Promise((resolve) => child.on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))));
   return code;
+}
+
+// --haproxy: this process stays on the host (HAProxy and the clients are there) and runs
+// the harness itself; the namespaces (and the uplink with them) go when it exits.
+async function outerHaproxy(why, stale) {
+  if (why === "--loopback") {
+    console.log("[faults] --haproxy --loopback: HAProxy in front of nodes on 127.0.0.1, no network namespaces");
+    return inner();
+  }
+  if (why) {
+    console.log(`[faults] SKIPPED: the multi-host mode needs network namespaces (${why}); --loopback runs it on 127.0.0.1`);
+    return SKIPPED;
+  }
+  if (stale.length) console.log(`[faults] removed namespaces left by an earlier run: ${stale.join(", ")}`);
+  const { PROFILES } = await import("./harness.mjs");
+  const topo = createTopology(Math.max(PROFILES.short.nodes, PROFILES.long.nodes), { uplink: true });
+  process.on("exit", () => destroyTopology(topo)); // also after an uncaught error or a signal
+  process.env.SBFAULT_PID = String(process.pid);
+  return inner({ ...topo, redisNs: topo.hub });
 }
 
 const main = flag("--inner") ? inner : outer;
