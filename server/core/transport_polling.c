@@ -28,7 +28,7 @@ void eio__polling_answer_get(eio_session *s)
     eio_conn *c = s->get;
     sb_buf b;
     eio_msg *m;
-    char cookie[EIO_SID_LEN + 128];
+    char cookie[EIO_SID_MAX + 128];
     int handshake = 0;
     sb_buf_init(&b);
     while ((m = eio__queue_pop(&s->q))) {
