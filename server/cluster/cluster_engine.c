@@ -12,7 +12,8 @@
  *   to the owner      'R' request (bytes)   'T' websocket upgrade (bytes)
  *                     'D' tunnel bytes      'C' cancel: the client went
  *   to the requester  'O' output bytes      'P' parked: a GET waits for packets
- *                     'E' end (keep byte)   'F' failed: the owner cannot serve it
+ *                     'E' end (keep byte, then the last output bytes: a whole answer is
+ *                     one message)          'F' failed: the owner cannot serve it
  */
 #include "cluster_engine.h"
 #include "cluster_internal.h"
@@ -53,9 +54,9 @@ struct cl_engine {
 
 /* A request of this node's client, relayed to the session's owner. */
 typedef struct cl_fwd {
-    int refs;          /* the map's, and each PUBLISH awaiting its count */
-    cl_engine *e;      /* NULL once ended */
-    eio_forward *f;    /* the core's side, NULL once ended */
+    int refs;       /* the map's, and each PUBLISH awaiting its count */
+    cl_engine *e;   /* NULL once ended */
+    eio_forward *f; /* the core's side, NULL once ended */
     char key[CL_NUMBER_MAX];
     uint64_t id;
     char *channel;     /* the owner's */
@@ -270,15 +271,21 @@ static void on_owner_message(cl_engine *e, const msg_in *m)
     if (!r || !r->f)
         return; /* ended here meanwhile (cancelled, timed out) */
     r->heard = 1;
+    r->refs++; /* a write can end it (a client too slow: cancelled) */
     switch (m->type) {
     case MSG_OUTPUT: eio_forward_write(r->f, m->data, m->len); break;
     case MSG_PARKED: break;
     case MSG_END:
-        eio_forward_end(r->f, m->len > 0 && m->data[0]);
+        if (m->len > 1)
+            eio_forward_write(r->f, m->data + 1, m->len - 1);
+        if (r->f)
+            eio_forward_end(r->f, m->len > 0 && m->data[0]);
+        r->f = NULL;
         fwd_finish(r);
         break;
     default: fwd_fail(r); break;
     }
+    fwd_unref(r);
 }
 
 /* ---- the owner ----------------------------------------------------------------------- */
@@ -297,12 +304,13 @@ static void on_vconn_output(const uint8_t *bytes, size_t len, void *ud)
     msg_publish(s->e, s->reply, NULL, NULL);
 }
 
-static void on_vconn_end(int keep, void *ud)
+static void on_vconn_end(int keep, const uint8_t *bytes, size_t len, void *ud)
 {
     cl_served *s = ud;
     uint8_t k = (uint8_t)(keep != 0);
     msg_begin(s->e, MSG_END, s->id, 0);
     sb_buf_append(&s->e->out, &k, 1);
+    sb_buf_append(&s->e->out, bytes, len);
     msg_publish(s->e, s->reply, NULL, NULL);
     sb_map_del(&s->e->served, s->key);
     s->v = NULL;

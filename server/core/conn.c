@@ -157,8 +157,12 @@ static void output_write(eio_conn *c)
 {
     uv_buf_t iov[EIO_WRITE_IOV_MAX];
     size_t total;
-    if (c->virt && !c->closed)
+    if (c->virt && !c->closed) {
         eio__vconn_write(c);
+        output_done(c); /* a virtual connection that ends takes what is pending along */
+        eio__vconn_output(c);
+        return;
+    }
     while (c->out.len && !c->wreq && !c->closed) {
         uint32_t n = output_gather(c, iov, &total);
         int w = uv_try_write((uv_stream_t *)&c->tcp, iov, n);

@@ -158,8 +158,9 @@ struct eio_vconn {
     eio_conn *conn;
     eio_vconn_callbacks cb;
     void *ud;
-    sb_list link; /* in srv->vconns */
-    int ended;    /* cb.end ran, or the outside closed it */
+    sb_list link;   /* in srv->vconns */
+    sb_buf pending; /* written this turn, handed on after (with the end when it ends) */
+    int ended;      /* cb.end ran, or the outside closed it */
 };
 
 typedef enum eio_session_state {
@@ -292,7 +293,8 @@ void eio__forward_request(eio_conn *c);
 size_t eio__forward_feed(eio_conn *c, const uint8_t *data, size_t len);
 void eio__forward_cancel(eio_conn *c); /* the client's connection ends */
 /* A virtual connection's output, and its end. */
-void eio__vconn_write(eio_conn *c);
+void eio__vconn_write(eio_conn *c);  /* the output queue into pending */
+void eio__vconn_output(eio_conn *c); /* pending to cb.output, when not ended meanwhile */
 void eio__vconn_done(eio_conn *c, int keep);
 void eio__vconn_free(eio_conn *c);
 

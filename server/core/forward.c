@@ -26,7 +26,8 @@ struct eio_forward {
 int eio_sid_tag(const char *sid, char *buf, size_t len)
 {
     const char *sep = strchr(sid, EIO_SID_TAG_SEP);
-    if (!sep || sep == sid || (size_t)(sep - sid) >= len)
+    if (!sep || sep == sid || (size_t)(sep - sid) >= len ||
+        strspn(sid, EIO_SID_TAG_CHARS) != (size_t)(sep - sid))
         return -1;
     memcpy(buf, sid, (size_t)(sep - sid));
     buf[sep - sid] = '\0';
@@ -71,7 +72,7 @@ static void request_bytes(const eio_conn *c, sb_buf *b)
         sb_buf_append_str(b, head + r->query_at);
     }
     sb_buf_append_str(b, r->parser.http_minor == 0 && r->parser.http_major == 1 ? " HTTP/1.0\r\n"
-                                                                              : " HTTP/1.1\r\n");
+                                                                                : " HTTP/1.1\r\n");
     const char *p = head + r->url_len + 1, *end = head + r->head.len;
     while (p < end && *p) {
         const char *value = p + strlen(p) + 1;
@@ -160,10 +161,20 @@ void *eio_forward_data(const eio_forward *f) { return f->data; }
 
 void eio_forward_write(eio_forward *f, const uint8_t *bytes, size_t len)
 {
+    eio_conn *c = f->conn;
+    if (c->closed || c->kind == EIO_CONN_CLOSING)
+        return;
+    if (c->out.bytes + len > c->srv->cfg.max_outbound) {
+        /* The owner cannot see this client's pace (it writes to Redis): the bound on what
+         * waits for a slow client is kept here, and the close reaches the owner as a
+         * cancel. */
+        eio__conn_close(c);
+        return;
+    }
     eio_msg *m = eio_msg_raw(len);
     memcpy(EIO_MSG_DATA(m), bytes, len);
     m->len = len;
-    eio__conn_send(f->conn, m);
+    eio__conn_send(c, m);
     eio_msg_unref(m);
     f->wrote = 1;
 }
@@ -211,6 +222,7 @@ eio_vconn *eio_vconn_new(eio_server *srv, const eio_vconn_callbacks *cb, void *u
     v->conn = c;
     v->cb = *cb;
     v->ud = ud;
+    sb_buf_init(&v->pending);
     sb_list_insert_tail(&srv->vconns, &v->link);
     eio__conn_set_timeout(c, EIO_HTTP_REQUEST_S);
     srv->fw_stats.served++;
@@ -230,31 +242,25 @@ void eio_vconn_close(eio_vconn *v)
     eio__conn_close(v->conn);
 }
 
-/* Everything queued leaves at once, in one piece: there is no kernel to push back, and
+/* Everything queued leaves at once (there is no kernel to push back), and in one piece:
  * each output is a message between nodes. */
 void eio__vconn_write(eio_conn *c)
 {
-    eio_vconn *v = c->virt;
     eio_msg *m;
-    sb_buf b;
-    size_t len;
-    if (c->out.len == 1) {
-        m = eio__queue_pop(&c->out);
-        const uint8_t *p = eio_msg_wire(m, &len);
-        if (!v->ended)
-            v->cb.output(p, len, v->ud);
-        eio_msg_unref(m);
-        return;
-    }
-    sb_buf_init(&b);
     while ((m = eio__queue_pop(&c->out))) {
+        size_t len;
         const uint8_t *p = eio_msg_wire(m, &len);
-        sb_buf_append(&b, p, len);
+        sb_buf_append(&c->virt->pending, p, len);
         eio_msg_unref(m);
     }
-    if (b.len && !v->ended)
-        v->cb.output(b.data, b.len, v->ud);
-    sb_buf_free(&b);
+}
+
+void eio__vconn_output(eio_conn *c)
+{
+    eio_vconn *v = c->virt;
+    if (!v->ended && v->pending.len)
+        v->cb.output(v->pending.data, v->pending.len, v->ud);
+    sb_buf_reset(&v->pending);
 }
 
 void eio__vconn_done(eio_conn *c, int keep)
@@ -262,7 +268,7 @@ void eio__vconn_done(eio_conn *c, int keep)
     eio_vconn *v = c->virt;
     if (!v->ended) {
         v->ended = 1;
-        v->cb.end(keep, v->ud);
+        v->cb.end(keep, v->pending.data, v->pending.len, v->ud);
     }
     eio__conn_close(c);
 }
@@ -273,6 +279,7 @@ void eio__vconn_free(eio_conn *c)
     sb_list_remove(&v->link);
     if (!v->ended) {
         v->ended = 1;
-        v->cb.end(0, v->ud);
+        v->cb.end(0, v->pending.data, v->pending.len, v->ud);
     }
+    sb_buf_free(&v->pending);
 }

@@ -224,6 +224,70 @@ describe("the owner killed", () => {
   });
 });
 
+describe("a node stopping while requests are relayed", () => {
+  const cluster = useCluster({ kinds: ["echo", "echo", "echo"] });
+
+  test("the owner stops: a GET parked through another node gets the CLOSE, the owner exits clean", bounded(15000), async () => {
+    const [a, b] = cluster.nodes;
+    const sid = await pollingSession(a);
+    const parked = eioGet(b, sid, { timeoutMs: ms(5000) });
+    await sleep(ms(300));
+    await a.stop();
+    const res = await parked;
+    assert.equal(res.status, 200, res.text);
+    assert.equal(splitPayload(res.text).at(-1), "1", `the session's CLOSE: ${JSON.stringify(res.text)}`);
+  });
+
+  test("the relaying node stops: the owner drops the parked GET, the session goes on", bounded(15000), async () => {
+    const [, b, c] = cluster.nodes;
+    const sid = await pollingSession(c);
+    const parked = eioGet(b, sid, { timeoutMs: ms(5000) }).then((r) => r.status, (e) => e.message);
+    await sleep(ms(300));
+    await b.stop();
+    assert.notEqual(await parked, 200, "the relayed GET had nothing to answer");
+    await sleep(ms(200));
+    const again = eioGet(c, sid, { timeoutMs: ms(5000) });
+    await sleep(ms(200));
+    await eioPost(c, sid, '42["message","after"]');
+    const res = await again;
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(splitPayload(res.text), ['42["message-back","after"]']);
+  });
+});
+
+describe("an owner that does not answer, and Redis down", () => {
+  const PING_TIMEOUT = 1000;
+  const cluster = useCluster({ kinds: ["echo", "echo"], args: ["--ping-interval", "3000", "--ping-timeout", String(PING_TIMEOUT)] });
+
+  test("an owner that is stopped (SIGSTOP): Session ID unknown after the ping timeout", bounded(15000), async () => {
+    const [a, b] = cluster.nodes;
+    const { sid } = await eioOpen(a);
+    process.kill(a.pid, "SIGSTOP");
+    try {
+      const started = Date.now();
+      const res = await eioGet(b, sid, { timeoutMs: ms(10000) });
+      const took = Date.now() - started;
+      assert.equal(res.status, 400, res.text);
+      assert.deepEqual(jsonBody(res), UNKNOWN_SID);
+      assert.ok(took >= PING_TIMEOUT - 100 && took < PING_TIMEOUT + ms(1500), `answered after ${took} ms`);
+    } finally {
+      process.kill(a.pid, "SIGCONT");
+    }
+  });
+
+  test("Redis down: Session ID unknown at once", bounded(15000), async () => {
+    const [a, b] = cluster.nodes;
+    const { sid } = await eioOpen(a);
+    await cluster.redis.stop();
+    const started = Date.now();
+    const res = await eioGet(b, sid, { timeoutMs: ms(10000) });
+    const took = Date.now() - started;
+    assert.equal(res.status, 400, res.text);
+    assert.deepEqual(jsonBody(res), UNKNOWN_SID);
+    assert.ok(took < ms(500), `answered in ${took} ms`);
+  });
+});
+
 describe("--no-cluster-engine", () => {
   const cluster = useCluster({ kinds: ["echo", "echo"], args: ["--no-cluster-engine"] });
 

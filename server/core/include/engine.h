@@ -194,7 +194,9 @@ typedef struct eio_forwarder {
 void eio_server_set_forwarder(eio_server *srv, const eio_forwarder *fw, void *ud);
 void eio_forward_set_data(eio_forward *f, void *data); /* the forwarder's pointer */
 void *eio_forward_data(const eio_forward *f);
-/* Bytes from the owner (copied), written to the client as they are. */
+/* Bytes from the owner (copied), written to the client as they are. A client that lets
+ * more than max_outbound bytes wait has its connection closed: cancel() runs, and f is
+ * gone when this returns. */
 void eio_forward_write(eio_forward *f, const uint8_t *bytes, size_t len);
 /* The owner is done and f is freed. A request's connection serves the client's next
  * request when keep is 1 (the owner answered keep-alive); a tunnel's is closed once what
@@ -213,13 +215,14 @@ typedef struct eio_forward_stats {
 void eio_server_forward_stats(const eio_server *srv, eio_forward_stats *out);
 
 /* The owner's side: a connection with no socket. Bytes fed in are read as if a client had
- * sent them; what the server writes goes to output(); end() runs once when the connection
- * is over (its answer written: keep says whether it was keep-alive; a websocket closed;
- * the server shutting down), after which v is freed. */
+ * sent them; what the server writes goes to output(), once per loop turn; end() runs once
+ * when the connection is over (its answer written: keep says whether it was keep-alive; a
+ * websocket closed; the server shutting down), with the last bytes written (len may be 0)
+ * so that a whole answer is one call, after which v is freed. Bytes are borrowed. */
 typedef struct eio_vconn eio_vconn;
 typedef struct eio_vconn_callbacks {
-    void (*output)(const uint8_t *bytes, size_t len, void *ud); /* borrowed */
-    void (*end)(int keep, void *ud);
+    void (*output)(const uint8_t *bytes, size_t len, void *ud);
+    void (*end)(int keep, const uint8_t *bytes, size_t len, void *ud);
 } eio_vconn_callbacks;
 
 eio_vconn *eio_vconn_new(eio_server *srv, const eio_vconn_callbacks *cb, void *ud);
