@@ -1,4 +1,4 @@
-// forward.mjs: what relaying a polling request to the node that holds its session costs
+// forward.mjs: what relaying a request to the node that holds its session costs
 // (--cluster-engine), against the same request served where the session lives.
 //
 // Starts a redis-server and two switchboard-echo nodes (A, B) on one Redis, opens a
@@ -8,15 +8,21 @@
 // the round trip's p50/p99, the CPU of both nodes (and of Redis) per round trip from
 // /proc/PID/stat, and their system calls per round trip (`perf stat -e
 // raw_syscalls:sys_enter -p PID`, when perf can count them), with the forwarded/local
-// ratios. With taskset: the nodes on CPU 1, Redis and this client on CPU 0.
+// ratios. Then the same for a websocket: N message round trips on a session upgraded on A
+// (local) and on one upgraded through B (forwarded: B tunnels every frame to A through
+// Redis). With taskset: the nodes on CPU 1, Redis and this client on CPU 0.
 //
 //   node bench/forward.mjs build/release/switchboard-echo [round trips] [--json FILE]
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
+
+const require = createRequire(new URL("../tests/integration/", import.meta.url));
+const WebSocket = require("ws");
 
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf("--json");
@@ -106,6 +112,36 @@ async function roundTrip(port, sid, i) {
   }
 }
 
+// A session opened by polling on owner, upgraded to a websocket on upgradePort (the owner,
+// or another node, which then tunnels it). Returns roundTrip(i) for it, and close().
+async function wsSession(owner, upgradePort) {
+  const sid = await openSession(owner);
+  const ws = new WebSocket(`ws://127.0.0.1:${upgradePort}${q(sid).replace("polling", "websocket")}`, { perMessageDeflate: false });
+  let waiter = null;
+  const queue = [];
+  ws.on("message", (data) => {
+    const m = data.toString();
+    if (m === "2") return ws.send("3");
+    if (waiter) { const w = waiter; waiter = null; w(m); } else queue.push(m);
+  });
+  const next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => { waiter = r; }));
+  await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
+  ws.send("2probe");
+  if ((await next()) !== "3probe") throw new Error("no 3probe");
+  ws.send("5");
+  return {
+    async roundTrip(i) {
+      const t0 = process.hrtime.bigint();
+      ws.send(`42["message",${i}]`);
+      for (;;) {
+        const m = await next();
+        if (m === `42["message-back",${i}]`) return Number(process.hrtime.bigint() - t0) / 1e3;
+      }
+    },
+    close: () => ws.close(),
+  };
+}
+
 function cpuTicks(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -129,15 +165,15 @@ async function stopPerf(perf) {
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-async function measure(label, port, sid, nodes, redis, dir) {
-  for (let i = 0; i < WARMUP; i++) await roundTrip(port, sid, -1 - i);
+async function measure(label, rt, nodes, redis, dir) {
+  for (let i = 0; i < WARMUP; i++) await rt(-1 - i);
   const perfs = nodes.map((n) => startPerf(n.pid, dir, `${label}-${n.name}`));
   await sleep(200); // perf attaches
   const before = nodes.map((n) => cpuTicks(n.pid));
   const redisBefore = cpuTicks(redis.pid);
   const t = [];
   const start = process.hrtime.bigint();
-  for (let i = 0; i < N; i++) t.push(await roundTrip(port, sid, i));
+  for (let i = 0; i < N; i++) t.push(await rt(i));
   const wall = Number(process.hrtime.bigint() - start) / 1e9;
   const cpu = nodes.map((n, i) => cpuTicks(n.pid) - before[i]);
   const redisCpu = cpuTicks(redis.pid) - redisBefore;
@@ -155,6 +191,30 @@ async function measure(label, port, sid, nodes, redis, dir) {
   };
 }
 
+function report(transport, what, local, forwarded) {
+  const r = (x, y) => (x && y ? Number((x / y).toFixed(2)) : null);
+  const result = {
+    workload: "forward", transport, local, forwarded,
+    ratio: {
+      p50: r(forwarded.p50_us, local.p50_us), p99: r(forwarded.p99_us, local.p99_us),
+      cpu: r(forwarded.cpu_us_per_round_trip, local.cpu_us_per_round_trip),
+      syscalls: r(forwarded.syscalls_per_round_trip, local.syscalls_per_round_trip),
+    },
+  };
+  console.log(JSON.stringify(result));
+  if (jsonFile) appendFileSync(jsonFile, `${JSON.stringify(result)}\n`);
+  const row = (k, f) => console.log(`  ${k.padEnd(38)} ${String(f(local)).padStart(10)} ${String(f(forwarded)).padStart(10)}`);
+  console.log(`\nforward, ${transport}: ${N} round trips (${what})`);
+  console.log(`  ${"".padEnd(38)} ${"local".padStart(10)} ${"forwarded".padStart(10)}`);
+  row("round trip p50 (us)", (x) => x.p50_us);
+  row("round trip p99 (us)", (x) => x.p99_us);
+  row("CPU of both nodes per round trip (us)", (x) => x.cpu_us_per_round_trip);
+  row("  of which A (owner) / B", (x) => `${x.cpu_us_by_node.A}/${x.cpu_us_by_node.B}`);
+  row("Redis CPU per round trip (us)", (x) => x.redis_cpu_us_per_round_trip);
+  row("syscalls of both nodes per round trip", (x) => x.syscalls_per_round_trip ?? "n/a");
+  console.log(`  forwarded/local: p50 x${result.ratio.p50}, p99 x${result.ratio.p99}, CPU x${result.ratio.cpu}, syscalls x${result.ratio.syscalls ?? "n/a"}\n`);
+}
+
 async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), "sb-forward-"));
   const redisPort = await freePort();
@@ -170,29 +230,16 @@ async function main() {
   await sleep(300);
   const [a, b] = nodes;
   const sid = await openSession(a.port);
-  const local = await measure("local", a.port, sid, nodes, redis, dir);
-  const forwarded = await measure("forwarded", b.port, sid, nodes, redis, dir);
-  const r = (x, y) => (x && y ? Number((x / y).toFixed(2)) : null);
-  const result = {
-    workload: "forward", local, forwarded,
-    ratio: {
-      p50: r(forwarded.p50_us, local.p50_us), p99: r(forwarded.p99_us, local.p99_us),
-      cpu: r(forwarded.cpu_us_per_round_trip, local.cpu_us_per_round_trip),
-      syscalls: r(forwarded.syscalls_per_round_trip, local.syscalls_per_round_trip),
-    },
-  };
-  console.log(JSON.stringify(result));
-  if (jsonFile) appendFileSync(jsonFile, `${JSON.stringify(result)}\n`);
-  const row = (k, f) => console.log(`  ${k.padEnd(34)} ${String(f(local)).padStart(10)} ${String(f(forwarded)).padStart(10)}`);
-  console.log(`\nforward: ${N} polling round trips (POST a message, its echo on the parked GET)`);
-  console.log(`  ${"".padEnd(34)} ${"local".padStart(10)} ${"forwarded".padStart(10)}`);
-  row("round trip p50 (us)", (x) => x.p50_us);
-  row("round trip p99 (us)", (x) => x.p99_us);
-  row("CPU of both nodes per round trip (us)", (x) => x.cpu_us_per_round_trip);
-  row("  of which A (owner) / B", (x) => `${x.cpu_us_by_node.A}/${x.cpu_us_by_node.B}`);
-  row("Redis CPU per round trip (us)", (x) => x.redis_cpu_us_per_round_trip);
-  row("syscalls of both nodes per round trip", (x) => x.syscalls_per_round_trip ?? "n/a");
-  console.log(`  forwarded/local: p50 x${result.ratio.p50}, p99 x${result.ratio.p99}, CPU x${result.ratio.cpu}, syscalls x${result.ratio.syscalls ?? "n/a"}`);
+  report("polling", "POST a message, its echo on the parked GET",
+    await measure("local", (i) => roundTrip(a.port, sid, i), nodes, redis, dir),
+    await measure("forwarded", (i) => roundTrip(b.port, sid, i), nodes, redis, dir));
+  const wsLocal = await wsSession(a.port, a.port);
+  const wsTunnel = await wsSession(a.port, b.port);
+  report("websocket", "a message and its echo; forwarded: upgraded through B, a tunnel to A",
+    await measure("local", wsLocal.roundTrip, nodes, redis, dir),
+    await measure("forwarded", wsTunnel.roundTrip, nodes, redis, dir));
+  wsLocal.close();
+  wsTunnel.close();
   getAgent.destroy();
   postAgent.destroy();
   for (const c of children) c.kill("SIGTERM");
