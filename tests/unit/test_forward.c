@@ -115,7 +115,7 @@ TEST_IMPL(forward_sid_tag)
     ASSERT_STR_EQ(tag, "abc_-9");
     ASSERT_EQ(eio_sid_tag("xxxxxxxxxxxxxxxxxxxx", tag, sizeof(tag)), -1); /* Node's: none */
     ASSERT_EQ(eio_sid_tag(".xxxx", tag, sizeof(tag)), -1);
-    ASSERT_EQ(eio_sid_tag("a#b.xxxx", tag, sizeof(tag)), -1); /* not base64url */
+    ASSERT_EQ(eio_sid_tag("a#b.xxxx", tag, sizeof(tag)), -1);               /* not base64url */
     ASSERT_EQ(eio_sid_tag("aaaaaaaaaaaaaaaaa.xxxx", tag, sizeof(tag)), -1); /* too long */
     return 0;
 }
@@ -202,8 +202,9 @@ TEST_IMPL(forward_vconn_unknown_sid)
     fixture f;
     sink k = {0};
     fixture_start(&f);
-    relay(&f, &k,
-          "GET /socket.io/?EIO=4&transport=polling&sid=other.xxxxxxxxxxxxxxxxxxxx HTTP/1.1\r\n\r\n");
+    relay(
+        &f, &k,
+        "GET /socket.io/?EIO=4&transport=polling&sid=other.xxxxxxxxxxxxxxxxxxxx HTTP/1.1\r\n\r\n");
     EIO_TEST_RUN_UNTIL(&f.net, k.ends == 1);
     ASSERT(has(&k, "Session ID unknown"));
     sb_buf_free(&k.out);
