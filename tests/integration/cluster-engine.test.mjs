@@ -255,6 +255,42 @@ describe("a node stopping while requests are relayed", () => {
   });
 });
 
+describe("a node stopping while a websocket is tunnelled", () => {
+  const cluster = useCluster({ kinds: ["echo", "echo", "echo"] });
+
+  // A session polling on owner, upgraded through via: the tunnel, ready for messages.
+  async function tunnel(owner, via) {
+    const sid = await pollingSession(owner);
+    const ws = await wsConnect(via.wsUrl + eioQuery(via.path, { transport: "websocket", sid }));
+    ws.send("2probe");
+    assert.equal(await ws.next(), "3probe");
+    ws.send("5");
+    ws.send('42["message","up"]');
+    assert.equal(await ws.next(), '42["message-back","up"]');
+    return { sid, ws };
+  }
+
+  test("the owner stops: the client gets the session's CLOSE and the close frame", bounded(15000), async () => {
+    const [a, b] = cluster.nodes;
+    const { ws } = await tunnel(a, b);
+    await a.stop();
+    assert.equal(await ws.next(), "1", "the CLOSE packet");
+    const { code } = await ws.expectClosed();
+    assert.equal(code, 1000);
+  });
+
+  test("the relaying node stops: the tunnel ends, and with it the session on its owner", bounded(15000), async () => {
+    const [, b, c] = cluster.nodes;
+    const { sid, ws } = await tunnel(c, b);
+    await b.stop();
+    await ws.expectClosed();
+    await eventually(async () => {
+      const res = await eioGet(c, sid, { timeoutMs: ms(1000) });
+      assert.deepEqual(jsonBody(res), UNKNOWN_SID);
+    });
+  });
+});
+
 describe("an owner that does not answer, and Redis down", () => {
   const PING_TIMEOUT = 1000;
   const cluster = useCluster({ kinds: ["echo", "echo"], args: ["--ping-interval", "3000", "--ping-timeout", String(PING_TIMEOUT)] });
