@@ -13,6 +13,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "cluster_engine.h"
 #include "daemon.h"
 #include "health.h"
 #include "helpdesk.h"
@@ -419,6 +420,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --redis: %s\n", PROG, err);
         return fail(&ctx, SBD_EXIT_USAGE);
     }
+    if (o.cluster_engine)
+        o.eio.sid_prefix = cl_cluster_uid(ctx.cluster); /* sids name their node */
     ctx.srv = sio_server_new(loop, &o.eio, &o.sio, err, sizeof(err));
     if (!ctx.srv) {
         fprintf(stderr, "%s: %s\n", PROG, err);
@@ -426,6 +429,8 @@ int main(int argc, char **argv)
     }
     if (ctx.cluster)
         sio_server_set_adapter(ctx.srv, cl_adapter_new, ctx.cluster);
+    if (o.cluster_engine)
+        cl_engine_attach(ctx.cluster, sio_server_engine(ctx.srv));
     ctx.app = hd_app_new(ctx.srv, ctx.store, &flags.cfg, ready, &ctx);
     if (o.redis) {
         /* A stable --node-id keeps one consumer per node in the group across restarts. */

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "cluster_engine.h"
 #include "daemon.h"
 #include "health.h"
 #include "options.h"
@@ -424,16 +425,21 @@ static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sbd_options *o, int 
         }
         ctx->node_id = o->node_id ? o->node_id : cl_cluster_uid(ctx->cluster);
     }
+    eio_config ecfg = o->eio;
+    if (ctx->cluster && o->cluster_engine)
+        ecfg.sid_prefix = cl_cluster_uid(ctx->cluster); /* sids name their node */
     if (engine_io)
-        ctx->eio = eio_server_new(loop, &o->eio, &eio_cb, ctx, err, sizeof(err));
+        ctx->eio = eio_server_new(loop, &ecfg, &eio_cb, ctx, err, sizeof(err));
     else
-        ctx->sio = sio_server_new(loop, &o->eio, &o->sio, err, sizeof(err));
+        ctx->sio = sio_server_new(loop, &ecfg, &o->sio, err, sizeof(err));
     if (!ctx->eio && !ctx->sio) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
     if (ctx->cluster)
         sio_server_set_adapter(ctx->sio, cl_adapter_new, ctx->cluster);
+    if (ctx->cluster && o->cluster_engine)
+        cl_engine_attach(ctx->cluster, sio_server_engine(ctx->sio));
     if (ctx->sio) {
         echo_namespace(ctx, "/");
         echo_namespace(ctx, "/custom");
@@ -442,6 +448,7 @@ static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sbd_options *o, int 
     eio_server *engine = ctx->sio ? sio_server_engine(ctx->sio) : ctx->eio;
     ctx->health = (eio_health){ctx->cluster ? cl_cluster_ready : NULL, ctx->cluster};
     eio_health_attach(engine, &ctx->health);
+    eio_server_add_http_handler(engine, eio_metrics_handle, engine); /* the relay's counters */
     printf("%s: %s echo listening on %s:%d%s\n", PROG, engine_io ? "Engine.IO" : "Socket.IO",
            o->eio.host, eio_server_port(engine), o->eio.path);
     fflush(stdout);

@@ -316,6 +316,8 @@ static void on_message(rc_conn *conn, const rc_message *m, void *ud)
 {
     cl_cluster *c = ud;
     sb_list *link;
+    if (c->engine && cl__engine_on_message(c->engine, m))
+        return;
     SB_LIST_FOREACH(link, &c->adapters)
     {
         cl_adapter *a = SB_LIST_DATA(link, cl_adapter, link);
@@ -512,5 +514,7 @@ void cl_cluster_close(cl_cluster *c, void (*done)(void *ud), void *ud)
 {
     c->done = done;
     c->done_ud = ud;
+    if (c->engine)
+        cl__engine_close(c->engine);
     rc_close(c->conn, on_conn_closed, c);
 }

@@ -25,6 +25,7 @@
 typedef struct cl_adapter cl_adapter;
 typedef struct cl_pending cl_pending;
 typedef struct cl_restore cl_restore;
+typedef struct cl_engine cl_engine;
 
 /* One per process: the connection, this node's uid, what every adapter shares. */
 struct cl_cluster {
@@ -43,6 +44,7 @@ struct cl_cluster {
     void *ready_ud;
     int publish_failed_logged; /* one log line per outage, not one per message */
     int xadd_failed_logged;    /* the same for the recovery stream */
+    cl_engine *engine;         /* requests relayed between nodes (cluster_engine.c), or NULL */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -117,6 +119,13 @@ void cl__on_request_message(cl_adapter *a, const uint8_t *data, size_t len);
 void cl__on_response_message(cl_adapter *a, const uint8_t *data, size_t len);
 /* Ends a's requests as the adapter goes away (a->requests is left empty). */
 void cl__requests_end(cl_adapter *a);
+
+/* ---- cluster_engine.c -------------------------------------------------------------- */
+
+/* 1 when m is on the engine's channel (then handled). */
+int cl__engine_on_message(cl_engine *e, const rc_message *m);
+/* Drops what is left, unsubscribes, and frees e once its timer has closed. */
+void cl__engine_close(cl_engine *e);
 
 /* ---- cluster_recovery.c ------------------------------------------------------------ */
 

@@ -106,6 +106,10 @@ static void output_done(eio_conn *c)
 {
     if (c->closed)
         return;
+    if (c->virt && c->close_after) {
+        eio__vconn_done(c, 0);
+        return;
+    }
     if (c->close_after) {
         /* FIN after the last byte; the client's own close (or the grace) ends it. */
         uv_shutdown_t *req = malloc(sizeof(*req));
@@ -124,8 +128,12 @@ static void output_done(eio_conn *c)
     if (c->kind == EIO_CONN_HTTP && c->in_len)
         conn_process_leftover(c);
     /* answered, nothing more to write: idle until the next request or the keep-alive end */
-    if (!c->closed && c->kind == EIO_CONN_HTTP && !c->req && !eio__conn_output_pending(c))
-        eio__conn_set_timeout(c, EIO_HTTP_IDLE_S);
+    if (!c->closed && c->kind == EIO_CONN_HTTP && !c->req && !eio__conn_output_pending(c)) {
+        if (c->virt)
+            eio__vconn_done(c, 1); /* a virtual connection carries one request */
+        else
+            eio__conn_set_timeout(c, EIO_HTTP_IDLE_S);
+    }
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -149,6 +157,12 @@ static void output_write(eio_conn *c)
 {
     uv_buf_t iov[EIO_WRITE_IOV_MAX];
     size_t total;
+    if (c->virt && !c->closed) {
+        eio__vconn_write(c);
+        output_done(c); /* a virtual connection that ends takes what is pending along */
+        eio__vconn_output(c);
+        return;
+    }
     while (c->out.len && !c->wreq && !c->closed) {
         uint32_t n = output_gather(c, iov, &total);
         int w = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
@@ -199,10 +213,12 @@ static void on_flush(uv_idle_t *p)
         srv->flush = c->flush_next;
         c->flush_next = NULL;
         c->in_flush = 0;
-        if (c->freed_later)
+        if (c->freed_later) {
+            free(c->virt);
             free(c);
-        else
+        } else {
             conn_flush(c);
+        }
     }
     uv_idle_stop(p);
 }
@@ -236,6 +252,25 @@ static void on_closed(uv_handle_t *h)
         eio__server_maybe_done(srv);
 }
 
+/* A virtual connection has no handle to close: it is freed by the next flush pass, once
+ * whoever closed it has returned. */
+static void virtual_free_later(eio_conn *c)
+{
+    eio_server *srv = c->srv;
+    eio__vconn_free(c);
+    eio__queue_clear(&c->out);
+    free(c->in);
+    c->in = NULL;
+    sb_buf_free(&c->frag);
+    c->freed_later = 1;
+    if (!c->in_flush) {
+        c->in_flush = 1;
+        c->flush_next = srv->flush;
+        srv->flush = c;
+        uv_idle_start(&srv->flusher, on_flush);
+    }
+}
+
 void eio__conn_close(eio_conn *c)
 {
     if (c->closed)
@@ -244,34 +279,62 @@ void eio__conn_close(eio_conn *c)
         eio__websocket_closed(c);
     eio__http_conn_reset(c);
     c->closed = 1;
-    uv_close((uv_handle_t *)&c->tcp, on_closed);
+    if (c->virt)
+        virtual_free_later(c);
+    else
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
-static void close_one(uv_handle_t *h, void *arg)
+/* Every connection: the accepted streams (the loop's handles), then the virtual ones. fn
+ * may close the connection it is given. */
+typedef struct conn_walk {
+    const eio_server *srv;
+    void (*fn)(eio_conn *c, void *arg);
+    void *arg;
+} conn_walk;
+
+static void walk_one(uv_handle_t *h, void *arg)
 {
-    if (is_conn(h, arg) && !uv_is_closing(h))
-        eio__conn_close((eio_conn *)h);
+    conn_walk *w = arg;
+    if (is_conn(h, w->srv))
+        w->fn((eio_conn *)h, w->arg);
 }
 
-void eio__conn_close_all(eio_server *srv) { uv_walk(srv->loop, close_one, srv); }
+void eio__conn_walk(eio_server *srv, void (*fn)(eio_conn *c, void *arg), void *arg)
+{
+    conn_walk w = {srv, fn, arg};
+    sb_list *link, *tmp;
+    uv_walk(srv->loop, walk_one, &w);
+    SB_LIST_FOREACH_SAFE(link, tmp, &srv->vconns)
+    {
+        fn(SB_LIST_DATA(link, eio_vconn, link)->conn, arg);
+    }
+}
+
+static void close_one(eio_conn *c, void *arg)
+{
+    if (!c->closed)
+        eio__conn_close(c);
+}
+
+void eio__conn_close_all(eio_server *srv) { eio__conn_walk(srv, close_one, NULL); }
 
 typedef struct pending_count {
     const eio_server *srv;
     int n;
 } pending_count;
 
-static void count_pending(uv_handle_t *h, void *arg)
+static void count_pending(eio_conn *c, void *arg)
 {
     pending_count *pc = arg;
-    eio_conn *c = (eio_conn *)h;
-    if (is_conn(h, pc->srv) && !c->closed && eio__conn_output_pending(c))
+    if (!c->closed && eio__conn_output_pending(c))
         pc->n++;
 }
 
 int eio__conn_count_pending(eio_server *srv)
 {
     pending_count pc = {srv, 0};
-    uv_walk(srv->loop, count_pending, &pc);
+    eio__conn_walk(srv, count_pending, &pc);
     return pc.n;
 }
 
@@ -285,18 +348,17 @@ void eio__conn_set_timeout(eio_conn *c, unsigned seconds)
     c->due_s = seconds ? (uint32_t)((due_ms + 999) / 1000) : 0;
 }
 
-static void sweep_one(uv_handle_t *h, void *arg)
+static void sweep_one(eio_conn *c, void *arg)
 {
     eio_server *srv = arg;
-    eio_conn *c = (eio_conn *)h;
-    if (!is_conn(h, srv) || c->closed || !c->due_s || c->due_s > now_s(srv))
+    if (c->closed || !c->due_s || c->due_s > now_s(srv))
         return;
     if (c->is_probe && c->session)
         eio__conn_detach(c); /* the upgrade took too long: the session goes on polling */
     eio__conn_close(c);
 }
 
-static void on_sweep(uv_timer_t *t) { uv_walk(t->loop, sweep_one, t->data); }
+static void on_sweep(uv_timer_t *t) { eio__conn_walk(t->data, sweep_one, t->data); }
 
 /* ---- input ---- */
 
@@ -312,6 +374,8 @@ static size_t conn_process(eio_conn *c, uint8_t *data, size_t len, size_t *need)
             n = eio__websocket_feed(c, data + off, len - off, need);
         else if (c->kind == EIO_CONN_HTTP)
             n = eio__http_feed(c, data + off, len - off);
+        else if (c->kind == EIO_CONN_FORWARD)
+            n = eio__forward_feed(c, data + off, len - off); /* a tunnel's bytes, or wait */
         else
             break; /* a request is being served: the next waits */
         if (n == 0)
@@ -360,7 +424,8 @@ static void leftover_settle(eio_conn *c, size_t consumed, size_t need)
  * to a bound; past it, reading stops until the connection is free again. */
 static void input_backpressure(eio_conn *c)
 {
-    int busy = c->kind == EIO_CONN_POLL_GET || c->kind == EIO_CONN_DEFERRED;
+    int busy =
+        c->kind == EIO_CONN_POLL_GET || c->kind == EIO_CONN_DEFERRED || c->kind == EIO_CONN_FORWARD;
     if (busy && c->in_len > EIO_BUSY_INPUT_MAX && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
@@ -379,12 +444,31 @@ static void conn_process_leftover(eio_conn *c)
     leftover_settle(c, consumed, need);
 }
 
+void eio__conn_input(eio_conn *c, const uint8_t *data, size_t len)
+{
+    size_t need;
+    if (c->closed || !len)
+        return;
+    if (!c->in_len && len <= EIO_READ_SLAB) {
+        uint8_t *slab = c->srv->slab; /* a copy: the readers work in place */
+        memcpy(slab, data, len);
+        size_t consumed = conn_process(c, slab, len, &need);
+        if (!c->closed && consumed < len)
+            leftover_keep(c, slab + consumed, len - consumed, need);
+        return;
+    }
+    leftover_keep(c, c->in, c->in_len, (size_t)c->in_len + len);
+    memcpy(c->in + c->in_len, data, len);
+    c->in_len += (uint32_t)len;
+    conn_process_leftover(c);
+}
+
 /* A connection free for the next request reads again and serves what it kept. */
 void eio__conn_resume(eio_conn *c)
 {
     if (c->closed)
         return;
-    if (!c->reading) {
+    if (!c->reading && !c->virt) {
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         c->reading = 1;
     }
@@ -437,7 +521,7 @@ int eio__conn_peer_name(eio_conn *c, char *buf, size_t len)
     struct sockaddr_storage ss;
     int n = sizeof(ss);
     buf[0] = '\0';
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n))
+    if (c->virt || uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n))
         return -1;
     if (ss.ss_family == AF_INET6)
         return uv_ip6_name((struct sockaddr_in6 *)&ss, buf, len);

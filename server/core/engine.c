@@ -373,8 +373,13 @@ eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn
     /* Node's supportsBinary: any b64 value in the handshake query asks for base64. */
     s->b64 = sb_query_find(eio__http_req_query(c), "b64", &(size_t){0}) != NULL;
     s->transport = t;
+    size_t tag = srv->cfg.sid_prefix ? strlen(srv->cfg.sid_prefix) : 0;
+    if (tag) {
+        memcpy(s->sid, srv->cfg.sid_prefix, tag);
+        s->sid[tag++] = EIO_SID_TAG_SEP;
+    }
     do
-        sb_random_id(s->sid, EIO_SID_LEN);
+        sb_random_id(s->sid + tag, EIO_SID_LEN);
     while (eio__session_find(srv, s->sid));
     eio__conn_peer_name(c, s->remote, sizeof(s->remote));
     s->t_list = -1;
@@ -620,6 +625,8 @@ static void server_copy_config(eio_server *srv, const eio_config *cfg)
     srv->path = dup_or_null(cfg->path ? cfg->path : "/socket.io/");
     srv->cors_origin = dup_or_null(cfg->cors_origin);
     srv->cookie = dup_or_null(cfg->cookie);
+    srv->sid_prefix = cfg->sid_prefix && *cfg->sid_prefix ? strdup(cfg->sid_prefix) : NULL;
+    srv->cfg.sid_prefix = srv->sid_prefix;
     srv->cfg.host = srv->host;
     srv->cfg.path = srv->path;
     srv->cfg.cors_origin = srv->cors_origin;
@@ -632,6 +639,7 @@ static void server_free(eio_server *srv)
     free(srv->path);
     free(srv->cors_origin);
     free(srv->cookie);
+    free(srv->sid_prefix);
     free(srv);
 }
 
@@ -644,6 +652,13 @@ static int config_check(const eio_config *cfg, char *err, size_t errlen)
     }
     if (!cfg->allow_polling && !cfg->allow_websocket) {
         snprintf(err, errlen, "no transport enabled");
+        return -1;
+    }
+    if (cfg->sid_prefix &&
+        (strlen(cfg->sid_prefix) > EIO_SID_TAG_MAX ||
+         strspn(cfg->sid_prefix, EIO_SID_TAG_CHARS) != strlen(cfg->sid_prefix))) {
+        snprintf(err, errlen, "sid prefix must be at most %d base64url characters",
+                 EIO_SID_TAG_MAX);
         return -1;
     }
     if (!cfg->ping_interval_ms || !cfg->ping_timeout_ms || !cfg->max_payload) {
@@ -665,6 +680,7 @@ eio_server *eio_server_new(uv_loop_t *loop, const eio_config *cfg, const eio_cal
     for (size_t i = 0; i < EIO_TIMER_LISTS; i++)
         sb_list_init(&srv->timers[i].sessions);
     sb_list_init(&srv->dead);
+    sb_list_init(&srv->vconns);
     server_copy_config(srv, cfg);
     if (cb)
         srv->cb = *cb;
@@ -754,8 +770,10 @@ void eio_server_free(eio_server *srv)
     while (srv->flush) {
         eio_conn *c = srv->flush;
         srv->flush = c->flush_next;
-        if (c->freed_later)
+        if (c->freed_later) {
+            free(c->virt);
             free(c);
+        }
     }
     free(srv->slab);
     server_free(srv);

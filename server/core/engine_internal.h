@@ -25,7 +25,9 @@
 #include "list.h"
 #include "websocket_codec.h"
 
-#define EIO_SID_LEN          20    /* base64url characters: 15 random bytes, as Node's */
+#define EIO_SID_LEN          20 /* base64url characters: 15 random bytes, as Node's */
+#define EIO_SID_MAX          (EIO_SID_TAG_MAX + 1 + EIO_SID_LEN) /* with a node tag */
+#define EIO_SID_TAG_CHARS    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #define EIO_CLOSE_TIMEOUT_MS 30000 /* a closing polling session waits this long for its GET */
 /* a client-closed polling session waits this long for a racing GET */
 #define EIO_CLIENT_CLOSE_LINGER_MS 1000
@@ -89,6 +91,7 @@ typedef enum eio_conn_kind {
     EIO_CONN_HTTP = 0,  /* reading a request, or idle between keep-alive requests */
     EIO_CONN_POLL_GET,  /* a polling GET parked until data */
     EIO_CONN_DEFERRED,  /* an application request answered later */
+    EIO_CONN_FORWARD,   /* a request (or tunnel) relayed to the node holding its session */
     EIO_CONN_WEBSOCKET, /* an established websocket (session transport or probe) */
     EIO_CONN_CLOSING    /* last bytes written or being written; then closed */
 } eio_conn_kind;
@@ -116,6 +119,7 @@ typedef struct eio_http_in {
     int limit_status;  /* 414 or 431 once a limit was hit */
     uint8_t state;     /* eio_head_state */
     uint8_t route;     /* what the body is for (http.c) */
+    uint8_t fwd_ws;    /* a websocket upgrade to relay (forward.c) */
     uint8_t complete;  /* on_message_complete ran */
     uint8_t too_large; /* the body went over max_payload: answer 413 */
 } eio_http_in;
@@ -129,6 +133,8 @@ struct eio_conn {
     eio_http_in *req;            /* request being read, or NULL */
     char *origin;                /* request Origin, kept for CORS headers of late responses */
     eio_http_deferred *deferred; /* an application request answered later, or NULL */
+    eio_forward *fwd;            /* a request relayed to another node, or NULL (forward.c) */
+    eio_vconn *virt;             /* a connection without a socket (forward.c), or NULL */
     eio_conn *flush_next;        /* in srv->flush while in_flush */
     uv_write_t *wreq;            /* write in flight (kernel pushed back), or NULL */
     uint8_t *in;                 /* leftover input, or NULL */
@@ -148,6 +154,16 @@ struct eio_conn {
     uint8_t is_probe;    /* websocket: an upgrade probe, not yet the transport */
     uint8_t head_only;   /* HTTP: a HEAD request: no body in the answer */
     uint8_t reading;     /* uv_read_start is in effect */
+};
+
+/* The owner's side of a forwarded request: what a virtual connection (conn->virt) adds. */
+struct eio_vconn {
+    eio_conn *conn;
+    eio_vconn_callbacks cb;
+    void *ud;
+    sb_list link;   /* in srv->vconns */
+    sb_buf pending; /* written this turn, handed on after (with the end when it ends) */
+    int ended;      /* cb.end ran, or the outside closed it */
 };
 
 typedef enum eio_session_state {
@@ -172,7 +188,7 @@ typedef enum eio_close_mode {
 /* One per client, mostly idle: the field order leaves no padding. */
 struct eio_session {
     UT_hash_handle hh; /* in srv->sessions, keyed by sid */
-    char sid[EIO_SID_LEN + 1];
+    char sid[EIO_SID_MAX + 1];
     char remote[EIO_ADDR_LEN];
     signed char t_list;    /* index in srv->timers, -1 while no deadline is set */
     uint8_t protocol;      /* Engine.IO revision: 4, or 3 */
@@ -204,7 +220,7 @@ typedef struct eio_timer_list {
 struct eio_server {
     uv_loop_t *loop;
     eio_config cfg; /* strings point into owned copies below */
-    char *host, *path, *cors_origin, *cookie;
+    char *host, *path, *cors_origin, *cookie, *sid_prefix;
     eio_callbacks cb;
     void *ud;
     uv_tcp_t listener;
@@ -234,6 +250,10 @@ struct eio_server {
     sb_list dead;               /* destroyed sessions (t_link), freed by reaper once the
                                    stack unwinds */
     uv_idle_t reaper;
+    eio_forwarder fw; /* relays requests for other nodes' sessions; start NULL: none */
+    void *fw_ud;
+    eio_forward_stats fw_stats;
+    sb_list vconns; /* eio_vconn.link: connections without a socket */
     void (*shutdown_done)(void *);
     void *shutdown_ud;
     int port;
@@ -268,6 +288,24 @@ int eio__conn_count_pending(eio_server *srv);
 void eio__conn_resume(eio_conn *c);           /* free for the next request again */
 void eio__server_maybe_done(eio_server *srv); /* engine.c: shutdown finished? */
 
+/* conn.c: bytes that did not come from a socket (a virtual connection's input) */
+void eio__conn_input(eio_conn *c, const uint8_t *data, size_t len);
+void eio__conn_walk(eio_server *srv, void (*fn)(eio_conn *c, void *arg), void *arg);
+
+/* forward.c: sessions held by another node */
+/* 1 when sid is not here and its tag names another node that a forwarder can reach. */
+int eio__forward_wanted(eio_conn *c, const char *sid);
+/* Relays the request being read (c->req, whole) to the owner; on failure answers 400. */
+void eio__forward_request(eio_conn *c);
+/* Client bytes on a tunnel; returns how many were taken (all). */
+size_t eio__forward_feed(eio_conn *c, const uint8_t *data, size_t len);
+void eio__forward_cancel(eio_conn *c); /* the client's connection ends */
+/* A virtual connection's output, and its end. */
+void eio__vconn_write(eio_conn *c);  /* the output queue into pending */
+void eio__vconn_output(eio_conn *c); /* pending to cb.output, when not ended meanwhile */
+void eio__vconn_done(eio_conn *c, int keep);
+void eio__vconn_free(eio_conn *c);
+
 /* http.c: requests, on http-parser */
 size_t eio__http_feed(eio_conn *c, const uint8_t *data, size_t len);
 void eio__http_conn_reset(eio_conn *c);
@@ -280,6 +318,7 @@ const char *eio__http_req_query(const eio_conn *c); /* raw query of the request 
 const char *eio__http_req_header(const eio_conn *c, const char *lower_name);
 char *eio__http_query_decoded(const char *query); /* url-decoded pairs joined by '&' (malloc) */
 void eio__http_route_post(eio_conn *c);           /* the body is a polling payload */
+void eio__http_route_forward(eio_conn *c);        /* the request goes to another node */
 
 /* transport_polling.c */
 int eio__polling_jsonp(const char *query); /* 1: a JSONP poll (j=), which is not offered */

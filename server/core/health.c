@@ -1,4 +1,5 @@
 /* health.c: GET /healthz and GET /readyz (see health.h). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -6,6 +7,7 @@
 
 #define EIO_HEALTH_BODY_MAX 160
 #define EIO_JSON            "application/json"
+#define EIO_HEALTH_LINE_MAX 256 /* one counter's HELP, TYPE and value */
 
 int eio_health_handle(eio_http_request *req, void *ud)
 {
@@ -33,4 +35,39 @@ int eio_health_handle(eio_http_request *req, void *ud)
 void eio_health_attach(eio_server *srv, eio_health *h)
 {
     eio_server_set_http_handler(srv, eio_health_handle, h);
+}
+
+static void counter(sb_buf *b, const char *name, const char *help, uint64_t v)
+{
+    char line[EIO_HEALTH_LINE_MAX];
+    int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name,
+                     help, name, name, v);
+    if (n > 0)
+        sb_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+void eio_forward_metrics(const eio_server *srv, sb_buf *out)
+{
+    eio_forward_stats st;
+    eio_server_forward_stats(srv, &st);
+    counter(out, "switchboard_forwarded_requests_total",
+            "Engine.IO requests and upgrades relayed to the node holding their session.",
+            st.forwarded);
+    counter(out, "switchboard_forward_failures_total",
+            "Relayed requests answered \"Session ID unknown\": no node held the session.",
+            st.failed);
+    counter(out, "switchboard_forwarded_served_total",
+            "Engine.IO requests and upgrades other nodes relayed here.", st.served);
+}
+
+int eio_metrics_handle(eio_http_request *req, void *srv)
+{
+    sb_buf b;
+    if (strcmp(eio_http_method(req), "GET") || strcmp(eio_http_path(req), "/metrics"))
+        return 1;
+    sb_buf_init(&b);
+    eio_forward_metrics(srv, &b);
+    eio_http_respond(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+    sb_buf_free(&b);
+    return 0;
 }

@@ -21,7 +21,8 @@
 enum http_route {
     HTTP_ROUTE_NONE = 0, /* answered (or parked) at the headers: a body is skipped */
     HTTP_ROUTE_POST,     /* a polling POST: the body is the payload */
-    HTTP_ROUTE_APP       /* the application's handler, once the body is in */
+    HTTP_ROUTE_APP,      /* the application's handler, once the body is in */
+    HTTP_ROUTE_FORWARD   /* another node's session: relayed once the body is in */
 };
 
 struct eio_http_request {
@@ -254,6 +255,8 @@ void eio__http_conn_reset(eio_conn *c)
         c->deferred->conn = NULL;
         c->deferred = NULL;
     }
+    if (c->fwd)
+        eio__forward_cancel(c);
     eio__conn_detach(c);
     req_free(c);
     free(c->origin);
@@ -391,7 +394,9 @@ static void engine_request(eio_conn *c, eio_server *srv)
         eio_session *s = eio__session_find(srv, sid);
         if (s && eio__session_check_deadline(s))
             s = NULL;
-        if (!s || s->state == EIO_SESSION_CLOSED)
+        if (!s && eio__forward_wanted(c, sid))
+            eio__http_route_forward(c); /* held by another node */
+        else if (!s || s->state == EIO_SESSION_CLOSED)
             eio__http_respond_error(c, EIO_ERR_UNKNOWN_SID);
         else if (s->transport != EIO_TRANSPORT_POLLING || strcmp(transport, "polling") ||
                  (!is_get && !is_post))
@@ -577,10 +582,13 @@ static void request_done(eio_conn *c)
         eio__polling_handle_post_done(c, r->body.data, r->body.len, r->too_large);
     else if (r->route == HTTP_ROUTE_APP)
         app_dispatch(c);
+    else if (r->route == HTTP_ROUTE_FORWARD)
+        eio__forward_request(c);
     req_free(c);
 }
 
 void eio__http_route_post(eio_conn *c) { c->req->route = HTTP_ROUTE_POST; }
+void eio__http_route_forward(eio_conn *c) { c->req->route = HTTP_ROUTE_FORWARD; }
 
 size_t eio__http_feed(eio_conn *c, const uint8_t *data, size_t len)
 {

@@ -26,14 +26,11 @@ static void socket_new_ids(sio_socket *s, sio_client *c)
     s->id = s->id_buf;
     if (c->legacy && c->session) {
         const char *sid = eio_session_id(c->session);
-        if (strcmp(s->nsp->name, "/") == 0) {
-            snprintf(s->id_buf, sizeof(s->id_buf), "%s", sid);
-        } else {
-            size_t len = strlen(s->nsp->name) + 1 + strlen(sid) + 1;
-            if (!(s->id = malloc(len)))
-                abort();
-            snprintf(s->id, len, "%s#%s", s->nsp->name, sid);
-        }
+        int root = strcmp(s->nsp->name, "/") == 0;
+        size_t len = (root ? 0 : strlen(s->nsp->name) + 1) + strlen(sid) + 1;
+        if (len > sizeof(s->id_buf) && !(s->id = malloc(len))) /* a tagged sid is longer */
+            abort();
+        snprintf(s->id, len, "%s%s%s", root ? "" : s->nsp->name, root ? "" : "#", sid);
         return;
     }
     do

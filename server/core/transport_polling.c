@@ -52,7 +52,7 @@ void eio__polling_answer_get(eio_session *s)
     eio_conn *c = s->get;
     sb_buf b;
     eio_msg *m;
-    char cookie[EIO_SID_LEN + 128];
+    char cookie[EIO_SID_MAX + 128];
     int handshake = 0;
     eiop_payload_form form = answer_form(s);
     sb_buf_init(&b);

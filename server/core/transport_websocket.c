@@ -73,6 +73,8 @@ static int upgrade_check(eio_conn *c, eio_session **probe_of)
         return reject_upgrade(c, EIO_ERR_UNKNOWN_TRANSPORT);
     if (eio__http_query_param(query, "sid", sid, sizeof(sid)) >= 0) {
         eio_session *s = eio__session_find(srv, sid);
+        if (!s && eio__forward_wanted(c, sid))
+            return 1; /* held by another node: relayed (forward.c) */
         if (!s || s->state == EIO_SESSION_CLOSED)
             return reject_upgrade(c, EIO_ERR_UNKNOWN_SID);
         *probe_of = s;
@@ -104,7 +106,13 @@ int eio__websocket_upgrade(eio_conn *c)
 {
     eio_server *srv = c->srv;
     eio_session *s;
-    if (upgrade_check(c, &s))
+    int rc = upgrade_check(c, &s);
+    if (rc > 0) {
+        c->req->fwd_ws = 1;
+        eio__forward_request(c);
+        return 0;
+    }
+    if (rc)
         return -1;
     send_switching_protocols(c);
     c->kind = EIO_CONN_WEBSOCKET;

@@ -16,7 +16,7 @@
 #define SB_ENV_PREFIX     "SWITCHBOARD_"
 #define SB_ENV_NAME_MAX   64
 #define SB_MAX_PORT       65535
-#define SB_SHARED_OPTIONS 17
+#define SB_SHARED_OPTIONS 19
 #define SB_MAX_OPTIONS    64
 
 void sbd_options_defaults(sbd_options *o)
@@ -24,6 +24,7 @@ void sbd_options_defaults(sbd_options *o)
     memset(o, 0, sizeof(*o));
     eio_config_defaults(&o->eio);
     sio_options_defaults(&o->sio);
+    o->cluster_engine = 1;
 }
 
 static int shared_options(sbd_options *o, sbd_option *t, int *help)
@@ -55,6 +56,11 @@ static int shared_options(sbd_options *o, sbd_option *t, int *help)
          "channel prefix of the cluster (default socket.io)"},
         {"redis-room-channels", SBD_OPT_FLAG, &o->redis_room_channels, 0, 1,
          "subscribe one channel per local room instead of key#nsp#* (less traffic, but a broadcast right after a remote join can miss the new member)"},
+        {"cluster-engine", SBD_OPT_FLAG, &o->cluster_engine, 0, 1,
+         "with --redis: no sticky sessions needed, a node relays requests for another node's "
+         "sessions to it (default on)"},
+        {"no-cluster-engine", SBD_OPT_FLAG, &o->no_cluster_engine, 0, 1,
+         "with --redis: sessions must stay on their node (a sticky load balancer)"},
         {"node-id", SBD_OPT_STRING, &o->node_id, 0, 0, "this node's name in logs (default random)"},
         {"allow-eio3", SBD_OPT_FLAG, &o->eio.allow_eio3, 0, 1,
          "serve Engine.IO v3 clients (socket.io-client 2.x), as Node's allowEIO3 (default off)"},
@@ -276,6 +282,7 @@ static int finish(const char *prog, sbd_options *o)
         o->eio.cookie = NULL;
     if (o->redis && !*o->redis)
         o->redis = NULL;
+    o->cluster_engine = o->redis && o->cluster_engine && !o->no_cluster_engine;
     if (o->eio.cookie && !cookie_name_valid(o->eio.cookie)) {
         fprintf(stderr, "%s: invalid value for --cookie: '%s' (not a cookie name)\n", prog,
                 o->eio.cookie);

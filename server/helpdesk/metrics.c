@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "buffer.h"
+#include "health.h"
 #include "helpdesk.h"
 #include "metrics.h"
 
@@ -113,5 +114,6 @@ char *hd_metrics_render(const hd_metrics *m, sio_server *srv, sio_namespace *nsp
           queue_length);
     histogram(&b, m);
     webhooks(&b, &m->webhooks);
+    eio_forward_metrics(sio_server_engine(srv), &b);
     return (char *)sb_buf_release(&b, len);
 }

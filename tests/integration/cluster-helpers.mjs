@@ -506,9 +506,10 @@ function renderTemplate(file, values) {
 }
 
 // HAProxy in front of `nodes` (fixtures/haproxy.cfg.tmpl): a foreground child (-db) on a
-// free loopback port, sticky by the `cookie` the nodes set, health checks on /healthz;
-// ready once its stats page shows every server UP. Started as root it drops to nobody
-// once bound. stop() ends it.
+// free loopback port, sticky by the `cookie` the nodes set (cookie: null: no stickiness,
+// every request balanced round-robin on its own), health checks on /healthz; ready once
+// its stats page shows every server UP. Started as root it drops to nobody once bound.
+// stop() ends it.
 export async function startHaproxy(nodes, { cookie = "io", checkInterMs = 300 } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "sb-haproxy-"));
   const cfg = path.join(dir, "haproxy.cfg");
@@ -517,9 +518,10 @@ export async function startHaproxy(nodes, { cookie = "io", checkInterMs = 300 } 
     label: "haproxy", bin: program("haproxy", "HAPROXY_BIN"), count: 2,
     argv: ([p, stats]) => {
       writeFileSync(cfg, renderTemplate(HAPROXY_TEMPLATE, {
-        PORT: p, STATS_PORT: stats, COOKIE: cookie, CHECK_INTER: `${checkInterMs}ms`,
+        PORT: p, STATS_PORT: stats, CHECK_INTER: `${checkInterMs}ms`,
+        COOKIE_LINE: cookie ? `cookie ${cookie} prefix indirect nocache` : "",
         USER: process.getuid?.() === 0 ? "user nobody\n    group nogroup" : "",
-        SERVERS: nodes.map((n) => `server ${n.nodeId} ${HOST}:${n.port} cookie ${n.nodeId}`).join("\n    "),
+        SERVERS: nodes.map((n) => `server ${n.nodeId} ${HOST}:${n.port}${cookie ? ` cookie ${n.nodeId}` : ""}`).join("\n    "),
       }));
       return ["-f", cfg, "-db"];
     },

@@ -184,6 +184,13 @@ TEST_ENTRY(server_side_emit_alone_completes_at_once_without_local_handlers)
 TEST_ENTRY(socket_operations_validate_and_fetch_nothing_without_sockets)
 TEST_ENTRY(socket_operations_an_adapter_lacks_fail_with_err)
 
+/* test_forward.c */
+TEST_ENTRY(forward_sid_tag)
+TEST_ENTRY(forward_sid_prefix_is_checked)
+TEST_ENTRY(forward_vconn_serves_polling)
+TEST_ENTRY(forward_vconn_close_unparks)
+TEST_ENTRY(forward_vconn_unknown_sid)
+
 /* test_session_close.c */
 TEST_ENTRY(session_close_websocket_close_frame_is_transport_close)
 TEST_ENTRY(session_close_websocket_dropped_is_transport_close)

@@ -55,7 +55,14 @@ typedef struct eio_config {
     int allow_eio3;          /* 1: Engine.IO v3 clients (socket.io-client 2.x) are served, as Node's
                                 allowEIO3: a handshake with EIO other than 4 (or none) starts a v3
                                 session; 0: such a handshake gets "Unsupported protocol version" */
+    /* NULL: sids as Node's (20 random characters). Else this node's tag (at most
+     * EIO_SID_TAG_MAX base64url characters): every sid is tag "." random, so that any node
+     * can tell which node holds a session (see eio_server_set_forwarder). */
+    const char *sid_prefix;
 } eio_config;
+
+#define EIO_SID_TAG_MAX 16  /* longest sid_prefix */
+#define EIO_SID_TAG_SEP '.' /* ends the tag in a sid; base64url never uses it */
 
 /* Fills cfg with the Node server's defaults on 127.0.0.1:3000 at "/socket.io/". */
 void eio_config_defaults(eio_config *cfg);
@@ -156,5 +163,79 @@ eio_http_deferred *eio_http_defer(eio_http_request *req);
  * client has gone meanwhile (or the server shut down) nothing is sent. */
 void eio_http_deferred_respond(eio_http_deferred *d, int status, const char *content_type,
                                const void *body, size_t len);
+
+/* ---- sessions held by another node (no sticky sessions) ----
+ *
+ * Behind a load balancer that does not keep a client on one node, a request for a session
+ * can reach a node that does not hold it. With a forwarder set, such a request (a polling
+ * GET or POST, or a websocket upgrade, whose sid's tag names another node) is handed to
+ * the forwarder as the bytes of a whole HTTP request; the forwarder carries them to the
+ * owner, where eio_vconn runs them against the session through the normal code paths (a
+ * parked GET stays parked there), and brings back the owner's bytes (an HTTP response, or
+ * the 101 and the websocket frames after it), which are written to the client as they
+ * are. A websocket is a tunnel: the client's later bytes follow through data(). The core
+ * knows nothing of how the bytes travel (server/cluster does it through Redis). */
+
+/* Copies the owner tag of sid into buf and returns its length, or -1 when sid has none
+ * (or it does not fit in len bytes with the NUL). */
+int eio_sid_tag(const char *sid, char *buf, size_t len);
+
+typedef struct eio_forward eio_forward; /* one request (or tunnel) relayed to the owner */
+
+typedef struct eio_forwarder {
+    /* A request for sid, whose tag names another node. bytes (borrowed) is the whole
+     * request as the owner must read it; tunnel is 1 for a websocket upgrade. Returns 0
+     * when f will be ended by eio_forward_end() or eio_forward_fail(), or -1 to have
+     * "Session ID unknown" answered now (f is then freed). */
+    int (*start)(eio_forward *f, const char *tag, const uint8_t *bytes, size_t len, int tunnel,
+                 void *ud);
+    /* A tunnel's next client bytes (borrowed), in order. */
+    void (*data)(eio_forward *f, const uint8_t *bytes, size_t len, void *ud);
+    /* The client's connection went (or the server is shutting down): f is freed when this
+     * returns, and no eio_forward_* call may name it again. */
+    void (*cancel)(eio_forward *f, void *ud);
+} eio_forwarder;
+
+/* Sets the forwarder (fw is copied; NULL: none, unknown sids are answered 400). */
+void eio_server_set_forwarder(eio_server *srv, const eio_forwarder *fw, void *ud);
+void eio_forward_set_data(eio_forward *f, void *data); /* the forwarder's pointer */
+void *eio_forward_data(const eio_forward *f);
+/* Bytes from the owner (copied), written to the client as they are. A client that lets
+ * more than max_outbound bytes wait has its connection closed: cancel() runs, and f is
+ * gone when this returns. */
+void eio_forward_write(eio_forward *f, const uint8_t *bytes, size_t len);
+/* The owner is done and f is freed. A request's connection serves the client's next
+ * request when keep is 1 (the owner answered keep-alive); a tunnel's is closed once what
+ * was written has left. */
+void eio_forward_end(eio_forward *f, int keep);
+/* The owner cannot be reached or did not answer in time: "Session ID unknown" (400) when
+ * nothing was written yet, else the connection is closed. f is freed. */
+void eio_forward_fail(eio_forward *f);
+
+/* Counters of the forwarding, for /metrics. */
+typedef struct eio_forward_stats {
+    uint64_t forwarded; /* requests and upgrades this node relayed to another */
+    uint64_t failed;    /* of those, answered "Session ID unknown" for want of an owner */
+    uint64_t served;    /* requests and upgrades other nodes relayed here */
+} eio_forward_stats;
+void eio_server_forward_stats(const eio_server *srv, eio_forward_stats *out);
+
+/* The owner's side: a connection with no socket. Bytes fed in are read as if a client had
+ * sent them; what the server writes goes to output(), once per loop turn; end() runs once
+ * when the connection is over (its answer written: keep says whether it was keep-alive; a
+ * websocket closed; the server shutting down), with the last bytes written (len may be 0)
+ * so that a whole answer is one call, after which v is freed. Bytes are borrowed. */
+typedef struct eio_vconn eio_vconn;
+typedef struct eio_vconn_callbacks {
+    void (*output)(const uint8_t *bytes, size_t len, void *ud);
+    void (*end)(int keep, const uint8_t *bytes, size_t len, void *ud);
+} eio_vconn_callbacks;
+
+eio_vconn *eio_vconn_new(eio_server *srv, const eio_vconn_callbacks *cb, void *ud);
+void eio_vconn_feed(eio_vconn *v, const uint8_t *bytes, size_t len); /* bytes borrowed */
+/* 1 while a polling GET waits there for packets. */
+int eio_vconn_parked(const eio_vconn *v);
+/* Ends v from the outside (the client went): end() does not run; v is freed. */
+void eio_vconn_close(eio_vconn *v);
 
 #endif

@@ -24,4 +24,12 @@ void eio_health_attach(eio_server *srv, eio_health *h);
  * answers /healthz and /readyz and returns 0, or returns 1 for any other request. */
 int eio_health_handle(eio_http_request *req, void *h);
 
+/* The Prometheus text of srv's forwarding counters (eio_forward_stats), appended to out:
+ * switchboard_forwarded_requests_total, switchboard_forward_failures_total,
+ * switchboard_forwarded_served_total. */
+void eio_forward_metrics(const eio_server *srv, sb_buf *out);
+/* GET /metrics with only those, for an application without metrics of its own; returns
+ * 1 for any other request. ud is the eio_server. */
+int eio_metrics_handle(eio_http_request *req, void *srv);
+
 #endif

@@ -52,6 +52,8 @@ typedef struct sbd_options {
     const char *redis_prefix; /* channel key of the cluster (default "socket.io") */
     const char *node_id;      /* this node's name in logs and answers; NULL: random */
     int redis_room_channels;  /* 1: a channel per local room instead of one pattern per namespace */
+    int cluster_engine;    /* 1 (with redis only): requests for other nodes' sessions are relayed */
+    int no_cluster_engine; /* --no-cluster-engine */
 } sbd_options;
 
 typedef enum sbd_options_status {
