@@ -13,7 +13,7 @@ import { Customer, Agent } from "./load.mjs";
 import { analyse, formatTable } from "./check.mjs";
 import { cutFromRedis, restoreToRedis } from "./netns.mjs";
 import { HaproxyProc } from "./haproxy.mjs";
-import { FEATURES, STICKY_COOKIE, featureArgs, expectedToWork } from "./features.mjs";
+import { STICKY_COOKIE, featureArgs } from "./features.mjs";
 
 // Durations in ms; those in SCALED are multiplied by SWITCHBOARD_TIME_SCALE.
 const SCALED = ["ackTimeoutMs", "settleMs", "rollSettleMs"];
@@ -45,11 +45,10 @@ const log = (s) => console.log(`[faults ${stamp()}] ${s}`);
 
 // The transports of party i. Without HAProxy one in four starts on long-polling and
 // upgrades, the rest use websocket. Through HAProxy round-robin (no cookie) a third each
-// polling only, websocket only and upgrading, when the binary can serve them
-// (features.mjs); websocket only otherwise.
+// polling only, websocket only and upgrading.
 function transportsFor(haproxy) {
   if (!haproxy) return (i) => (i % 4 === 3 ? ["polling", "websocket"] : ["websocket"]);
-  const kinds = [["websocket"], ["polling"], ["polling", "websocket"]].filter((transports) => expectedToWork({ transports }));
+  const kinds = [["websocket"], ["polling"], ["polling", "websocket"]];
   return (i) => kinds[i % kinds.length];
 }
 
@@ -71,8 +70,7 @@ export async function runHarness(topo, profile, { faults = FAULT_KINDS, haproxy 
   let result = null;
   const transports = transportsFor(haproxy);
   log(`${topo.mode === "netns" ? `network namespaces (hub ${topo.hub})` : "loopback, no network namespaces"}; ` +
-    `${haproxy ? `HAProxy round-robin${STICKY_COOKIE ? ` sticky by cookie ${STICKY_COOKIE} (debugging)` : ", no cookie"}, clients on ${[...new Set(Array.from({ length: 3 }, (_, i) => transports(i).join("+")))].join(" / ")}` +
-      ` (features: ${JSON.stringify(FEATURES)}); ` : ""}` +
+    `${haproxy ? `HAProxy round-robin${STICKY_COOKIE ? ` sticky by cookie ${STICKY_COOKIE} (debugging)` : ", no cookie"}, clients on ${[...new Set(Array.from({ length: 3 }, (_, i) => transports(i).join("+")))].join(" / ")}` + "; " : ""}` +
     `${P.nodes} nodes, ${P.customers} customers, ${P.agents} agents x ${P.maxChats} chats, a message every ~${P.intervalMs} ms per customer, time scale ${TIME_SCALE}`);
   try {
     await redis.start();

@@ -12,9 +12,7 @@
 // a resend with the same client_msg_id is answered with the stored message, and the REST
 // history (through HAProxy) holds every message once, seq 1..n in order.
 //
-// Flavours the binary cannot serve yet (features.mjs: the cluster engine for polling through
-// round-robin, --allow-eio3 for 2.x clients) run as TODO: reported, not failing. Needs root
-// (network namespaces); otherwise the file is skipped with the reason.
+// Needs root (network namespaces); otherwise the file is skipped with the reason.
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -27,7 +25,7 @@ import { jwt } from "../integration/helpdesk-helpers.mjs";
 import { netnsUsable, removeLeftovers, createTopology, destroyTopology } from "./netns.mjs";
 import { RedisProc, NodeProc, TEST_API_KEY } from "./procs.mjs";
 import { HaproxyProc } from "./haproxy.mjs";
-import { FEATURES, STICKY_COOKIE, featureArgs, missingFeature } from "./features.mjs";
+import { STICKY_COOKIE, featureArgs } from "./features.mjs";
 
 // socket.io-client 2.5.0, installed in tests/integration as the npm alias socket.io-client-v2.
 const ioV2 = createRequire(new URL("../integration/package.json", import.meta.url))("socket.io-client-v2");
@@ -148,7 +146,7 @@ describe(`three nodes in their own network namespaces behind HAProxy round-robin
     await Promise.all(nodes.map((n) => n.start()));
     proxy = new HaproxyProc(nodes, { cookie: STICKY_COOKIE });
     await proxy.start();
-    console.log(`# haproxy ${proxy.url} -> ${nodes.map((n) => n.url).join(", ")}; features ${JSON.stringify(FEATURES)}${STICKY_COOKIE ? `; STICKY by cookie ${STICKY_COOKIE} (debugging)` : ""}`);
+    console.log(`# haproxy ${proxy.url} -> ${nodes.map((n) => n.url).join(", ")}${STICKY_COOKIE ? `; STICKY by cookie ${STICKY_COOKIE} (debugging)` : ""}`);
   });
 
   after(async () => {
@@ -168,8 +166,7 @@ describe(`three nodes in their own network namespaces behind HAProxy round-robin
   };
 
   for (const f of FLAVOURS) {
-    const todo = missingFeature(f);
-    test(`${f.name}: customer -> ack -> agent -> reply -> customer; API key; resend; history once, in seq order`, { ...bounded(60000), todo: todo ?? false }, async () => {
+    test(`${f.name}: customer -> ack -> agent -> reply -> customer; API key; resend; history once, in seq order`, bounded(60000), async () => {
       const dept = `mh-${f.name}`;
       const sub = `mh-${f.name}-customer`;
       const agentId = `mh-${f.name}-agent`;
