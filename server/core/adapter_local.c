@@ -140,6 +140,7 @@ static void member_unlink_room(local_adapter *a, local_member *m)
 static void member_leave(local_adapter *a, local_member *m)
 {
     if (m->room) {
+        sio_namespace_room_changed(a->base.nsp, m->room->name, m->entry->sock, 0);
         member_unlink_room(a, m);
         return;
     }
@@ -149,6 +150,7 @@ static void member_leave(local_adapter *a, local_member *m)
     e->own.entry_next = NULL;
     if (a->room_cb && !sb_map_get(&a->rooms, name))
         a->room_cb(name, 0, a->room_ud);
+    sio_namespace_room_changed(a->base.nsp, name, e->sock, 0);
 }
 
 static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n)
@@ -168,6 +170,7 @@ static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms
             e->rooms = &e->own;
             if (a->room_cb && !existed)
                 a->room_cb(rooms[i], 1, a->room_ud);
+            sio_namespace_room_changed(base->nsp, rooms[i], s, 1);
             continue;
         }
         local_room *r = room_of(a, rooms[i]);
@@ -180,6 +183,7 @@ static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms
         r->size++;
         m->entry_next = e->rooms;
         e->rooms = m;
+        sio_namespace_room_changed(base->nsp, rooms[i], s, 1);
     }
 }
 

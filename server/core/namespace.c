@@ -149,6 +149,14 @@ int sio_namespace_has_local_room(sio_namespace *nsp, const char *room)
     return nsp->adapter->ops->has_room(nsp->adapter, room);
 }
 
+void sio_namespace_room_changed(sio_namespace *nsp, const char *room, const sio_socket *s,
+                                int joined)
+{
+    const sio_observer *obs = nsp->srv->observer;
+    if (obs && obs->room)
+        obs->room(nsp, room, s->id, joined, nsp->srv->observer_ud);
+}
+
 /* ---- CONNECT ----------------------------------------------------------------------- */
 
 static void namespace_authorize(sio_socket *s)
