@@ -180,6 +180,8 @@ static size_t admin_options(hd_flags *f, sbd_option *t)
          "Admin UI without authentication (loopback --host only)"},
         {"admin-read-only", SBD_OPT_FLAG, &a->read_only, 0, 1,
          "Admin UI: show only, no join, leave, disconnect or emit"},
+        {"admin-production", SBD_OPT_FLAG, &a->production, 0, 1,
+         "Admin UI in Node's production mode: server stats only, no socket list or live feed"},
         {"admin-namespace", SBD_OPT_STRING, &a->namespace_name, 0, 0,
          "Admin UI: its namespace (default /admin)"},
         {"admin-server-id", SBD_OPT_STRING, &a->server_id, 0, 0,
@@ -195,7 +197,7 @@ static size_t admin_options(hd_flags *f, sbd_option *t)
 static int admin_finish(const sbd_options *o, hd_flags *f)
 {
     sio_admin_options *a = &f->admin;
-    f->admin_on = a->username || a->password_hash || a->no_auth || a->read_only ||
+    f->admin_on = a->username || a->password_hash || a->no_auth || a->read_only || a->production ||
                   a->namespace_name || a->server_id || a->stats_interval_ms;
     if (!f->admin_on)
         return 0;

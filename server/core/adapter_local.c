@@ -350,11 +350,14 @@ static int local_broadcast(sio_adapter *base, const sio_broadcast *b)
     if (local_encode(a, b, &f, &seq) != SIOP_OK)
         return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
+    int observed = sio_namespace_events_observed(base->nsp);
     for (size_t i = 0; i < r.n; i++) {
         local_entry *e = sio_socket_adapter_data(r.v[i]);
         if (seq && e && !e->first_sent)
             e->first_sent = seq;
         sio_socket_send_frame(r.v[i], &f, b->flags);
+        if (observed)
+            sio_namespace_event_sent(base->nsp, r.v[i], b);
     }
     recipients_release(a, &r);
     sio_frame_release(&f);
@@ -375,6 +378,7 @@ static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ac
             continue; /* skipped: over its limit */
         count++;
         sio_socket_send_frame(r.v[i], &f, b->flags);
+        sio_namespace_event_sent(base->nsp, r.v[i], b);
     }
     recipients_release(a, &r);
     sio_frame_release(&f);

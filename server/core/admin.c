@@ -55,6 +55,7 @@ struct sio_admin {
     sio_namespace *nsp;
     char *username, *password_hash, *server_id;
     int read_only;
+    int production;   /* sio_admin_options.production */
     json_t *features; /* config.supportedFeatures */
     char hostname[ADMIN_HOST_LEN];
     uint64_t started; /* uv_hrtime() at creation, for uptime */
@@ -168,12 +169,12 @@ static json_t *namespaces_stats(sio_admin *a)
 static void emit_stats(sio_admin *a)
 {
     double uptime = (double)(uv_hrtime() - a->started) / 1e9;
-    json_t *stats = json_pack(
-        "{s:s, s:s, s:I, s:f, s:I, s:I, s:o, s:o}", "serverId", a->server_id, "hostname",
-        a->hostname, "pid", (json_int_t)getpid(), "uptime", uptime, "clientsCount",
-        (json_int_t)eio_server_session_count(sio_server_engine(a->srv)), "pollingClientsCount",
-        (json_int_t)a->polling, "aggregatedEvents", buckets_take(a), "namespaces",
-        namespaces_stats(a));
+    json_t *stats =
+        json_pack("{s:s, s:s, s:I, s:f, s:I, s:I, s:o, s:o}", "serverId", a->server_id, "hostname",
+                  a->hostname, "pid", (json_int_t)getpid(), "uptime", uptime, "clientsCount",
+                  (json_int_t)eio_server_session_count(sio_server_engine(a->srv)),
+                  "pollingClientsCount", (json_int_t)a->polling, "aggregatedEvents",
+                  buckets_take(a), "namespaces", namespaces_stats(a));
     admin_broadcast(a, "server_stats", json_pack("[o]", stats));
 }
 
@@ -198,9 +199,9 @@ static json_t *serialize(json_t *desc, const char *nsp)
     json_t *handshake = json_pack(
         "{s:O?, s:o, s:O?, s:O?, s:b, s:O?, s:O?, s:b}", "address", address, "headers",
         headers ? json_incref(headers) : json_object(), "query", json_object_get(hs, "query"),
-        "issued", json_object_get(hs, "issued"), "secure", json_is_true(json_object_get(hs, "secure")),
-        "time", json_object_get(hs, "time"), "url", json_object_get(hs, "url"), "xdomain",
-        json_is_true(json_object_get(hs, "xdomain")));
+        "issued", json_object_get(hs, "issued"), "secure",
+        json_is_true(json_object_get(hs, "secure")), "time", json_object_get(hs, "time"), "url",
+        json_object_get(hs, "url"), "xdomain", json_is_true(json_object_get(hs, "xdomain")));
     json_t *rooms = json_object_get(desc, "rooms");
     return json_pack("{s:O?, s:O?, s:O?, s:s, s:o, s:o, s:O}", "id", json_object_get(desc, "id"),
                      "clientId", json_object_get(admin, "clientId"), "transport",
@@ -286,6 +287,28 @@ static void on_room(sio_namespace *nsp, const char *room, const char *id, int jo
     sio_admin *a = ud;
     admin_broadcast(a, joined ? "room_joined" : "room_left",
                     json_pack("[s, s, s, o]", sio_namespace_name(nsp), room, id, iso_now()));
+}
+
+/* Node's onAny / onAnyOutgoing listeners: [nsp, id, [event, ...args], date], binary
+ * attachments carried along under the same placeholders. Not for the admin's own sockets,
+ * whose emits would feed themselves. */
+static void on_event(sio_socket *s, int out, const char *event, const sio_args *args, void *ud)
+{
+    sio_admin *a = ud;
+    sio_namespace *nsp = sio_socket_namespace(s);
+    if (nsp == a->nsp || a->stopped)
+        return;
+    json_t *list = json_pack("[s]", event);
+    json_t *rest = sio_args_json(args);
+    if (json_is_array(rest))
+        json_array_extend(list, rest);
+    json_decref(rest);
+    sio_args sa = {
+        json_pack("[s, s, o, o]", sio_namespace_name(nsp), sio_socket_id(s), list, iso_now()),
+        args->attachments, args->n_attachments, NULL, 0};
+    if (sa.json)
+        sio_namespace_emit(a->nsp, NULL, out ? "event_sent" : "event_received", &sa, 0);
+    json_decref(sa.json);
 }
 
 /* ---- all_sockets ------------------------------------------------------------------------ */
@@ -456,7 +479,8 @@ static void on_admin_connection(sio_socket *s, void *ud)
     sio_args cfg = {json_pack("[{s:O}]", "supportedFeatures", a->features), NULL, 0, NULL, 0};
     sio_socket_emit(s, "config", &cfg, 0);
     json_decref(cfg.json);
-    send_all_sockets(a, s);
+    if (!a->production)
+        send_all_sockets(a, s);
 }
 
 /* ---- authentication ----------------------------------------------------------------------- */
@@ -575,13 +599,13 @@ static int admin_configure(sio_admin *a, const sio_admin_options *o, char *err, 
     if (!(a->server_id = strdup(o->server_id && *o->server_id ? o->server_id : a->hostname)))
         abort();
     a->read_only = o->read_only;
+    a->production = o->production;
     a->interval_ms = o->stats_interval_ms ? o->stats_interval_ms : SIO_ADMIN_STATS_INTERVAL_MS;
     a->nsp = sio_server_of(a->srv, name);
     return 0;
 }
 
-/* instrument()'s supportedFeatures on a Socket.IO v4 server, less ALL_EVENTS (the
- * development mode's per-event feed, not implemented). */
+/* instrument()'s supportedFeatures on a Socket.IO v4 server. */
 static void admin_features(sio_admin *a)
 {
     static const char *const actions[] = {"EMIT",  "JOIN",   "LEAVE",      "DISCONNECT",
@@ -590,6 +614,8 @@ static void admin_features(sio_admin *a)
     for (size_t i = 0; !a->read_only && i < sizeof(actions) / sizeof(actions[0]); i++)
         json_array_append_new(a->features, json_string(actions[i]));
     json_array_append_new(a->features, json_string("AGGREGATED_EVENTS"));
+    if (!a->production)
+        json_array_append_new(a->features, json_string("ALL_EVENTS"));
     if (a->read_only)
         return;
     sio_namespace_on(a->nsp, "emit", on_emit_action, a);
@@ -613,9 +639,17 @@ sio_admin *sio_admin_new(sio_server *srv, const sio_admin_options *opts, char *e
     if (a->password_hash)
         sio_namespace_set_auth(a->nsp, on_auth, a);
     sio_namespace_on_connection(a->nsp, on_admin_connection, a);
-    a->observer = (sio_observer){on_session_open,   on_session_upgrade, on_session_close,
-                                 on_message,        on_socket_connect,  on_socket_upgrade,
-                                 on_socket_disconnect, on_room};
+    a->observer.session_open = on_session_open;
+    a->observer.session_upgrade = on_session_upgrade;
+    a->observer.session_close = on_session_close;
+    a->observer.message = on_message;
+    if (!a->production) { /* instrument()'s registerVerboseListeners() */
+        a->observer.socket_connect = on_socket_connect;
+        a->observer.socket_upgrade = on_socket_upgrade;
+        a->observer.socket_disconnect = on_socket_disconnect;
+        a->observer.room = on_room;
+        a->observer.event = on_event;
+    }
     sio_server_set_observer(srv, &a->observer, a);
     eio_server_keep_headers(sio_server_engine(srv), 1);
     a->started = uv_hrtime();

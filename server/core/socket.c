@@ -456,6 +456,14 @@ static int socket_check_emit(const sio_socket *s, const char *event, const sio_a
     return SIOP_OK;
 }
 
+static void socket_observe_sent(sio_socket *s, const char *event, const sio_args *args)
+{
+    static const sio_args none = {NULL, NULL, 0, NULL, 0};
+    const sio_observer *obs = s->nsp->srv->observer;
+    if (obs && obs->event)
+        obs->event(s, 1, event, args ? args : &none, s->nsp->srv->observer_ud);
+}
+
 int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int flags)
 {
     int rc = socket_check_emit(s, event, args);
@@ -474,6 +482,7 @@ int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int 
         return rc;
     rc = sio_socket_send_frame(s, &f, flags);
     sio_frame_release(&f);
+    socket_observe_sent(s, event, args);
     return rc;
 }
 
@@ -497,6 +506,7 @@ int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args, 
     sio_ack_wait_expect(op, 1);
     sio_socket_send_frame(s, &f, 0);
     sio_frame_release(&f);
+    socket_observe_sent(s, event, args);
     sio_ack_wait_arm(op, timeout_ms);
     return SIOP_OK;
 }

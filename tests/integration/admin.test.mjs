@@ -99,9 +99,8 @@ describe("against the reference Node.js server (socket.io 4.8 + instrument())", 
 
   it("sends a session id, then config with the supported features", () => {
     for (const kind of ["node", "c"]) assert.match(got[kind].session, /^[0-9a-f]{16}$/, kind);
-    // Node adds ALL_EVENTS (its development mode's per-event feed): not implemented here.
-    assert.deepEqual(got.node.config.supportedFeatures, [...ACTIONS, "AGGREGATED_EVENTS", "ALL_EVENTS"]);
-    assert.deepEqual(got.c.config, { supportedFeatures: [...ACTIONS, "AGGREGATED_EVENTS"] });
+    assert.deepEqual(got.node.config, { supportedFeatures: [...ACTIONS, "AGGREGATED_EVENTS", "ALL_EVENTS"] });
+    assert.deepEqual(got.c.config, got.node.config);
   });
 
   it("all_sockets lists every socket of every namespace, serialised as Node does", () => {
@@ -206,13 +205,33 @@ for (const kind of ["node", "c"]) {
       await expectNoEvent(a, "disconnect", ms(300));
     });
 
-    it("emit (nsp, filter, event, ...args) reaches the sockets of the room", bounded(15000), async () => {
+    it("emit (nsp, filter, event, ...args) reaches the sockets of the room; event_sent follows it", bounded(15000), async () => {
       const admin = adminClient(srv);
       await connected(admin);
       const a = client(srv, "/", { transports: ["websocket"] });
       await connected(a);
       admin.emit("emit", "/", a.id, "from-admin", { n: 1 }, "two");
       assert.deepEqual(await waitEvent(a, "from-admin"), [{ n: 1 }, "two"]);
+      const [nsp, id, args, at] = await nextEvent(admin, "event_sent", (n, i) => i === a.id);
+      assert.deepEqual([nsp, id, args], ["/", a.id, ["from-admin", { n: 1 }, "two"]]);
+      assert.match(at, ISO_DATE);
+    });
+
+    it("event_received: what a socket sends, binary included", bounded(15000), async () => {
+      const admin = adminClient(srv);
+      await connected(admin);
+      const a = client(srv, "/", { transports: ["websocket"] });
+      await connected(a);
+      a.emit("to-server", 1, { b: [true, null] });
+      a.emit("with-ack", "x", () => {});
+      a.emit("bytes", Buffer.from([1, 2, 3]));
+      const [n1, i1, args1, at] = await nextEvent(admin, "event_received", (n, i, x) => x[0] === "to-server");
+      assert.deepEqual([n1, i1, args1], ["/", a.id, ["to-server", 1, { b: [true, null] }]]);
+      assert.match(at, ISO_DATE);
+      const [, , args2] = await nextEvent(admin, "event_received", (n, i, x) => x[0] === "with-ack");
+      assert.deepEqual(args2, ["with-ack", "x"], "without the ack function");
+      const [, , args3] = await nextEvent(admin, "event_received", (n, i, x) => x[0] === "bytes");
+      assert.deepEqual([args3[0], [...args3[1]]], ["bytes", [1, 2, 3]]);
     });
 
     it("a session id from a login connects without the password", bounded(15000), async () => {
@@ -243,8 +262,7 @@ for (const kind of ["node", "c"]) {
       const admin = adminClient(srv);
       await connected(admin);
       const [config] = await nextEvent(admin, "config");
-      const expected = kind === "node" ? ["AGGREGATED_EVENTS", "ALL_EVENTS"] : ["AGGREGATED_EVENTS"];
-      assert.deepEqual(config.supportedFeatures, expected);
+      assert.deepEqual(config.supportedFeatures, ["AGGREGATED_EVENTS", "ALL_EVENTS"]);
       const a = client(srv, "/", { transports: ["websocket"] });
       await connected(a);
       await nextEvent(admin, "all_sockets");
@@ -262,6 +280,26 @@ for (const kind of ["node", "c"]) {
 }
 
 describe("options", () => {
+  it("--admin-production: Node's production mode, stats only", bounded(15000), async () => {
+    const srv = await startServer({ kind: "server", args: ["--admin-no-auth", "--admin-production"] });
+    try {
+      const admin = adminClient(srv, {});
+      await connected(admin);
+      const [config] = await nextEvent(admin, "config");
+      assert.deepEqual(config.supportedFeatures, [...ACTIONS, "AGGREGATED_EVENTS"]);
+      const a = client(srv, "/", { transports: ["websocket"] });
+      await connected(a);
+      a.emit("hello");
+      const [stats] = await nextEvent(admin, "server_stats", () => true, ms(4000));
+      assert.ok(stats.aggregatedEvents.some((e) => e.type === "rawConnection"));
+      const feed = admin.seen.filter(([ev]) => ev !== "server_stats").map(([ev]) => ev);
+      assert.deepEqual(feed, [], "no socket list and no live feed");
+    } finally {
+      closeClients();
+      await srv.stop();
+    }
+  });
+
   it("without --admin-* there is no admin namespace", bounded(15000), async () => {
     const srv = await startServer({ kind: "server" });
     try {
@@ -278,6 +316,7 @@ describe("options", () => {
     const srv = await startServer({ kind: "server", args: ["--admin-no-auth", "--admin-namespace", "/ops"] });
     try {
       const admin = adminClient(srv, {});
+      const refusal = waitEvent(admin, "connect_error");
       const ops = client(srv, "/ops");
       ops.seen = [];
       ops.onAny((event, ...args) => ops.seen.push([event, ...args]));
@@ -285,7 +324,7 @@ describe("options", () => {
       const [config] = await nextEvent(ops, "config");
       assert.ok(config.supportedFeatures.includes("DISCONNECT"));
       assert.ok(!ops.seen.some(([ev]) => ev === "session"));
-      const [err] = await waitEvent(admin, "connect_error");
+      const [err] = await refusal;
       assert.equal(err.message, "Invalid namespace", "/admin is not the admin namespace any more");
     } finally {
       closeClients();

@@ -176,6 +176,10 @@ void *sio_socket_adapter_data(const sio_socket *s);
  * left (0) room on this node: an adapter calls it for every membership it adds or drops. */
 void sio_namespace_room_changed(sio_namespace *nsp, const char *room, const sio_socket *s,
                                 int joined);
+/* 1 when the server's observer follows the events sent to sockets: then an adapter reports
+ * each local recipient of a broadcast with sio_namespace_event_sent(). */
+int sio_namespace_events_observed(const sio_namespace *nsp);
+void sio_namespace_event_sent(sio_namespace *nsp, sio_socket *s, const sio_broadcast *b);
 void sio_socket_set_adapter_data(sio_socket *s, void *p);
 
 int64_t sio_ack_wait_id(const sio_ack_wait *op);

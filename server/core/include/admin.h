@@ -5,7 +5,8 @@
  * compared off the loop thread; or none), and speaks the UI's protocol on it: "config"
  * (supportedFeatures), "server_stats" every stats interval, "all_sockets" on connect
  * (fetchSockets of every namespace, so every node of a cluster), "socket_connected",
- * "socket_updated", "socket_disconnected", "room_joined", "room_left", and the operator's
+ * "socket_updated", "socket_disconnected", "room_joined", "room_left", "event_received" and
+ * "event_sent" (every event of every socket: the development mode's feed), and the operator's
  * actions "emit", "join", "leave" and "_disconnect", applied through the namespaces'
  * adapters (cluster-wide). Its events go out through the admin namespace's adapter, so a UI
  * connected to any node of a cluster sees every node, as with Node.
@@ -34,8 +35,11 @@ typedef struct sio_admin_options {
     const char *username;
     const char *password_hash;
     int no_auth;
-    int read_only;             /* no action from the UI: only stats and sockets are shown */
-    const char *server_id;     /* NULL: the host name, as Node's default */
+    int read_only; /* no action from the UI: only stats and sockets are shown */
+    /* Node's mode "production": server_stats only (with aggregated events); no socket
+     * list, no live feed of sockets, rooms and events. 0: "development", Node's default. */
+    int production;
+    const char *server_id;      /* NULL: the host name, as Node's default */
     uint32_t stats_interval_ms; /* 0: SIO_ADMIN_STATS_INTERVAL_MS */
 } sio_admin_options;
 

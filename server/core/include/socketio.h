@@ -193,6 +193,10 @@ typedef struct sio_observer {
     void (*socket_disconnect)(sio_socket *s, const char *reason, void *ud);
     /* The socket with that id joined (joined 1) or left (0) room of nsp on this node. */
     void (*room)(sio_namespace *nsp, const char *room, const char *id, int joined, void *ud);
+    /* An event s received (out 0, before its handler) or was sent (out 1: emitted to it,
+     * alone or in a broadcast; once per recipient, as Node's onAnyOutgoing). args as in
+     * sio_event_cb, borrowed; args->json may be NULL when only text was given. */
+    void (*event)(sio_socket *s, int out, const char *event, const sio_args *args, void *ud);
 } sio_observer;
 /* obs (borrowed, must outlive its use; NULL: none) replaces the previous observer. */
 void sio_server_set_observer(sio_server *srv, const sio_observer *obs, void *ud);
