@@ -224,6 +224,11 @@ static int admin_finish(const sbd_options *o, hd_flags *f)
     }
     if (!a->server_id)
         a->server_id = o->node_id;
+    char err[256];
+    if (sio_admin_check(a, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: admin UI: %s\n", PROG, err);
+        return -1;
+    }
     return 0;
 }
 

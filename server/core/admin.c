@@ -573,26 +573,38 @@ static void on_auth(sio_socket *s, void *ud)
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
-static int admin_configure(sio_admin *a, const sio_admin_options *o, char *err, size_t errlen)
+#define ADMIN_BCRYPT_LEN 60 /* "$2b$" cost "$" 22 characters of salt, 31 of hash */
+
+int sio_admin_check(const sio_admin_options *o, char *err, size_t errlen)
 {
     const char *name = o->namespace_name ? o->namespace_name : SIO_ADMIN_NAMESPACE;
     if (name[0] != '/') {
         snprintf(err, errlen, "the admin namespace must start with '/': %s", name);
         return -1;
     }
-    if (!o->no_auth) {
-        const char *h = o->password_hash;
-        if (!o->username || !*o->username || !h) {
-            snprintf(err, errlen, "the admin UI needs a username and a bcrypt password hash");
-            return -1;
-        }
-        if (strlen(h) != 60 || h[0] != '$' || h[1] != '2' || !strchr("aby", h[2]) || h[3] != '$') {
-            snprintf(err, errlen, "the admin password must be a valid bcrypt hash");
-            return -1;
-        }
-        if (!(a->username = strdup(o->username)) || !(a->password_hash = strdup(h)))
-            abort();
+    if (o->no_auth)
+        return 0;
+    const char *h = o->password_hash;
+    if (!o->username || !*o->username || !h) {
+        snprintf(err, errlen, "the admin UI needs a username and a bcrypt password hash");
+        return -1;
     }
+    if (strlen(h) != ADMIN_BCRYPT_LEN || strncmp(h, "$2", 2) != 0 || !strchr("aby", h[2]) ||
+        crypt_checksalt(h) != CRYPT_SALT_OK) {
+        snprintf(err, errlen, "the admin password must be a valid bcrypt hash ($2b$, $2y$, $2a$)");
+        return -1;
+    }
+    return 0;
+}
+
+static int admin_configure(sio_admin *a, const sio_admin_options *o, char *err, size_t errlen)
+{
+    if (sio_admin_check(o, err, errlen) != 0)
+        return -1;
+    const char *name = o->namespace_name ? o->namespace_name : SIO_ADMIN_NAMESPACE;
+    if (!o->no_auth &&
+        (!(a->username = strdup(o->username)) || !(a->password_hash = strdup(o->password_hash))))
+        abort();
     if (gethostname(a->hostname, sizeof(a->hostname)) != 0)
         snprintf(a->hostname, sizeof(a->hostname), "localhost");
     a->hostname[sizeof(a->hostname) - 1] = '\0';

@@ -43,9 +43,10 @@ typedef struct sio_admin_options {
     uint32_t stats_interval_ms; /* 0: SIO_ADMIN_STATS_INTERVAL_MS */
 } sio_admin_options;
 
+/* 0 when opts are usable; otherwise -1 with the reason in err (the hash is not printed). */
+int sio_admin_check(const sio_admin_options *opts, char *err, size_t errlen);
 /* Instruments srv (its observer, sio_server_set_observer, becomes the admin's). Call it
- * before the loop runs. Returns NULL with a reason in err when opts are not usable (no
- * credentials, a password hash that is not bcrypt, a bad namespace name). */
+ * before the loop runs. Returns NULL with a reason in err when sio_admin_check() fails. */
 sio_admin *sio_admin_new(sio_server *srv, const sio_admin_options *opts, char *err, size_t errlen);
 /* Stops the stats timer and the observer; call it when the server starts shutting down.
  * Password checks still running finish on their own before the loop ends. */
