@@ -389,78 +389,71 @@ static sio_namespace *find_namespace(sio_admin *a, json_t *name)
     return NULL;
 }
 
-/* io.of(nsp).in(filter) when filter is a non-empty string, else io.of(nsp). */
-static const sio_target *filter_target(json_t *filter, sio_target *to, const char **room)
-{
-    if (!json_is_string(filter) || json_string_length(filter) == 0)
-        return NULL;
-    *room = json_string_value(filter);
-    to->rooms = room;
-    to->n_rooms = 1;
-    to->except = NULL;
-    to->n_except = 0;
-    return to;
-}
+/* What every action names: a namespace and a filter, a room (or a socket id) that makes
+ * io.of(nsp).in(filter), or nothing (null, "") for io.of(nsp). The ack the UI never asks
+ * for is freed if a client sent one. */
+typedef struct action {
+    sio_namespace *nsp; /* NULL: the server has no such namespace */
+    const char *filter;
+    sio_target to;
+    const sio_target *target; /* &to, or NULL: every socket of nsp */
+} action;
 
-static void ack_done(sio_ack *ack)
+static int action_parse(sio_admin *a, const sio_args *args, size_t filter_at, sio_ack *ack,
+                        action *act)
 {
+    json_t *filter = json_array_get(args->json, filter_at);
     if (ack)
         sio_ack_free(ack);
+    memset(act, 0, sizeof(*act));
+    act->nsp = find_namespace(a, json_array_get(args->json, 0));
+    if (json_is_string(filter) && json_string_length(filter) > 0) {
+        act->filter = json_string_value(filter);
+        act->to.rooms = &act->filter;
+        act->to.n_rooms = 1;
+        act->target = &act->to;
+    }
+    return act->nsp ? 0 : -1;
 }
 
 /* "join" / "leave" (nsp, room, filter). */
 static void on_rooms_action(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                             void *ud)
 {
-    sio_admin *a = ud;
-    sio_namespace *nsp = find_namespace(a, json_array_get(args->json, 0));
-    json_t *room = json_array_get(args->json, 1);
-    sio_target to;
-    const char *filter;
-    const sio_target *t = filter_target(json_array_get(args->json, 2), &to, &filter);
-    if (nsp && json_is_string(room)) {
-        const char *name = json_string_value(room);
-        if (strcmp(event, "join") == 0)
-            sio_namespace_sockets_join(nsp, t, &name, 1);
-        else
-            sio_namespace_sockets_leave(nsp, t, &name, 1);
-    }
-    ack_done(ack);
+    action act;
+    const char *room = json_string_value(json_array_get(args->json, 1));
+    if (action_parse(ud, args, 2, ack, &act) != 0 || !room)
+        return;
+    if (strcmp(event, "join") == 0)
+        sio_namespace_sockets_join(act.nsp, act.target, &room, 1);
+    else
+        sio_namespace_sockets_leave(act.nsp, act.target, &room, 1);
 }
 
 /* "_disconnect" (nsp, close, filter). */
 static void on_disconnect_action(sio_socket *s, const char *event, const sio_args *args,
                                  sio_ack *ack, void *ud)
 {
-    sio_admin *a = ud;
-    sio_namespace *nsp = find_namespace(a, json_array_get(args->json, 0));
-    sio_target to;
-    const char *filter;
-    const sio_target *t = filter_target(json_array_get(args->json, 2), &to, &filter);
-    if (nsp)
-        sio_namespace_disconnect_sockets(nsp, t, json_is_true(json_array_get(args->json, 1)));
-    ack_done(ack);
+    action act;
+    if (action_parse(ud, args, 2, ack, &act) == 0)
+        sio_namespace_disconnect_sockets(act.nsp, act.target,
+                                         json_is_true(json_array_get(args->json, 1)));
 }
 
 /* "emit" (nsp, filter, ev, ...args): binary attachments travel with their placeholders. */
 static void on_emit_action(sio_socket *s, const char *event, const sio_args *args, sio_ack *ack,
                            void *ud)
 {
-    sio_admin *a = ud;
-    sio_namespace *nsp = find_namespace(a, json_array_get(args->json, 0));
-    json_t *ev = json_array_get(args->json, 2);
-    sio_target to;
-    const char *filter;
-    const sio_target *t = filter_target(json_array_get(args->json, 1), &to, &filter);
-    if (nsp && json_is_string(ev)) {
-        json_t *rest = json_array();
-        for (size_t i = 3; i < json_array_size(args->json); i++)
-            json_array_append(rest, json_array_get(args->json, i));
-        sio_args out = {rest, args->attachments, args->n_attachments, NULL, 0};
-        sio_namespace_emit(nsp, t, json_string_value(ev), &out, 0);
-        json_decref(rest);
-    }
-    ack_done(ack);
+    action act;
+    const char *ev = json_string_value(json_array_get(args->json, 2));
+    if (action_parse(ud, args, 1, ack, &act) != 0 || !ev)
+        return;
+    json_t *rest = json_array();
+    for (size_t i = 3; i < json_array_size(args->json); i++)
+        json_array_append(rest, json_array_get(args->json, i));
+    sio_args out = {rest, args->attachments, args->n_attachments, NULL, 0};
+    sio_namespace_emit(act.nsp, act.target, ev, &out, 0);
+    json_decref(rest);
 }
 
 /* ---- connection ------------------------------------------------------------------------- */
