@@ -58,7 +58,8 @@ struct sio_admin {
     int production;   /* sio_admin_options.production */
     json_t *features; /* config.supportedFeatures */
     char hostname[ADMIN_HOST_LEN];
-    uint64_t started; /* uv_hrtime() at creation, for uptime */
+    uint64_t started;     /* uv_hrtime() at creation, for uptime */
+    uint64_t wall_offset; /* wall clock minus loop time, in ms (renewed every stats tick) */
     uv_timer_t timer;
     int timer_open;
     uint32_t interval_ms;
@@ -80,10 +81,19 @@ static uint64_t now_ms(void)
     return (uint64_t)tv.tv_sec * ADMIN_MS_PER_S + (uint64_t)tv.tv_usec / ADMIN_US_PER_MS;
 }
 
-/* JSON.stringify(new Date()): "2026-01-02T03:04:05.678Z". */
-static json_t *iso_now(void)
+/* The wall clock from the loop's cached time: what the hooks stamp, many times per loop
+ * turn on a busy node, costs no system call. */
+static uint64_t wall_ms(const sio_admin *a)
 {
-    uint64_t ms = now_ms();
+    return a->wall_offset + uv_now(sio_server_loop(a->srv));
+}
+
+static void wall_sync(sio_admin *a) { a->wall_offset = now_ms() - uv_now(sio_server_loop(a->srv)); }
+
+/* JSON.stringify(new Date()): "2026-01-02T03:04:05.678Z". */
+static json_t *iso_now(const sio_admin *a)
+{
+    uint64_t ms = wall_ms(a);
     time_t t = (time_t)(ms / ADMIN_MS_PER_S);
     struct tm tm;
     char buf[ADMIN_ISO_LEN], out[ADMIN_ISO_LEN + 8];
@@ -108,7 +118,7 @@ static void admin_broadcast(sio_admin *a, const char *event, json_t *args)
 
 static void bucket_add(sio_admin *a, bucket_type type, const char *sub_type, uint64_t count)
 {
-    uint64_t second = now_ms() / ADMIN_MS_PER_S * ADMIN_MS_PER_S;
+    uint64_t second = wall_ms(a) / ADMIN_MS_PER_S * ADMIN_MS_PER_S;
     for (size_t i = a->n_buckets; i-- > 0;) {
         bucket *b = &a->buckets[i];
         if (b->second != second)
@@ -178,7 +188,11 @@ static void emit_stats(sio_admin *a)
     admin_broadcast(a, "server_stats", json_pack("[o]", stats));
 }
 
-static void on_stats_timer(uv_timer_t *t) { emit_stats(t->data); }
+static void on_stats_timer(uv_timer_t *t)
+{
+    wall_sync(t->data);
+    emit_stats(t->data);
+}
 
 /* ---- serialising sockets ------------------------------------------------------------ */
 
@@ -258,7 +272,7 @@ static void on_socket_connect(sio_socket *s, void *ud)
     const char *own = sio_socket_id(s);
     json_t *desc = sio_socket_describe(s, &own, 1);
     const char *nsp = sio_namespace_name(sio_socket_namespace(s));
-    admin_broadcast(a, "socket_connected", json_pack("[o, o]", serialize(desc, nsp), iso_now()));
+    admin_broadcast(a, "socket_connected", json_pack("[o, o]", serialize(desc, nsp), iso_now(a)));
     json_decref(desc);
 }
 
@@ -279,14 +293,14 @@ static void on_socket_disconnect(sio_socket *s, const char *reason, void *ud)
     sio_admin *a = ud;
     admin_broadcast(a, "socket_disconnected",
                     json_pack("[s, s, s, o]", sio_namespace_name(sio_socket_namespace(s)),
-                              sio_socket_id(s), reason ? reason : "", iso_now()));
+                              sio_socket_id(s), reason ? reason : "", iso_now(a)));
 }
 
 static void on_room(sio_namespace *nsp, const char *room, const char *id, int joined, void *ud)
 {
     sio_admin *a = ud;
     admin_broadcast(a, joined ? "room_joined" : "room_left",
-                    json_pack("[s, s, s, o]", sio_namespace_name(nsp), room, id, iso_now()));
+                    json_pack("[s, s, s, o]", sio_namespace_name(nsp), room, id, iso_now(a)));
 }
 
 /* Node's onAny / onAnyOutgoing listeners: [nsp, id, [event, ...args], date], binary
@@ -304,7 +318,7 @@ static void on_event(sio_socket *s, int out, const char *event, const sio_args *
         json_array_extend(list, rest);
     json_decref(rest);
     sio_args sa = {
-        json_pack("[s, s, o, o]", sio_namespace_name(nsp), sio_socket_id(s), list, iso_now()),
+        json_pack("[s, s, o, o]", sio_namespace_name(nsp), sio_socket_id(s), list, iso_now(a)),
         args->attachments, args->n_attachments, NULL, 0};
     if (sa.json)
         sio_namespace_emit(a->nsp, NULL, out ? "event_sent" : "event_received", &sa, 0);
@@ -658,6 +672,7 @@ sio_admin *sio_admin_new(sio_server *srv, const sio_admin_options *opts, char *e
     sio_server_set_observer(srv, &a->observer, a);
     eio_server_keep_headers(sio_server_engine(srv), 1);
     a->started = uv_hrtime();
+    wall_sync(a);
     uv_timer_init(sio_server_loop(srv), &a->timer);
     a->timer.data = a;
     a->timer_open = 1;
