@@ -404,8 +404,8 @@ static sio_namespace *find_namespace(sio_admin *a, json_t *name)
 }
 
 /* What every action names: a namespace and a filter, a room (or a socket id) that makes
- * io.of(nsp).in(filter), or nothing (null, "") for io.of(nsp). The ack the UI never asks
- * for is freed if a client sent one. */
+ * io.of(nsp).in(filter), or nothing (absent, null, false, "") for io.of(nsp), as Node's
+ * `if (filter)`. The ack the UI never asks for is freed if a client sent one. */
 typedef struct action {
     sio_namespace *nsp; /* NULL: the server has no such namespace */
     const char *filter;
@@ -426,6 +426,9 @@ static int action_parse(sio_admin *a, const sio_args *args, size_t filter_at, si
         act->to.rooms = &act->filter;
         act->to.n_rooms = 1;
         act->target = &act->to;
+    } else if (filter && !json_is_null(filter) && !json_is_string(filter) &&
+               !json_is_false(filter)) {
+        return -1; /* a filter that names no room designates nobody, not everybody */
     }
     return act->nsp ? 0 : -1;
 }

@@ -279,6 +279,37 @@ for (const kind of ["node", "c"]) {
   });
 }
 
+describe("bad input on the admin namespace", () => {
+  let srv;
+  before(async () => { srv = await startAdmin("c"); });
+  after(() => srv.stop());
+
+  it("malformed credentials are refused, malformed actions ignored, nothing crashes or leaks", bounded(20000), async () => {
+    for (const auth of [{ username: 1, password: 2 }, { username: USER, password: { x: 1 } }, { sessionId: 5 }, { username: USER }, { username: USER, password: "" }]) {
+      const s = adminClient(srv, auth);
+      const [err] = await waitEvent(s, "connect_error");
+      assert.equal(err.message, "invalid credentials", JSON.stringify(auth));
+    }
+    const admin = adminClient(srv);
+    await connected(admin);
+    const plain = client(srv, "/", { transports: ["websocket"] });
+    await connected(plain);
+    const bad = [
+      ["join"], ["join", 1, {}, []], ["join", "/", { room: 1 }, plain.id], ["leave", "/", null],
+      ["_disconnect"], ["_disconnect", "/", "yes", { x: 1 }], ["_disconnect", "/", false, ["a"]],
+      ["emit", "/", null], ["emit", "/", plain.id, 7], ["emit", "/", plain.id, "disconnect"],
+      ["emit", "/", Buffer.from([1]), "x"], ["emit", 3, "", "x"],
+    ];
+    for (const args of bad) admin.emit(...args);
+    admin.emit("join", "/", "acked", plain.id, () => {}); // an ack nobody answers
+    await nextEvent(admin, "room_joined", (n, r) => r === "acked");
+    await expectNoEvent(plain, "disconnect", ms(300));
+    const joins = admin.seen.filter(([ev, , room, id]) => ev === "room_joined" && room !== id);
+    assert.deepEqual(joins, [], "no room joined but the sockets' own");
+    srv.assertAlive();
+  });
+});
+
 describe("options", () => {
   it("--admin-production: Node's production mode, stats only", bounded(15000), async () => {
     const srv = await startServer({ kind: "server", args: ["--admin-no-auth", "--admin-production"] });
