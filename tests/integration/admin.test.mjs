@@ -310,6 +310,20 @@ describe("bad input on the admin namespace", () => {
   });
 });
 
+describe("shutdown", () => {
+  it("a server stopped while a password is being checked (off the loop) exits cleanly", bounded(30000), async () => {
+    // PASSWORD at cost 13 (`mkpasswd -m bcrypt -R 13`): some hundreds of ms in libxcrypt.
+    const slow = "$2b$13$qyGY36Jy1a4ozk3aQMfPZupO3fDM2L6qDqL/r0ibC5PbTTDJIhC86";
+    const srv = await startServer({ kind: "server", args: ["--admin-user", USER], env: { SWITCHBOARD_ADMIN_PASSWORD_HASH: slow } });
+    const admin = adminClient(srv);
+    admin.on("connect_error", () => {});
+    await eventually(() => assert.ok(admin.io.engine?.transport?.name), { timeoutMs: ms(5000) });
+    await sleep(50); // the CONNECT is in, the check has started
+    await srv.stop({ timeoutMs: ms(10000) });
+    closeClients();
+  });
+});
+
 describe("options", () => {
   it("--admin-production: Node's production mode, stats only", bounded(15000), async () => {
     const srv = await startServer({ kind: "server", args: ["--admin-no-auth", "--admin-production"] });
