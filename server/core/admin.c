@@ -6,7 +6,7 @@
  * namespace. What it learns becomes an emit on the admin namespace, which the adapter
  * spreads to every node, exactly as instrument() does with Node's adapter. The password is
  * checked with libcrypt's bcrypt on libuv's thread pool, so a login does not stall the
- * loop for the hash's cost (tens of ms).
+ * loop for the hash's cost (some 100 ms at cost 10).
  */
 #include "admin.h"
 
@@ -29,6 +29,9 @@
 #define ADMIN_ISO_LEN       32
 #define ADMIN_MS_PER_S      1000
 #define ADMIN_US_PER_MS     1000
+#define ADMIN_NS_PER_S      1e9
+#define ADMIN_BUCKETS_FIRST 16   /* aggregated-event entries allocated at first */
+#define ADMIN_BUCKETS_MAX   4096 /* entries between two server_stats; beyond, counts are lost */
 
 typedef enum bucket_type {
     B_RAW_CONNECTION = 0,
@@ -129,8 +132,10 @@ static void bucket_add(sio_admin *a, bucket_type type, const char *sub_type, uin
             return;
         }
     }
+    if (a->n_buckets == ADMIN_BUCKETS_MAX)
+        return; /* a stats interval far longer than Node's 2 s */
     if (a->n_buckets == a->cap_buckets) {
-        a->cap_buckets = a->cap_buckets ? a->cap_buckets * 2 : 16;
+        a->cap_buckets = a->cap_buckets ? a->cap_buckets * 2 : ADMIN_BUCKETS_FIRST;
         a->buckets = realloc(a->buckets, a->cap_buckets * sizeof(*a->buckets));
         if (!a->buckets)
             abort();
@@ -178,7 +183,7 @@ static json_t *namespaces_stats(sio_admin *a)
 
 static void emit_stats(sio_admin *a)
 {
-    double uptime = (double)(uv_hrtime() - a->started) / 1e9;
+    double uptime = (double)(uv_hrtime() - a->started) / ADMIN_NS_PER_S; /* process.uptime() */
     json_t *stats =
         json_pack("{s:s, s:s, s:I, s:f, s:I, s:I, s:o, s:o}", "serverId", a->server_id, "hostname",
                   a->hostname, "pid", (json_int_t)getpid(), "uptime", uptime, "clientsCount",
