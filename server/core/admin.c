@@ -30,6 +30,7 @@
 #define ADMIN_MS_PER_S      1000
 #define ADMIN_US_PER_MS     1000
 #define ADMIN_NS_PER_S      1e9
+#define ADMIN_CHECKS_MAX    2    /* bcrypt checks at once: half of libuv's default thread pool */
 #define ADMIN_BUCKETS_FIRST 16   /* aggregated-event entries allocated at first */
 #define ADMIN_BUCKETS_MAX   4096 /* entries between two server_stats; beyond, counts are lost */
 
@@ -67,7 +68,8 @@ struct sio_admin {
     int timer_open;
     uint32_t interval_ms;
     int stopped;
-    size_t polling; /* sessions on the polling transport */
+    size_t polling;  /* sessions on the polling transport */
+    unsigned checks; /* password checks on the thread pool */
     bucket *buckets;
     size_t n_buckets, cap_buckets;
     sb_map sessions; /* UI session id → (the map key) */
@@ -553,6 +555,7 @@ static void password_checked(uv_work_t *w, int status)
     } else {
         sio_socket_refuse(c->socket, "invalid credentials", NULL);
     }
+    c->admin->checks--;
     OPENSSL_cleanse(c->password, strlen(c->password));
     free(c->password);
     free(c);
@@ -569,7 +572,9 @@ static void on_auth(sio_socket *s, void *ud)
     }
     const char *user = json_string_value(json_object_get(auth, "username"));
     const char *password = json_string_value(json_object_get(auth, "password"));
-    if (!user || !password || strcmp(user, a->username) != 0) {
+    /* Guessing passwords in a loop must not take the whole thread pool from the rest of
+     * the process (its DNS lookups, say): over the limit, a login is refused at once. */
+    if (!user || !password || strcmp(user, a->username) != 0 || a->checks >= ADMIN_CHECKS_MAX) {
         sio_socket_refuse(s, "invalid credentials", NULL);
         return;
     }
@@ -583,7 +588,9 @@ static void on_auth(sio_socket *s, void *ud)
         free(c->password);
         free(c);
         sio_socket_refuse(s, "invalid credentials", NULL);
+        return;
     }
+    a->checks++;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------- */

@@ -310,11 +310,34 @@ describe("bad input on the admin namespace", () => {
   });
 });
 
-describe("shutdown", () => {
+describe("a costly hash", () => {
+  // PASSWORD at cost 13 (`mkpasswd -m bcrypt -R 13`): some hundreds of ms in libxcrypt.
+  const slow = "$2b$13$qyGY36Jy1a4ozk3aQMfPZupO3fDM2L6qDqL/r0ibC5PbTTDJIhC86";
+  const slowServer = () => startServer({ kind: "server", args: ["--admin-user", USER], env: { SWITCHBOARD_ADMIN_PASSWORD_HASH: slow } });
+
+  it("at most two checks run at once: more logins are refused at once, the loop keeps serving", bounded(30000), async () => {
+    const srv = await slowServer();
+    try {
+      const started = Date.now();
+      const logins = Array.from({ length: 4 }, () => adminClient(srv, { username: USER, password: "guess" }));
+      const plainAt = connected(client(srv, "/", { transports: ["websocket"] })).then(() => Date.now() - started);
+      const refusedAt = await Promise.all(logins.map((s) => waitEvent(s, "connect_error", ms(10000)).then(([e]) => {
+        assert.equal(e.message, "invalid credentials");
+        return Date.now() - started;
+      })));
+      refusedAt.sort((x, y) => x - y);
+      assert.ok(refusedAt[1] * 2 < refusedAt[2], `two refused at once, two after their check: ${refusedAt} ms`);
+      assert.ok(await plainAt < refusedAt[2], `a client connected (${await plainAt} ms) while the checks ran`);
+      const admin = adminClient(srv);
+      await connected(admin, ms(10000));
+    } finally {
+      closeClients();
+      await srv.stop();
+    }
+  });
+
   it("a server stopped while a password is being checked (off the loop) exits cleanly", bounded(30000), async () => {
-    // PASSWORD at cost 13 (`mkpasswd -m bcrypt -R 13`): some hundreds of ms in libxcrypt.
-    const slow = "$2b$13$qyGY36Jy1a4ozk3aQMfPZupO3fDM2L6qDqL/r0ibC5PbTTDJIhC86";
-    const srv = await startServer({ kind: "server", args: ["--admin-user", USER], env: { SWITCHBOARD_ADMIN_PASSWORD_HASH: slow } });
+    const srv = await slowServer();
     const admin = adminClient(srv);
     admin.on("connect_error", () => {});
     await eventually(() => assert.ok(admin.io.engine?.transport?.name), { timeoutMs: ms(5000) });
