@@ -482,7 +482,8 @@ int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int 
         return rc;
     rc = sio_socket_send_frame(s, &f, flags);
     sio_frame_release(&f);
-    socket_observe_sent(s, event, args);
+    if (rc == SIOP_OK)
+        socket_observe_sent(s, event, args);
     return rc;
 }
 
