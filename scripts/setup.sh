@@ -7,7 +7,7 @@ set -euo pipefail
 SB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SB_BUILD_PACKAGES=(cmake make clang libclang-rt-14-dev pkg-config libhttp-parser-dev libuv1-dev
                    libjansson-dev libssl-dev uthash-dev libhiredis-dev libmsgpack-dev
-                   libcurl4-openssl-dev)
+                   libcurl4-openssl-dev libcrypt-dev)
 # clang-format, clang-tidy and python3: the checks of tests/CMakeLists.txt (style, lint, layers).
 SB_TEST_PACKAGES=(nodejs npm clang-format clang-tidy python3)
 # iproute2 and nftables: the fault harness's network namespaces and its cut (tests/faults).

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "cluster_engine.h"
 #include "daemon.h"
 #include "health.h"
@@ -40,7 +41,8 @@ typedef struct daemon_ctx {
     hd_webhooks *webhooks; /* NULL: no --webhook-url */
     int embedded;
     hd_app *app;
-    sbd_web *web; /* NULL: no --web */
+    sbd_web *web;     /* NULL: no --web */
+    sio_admin *admin; /* NULL: no --admin-* */
 } daemon_ctx;
 
 typedef struct hd_flags {
@@ -52,6 +54,8 @@ typedef struct hd_flags {
     sbd_option_list webhook_urls;
     const char *web; /* --web DIR */
     hd_config cfg;
+    sio_admin_options admin; /* --admin-*: the Admin UI's namespace */
+    int admin_on;            /* one of them was given */
 } hd_flags;
 
 /* The shutdown chain's steps (daemon.h), in the order main lists them: the server tells
@@ -61,6 +65,7 @@ static void stop_server(void *part, sbd_done_cb done, void *done_ud)
 {
     daemon_ctx *ctx = part;
     hd_app_stop(ctx->app);
+    sio_admin_stop(ctx->admin);
     sio_server_shutdown(ctx->srv, done, done_ud);
 }
 
@@ -156,6 +161,78 @@ static size_t helpdesk_options(hd_flags *f, sbd_option *t)
     return sizeof(opts) / sizeof(opts[0]);
 }
 
+/* 1 when only this machine can reach host. */
+static int loopback_host(const char *host)
+{
+    static const char *const loopback[] = {"127.0.0.0/8", "::1"};
+    return !strcmp(host, "localhost") || sb_net_contains_any(loopback, 2, host);
+}
+
+/* The Admin UI (@socket.io/admin-ui) on its namespace: admin.h. */
+static size_t admin_options(hd_flags *f, sbd_option *t)
+{
+    sio_admin_options *a = &f->admin;
+    const sbd_option opts[] = {
+        {"admin-user", SBD_OPT_STRING, &a->username, 0, 0,
+         "Admin UI: the username of its basic auth (enables the admin namespace)"},
+        {"admin-password-hash", SBD_OPT_STRING, &a->password_hash, 0, 0,
+         "Admin UI: bcrypt hash ($2b$, $2y$, $2a$) of its password"},
+        {"admin-no-auth", SBD_OPT_FLAG, &a->no_auth, 0, 1,
+         "Admin UI without authentication (loopback --host only)"},
+        {"admin-read-only", SBD_OPT_FLAG, &a->read_only, 0, 1,
+         "Admin UI: show only, no join, leave, disconnect or emit"},
+        {"admin-production", SBD_OPT_FLAG, &a->production, 0, 1,
+         "Admin UI in Node's production mode: server stats only, no socket list or live feed"},
+        {"admin-namespace", SBD_OPT_STRING, &a->namespace_name, 0, 0,
+         "Admin UI: its namespace (default /admin)"},
+        {"admin-server-id", SBD_OPT_STRING, &a->server_id, 0, 0,
+         "Admin UI: this node's name in it (default --node-id, else the host name)"},
+        {"admin-stats-interval", SBD_OPT_U32, &a->stats_interval_ms, 100, 3600000,
+         "Admin UI: ms between server_stats (default 2000)"},
+    };
+    memcpy(t, opts, sizeof(opts));
+    return sizeof(opts) / sizeof(opts[0]);
+}
+
+/* The admin namespace exists only when an --admin-* option asks for it. */
+static int admin_finish(const sbd_options *o, hd_flags *f)
+{
+    sio_admin_options *a = &f->admin;
+    f->admin_on = a->username || a->password_hash || a->no_auth || a->read_only || a->production ||
+                  a->namespace_name || a->server_id || a->stats_interval_ms;
+    if (!f->admin_on)
+        return 0;
+    if (a->no_auth && (a->username || a->password_hash)) {
+        fprintf(stderr,
+                "%s: --admin-no-auth and --admin-user/--admin-password-hash exclude "
+                "each other\n",
+                PROG);
+        return -1;
+    }
+    if (a->no_auth && !loopback_host(o->eio.host)) {
+        fprintf(stderr,
+                "%s: --admin-no-auth lets anyone who can reach it disconnect clients: only with "
+                "a loopback --host (127.0.0.1, ::1), not %s\n",
+                PROG, o->eio.host);
+        return -1;
+    }
+    if (!a->no_auth && (!a->username || !a->password_hash)) {
+        fprintf(stderr,
+                "%s: the Admin UI needs --admin-user and --admin-password-hash "
+                "(SWITCHBOARD_ADMIN_PASSWORD_HASH), or --admin-no-auth\n",
+                PROG);
+        return -1;
+    }
+    if (!a->server_id)
+        a->server_id = o->node_id;
+    char err[256];
+    if (sio_admin_check(a, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: admin UI: %s\n", PROG, err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks what the options cannot check alone; prints why and returns -1 when the helpdesk
  * cannot run as configured. Never prints a secret. */
 static int helpdesk_finish(hd_flags *f)
@@ -239,9 +316,8 @@ static int helpdesk_finish(hd_flags *f)
 /* --demo hands out agent tokens to whoever asks: only where nobody else can ask. */
 static int demo_finish(const sbd_options *o, const hd_flags *f)
 {
-    static const char *const loopback[] = {"127.0.0.0/8", "::1"};
     const char *host = o->eio.host;
-    if (strcmp(host, "localhost") && !sb_net_contains_any(loopback, 2, host)) {
+    if (!loopback_host(host)) {
         fprintf(stderr,
                 "%s: --demo gives agent tokens to anyone who can reach it: only with a "
                 "loopback --host (127.0.0.1, ::1), not %s\n",
@@ -257,17 +333,19 @@ static int demo_finish(const sbd_options *o, const hd_flags *f)
 
 static int parse(sbd_options *o, hd_flags *f, int argc, char **argv)
 {
-    sbd_option extra[32]; /* helpdesk_options' rows fit */
+    sbd_option extra[48]; /* helpdesk_options' and admin_options' rows fit */
     memset(f, 0, sizeof(*f));
     hd_config_defaults(&f->cfg);
     sbd_options_defaults(o);
-    switch (sbd_options_parse(o, PROG, argc, argv, extra, helpdesk_options(f, extra))) {
+    size_t n_extra = helpdesk_options(f, extra);
+    n_extra += admin_options(f, extra + n_extra);
+    switch (sbd_options_parse(o, PROG, argc, argv, extra, n_extra)) {
     case SBD_OPTIONS_HELP: return 0;
     case SBD_OPTIONS_ERR: return SBD_EXIT_USAGE;
     default: break;
     }
     f->cfg.cors_origin = o->eio.cors_origin; /* the visitors' Origin check */
-    if (helpdesk_finish(f) || (f->cfg.demo && demo_finish(o, f)))
+    if (helpdesk_finish(f) || (f->cfg.demo && demo_finish(o, f)) || admin_finish(o, f))
         return SBD_EXIT_USAGE;
     return -1;
 }
@@ -432,6 +510,10 @@ int main(int argc, char **argv)
     if (o.cluster_engine)
         cl_engine_attach(ctx.cluster, sio_server_engine(ctx.srv));
     ctx.app = hd_app_new(ctx.srv, ctx.store, &flags.cfg, ready, &ctx);
+    if (flags.admin_on && !(ctx.admin = sio_admin_new(ctx.srv, &flags.admin, err, sizeof(err)))) {
+        fprintf(stderr, "%s: admin UI: %s\n", PROG, err);
+        return fail(&ctx, SBD_EXIT_USAGE);
+    }
     if (o.redis) {
         /* A stable --node-id keeps one consumer per node in the group across restarts. */
         const char *consumer = o.node_id ? o.node_id : cl_cluster_uid(ctx.cluster);
@@ -453,6 +535,7 @@ int main(int argc, char **argv)
     list_shutdown(&ctx);
     sbd_daemon_run(&ctx.daemon);
     sio_server_free(ctx.srv);
+    sio_admin_free(ctx.admin);
     hd_app_free(ctx.app);
     sbd_web_free(ctx.web);
     return sbd_daemon_finish(&ctx.daemon);

@@ -413,7 +413,7 @@ static void close_cluster(void *part, sbd_done_cb done, void *done_ud)
 
 static int echo_start(echo_ctx *ctx, uv_loop_t *loop, const sbd_options *o, int engine_io)
 {
-    static const eio_callbacks eio_cb = {on_eio_open, on_eio_message, on_eio_close};
+    static const eio_callbacks eio_cb = {on_eio_open, on_eio_message, on_eio_close, NULL};
     char err[256];
     if (o->redis && !engine_io) {
         cl_config cfg = {o->redis, o->redis_prefix, o->node_id, 0, !o->redis_room_channels, NULL,

@@ -140,6 +140,7 @@ static void member_unlink_room(local_adapter *a, local_member *m)
 static void member_leave(local_adapter *a, local_member *m)
 {
     if (m->room) {
+        sio_namespace_room_changed(a->base.nsp, m->room->name, m->entry->sock, 0);
         member_unlink_room(a, m);
         return;
     }
@@ -149,6 +150,7 @@ static void member_leave(local_adapter *a, local_member *m)
     e->own.entry_next = NULL;
     if (a->room_cb && !sb_map_get(&a->rooms, name))
         a->room_cb(name, 0, a->room_ud);
+    sio_namespace_room_changed(a->base.nsp, name, e->sock, 0);
 }
 
 static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms, size_t n)
@@ -168,6 +170,7 @@ static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms
             e->rooms = &e->own;
             if (a->room_cb && !existed)
                 a->room_cb(rooms[i], 1, a->room_ud);
+            sio_namespace_room_changed(base->nsp, rooms[i], s, 1);
             continue;
         }
         local_room *r = room_of(a, rooms[i]);
@@ -180,6 +183,7 @@ static void local_add(sio_adapter *base, sio_socket *s, const char *const *rooms
         r->size++;
         m->entry_next = e->rooms;
         e->rooms = m;
+        sio_namespace_room_changed(base->nsp, rooms[i], s, 1);
     }
 }
 
@@ -346,11 +350,14 @@ static int local_broadcast(sio_adapter *base, const sio_broadcast *b)
     if (local_encode(a, b, &f, &seq) != SIOP_OK)
         return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
+    int observed = sio_namespace_events_observed(base->nsp);
     for (size_t i = 0; i < r.n; i++) {
         local_entry *e = sio_socket_adapter_data(r.v[i]);
         if (seq && e && !e->first_sent)
             e->first_sent = seq;
         sio_socket_send_frame(r.v[i], &f, b->flags);
+        if (observed)
+            sio_namespace_event_sent(base->nsp, r.v[i], b);
     }
     recipients_release(a, &r);
     sio_frame_release(&f);
@@ -371,6 +378,7 @@ static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ac
             continue; /* skipped: over its limit */
         count++;
         sio_socket_send_frame(r.v[i], &f, b->flags);
+        sio_namespace_event_sent(base->nsp, r.v[i], b);
     }
     recipients_release(a, &r);
     sio_frame_release(&f);

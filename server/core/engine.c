@@ -309,6 +309,7 @@ static void sessions_reap(eio_server *srv)
     eio_session *s;
     while ((s = SB_LIST_FIRST(&srv->dead, eio_session, t_link))) {
         sb_list_remove(&s->t_link);
+        free(s->headers);
         free(s);
     }
 }
@@ -357,6 +358,41 @@ static void session_send_handshake(eio_session *s)
     sb_buf_free(&b);
 }
 
+/* A copy of the request's header pairs (see eio_http_in.head) with their closing NUL. */
+static char *headers_copy(const eio_conn *c)
+{
+    const eio_http_in *r = c->req;
+    if (!r)
+        return NULL;
+    const char *start = (const char *)r->head.data + r->url_len + 1;
+    const char *end = (const char *)r->head.data + r->head.len;
+    const char *p = start;
+    while (p < end && *p) {
+        p += strlen(p) + 1; /* name */
+        p += strlen(p) + 1; /* value */
+    }
+    size_t len = (size_t)(p - start);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        abort();
+    memcpy(copy, start, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+void eio_server_keep_headers(eio_server *srv, int keep) { srv->keep_headers = keep; }
+
+int eio_session_header_next(const eio_session *s, size_t *pos, const char **name,
+                            const char **value)
+{
+    if (!s->headers || !s->headers[*pos])
+        return -1;
+    *name = s->headers + *pos;
+    *value = *name + strlen(*name) + 1;
+    *pos = (size_t)(*value + strlen(*value) + 1 - s->headers);
+    return 0;
+}
+
 eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)
 {
     char *query = eio__http_query_decoded(eio__http_req_query(c));
@@ -382,6 +418,8 @@ eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn
         sb_random_id(s->sid + tag, EIO_SID_LEN);
     while (eio__session_find(srv, s->sid));
     eio__conn_peer_name(c, s->remote, sizeof(s->remote));
+    if (srv->keep_headers)
+        s->headers = headers_copy(c);
     s->t_list = -1;
     HASH_ADD_STR(srv->sessions, sid, s);
     srv->n_sessions++;
@@ -554,6 +592,8 @@ void eio__session_upgrade_done(eio_session *s)
     s->transport = EIO_TRANSPORT_WEBSOCKET;
     if (s->q.len)
         eio__conn_want_flush(ws);
+    if (s->srv->cb.on_upgrade)
+        s->srv->cb.on_upgrade(s, s->srv->ud);
 }
 
 /* ---- incoming packets, from either transport ---- */

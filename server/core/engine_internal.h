@@ -208,6 +208,8 @@ struct eio_session {
     sb_list t_link;     /* in srv->timers[t_list]; in srv->dead once closed */
     uint64_t due;       /* loop time of the deadline (heartbeat, upgrade, close) */
     void *data;         /* application pointer */
+    char *headers;      /* eio_server_keep_headers(): the handshake's "name\0value\0"
+                           pairs, then a NUL (owned); NULL: not kept */
     char query[];       /* handshake query string, in the session's allocation */
 };
 
@@ -219,7 +221,8 @@ typedef struct eio_timer_list {
 
 struct eio_server {
     uv_loop_t *loop;
-    eio_config cfg; /* strings point into owned copies below */
+    eio_config cfg;   /* strings point into owned copies below */
+    int keep_headers; /* eio_server_keep_headers() */
     char *host, *path, *cors_origin, *cookie, *sid_prefix;
     eio_callbacks cb;
     void *ud;

@@ -149,6 +149,25 @@ int sio_namespace_has_local_room(sio_namespace *nsp, const char *room)
     return nsp->adapter->ops->has_room(nsp->adapter, room);
 }
 
+void sio_namespace_room_changed(sio_namespace *nsp, const char *room, const sio_socket *s,
+                                int joined)
+{
+    const sio_observer *obs = nsp->srv->observer;
+    if (obs && obs->room)
+        obs->room(nsp, room, s->id, joined, nsp->srv->observer_ud);
+}
+
+int sio_namespace_events_observed(const sio_namespace *nsp)
+{
+    return nsp->srv->observer && nsp->srv->observer->event;
+}
+
+void sio_namespace_event_sent(sio_namespace *nsp, sio_socket *s, const sio_broadcast *b)
+{
+    if (sio_namespace_events_observed(nsp))
+        nsp->srv->observer->event(s, 1, b->event, b->args, nsp->srv->observer_ud);
+}
+
 /* ---- CONNECT ----------------------------------------------------------------------- */
 
 static void namespace_authorize(sio_socket *s)
@@ -274,6 +293,9 @@ void sio_namespace_dispatch(sio_namespace *nsp, sio_socket *s, siop_packet *p)
     json_array_remove(p->data, 0);
     sio_args args = {p->data, p->attachments, p->n_attachments, NULL, 0};
     sio_ack *ack = p->id != SIOP_NO_ACK ? sio_ack_new(s, p->id) : NULL;
+    const sio_observer *obs = nsp->srv->observer;
+    if (obs && obs->event)
+        obs->event(s, 0, event, &args, nsp->srv->observer_ud);
     sio_handler *h = sb_map_get(&nsp->handlers, event);
     if (h)
         h->cb.client(s, event, &args, ack, h->ud);

@@ -47,6 +47,8 @@ struct sio_server {
     int finished;           /* namespaces released, done called */
     void (*done)(void *ud); /* sio_server_shutdown()'s callback */
     void *done_ud;
+    const sio_observer *observer; /* sio_server_set_observer(); NULL: none */
+    void *observer_ud;
 };
 
 typedef struct sio_handler {

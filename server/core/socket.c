@@ -142,6 +142,11 @@ json_t *sio_socket_data(const sio_socket *cs)
     return s->data;
 }
 const char *sio_socket_remote_addr(const sio_socket *s) { return s->remote_addr; }
+
+const char *sio_socket_client_id(const sio_socket *s)
+{
+    return s->client && s->client->session ? eio_session_id(s->client->session) : "";
+}
 void sio_socket_set_userdata(sio_socket *s, void *p) { s->userdata = p; }
 void *sio_socket_userdata(const sio_socket *s) { return s->userdata; }
 void *sio_socket_adapter_data(const sio_socket *s) { return s->adapter_data; }
@@ -222,6 +227,25 @@ static json_t *time_text(uint64_t ms)
     return json_string(buf);
 }
 
+/* Node's headers, xdomain and secure, when the engine kept the headers
+ * (eio_server_keep_headers): TLS ends before this server, so secure is false. */
+static void handshake_headers(json_t *hs, const eio_session *session)
+{
+    size_t pos = 0;
+    const char *name, *value;
+    json_t *headers = NULL;
+    while (eio_session_header_next(session, &pos, &name, &value) == 0) {
+        if (!headers)
+            headers = json_object();
+        json_object_set_new(headers, name, json_string(value));
+    }
+    if (!headers)
+        return;
+    json_object_set_new(hs, "xdomain", json_boolean(json_object_get(headers, "origin") != NULL));
+    json_object_set_new(hs, "secure", json_false());
+    json_object_set_new(hs, "headers", headers);
+}
+
 json_t *sio_socket_handshake(const sio_socket *s)
 {
     eio_session *session = s->client ? s->client->session : NULL;
@@ -229,9 +253,12 @@ json_t *sio_socket_handshake(const sio_socket *s)
     const char *path = session ? eio_server_config(eio_session_server(session))->path : NULL;
     json_t *url = path ? json_sprintf("%s?%s", path, query) : json_string("");
     json_t *auth = s->auth ? json_incref(s->auth) : auth_parse(s);
-    return json_pack("{s:o, s:s, s:o, s:o?, s:o, s:I}", "auth", auth, "address", s->remote_addr,
-                     "query", query_object(query), "url", url, "time", time_text(s->issued_ms),
-                     "issued", (json_int_t)s->issued_ms);
+    json_t *hs = json_pack("{s:o, s:s, s:o, s:o?, s:o, s:I}", "auth", auth, "address",
+                           s->remote_addr, "query", query_object(query), "url", url, "time",
+                           time_text(s->issued_ms), "issued", (json_int_t)s->issued_ms);
+    if (session)
+        handshake_headers(hs, session);
+    return hs;
 }
 
 json_t *sio_socket_describe(const sio_socket *s, const char *const *rooms, size_t n)
@@ -320,6 +347,9 @@ int sio_socket_send_frame(sio_socket *s, const sio_frame *f, int flags)
     for (size_t i = 0; i < f->n_attachments; i++)
         if (eio_session_send_msg(session, f->attachments[i]) != 0)
             return SIO_ECLOSED;
+    const sio_server *srv = s->nsp->srv;
+    if (srv->observer && srv->observer->message)
+        srv->observer->message(1, f->bytes, srv->observer_ud);
     return SIOP_OK;
 }
 
@@ -366,6 +396,9 @@ void sio_socket_connect(sio_socket *s)
     }
     sio_client_joined(c);
     sio_client_unref(c);
+    const sio_observer *obs = nsp->srv->observer;
+    if (obs && obs->socket_connect && s->state == SIO_SOCKET_CONNECTED)
+        obs->socket_connect(s, nsp->srv->observer_ud);
     if (nsp->connection_cb && s->state == SIO_SOCKET_CONNECTED)
         nsp->connection_cb(s, nsp->connection_ud);
     auth_compact(s);
@@ -403,6 +436,9 @@ void sio_socket_close(sio_socket *s, const char *reason)
         sio_client_detach(s->client, s);
     if (was_connected) {
         sio_socket_drop_acks(s);
+        const sio_observer *obs = nsp->srv->observer;
+        if (obs && obs->socket_disconnect)
+            obs->socket_disconnect(s, reason, nsp->srv->observer_ud);
         if (nsp->disconnect_cb)
             nsp->disconnect_cb(s, reason, nsp->disconnect_ud);
     }
@@ -474,6 +510,14 @@ static int socket_check_emit(const sio_socket *s, const char *event, const sio_a
     return SIOP_OK;
 }
 
+static void socket_observe_sent(sio_socket *s, const char *event, const sio_args *args)
+{
+    static const sio_args none = {NULL, NULL, 0, NULL, 0};
+    const sio_observer *obs = s->nsp->srv->observer;
+    if (obs && obs->event)
+        obs->event(s, 1, event, args ? args : &none, s->nsp->srv->observer_ud);
+}
+
 int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int flags)
 {
     int rc = socket_check_emit(s, event, args);
@@ -492,6 +536,8 @@ int sio_socket_emit(sio_socket *s, const char *event, const sio_args *args, int 
         return rc;
     rc = sio_socket_send_frame(s, &f, flags);
     sio_frame_release(&f);
+    if (rc == SIOP_OK)
+        socket_observe_sent(s, event, args);
     return rc;
 }
 
@@ -515,6 +561,7 @@ int sio_socket_emit_ack(sio_socket *s, const char *event, const sio_args *args, 
     sio_ack_wait_expect(op, 1);
     sio_socket_send_frame(s, &f, 0);
     sio_frame_release(&f);
+    socket_observe_sent(s, event, args);
     sio_ack_wait_arm(op, timeout_ms);
     return SIOP_OK;
 }

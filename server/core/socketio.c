@@ -64,27 +64,71 @@ int sio_event_name_valid(const char *event)
     return 1;
 }
 
-static void on_open(eio_session *s, void *ud) { sio_client_open(ud, s); }
+static void on_open(eio_session *s, void *ud)
+{
+    sio_server *srv = ud;
+    sio_client_open(srv, s);
+    if (srv->observer && srv->observer->session_open)
+        srv->observer->session_open(s, srv->observer_ud);
+}
 
 static void on_message(eio_session *s, const uint8_t *data, size_t len, int binary, void *ud)
 {
+    sio_server *srv = ud;
     sio_client *c = eio_session_data(s);
+    if (srv->observer && srv->observer->message)
+        srv->observer->message(0, len, srv->observer_ud);
     if (c)
         sio_client_message(c, data, len, binary);
 }
 
 static void on_close(eio_session *s, const char *reason, void *ud)
 {
+    sio_server *srv = ud;
     sio_client *c = eio_session_data(s);
     eio_session_set_data(s, NULL);
     if (c)
         sio_client_closed(c, reason);
+    if (srv->observer && srv->observer->session_close)
+        srv->observer->session_close(s, reason, srv->observer_ud);
+}
+
+/* Node's socket.conn.on("upgrade") seen by each socket of the session. */
+static void on_upgrade(eio_session *s, void *ud)
+{
+    sio_server *srv = ud;
+    sio_client *c = eio_session_data(s);
+    const sio_observer *obs = srv->observer;
+    if (!obs)
+        return;
+    if (obs->session_upgrade)
+        obs->session_upgrade(s, srv->observer_ud);
+    if (!c || !obs->socket_upgrade)
+        return;
+    sb_list *q;
+    SB_LIST_FOREACH(q, &c->sockets)
+    {
+        sio_socket *t = SB_LIST_DATA(q, sio_socket, client_link);
+        if (t->state == SIO_SOCKET_CONNECTED)
+            obs->socket_upgrade(t, srv->observer_ud);
+    }
+}
+
+void sio_server_set_observer(sio_server *srv, const sio_observer *obs, void *ud)
+{
+    srv->observer = obs;
+    srv->observer_ud = obs ? ud : NULL;
+}
+
+sio_namespace *sio_server_namespace_next(sio_server *srv, size_t *pos)
+{
+    return srv->finished ? NULL : sb_map_next(&srv->namespaces, pos);
 }
 
 sio_server *sio_server_new(uv_loop_t *loop, const eio_config *cfg, const sio_options *opts,
                            char *err, size_t errlen)
 {
-    static const eio_callbacks callbacks = {on_open, on_message, on_close};
+    static const eio_callbacks callbacks = {on_open, on_message, on_close, on_upgrade};
     sio_server *srv = calloc(1, sizeof(*srv));
     if (!srv)
         abort();

@@ -16,7 +16,7 @@
 #define SB_ENV_PREFIX     "SWITCHBOARD_"
 #define SB_ENV_NAME_MAX   64
 #define SB_MAX_PORT       65535
-#define SB_SHARED_OPTIONS 19
+#define SB_SHARED_OPTIONS 20
 #define SB_MAX_OPTIONS    64
 
 void sbd_options_defaults(sbd_options *o)
@@ -46,6 +46,9 @@ static int shared_options(sbd_options *o, sbd_option *t, int *help)
          "ms to join a namespace before the session is closed (default 45000)"},
         {"cors-origin", SBD_OPT_STRING, &o->eio.cors_origin, 0, 0,
          "allowed CORS origins: '*' or a comma-separated list (default none)"},
+        {"cors-credentials", SBD_OPT_FLAG, &o->eio.cors_credentials, 0, 1,
+         "CORS: allow credentials (cookies) from the --cors-origin origins (the Admin UI "
+         "sends them)"},
         {"cookie", SBD_OPT_STRING, &o->eio.cookie, 0, 0,
          "sticky-session cookie name (default none)"},
         {"recovery-window", SBD_OPT_U32, &o->sio.recovery_window_ms, 0, UINT32_MAX,

@@ -72,7 +72,7 @@ static void config_defaults(eio_config *cfg)
 
 static void fixture_start_with(fixture *f, const eio_config *cfg)
 {
-    static const eio_callbacks callbacks = {on_open, NULL, on_close};
+    static const eio_callbacks callbacks = {on_open, NULL, on_close, NULL};
     char err[256];
     memset(f, 0, sizeof(*f));
     ASSERT_EQ(uv_loop_init(&f->loop), 0);

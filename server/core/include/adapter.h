@@ -172,6 +172,14 @@ const char *sio_socket_pid(const sio_socket *s); /* "" when recovery is off */
  * "data" (a deep copy of sio_socket_data)}. Plain JSON, so it travels between nodes as is. */
 json_t *sio_socket_describe(const sio_socket *s, const char *const *rooms, size_t n);
 void *sio_socket_adapter_data(const sio_socket *s);
+/* Reports to the server's observer (sio_server_set_observer) that s joined (joined 1) or
+ * left (0) room on this node: an adapter calls it for every membership it adds or drops. */
+void sio_namespace_room_changed(sio_namespace *nsp, const char *room, const sio_socket *s,
+                                int joined);
+/* 1 when the server's observer follows the events sent to sockets: then an adapter reports
+ * each local recipient of a broadcast with sio_namespace_event_sent(). */
+int sio_namespace_events_observed(const sio_namespace *nsp);
+void sio_namespace_event_sent(sio_namespace *nsp, sio_socket *s, const sio_broadcast *b);
 void sio_socket_set_adapter_data(sio_socket *s, void *p);
 
 int64_t sio_ack_wait_id(const sio_ack_wait *op);

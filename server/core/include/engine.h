@@ -74,6 +74,8 @@ typedef struct eio_callbacks {
     void (*on_message)(eio_session *s, const uint8_t *data, size_t len, int binary, void *ud);
     /* The session ended (reason is one of EIO_REASON_*); s is freed when this returns. */
     void (*on_close)(eio_session *s, const char *reason, void *ud);
+    /* Optional (may be NULL): the session moved from polling to websocket. */
+    void (*on_upgrade)(eio_session *s, void *ud);
 } eio_callbacks;
 
 /* Handler for HTTP requests outside cfg.path (health checks, REST, static files). It writes a
@@ -133,7 +135,14 @@ int eio_session_protocol(const eio_session *s);
 const char *eio_session_query(const eio_session *s);
 int eio_session_query_param(const eio_session *s, const char *name, char *buf, size_t len);
 const char *eio_session_remote_addr(const eio_session *s); /* peer address, e.g. "127.0.0.1" */
-void eio_session_set_data(eio_session *s, void *data);     /* application pointer */
+/* With keep 1, sessions opened from now on keep their handshake request's headers (for
+ * monitoring: admin.h), which costs their size per session. Default 0. */
+void eio_server_keep_headers(eio_server *srv, int keep);
+/* Iterates the kept headers: start with *pos = 0; returns 0 and sets name (lower case) and
+ * value, or -1 after the last one or when none were kept. */
+int eio_session_header_next(const eio_session *s, size_t *pos, const char **name,
+                            const char **value);
+void eio_session_set_data(eio_session *s, void *data); /* application pointer */
 void *eio_session_data(const eio_session *s);
 eio_server *eio_session_server(const eio_session *s);
 

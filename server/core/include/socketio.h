@@ -172,6 +172,35 @@ void sio_server_shutdown(sio_server *srv, void (*done)(void *ud), void *ud);
 /* Frees the server once uv_run() has returned after a shutdown. */
 void sio_server_free(sio_server *srv);
 
+/* Iterates the namespaces: start with *pos = 0; NULL after the last one. */
+sio_namespace *sio_server_namespace_next(sio_server *srv, size_t *pos);
+
+/* ---- observer ---------------------------------------------------------------------------
+ * One server-wide observer (monitoring: admin.h) learns of what happens in every
+ * namespace. Every member may be NULL. Callbacks must not disconnect sockets or close
+ * sessions; emitting is fine. Without an observer each hook costs one NULL check. */
+typedef struct sio_observer {
+    void (*session_open)(eio_session *session, void *ud);
+    void (*session_upgrade)(eio_session *session, void *ud); /* polling to websocket */
+    void (*session_close)(eio_session *session, const char *reason, void *ud);
+    /* One Engine.IO message received (out 0) or queued (out 1), of len bytes. */
+    void (*message)(int out, size_t len, void *ud);
+    /* s is connected (after joining its own room, before the connection handler). */
+    void (*socket_connect)(sio_socket *s, void *ud);
+    /* s's session moved to websocket. */
+    void (*socket_upgrade)(sio_socket *s, void *ud);
+    /* s left (after its rooms were left, before the disconnect handler). */
+    void (*socket_disconnect)(sio_socket *s, const char *reason, void *ud);
+    /* The socket with that id joined (joined 1) or left (0) room of nsp on this node. */
+    void (*room)(sio_namespace *nsp, const char *room, const char *id, int joined, void *ud);
+    /* An event s received (out 0, before its handler) or was sent (out 1: emitted to it,
+     * alone or in a broadcast; once per recipient, as Node's onAnyOutgoing). args as in
+     * sio_event_cb, borrowed; args->json may be NULL when only text was given. */
+    void (*event)(sio_socket *s, int out, const char *event, const sio_args *args, void *ud);
+} sio_observer;
+/* obs (borrowed, must outlive its use; NULL: none) replaces the previous observer. */
+void sio_server_set_observer(sio_server *srv, const sio_observer *obs, void *ud);
+
 /* ---- namespaces --------------------------------------------------------------------- */
 
 const char *sio_namespace_name(const sio_namespace *nsp);
@@ -263,10 +292,13 @@ json_t *sio_socket_auth(const sio_socket *s);
  * session is gone. */
 int sio_socket_query_param(const sio_socket *s, const char *name, char *buf, size_t len);
 const char *sio_socket_remote_addr(const sio_socket *s);
+/* The Engine.IO session id of the socket's client ("" once the session is gone). */
+const char *sio_socket_client_id(const sio_socket *s);
 /* New reference to Node's socket.handshake as far as this server keeps it: {"auth" (the
  * CONNECT payload), "address", "query" (object of the handshake request's parameters),
  * "url" (its path and query), "time" (text), "issued" (ms since the Unix epoch)}. Request
- * headers are not kept, so "headers", "xdomain" and "secure" are absent. */
+ * headers are kept only after eio_server_keep_headers(engine, 1) (the Admin UI asks for
+ * them): then "headers" (names in lower case), "xdomain" and "secure" are there too. */
 json_t *sio_socket_handshake(const sio_socket *s);
 eio_session *sio_socket_session(const sio_socket *s); /* NULL unless connected */
 /* Application JSON object of the socket (Node's socket.data): modify it in place. With
