@@ -373,12 +373,14 @@ static int local_broadcast_ack(sio_adapter *base, const sio_broadcast *b, sio_ac
     if (sio_frame_encode(&f, base->nsp, sio_ack_wait_id(op), b->event, b->args) != SIOP_OK)
         return SIO_EINVAL;
     recipients_collect(a, b->to, &r);
+    int observed = sio_namespace_events_observed(base->nsp);
     for (size_t i = 0; i < r.n; i++) {
         if (sio_socket_track_ack(r.v[i], op) != SIOP_OK)
             continue; /* skipped: over its limit */
         count++;
         sio_socket_send_frame(r.v[i], &f, b->flags);
-        sio_namespace_event_sent(base->nsp, r.v[i], b);
+        if (observed)
+            sio_namespace_event_sent(base->nsp, r.v[i], b);
     }
     recipients_release(a, &r);
     sio_frame_release(&f);

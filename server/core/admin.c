@@ -572,10 +572,15 @@ static void on_auth(sio_socket *s, void *ud)
     }
     const char *user = json_string_value(json_object_get(auth, "username"));
     const char *password = json_string_value(json_object_get(auth, "password"));
-    /* Guessing passwords in a loop must not take the whole thread pool from the rest of
-     * the process (its DNS lookups, say): over the limit, a login is refused at once. */
-    if (!user || !password || strcmp(user, a->username) != 0 || a->checks >= ADMIN_CHECKS_MAX) {
+    if (!user || !password || strcmp(user, a->username) != 0) {
         sio_socket_refuse(s, "invalid credentials", NULL);
+        return;
+    }
+    /* Guessing passwords in a loop must not take the whole thread pool from the rest of
+     * the process (its DNS lookups, say): over the limit, a login is refused at once, and
+     * says so, so that an operator refused while someone guesses knows to retry. */
+    if (a->checks >= ADMIN_CHECKS_MAX) {
+        sio_socket_refuse(s, "too many login attempts, try again", NULL);
         return;
     }
     password_check *c = calloc(1, sizeof(*c));

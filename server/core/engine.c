@@ -585,9 +585,10 @@ void eio__session_upgrade_done(eio_session *s)
     eio__conn_set_timeout(ws, 0);
     if (s->get) {
         eio_conn *get = s->get;
-        static const uint8_t noop = '0' + EIOP_PACKET_NOOP;
+        /* a payload of one NOOP: "6", or "1:6" in v3's string form */
+        const char *noop = s->protocol == EIO_PROTOCOL_V3 ? "1:6" : "6";
         eio__conn_detach(get);
-        eio__http_respond(get, 200, "text/plain; charset=UTF-8", &noop, 1, NULL);
+        eio__http_respond(get, 200, "text/plain; charset=UTF-8", noop, strlen(noop), NULL);
     }
     s->transport = EIO_TRANSPORT_WEBSOCKET;
     if (s->q.len)

@@ -424,7 +424,8 @@ void sio_socket_close(sio_socket *s, const char *reason)
     sio_socket_ref(s);
     s->state = SIO_SOCKET_CLOSED;
     if (was_connected) {
-        if (nsp->srv->opts.recovery_window_ms > 0 && reason_recoverable(reason))
+        /* a legacy (protocol v4) socket has no private id: nothing to recover it by */
+        if (nsp->srv->opts.recovery_window_ms > 0 && s->pid[0] && reason_recoverable(reason))
             a->ops->persist_session(a, s);
         a->ops->del_all(a, s);
         if (sb_map_get(&nsp->sockets, s->id) == s)

@@ -67,9 +67,11 @@ int sio_event_name_valid(const char *event)
 static void on_open(eio_session *s, void *ud)
 {
     sio_server *srv = ud;
-    sio_client_open(srv, s);
+    /* observed first: a legacy client is connected to "/" at once, and may be closed by
+     * its connection handler before sio_client_open returns */
     if (srv->observer && srv->observer->session_open)
         srv->observer->session_open(s, srv->observer_ud);
+    sio_client_open(srv, s);
 }
 
 static void on_message(eio_session *s, const uint8_t *data, size_t len, int binary, void *ud)
@@ -224,6 +226,9 @@ void sio_server_shutdown(sio_server *srv, void (*done)(void *ud), void *ud)
     if (srv->shutting_down)
         return;
     srv->shutting_down = 1;
+    /* nothing is observed while the namespaces are being freed */
+    srv->observer = NULL;
+    srv->observer_ud = NULL;
     srv->done = done;
     srv->done_ud = ud;
     uv_timer_stop(&srv->connect_timer);

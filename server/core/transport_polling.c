@@ -118,8 +118,10 @@ void eio__polling_handle_post(eio_conn *c, eio_session *s)
     }
     c->session = s;
     s->post = c;
-    const char *ctype = eio__http_req_header(c, "content-type");
-    s->post_bin = s->protocol == EIO_PROTOCOL_V3 && ctype && !strcmp(ctype, EIO_POLL_BINARY_TYPE);
+    if (s->protocol == EIO_PROTOCOL_V3) {
+        const char *ctype = eio__http_req_header(c, "content-type");
+        s->post_bin = ctype && !strcmp(ctype, EIO_POLL_BINARY_TYPE);
+    }
     eio__http_route_post(c);
 }
 

@@ -340,6 +340,21 @@ describe("with --allow-eio3", () => {
     await fetch(url, { method: "POST", body: "1:1" });
   });
 
+  test("raw v3 upgrade: a GET sent during the upgrade is answered in the v3 string form (\"1:6\"), and the websocket carries on", bounded(10000), async () => {
+    const { sid } = await v3Ready(srv);
+    const ws = await wsConnect(`ws://${HOST}:${srv.port}${srv.path}?EIO=3&transport=websocket&sid=${encodeURIComponent(sid)}`);
+    ws.send("2probe");
+    assert.equal(await ws.next(), "3probe");
+    const parked = v3Get(srv, sid); // after the probe
+    await sleep(ms(100));
+    ws.send("5");
+    const res = await parked;
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(decodeV3String(res.text), ["6"], `the string form, as the v2 client parses it: ${JSON.stringify(res.text)}`);
+    ws.send('42["message","after"]');
+    assert.equal(await ws.next(), '42["message-back","after"]');
+  });
+
   test("JSONP polling (j=) is not offered: Transport unknown", bounded(5000), async () => {
     for (const q of ["EIO=3&transport=polling&j=0", "EIO=4&transport=polling&j=1"]) {
       const res = await request(srv.port, { path: `${srv.path}?${q}` });
@@ -417,6 +432,32 @@ describe("with --allow-eio3", () => {
     await v3Post(srv, wrong.sid, "1:3");
     const res = await v3Get(srv, wrong.sid);
     assert.ok(res.status === 400 || decodeV3String(res.text).at(-1) === "1", `closed: ${res.text}`);
+  });
+});
+
+describe("with --allow-eio3 and --recovery-window", () => {
+  const srv = useServer({ args: ["--allow-eio3", "--recovery-window", "60000"] });
+
+  test("a v2 socket is never kept for recovery: a CONNECT naming an empty pid does not get a dropped v2 socket's id or rooms", bounded(15000), async () => {
+    try {
+      const victim = v2(srv, "/custom", { transports: ["websocket"] });
+      await waitEvent(victim, "auth", ms(5000));
+      await v2Ack(victim, "join", "secret-room");
+      const victimId = `/custom#${victim.io.engine.id}`;
+      victim.io.engine.close(); // the transport closes: a reason Node's recovery keeps sockets for
+      await sleep(ms(200));
+      const thief = client(srv, "/custom", { transports: ["websocket"], auth: { pid: "" } });
+      await connected(thief);
+      assert.notEqual(thief.id, victimId, "not the dropped v2 socket's id");
+      assert.ok(!thief.recovered, "nothing recovered");
+      const probe = client(srv, "/custom", { transports: ["websocket"] });
+      await connected(probe);
+      const none = expectNoEvent(thief, "room-message", ms(300));
+      probe.emit("to-room", "secret-room", "for the v2 socket only");
+      await none;
+    } finally {
+      closeV2();
+    }
   });
 });
 
