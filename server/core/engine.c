@@ -358,25 +358,19 @@ static void session_send_handshake(eio_session *s)
     sb_buf_free(&b);
 }
 
-/* A copy of the request's header pairs (see eio_http_in.head) with their closing NUL. */
+/* A copy of the request's header block (eio__header_next), with its closing NUL. */
 static char *headers_copy(const eio_conn *c)
 {
-    const eio_http_in *r = c->req;
-    if (!r)
+    if (!c->req)
         return NULL;
-    const char *start = (const char *)r->head.data + r->url_len + 1;
-    const char *end = (const char *)r->head.data + r->head.len;
-    const char *p = start;
-    while (p < end && *p) {
-        p += strlen(p) + 1; /* name */
-        p += strlen(p) + 1; /* value */
-    }
-    size_t len = (size_t)(p - start);
+    const char *block = eio__http_req_headers(c), *name, *value;
+    size_t len = 0;
+    while (!eio__header_next(block, &len, &name, &value))
+        ;
     char *copy = malloc(len + 1);
     if (!copy)
         abort();
-    memcpy(copy, start, len);
-    copy[len] = '\0';
+    memcpy(copy, block, len + 1);
     return copy;
 }
 
@@ -385,12 +379,7 @@ void eio_server_keep_headers(eio_server *srv, int keep) { srv->keep_headers = ke
 int eio_session_header_next(const eio_session *s, size_t *pos, const char **name,
                             const char **value)
 {
-    if (!s->headers || !s->headers[*pos])
-        return -1;
-    *name = s->headers + *pos;
-    *value = *name + strlen(*name) + 1;
-    *pos = (size_t)(*value + strlen(*value) + 1 - s->headers);
-    return 0;
+    return s->headers ? eio__header_next(s->headers, pos, name, value) : -1;
 }
 
 eio_session *eio__session_create(eio_server *srv, eio_transport_kind t, eio_conn *c)

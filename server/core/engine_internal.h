@@ -318,6 +318,11 @@ void eio__http_respond_error(eio_conn *c, int code);
 int eio__http_error_body(int code, char *buf, size_t len);
 int eio__http_query_param(const char *query, const char *name, char *buf, size_t len);
 const char *eio__http_req_query(const eio_conn *c); /* raw query of the request being read */
+/* The pairs of a header block ("name\0value\0"…, then a NUL: a request's, names in lower
+ * case, or a session's copy of it): 0 with the next name and value, *pos (0 at first)
+ * moved past them, or -1 after the last. */
+int eio__header_next(const char *block, size_t *pos, const char **name, const char **value);
+const char *eio__http_req_headers(const eio_conn *c); /* the request's header block */
 const char *eio__http_req_header(const eio_conn *c, const char *lower_name);
 char *eio__http_query_decoded(const char *query); /* url-decoded pairs joined by '&' (malloc) */
 void eio__http_route_post(eio_conn *c);           /* the body is a polling payload */

@@ -73,16 +73,16 @@ static void request_bytes(const eio_conn *c, sb_buf *b)
     }
     sb_buf_append_str(b, r->parser.http_minor == 0 && r->parser.http_major == 1 ? " HTTP/1.0\r\n"
                                                                                 : " HTTP/1.1\r\n");
-    const char *p = head + r->url_len + 1, *end = head + r->head.len;
-    while (p < end && *p) {
-        const char *value = p + strlen(p) + 1;
-        if (strcmp(p, "content-length") && strcmp(p, "transfer-encoding") && strcmp(p, "expect")) {
-            sb_buf_append_str(b, p);
+    const char *block = eio__http_req_headers(c), *name, *value;
+    size_t pos = 0;
+    while (!eio__header_next(block, &pos, &name, &value)) {
+        if (strcmp(name, "content-length") && strcmp(name, "transfer-encoding") &&
+            strcmp(name, "expect")) {
+            sb_buf_append_str(b, name);
             sb_buf_append(b, ": ", 2);
             sb_buf_append_str(b, value);
             sb_buf_append(b, "\r\n", 2);
         }
-        p = value + strlen(value) + 1;
     }
     if (r->body.len || r->parser.method == HTTP_POST) {
         sb_buf_append_str(b, "content-length: ");

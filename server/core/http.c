@@ -47,17 +47,29 @@ const char *eio__http_req_query(const eio_conn *c)
     return (const char *)c->req->head.data + c->req->query_at;
 }
 
+int eio__header_next(const char *block, size_t *pos, const char **name, const char **value)
+{
+    const char *p = block + *pos;
+    if (!*p)
+        return -1;
+    *name = p;
+    *value = p + strlen(p) + 1;
+    *pos = (size_t)(*value + strlen(*value) + 1 - block);
+    return 0;
+}
+
+const char *eio__http_req_headers(const eio_conn *c)
+{
+    return (const char *)c->req->head.data + c->req->url_len + 1;
+}
+
 const char *eio__http_req_header(const eio_conn *c, const char *lower_name)
 {
-    const eio_http_in *r = c->req;
-    const char *p = (const char *)r->head.data + r->url_len + 1;
-    const char *end = (const char *)r->head.data + r->head.len;
-    while (p < end && *p) {
-        const char *value = p + strlen(p) + 1;
-        if (!strcmp(p, lower_name))
+    const char *block = eio__http_req_headers(c), *name, *value;
+    size_t pos = 0;
+    while (!eio__header_next(block, &pos, &name, &value))
+        if (!strcmp(name, lower_name))
             return value;
-        p = value + strlen(value) + 1;
-    }
     return NULL;
 }
 
