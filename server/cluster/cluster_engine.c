@@ -48,7 +48,8 @@ struct cl_engine {
     uint64_t next_id;
     uint64_t first_word_ms; /* the owner must answer within this (the ping timeout) */
     uint64_t parked_ms;     /* a parked GET, ping interval + ping timeout */
-    uv_timer_t tick;        /* runs while fwds is not empty */
+    sb_list waiting;        /* cl_fwd.wait_link: the requests with a deadline */
+    uv_timer_t tick;        /* runs while waiting is not empty */
     sb_buf out;
 };
 
@@ -63,6 +64,8 @@ typedef struct cl_fwd {
     uint64_t start_ms; /* loop time it was sent */
     int heard;         /* the owner said something */
     int tunnel;
+    sb_list wait_link; /* in e->waiting until the owner has answered a tunnel (no deadline
+                          then) or the request ended */
 } cl_fwd;
 
 /* Another node's request, served on a virtual connection. */
@@ -151,17 +154,24 @@ static void fwd_unref(cl_fwd *r)
     free(r);
 }
 
+/* r has no deadline any more: the tick stops with the last one. */
+static void fwd_unwait(cl_fwd *r)
+{
+    sb_list_remove(&r->wait_link);
+    if (sb_list_empty(&r->e->waiting))
+        uv_timer_stop(&r->e->tick);
+}
+
 /* Ends r on this side: it leaves the map; the core's side was ended by the caller. */
 static void fwd_finish(cl_fwd *r)
 {
     cl_engine *e = r->e;
     if (!e)
         return;
+    fwd_unwait(r);
     r->e = NULL;
     r->f = NULL;
     sb_map_del(&e->fwds, r->key);
-    if (!e->fwds.count)
-        uv_timer_stop(&e->tick);
     fwd_unref(r);
 }
 
@@ -203,15 +213,17 @@ static void on_tick(uv_timer_t *t)
 {
     cl_engine *e = t->data;
     uint64_t now = uv_now(e->cluster->loop);
-    cl_fwd *r;
-    size_t pos = 0;
-    while ((r = sb_map_next(&e->fwds, &pos)) != NULL) {
+    sb_list *link;
+again:
+    SB_LIST_FOREACH(link, &e->waiting)
+    {
+        cl_fwd *r = SB_LIST_DATA(link, cl_fwd, wait_link);
         uint64_t waited = now - r->start_ms;
-        if (r->heard ? r->tunnel || waited < e->parked_ms : waited < e->first_word_ms)
+        if (waited < (r->heard ? e->parked_ms : e->first_word_ms))
             continue;
         fwd_cancel_owner(r);
         fwd_fail(r);
-        pos = 0; /* the map changed */
+        goto again; /* the list changed */
     }
 }
 
@@ -228,6 +240,7 @@ static int fwd_start(eio_forward *f, const char *tag, const uint8_t *bytes, size
     r->id = ++e->next_id;
     r->tunnel = tunnel;
     r->start_ms = uv_now(e->cluster->loop);
+    sb_list_init(&r->wait_link);
     r->channel = channel_of(e, tag, strlen(tag));
     snprintf(r->key, sizeof(r->key), "%" PRIu64, r->id);
     msg_begin(e, tunnel ? MSG_TUNNEL : MSG_REQUEST, r->id, 1);
@@ -237,6 +250,7 @@ static int fwd_start(eio_forward *f, const char *tag, const uint8_t *bytes, size
         return -1;
     }
     sb_map_put(&e->fwds, r->key, r);
+    sb_list_insert_tail(&e->waiting, &r->wait_link);
     eio_forward_set_data(f, r);
     if (!uv_is_active((uv_handle_t *)&e->tick))
         uv_timer_start(&e->tick, on_tick, CL_ENGINE_TICK_MS, CL_ENGINE_TICK_MS);
@@ -271,7 +285,9 @@ static void on_owner_message(cl_engine *e, const msg_in *m)
     if (!r || !r->f)
         return; /* ended here meanwhile (cancelled, timed out) */
     r->heard = 1;
-    r->refs++; /* a write can end it (a client too slow: cancelled) */
+    if (r->tunnel)
+        fwd_unwait(r); /* a tunnel lives as long as its client */
+    r->refs++;         /* a write can end it (a client too slow: cancelled) */
     switch (m->type) {
     case MSG_OUTPUT: eio_forward_write(r->f, m->data, m->len); break;
     case MSG_PARKED: break;
@@ -418,6 +434,7 @@ void cl_engine_attach(cl_cluster *c, eio_server *srv)
     e->parked_ms = (uint64_t)cfg->ping_interval_ms + cfg->ping_timeout_ms;
     sb_map_init(&e->fwds);
     sb_map_init(&e->served);
+    sb_list_init(&e->waiting);
     sb_buf_init(&e->out);
     uv_timer_init(c->loop, &e->tick);
     e->tick.data = e;
