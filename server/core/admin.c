@@ -397,19 +397,6 @@ static void send_all_sockets(sio_admin *a, sio_socket *s)
 
 /* ---- the UI's actions -------------------------------------------------------------------- */
 
-/* The namespace the UI names, without creating it (Node's io.of() would). */
-static sio_namespace *find_namespace(sio_admin *a, json_t *name)
-{
-    size_t pos = 0;
-    sio_namespace *nsp;
-    if (!json_is_string(name))
-        return NULL;
-    while ((nsp = sio_server_namespace_next(a->srv, &pos)) != NULL)
-        if (strcmp(sio_namespace_name(nsp), json_string_value(name)) == 0)
-            return nsp;
-    return NULL;
-}
-
 /* What every action names: a namespace and a filter, a room (or a socket id) that makes
  * io.of(nsp).in(filter), or nothing (absent, null, false, "") for io.of(nsp), as Node's
  * `if (filter)`. The ack the UI never asks for is freed if a client sent one. */
@@ -427,7 +414,9 @@ static int action_parse(sio_admin *a, const sio_args *args, size_t filter_at, si
     if (ack)
         sio_ack_free(ack);
     memset(act, 0, sizeof(*act));
-    act->nsp = find_namespace(a, json_array_get(args->json, 0));
+    /* the namespace the UI names, without creating it (Node's io.of() would) */
+    json_t *name = json_array_get(args->json, 0);
+    act->nsp = json_is_string(name) ? sio_namespace_find(a->srv, json_string_value(name)) : NULL;
     if (json_is_string(filter) && json_string_length(filter) > 0) {
         act->filter = json_string_value(filter);
         act->to.rooms = &act->filter;

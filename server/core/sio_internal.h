@@ -153,7 +153,6 @@ void sio_client_unref(sio_client *c);
 void sio_connect_timer_start(sio_server *srv);
 
 /* namespace.c */
-sio_namespace *sio_namespace_find(sio_server *srv, const char *name);
 void sio_namespace_free(sio_namespace *nsp);
 /* Both steal auth (the CONNECT payload, may be NULL). query: a legacy client's CONNECT
  * query (raw, copied), or NULL. */

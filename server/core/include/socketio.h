@@ -174,6 +174,8 @@ void sio_server_free(sio_server *srv);
 
 /* Iterates the namespaces: start with *pos = 0; NULL after the last one. */
 sio_namespace *sio_server_namespace_next(sio_server *srv, size_t *pos);
+/* The namespace called name, or NULL when the server has none (nothing is created). */
+sio_namespace *sio_namespace_find(sio_server *srv, const char *name);
 
 /* ---- observer ---------------------------------------------------------------------------
  * One server-wide observer (monitoring: admin.h) learns of what happens in every
