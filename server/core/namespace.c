@@ -211,8 +211,7 @@ static int namespace_restore(sio_namespace *nsp, sio_socket *s)
 {
     const char *pid = json_string_value(json_object_get(s->auth, "pid"));
     json_t *offset = json_object_get(s->auth, "offset");
-    if (nsp->srv->opts.recovery_window_ms == 0 || !pid || strlen(pid) != SIO_ID_LEN ||
-        (s->client && s->client->legacy)) /* protocol v4 has no recovery */
+    if (nsp->srv->opts.recovery_window_ms == 0 || !pid || strlen(pid) != SIO_ID_LEN)
         return 0;
     if (offset && !json_is_string(offset))
         return 0;
