@@ -37,13 +37,18 @@ void eio_health_attach(eio_server *srv, eio_health *h)
     eio_server_set_http_handler(srv, eio_health_handle, h);
 }
 
-static void counter(sb_buf *b, const char *name, const char *help, uint64_t v)
+void eio_metric(sb_buf *out, const char *type, const char *name, const char *help, uint64_t v)
 {
     char line[EIO_HEALTH_LINE_MAX];
-    int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name,
-                     help, name, name, v);
+    int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help,
+                     name, type, name, v);
     if (n > 0)
-        sb_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+        sb_buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void counter(sb_buf *b, const char *name, const char *help, uint64_t v)
+{
+    eio_metric(b, "counter", name, help, v);
 }
 
 void eio_forward_metrics(const eio_server *srv, sb_buf *out)

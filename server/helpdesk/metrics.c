@@ -37,14 +37,12 @@ static void line(sb_buf *b, const char *fmt, ...)
 
 static void counter(sb_buf *b, const char *name, const char *help, uint64_t v)
 {
-    line(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-         (unsigned long long)v);
+    eio_metric(b, "counter", name, help, v);
 }
 
 static void gauge(sb_buf *b, const char *name, const char *help, uint64_t v)
 {
-    line(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
-         (unsigned long long)v);
+    eio_metric(b, "gauge", name, help, v);
 }
 
 static void histogram(sb_buf *b, const hd_metrics *m)

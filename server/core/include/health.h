@@ -24,6 +24,9 @@ void eio_health_attach(eio_server *srv, eio_health *h);
  * answers /healthz and /readyz and returns 0, or returns 1 for any other request. */
 int eio_health_handle(eio_http_request *req, void *h);
 
+/* One metric in the Prometheus text format, appended to out: its HELP and TYPE lines
+ * (type "counter" or "gauge") and its value. */
+void eio_metric(sb_buf *out, const char *type, const char *name, const char *help, uint64_t v);
 /* The Prometheus text of srv's forwarding counters (eio_forward_stats), appended to out:
  * switchboard_forwarded_requests_total, switchboard_forward_failures_total,
  * switchboard_forwarded_served_total. */
