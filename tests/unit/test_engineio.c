@@ -1,8 +1,8 @@
 /* test_engineio.c: Engine.IO v4 frames, polling payloads and the handshake.
  * The golden vectors are the examples of the engine.io-protocol and socket.io-protocol
  * documents (https://github.com/socketio/engine.io-protocol, socket.io-protocol). */
+#include "eiop_test.h"
 #include "engineio_codec.h"
-#include "test.h"
 
 /* Decodes the frame lit from an exact-size heap copy and checks the packet it gives. */
 static void expect_frame(const char *lit, size_t len, int is_text, eiop_packet_type type,
@@ -38,42 +38,11 @@ static void expect_text_frame_error(const char *lit, size_t len, const char *wan
 
 #define EXPECT_TEXT_FRAME_ERROR(lit, want) expect_text_frame_error((lit), sizeof(lit) - 1, (want))
 
-/* A payload reader over an exact-size heap copy of a literal. */
-typedef struct payload_fixture {
-    uint8_t *body;
-    eiop_payload_reader r;
-} payload_fixture;
-
-#define PAYLOAD_OPEN(f, lit) payload_open((f), (lit), sizeof(lit) - 1)
-
-static void payload_open(payload_fixture *f, const char *lit, size_t len)
-{
-    f->body = test_exact_copy(lit, len);
-    eiop_payload_reader_init(&f->r, f->body, len);
-}
-
-static void payload_close(payload_fixture *f)
-{
-    eiop_payload_reader_free(&f->r);
-    free(f->body);
-}
-
-/* Reads one packet and checks its type, binary flag and bytes. */
-#define EXPECT_PACKET(f, t, bin, lit)                                                              \
-    do {                                                                                           \
-        eiop_packet p_;                                                                            \
-        ASSERT_EQ(eiop_payload_reader_next(&(f)->r, &p_), EIOP_OK);                                \
-        ASSERT_EQ(p_.type, (t));                                                                   \
-        ASSERT_EQ(p_.binary, (bin));                                                               \
-        ASSERT(p_.data != NULL);                                                                   \
-        ASSERT_MEM_EQ(p_.data, p_.len, lit);                                                       \
-    } while (0)
-
 /* Reads a whole body that must fail, and checks the reason mentions why. */
 static void expect_payload_error(const char *body, size_t len, const char *why)
 {
     payload_fixture f;
-    payload_open(&f, body, len);
+    payload_open_form(&f, body, len, EIOP_FORM_V4);
     eiop_packet p;
     int rc;
     while ((rc = eiop_payload_reader_next(&f.r, &p)) == EIOP_OK)

@@ -2,51 +2,20 @@
  * The golden vectors are what engine.io-parser 2 (engine.io's build/parser-v3, the code
  * Node's server runs with allowEIO3) encodes and decodes: lengths in UTF-16 code units in
  * the string form, in bytes in the binary form. */
-#include "engineio_codec.h"
-#include "test.h"
-
-/* A reader of the given form over an exact-size heap copy of a literal. */
-typedef struct v3_fixture {
-    uint8_t *body;
-    eiop_payload_reader r;
-} v3_fixture;
-
-static void v3_open(v3_fixture *f, const char *lit, size_t len, eiop_payload_form form)
-{
-    f->body = test_exact_copy(lit, len);
-    eiop_payload_reader_init_form(&f->r, f->body, len, form);
-}
-
-#define V3_OPEN(f, lit, form) v3_open((f), (lit), sizeof(lit) - 1, (form))
-
-static void v3_close(v3_fixture *f)
-{
-    eiop_payload_reader_free(&f->r);
-    free(f->body);
-}
-
-#define V3_EXPECT(f, t, bin, lit)                                                                  \
-    do {                                                                                           \
-        eiop_packet p_;                                                                            \
-        ASSERT_EQ(eiop_payload_reader_next(&(f)->r, &p_), EIOP_OK);                                \
-        ASSERT_EQ(p_.type, (t));                                                                   \
-        ASSERT_EQ(p_.binary, (bin));                                                               \
-        ASSERT(p_.data != NULL);                                                                   \
-        ASSERT_MEM_EQ(p_.data, p_.len, lit);                                                       \
-    } while (0)
+#include "eiop_test.h"
 
 static void v3_expect_error(const char *body, size_t len, eiop_payload_form form, const char *why)
 {
-    v3_fixture f;
+    payload_fixture f;
     eiop_packet p;
     int rc;
-    v3_open(&f, body, len, form);
+    payload_open_form(&f, body, len, form);
     while ((rc = eiop_payload_reader_next(&f.r, &p)) == EIOP_OK)
         ;
     if (rc != EIOP_ERR || strstr(f.r.errstr, why) == NULL)
         TEST_FAIL("payload \"%.*s\": rc %d, errstr \"%s\", want \"%s\"", (int)len, body, rc,
                   f.r.errstr, why);
-    v3_close(&f);
+    payload_close(&f);
 }
 
 #define V3_EXPECT_ERROR(lit, form, why) v3_expect_error((lit), sizeof(lit) - 1, (form), (why))
@@ -125,24 +94,24 @@ TEST_IMPL(eio3_binary_payload_encode_golden)
 
 TEST_IMPL(eio3_string_payload_decode)
 {
-    v3_fixture f;
+    payload_fixture f;
     /* "0:" is skipped as engine.io-parser 2 skips it; leading zeros are a number */
-    V3_OPEN(&f,
-            "2:4\xc3\xa9"
-            "0:"
-            "5:4\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
-            "1:2"
-            "01:6"
-            "6:b4AQID",
-            EIOP_FORM_V3_TEXT);
-    V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 0, "\xc3\xa9");
-    V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 0, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80");
-    V3_EXPECT(&f, EIOP_PACKET_PING, 0, "");
-    V3_EXPECT(&f, EIOP_PACKET_NOOP, 0, "");
-    V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 1, "\x01\x02\x03");
+    PAYLOAD_OPEN_FORM(&f,
+                      "2:4\xc3\xa9"
+                      "0:"
+                      "5:4\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+                      "1:2"
+                      "01:6"
+                      "6:b4AQID",
+                      EIOP_FORM_V3_TEXT);
+    EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "\xc3\xa9");
+    EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80");
+    EXPECT_PACKET(&f, EIOP_PACKET_PING, 0, "");
+    EXPECT_PACKET(&f, EIOP_PACKET_NOOP, 0, "");
+    EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 1, "\x01\x02\x03");
     eiop_packet p;
     ASSERT_EQ(eiop_payload_reader_next(&f.r, &p), EIOP_DONE);
-    v3_close(&f);
+    payload_close(&f);
     return 0;
 }
 
@@ -164,20 +133,20 @@ TEST_IMPL(eio3_string_payload_errors)
 
 TEST_IMPL(eio3_binary_payload_decode)
 {
-    v3_fixture f;
-    V3_OPEN(&f,
-            "\x00\x08\xff"
-            "44\xf0\x9f\x98\x80\xc3\xa9"
-            "\x01\x04\xff\x04\x01\x02\x03"
-            "\x00\x01\xff"
-            "2",
-            EIOP_FORM_V3_BINARY);
-    V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 0, "4\xf0\x9f\x98\x80\xc3\xa9");
-    V3_EXPECT(&f, EIOP_PACKET_MESSAGE, 1, "\x01\x02\x03");
-    V3_EXPECT(&f, EIOP_PACKET_PING, 0, "");
+    payload_fixture f;
+    PAYLOAD_OPEN_FORM(&f,
+                      "\x00\x08\xff"
+                      "44\xf0\x9f\x98\x80\xc3\xa9"
+                      "\x01\x04\xff\x04\x01\x02\x03"
+                      "\x00\x01\xff"
+                      "2",
+                      EIOP_FORM_V3_BINARY);
+    EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 0, "4\xf0\x9f\x98\x80\xc3\xa9");
+    EXPECT_PACKET(&f, EIOP_PACKET_MESSAGE, 1, "\x01\x02\x03");
+    EXPECT_PACKET(&f, EIOP_PACKET_PING, 0, "");
     eiop_packet p;
     ASSERT_EQ(eiop_payload_reader_next(&f.r, &p), EIOP_DONE);
-    v3_close(&f);
+    payload_close(&f);
     return 0;
 }
 
