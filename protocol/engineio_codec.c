@@ -22,7 +22,6 @@
 #define EIOP_V3_LENGTH_END     0xff /* ends a length in a v3 binary payload */
 /* A length's digits read at most (no body is 10^18 bytes; engine.io-parser stops at 310) */
 #define EIOP_V3_LENGTH_DIGITS_MAX 18
-#define EIOP_BASE64_LEN(n)        (((n) + 2) / 3 * 4)
 /* Handshake numbers are read by JavaScript, where integers above 2^53 - 1 lose precision. */
 #define EIOP_JSON_SAFE_INTEGER_MAX 9007199254740991ULL
 
@@ -297,7 +296,7 @@ void eiop_payload_append_v3(sb_buf *out, const eiop_packet *p)
         eiop_packet_encode_text(out, p->type, p->data, p->len);
         return;
     }
-    eiop_v3_length_append(out, 2 + EIOP_BASE64_LEN(p->len), '0', ':');
+    eiop_v3_length_append(out, 2 + SB_BASE64_LEN(p->len), '0', ':');
     eiop_packet_encode_base64_v3(out, p->data, p->len);
 }
 

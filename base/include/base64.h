@@ -21,6 +21,8 @@
 
 /* Characters of base64url for n bytes (no padding, no NUL). */
 #define SB_BASE64_URL_LEN(n) (((n)*4 + 2) / 3)
+/* Characters of the padded base64 of n bytes. */
+#define SB_BASE64_LEN(n) (((n) + 2) / 3 * 4)
 
 /* Appends the padded base64 of the len bytes at data to out. */
 void sb_base64_encode(sb_buf *out, const void *data, size_t len);
